@@ -1,0 +1,129 @@
+import { timingSafeEqual } from 'node:crypto';
+import { createGunzip } from 'node:zlib';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { ApiError } from '../../domain/errors.js';
+import type { DeviceAdmin } from '../../services/device-admin.js';
+import { handleDeviceManager } from './device-manager-routes.js';
+import { errorResponse, toApiError } from './error-response.js';
+import { camelizeKeys, type Json, type JsonObject } from './json-read.js';
+
+export interface ApiServerOptions {
+  admin: DeviceAdmin;
+  adminToken: string;
+  bodyLimitBytes: number;
+  logger: Logger;
+}
+
+/**
+ * The admin HTTP server: `/healthz` without auth, the Device Manager REST API under `/v1`
+ * behind the admin bearer token. Further adapters (metrics, event log) add routes to the returned
+ * instance before it listens.
+ */
+export function createApiServer(opts: ApiServerOptions): FastifyInstance {
+  const app = Fastify({
+    loggerInstance: opts.logger.child({ component: 'api' }) as FastifyBaseLogger,
+    bodyLimit: opts.bodyLimitBytes,
+    disableRequestLogging: true,
+    // Resource names carry their own structure; keep the raw path for our matcher.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2000 },
+    return503OnClosing: true,
+  });
+  const expected = Buffer.from(opts.adminToken);
+
+  // Java clients gzip request bodies (spec §1.9); decompress as a stream so bodyLimit still applies.
+  app.addHook('preParsing', async (request, _reply, payload) => {
+    if (String(request.headers['content-encoding'] ?? '').toLowerCase() === 'gzip') {
+      delete request.headers['content-length'];
+      return payload.pipe(createGunzip());
+    }
+    return payload;
+  });
+
+  // Clients send bodies with any or no content type (and empty bodies on POST verbs).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text) as unknown);
+    } catch {
+      done(new ApiError('INVALID_ARGUMENT', 'The request body is not valid JSON.'), undefined);
+    }
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.route({
+    method: ['GET', 'POST', 'PATCH', 'DELETE', 'PUT'],
+    url: '/v1/*',
+    handler: async (request: FastifyRequest, reply: FastifyReply) => {
+      if (!authorized(request.headers.authorization, expected)) {
+        throw new ApiError('UNAUTHENTICATED', 'Request is missing a valid admin bearer token (Authorization: Bearer <token>).');
+      }
+      const override = request.headers['x-http-method-override'];
+      const method = request.method === 'POST' && typeof override === 'string' ? override.toUpperCase() : request.method;
+      const rawPath = request.url.slice('/v1/'.length).split('?')[0]!;
+      const segments = rawPath.split('/').map(decodeSegment);
+      const last = segments[segments.length - 1] ?? '';
+      const colon = last.lastIndexOf(':');
+      let verb: string | undefined;
+      if (colon > 0) {
+        verb = last.slice(colon + 1);
+        segments[segments.length - 1] = last.slice(0, colon);
+      }
+      const query = request.query as Record<string, unknown>;
+      const alt = String(query.$alt ?? query.alt ?? '');
+      const body = request.body === undefined ? undefined : camelizeKeys(request.body as Json);
+      if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) {
+        throw new ApiError('INVALID_ARGUMENT', 'The request body must be a JSON object.');
+      }
+      const result = await handleDeviceManager(
+        { method, segments, verb, query, body: body as JsonObject | undefined, enc: { enumsAsInt: alt.includes('enum-encoding=int') } },
+        opts.admin,
+      );
+      void reply.header('content-type', 'application/json; charset=utf-8');
+      return result;
+    },
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const { status, body } = errorResponse(new ApiError('NOT_FOUND', `No such endpoint: ${request.method} ${request.url.split('?')[0]}`));
+    void reply.code(status).send(body);
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const apiError = fastifyToApiError(error);
+    if (apiError.kind === 'INTERNAL') request.log.error({ err: error }, 'internal error in API request');
+    const { status, body } = errorResponse(apiError);
+    void reply.code(status).send(body);
+  });
+
+  return app;
+}
+
+function authorized(header: string | undefined, expected: Buffer): boolean {
+  if (!header?.startsWith('Bearer ')) return false;
+  const got = Buffer.from(header.slice('Bearer '.length).trim());
+  return got.length === expected.length && timingSafeEqual(got, expected);
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw new ApiError('INVALID_ARGUMENT', 'The request path is not valid URL encoding.');
+  }
+}
+
+/** Fastify's own errors (body too large, bad content) keep their HTTP meaning in Google's error shape. */
+function fastifyToApiError(error: unknown): ApiError {
+  if (error instanceof ApiError) return error;
+  const code = (error as { code?: string }).code;
+  if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return new ApiError('INVALID_ARGUMENT', 'The request body is larger than the server accepts.');
+  }
+  if (typeof code === 'string' && code.startsWith('FST_ERR_CTP')) return new ApiError('INVALID_ARGUMENT', 'The request body could not be read.');
+  if ((error as { code?: string }).code === 'Z_DATA_ERROR') return new ApiError('INVALID_ARGUMENT', 'The gzip request body is corrupt.');
+  return toApiError(error);
+}

@@ -1,0 +1,122 @@
+import { invalidArgument } from '../../domain/errors.js';
+import { ENUM_NUMBERS } from '../../domain/model.js';
+import { snakeToCamel } from '../../domain/field-mask.js';
+
+/**
+ * Typed readers for proto3 JSON request values (spec §1.9). Each names the field it reads in
+ * errors, in the proto's snake_case path, and accepts every encoding Google's front end accepted.
+ */
+
+export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+export type JsonObject = { [k: string]: Json };
+
+/** Keys whose children are user data, not field names: never renamed. */
+const MAP_FIELDS = new Set(['metadata', 'attributes']);
+
+/** Renames snake_case keys to camelCase throughout, except inside map fields. */
+export function camelizeKeys(value: Json): Json {
+  if (Array.isArray(value)) return value.map(camelizeKeys);
+  if (value === null || typeof value !== 'object') return value;
+  const out: JsonObject = {};
+  for (const [k, v] of Object.entries(value)) {
+    const key = k.includes('_') ? snakeToCamel(k) : k;
+    out[key] = MAP_FIELDS.has(key) ? v : camelizeKeys(v);
+  }
+  return out;
+}
+
+export function readObject(v: Json | undefined, field: string): JsonObject | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) throw invalidArgument(field, `Invalid value at '${field}': expected an object.`);
+  return v;
+}
+
+export function readArray(v: Json | undefined, field: string): Json[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (!Array.isArray(v)) throw invalidArgument(field, `Invalid value at '${field}': expected a list.`);
+  return v;
+}
+
+export function readString(v: Json | undefined, field: string): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string') throw invalidArgument(field, `Invalid value at '${field}': expected a string.`);
+  return v;
+}
+
+export function readBool(v: Json | undefined, field: string): boolean | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (v === true || v === 'true') return true;
+  if (v === false || v === 'false') return false;
+  throw invalidArgument(field, `Invalid value at '${field}': expected true or false.`);
+}
+
+/** int64/int32 as a JSON string or number; must be a safe integer. */
+export function readInt(v: Json | undefined, field: string): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN;
+  if (!Number.isSafeInteger(n)) throw invalidArgument(field, `Invalid value at '${field}': expected an integer, got ${JSON.stringify(v)}.`);
+  return n;
+}
+
+/** uint64 kept as its decimal string. */
+export function readUint64String(v: Json | undefined, field: string): string {
+  const s = typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? String(v) : v;
+  if (typeof s !== 'string' || !/^\d{1,20}$/.test(s)) throw invalidArgument(field, `Invalid value at '${field}': expected an unsigned integer.`);
+  return s.replace(/^0+(?=\d)/, '');
+}
+
+/** An enum by name or number. */
+export function readEnum<T extends string>(v: Json | undefined, enumName: string, field: string): T | undefined {
+  if (v === undefined || v === null) return undefined;
+  const table = ENUM_NUMBERS[enumName]!;
+  if (typeof v === 'string' && v in table) return v as T;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
+  for (const [name, num] of Object.entries(table)) if (num === n) return name as T;
+  throw invalidArgument(field, `Invalid value at '${field}': ${JSON.stringify(v)} is not one of ${Object.keys(table).join(', ')}.`);
+}
+
+const BASE64 = /^[A-Za-z0-9+/\-_]*={0,2}$/;
+
+/** bytes: standard or URL-safe base64, padded or not. */
+export function readBytes(v: Json | undefined, field: string): Uint8Array | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'string' || !BASE64.test(v) || v.replace(/=+$/, '').length % 4 === 1) {
+    throw invalidArgument(field, `Invalid value at '${field}' (TYPE_BYTES): Base64 decoding failed.`);
+  }
+  const b = Buffer.from(v, 'base64');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
+
+/** google.protobuf.Timestamp: RFC 3339 with Z or an offset; returns epoch ms. */
+export function readTimestamp(v: Json | undefined, field: string): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const ms = typeof v === 'string' && RFC3339.test(v) ? Date.parse(v) : NaN;
+  if (!Number.isFinite(ms)) throw invalidArgument(field, `Invalid value at '${field}': expected an RFC 3339 timestamp.`);
+  return ms;
+}
+
+/** map<string,string>. */
+export function readStringMap(v: Json | undefined, field: string): Record<string, string> | undefined {
+  const o = readObject(v, field);
+  if (!o) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, val] of Object.entries(o)) {
+    if (typeof val !== 'string') throw invalidArgument(`${field}.${k}`, `Invalid value at '${field}.${k}': expected a string.`);
+    out[k] = val;
+  }
+  return out;
+}
+
+/** Repeated query parameter: a single value or several. */
+export function queryList(v: unknown): string[] {
+  if (v === undefined) return [];
+  const list = Array.isArray(v) ? v : [v];
+  return list.flatMap((s) => (typeof s === 'string' ? s.split(',') : [])).filter((s) => s !== '');
+}
+
+export function queryString(v: unknown): string | undefined {
+  if (Array.isArray(v)) return typeof v[0] === 'string' ? v[0] : undefined;
+  return typeof v === 'string' ? v : undefined;
+}

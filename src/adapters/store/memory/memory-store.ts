@@ -1,0 +1,352 @@
+import { nextConfigVersion } from '../../../domain/config-versioning.js';
+import { LIMITS } from '../../../domain/limits.js';
+import {
+  isGateway,
+  type Device,
+  type DeviceConfig,
+  type DeviceState,
+  type IamPolicy,
+  type Registry,
+  type RegistryKey,
+} from '../../../domain/model.js';
+import type { ActivityPatch, BindLimits, ConfigUpdate, DeviceListFilter, Page, Store } from '../../../services/ports.js';
+import { copyBytes, copyConfig, copyDevice, copyIamPolicy, copyMutable, copyRegistry, copyState } from './copies.js';
+import * as err from './store-errors.js';
+
+/** Cloud IoT numIds were 16-digit numbers; this keeps ours looking alike and far below 2^53. */
+const FIRST_NUM_ID = 2_000_000_000_000_001;
+
+interface RegistryEntry {
+  registry: Registry;
+  /** Device IDs in ascending order, for keyset paging without sorting per request. */
+  ids: string[];
+  byId: Map<string, string>;
+  iam: IamPolicy | undefined;
+}
+
+interface DeviceEntry {
+  /** `device.config` is always the same object as `configs[0]`, so an ack of the latest shows on both. */
+  device: Device;
+  /** Newest first. */
+  configs: DeviceConfig[];
+  /** Newest first by (updateTime, seq). */
+  states: { seq: number; state: DeviceState }[];
+}
+
+const keyOf = (k: RegistryKey): string => JSON.stringify([k.project, k.location, k.registry]);
+
+/** Index of the first element greater than `after` (or equal to it when `inclusive`). */
+function bound(sorted: readonly string[], after: string, inclusive = false): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = sorted[mid] as string;
+    if (v < after || (!inclusive && v === after)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Takes up to `limit` items; peeking at one more tells whether a next page may exist. */
+function takePage<T>(items: Iterable<T>, limit: number, sortKey: (t: T) => string): Page<T> {
+  const n = Math.max(1, Math.floor(limit));
+  const out: T[] = [];
+  let more = false;
+  for (const item of items) {
+    if (out.length === n) {
+      more = true;
+      break;
+    }
+    out.push(item);
+  }
+  const last = out[out.length - 1];
+  return { items: out, next: more && last !== undefined ? sortKey(last) : undefined };
+}
+
+const EMPTY: ReadonlySet<string> = new Set();
+
+/** The Store port in process memory: for tests and single-process trials; nothing survives a restart. */
+export class MemoryStore implements Store {
+  private readonly registries = new Map<string, RegistryEntry>();
+  private readonly devices = new Map<string, DeviceEntry>();
+  private readonly devicesOfGateway = new Map<string, Set<string>>();
+  private readonly gatewaysOfDevice = new Map<string, Set<string>>();
+  private nextNumId = FIRST_NUM_ID;
+  private nextStateSeq = 1;
+  private closed = false;
+
+  // Every method validates before its first mutation and never awaits in between, which is what
+  // makes each operation atomic and leaves the store untouched when it throws.
+
+  async createRegistry(registry: Registry): Promise<void> {
+    this.assertOpen();
+    const k = keyOf(registry);
+    if (this.registries.has(k)) throw err.registryExists(registry);
+    this.registries.set(k, { registry: copyRegistry(registry), ids: [], byId: new Map(), iam: undefined });
+  }
+
+  async getRegistry(key: RegistryKey): Promise<Registry | undefined> {
+    this.assertOpen();
+    const e = this.registries.get(keyOf(key));
+    return e && copyRegistry(e.registry);
+  }
+
+  async listRegistries(
+    project: string,
+    location: string,
+    after: string | undefined,
+    limit: number,
+  ): Promise<Page<Registry>> {
+    this.assertOpen();
+    const matching = [...this.registries.values()]
+      .map((e) => e.registry)
+      .filter((r) => r.project === project && r.location === location && r.registry > (after ?? ''))
+      .sort((a, b) => (a.registry < b.registry ? -1 : a.registry > b.registry ? 1 : 0));
+    const page = takePage(matching, limit, (r) => r.registry);
+    return { items: page.items.map(copyRegistry), next: page.next };
+  }
+
+  async updateRegistry(registry: Registry): Promise<void> {
+    this.assertOpen();
+    const e = this.registries.get(keyOf(registry));
+    if (!e) throw err.registryNotFound(registry);
+    e.registry = copyRegistry(registry);
+  }
+
+  async deleteRegistry(key: RegistryKey): Promise<void> {
+    this.assertOpen();
+    const k = keyOf(key);
+    const e = this.registries.get(k);
+    if (!e) throw err.registryNotFound(key);
+    if (e.ids.length > 0) throw err.registryNotEmpty(key);
+    this.registries.delete(k);
+  }
+
+  async createDevice(input: Omit<Device, 'numId'>): Promise<Device> {
+    this.assertOpen();
+    const reg = this.registries.get(keyOf(input.registryKey));
+    if (!reg) throw err.registryNotFound(input.registryKey);
+    if (reg.byId.has(input.id)) throw err.deviceExists(input.registryKey, input.id);
+    const numId = String(this.nextNumId++);
+    const device = copyDevice({ ...input, numId });
+    device.config.version = 1;
+    const entry: DeviceEntry = { device, configs: [device.config], states: [] };
+    if (device.state) entry.states.push({ seq: this.nextStateSeq++, state: device.state });
+    this.devices.set(numId, entry);
+    reg.byId.set(device.id, numId);
+    reg.ids.splice(bound(reg.ids, device.id), 0, device.id);
+    return copyDevice(device);
+  }
+
+  async getDevice(key: RegistryKey, idOrNumId: string): Promise<Device | undefined> {
+    this.assertOpen();
+    const reg = this.registries.get(keyOf(key));
+    if (!reg) return undefined;
+    const numId = /^\d+$/.test(idOrNumId) ? idOrNumId : reg.byId.get(idOrNumId);
+    const e = numId === undefined ? undefined : this.devices.get(numId);
+    if (!e || keyOf(e.device.registryKey) !== keyOf(key)) return undefined;
+    return copyDevice(e.device);
+  }
+
+  async getDeviceByNumId(numId: string): Promise<Device | undefined> {
+    this.assertOpen();
+    const e = this.devices.get(numId);
+    return e && copyDevice(e.device);
+  }
+
+  async listDevices(
+    key: RegistryKey,
+    filter: DeviceListFilter,
+    after: string | undefined,
+    limit: number,
+  ): Promise<Page<Device>> {
+    this.assertOpen();
+    const reg = this.registries.get(keyOf(key));
+    if (!reg) return { items: [], next: undefined };
+    const page = takePage(this.matching(reg, filter, after ?? ''), limit, (d) => d.id);
+    return { items: page.items.map(copyDevice), next: page.next };
+  }
+
+  private *matching(reg: RegistryEntry, filter: DeviceListFilter, after: string): Generator<Device> {
+    // Empty lists mean "no filter", as an unset repeated proto field does.
+    const ids = filter.deviceIds?.length ? new Set(filter.deviceIds) : undefined;
+    const numIds = filter.deviceNumIds?.length ? new Set(filter.deviceNumIds) : undefined;
+    const boundTo =
+      filter.boundToGateway === undefined ? undefined : (this.devicesOfGateway.get(filter.boundToGateway) ?? EMPTY);
+    const gatewaysOf =
+      filter.gatewaysOfDevice === undefined ? undefined : (this.gatewaysOfDevice.get(filter.gatewaysOfDevice) ?? EMPTY);
+    const type = filter.gatewayType;
+    for (let i = bound(reg.ids, after); i < reg.ids.length; i++) {
+      const id = reg.ids[i] as string;
+      if (ids && !ids.has(id)) continue;
+      const numId = reg.byId.get(id) as string;
+      if (numIds && !numIds.has(numId)) continue;
+      if (boundTo && !boundTo.has(numId)) continue;
+      if (gatewaysOf && !gatewaysOf.has(numId)) continue;
+      const device = (this.devices.get(numId) as DeviceEntry).device;
+      if (type === 'GATEWAY' && !isGateway(device)) continue;
+      if (type === 'NON_GATEWAY' && isGateway(device)) continue;
+      yield device;
+    }
+  }
+
+  async updateDevice(device: Device): Promise<void> {
+    this.assertOpen();
+    const e = this.entry(device.numId);
+    Object.assign(e.device, copyMutable(device));
+    e.device.gatewayConfig.gatewayAuthMethod = device.gatewayConfig.gatewayAuthMethod;
+  }
+
+  async deleteDevice(numId: string): Promise<void> {
+    this.assertOpen();
+    const e = this.entry(numId);
+    const reg = this.registries.get(keyOf(e.device.registryKey)) as RegistryEntry;
+    reg.byId.delete(e.device.id);
+    reg.ids.splice(bound(reg.ids, e.device.id, true), 1);
+    this.devices.delete(numId);
+    for (const dev of this.devicesOfGateway.get(numId) ?? EMPTY) this.unlink(numId, dev);
+    for (const gw of this.gatewaysOfDevice.get(numId) ?? EMPTY) this.unlink(gw, numId);
+  }
+
+  async modifyConfig(numId: string, update: ConfigUpdate): Promise<DeviceConfig> {
+    this.assertOpen();
+    const e = this.entry(numId);
+    const version = nextConfigVersion(e.device.config, update.versionToUpdate, update.at, update.minIntervalMs);
+    const config: DeviceConfig = {
+      version,
+      cloudUpdateTime: update.at,
+      deviceAckTime: undefined,
+      binaryData: copyBytes(update.binaryData),
+    };
+    e.configs.unshift(config);
+    e.configs.length = Math.min(e.configs.length, LIMITS.configVersionsKept);
+    e.device.config = config;
+    return copyConfig(config);
+  }
+
+  async listConfigVersions(numId: string, limit: number): Promise<DeviceConfig[]> {
+    this.assertOpen();
+    return this.entry(numId).configs.slice(0, limit > 0 ? limit : undefined).map(copyConfig);
+  }
+
+  async ackConfig(numId: string, version: number, at: number): Promise<void> {
+    this.assertOpen();
+    const e = this.entry(numId);
+    const config = e.configs.find((c) => c.version === version);
+    if (config) config.deviceAckTime = at;
+    e.device.lastConfigAckTime = at;
+  }
+
+  async recordState(numId: string, state: DeviceState): Promise<void> {
+    this.assertOpen();
+    const e = this.entry(numId);
+    const s = copyState(state);
+    // The new report has the highest seq, so it goes before every report not newer than it.
+    const at = e.states.findIndex((x) => x.state.updateTime <= s.updateTime);
+    e.states.splice(at < 0 ? e.states.length : at, 0, { seq: this.nextStateSeq++, state: s });
+    e.states.length = Math.min(e.states.length, LIMITS.statesKept);
+    e.device.state = s;
+    e.device.lastStateTime = s.updateTime;
+  }
+
+  async listStates(numId: string, limit: number): Promise<DeviceState[]> {
+    this.assertOpen();
+    return this.entry(numId)
+      .states.slice(0, limit > 0 ? limit : undefined)
+      .map((x) => copyState(x.state));
+  }
+
+  async recordActivity(patches: ReadonlyMap<string, ActivityPatch>): Promise<void> {
+    this.assertOpen();
+    for (const [numId, p] of patches) {
+      const d = this.devices.get(numId)?.device;
+      if (!d) continue;
+      // A key that is present applies even when its value is undefined: that is how a patch clears.
+      const has = (k: keyof ActivityPatch): boolean => Object.hasOwn(p, k);
+      if (has('lastHeartbeatTime')) d.lastHeartbeatTime = p.lastHeartbeatTime;
+      if (has('lastEventTime')) d.lastEventTime = p.lastEventTime;
+      if (has('lastStateTime')) d.lastStateTime = p.lastStateTime;
+      if (has('lastConfigAckTime')) d.lastConfigAckTime = p.lastConfigAckTime;
+      if (has('lastConfigSendTime')) d.lastConfigSendTime = p.lastConfigSendTime;
+      if (has('lastErrorTime')) d.lastErrorTime = p.lastErrorTime;
+      if (has('lastErrorStatus')) {
+        d.lastErrorStatus = p.lastErrorStatus
+          ? { code: p.lastErrorStatus.code, message: p.lastErrorStatus.message }
+          : undefined;
+      }
+    }
+  }
+
+  async recordGatewayAccess(numId: string, gatewayId: string, at: number): Promise<void> {
+    this.assertOpen();
+    const g = this.entry(numId).device.gatewayConfig;
+    g.lastAccessedGatewayId = gatewayId;
+    g.lastAccessedGatewayTime = at;
+  }
+
+  async bind(gatewayNumId: string, deviceNumId: string, limits: BindLimits): Promise<void> {
+    this.assertOpen();
+    const gw = this.entry(gatewayNumId).device;
+    const dev = this.entry(deviceNumId).device;
+    if (!isGateway(gw)) throw err.notAGateway(gw.id);
+    if (isGateway(dev)) throw err.gatewayAsDevice(dev.id);
+    if (keyOf(gw.registryKey) !== keyOf(dev.registryKey)) throw err.differentRegistries(gw.id, dev.id);
+    const devices = this.devicesOfGateway.get(gatewayNumId) ?? new Set<string>();
+    if (devices.has(deviceNumId)) return;
+    if (devices.size >= limits.maxDevicesPerGateway) throw err.gatewayFull(gw.id, limits.maxDevicesPerGateway);
+    const gateways = this.gatewaysOfDevice.get(deviceNumId) ?? new Set<string>();
+    if (gateways.size >= limits.maxGatewaysPerDevice) throw err.deviceFull(dev.id, limits.maxGatewaysPerDevice);
+    this.devicesOfGateway.set(gatewayNumId, devices.add(deviceNumId));
+    this.gatewaysOfDevice.set(deviceNumId, gateways.add(gatewayNumId));
+  }
+
+  async unbind(gatewayNumId: string, deviceNumId: string): Promise<void> {
+    this.assertOpen();
+    const gw = this.entry(gatewayNumId).device;
+    const dev = this.entry(deviceNumId).device;
+    if (!this.devicesOfGateway.get(gatewayNumId)?.has(deviceNumId)) throw err.notBound(gw.id, dev.id);
+    this.unlink(gatewayNumId, deviceNumId);
+  }
+
+  async isBound(gatewayNumId: string, deviceNumId: string): Promise<boolean> {
+    this.assertOpen();
+    return this.devicesOfGateway.get(gatewayNumId)?.has(deviceNumId) ?? false;
+  }
+
+  async getIamPolicy(key: RegistryKey): Promise<IamPolicy | undefined> {
+    this.assertOpen();
+    const policy = this.registries.get(keyOf(key))?.iam;
+    return policy && copyIamPolicy(policy);
+  }
+
+  async setIamPolicy(key: RegistryKey, policy: IamPolicy): Promise<void> {
+    this.assertOpen();
+    const e = this.registries.get(keyOf(key));
+    if (!e) throw err.registryNotFound(key);
+    e.iam = copyIamPolicy(policy);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw err.storeClosed();
+  }
+
+  private entry(numId: string): DeviceEntry {
+    const e = this.devices.get(numId);
+    if (!e) throw err.deviceNotFound(numId);
+    return e;
+  }
+
+  private unlink(gatewayNumId: string, deviceNumId: string): void {
+    const devices = this.devicesOfGateway.get(gatewayNumId);
+    devices?.delete(deviceNumId);
+    if (devices?.size === 0) this.devicesOfGateway.delete(gatewayNumId);
+    const gateways = this.gatewaysOfDevice.get(deviceNumId);
+    gateways?.delete(gatewayNumId);
+    if (gateways?.size === 0) this.gatewaysOfDevice.delete(deviceNumId);
+  }
+}

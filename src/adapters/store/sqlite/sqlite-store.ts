@@ -1,0 +1,376 @@
+import Database from 'better-sqlite3';
+import { nextConfigVersion } from '../../../domain/config-versioning.js';
+import { ApiError, isApiError } from '../../../domain/errors.js';
+import { LIMITS } from '../../../domain/limits.js';
+import type {
+  Device,
+  DeviceConfig,
+  DeviceState,
+  IamPolicy,
+  Registry,
+  RegistryKey,
+} from '../../../domain/model.js';
+import type { ActivityPatch, BindLimits, ConfigUpdate, DeviceListFilter, Page, Store } from '../../../services/ports.js';
+import {
+  decodeConfig,
+  decodeDevice,
+  decodeIam,
+  decodeRegistry,
+  decodeState,
+  encodeDeviceDoc,
+  encodeErrorStatus,
+  encodeRegistry,
+  parseNumId,
+  type DeviceRow,
+} from './codec.js';
+import { migrate } from './migrations.js';
+import {
+  activityParams,
+  listDevicesParams,
+  listDevicesSql,
+  listShape,
+  prepareStatements,
+  type BriefRow,
+  type ListParams,
+  type Statements,
+} from './statements.js';
+import * as err from './store-errors.js';
+
+const isUniqueViolation = (e: unknown): boolean =>
+  e instanceof Database.SqliteError &&
+  (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY');
+
+/** Driver messages name tables and columns; clients get a generic text, operators get the cause. */
+function translate(e: unknown): unknown {
+  if (isApiError(e)) return e;
+  if (isUniqueViolation(e)) return new ApiError('ALREADY_EXISTS', 'The resource already exists.', { cause: e });
+  if (e instanceof Database.SqliteError && (e.code.startsWith('SQLITE_BUSY') || e.code.startsWith('SQLITE_LOCKED'))) {
+    return new ApiError('UNAVAILABLE', 'The registry store is busy; retry the request.', { cause: e });
+  }
+  if (e instanceof Database.SqliteError && e.code === 'SQLITE_FULL') {
+    return new ApiError('RESOURCE_EXHAUSTED', 'The registry store is out of space.', { cause: e });
+  }
+  return new ApiError('INTERNAL', 'Internal error in the registry store.', { cause: e });
+}
+
+const key3 = (k: RegistryKey): [string, string, string] => [k.project, k.location, k.registry];
+const sameRegistry = (a: RegistryKey, b: RegistryKey): boolean =>
+  a.project === b.project && a.location === b.location && a.registry === b.registry;
+const briefKey = (b: BriefRow): RegistryKey => ({ project: b.project, location: b.location, registry: b.registry });
+
+/** The Store port on one SQLite file (better-sqlite3: synchronous, so each call is one atomic unit). */
+export class SqliteStore implements Store {
+  private readonly q: Statements;
+  /** List statements by filter shape: prepared on first use, then reused like the fixed ones. */
+  private readonly listStatements = new Map<string, Database.Statement<[ListParams], DeviceRow>>();
+
+  private constructor(private readonly db: Database.Database) {
+    this.q = prepareStatements(db);
+  }
+
+  static open(path: string): SqliteStore {
+    const db = new Database(path);
+    try {
+      db.pragma('busy_timeout = 5000');
+      db.pragma('journal_mode = WAL');
+      // NORMAL in WAL mode can lose the last commits on power loss but never corrupts; the data here
+      // (registry metadata, activity timestamps) tolerates that, and it saves an fsync per write.
+      db.pragma('synchronous = NORMAL');
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+      return new SqliteStore(db);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  async createRegistry(registry: Registry): Promise<void> {
+    this.write(() => {
+      try {
+        this.q.insertRegistry.run(...key3(registry), encodeRegistry(registry));
+      } catch (e) {
+        throw isUniqueViolation(e) ? err.registryExists(registry) : e;
+      }
+    });
+  }
+
+  async getRegistry(key: RegistryKey): Promise<Registry | undefined> {
+    return this.read(() => {
+      const row = this.q.getRegistry.get(...key3(key));
+      return row && decodeRegistry(row);
+    });
+  }
+
+  async listRegistries(
+    project: string,
+    location: string,
+    after: string | undefined,
+    limit: number,
+  ): Promise<Page<Registry>> {
+    return this.read(() => {
+      const n = pageSize(limit);
+      const rows = this.q.listRegistries.all(project, location, after ?? '', n + 1);
+      return toPage(rows.map(decodeRegistry), n, (r) => r.registry);
+    });
+  }
+
+  async updateRegistry(registry: Registry): Promise<void> {
+    this.write(() => {
+      const changed = this.q.updateRegistry.run(encodeRegistry(registry), ...key3(registry)).changes;
+      if (changed === 0) throw err.registryNotFound(registry);
+    });
+  }
+
+  async deleteRegistry(key: RegistryKey): Promise<void> {
+    this.write(() => {
+      if (!this.q.getRegistry.get(...key3(key))) throw err.registryNotFound(key);
+      if (this.q.registryHasDevices.get(...key3(key))) throw err.registryNotEmpty(key);
+      // The IAM policy goes with it through ON DELETE CASCADE.
+      this.q.deleteRegistry.run(...key3(key));
+    });
+  }
+
+  async createDevice(d: Omit<Device, 'numId'>): Promise<Device> {
+    return this.write(() => {
+      const k = d.registryKey;
+      if (!this.q.getRegistry.get(...key3(k))) throw err.registryNotFound(k);
+      let numId: number;
+      try {
+        numId = Number(
+          this.q.insertDevice.run({
+            project: k.project,
+            location: k.location,
+            registry: k.registry,
+            id: d.id,
+            gateway_type: d.gatewayConfig.gatewayType,
+            doc: encodeDeviceDoc(d),
+            last_accessed_gateway_id: d.gatewayConfig.lastAccessedGatewayId ?? null,
+            last_accessed_gateway_time: d.gatewayConfig.lastAccessedGatewayTime ?? null,
+            last_heartbeat_time: d.lastHeartbeatTime ?? null,
+            last_event_time: d.lastEventTime ?? null,
+            last_state_time: d.lastStateTime ?? null,
+            last_config_ack_time: d.lastConfigAckTime ?? null,
+            last_config_send_time: d.lastConfigSendTime ?? null,
+            last_error_time: d.lastErrorTime ?? null,
+            last_error_status: encodeErrorStatus(d.lastErrorStatus),
+            state_update_time: d.state?.updateTime ?? null,
+            state_data: d.state?.binaryData ?? null,
+          }).lastInsertRowid,
+        );
+      } catch (e) {
+        throw isUniqueViolation(e) ? err.deviceExists(k, d.id) : e;
+      }
+      const c = d.config;
+      this.q.insertConfig.run(numId, 1, c.cloudUpdateTime, c.deviceAckTime ?? null, c.binaryData);
+      if (d.state) this.q.insertState.run(numId, d.state.updateTime, d.state.binaryData);
+      return this.loadDevice(numId) as Device;
+    });
+  }
+
+  async getDevice(key: RegistryKey, idOrNumId: string): Promise<Device | undefined> {
+    return this.read(() => {
+      if (!/^\d+$/.test(idOrNumId)) {
+        const row = this.q.deviceById.get(...key3(key), idOrNumId);
+        return row && decodeDevice(row);
+      }
+      const device = this.loadDevice(parseNumId(idOrNumId));
+      return device && sameRegistry(device.registryKey, key) ? device : undefined;
+    });
+  }
+
+  async getDeviceByNumId(numId: string): Promise<Device | undefined> {
+    return this.read(() => this.loadDevice(parseNumId(numId)));
+  }
+
+  async listDevices(
+    key: RegistryKey,
+    filter: DeviceListFilter,
+    after: string | undefined,
+    limit: number,
+  ): Promise<Page<Device>> {
+    return this.read(() => {
+      const n = pageSize(limit);
+      const shape = listShape(filter);
+      const cacheKey = JSON.stringify(shape);
+      let stmt = this.listStatements.get(cacheKey);
+      if (!stmt) {
+        stmt = this.db.prepare<[ListParams], DeviceRow>(listDevicesSql(shape));
+        this.listStatements.set(cacheKey, stmt);
+      }
+      const rows = stmt.all(listDevicesParams(key, filter, after, n + 1));
+      return toPage(rows.map(decodeDevice), n, (d) => d.id);
+    });
+  }
+
+  async updateDevice(device: Device): Promise<void> {
+    this.write(() => {
+      const numId = this.requireDevice(device.numId).num_id;
+      this.q.updateDeviceDoc.run(encodeDeviceDoc(device), numId);
+    });
+  }
+
+  async deleteDevice(numId: string): Promise<void> {
+    this.write(() => {
+      // Config versions, states and bindings go with it through ON DELETE CASCADE.
+      this.q.deleteDevice.run(this.requireDevice(numId).num_id);
+    });
+  }
+
+  async modifyConfig(numId: string, update: ConfigUpdate): Promise<DeviceConfig> {
+    return this.write(() => {
+      const n = parseNumId(numId);
+      const latest = n === undefined ? undefined : this.q.latestConfig.get(n);
+      if (n === undefined || !latest) throw err.deviceNotFound(numId);
+      const version = nextConfigVersion(
+        { version: latest.version, cloudUpdateTime: latest.cloud_update_time },
+        update.versionToUpdate,
+        update.at,
+        update.minIntervalMs,
+      );
+      this.q.insertConfig.run(n, version, update.at, null, update.binaryData);
+      this.q.pruneConfigs.run(n, version - LIMITS.configVersionsKept);
+      this.q.setConfigVersion.run(version, n);
+      return { version, cloudUpdateTime: update.at, deviceAckTime: undefined, binaryData: new Uint8Array(update.binaryData) };
+    });
+  }
+
+  async listConfigVersions(numId: string, limit: number): Promise<DeviceConfig[]> {
+    return this.read(() => {
+      const n = this.requireDevice(numId).num_id;
+      return this.q.listConfigs.all(n, limit > 0 ? limit : -1).map(decodeConfig);
+    });
+  }
+
+  async ackConfig(numId: string, version: number, at: number): Promise<void> {
+    this.write(() => {
+      const n = this.requireDevice(numId).num_id;
+      this.q.ackConfigVersion.run(at, n, version);
+      this.q.setConfigAckTime.run(at, n);
+    });
+  }
+
+  async recordState(numId: string, state: DeviceState): Promise<void> {
+    this.write(() => {
+      const n = this.requireDevice(numId).num_id;
+      this.q.insertState.run(n, state.updateTime, state.binaryData);
+      this.q.pruneStates.run(n, n, LIMITS.statesKept);
+      this.q.setLatestState.run(state.updateTime, state.binaryData, state.updateTime, n);
+    });
+  }
+
+  async listStates(numId: string, limit: number): Promise<DeviceState[]> {
+    return this.read(() => {
+      const n = this.requireDevice(numId).num_id;
+      return this.q.listStates.all(n, limit > 0 ? limit : -1).map(decodeState);
+    });
+  }
+
+  async recordActivity(patches: ReadonlyMap<string, ActivityPatch>): Promise<void> {
+    this.write(() => {
+      for (const [numId, patch] of patches) {
+        const n = parseNumId(numId);
+        // An unknown device updates no row, which is the "skipped silently" the port asks for.
+        if (n !== undefined) this.q.recordActivity.run(activityParams(n, patch));
+      }
+    });
+  }
+
+  async recordGatewayAccess(numId: string, gatewayId: string, at: number): Promise<void> {
+    this.write(() => {
+      this.q.recordGatewayAccess.run(gatewayId, at, this.requireDevice(numId).num_id);
+    });
+  }
+
+  async bind(gatewayNumId: string, deviceNumId: string, limits: BindLimits): Promise<void> {
+    this.write(() => {
+      const gw = this.requireDevice(gatewayNumId);
+      const dev = this.requireDevice(deviceNumId);
+      if (gw.gateway_type !== 'GATEWAY') throw err.notAGateway(gw.id);
+      if (dev.gateway_type === 'GATEWAY') throw err.gatewayAsDevice(dev.id);
+      if (!sameRegistry(briefKey(gw), briefKey(dev))) throw err.differentRegistries(gw.id, dev.id);
+      if (this.q.isBound.get(gw.num_id, dev.num_id)) return;
+      if ((this.q.countDevicesOfGateway.get(gw.num_id) ?? 0) >= limits.maxDevicesPerGateway) {
+        throw err.gatewayFull(gw.id, limits.maxDevicesPerGateway);
+      }
+      if ((this.q.countGatewaysOfDevice.get(dev.num_id) ?? 0) >= limits.maxGatewaysPerDevice) {
+        throw err.deviceFull(dev.id, limits.maxGatewaysPerDevice);
+      }
+      this.q.insertBinding.run(gw.num_id, dev.num_id);
+    });
+  }
+
+  async unbind(gatewayNumId: string, deviceNumId: string): Promise<void> {
+    this.write(() => {
+      const gw = this.requireDevice(gatewayNumId);
+      const dev = this.requireDevice(deviceNumId);
+      if (this.q.deleteBinding.run(gw.num_id, dev.num_id).changes === 0) throw err.notBound(gw.id, dev.id);
+    });
+  }
+
+  async isBound(gatewayNumId: string, deviceNumId: string): Promise<boolean> {
+    return this.read(() => {
+      const gw = parseNumId(gatewayNumId);
+      const dev = parseNumId(deviceNumId);
+      return gw !== undefined && dev !== undefined && this.q.isBound.get(gw, dev) !== undefined;
+    });
+  }
+
+  async getIamPolicy(key: RegistryKey): Promise<IamPolicy | undefined> {
+    return this.read(() => {
+      const row = this.q.getIam.get(...key3(key));
+      return row && decodeIam(row);
+    });
+  }
+
+  async setIamPolicy(key: RegistryKey, policy: IamPolicy): Promise<void> {
+    this.write(() => {
+      if (!this.q.getRegistry.get(...key3(key))) throw err.registryNotFound(key);
+      this.q.upsertIam.run(...key3(key), policy.version, JSON.stringify(policy.bindings), policy.etag);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  /** Multi-statement reads run in one deferred transaction so they see a single snapshot. */
+  private read<T>(fn: () => T): T {
+    return this.guard(() => this.db.transaction(fn).deferred());
+  }
+
+  /** IMMEDIATE takes the write lock up front, so a read-then-write never fails halfway on SQLITE_BUSY. */
+  private write<T>(fn: () => T): T {
+    return this.guard(() => this.db.transaction(fn).immediate());
+  }
+
+  private guard<T>(fn: () => T): T {
+    if (!this.db.open) throw err.storeClosed();
+    try {
+      return fn();
+    } catch (e) {
+      throw translate(e);
+    }
+  }
+
+  private loadDevice(numId: number | undefined): Device | undefined {
+    const row = numId === undefined ? undefined : this.q.deviceByNumId.get(numId);
+    return row && decodeDevice(row);
+  }
+
+  private requireDevice(numId: string): BriefRow {
+    const n = parseNumId(numId);
+    const row = n === undefined ? undefined : this.q.brief.get(n);
+    if (!row) throw err.deviceNotFound(numId);
+    return row;
+  }
+}
+
+const pageSize = (limit: number): number => Math.max(1, Math.floor(limit));
+
+function toPage<T>(items: T[], n: number, sortKey: (t: T) => string): Page<T> {
+  const more = items.length > n;
+  const page = more ? items.slice(0, n) : items;
+  const last = page[page.length - 1];
+  return { items: page, next: more && last !== undefined ? sortKey(last) : undefined };
+}

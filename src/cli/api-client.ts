@@ -1,0 +1,149 @@
+import type { JsonObject } from './output.js';
+
+/** The admin CLI's only way to the server: the cloudiot v1 REST API over global fetch. */
+
+export type Query = Record<string, string | number | readonly string[] | undefined>;
+
+/** An error document from the API: `{"error":{"code","message","status"}}`. */
+export class ApiCallError extends Error {
+  constructor(
+    readonly status: string,
+    message: string,
+    readonly httpStatus: number,
+  ) {
+    super(message);
+    this.name = 'ApiCallError';
+  }
+}
+
+/** The server could not be reached at all. */
+export class ConnectionError extends Error {
+  constructor(
+    readonly url: string,
+    detail: string,
+  ) {
+    super(`could not reach the Bridgehead API at ${url} (${detail}). Is the server running? Check --api or BRIDGEHEAD_API.`);
+    this.name = 'ConnectionError';
+  }
+}
+
+/** `http://h:p[/][v1[/]]` -> `http://h:p`: users paste either form. */
+export function normalizeBase(api: string): string {
+  return api.replace(/\/+$/, '').replace(/\/v1$/, '');
+}
+
+/** Base + `/v1/` + path, with the query encoded; array values repeat the key (`deviceIds=a&deviceIds=b`). */
+export function buildUrl(api: string, path: string, query: Query = {}): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) {
+    if (v === undefined) continue;
+    if (typeof v === 'object') for (const item of v) params.append(k, item);
+    else params.append(k, String(v));
+  }
+  const qs = params.toString();
+  return `${normalizeBase(api)}/v1/${path}${qs ? `?${qs}` : ''}`;
+}
+
+/** Encodes resource-name segments: `seg('projects', p, 'locations', l)`. */
+export function resourcePath(...segments: string[]): string {
+  return segments.map(encodeURIComponent).join('/');
+}
+
+function describeCause(e: unknown): string {
+  const cause = e instanceof Error && e.cause instanceof Error ? e.cause : e;
+  if (cause instanceof Error) {
+    const code = (cause as Error & { code?: unknown }).code;
+    return typeof code === 'string' && !cause.message.includes(code) ? `${code}: ${cause.message}` : cause.message;
+  }
+  return String(cause);
+}
+
+/** Turns a non-2xx response body into an ApiCallError (or a generic one for non-API bodies). */
+export function errorFromBody(httpStatus: number, text: string): ApiCallError {
+  try {
+    const doc = JSON.parse(text) as { error?: { message?: unknown; status?: unknown } };
+    if (doc.error && typeof doc.error.message === 'string') {
+      const status = typeof doc.error.status === 'string' ? doc.error.status : `HTTP ${httpStatus}`;
+      return new ApiCallError(status, doc.error.message, httpStatus);
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  return new ApiCallError(`HTTP ${httpStatus}`, text.trim() || 'the server returned an error without a body', httpStatus);
+}
+
+export class ApiClient {
+  constructor(
+    readonly api: string,
+    private readonly token: string,
+    private readonly fetchImpl: typeof fetch = fetch,
+  ) {}
+
+  async call(method: string, path: string, opts: { query?: Query; body?: JsonObject } = {}): Promise<JsonObject> {
+    const url = buildUrl(this.api, path, opts.query);
+    const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
+    if (opts.body !== undefined) headers['content-type'] = 'application/json';
+    let res: Response;
+    let text: string;
+    try {
+      res = await this.fetchImpl(url, {
+        method,
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      });
+      text = await res.text();
+    } catch (e) {
+      throw new ConnectionError(normalizeBase(this.api), describeCause(e));
+    }
+    if (!res.ok) throw errorFromBody(res.status, text);
+    if (text.trim() === '') return {};
+    try {
+      return JSON.parse(text) as JsonObject;
+    } catch {
+      throw new ApiCallError(`HTTP ${res.status}`, `the server answered with something other than JSON: ${text.slice(0, 200)}`, res.status);
+    }
+  }
+
+  get(path: string, query?: Query): Promise<JsonObject> {
+    return this.call('GET', path, query ? { query } : {});
+  }
+
+  post(path: string, body: JsonObject, query?: Query): Promise<JsonObject> {
+    return this.call('POST', path, query ? { body, query } : { body });
+  }
+
+  patch(path: string, body: JsonObject, updateMask: readonly string[]): Promise<JsonObject> {
+    return this.call('PATCH', path, { body, query: { updateMask: updateMask.join(',') } });
+  }
+
+  delete(path: string): Promise<JsonObject> {
+    return this.call('DELETE', path);
+  }
+
+  /**
+   * Follows nextPageToken to the end and returns one document shaped like a single page:
+   * the first page's fields, `itemsKey` holding every item, no nextPageToken.
+   */
+  async listAll(path: string, itemsKey: string, query: Query = {}): Promise<JsonObject> {
+    const items: JsonObject[] = [];
+    let doc: JsonObject = {};
+    let token: string | undefined;
+    const seen = new Set<string>();
+    for (let first = true; first || token; first = false) {
+      const page = await this.get(path, token ? { ...query, pageToken: token } : query);
+      if (first) doc = page;
+      const pageItems = page[itemsKey];
+      if (Array.isArray(pageItems)) items.push(...(pageItems as JsonObject[]));
+      const next = page.nextPageToken;
+      token = typeof next === 'string' && next !== '' ? next : undefined;
+      if (token !== undefined) {
+        if (seen.has(token)) throw new ApiCallError('INTERNAL', `the server repeated page token "${token}"`, 200);
+        seen.add(token);
+      }
+    }
+    const out: JsonObject = { ...doc };
+    delete out.nextPageToken;
+    if (items.length > 0 || itemsKey in doc) out[itemsKey] = items;
+    return out;
+  }
+}

@@ -1,0 +1,97 @@
+import { topicName, type EventConfigSpec, type PublicKeySpec } from './flags.js';
+import type { JsonObject } from './output.js';
+
+/**
+ * Request bodies and update masks built from parsed flags. Pure: files are read through `read`,
+ * so tests pass a map.
+ */
+
+export type ReadFile = (path: string, what: string) => string;
+
+export interface RegistryFlags {
+  eventNotificationConfig?: EventConfigSpec[];
+  statePubsubTopic?: string;
+  enableMqttConfig?: boolean;
+  enableHttpConfig?: boolean;
+  /** API enum name (already mapped from none|error|info|debug). */
+  logLevel?: string;
+  publicKeyPath?: string[];
+}
+
+/** Flag -> the registry's update-mask path it changes. */
+export const REGISTRY_MASK_PATHS: Readonly<Record<keyof RegistryFlags, string>> = {
+  eventNotificationConfig: 'eventNotificationConfigs',
+  statePubsubTopic: 'stateNotificationConfig',
+  enableMqttConfig: 'mqttConfig',
+  enableHttpConfig: 'httpConfig',
+  logLevel: 'logLevel',
+  publicKeyPath: 'credentials',
+};
+
+export function registryBody(flags: RegistryFlags, project: string, read: ReadFile): JsonObject {
+  const body: JsonObject = {};
+  if (flags.eventNotificationConfig) {
+    body.eventNotificationConfigs = flags.eventNotificationConfig.map((e) => {
+      const out: JsonObject = { pubsubTopicName: topicName(e.pubsubTopicName, project, '--event-notification-config topic') };
+      if (e.subfolderMatches) out.subfolderMatches = e.subfolderMatches;
+      return out;
+    });
+  }
+  if (flags.statePubsubTopic !== undefined) {
+    body.stateNotificationConfig = { pubsubTopicName: topicName(flags.statePubsubTopic, project, '--state-pubsub-topic') };
+  }
+  if (flags.enableMqttConfig !== undefined) {
+    body.mqttConfig = { mqttEnabledState: flags.enableMqttConfig ? 'MQTT_ENABLED' : 'MQTT_DISABLED' };
+  }
+  if (flags.enableHttpConfig !== undefined) {
+    body.httpConfig = { httpEnabledState: flags.enableHttpConfig ? 'HTTP_ENABLED' : 'HTTP_DISABLED' };
+  }
+  if (flags.logLevel !== undefined) body.logLevel = flags.logLevel;
+  if (flags.publicKeyPath) {
+    body.credentials = flags.publicKeyPath.map((p) => ({
+      publicKeyCertificate: { format: 'X509_CERTIFICATE_PEM', certificate: read(p, '--public-key-path') },
+    }));
+  }
+  return body;
+}
+
+export interface DeviceFlags {
+  publicKey?: PublicKeySpec[];
+  /** GATEWAY | NON_GATEWAY. */
+  deviceType?: string;
+  /** GatewayAuthMethod enum name. */
+  authMethod?: string;
+  metadata?: Record<string, string>;
+  blocked?: boolean;
+  logLevel?: string;
+}
+
+/** Flag -> the device's update-mask path it changes (device type is create-only). */
+export const DEVICE_MASK_PATHS: Readonly<Partial<Record<keyof DeviceFlags, string>>> = {
+  publicKey: 'credentials',
+  blocked: 'blocked',
+  metadata: 'metadata',
+  logLevel: 'logLevel',
+  authMethod: 'gatewayConfig.gatewayAuthMethod',
+};
+
+export function deviceBody(flags: DeviceFlags, read: ReadFile): JsonObject {
+  const body: JsonObject = {};
+  if (flags.publicKey) {
+    body.credentials = flags.publicKey.map((k) => {
+      const cred: JsonObject = { publicKey: { format: k.format, key: read(k.path, '--public-key path') } };
+      if (k.expirationTime !== undefined) cred.expirationTime = k.expirationTime;
+      return cred;
+    });
+  }
+  if (flags.blocked !== undefined) body.blocked = flags.blocked;
+  if (flags.logLevel !== undefined) body.logLevel = flags.logLevel;
+  if (flags.metadata !== undefined) body.metadata = { ...flags.metadata };
+  if (flags.deviceType !== undefined || flags.authMethod !== undefined) {
+    const gw: JsonObject = {};
+    if (flags.deviceType !== undefined) gw.gatewayType = flags.deviceType;
+    if (flags.authMethod !== undefined) gw.gatewayAuthMethod = flags.authMethod;
+    body.gatewayConfig = gw;
+  }
+  return body;
+}

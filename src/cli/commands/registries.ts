@@ -1,0 +1,86 @@
+import type { Command } from 'commander';
+import { buildUpdateMask, collect, enumParser, intParser, LOG_LEVELS, parseEventConfig } from '../flags.js';
+import { REGISTRY_MASK_PATHS, registryBody, type RegistryFlags } from '../bodies.js';
+import { apiContext, arg, group, leaf, readText, registryPath, run, UsageError } from '../context.js';
+import { pick, type Column, type JsonObject } from '../output.js';
+
+/** `bridgehead registries ...`: gcloud iot registries. */
+
+const COLUMNS: Column[] = [
+  { header: 'ID', value: 'id' },
+  { header: 'LOCATION', value: (r) => String(pick(r, 'name') ?? '').split('/')[3] ?? '' },
+  { header: 'MQTT_ENABLED', value: (r) => String(pick(r, 'mqttConfig.mqttEnabledState') ?? 'MQTT_ENABLED') },
+  { header: 'HTTP_ENABLED', value: (r) => String(pick(r, 'httpConfig.httpEnabledState') ?? 'HTTP_ENABLED') },
+];
+
+function addRegistryFlags(cmd: Command): Command {
+  return cmd
+    .option(
+      '--event-notification-config <topic=T[,subfolder=S]>',
+      'telemetry Pub/Sub topic (projects/P/topics/T or a topic ID), optionally for one subfolder; repeatable, first match wins',
+      collect(parseEventConfig),
+    )
+    .option('--state-pubsub-topic <topic>', 'Pub/Sub topic for state notifications')
+    .option('--enable-mqtt-config', 'allow MQTT connections')
+    .option('--no-enable-mqtt-config', 'refuse MQTT connections')
+    .option('--enable-http-config', 'allow HTTP bridge requests')
+    .option('--no-enable-http-config', 'refuse HTTP bridge requests')
+    .option('--log-level <level>', 'none|error|info|debug', enumParser(LOG_LEVELS, '--log-level'))
+    .option('--public-key-path <file>', 'CA certificate (X.509 PEM) that device certificates must chain to; repeatable', collect(String));
+}
+
+export function registerRegistries(program: Command): void {
+  const registries = group(program, 'registries', 'manage device registries');
+
+  addRegistryFlags(leaf(registries, 'create <id>', 'create a device registry')).action(
+    run(async (cmd) => {
+      const ctx = apiContext(cmd);
+      const id = arg(cmd, 0);
+      const body: JsonObject = { id, ...registryBody(cmd.opts<RegistryFlags>(), ctx.project, readText) };
+      const doc = await ctx.client.post(`${ctx.location}/registries`, body);
+      ctx.out.status(`Created registry [${id}].`);
+      ctx.out.resource(doc);
+    }),
+  );
+
+  leaf(registries, 'list', 'list the registries of the project and region')
+    .option('--page-size <n>', 'registries per request (all pages are fetched)', intParser('--page-size', 1))
+    .action(
+      run(async (cmd) => {
+        const ctx = apiContext(cmd);
+        const { pageSize } = cmd.opts<{ pageSize?: number }>();
+        const doc = await ctx.client.listAll(`${ctx.location}/registries`, 'deviceRegistries', { pageSize });
+        ctx.out.list(doc, (doc.deviceRegistries ?? []) as JsonObject[], COLUMNS, 'registries');
+      }),
+    );
+
+  leaf(registries, 'describe <id>', 'show a registry').action(
+    run(async (cmd) => {
+      const ctx = apiContext(cmd);
+      ctx.out.resource(await ctx.client.get(registryPath(ctx, arg(cmd, 0))));
+    }),
+  );
+
+  addRegistryFlags(leaf(registries, 'update <id>', 'change a registry; the update mask covers exactly the flags given')).action(
+    run(async (cmd) => {
+      const ctx = apiContext(cmd);
+      const id = arg(cmd, 0);
+      const flags = cmd.opts<RegistryFlags>();
+      const mask = buildUpdateMask({ ...flags }, REGISTRY_MASK_PATHS);
+      if (mask.length === 0) throw new UsageError('nothing to update: give at least one registry flag.');
+      const doc = await ctx.client.patch(registryPath(ctx, id), registryBody(flags, ctx.project, readText), mask);
+      ctx.out.status(`Updated registry [${id}].`);
+      ctx.out.resource(doc);
+    }),
+  );
+
+  leaf(registries, 'delete <id>', 'delete a registry (it must have no devices)').action(
+    run(async (cmd) => {
+      const ctx = apiContext(cmd);
+      const id = arg(cmd, 0);
+      const doc = await ctx.client.delete(registryPath(ctx, id));
+      ctx.out.status(`Deleted registry [${id}].`);
+      if (ctx.out.format === 'json') ctx.out.resource(doc);
+    }),
+  );
+}

@@ -1,0 +1,42 @@
+/**
+ * The one error vocabulary of Bridgehead: canonical google.rpc codes. Every edge maps these
+ * (REST: HTTP status + Google error JSON; MQTT: CONNACK / close / gateway error) through its own
+ * table, and never branches on message text.
+ */
+export const ERROR_KINDS = {
+  INVALID_ARGUMENT: { grpc: 3, http: 400 },
+  DEADLINE_EXCEEDED: { grpc: 4, http: 504 },
+  NOT_FOUND: { grpc: 5, http: 404 },
+  ALREADY_EXISTS: { grpc: 6, http: 409 },
+  PERMISSION_DENIED: { grpc: 7, http: 403 },
+  RESOURCE_EXHAUSTED: { grpc: 8, http: 429 },
+  FAILED_PRECONDITION: { grpc: 9, http: 400 },
+  ABORTED: { grpc: 10, http: 409 },
+  OUT_OF_RANGE: { grpc: 11, http: 400 },
+  UNIMPLEMENTED: { grpc: 12, http: 501 },
+  INTERNAL: { grpc: 13, http: 500 },
+  UNAVAILABLE: { grpc: 14, http: 503 },
+  UNAUTHENTICATED: { grpc: 16, http: 401 },
+} as const;
+
+export type ErrorKind = keyof typeof ERROR_KINDS;
+
+export class ApiError extends Error {
+  readonly kind: ErrorKind;
+  /** The request field at fault (proto path, e.g. `device.credentials[1].public_key.key`). */
+  readonly field: string | undefined;
+
+  constructor(kind: ErrorKind, message: string, options: { field?: string; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ApiError';
+    this.kind = kind;
+    this.field = options.field;
+  }
+}
+
+export const invalidArgument = (field: string, message: string): ApiError =>
+  new ApiError('INVALID_ARGUMENT', message, { field });
+
+export const notFound = (message: string): ApiError => new ApiError('NOT_FOUND', message);
+
+export const isApiError = (e: unknown): e is ApiError => e instanceof ApiError;

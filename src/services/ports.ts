@@ -1,0 +1,123 @@
+import type {
+  Device,
+  DeviceActivity,
+  DeviceConfig,
+  DeviceState,
+  GatewayType,
+  IamPolicy,
+  Registry,
+  RegistryKey,
+  X509Details,
+  PublicKeyFormat,
+} from '../domain/model.js';
+
+/**
+ * Ports: what the services need from the outside world. Everything that will one day have a
+ * networked implementation is async from day one.
+ */
+
+export interface Clock {
+  now(): number;
+}
+
+export interface DeviceListFilter {
+  deviceIds?: readonly string[];
+  deviceNumIds?: readonly string[];
+  gatewayType?: GatewayType;
+  /** Only devices bound to this gateway (numId). */
+  boundToGateway?: string;
+  /** Only gateways this device (numId) is bound to. */
+  gatewaysOfDevice?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Sort key of the last item when more may follow; undefined at the end. */
+  next: string | undefined;
+}
+
+export interface ConfigUpdate {
+  /** 0 = unconditional. */
+  versionToUpdate: number;
+  binaryData: Uint8Array;
+  at: number;
+  /** Minimum spacing between config versions of one device (spec §2.2). */
+  minIntervalMs: number;
+}
+
+export interface BindLimits {
+  maxDevicesPerGateway: number;
+  maxGatewaysPerDevice: number;
+}
+
+/** Patch of the activity timestamps; absent keys are left unchanged. */
+export type ActivityPatch = Partial<DeviceActivity>;
+
+/**
+ * The registry store. Operations are coarse and atomic: each either happens whole or throws an
+ * ApiError (ALREADY_EXISTS, NOT_FOUND, FAILED_PRECONDITION, RESOURCE_EXHAUSTED, ...) and changes
+ * nothing. There is deliberately no generic transaction.
+ */
+export interface Store {
+  createRegistry(registry: Registry): Promise<void>;
+  getRegistry(key: RegistryKey): Promise<Registry | undefined>;
+  /** Registries of one project/location ordered by ID, starting after `after`. */
+  listRegistries(project: string, location: string, after: string | undefined, limit: number): Promise<Page<Registry>>;
+  /** Replaces the registry's mutable fields. NOT_FOUND if absent. */
+  updateRegistry(registry: Registry): Promise<void>;
+  /** NOT_FOUND if absent; FAILED_PRECONDITION if it still has devices (docs/compat.md C-REG-DELETE). */
+  deleteRegistry(key: RegistryKey): Promise<void>;
+
+  /** Assigns the numId; stores `device.config` as version 1. ALREADY_EXISTS on a duplicate ID. */
+  createDevice(device: Omit<Device, 'numId'>): Promise<Device>;
+  /** By string ID or numId (a string of digits that is not a valid device ID). */
+  getDevice(key: RegistryKey, idOrNumId: string): Promise<Device | undefined>;
+  getDeviceByNumId(numId: string): Promise<Device | undefined>;
+  /** Devices of a registry ordered by ID, starting after ID `after`. */
+  listDevices(key: RegistryKey, filter: DeviceListFilter, after: string | undefined, limit: number): Promise<Page<Device>>;
+  /** Replaces the mutable fields (credentials, blocked, logLevel, metadata, gatewayConfig.gatewayAuthMethod). */
+  updateDevice(device: Device): Promise<void>;
+  /** Removes the device, its config and state history and its bindings (docs/compat.md C-DEV-DELETE). */
+  deleteDevice(numId: string): Promise<void>;
+
+  /**
+   * Adds a config version atomically: checks `versionToUpdate` (FAILED_PRECONDITION on mismatch)
+   * and the rate (RESOURCE_EXHAUSTED), keeps the newest 10.
+   */
+  modifyConfig(numId: string, update: ConfigUpdate): Promise<DeviceConfig>;
+  /** Newest first, at most `limit` (0 = all retained). */
+  listConfigVersions(numId: string, limit: number): Promise<DeviceConfig[]>;
+  /** Sets deviceAckTime of `version` (if still retained) and lastConfigAckTime. */
+  ackConfig(numId: string, version: number, at: number): Promise<void>;
+
+  /** Stores a state report as the latest state, keeps the newest 10, sets lastStateTime. */
+  recordState(numId: string, state: DeviceState): Promise<void>;
+  /** Newest first, at most `limit` (0 = all retained). */
+  listStates(numId: string, limit: number): Promise<DeviceState[]>;
+
+  /** Coalesced activity timestamps of many devices in one write. Unknown numIds are skipped. */
+  recordActivity(patches: ReadonlyMap<string, ActivityPatch>): Promise<void>;
+  /** Sets gatewayConfig.lastAccessedGatewayId/Time of a device. */
+  recordGatewayAccess(numId: string, gatewayId: string, at: number): Promise<void>;
+
+  /** FAILED_PRECONDITION if the gateway is not a gateway; RESOURCE_EXHAUSTED over the limits; idempotent. */
+  bind(gatewayNumId: string, deviceNumId: string, limits: BindLimits): Promise<void>;
+  /** NOT_FOUND if no such binding. */
+  unbind(gatewayNumId: string, deviceNumId: string): Promise<void>;
+  isBound(gatewayNumId: string, deviceNumId: string): Promise<boolean>;
+
+  getIamPolicy(key: RegistryKey): Promise<IamPolicy | undefined>;
+  setIamPolicy(key: RegistryKey, policy: IamPolicy): Promise<void>;
+
+  close(): Promise<void>;
+}
+
+/** What the services need to know about key material; implemented with node:crypto. */
+export interface KeyInspector {
+  /** Throws INVALID_ARGUMENT naming `field` when the PEM does not parse or does not match `format`. */
+  checkDeviceKey(format: PublicKeyFormat, pem: string, field: string): void;
+  /** Parses a registry CA certificate; throws INVALID_ARGUMENT naming `field`. */
+  inspectCertificate(pem: string, field: string): X509Details;
+  /** True if `devicePem` (an X.509 certificate) is signed directly by `caPem` and within its validity at `at`. */
+  isSignedBy(devicePem: string, caPem: string, at: number): boolean;
+}

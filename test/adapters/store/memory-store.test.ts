@@ -1,0 +1,4 @@
+import { MemoryStore } from '../../../src/adapters/store/memory/memory-store.js';
+import { storeContract } from '../../contracts/store.contract.js';
+
+storeContract('MemoryStore', async () => ({ store: new MemoryStore() }));

@@ -1,0 +1,89 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** Path of the built CLI entry point (tests run from dist/test/...). */
+export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+
+export interface StartedServer {
+  process: ChildProcess;
+  /** The parsed `listening` line. */
+  info: { api: string; dataDir: string; database: string; [k: string]: unknown };
+  api: string;
+  token: string;
+  dataDir: string;
+  stderr: () => string;
+  /** SIGTERM and wait; resolves to the exit code. */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait. */
+  kill(): Promise<void>;
+  /** Stops and removes the data dir (unless kept for a restart). */
+  cleanup(): Promise<void>;
+}
+
+export const TEST_TOKEN = 'test-admin-token-0123456789abcdef';
+
+/**
+ * Starts the built server as a real process on port 0 and waits for its `listening` line.
+ */
+export async function startServer(opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; token?: string | null } = {}): Promise<StartedServer> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'bridgehead-test-'));
+  const token = opts.token === null ? undefined : (opts.token ?? TEST_TOKEN);
+  const args = [CLI, 'serve', '--data-dir', dataDir, '--api-listen', '127.0.0.1:0', '--log-level', 'warn', ...(token ? ['--admin-token', token] : []), ...(opts.args ?? [])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  let err = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+    err += d;
+  });
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+  const info = await new Promise<StartedServer['info']>((res, rej) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.on('line', (line) => {
+      try {
+        const parsed = JSON.parse(line) as { event?: string };
+        if (parsed.event === 'listening') res(parsed as StartedServer['info']);
+      } catch {
+        // not our line
+      }
+    });
+    void exited.then((code) => rej(new Error(`server exited with ${code} before listening:\n${err}`)));
+  });
+  let stopped = false;
+  const server: StartedServer = {
+    process: child,
+    info,
+    api: info.api,
+    token: token ?? '',
+    dataDir,
+    stderr: () => err,
+    async stop() {
+      if (!stopped) child.kill('SIGTERM');
+      stopped = true;
+      return exited;
+    },
+    async kill() {
+      if (!stopped) child.kill('SIGKILL');
+      stopped = true;
+      await exited;
+    },
+    async cleanup() {
+      await server.stop();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}
+
+/** fetch against the admin API with the bearer token. */
+export async function api(server: StartedServer, method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown> }> {
+  const res = await fetch(`${server.api}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+}
