@@ -20,6 +20,22 @@ export interface Config {
   logLevel: ServerLogLevel;
   /** Largest accepted REST request body. */
   apiBodyLimitBytes: number;
+  /** MQTT over TLS listeners (8883, and often 443). */
+  mqttListen: ListenAddress[];
+  /** Plain-TCP MQTT listeners, for TLS terminated in front of Bridgehead, and for local tests. */
+  mqttPlainListen: ListenAddress[];
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  /** Extra names for the generated server certificate, besides localhost, 127.0.0.1 and ::1. */
+  tlsHostnames: string[];
+  /** Per-connection inbound message limit (spec §2.2: 100/s); 0 disables it. */
+  mqttMaxMessagesPerSecond: number;
+  mqttMaxConnections: number;
+  mqttMaxPacketBytes: number;
+  /** How long the embedded log keeps messages. */
+  eventRetentionHours: number;
+  /** FULL: a PUBACK survives power loss; NORMAL: it survives a process crash only. */
+  eventLogSync: 'FULL' | 'NORMAL';
 }
 
 /** Every key as a string or already typed; what sources provide before validation. */
@@ -31,6 +47,16 @@ export const DEFAULTS: RawConfig = {
   adminToken: undefined,
   logLevel: 'info',
   apiBodyLimitBytes: 2 * 1024 * 1024,
+  mqttListen: ['0.0.0.0:8883'],
+  mqttPlainListen: [],
+  tlsCert: undefined,
+  tlsKey: undefined,
+  tlsHostnames: [],
+  mqttMaxMessagesPerSecond: 100,
+  mqttMaxConnections: 10_000,
+  mqttMaxPacketBytes: 256 * 1024 + 4096,
+  eventRetentionHours: 7 * 24,
+  eventLogSync: 'FULL',
 };
 
 /** Keys a user may set, with the environment variable and flag that set them. */
@@ -40,9 +66,28 @@ export const KEYS: ReadonlyArray<{ key: keyof Config; env: string; secret?: bool
   { key: 'adminToken', env: 'BRIDGEHEAD_ADMIN_TOKEN', secret: true },
   { key: 'logLevel', env: 'BRIDGEHEAD_LOG_LEVEL' },
   { key: 'apiBodyLimitBytes', env: 'BRIDGEHEAD_API_BODY_LIMIT_BYTES' },
+  { key: 'mqttListen', env: 'BRIDGEHEAD_MQTT_LISTEN' },
+  { key: 'mqttPlainListen', env: 'BRIDGEHEAD_MQTT_PLAIN_LISTEN' },
+  { key: 'tlsCert', env: 'BRIDGEHEAD_TLS_CERT' },
+  { key: 'tlsKey', env: 'BRIDGEHEAD_TLS_KEY' },
+  { key: 'tlsHostnames', env: 'BRIDGEHEAD_TLS_HOSTNAMES' },
+  { key: 'mqttMaxMessagesPerSecond', env: 'BRIDGEHEAD_MQTT_MAX_MESSAGES_PER_SECOND' },
+  { key: 'mqttMaxConnections', env: 'BRIDGEHEAD_MQTT_MAX_CONNECTIONS' },
+  { key: 'mqttMaxPacketBytes', env: 'BRIDGEHEAD_MQTT_MAX_PACKET_BYTES' },
+  { key: 'eventRetentionHours', env: 'BRIDGEHEAD_EVENT_RETENTION_HOURS' },
+  { key: 'eventLogSync', env: 'BRIDGEHEAD_EVENT_LOG_SYNC' },
 ];
 
 export function parseListen(value: unknown, name: string, problems: string[]): ListenAddress {
+  if (typeof value === 'object' && value !== null) {
+    // A config file may give {host, port}; it gets the same checks as the string form.
+    const { host, port } = value as { host?: unknown; port?: unknown };
+    if (typeof host === 'string' && host !== '' && Number.isInteger(port) && (port as number) >= 0 && (port as number) <= 65535) {
+      return { host, port: port as number };
+    }
+    problems.push(`${name}: expected {"host": string, "port": 0-65535}, got ${JSON.stringify(value)}`);
+    return { host: '127.0.0.1', port: 0 };
+  }
   const s = typeof value === 'string' ? value : '';
   // [::1]:8080, 127.0.0.1:8080, :8080
   const m = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(s);
@@ -54,10 +99,29 @@ export function parseListen(value: unknown, name: string, problems: string[]): L
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
-function positiveInt(value: unknown, name: string, problems: string[]): number {
+function positiveInt(value: unknown, name: string, problems: string[], allowZero = false): number {
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
-  if (!Number.isSafeInteger(n) || n <= 0) problems.push(`${name}: expected a positive integer, got ${JSON.stringify(value)}`);
+  if (!Number.isSafeInteger(n) || n < (allowZero ? 0 : 1)) {
+    problems.push(`${name}: expected a ${allowZero ? 'non-negative' : 'positive'} integer, got ${JSON.stringify(value)}`);
+  }
   return n;
+}
+
+/** A list from a file (array), the environment (comma-separated) or repeated flags (array). */
+function list(value: unknown): unknown[] {
+  if (Array.isArray(value)) return value.flatMap((v) => (typeof v === 'string' ? v.split(',') : [v])).filter((v) => v !== '');
+  if (typeof value === 'string') return value.split(',').filter((v) => v !== '');
+  return value === undefined ? [] : [value];
+}
+
+function listenList(value: unknown, name: string, problems: string[]): ListenAddress[] {
+  return list(value).map((v, i) => parseListen(v, `${name}[${i}]`, problems));
+}
+
+function optionalString(value: unknown, name: string, problems: string[]): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (typeof value !== 'string') problems.push(`${name}: expected a string`);
+  return value as string;
 }
 
 export class ConfigError extends Error {
@@ -69,15 +133,12 @@ export class ConfigError extends Error {
 
 export function validateConfig(raw: RawConfig): Config {
   const problems: string[] = [];
-  const unknown = Object.keys(raw).filter((k) => !(k in DEFAULTS));
+  const unknown = Object.keys(raw).filter((k) => !Object.hasOwn(DEFAULTS, k));
   for (const k of unknown) problems.push(`${k}: unknown setting`);
 
   const dataDir = raw.dataDir;
   if (typeof dataDir !== 'string' || dataDir === '') problems.push('dataDir: expected a non-empty path');
-  const apiListen =
-    typeof raw.apiListen === 'object' && raw.apiListen !== null
-      ? (raw.apiListen as ListenAddress)
-      : parseListen(raw.apiListen, 'apiListen', problems);
+  const apiListen = parseListen(raw.apiListen, 'apiListen', problems);
   const adminToken = raw.adminToken;
   if (adminToken !== undefined && (typeof adminToken !== 'string' || adminToken.length < 16)) {
     problems.push('adminToken: expected a string of at least 16 characters');
@@ -87,6 +148,18 @@ export function validateConfig(raw: RawConfig): Config {
     problems.push(`logLevel: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   }
   const apiBodyLimitBytes = positiveInt(raw.apiBodyLimitBytes, 'apiBodyLimitBytes', problems);
+  const mqttListen = listenList(raw.mqttListen, 'mqttListen', problems);
+  const mqttPlainListen = listenList(raw.mqttPlainListen, 'mqttPlainListen', problems);
+  const tlsCert = optionalString(raw.tlsCert, 'tlsCert', problems);
+  const tlsKey = optionalString(raw.tlsKey, 'tlsKey', problems);
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) problems.push('tlsCert/tlsKey: give both or neither');
+  const tlsHostnames = list(raw.tlsHostnames).map(String);
+  const mqttMaxMessagesPerSecond = positiveInt(raw.mqttMaxMessagesPerSecond, 'mqttMaxMessagesPerSecond', problems, true);
+  const mqttMaxConnections = positiveInt(raw.mqttMaxConnections, 'mqttMaxConnections', problems);
+  const mqttMaxPacketBytes = positiveInt(raw.mqttMaxPacketBytes, 'mqttMaxPacketBytes', problems);
+  const eventRetentionHours = positiveInt(raw.eventRetentionHours, 'eventRetentionHours', problems);
+  const eventLogSync = typeof raw.eventLogSync === 'string' ? raw.eventLogSync.toUpperCase() : raw.eventLogSync;
+  if (eventLogSync !== 'FULL' && eventLogSync !== 'NORMAL') problems.push(`eventLogSync: expected FULL or NORMAL, got ${JSON.stringify(raw.eventLogSync)}`);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     dataDir: dataDir as string,
@@ -94,6 +167,16 @@ export function validateConfig(raw: RawConfig): Config {
     adminToken: adminToken as string | undefined,
     logLevel: logLevel as ServerLogLevel,
     apiBodyLimitBytes,
+    mqttListen: Object.freeze(mqttListen) as ListenAddress[],
+    mqttPlainListen: Object.freeze(mqttPlainListen) as ListenAddress[],
+    tlsCert,
+    tlsKey,
+    tlsHostnames: Object.freeze(tlsHostnames) as string[],
+    mqttMaxMessagesPerSecond,
+    mqttMaxConnections,
+    mqttMaxPacketBytes,
+    eventRetentionHours,
+    eventLogSync: eventLogSync as 'FULL' | 'NORMAL',
   });
 }
 

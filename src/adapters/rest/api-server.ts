@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiError } from '../../domain/errors.js';
 import type { DeviceAdmin } from '../../services/device-admin.js';
@@ -24,12 +24,20 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: opts.logger.child({ component: 'api' }) as FastifyBaseLogger,
     bodyLimit: opts.bodyLimitBytes,
-    disableRequestLogging: true,
+    // Per-request lines would log every API call at info; errors are logged by the error handler.
+    logController: new LogController({ disableRequestLogging: true }),
     // Resource names carry their own structure; keep the raw path for our matcher.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2000 },
     return503OnClosing: true,
   });
   const expected = Buffer.from(opts.adminToken);
+
+  // The token is checked before the body is read: an unauthenticated caller costs nothing.
+  app.addHook('onRequest', async (request) => {
+    if (request.url.startsWith('/v1/') && !authorized(request.headers.authorization, expected)) {
+      throw new ApiError('UNAUTHENTICATED', 'Request is missing a valid admin bearer token (Authorization: Bearer <token>).');
+    }
+  });
 
   // Java clients gzip request bodies (spec §1.9); decompress as a stream so bodyLimit still applies.
   app.addHook('preParsing', async (request, _reply, payload) => {
@@ -58,9 +66,6 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
     method: ['GET', 'POST', 'PATCH', 'DELETE', 'PUT'],
     url: '/v1/*',
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
-      if (!authorized(request.headers.authorization, expected)) {
-        throw new ApiError('UNAUTHENTICATED', 'Request is missing a valid admin bearer token (Authorization: Bearer <token>).');
-      }
       const override = request.headers['x-http-method-override'];
       const method = request.method === 'POST' && typeof override === 'string' ? override.toUpperCase() : request.method;
       const rawPath = request.url.slice('/v1/'.length).split('?')[0]!;

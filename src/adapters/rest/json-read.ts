@@ -69,7 +69,7 @@ export function readUint64String(v: Json | undefined, field: string): string {
 export function readEnum<T extends string>(v: Json | undefined, enumName: string, field: string): T | undefined {
   if (v === undefined || v === null) return undefined;
   const table = ENUM_NUMBERS[enumName]!;
-  if (typeof v === 'string' && v in table) return v as T;
+  if (typeof v === 'string' && Object.hasOwn(table, v)) return v as T;
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
   for (const [name, num] of Object.entries(table)) if (num === n) return name as T;
   throw invalidArgument(field, `Invalid value at '${field}': ${JSON.stringify(v)} is not one of ${Object.keys(table).join(', ')}.`);

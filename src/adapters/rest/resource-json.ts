@@ -145,7 +145,8 @@ export const timestamp = (ms: number): string => new Date(ms).toISOString();
 const b64 = (data: Uint8Array): string => Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
 
 function en(name: string, enumName: string, enc: Encoding): string | number | undefined {
-  const num = ENUM_NUMBERS[enumName]![name] ?? 0;
+  const table = ENUM_NUMBERS[enumName]!;
+  const num = Object.hasOwn(table, name) ? table[name]! : 0;
   if (num === 0) return undefined; // proto3 JSON omits the zero value
   return enc.enumsAsInt ? num : name;
 }
