@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { registerDevices } from './commands/devices.js';
+import { registerEvents } from './commands/events.js';
 import { registerGateways } from './commands/gateways.js';
 import { registerJwt } from './commands/jwt.js';
 import { registerKeys } from './commands/keys.js';
@@ -14,6 +15,7 @@ import { registerRegistries } from './commands/registries.js';
  *   devices configs update|list, devices states list, devices commands send
  *   gateways bind|unbind|list-bound-devices|list
  *   keys generate, jwt mint
+ *   events tail (the embedded event log)
  */
 export function registerAdminCommands(program: Command): void {
   registerRegistries(program);
@@ -21,4 +23,5 @@ export function registerAdminCommands(program: Command): void {
   registerGateways(program);
   registerKeys(program);
   registerJwt(program);
+  registerEvents(program);
 }

@@ -3,6 +3,24 @@ import { loadConfig } from '../config/loader.js';
 import { ConfigError } from '../config/schema.js';
 import { startServer } from '../main/server.js';
 
+interface ServeFlags {
+  config?: string;
+  dataDir?: string;
+  apiListen?: string;
+  adminToken?: string;
+  logLevel?: string;
+  mqttListen?: string[];
+  mqttPlainListen?: string[];
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsHostname?: string[];
+  mqttMaxMsgsPerSec?: string;
+  mqttMaxConnections?: string;
+  eventLogSync?: string;
+}
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
 /** `bridgehead serve`: what `npm start` runs. */
 export function registerServe(program: Command): void {
   program
@@ -13,7 +31,15 @@ export function registerServe(program: Command): void {
     .option('--api-listen <host:port>', 'admin REST API address (default 127.0.0.1:8080)')
     .option('--admin-token <token>', 'admin bearer token (also BRIDGEHEAD_ADMIN_TOKEN); generated into the data dir if unset')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
-    .action(async (opts: { config?: string; dataDir?: string; apiListen?: string; adminToken?: string; logLevel?: string }) => {
+    .option('--mqtt-listen <host:port>', 'MQTT over TLS listener, repeatable (default 0.0.0.0:8883)', collect)
+    .option('--mqtt-plain-listen <host:port>', 'plain-TCP MQTT listener, repeatable (off by default)', collect)
+    .option('--tls-cert <file>', 'TLS certificate (PEM) for the MQTT listeners; generated into the data dir if unset')
+    .option('--tls-key <file>', 'TLS private key (PEM) matching --tls-cert')
+    .option('--tls-hostname <name>', 'extra name for the generated server certificate, repeatable', collect)
+    .option('--mqtt-max-msgs-per-sec <n>', 'per-connection message limit, 0 = none (default 100)')
+    .option('--mqtt-max-connections <n>', 'maximum open MQTT connections (default 10000)')
+    .option('--event-log-sync <mode>', 'FULL (default) or NORMAL durability of the embedded event log')
+    .action(async (opts: ServeFlags) => {
       let config;
       try {
         config = loadConfig({
@@ -22,6 +48,14 @@ export function registerServe(program: Command): void {
           apiListen: opts.apiListen,
           adminToken: opts.adminToken,
           logLevel: opts.logLevel,
+          mqttListen: opts.mqttListen,
+          mqttPlainListen: opts.mqttPlainListen,
+          tlsCert: opts.tlsCert,
+          tlsKey: opts.tlsKey,
+          tlsHostnames: opts.tlsHostname,
+          mqttMaxMessagesPerSecond: opts.mqttMaxMsgsPerSec,
+          mqttMaxConnections: opts.mqttMaxConnections,
+          eventLogSync: opts.eventLogSync,
         });
       } catch (e) {
         if (e instanceof ConfigError) {

@@ -5,25 +5,61 @@ import type { Config } from '../config/schema.js';
 import { createApiServer } from '../adapters/rest/api-server.js';
 import { SqliteStore } from '../adapters/store/sqlite/sqlite-store.js';
 import { NodeKeyInspector } from '../adapters/crypto/key-inspector.js';
+import { JoseTokenVerifier } from '../adapters/crypto/device-token-verifier.js';
+import { EmbeddedLogSink } from '../adapters/sinks/embedded-log/embedded-log-sink.js';
+import { EmbeddedLogReader } from '../adapters/sinks/embedded-log/log-reader.js';
+import { registerEventLogRoutes } from '../adapters/rest/event-log-routes.js';
+import { LocalBus } from '../adapters/bus/local-bus.js';
+import { MqttBridge } from '../adapters/mqtt/mqtt-bridge.js';
+import { DEFAULT_MQTT_LIMITS } from '../adapters/mqtt/session-types.js';
+import { ensureTlsMaterial } from '../adapters/mqtt/tls-material.js';
 import { DeviceAdmin } from '../services/device-admin.js';
-import { DeviceChangeHub } from '../services/device-events.js';
-import { noBridgeCommandSender } from '../services/command-sender.js';
-import type { Clock } from '../services/ports.js';
+import { DeviceChangeHub, type DeviceChange } from '../services/device-events.js';
+import { ActivityRecorder } from '../services/activity-recorder.js';
+import { DeviceAuthenticator } from '../services/device-auth.js';
+import { DeviceIngress } from '../services/device-ingress.js';
+import { RegistryCache } from '../services/registry-cache.js';
+import { SessionDirectory } from '../services/session-directory.js';
+import { BridgeCommandSender } from '../services/bridge-command-sender.js';
+import { registryName } from '../domain/model.js';
+import type { BusEvent, Clock } from '../services/ports.js';
 import { createLogger } from '../observability/logger.js';
+import { BridgeMetrics } from '../observability/metrics.js';
 import { resolveAdminToken } from './admin-token.js';
 
 export interface RunningServer {
   /** What the `listening` line reports. */
   info: {
     api: string;
+    mqtt: string[];
+    mqttPlain: string[];
+    caFile: string | undefined;
     dataDir: string;
     database: string;
+    eventLog: string;
     adminTokenFile: string | undefined;
   };
   close(): Promise<void>;
 }
 
 const systemClock: Clock = { now: () => Date.now() };
+
+function toBusEvent(change: DeviceChange): BusEvent {
+  switch (change.kind) {
+    case 'blocked':
+      return { type: 'device-blocked', numId: change.device.numId };
+    case 'deleted':
+      return { type: 'device-deleted', numId: change.device.numId };
+    case 'credentials-changed':
+      return { type: 'device-credentials-changed', numId: change.device.numId };
+    case 'config-updated':
+      return { type: 'config-updated', numId: change.device.numId, version: change.device.config.version };
+    case 'unbound':
+      return { type: 'device-unbound', numId: change.device.numId, gatewayNumId: change.gatewayNumId };
+    case 'registry-changed':
+      return { type: 'registry-changed', registryName: registryName(change.registryKey) };
+  }
+}
 
 /**
  * The composition root: the only place that chooses implementations. Starts parts in dependency
@@ -34,17 +70,72 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const { token, file: adminTokenFile } = resolveAdminToken(config.adminToken, dataDir);
+  const metrics = new BridgeMetrics();
 
   const databasePath = join(dataDir, 'registry.db');
+  const eventLogPath = join(dataDir, 'events.db');
   const store = SqliteStore.open(databasePath);
+  const sink = EmbeddedLogSink.open(eventLogPath, {
+    retentionMs: config.eventRetentionHours * 3600_000,
+    synchronous: config.eventLogSync,
+    onError: (err) => logger.warn({ err }, 'event log background task failed'),
+  });
+  const reader = EmbeddedLogReader.open(eventLogPath, sink);
+  const bus = new LocalBus();
   const hub = new DeviceChangeHub();
-  const admin = new DeviceAdmin(store, new NodeKeyInspector(), systemClock, hub, noBridgeCommandSender);
+  hub.subscribe({
+    deviceChanged: (change) => {
+      bus.publish(toBusEvent(change)).catch((err: unknown) => logger.warn({ err }, 'bus publish failed'));
+    },
+  });
+  const directory = new SessionDirectory();
+  const activity = new ActivityRecorder(store);
+  const registries = new RegistryCache(store);
+  const admin = new DeviceAdmin(store, new NodeKeyInspector(), systemClock, hub, new BridgeCommandSender(directory));
+
+  const tls = await ensureTlsMaterial(dataDir, { certFile: config.tlsCert, keyFile: config.tlsKey, hostnames: config.tlsHostnames });
+  const bridge = new MqttBridge({
+    env: {
+      clock: systemClock,
+      limits: { ...DEFAULT_MQTT_LIMITS, maxMessagesPerSecond: config.mqttMaxMessagesPerSecond },
+      auth: new DeviceAuthenticator(store, new JoseTokenVerifier(), systemClock),
+      ingress: new DeviceIngress(sink, store, activity),
+      store,
+      registries,
+      directory,
+      activity,
+      metrics,
+      log: logger.child({ component: 'mqtt' }),
+    },
+    bus,
+    tls,
+    listen: config.mqttListen,
+    plainListen: config.mqttPlainListen,
+    maxConnections: config.mqttMaxConnections,
+    maxPacketBytes: config.mqttMaxPacketBytes,
+    activityFlushMs: 5000,
+  });
 
   const api = createApiServer({ admin, adminToken: token, bodyLimitBytes: config.apiBodyLimitBytes, logger });
+  registerEventLogRoutes(api, { reader, adminToken: token });
+  api.get('/metrics', async (_req, reply) => {
+    void reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  const stopStorage = async (): Promise<void> => {
+    reader.close();
+    await sink.close();
+    await bus.close();
+    await store.close();
+  };
   try {
+    await bridge.start();
     await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
   } catch (e) {
-    await store.close();
+    await bridge.close();
+    await api.close();
+    await stopStorage();
     throw e;
   }
   const address = api.server.address() as AddressInfo;
@@ -52,11 +143,21 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   let closing: Promise<void> | undefined;
   return {
-    info: { api: `http://${host}:${address.port}`, dataDir, database: databasePath, adminTokenFile },
+    info: {
+      api: `http://${host}:${address.port}`,
+      mqtt: bridge.urls.tls,
+      mqttPlain: bridge.urls.plain,
+      caFile: tls.caFile,
+      dataDir,
+      database: databasePath,
+      eventLog: eventLogPath,
+      adminTokenFile,
+    },
     close() {
       closing ??= (async () => {
         await api.close();
-        await store.close();
+        await bridge.close();
+        await stopStorage();
         logger.flush();
       })();
       return closing;

@@ -118,11 +118,13 @@ export class DeviceAdmin {
     const registry = await this.getRegistry(key);
     this.applyRegistryFields(registry, input, mask);
     await this.store.updateRegistry(registry);
+    this.listeners.deviceChanged({ kind: 'registry-changed', registryKey: key });
     return registry;
   }
 
   async deleteRegistry(key: RegistryKey): Promise<void> {
     await this.store.deleteRegistry(key);
+    this.listeners.deviceChanged({ kind: 'registry-changed', registryKey: key });
   }
 
   private applyRegistryFields(registry: Registry, input: RegistryInput, mask: Set<RegistryMutable> | undefined): void {

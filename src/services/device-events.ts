@@ -1,4 +1,4 @@
-import type { Device } from '../domain/model.js';
+import type { Device, RegistryKey } from '../domain/model.js';
 
 /**
  * Changes made through the API that live sessions must react to (disconnect a blocked device,
@@ -9,7 +9,8 @@ export type DeviceChange =
   | { kind: 'deleted'; device: Device }
   | { kind: 'credentials-changed'; device: Device }
   | { kind: 'config-updated'; device: Device }
-  | { kind: 'unbound'; device: Device; gatewayNumId: string };
+  | { kind: 'unbound'; device: Device; gatewayNumId: string }
+  | { kind: 'registry-changed'; registryKey: RegistryKey };
 
 export interface DeviceChangeListener {
   deviceChanged(change: DeviceChange): void;

@@ -121,3 +121,47 @@ export interface KeyInspector {
   /** True if `devicePem` (an X.509 certificate) is signed directly by `caPem` and within its validity at `at`. */
   isSignedBy(devicePem: string, caPem: string, at: number): boolean;
 }
+
+/** A telemetry or state message on its way to a Pub/Sub-like topic (spec §8.1). */
+export interface SinkMessage {
+  /** `projects/{p}/topics/{t}`. */
+  topic: string;
+  /** Shared, read-only: sinks must not mutate or keep a reference they then change. */
+  attributes: Readonly<Record<string, string>>;
+  data: Uint8Array;
+  /** Epoch ms, set by the bridge when the message was received. */
+  publishTime: number;
+}
+
+/**
+ * Where device messages go. `append` resolves once every message of the call is durably stored
+ * (that is what a QoS 1 PUBACK waits for) and rejects if the sink cannot take them; it never
+ * buffers without bound: while `saturated()` is true callers stop reading from devices and wait
+ * for `onDrain`.
+ */
+export interface Sink {
+  /** Resolves to the assigned message IDs, in order. */
+  append(messages: readonly SinkMessage[]): Promise<string[]>;
+  saturated(): boolean;
+  onDrain(listener: () => void): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Notifications between the API and the device bridges. In-process by default; a networked bus
+ * (NATS) carries the same events between nodes later, hence async.
+ */
+export type BusEvent =
+  | { type: 'device-blocked'; numId: string }
+  | { type: 'device-deleted'; numId: string }
+  | { type: 'device-credentials-changed'; numId: string }
+  | { type: 'config-updated'; numId: string; version: number }
+  | { type: 'device-unbound'; numId: string; gatewayNumId: string }
+  | { type: 'registry-changed'; registryName: string };
+
+export interface Bus {
+  publish(event: BusEvent): Promise<void>;
+  /** Returns an unsubscribe function. */
+  subscribe(handler: (event: BusEvent) => void): () => void;
+  close(): Promise<void>;
+}

@@ -11,7 +11,7 @@ export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/c
 export interface StartedServer {
   process: ChildProcess;
   /** The parsed `listening` line. */
-  info: { api: string; dataDir: string; database: string; [k: string]: unknown };
+  info: { api: string; dataDir: string; database: string; mqtt: string[]; mqttPlain: string[]; caFile: string; eventLog: string; [k: string]: unknown };
   api: string;
   token: string;
   dataDir: string;
@@ -29,10 +29,28 @@ export const TEST_TOKEN = 'test-admin-token-0123456789abcdef';
 /**
  * Starts the built server as a real process on port 0 and waits for its `listening` line.
  */
-export async function startServer(opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; token?: string | null } = {}): Promise<StartedServer> {
+export async function startServer(
+  opts: { dataDir?: string; args?: string[]; env?: NodeJS.ProcessEnv; token?: string | null; logLevel?: string } = {},
+): Promise<StartedServer> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'bridgehead-test-'));
   const token = opts.token === null ? undefined : (opts.token ?? TEST_TOKEN);
-  const args = [CLI, 'serve', '--data-dir', dataDir, '--api-listen', '127.0.0.1:0', '--log-level', 'warn', ...(token ? ['--admin-token', token] : []), ...(opts.args ?? [])];
+  // Every listener on an ephemeral loopback port, so that test servers never collide.
+  const args = [
+    CLI,
+    'serve',
+    '--data-dir',
+    dataDir,
+    '--api-listen',
+    '127.0.0.1:0',
+    '--mqtt-listen',
+    '127.0.0.1:0',
+    '--mqtt-plain-listen',
+    '127.0.0.1:0',
+    '--log-level',
+    opts.logLevel ?? 'warn',
+    ...(token ? ['--admin-token', token] : []),
+    ...(opts.args ?? []),
+  ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {

@@ -1,0 +1,41 @@
+import { mintDeviceJwt } from '../../src/adapters/crypto/device-jwt.js';
+import { generateKeyPair, type GeneratedKeyPair, type KeyAlg } from '../../src/adapters/crypto/key-pairs.js';
+import type { DeviceLogin } from './connection.js';
+
+export const BENCH_PROJECT = 'bench-project';
+export const BENCH_LOCATION = 'us-central1';
+export const BENCH_REGISTRY = 'bench';
+
+export const deviceId = (index: number): string => `dev-${String(index).padStart(5, '0')}`;
+export const clientIdOf = (id: string): string => `projects/${BENCH_PROJECT}/locations/${BENCH_LOCATION}/registries/${BENCH_REGISTRY}/devices/${id}`;
+
+/**
+ * The simulated fleet: one ES256 and one RS256 key pair shared by every device (each device is
+ * registered with both public keys), and a distinct JWT per device and algorithm so no server
+ * can shortcut verification by caching a token it has already seen.
+ */
+export class BenchFleet {
+  private readonly tokens = new Map<KeyAlg, string[]>();
+
+  private constructor(readonly keys: Readonly<Record<KeyAlg, GeneratedKeyPair>>) {}
+
+  static async create(): Promise<BenchFleet> {
+    const [es, rs] = await Promise.all([generateKeyPair('ES256'), generateKeyPair('RS256')]);
+    return new BenchFleet({ ES256: es, RS256: rs });
+  }
+
+  /** Logins for devices 1..count, minting (and caching) the JWTs on first use. */
+  async logins(alg: KeyAlg, count: number, first = 1): Promise<DeviceLogin[]> {
+    const have = this.tokens.get(alg) ?? [];
+    const iat = Math.floor(Date.now() / 1000);
+    for (let i = have.length; i < first - 1 + count; i += 1) {
+      // Lifetimes differ by a second per device: distinct tokens, all well inside the 24 h cap.
+      have.push(await mintDeviceJwt({ privateKeyPem: this.keys[alg].privateKeyPem, alg, audience: BENCH_PROJECT, issuedAt: iat, expiresInSeconds: 7_200 + i }));
+    }
+    this.tokens.set(alg, have);
+    return Array.from({ length: count }, (_, k) => {
+      const id = deviceId(first + k);
+      return { deviceId: id, clientId: clientIdOf(id), username: 'unused', password: have[first - 1 + k] ?? '' };
+    });
+  }
+}

@@ -1,0 +1,23 @@
+import type { DialSpec } from './connection.js';
+import type { ConfigTrigger } from './jobs.js';
+
+/** A running MQTT server under test, as the benchmark sees it. */
+export interface BenchTarget {
+  readonly name: 'Bridgehead' | 'Mosquitto';
+  /** Version line for the facts table. */
+  readonly version: string;
+  /** Process whose RSS and CPU time are sampled. */
+  readonly pid: number;
+  readonly tls: DialSpec;
+  readonly plain: DialSpec;
+  /** Registers devices 1..count (no-op for brokers without a registry). */
+  provision(count: number): Promise<void>;
+  /** How a config update reaches a device on this target. */
+  configTrigger(): ConfigTrigger;
+  /** True when the config row measures the real API (false: an MQTT analogue). */
+  readonly configIsApi: boolean;
+  /** Stops the server (SIGTERM, then SIGKILL) and removes its temporary files; idempotent. */
+  stop(): Promise<void>;
+  /** Anything the server wrote to stderr (for the report when something looks wrong). */
+  stderr(): string;
+}

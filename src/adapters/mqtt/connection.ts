@@ -1,0 +1,89 @@
+import type { Socket } from 'node:net';
+import mqtt, { type Packet } from 'mqtt-packet';
+import { MqttSession } from './session.js';
+import type { SessionEnv, SessionTransport } from './session-types.js';
+
+/** The parts of mqtt-packet's parser state we read to refuse oversized packets early. */
+interface ParserInternals {
+  packet: { length: number };
+}
+
+/**
+ * Owns one socket and its one mqtt-packet parser for the connection's whole life, and carries out
+ * what the session asks. Writes made in one turn of the event loop go out in one syscall (cork).
+ */
+export class MqttConnection implements SessionTransport {
+  readonly session: MqttSession;
+  private readonly parser = mqtt.parser({ protocolVersion: 4 });
+  private corked = false;
+  private ended = false;
+
+  constructor(
+    private readonly socket: Socket,
+    env: SessionEnv,
+    connId: string,
+    private readonly maxPacketBytes: number,
+    onClosed: (c: MqttConnection) => void,
+  ) {
+    this.session = new MqttSession(env, this, connId);
+    this.parser.on('packet', (packet: Packet) => this.session.handle(packet));
+    this.parser.on('error', () => {
+      // Any codec error ends the connection: there is no resynchronising a byte stream.
+      this.session.close('protocol-error');
+      this.destroy();
+    });
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', (hadError) => {
+      this.ended = true;
+      this.session.socketClosed(hadError ? 'socket-error' : 'socket-closed');
+      onClosed(this);
+    });
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.ended) return;
+    this.parser.parse(chunk);
+    // The declared remaining length is known as soon as the fixed header is in: refuse a huge
+    // packet before buffering it (spec §5.8; docs/compat.md C-MQTT-MAXPACKET).
+    const declared = (this.parser as unknown as ParserInternals).packet.length;
+    if (declared > this.maxPacketBytes) {
+      this.session.close('packet-too-large');
+      this.destroy();
+    }
+  }
+
+  send(packet: Packet): void {
+    if (this.ended || this.socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
+    this.socket.write(mqtt.generate(packet));
+  }
+
+  close(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.socket.end();
+    // A peer that never closes its side must not hold the socket forever.
+    setTimeout(() => this.socket.destroy(), 2000).unref();
+  }
+
+  destroy(): void {
+    this.ended = true;
+    this.socket.destroy();
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.ended) this.socket.resume();
+  }
+}

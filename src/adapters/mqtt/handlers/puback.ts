@@ -1,0 +1,17 @@
+import type { IPubackPacket } from 'mqtt-packet';
+import type { MqttSession } from '../session.js';
+
+/** A device acknowledges a config or command delivery (spec §5.5, §5.6). */
+export function handlePuback(s: MqttSession, packet: IPubackPacket): void {
+  const id = packet.messageId ?? 0;
+  const o = s.outbound.get(id);
+  if (!o) return s.unexpectedPacketId(packet);
+  s.outbound.delete(id);
+  if (o.kind === 'command') return o.resolve(true);
+  const slot = o.slot;
+  if (slot.pendingConfig?.messageId === id) slot.pendingConfig = undefined;
+  const at = s.env.clock.now();
+  s.env.store.ackConfig(slot.device.numId, o.version, at).catch((err: unknown) => {
+    s.log.warn({ err }, 'could not record a config acknowledgement');
+  });
+}

@@ -1,0 +1,83 @@
+import type { IPublishPacket } from 'mqtt-packet';
+import { parsePublishTopic } from '../../../domain/mqtt-topics.js';
+import type { MqttSession } from '../session.js';
+import type { DeviceSlot } from '../session-types.js';
+
+/**
+ * Device-to-cloud PUBLISH (spec §5.3, §5.4, §5.7). A QoS 1 message is acknowledged only once the
+ * ingress has stored it durably; until then it counts against the connection's in-flight window.
+ */
+export function handlePublish(s: MqttSession, p: IPublishPacket): void {
+  const limits = s.env.limits;
+  const now = s.lastPacketAt;
+  if (limits.maxMessagesPerSecond > 0) {
+    if (now - s.rateWindowStart >= 1000) {
+      s.rateWindowStart = now;
+      s.rateCount = 0;
+    }
+    // docs/compat.md C-MQTT-RATE (spec U10): over the limit within one second closes.
+    if (++s.rateCount > limits.maxMessagesPerSecond) return s.close('message-rate-exceeded');
+  }
+  // Spec §5.3: QoS 2 closes the connection.
+  if (p.qos === 2) return s.close('qos2-publish');
+  const topic = parsePublishTopic(p.topic);
+  if (!topic) return s.invalidPublishTopic(p);
+  const slot = s.slots.get(topic.device);
+  if (!slot) return s.publishForUnknownDevice(p, topic.device, topic.kind);
+  s.env.metrics.messageIn(topic.kind, p.qos);
+  switch (topic.kind) {
+    case 'events':
+      return publishEvent(s, slot, p, topic.subfolder, now);
+    case 'state':
+      return publishState(s, slot, p, now);
+    case 'attach':
+    case 'detach':
+      return s.controlMessage(p, topic.kind, topic.device);
+  }
+}
+
+function publishEvent(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, subfolder: string, now: number): void {
+  const payload = p.payload as Buffer;
+  if (payload.length > s.env.limits.maxTelemetryBytes) return s.deviceViolation(slot, 'payload-too-large');
+  const registry = s.registryOf(slot);
+  const sinkTopic = s.env.ingress.route(registry, subfolder);
+  // Spec §5.4, §8.2: no route for telemetry closes the connection (state is unaffected).
+  if (sinkTopic === undefined) return s.deviceViolation(slot, 'no-event-route');
+  const attributes = s.attributesOf(slot, subfolder);
+  s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
+  track(s, p, s.env.ingress.event(slot.device.numId, sinkTopic, attributes, payload, now), now);
+}
+
+function publishState(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, now: number): void {
+  const payload = p.payload as Buffer;
+  if (payload.length > s.env.limits.maxStateBytes) return s.deviceViolation(slot, 'payload-too-large');
+  // Spec §5.7: more than one state per second per device is a violation.
+  if (now - slot.lastStateAt < s.env.limits.stateMinIntervalMs) return s.deviceViolation(slot, 'state-rate-exceeded');
+  slot.lastStateAt = now;
+  const registry = s.registryOf(slot);
+  s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
+  track(s, p, s.env.ingress.state(slot.device.numId, registry, s.attributesOf(slot, ''), payload, now), now);
+}
+
+/** Counts the message in flight, PUBACKs it once stored, and applies backpressure. */
+function track(s: MqttSession, p: IPublishPacket, stored: Promise<void>, receivedAt: number): void {
+  s.inflight++;
+  if (s.inflight >= s.env.limits.maxInflightIngest) s.pauseReading();
+  else if (s.env.ingress.holdIfSaturated(s.resumeFromSink)) s.pauseReading();
+  stored.then(
+    () => {
+      s.inflight--;
+      if (p.qos === 1 && s.phase === 'connected') {
+        s.transport.send({ cmd: 'puback', messageId: p.messageId! });
+        s.env.metrics.pubackLatency.observe((s.env.clock.now() - receivedAt) / 1000);
+      }
+      if (s.paused && !s.env.ingress.holdIfSaturated(s.resumeFromSink)) s.resumeReading();
+    },
+    (err: unknown) => {
+      s.inflight--;
+      // Not stored: no PUBACK. Closing makes the client resend what it has not had acknowledged.
+      s.log.warn({ err }, 'a device message could not be stored');
+      s.close('sink-failed');
+    },
+  );
+}

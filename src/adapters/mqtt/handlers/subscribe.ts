@@ -1,0 +1,55 @@
+import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
+import { parseSubscribeFilter } from '../../../domain/mqtt-topics.js';
+import { deliverLatestConfig } from '../outbound.js';
+import type { MqttSession } from '../session.js';
+import type { DeviceSlot, QoS01 } from '../session-types.js';
+
+/**
+ * SUBSCRIBE (spec §5.3, §5.5): config and commands of a device the connection serves, and a
+ * gateway's errors topic. QoS 2 is granted 1; any other filter gets 0x80 and the connection stays.
+ */
+export function handleSubscribe(s: MqttSession, p: ISubscribePacket): void {
+  const granted: number[] = [];
+  const configSlots: DeviceSlot[] = [];
+  for (const sub of p.subscriptions) {
+    const qos: QoS01 = sub.qos >= 1 ? 1 : 0;
+    const f = parseSubscribeFilter(sub.topic);
+    const slot = f ? s.slots.get(f.device) : undefined;
+    if (!f || !slot) {
+      granted.push(f ? s.subscribeForUnknownDevice(p, f.device) : 0x80);
+      continue;
+    }
+    if (f.kind === 'config') {
+      slot.configQos = qos;
+      configSlots.push(slot);
+    } else if (f.kind === 'commands') {
+      slot.commandFilters.set(f.filter, qos);
+    } else {
+      // errors: only a gateway's own errors topic carries anything (docs/compat.md C-ERRORS-SUB).
+      s.subscribeErrors(slot, qos);
+    }
+    s.deviceLog(slot, 'DEBUG', 'SUBSCRIBE', { topic: sub.topic, qos });
+    granted.push(f.kind === 'errors' ? 0 : qos);
+  }
+  s.transport.send({ cmd: 'suback', messageId: p.messageId, granted });
+  // The latest config goes out right after the SUBACK, even the empty version 1 (spec §5.5).
+  for (const slot of configSlots) deliverLatestConfig(s, slot, true);
+}
+
+export function handleUnsubscribe(s: MqttSession, p: IUnsubscribePacket): void {
+  for (const topic of p.unsubscriptions) {
+    const f = parseSubscribeFilter(topic);
+    const slot = f ? s.slots.get(f.device) : undefined;
+    if (!f || !slot) continue;
+    if (f.kind === 'config') {
+      slot.configQos = undefined;
+      if (slot.pendingConfig) s.outbound.delete(slot.pendingConfig.messageId);
+      slot.pendingConfig = undefined;
+    } else if (f.kind === 'commands') {
+      slot.commandFilters.delete(f.filter);
+    } else {
+      s.subscribeErrors(slot, undefined);
+    }
+  }
+  s.transport.send({ cmd: 'unsuback', messageId: p.messageId, granted: [] });
+}

@@ -1,0 +1,384 @@
+import type { Packet } from 'mqtt-packet';
+import type { Logger } from 'pino';
+import { ENUM_NUMBERS, registryName, type Device, type LogLevel, type Registry } from '../../domain/model.js';
+import { messageAttributes } from '../../domain/event-routing.js';
+import type { LiveSession } from '../../services/session-directory.js';
+import { handleConnect } from './handlers/connect.js';
+import { handlePublish } from './handlers/publish.js';
+import { handleSubscribe, handleUnsubscribe } from './handlers/subscribe.js';
+import { handlePuback } from './handlers/puback.js';
+import { deliverCommand, deliverLatestConfig, redeliverConfigs } from './outbound.js';
+import { detachForError, gatewayError, handleControl } from './gateway.js';
+import type { CloseReason, DeviceSlot, Outbound, Phase, SessionEnv, SessionTransport } from './session-types.js';
+
+const deviceIdOf = (topic: string): string | undefined => /^\/devices\/([^/]+)/.exec(topic)?.[1];
+
+const ALLOWED: Record<Phase, readonly Phase[]> = {
+  'awaiting-connect': ['authenticating', 'closing'],
+  authenticating: ['connected', 'closing'],
+  connected: ['closing'],
+  closing: ['closed'],
+  closed: [],
+};
+
+/** Disconnect reasons a device log reports with a status (spec §5.2, §9). */
+const CLOSE_STATUS: Partial<Record<CloseReason, { code: number; message: string }>> = {
+  'session-taken-over': { code: 6, message: 'mqtt: SERVER: Another connection with the same device ID is active; this one was closed.' },
+  'jwt-expired': { code: 16, message: 'mqtt: SERVER: The connection was closed because the authorization token expired.' },
+  'no-event-route': { code: 9, message: 'mqtt: SERVER: Telemetry was published but the registry has no event notification config for it.' },
+  'state-rate-exceeded': { code: 8, message: 'mqtt: SERVER: State updates are limited to one per second per device.' },
+  'message-rate-exceeded': { code: 8, message: 'mqtt: SERVER: The connection exceeded its message rate limit.' },
+  'payload-too-large': { code: 3, message: 'mqtt: SERVER: The message payload exceeds the size limit.' },
+  'invalid-topic': { code: 3, message: 'mqtt: SERVER: Publish to a topic the device may not use.' },
+  'qos2-publish': { code: 3, message: 'mqtt: SERVER: QoS 2 is not supported.' },
+  'control-message-from-non-gateway': { code: 3, message: 'mqtt: SERVER: Only gateways may send attach and detach messages.' },
+  'server-shutdown': { code: 14, message: 'mqtt: SERVER: The server is shutting down.' },
+};
+
+/**
+ * One MQTT connection's protocol state (spec §5). It never touches a socket or a timer: packets,
+ * results and clock ticks come in as method calls, and packets go out through the transport. That
+ * is what makes every rule testable without a network.
+ */
+export class MqttSession implements LiveSession {
+  phase: Phase = 'awaiting-connect';
+  readonly openedAt: number;
+  lastPacketAt: number;
+  /** 0: no keep-alive. */
+  keepaliveMs = 0;
+  jwtDeadline = Infinity;
+  /** Packets pipelined behind CONNECT, handled once authentication ends [MQTT-3.1.4-?]. */
+  readonly pending: Packet[] = [];
+  /** The connected device (undefined until authenticated). */
+  own: DeviceSlot | undefined;
+  /** Devices this connection serves, by string ID: the own device and, for gateways, attached ones. */
+  readonly slots = new Map<string, DeviceSlot>();
+  readonly outbound = new Map<number, Outbound>();
+  private nextMessageId = 1;
+  inflight = 0;
+  rateWindowStart = 0;
+  rateCount = 0;
+  paused = false;
+  /** A gateway subscribed to its errors topic (spec §6.5). */
+  errorsSubscribed = false;
+  /** An attach is under way: later packets wait so that they see its outcome, in order. */
+  private busy = false;
+  log: Logger;
+  readonly resumeFromSink = (): void => this.resumeReading();
+
+  constructor(
+    readonly env: SessionEnv,
+    readonly transport: SessionTransport,
+    readonly connId: string,
+  ) {
+    this.openedAt = env.clock.now();
+    this.lastPacketAt = this.openedAt;
+    this.log = env.log.child({ connId });
+  }
+
+  get isGateway(): boolean {
+    return this.own?.device.gatewayConfig.gatewayType === 'GATEWAY';
+  }
+
+  transition(to: Phase, reason?: string): void {
+    if (!ALLOWED[this.phase].includes(to)) {
+      throw new Error(`MQTT session ${this.connId}: illegal transition ${this.phase} -> ${to} (${reason ?? ''})`);
+    }
+    this.phase = to;
+  }
+
+  // ---- inputs ----
+
+  /** A decoded packet from the client. */
+  handle(packet: Packet): void {
+    if (this.phase === 'closing' || this.phase === 'closed') return;
+    this.lastPacketAt = this.env.clock.now();
+    if (this.phase === 'awaiting-connect') {
+      // [MQTT-3.1.0-1] the first packet must be CONNECT.
+      if (packet.cmd !== 'connect') return this.close('protocol-error');
+      return handleConnect(this, packet);
+    }
+    if (this.phase === 'authenticating') {
+      if (this.pending.length >= this.env.limits.maxPendingBeforeConnack) return this.close('too-many-pending-packets');
+      this.pending.push(packet);
+      return;
+    }
+    if (this.busy) {
+      // Backpressure, not a violation: a gateway may pipeline a burst of attaches.
+      this.pending.push(packet);
+      if (this.pending.length >= this.env.limits.maxPendingBeforeConnack) this.pauseReading();
+      return;
+    }
+    this.dispatch(packet);
+  }
+
+  /** Runs `work` before any later packet of this connection is handled. */
+  serialise(work: Promise<void>): void {
+    this.busy = true;
+    void work.finally(() => {
+      this.busy = false;
+      while (!this.busy && this.pending.length > 0 && this.phase === 'connected') this.dispatch(this.pending.shift()!);
+      if (!this.busy && this.pending.length === 0) this.resumeReading();
+    });
+  }
+
+  dispatch(packet: Packet): void {
+    switch (packet.cmd) {
+      case 'publish':
+        return handlePublish(this, packet);
+      case 'puback':
+        return handlePuback(this, packet);
+      case 'subscribe':
+        return handleSubscribe(this, packet);
+      case 'unsubscribe':
+        return handleUnsubscribe(this, packet);
+      case 'pingreq':
+        if (this.own) this.env.activity.heartbeat(this.own.device.numId, this.lastPacketAt);
+        return this.transport.send({ cmd: 'pingresp' });
+      case 'disconnect':
+        return this.close('client-disconnect');
+      case 'connect':
+        // [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
+        return this.close('protocol-error');
+      default:
+        // QoS 2 flow packets and server-to-client packet types (spec §6.6 for gateways).
+        return this.unexpectedPacket(packet);
+    }
+  }
+
+  /** Gateways get a GATEWAY_UNEXPECTED_MESSAGE_TYPE error (spec §6.6); a device is disconnected. */
+  unexpectedPacket(packet: Packet): void {
+    if (!this.isGateway) return this.close('protocol-error');
+    gatewayError(this, 'GATEWAY_UNEXPECTED_MESSAGE_TYPE', this.own!.device.id, `Unexpected ${packet.cmd.toUpperCase()} packet on a gateway connection.`, packet);
+  }
+
+  /** The clock moved: enforce the connect timeout, keep-alive, idle cutoff, JWT expiry, redelivery. */
+  tick(now: number): void {
+    if (this.phase === 'closing' || this.phase === 'closed') return;
+    if (this.phase === 'awaiting-connect' || this.phase === 'authenticating') {
+      if (now - this.openedAt >= this.env.limits.connectTimeoutMs) this.close('connect-timeout');
+      return;
+    }
+    if (now >= this.jwtDeadline) return this.close('jwt-expired');
+    const silent = now - this.lastPacketAt;
+    // [MQTT-3.1.2-24] one and a half keep-alive periods without a packet.
+    if (this.keepaliveMs > 0 && silent >= this.keepaliveMs * 1.5) return this.close('keepalive-timeout');
+    if (silent >= this.env.limits.idleTimeoutMs) return this.close('idle-timeout');
+    redeliverConfigs(this, now);
+    for (const [id, o] of this.outbound) {
+      if (o.kind === 'command' && now >= o.deadline) {
+        this.outbound.delete(id);
+        o.resolve(true);
+      }
+    }
+  }
+
+  /** The socket closed or failed underneath us. */
+  socketClosed(reason: 'socket-closed' | 'socket-error'): void {
+    if (this.phase === 'closed') return;
+    if (this.phase !== 'closing') this.close(reason);
+    this.finish();
+  }
+
+  // ---- LiveSession ----
+
+  end(numId: string, reason: 'device-blocked' | 'device-deleted' | 'credentials-changed' | 'device-unbound' | 'session-taken-over'): void {
+    if (this.own?.device.numId === numId && reason !== 'device-unbound') return this.close(reason);
+    this.endAttached(numId, reason);
+  }
+
+  /**
+   * Publish to a topic outside the grammar: closes a device's connection (spec §5.3); a gateway
+   * gets GATEWAY_INVALID_MQTT_TOPIC and keeps it (spec §6.6).
+   */
+  invalidPublishTopic(p: Packet): void {
+    if (!this.isGateway) return this.close('invalid-topic');
+    const topic = p.cmd === 'publish' ? p.topic : '';
+    gatewayError(this, 'GATEWAY_INVALID_MQTT_TOPIC', deviceIdOf(topic) ?? this.own!.device.id, `"${topic.slice(0, 300)}" is not a topic of the MQTT bridge.`, p);
+  }
+
+  /**
+   * Publish on the topic of a device this connection does not serve: another device's topic
+   * closes a device's connection; for a gateway it is GATEWAY_DEVICE_NOT_FOUND, no PUBACK, the
+   * connection stays (spec §6.3).
+   */
+  publishForUnknownDevice(p: Packet, device: string, kind: string): void {
+    if (!this.isGateway) return this.close(kind === 'attach' || kind === 'detach' ? 'control-message-from-non-gateway' : 'invalid-topic');
+    if (kind === 'attach' || kind === 'detach') return this.controlMessage(p, kind, device);
+    gatewayError(this, 'GATEWAY_DEVICE_NOT_FOUND', device, `Device "${device}" is not attached to gateway "${this.own!.device.id}".`, p);
+  }
+
+  /** A subscription for a device the connection does not serve: 0x80; gateways are told why. */
+  subscribeForUnknownDevice(p: Packet, device: string): number {
+    if (this.isGateway) gatewayError(this, 'GATEWAY_DEVICE_NOT_FOUND', device, `Device "${device}" is not attached to gateway "${this.own!.device.id}".`, p);
+    return 0x80;
+  }
+
+  /** The errors topic carries messages only for a gateway's own subscription (docs/compat.md C-ERRORS-SUB). */
+  subscribeErrors(slot: DeviceSlot, qos: 0 | 1 | undefined): void {
+    if (slot === this.own) this.errorsSubscribed = qos !== undefined;
+  }
+
+  /** attach/detach: only gateways may send them (spec §6.1). */
+  controlMessage(p: Packet, kind: 'attach' | 'detach', device: string): void {
+    if (!this.isGateway) return this.close('control-message-from-non-gateway');
+    handleControl(this, p as Extract<Packet, { cmd: 'publish' }>, kind, device);
+  }
+
+  /**
+   * A device broke a per-device rule: a direct device is disconnected (spec §5.7, §5.8); a
+   * device attached to a gateway is detached with GATEWAY_DETACHMENT_DEVICE_ERROR (spec §6.3).
+   */
+  deviceViolation(slot: DeviceSlot, reason: CloseReason): void {
+    if (slot === this.own) return this.close(reason);
+    const status = CLOSE_STATUS[reason];
+    detachForError(this, slot, `Device "${slot.device.id}" was detached because of a device error: ${status?.message.replace('mqtt: SERVER: ', '') ?? reason}`);
+  }
+
+  /** A PUBACK for nothing the bridge sent: ignored for a device; gateways are told (spec §6.6). */
+  unexpectedPacketId(packet: Packet): void {
+    if (this.isGateway) {
+      const id = 'messageId' in packet ? String(packet.messageId) : '?';
+      gatewayError(this, 'GATEWAY_UNEXPECTED_PACKET_ID', this.own!.device.id, `No message with packet ID ${id} awaits an acknowledgement.`, packet);
+    }
+  }
+
+  /** An attached device is detached when the API blocks, deletes or unbinds it, or it moves away. */
+  endAttached(numId: string, reason: string): void {
+    const slot = this.slotByNumId(numId);
+    if (!slot || slot === this.own) return;
+    const why: Record<string, string> = {
+      'device-blocked': 'the device was blocked',
+      'device-deleted': 'the device was deleted',
+      'credentials-changed': 'the credential it attached with was removed',
+      'device-unbound': 'the device was unbound from the gateway',
+      'session-taken-over': 'the device was attached to another gateway or connected directly',
+    };
+    detachForError(this, slot, `Device "${slot.device.id}" was detached: ${why[reason] ?? reason}.`);
+  }
+
+  configUpdated(numId: string): void {
+    const slot = this.slotByNumId(numId);
+    if (slot && slot.configQos !== undefined) deliverLatestConfig(this, slot);
+  }
+
+  sendCommand(numId: string, subfolder: string, data: Uint8Array): Promise<boolean> {
+    const slot = this.slotByNumId(numId);
+    if (!slot || this.phase !== 'connected') return Promise.resolve(false);
+    return deliverCommand(this, slot, subfolder, data);
+  }
+
+  credentialKey(numId: string): string | undefined {
+    return this.slotByNumId(numId)?.credentialKey;
+  }
+
+  gatewayNumId(numId: string): string | undefined {
+    return this.own && this.own.device.numId !== numId ? this.own.device.numId : undefined;
+  }
+
+  // ---- helpers for handlers ----
+
+  slotByNumId(numId: string): DeviceSlot | undefined {
+    for (const s of this.slots.values()) if (s.device.numId === numId) return s;
+    return undefined;
+  }
+
+  makeSlot(device: Device, registry: Registry, credentialKey: string | undefined): DeviceSlot {
+    return {
+      device,
+      registry,
+      attributes: new Map(),
+      lastStateAt: -Infinity,
+      configQos: undefined,
+      sentConfigVersion: 0,
+      pendingConfig: undefined,
+      commandFilters: new Map(),
+      credentialKey,
+    };
+  }
+
+  /** The registry as currently known (the API may have changed routing since connect). */
+  registryOf(slot: DeviceSlot): Registry {
+    const fresh = this.env.registries.peek(registryName(slot.registry));
+    if (fresh) slot.registry = fresh;
+    return slot.registry;
+  }
+
+  attributesOf(slot: DeviceSlot, subfolder: string): Readonly<Record<string, string>> {
+    let a = slot.attributes.get(subfolder);
+    if (!a) {
+      const d = slot.device;
+      a = Object.freeze(
+        messageAttributes(
+          { deviceId: d.id, deviceNumId: d.numId, registry: d.registryKey.registry, location: d.registryKey.location, project: d.registryKey.project },
+          subfolder,
+        ),
+      );
+      // Bounded: a device inventing subfolders cannot grow this without limit.
+      if (slot.attributes.size < 256) slot.attributes.set(subfolder, a);
+    }
+    return a;
+  }
+
+  allocateMessageId(): number {
+    for (let i = 0; i < 65535; i++) {
+      const id = this.nextMessageId;
+      this.nextMessageId = id === 65535 ? 1 : id + 1;
+      if (!this.outbound.has(id)) return id;
+    }
+    throw new Error('no free MQTT packet identifier');
+  }
+
+  pauseReading(): void {
+    if (!this.paused) {
+      this.paused = true;
+      this.transport.pause();
+    }
+  }
+
+  resumeReading(): void {
+    if (this.paused && this.inflight < this.env.limits.maxInflightIngest && this.phase === 'connected') {
+      this.paused = false;
+      this.transport.resume();
+    }
+  }
+
+  /** A device-log line, honouring the device's or else the registry's logLevel (spec §1.8, §9). */
+  deviceLog(slot: DeviceSlot, level: 'ERROR' | 'INFO' | 'DEBUG', eventType: string, fields: Record<string, unknown> = {}): void {
+    const configured: LogLevel = slot.device.logLevel !== 'LOG_LEVEL_UNSPECIFIED' ? slot.device.logLevel : slot.registry.logLevel;
+    const have = ENUM_NUMBERS.LogLevel![configured] ?? 0;
+    if (have < 20 || have < (ENUM_NUMBERS.LogLevel![level] ?? 40)) return;
+    this.log.info({ deviceLog: true, eventType, protocol: 'MQTT', deviceId: slot.device.id, deviceNumId: slot.device.numId, ...fields }, `device ${eventType}`);
+  }
+
+  close(reason: CloseReason): void {
+    if (this.phase === 'closing' || this.phase === 'closed') return;
+    const wasConnected = this.phase === 'connected';
+    this.transition('closing', reason);
+    this.env.metrics.disconnect(reason);
+    const status = CLOSE_STATUS[reason];
+    const now = this.env.clock.now();
+    if (this.own && wasConnected) {
+      if (status) this.env.activity.error(this.own.device.numId, now, status);
+      this.deviceLog(this.own, 'INFO', 'DISCONNECT', {
+        disconnectType: reason === 'client-disconnect' || reason === 'socket-closed' ? 'CLIENT' : 'SERVER',
+        reason,
+        ...(status ? { status: { code: status.code, message: status.message } } : {}),
+      });
+    }
+    this.log.debug({ reason }, 'mqtt connection closing');
+    this.transport.close();
+  }
+
+  /** Releases everything the session holds; called once the socket is gone. */
+  finish(): void {
+    if (this.phase === 'closed') return;
+    if (this.phase !== 'closing') this.transition('closing', 'finish');
+    this.transition('closed');
+    for (const slot of this.slots.values()) this.env.directory.release(slot.device.numId, this);
+    for (const o of this.outbound.values()) if (o.kind === 'command') o.resolve(true);
+    this.outbound.clear();
+    this.env.ingress.forget(this.resumeFromSink);
+    this.slots.clear();
+  }
+}

@@ -1,0 +1,142 @@
+import Database from 'better-sqlite3';
+import { ApiError, isApiError } from '../../../domain/errors.js';
+
+/**
+ * The embedded log's file format, shared by the writer (main thread or worker) and the readers.
+ *
+ * One table, appended to in seq order. `seq` is AUTOINCREMENT rather than a plain rowid so it is
+ * never reused, even when retention has emptied the table: a reader's cursor must never point at
+ * a number that later names a different message.
+ */
+
+export type Synchronous = 'FULL' | 'NORMAL';
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS messages (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    topic        TEXT    NOT NULL,
+    publish_time INTEGER NOT NULL,
+    attributes   TEXT    NOT NULL,
+    data         BLOB    NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS messages_topic_seq ON messages (topic, seq);
+`;
+
+export const INSERT_SQL = 'INSERT INTO messages (topic, publish_time, attributes, data) VALUES (?, ?, ?, ?)';
+
+/** Upper bound of one retention chunk: the seq `chunk` rows after `after` (or the last one). */
+export const CHUNK_END_SQL = 'SELECT seq FROM messages WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?';
+export const LAST_SEQ_SQL = 'SELECT max(seq) AS seq FROM messages WHERE seq > ?';
+/** A seq range is a rowid range scan, so one statement never visits more than a chunk of rows. */
+export const DELETE_RANGE_SQL = 'DELETE FROM messages WHERE seq > ? AND seq <= ? AND publish_time < ?';
+
+export const SELECT_PAGE_SQL =
+  'SELECT seq, publish_time, attributes, data FROM messages WHERE topic = ? AND seq > ? ORDER BY seq LIMIT ?';
+/** The high-water mark survives deletions (sqlite_sequence), unlike max(seq). */
+export const HEAD_SQL = "SELECT seq FROM sqlite_sequence WHERE name = 'messages'";
+
+export interface MessageRow {
+  seq: number;
+  publish_time: number;
+  attributes: string;
+  data: Buffer;
+}
+
+/** Opens the writer's connection: creates the schema, WAL, the requested durability. */
+export function openWriterDb(path: string, synchronous: Synchronous): Database.Database {
+  const db = new Database(path);
+  try {
+    db.pragma('busy_timeout = 5000');
+    db.pragma('journal_mode = WAL');
+    // FULL: COMMIT returns only after the WAL is fsynced, which is what a QoS 1 PUBACK promises.
+    // NORMAL only syncs at checkpoints: faster, but a power cut can lose the latest commits.
+    db.pragma(`synchronous = ${synchronous}`);
+    // After a burst the WAL is truncated back to this size instead of keeping its peak on disk.
+    db.pragma('journal_size_limit = 67108864');
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`${path} has event log schema version ${version}; this Bridgehead knows up to ${SCHEMA_VERSION}.`);
+    }
+    db.exec(SCHEMA);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+/** A reader's connection: read-only, so a bug in a reader can never write to the log. */
+export function openReaderDb(path: string): Database.Database {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  db.pragma('busy_timeout = 5000');
+  return db;
+}
+
+/** Writer failures as the error vocabulary: a full disk is not the caller's bug, nor is a busy file. */
+export function translateWriteError(code: string | undefined, message: string, cause?: unknown): ApiError {
+  if (isApiError(cause)) return cause;
+  if (code === 'SQLITE_FULL') return new ApiError('RESOURCE_EXHAUSTED', 'The event log is out of space.', { cause });
+  if (code?.startsWith('SQLITE_BUSY') || code?.startsWith('SQLITE_LOCKED') || code === 'SQLITE_IOERR') {
+    return new ApiError('UNAVAILABLE', 'The event log is temporarily unavailable; retry.', { cause });
+  }
+  return new ApiError('INTERNAL', `Internal error in the event log: ${message}`, { cause });
+}
+
+export const sqliteCode = (e: unknown): string | undefined =>
+  e instanceof Database.SqliteError ? e.code : undefined;
+
+// --- Attribute encoding --------------------------------------------------------------------------
+
+/**
+ * The attribute keys every telemetry message carries (spec §8.1). Stored by position, so a row
+ * holds `["dev-1","2794...","reg","us-central1","proj","sub"]` (~50 bytes) instead of the ~150
+ * bytes of the keyed JSON object. Positions are part of the file format: append, never reorder.
+ */
+const KNOWN_KEYS = ['deviceId', 'deviceNumId', 'deviceRegistryId', 'deviceRegistryLocation', 'projectId', 'subFolder'] as const;
+const KNOWN_INDEX: ReadonlyMap<string, number> = new Map(KNOWN_KEYS.map((k, i) => [k, i]));
+
+/** `0` marks an absent known key; JSON takes care of any character a value may hold. */
+type Slot = string | 0;
+
+/**
+ * Attribute objects are shared per device (the port promises they are not mutated), so each is
+ * encoded once; the WeakMap lets the entry go with the device's object.
+ */
+const encoded = new WeakMap<object, string>();
+
+/**
+ * `[known0..known5, extraKey, extraValue, ...]`: the known keys by position (trailing absent ones
+ * dropped when there are no extras), then any other keys as pairs.
+ */
+export function encodeAttributes(attributes: Readonly<Record<string, string>>): string {
+  const hit = encoded.get(attributes);
+  if (hit !== undefined) return hit;
+  const known: Slot[] = [0, 0, 0, 0, 0, 0];
+  const extra: string[] = [];
+  for (const key of Object.keys(attributes)) {
+    const value = attributes[key]!;
+    const i = KNOWN_INDEX.get(key);
+    if (i === undefined) extra.push(key, value);
+    else known[i] = value;
+  }
+  if (extra.length === 0) while (known.length > 0 && known[known.length - 1] === 0) known.pop();
+  const text = JSON.stringify(extra.length === 0 ? known : [...known, ...extra]);
+  encoded.set(attributes, text);
+  return text;
+}
+
+export function decodeAttributes(text: string): Record<string, string> {
+  const slots = JSON.parse(text) as Slot[];
+  const entries: [string, string][] = [];
+  const knownEnd = Math.min(slots.length, KNOWN_KEYS.length);
+  for (let i = 0; i < knownEnd; i++) {
+    const v = slots[i]!;
+    if (v !== 0) entries.push([KNOWN_KEYS[i]!, v]);
+  }
+  for (let i = KNOWN_KEYS.length; i + 1 < slots.length; i += 2) entries.push([String(slots[i]), String(slots[i + 1])]);
+  // fromEntries defines own properties, so a key such as "__proto__" stays an ordinary attribute.
+  return Object.fromEntries(entries);
+}

@@ -1,0 +1,233 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { EmbeddedLogSink, type EmbeddedLogOptions } from '../../../src/adapters/sinks/embedded-log/embedded-log-sink.js';
+import { decodeAttributes, encodeAttributes } from '../../../src/adapters/sinks/embedded-log/log-schema.js';
+import type { EmbeddedLogReader, LogMessage } from '../../../src/adapters/sinks/embedded-log/log-reader.js';
+import { LogWriterCore } from '../../../src/adapters/sinks/embedded-log/log-writer.js';
+import { isApiError } from '../../../src/domain/errors.js';
+import { msg, sinkContract } from '../../contracts/sink.contract.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bridgehead-event-log-'));
+after(() => fs.rmSync(dir, { recursive: true, force: true }));
+let files = 0;
+const newFile = (): string => path.join(dir, `events-${++files}.db`);
+const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'durability-child.js');
+const text = (m: LogMessage): string => new TextDecoder().decode(m.data);
+
+function readAll(reader: EmbeddedLogReader, topic: string): LogMessage[] {
+  const out: LogMessage[] = [];
+  for (let cursor = 0; ; ) {
+    const page = reader.read(topic, cursor, 1000);
+    out.push(...page.messages);
+    if (page.messages.length < 1000) return out;
+    cursor = page.cursor;
+  }
+}
+
+/** A sink and its reader, closed together. */
+function openBoth(file: string, opts: EmbeddedLogOptions): { sink: EmbeddedLogSink; reader: EmbeddedLogReader; close(): Promise<void> } {
+  const sink = EmbeddedLogSink.open(file, opts);
+  const reader = sink.createReader();
+  return {
+    sink,
+    reader,
+    async close() {
+      await sink.close();
+      reader.close();
+    },
+  };
+}
+
+for (const writerThread of [false, true]) {
+  const mode = writerThread ? 'worker' : 'inline';
+
+  sinkContract(`EmbeddedLogSink (${mode} writer)`, async (opts) => {
+    const { sink, reader } = openBoth(newFile(), { ...opts, writerThread });
+    return {
+      sink,
+      readTopic: async (topic) => readAll(reader, topic),
+      commits: () => sink.diagnostics().commits,
+      dispose: async () => reader.close(),
+    };
+  });
+
+  describe(`EmbeddedLogSink specifics (${mode} writer)`, () => {
+    const topic = 'projects/p/topics/t';
+
+    it('rejects with UNAVAILABLE beyond twice the queue bound, and accepts up to it', async () => {
+      const log = openBoth(newFile(), { writerThread, maxQueuedMessages: 5 });
+      const ok = Array.from({ length: 10 }, (_v, i) => log.sink.append([msg(topic, String(i))]));
+      await assert.rejects(log.sink.append([msg(topic, 'too many')]), (e) => isApiError(e) && e.kind === 'UNAVAILABLE');
+      assert.equal((await Promise.all(ok)).length, 10);
+      assert.equal(log.sink.saturated(), false);
+      await log.close();
+    });
+
+    it('splits a turn into transactions of at most maxBatch, never splitting one call', async () => {
+      const log = openBoth(newFile(), { writerThread, maxBatch: 3 });
+      const before = log.sink.diagnostics().commits;
+      await Promise.all(Array.from({ length: 5 }, (_v, i) => log.sink.append([msg(topic, String(i))])));
+      assert.equal(log.sink.diagnostics().commits - before, 2);
+      await log.sink.append(Array.from({ length: 5 }, (_v, i) => msg(topic, `big-${i}`)));
+      assert.equal(log.sink.diagnostics().commits - before, 3);
+      assert.equal(log.sink.diagnostics().lastBatchSize, 5);
+      await log.close();
+    });
+
+    it('a failed commit rejects every call of its batch and writes none of it', async () => {
+      const file = newFile();
+      const log = openBoth(file, { writerThread });
+      const other = new Database(file);
+      other.exec(`CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.topic = 'projects/p/topics/poison'
+                  BEGIN SELECT RAISE(ABORT, 'poisoned'); END`);
+      other.close();
+      const calls = [
+        log.sink.append([msg(topic, 'innocent-1')]),
+        log.sink.append([msg('projects/p/topics/poison', 'bad')]),
+        log.sink.append([msg(topic, 'innocent-2'), msg(topic, 'innocent-3')]),
+      ];
+      const results = await Promise.allSettled(calls);
+      assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected', 'rejected']);
+      const reason = (results[0] as PromiseRejectedResult).reason as unknown;
+      assert.ok(isApiError(reason) && reason.kind === 'INTERNAL', String(reason));
+      assert.deepEqual(readAll(log.reader, topic), []);
+      assert.equal(log.sink.diagnostics().failedCommits, 1);
+      assert.equal(log.sink.diagnostics().pending, 0);
+      // The sink carries on with the next batch.
+      await log.sink.append([msg(topic, 'later')]);
+      assert.deepEqual(readAll(log.reader, topic).map(text), ['later']);
+      await log.close();
+    });
+
+    it('rejects a malformed message without failing the others of its turn', async () => {
+      const log = openBoth(newFile(), { writerThread });
+      const bad = { ...msg(topic, 'x'), data: 'not bytes' as unknown as Uint8Array };
+      const good = log.sink.append([msg(topic, 'good')]);
+      await assert.rejects(log.sink.append([bad]), (e) => isApiError(e) && e.kind === 'INVALID_ARGUMENT');
+      assert.equal((await good).length, 1);
+      await log.close();
+    });
+
+    it('retention deletes messages older than retentionMs by the clock, and IDs are never reused', async () => {
+      let now = Date.UTC(2030, 5, 1);
+      const file = newFile();
+      const log = openBoth(file, { writerThread, retentionMs: 60_000, clock: { now: () => now } });
+      await log.sink.append([msg(topic, 'old-1', undefined, now - 61_000), msg(topic, 'old-2', undefined, now - 60_001)]);
+      const young = await log.sink.append([msg(topic, 'young', undefined, now - 60_000), msg(topic, 'new', undefined, now)]);
+      assert.equal(await log.sink.prune(), 2);
+      assert.deepEqual(readAll(log.reader, topic).map(text), ['young', 'new']);
+      now += 120_000;
+      assert.equal(await log.sink.prune(), 2);
+      assert.deepEqual(readAll(log.reader, topic), []);
+      assert.equal(log.reader.headSeq(), Number(young[1]));
+      await log.close();
+      const again = openBoth(file, { writerThread });
+      const [id] = await again.sink.append([msg(topic, 'after restart')]);
+      assert.equal(Number(id), Number(young[1]) + 1);
+      await again.close();
+    });
+
+    it('data survives close and reopen, and new IDs continue after the old ones', async () => {
+      const file = newFile();
+      const first = openBoth(file, { writerThread });
+      const ids = await first.sink.append([msg(topic, 'one'), msg(topic, 'two')]);
+      await first.close();
+      const second = openBoth(file, { writerThread });
+      assert.deepEqual(readAll(second.reader, topic).map((m) => [m.messageId, text(m)]), [[ids[0], 'one'], [ids[1], 'two']]);
+      const [next] = await second.sink.append([msg(topic, 'three')]);
+      assert.ok(Number(next) > Number(ids[1]));
+      await second.close();
+    });
+
+    it('notifies watchers of a topic after its commits, with the last seq', async () => {
+      const log = openBoth(newFile(), { writerThread });
+      const seen: number[] = [];
+      const notified = new Promise<void>((resolve) =>
+        log.reader.watch(topic, (lastSeq) => {
+          seen.push(lastSeq);
+          // Notified after COMMIT: the reader's own connection already sees the message.
+          assert.equal(readAll(log.reader, topic).at(-1)?.seq, lastSeq);
+          resolve();
+        }),
+      );
+      await log.sink.append([msg('projects/p/topics/other', 'not mine')]);
+      assert.deepEqual(seen, []);
+      const [id] = await log.sink.append([msg(topic, 'mine')]);
+      await notified;
+      assert.deepEqual(seen, [Number(id)]);
+      await log.close();
+    });
+
+    it(`every acknowledged append survives SIGKILL of the writing process`, async () => {
+      const file = newFile();
+      const child = spawn(process.execPath, [CHILD, file, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const acked = new Map<string, number>();
+      const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        const [id, k] = line.split(' ');
+        acked.set(id!, Number(k));
+        if (acked.size === 3000) child.kill('SIGKILL');
+      });
+      await closed;
+      assert.ok(acked.size >= 3000, `child died early after ${acked.size} acks:\n${stderr}`);
+      const log = openBoth(file, { writerThread });
+      const stored = new Map(readAll(log.reader, 'projects/p/topics/durable').map((m) => [m.messageId, text(m)]));
+      for (const [id, k] of acked) assert.equal(stored.get(id), `payload-${k}`, `acknowledged message ${id} lost`);
+      await log.close();
+    });
+  });
+}
+
+describe('embedded log internals', () => {
+  it('encodes the standard attributes by position and decodes every object back', () => {
+    const full = {
+      deviceId: 'dev-1',
+      deviceNumId: '2794855512345678',
+      deviceRegistryId: 'reg',
+      deviceRegistryLocation: 'us-central1',
+      projectId: 'proj',
+      subFolder: 'a/b',
+    };
+    assert.equal(encodeAttributes(full), '["dev-1","2794855512345678","reg","us-central1","proj","a/b"]');
+    const cases: Record<string, string>[] = [full, {}, { deviceId: 'd' }, { subFolder: 's' }, { x: '1', deviceId: 'd' }, { ['__proto__']: 'p' }, { '0': 'zero' }];
+    for (const attrs of cases) {
+      assert.deepEqual(decodeAttributes(encodeAttributes(attrs)), attrs);
+    }
+    const shared = Object.freeze({ deviceId: 'cached' });
+    assert.equal(encodeAttributes(shared), encodeAttributes(shared));
+  });
+
+  it('a retention step examines at most one chunk and reports where it stopped', () => {
+    const core = new LogWriterCore(newFile(), 'NORMAL');
+    const times = [1, 2, 3, 100, 4, 5, 6];
+    core.write({
+      topics: times.map(() => 't'),
+      publishTimes: times,
+      attributes: times.map(() => '[]'),
+      data: times.map(() => new Uint8Array(1)),
+    });
+    assert.deepEqual(core.pruneStep(0, 50, 3), { deleted: 3, endSeq: 3, done: false });
+    assert.deepEqual(core.pruneStep(3, 50, 3), { deleted: 2, endSeq: 6, done: false });
+    assert.deepEqual(core.pruneStep(6, 50, 3), { deleted: 1, endSeq: 7, done: true });
+    assert.deepEqual(core.pruneStep(7, 50, 3), { deleted: 0, endSeq: 7, done: true });
+    core.close();
+  });
+
+  it('refuses a log written by a newer schema', async () => {
+    const file = newFile();
+    const db = new Database(file);
+    db.pragma('user_version = 99');
+    db.close();
+    assert.throws(() => EmbeddedLogSink.open(file, { writerThread: false }), /schema version 99/);
+    assert.throws(() => EmbeddedLogSink.open(file), /schema version 99/);
+  });
+});

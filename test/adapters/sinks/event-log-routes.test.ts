@@ -1,0 +1,199 @@
+import assert from 'node:assert/strict';
+import { EventEmitter, once } from 'node:events';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { registerEventLogRoutes } from '../../../src/adapters/rest/event-log-routes.js';
+import { EmbeddedLogSink } from '../../../src/adapters/sinks/embedded-log/embedded-log-sink.js';
+import type { EmbeddedLogReader, EventLogSource } from '../../../src/adapters/sinks/embedded-log/log-reader.js';
+import { msg } from '../../contracts/sink.contract.js';
+import { SseClient } from './sse-client.js';
+
+const TOKEN = 'event-log-test-token';
+const auth = { authorization: `Bearer ${TOKEN}` };
+const TOPIC = 'projects/p1/topics/telemetry';
+const attrs = Object.freeze({ deviceId: 'dev-1', deviceNumId: '42', projectId: 'p1', subFolder: 'a/b' });
+
+let dir: string;
+let sink: EmbeddedLogSink;
+let reader: EmbeddedLogReader;
+let app: FastifyInstance;
+let base: string;
+/** Emits 'unwatch' whenever a stream drops its subscription. */
+const watchEvents = new EventEmitter();
+
+interface ErrorDoc {
+  error: { code: number; status: string; message: string; details?: { fieldViolations: { field: string }[] }[] };
+}
+interface PageDoc {
+  messages: { messageId: string; publishTime: string; attributes: Record<string, string>; data: string }[];
+  nextCursor: string;
+}
+
+async function get<T>(pathAndQuery: string, headers: Record<string, string> = auth): Promise<{ status: number; body: T; type: string | null }> {
+  const res = await fetch(`${base}${pathAndQuery}`, { headers });
+  return { status: res.status, body: (await res.json()) as T, type: res.headers.get('content-type') };
+}
+
+const messagesPath = '/v1/projects/p1/topics/telemetry/messages';
+const streamPath = `${messagesPath}:stream`;
+
+before(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bridgehead-event-log-rest-'));
+  sink = EmbeddedLogSink.open(path.join(dir, 'events.db'));
+  reader = sink.createReader();
+  const source: EventLogSource = {
+    read: (topic, afterSeq, limit) => reader.read(topic, afterSeq, limit),
+    headSeq: () => reader.headSeq(),
+    watch: (topic, listener) => {
+      const unwatch = reader.watch(topic, listener);
+      return () => {
+        unwatch();
+        watchEvents.emit('unwatch');
+      };
+    },
+  };
+  // Same router options as api-server.ts, and its catch-all: the event log routes must win over it.
+  app = Fastify({ routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2000 } });
+  app.route({ method: ['GET', 'POST'], url: '/v1/*', handler: async (_req, reply) => reply.code(418).send({ catchAll: true }) });
+  registerEventLogRoutes(app, { reader: source, adminToken: TOKEN, heartbeatMs: 50 });
+  base = await app.listen({ host: '127.0.0.1', port: 0 });
+});
+
+after(async () => {
+  await app.close();
+  await sink.close();
+  reader.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('event log REST routes', () => {
+  let ids: string[];
+
+  before(async () => {
+    ids = await sink.append([
+      msg(TOPIC, 'hello', attrs, Date.UTC(2030, 0, 1, 12, 0, 0, 123)),
+      msg(TOPIC, new Uint8Array([0, 255, 1]), attrs, Date.UTC(2030, 0, 1, 12, 0, 1)),
+      msg('projects/p1/topics/other', 'not this topic', attrs),
+      msg(TOPIC, 'third', attrs, Date.UTC(2030, 0, 1, 12, 0, 2)),
+    ]);
+  });
+
+  it('rejects a missing or wrong admin token with the API 401 document', async () => {
+    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: TOKEN }]) {
+      for (const p of [messagesPath, streamPath]) {
+        const res = await get<ErrorDoc>(p, headers);
+        assert.equal(res.status, 401);
+        assert.equal(res.body.error.code, 401);
+        assert.equal(res.body.error.status, 'UNAUTHENTICATED');
+        assert.match(res.body.error.message, /admin bearer token/);
+      }
+    }
+  });
+
+  it('lists a topic from the start: RFC 3339 time, attributes, base64 data, nextCursor', async () => {
+    const res = await get<PageDoc>(messagesPath);
+    assert.equal(res.status, 200);
+    assert.match(res.type ?? '', /application\/json/);
+    assert.deepEqual(res.body, {
+      messages: [
+        { messageId: ids[0], publishTime: '2030-01-01T12:00:00.123Z', attributes: { ...attrs }, data: Buffer.from('hello').toString('base64') },
+        { messageId: ids[1], publishTime: '2030-01-01T12:00:01.000Z', attributes: { ...attrs }, data: 'AP8B' },
+        { messageId: ids[3], publishTime: '2030-01-01T12:00:02.000Z', attributes: { ...attrs }, data: Buffer.from('third').toString('base64') },
+      ],
+      nextCursor: ids[3],
+    });
+  });
+
+  it('pages with after and limit; an exhausted topic keeps the cursor', async () => {
+    const first = await get<PageDoc>(`${messagesPath}?limit=1`);
+    assert.deepEqual(first.body.messages.map((m) => m.messageId), [ids[0]]);
+    const second = await get<PageDoc>(`${messagesPath}?after=${first.body.nextCursor}&limit=1`);
+    assert.deepEqual(second.body.messages.map((m) => m.messageId), [ids[1]]);
+    const rest = await get<PageDoc>(`${messagesPath}?after=${second.body.nextCursor}&limit=5000`);
+    assert.deepEqual(rest.body.messages.map((m) => m.messageId), [ids[3]]);
+    const none = await get<PageDoc>(`${messagesPath}?after=${rest.body.nextCursor}`);
+    assert.deepEqual(none.body, { messages: [], nextCursor: ids[3] });
+    const unknown = await get<PageDoc>('/v1/projects/p1/topics/nobody-writes-here/messages');
+    assert.deepEqual(unknown.body, { messages: [], nextCursor: '0' });
+  });
+
+  it('rejects a malformed after or limit with INVALID_ARGUMENT naming the field', async () => {
+    const cases: [string, string][] = [
+      ['after=abc', 'after'],
+      ['after=-1', 'after'],
+      ['after=1.5', 'after'],
+      ['after=1&after=2', 'after'],
+      ['limit=0', 'limit'],
+      ['limit=ten', 'limit'],
+      ['limit=', 'limit'],
+    ];
+    for (const [query, field] of cases) {
+      const res = await get<ErrorDoc>(`${messagesPath}?${query}`);
+      assert.equal(res.status, 400, query);
+      assert.equal(res.body.error.status, 'INVALID_ARGUMENT');
+      assert.equal(res.body.error.details?.[0]?.fieldViolations[0]?.field, field, query);
+    }
+    const header = await get<ErrorDoc>(streamPath, { ...auth, 'last-event-id': 'x' });
+    assert.equal(header.status, 400);
+    assert.equal(header.body.error.details?.[0]?.fieldViolations[0]?.field, 'Last-Event-ID');
+  });
+
+  it('streams the backlog after the cursor, then live messages, as SSE', async () => {
+    const sse = await SseClient.open(`${base}${streamPath}?after=${ids[0]}`, auth);
+    assert.equal(sse.response.status, 200);
+    assert.match(sse.response.headers.get('content-type') ?? '', /^text\/event-stream/);
+    const backlog = [await sse.nextEvent(), await sse.nextEvent()];
+    assert.deepEqual(backlog.map((e) => [e?.event, e?.id]), [['message', ids[1]], ['message', ids[3]]]);
+    assert.deepEqual(JSON.parse(backlog[0]!.data), {
+      messageId: ids[1],
+      publishTime: '2030-01-01T12:00:01.000Z',
+      attributes: { ...attrs },
+      data: 'AP8B',
+    });
+    const [live] = await sink.append([msg(TOPIC, 'live!', attrs)]);
+    await sink.append([msg('projects/p1/topics/other', 'elsewhere', attrs)]);
+    const [live2] = await sink.append([msg(TOPIC, 'live again', attrs)]);
+    const events = [await sse.nextEvent(), await sse.nextEvent()];
+    assert.deepEqual(events.map((e) => e?.id), [live, live2]);
+    assert.equal(Buffer.from((JSON.parse(events[0]!.data) as { data: string }).data, 'base64').toString(), 'live!');
+    const unwatched = once(watchEvents, 'unwatch');
+    sse.abort();
+    await unwatched;
+    assert.equal(reader.watcherCount(), 0);
+  });
+
+  it('resumes after Last-Event-ID, which overrides after', async () => {
+    const sse = await SseClient.open(`${base}${streamPath}?after=0`, { ...auth, 'last-event-id': ids[1]! });
+    assert.equal((await sse.nextEvent())?.id, ids[3]);
+    const unwatched = once(watchEvents, 'unwatch');
+    sse.abort();
+    await unwatched;
+  });
+
+  it('without a cursor streams only new messages, with heartbeat comments in between', async () => {
+    const sse = await SseClient.open(`${base}${streamPath}`, auth);
+    const [fresh] = await sink.append([msg(TOPIC, 'fresh', attrs)]);
+    assert.equal((await sse.nextEvent())?.id, fresh);
+    for (;;) {
+      const item = await sse.next();
+      assert.ok(item, 'stream ended');
+      if ('comment' in item && item.comment === 'heartbeat') break;
+    }
+    const unwatched = once(watchEvents, 'unwatch');
+    sse.abort();
+    await unwatched;
+  });
+
+  it('app.close() ends open streams instead of waiting for clients', async () => {
+    const sse = await SseClient.open(`${base}${streamPath}`, auth);
+    const [fresh] = await sink.append([msg(TOPIC, 'before shutdown', attrs)]);
+    assert.equal((await sse.nextEvent())?.id, fresh);
+    await app.close();
+    await sse.closed;
+    assert.equal(await sse.next(), undefined);
+    assert.equal(reader.watcherCount(), 0);
+  });
+});
