@@ -1,3 +1,4 @@
+import { verify as cryptoVerify } from 'node:crypto';
 import { compactVerify } from 'jose';
 import type { DeviceCredential } from '../../domain/model.js';
 import type { DecodedToken, TokenVerifier } from '../../services/device-auth.js';
@@ -6,13 +7,18 @@ import { parseDeviceVerificationKey } from './key-inspector.js';
 /**
  * Verifies device JWTs with `jose`. Embedded firmware is lenient in ways Google tolerated
  * (spec §4.1, §10.15): padded segments, the standard base64 alphabet, DER-encoded ES256
- * signatures. Tokens are normalised to strict JWS compact form before jose sees them, so jose
- * still does all the cryptography and header checking.
+ * signatures. A token whose header and payload are canonical base64url goes to jose (a DER
+ * signature is converted to raw r||s first: it is not part of the signed bytes). The signature of
+ * a token with non-canonical segments covers those exact bytes, which jose will not take; only
+ * that case is checked with node:crypto directly, over the bytes as the device sent them.
  */
 
 interface Decoded extends DecodedToken {
-  /** Strict compact serialisation handed to jose. */
-  compact: string;
+  /** Strict compact serialisation handed to jose, when the signed segments are canonical. */
+  compact: string | undefined;
+  /** The signed bytes as sent, and the raw signature, for non-canonical tokens. */
+  signingInput: string;
+  signature: Buffer;
 }
 
 const toUrl = (seg: string): string => seg.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
@@ -21,6 +27,7 @@ export class JoseTokenVerifier implements TokenVerifier {
   decode(token: string): DecodedToken | undefined {
     const parts = token.split('.');
     if (parts.length !== 3 || token.length > 16 * 1024) return undefined;
+    const [rawH, rawP] = parts as [string, string, string];
     const [h, p, s] = parts.map(toUrl) as [string, string, string];
     let header: unknown;
     let payload: unknown;
@@ -33,21 +40,25 @@ export class JoseTokenVerifier implements TokenVerifier {
     if (typeof header !== 'object' || header === null) return undefined;
     const alg = (header as { alg?: unknown }).alg;
     if (typeof alg !== 'string') return undefined;
-    let sig = s;
-    if (alg === 'ES256') {
-      const raw = Buffer.from(s, 'base64url');
-      if (raw.length !== 64) {
-        const converted = derToRaw(raw);
-        if (!converted) return undefined;
-        sig = converted.toString('base64url');
-      }
+    let signature: Buffer = Buffer.from(s, 'base64url');
+    if (alg === 'ES256' && signature.length !== 64) {
+      const converted = derToRaw(signature);
+      if (!converted) return undefined;
+      signature = converted;
     }
-    const decoded: Decoded = { alg, payload, compact: `${h}.${p}.${sig}` };
+    const canonical = h === rawH && p === rawP;
+    const decoded: Decoded = {
+      alg,
+      payload,
+      compact: canonical ? `${h}.${p}.${signature.toString('base64url')}` : undefined,
+      signingInput: `${rawH}.${rawP}`,
+      signature,
+    };
     return decoded;
   }
 
   async verify(token: DecodedToken, credential: DeviceCredential): Promise<boolean> {
-    const { compact } = token as Decoded;
+    const { compact, signingInput, signature } = token as Decoded;
     let key;
     try {
       key = parseDeviceVerificationKey(credential.format, credential.key);
@@ -56,8 +67,14 @@ export class JoseTokenVerifier implements TokenVerifier {
     }
     if (key.alg !== token.alg) return false;
     try {
-      await compactVerify(compact, key.key, { algorithms: [key.alg] });
-      return true;
+      if (compact !== undefined) {
+        await compactVerify(compact, key.key, { algorithms: [key.alg] });
+        return true;
+      }
+      const input = Buffer.from(signingInput, 'ascii');
+      return key.alg === 'ES256'
+        ? cryptoVerify('sha256', input, { key: key.key, dsaEncoding: 'ieee-p1363' }, signature)
+        : cryptoVerify('sha256', input, key.key, signature);
     } catch {
       return false;
     }

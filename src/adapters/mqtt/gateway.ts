@@ -1,6 +1,7 @@
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { attachNeeds, decideAttach, gatewayErrorJson, parseAttachPayload, type GatewayErrorType, type TokenCheck } from '../../domain/gateway-attach.js';
 import { errorsTopic } from '../../domain/mqtt-topics.js';
+import { isResourceId } from '../../domain/ids.js';
 import type { MqttSession } from './session.js';
 import type { DeviceSlot } from './session-types.js';
 
@@ -24,9 +25,9 @@ const TYPE_NAMES: Record<string, string> = {
   pingresp: 'PINGRESP',
 };
 
-function packetInfo(p: Packet | undefined): { messageType: string; topic: string; packetId: number } | undefined {
+function packetInfo(p: Packet | undefined, filter?: string): { messageType: string; topic: string; packetId: number } | undefined {
   if (!p) return undefined;
-  const topic = p.cmd === 'publish' ? p.topic : p.cmd === 'subscribe' ? (p.subscriptions[0]?.topic ?? '') : '';
+  const topic = p.cmd === 'publish' ? p.topic : p.cmd === 'subscribe' ? (filter ?? p.subscriptions[0]?.topic ?? '') : '';
   const packetId = 'messageId' in p && typeof p.messageId === 'number' ? p.messageId : 0;
   return { messageType: TYPE_NAMES[p.cmd] ?? p.cmd.toUpperCase(), topic, packetId };
 }
@@ -35,14 +36,31 @@ function packetInfo(p: Packet | undefined): { messageType: string; topic: string
  * Reports an error to the gateway's errors topic (if subscribed), the affected device's
  * lastErrorStatus and the log.
  */
-export function gatewayError(s: MqttSession, type: GatewayErrorType, deviceId: string, description: string, packet?: Packet, numId?: string): void {
+export function gatewayError(
+  s: MqttSession,
+  type: GatewayErrorType,
+  deviceId: string,
+  description: string,
+  packet?: Packet,
+  numId?: string,
+  filter?: string,
+): void {
   const gw = s.own!;
-  const json = gatewayErrorJson({ errorType: type, deviceId, description, ...(packet ? { packet: packetInfo(packet)! } : {}) });
+  const json = gatewayErrorJson({ errorType: type, deviceId, description, ...(packet ? { packet: packetInfo(packet, filter)! } : {}) });
   if (s.errorsSubscribed) {
     s.transport.send({ cmd: 'publish', topic: errorsTopic(gw.device.id), payload: Buffer.from(json), qos: 0, retain: false, dup: false });
   }
+  const status = { code: 9, message: `mqtt: SERVER: ${type}: ${description}` };
+  const at = s.env.clock.now();
   const affected = numId ?? s.slots.get(deviceId)?.device.numId;
-  if (affected) s.env.activity.error(affected, s.env.clock.now(), { code: 9, message: `mqtt: SERVER: ${type}: ${description}` });
+  if (affected) s.env.activity.error(affected, at, status);
+  else if (isResourceId(deviceId)) {
+    // A device the gateway does not hold: record it on the device if it exists (not awaited).
+    s.env.store.getDevice(gw.device.registryKey, deviceId).then(
+      (d) => d && s.env.activity.error(d.numId, at, status),
+      () => undefined,
+    );
+  }
   s.deviceLog(gw, 'ERROR', 'GATEWAY_ERROR', { errorType: type, affectedDeviceId: deviceId });
   s.log.info({ errorType: type, affectedDeviceId: deviceId }, 'gateway error');
 }
@@ -75,10 +93,13 @@ async function attach(s: MqttSession, p: IPublishPacket, deviceId: string, token
   const gw = s.own!;
   const env = s.env;
   const registry = s.registryOf(gw);
-  const method = gw.device.gatewayConfig.gatewayAuthMethod;
-  const needs = attachNeeds(method);
   let device;
   try {
+    // The gateway's auth method as it is now: the API may have changed it since CONNECT.
+    const current = await env.store.getDeviceByNumId(gw.device.numId);
+    if (current) gw.device.gatewayConfig.gatewayAuthMethod = current.gatewayConfig.gatewayAuthMethod;
+    const method = gw.device.gatewayConfig.gatewayAuthMethod;
+    const needs = attachNeeds(method);
     device = await env.store.getDevice(gw.device.registryKey, deviceId);
     const bound = device && needs.binding ? await env.store.isBound(gw.device.numId, device.numId) : false;
     let tokenCheck: TokenCheck = 'not-checked';

@@ -117,9 +117,14 @@ export class MqttSession implements LiveSession {
     this.busy = true;
     void work.finally(() => {
       this.busy = false;
-      while (!this.busy && this.pending.length > 0 && this.phase === 'connected') this.dispatch(this.pending.shift()!);
-      if (!this.busy && this.pending.length === 0) this.resumeReading();
+      this.drainPending();
     });
+  }
+
+  /** Handles held packets in order until one starts serialised work (an attach) or none are left. */
+  drainPending(): void {
+    while (!this.busy && this.pending.length > 0 && this.phase === 'connected') this.dispatch(this.pending.shift()!);
+    if (!this.busy && this.pending.length === 0) this.resumeReading();
   }
 
   dispatch(packet: Packet): void {
@@ -209,8 +214,10 @@ export class MqttSession implements LiveSession {
   }
 
   /** A subscription for a device the connection does not serve: 0x80; gateways are told why. */
-  subscribeForUnknownDevice(p: Packet, device: string): number {
-    if (this.isGateway) gatewayError(this, 'GATEWAY_DEVICE_NOT_FOUND', device, `Device "${device}" is not attached to gateway "${this.own!.device.id}".`, p);
+  subscribeForUnknownDevice(p: Packet, device: string, filter: string): number {
+    if (this.isGateway) {
+      gatewayError(this, 'GATEWAY_DEVICE_NOT_FOUND', device, `Device "${device}" is not attached to gateway "${this.own!.device.id}".`, p, undefined, filter);
+    }
     return 0x80;
   }
 

@@ -46,12 +46,8 @@ export function handleConnect(s: MqttSession, packet: IConnectPacket): void {
       s.env.activity.heartbeat(device.numId, s.env.clock.now());
       s.transport.send({ cmd: 'connack', returnCode: 0, sessionPresent: false });
       s.deviceLog(slot, 'INFO', 'CONNECT');
-      const held = s.pending.splice(0);
-      for (const p of held) {
-        // A held packet may have closed the connection (e.g. a publish on a wrong topic).
-        if ((s.phase as string) !== 'connected') break;
-        s.dispatch(p);
-      }
+      // Held packets in order; an attach among them holds the rest until it is decided.
+      s.drainPending();
     },
     (err: unknown) => {
       // Our own failure (store unavailable): the device may retry; CONNACK 3 = server unavailable.

@@ -10,7 +10,9 @@ import type { DeviceSlot } from '../session-types.js';
 export function handlePublish(s: MqttSession, p: IPublishPacket): void {
   const limits = s.env.limits;
   const now = s.lastPacketAt;
-  if (limits.maxMessagesPerSecond > 0) {
+  // Control messages do not count: a gateway re-attaching its devices after a reconnect sends
+  // them in a burst, and each gets its own answer (docs/compat.md C-MQTT-RATE).
+  if (limits.maxMessagesPerSecond > 0 && !isControlTopic(p.topic)) {
     if (now - s.rateWindowStart >= 1000) {
       s.rateWindowStart = now;
       s.rateCount = 0;
@@ -80,4 +82,8 @@ function track(s: MqttSession, p: IPublishPacket, stored: Promise<void>, receive
       s.close('sink-failed');
     },
   );
+}
+
+function isControlTopic(topic: string): boolean {
+  return topic.endsWith('/attach') || topic.endsWith('/detach');
 }

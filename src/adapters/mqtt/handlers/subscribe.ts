@@ -16,7 +16,7 @@ export function handleSubscribe(s: MqttSession, p: ISubscribePacket): void {
     const f = parseSubscribeFilter(sub.topic);
     const slot = f ? s.slots.get(f.device) : undefined;
     if (!f || !slot) {
-      granted.push(f ? s.subscribeForUnknownDevice(p, f.device) : 0x80);
+      granted.push(f ? s.subscribeForUnknownDevice(p, f.device, sub.topic) : 0x80);
       continue;
     }
     if (f.kind === 'config') {

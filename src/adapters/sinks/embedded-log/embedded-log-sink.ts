@@ -2,7 +2,7 @@ import { ApiError } from '../../../domain/errors.js';
 import type { Clock, Sink, SinkMessage } from '../../../services/ports.js';
 import { encodeAttributes, openWriterDb, type Synchronous } from './log-schema.js';
 import { EmbeddedLogReader, type CommitEvent, type CommitSource } from './log-reader.js';
-import { InlineLogWriter, type LogWriter, type WriteBatch } from './log-writer.js';
+import { InlineLogWriter, type LogWriter } from './log-writer.js';
 import { WorkerLogWriter } from './worker-log-writer.js';
 
 export interface EmbeddedLogOptions {
@@ -33,6 +33,11 @@ export interface SinkDiagnostics {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const RETENTION_INTERVAL_MS = 60_000;
+/**
+ * Payload bytes per transaction, beside maxBatch: keeps one commit (and, with the worker, the one
+ * buffer it is packed into) a few MB even when messages are near the 256 KB telemetry limit.
+ */
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 /** Rows examined per retention statement: a few ms of work, so writers never wait long. */
 const RETENTION_CHUNK = 10_000;
 
@@ -187,7 +192,7 @@ export class EmbeddedLogSink implements Sink, CommitSource {
     this.flushScheduled = false;
     if (this.writing || this.queue.length === 0) return;
     const calls = this.takeBatch();
-    const batch: WriteBatch = { topics: [], publishTimes: [], attributes: [], data: [] };
+    const batch = { topics: [] as string[], publishTimes: [] as number[], attributes: [] as string[], data: [] as Uint8Array[] };
     const topics = new Set<string>();
     for (const call of calls) {
       for (const m of call.messages) {
@@ -224,14 +229,18 @@ export class EmbeddedLogSink implements Sink, CommitSource {
     );
   }
 
-  /** Whole calls, oldest first, up to maxBatch messages (at least one call, however large). */
+  /** Whole calls, oldest first, up to maxBatch messages and MAX_BATCH_BYTES (at least one call, however large). */
   private takeBatch(): QueuedCall[] {
     let count = 0;
+    let bytes = 0;
     let k = 0;
     while (k < this.queue.length) {
-      const size = this.queue[k]!.messages.length;
-      if (k > 0 && count + size > this.maxBatch) break;
-      count += size;
+      const messages = this.queue[k]!.messages;
+      let size = 0;
+      for (const m of messages) size += m.data.byteLength;
+      if (k > 0 && (count + messages.length > this.maxBatch || bytes + size > MAX_BATCH_BYTES)) break;
+      count += messages.length;
+      bytes += size;
       k++;
     }
     if (k === this.queue.length) {

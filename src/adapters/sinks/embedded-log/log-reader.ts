@@ -65,7 +65,8 @@ export class EmbeddedLogReader implements EventLogSource {
 
   read(topic: string, afterSeq: number, limit: number): LogPage {
     if (!this.db.open) throw new ApiError('UNAVAILABLE', 'The event log reader is closed.');
-    const rows = this.page.all(topic, afterSeq, limit);
+    // SQLite reads LIMIT -1 as "no limit": never let a bad caller turn a page into the whole log.
+    const rows = this.page.all(topic, afterSeq, Math.max(1, Math.floor(limit)));
     const messages = rows.map(
       (r): LogMessage => ({
         messageId: String(r.seq),

@@ -19,7 +19,7 @@ function unpack(p: PackedBatch): WriteBatch {
     data[i] = p.bytes.subarray(start, end);
     start = end;
   }
-  return { topics: p.topics, publishTimes: Array.from(p.publishTimes), attributes: p.attributes, data };
+  return { topics: p.topics, publishTimes: p.publishTimes, attributes: p.attributes, data };
 }
 
 port.on('message', (req: WorkerRequest) => {

@@ -19,7 +19,7 @@ import {
 /** One batch, column-wise: cheap to build, and to pack for a worker. */
 export interface WriteBatch {
   topics: string[];
-  publishTimes: number[];
+  publishTimes: ArrayLike<number>;
   /** Encoded with encodeAttributes. */
   attributes: string[];
   data: Uint8Array[];
