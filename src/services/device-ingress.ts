@@ -15,6 +15,8 @@ export class DeviceIngress {
     private readonly sink: Sink,
     private readonly store: Store,
     private readonly activity: ActivityRecorder,
+    /** Seconds from handing a message to the sink to its commit (a metrics histogram). */
+    private readonly observeCommit: (seconds: number) => void = () => undefined,
   ) {
     sink.onDrain(() => {
       const list = [...this.waiting];
@@ -30,7 +32,9 @@ export class DeviceIngress {
 
   async event(numId: string, topic: string, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number): Promise<void> {
     const message: SinkMessage = { topic, attributes, data, publishTime: at };
+    const t0 = performance.now();
     await this.sink.append([message]);
+    this.observeCommit((performance.now() - t0) / 1000);
     this.activity.event(numId, at);
   }
 

@@ -82,7 +82,8 @@ describe('event log REST routes', () => {
   });
 
   it('rejects a missing or wrong admin token with the API 401 document', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: TOKEN }]) {
+    const variants: Record<string, string>[] = [{}, { authorization: 'Bearer wrong' }, { authorization: TOKEN }];
+    for (const headers of variants) {
       for (const p of [messagesPath, streamPath]) {
         const res = await get<ErrorDoc>(p, headers);
         assert.equal(res.status, 401);

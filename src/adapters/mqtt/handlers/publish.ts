@@ -47,7 +47,7 @@ function publishEvent(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, subfo
   if (sinkTopic === undefined) return s.deviceViolation(slot, 'no-event-route');
   const attributes = s.attributesOf(slot, subfolder);
   s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
-  track(s, p, s.env.ingress.event(slot.device.numId, sinkTopic, attributes, payload, now), now);
+  track(s, p, s.env.ingress.event(slot.device.numId, sinkTopic, attributes, payload, now));
 }
 
 function publishState(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, now: number): void {
@@ -58,11 +58,13 @@ function publishState(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, now: 
   slot.lastStateAt = now;
   const registry = s.registryOf(slot);
   s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
-  track(s, p, s.env.ingress.state(slot.device.numId, registry, s.attributesOf(slot, ''), payload, now), now);
+  track(s, p, s.env.ingress.state(slot.device.numId, registry, s.attributesOf(slot, ''), payload, now));
 }
 
 /** Counts the message in flight, PUBACKs it once stored, and applies backpressure. */
-function track(s: MqttSession, p: IPublishPacket, stored: Promise<void>, receivedAt: number): void {
+function track(s: MqttSession, p: IPublishPacket, stored: Promise<void>): void {
+  // Wall time for the histogram only; protocol decisions use the injected clock.
+  const receivedAt = performance.now();
   s.inflight++;
   if (s.inflight >= s.env.limits.maxInflightIngest) s.pauseReading();
   else if (s.env.ingress.holdIfSaturated(s.resumeFromSink)) s.pauseReading();
@@ -71,7 +73,7 @@ function track(s: MqttSession, p: IPublishPacket, stored: Promise<void>, receive
       s.inflight--;
       if (p.qos === 1 && s.phase === 'connected') {
         s.transport.send({ cmd: 'puback', messageId: p.messageId! });
-        s.env.metrics.pubackLatency.observe((s.env.clock.now() - receivedAt) / 1000);
+        s.env.metrics.pubackLatency.observe((performance.now() - receivedAt) / 1000);
       }
       if (s.paused && !s.env.ingress.holdIfSaturated(s.resumeFromSink)) s.resumeReading();
     },

@@ -1,0 +1,359 @@
+import type { IConnectPacket, Packet } from 'mqtt-packet';
+import { pino } from 'pino';
+import { MqttSession } from '../../../src/adapters/mqtt/session.js';
+import { DEFAULT_MQTT_LIMITS, type MqttLimits, type SessionEnv, type SessionTransport } from '../../../src/adapters/mqtt/session-types.js';
+import { JoseTokenVerifier } from '../../../src/adapters/crypto/device-token-verifier.js';
+import { MemoryStore } from '../../../src/adapters/store/memory/memory-store.js';
+import type { Device, Registry } from '../../../src/domain/model.js';
+import { BridgeMetrics } from '../../../src/observability/metrics.js';
+import { ActivityRecorder } from '../../../src/services/activity-recorder.js';
+import { DeviceAuthenticator } from '../../../src/services/device-auth.js';
+import { DeviceIngress } from '../../../src/services/device-ingress.js';
+import type { Clock, Sink, SinkMessage } from '../../../src/services/ports.js';
+import { RegistryCache } from '../../../src/services/registry-cache.js';
+import { SessionDirectory } from '../../../src/services/session-directory.js';
+import { makeDeviceKeys, type DeviceKeys, type KeyAlg } from '../../support/pki.js';
+import { signRawJwt } from '../../support/mqtt-jwt.js';
+
+/**
+ * A socket-free MQTT session with real services around it: the real authenticator and token
+ * verifier over the real MemoryStore, a real DeviceIngress over a sink whose appends the test
+ * resolves or rejects by hand, a fake clock and a transport that records what the session does.
+ *
+ * (`node --test dist/test/` runs this file too; it only declares things.)
+ */
+
+export const T0 = Date.UTC(2024, 0, 15, 12, 0, 0);
+export const PROJECT = 'proj-unit';
+export const LOCATION = 'us-central1';
+export const REGISTRY = 'reg-unit';
+export const TELEMETRY_TOPIC = `projects/${PROJECT}/topics/telemetry`;
+export const ALERTS_TOPIC = `projects/${PROJECT}/topics/alerts`;
+export const STATE_TOPIC = `projects/${PROJECT}/topics/state`;
+
+export class FakeClock implements Clock {
+  constructor(public t: number) {}
+  now(): number {
+    return this.t;
+  }
+  advance(ms: number): number {
+    this.t += ms;
+    return this.t;
+  }
+}
+
+/** Records every call the session makes on its transport. */
+export class RecordingTransport implements SessionTransport {
+  readonly sent: Packet[] = [];
+  closes = 0;
+  pauses = 0;
+  resumes = 0;
+  send(packet: Packet): void {
+    this.sent.push(packet);
+  }
+  close(): void {
+    this.closes++;
+  }
+  pause(): void {
+    this.pauses++;
+  }
+  resume(): void {
+    this.resumes++;
+  }
+  /** What was sent since the last call. */
+  take(): Packet[] {
+    return this.sent.splice(0);
+  }
+  get closed(): boolean {
+    return this.closes > 0;
+  }
+}
+
+interface PendingAppend {
+  messages: readonly SinkMessage[];
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+/** A sink whose appends stay pending until the test settles them (or at once with `auto`). */
+export class ManualSink implements Sink {
+  auto = false;
+  isSaturated = false;
+  readonly pending: PendingAppend[] = [];
+  readonly stored: SinkMessage[] = [];
+  private readonly drainListeners: (() => void)[] = [];
+  private nextId = 1;
+
+  append(messages: readonly SinkMessage[]): Promise<string[]> {
+    const ids = messages.map(() => String(this.nextId++));
+    if (this.auto) {
+      this.stored.push(...messages);
+      return Promise.resolve(ids);
+    }
+    return new Promise<string[]>((resolve, reject) => {
+      this.pending.push({
+        messages,
+        resolve: () => {
+          this.stored.push(...messages);
+          resolve(ids);
+        },
+        reject,
+      });
+    });
+  }
+  /** Settles the oldest pending append. */
+  resolveNext(): SinkMessage[] {
+    const p = this.pending.shift();
+    if (!p) throw new Error('no pending append');
+    p.resolve();
+    return [...p.messages];
+  }
+  rejectNext(): void {
+    const p = this.pending.shift();
+    if (!p) throw new Error('no pending append');
+    p.reject(new Error('sink unavailable'));
+  }
+  saturated(): boolean {
+    return this.isSaturated;
+  }
+  onDrain(listener: () => void): void {
+    this.drainListeners.push(listener);
+  }
+  drain(): void {
+    this.isSaturated = false;
+    for (const l of this.drainListeners) l();
+  }
+  async close(): Promise<void> {}
+}
+
+/** BridgeMetrics that also remembers every close reason, in order. */
+export class RecordingMetrics extends BridgeMetrics {
+  readonly reasons: string[] = [];
+  readonly authReasons: string[] = [];
+  override disconnect(reason: string): void {
+    this.reasons.push(reason);
+    super.disconnect(reason);
+  }
+  override authFailure(reason: string): void {
+    this.authReasons.push(reason);
+    super.authFailure(reason);
+  }
+}
+
+export interface HarnessDevice {
+  device: Device;
+  keys: DeviceKeys;
+  clientId: string;
+}
+
+export interface Conn {
+  session: MqttSession;
+  transport: RecordingTransport;
+}
+
+export interface HarnessOptions {
+  limits?: Partial<MqttLimits>;
+  registry?: Partial<Registry>;
+}
+
+export interface TokenOptions {
+  iat?: number;
+  exp?: number;
+  aud?: unknown;
+  alg?: 'RS256' | 'ES256' | 'HS256' | 'none';
+  /** Sign with this private key instead of the device's. */
+  key?: string;
+}
+
+let connSeq = 0;
+
+export class Harness {
+  readonly clock = new FakeClock(T0);
+  readonly store = new MemoryStore();
+  readonly sink = new ManualSink();
+  readonly activity = new ActivityRecorder(this.store);
+  readonly directory = new SessionDirectory();
+  readonly registries = new RegistryCache(this.store);
+  readonly metrics = new RecordingMetrics();
+  readonly env: SessionEnv;
+  readonly registry: Registry;
+  private readonly devices = new Map<string, HarnessDevice>();
+
+  constructor(opts: HarnessOptions = {}) {
+    this.registry = {
+      project: PROJECT,
+      location: LOCATION,
+      registry: REGISTRY,
+      eventNotificationConfigs: [
+        { pubsubTopicName: ALERTS_TOPIC, subfolderMatches: 'alerts' },
+        { pubsubTopicName: TELEMETRY_TOPIC, subfolderMatches: '' },
+      ],
+      stateNotificationConfig: { pubsubTopicName: STATE_TOPIC },
+      mqttEnabledState: 'MQTT_ENABLED',
+      httpEnabledState: 'HTTP_ENABLED',
+      logLevel: 'DEBUG',
+      credentials: [],
+      ...opts.registry,
+    };
+    this.env = {
+      clock: this.clock,
+      limits: { ...DEFAULT_MQTT_LIMITS, ...opts.limits },
+      auth: new DeviceAuthenticator(this.store, new JoseTokenVerifier(), this.clock),
+      ingress: new DeviceIngress(this.sink, this.store, this.activity),
+      store: this.store,
+      registries: this.registries,
+      directory: this.directory,
+      activity: this.activity,
+      metrics: this.metrics,
+      log: pino({ level: 'silent' }),
+    };
+  }
+
+  static async create(opts: HarnessOptions = {}): Promise<Harness> {
+    const h = new Harness(opts);
+    await h.store.createRegistry(h.registry);
+    return h;
+  }
+
+  async addDevice(
+    id: string,
+    opts: { alg?: KeyAlg; blocked?: boolean; gateway?: boolean; config?: Uint8Array; keys?: DeviceKeys } = {},
+  ): Promise<HarnessDevice> {
+    const keys = opts.keys ?? (await makeDeviceKeys(opts.alg ?? 'ES256'));
+    const device = await this.store.createDevice({
+      registryKey: { project: PROJECT, location: LOCATION, registry: REGISTRY },
+      id,
+      credentials: [{ format: keys.rawFormat, key: keys.publicKeyPem, expirationTime: 0 }],
+      blocked: opts.blocked ?? false,
+      logLevel: 'LOG_LEVEL_UNSPECIFIED',
+      metadata: {},
+      gatewayConfig: {
+        gatewayType: opts.gateway ? 'GATEWAY' : 'NON_GATEWAY',
+        gatewayAuthMethod: opts.gateway ? 'ASSOCIATION_ONLY' : 'GATEWAY_AUTH_METHOD_UNSPECIFIED',
+        lastAccessedGatewayId: undefined,
+        lastAccessedGatewayTime: undefined,
+      },
+      config: { version: 1, cloudUpdateTime: this.clock.now(), deviceAckTime: undefined, binaryData: opts.config ?? new Uint8Array() },
+      state: undefined,
+      lastHeartbeatTime: undefined,
+      lastEventTime: undefined,
+      lastStateTime: undefined,
+      lastConfigAckTime: undefined,
+      lastConfigSendTime: undefined,
+      lastErrorTime: undefined,
+      lastErrorStatus: undefined,
+    });
+    const d: HarnessDevice = { device, keys, clientId: clientIdOf(id) };
+    this.devices.set(id, d);
+    return d;
+  }
+
+  dev(id: string): HarnessDevice {
+    const d = this.devices.get(id);
+    if (!d) throw new Error(`no device ${id}`);
+    return d;
+  }
+
+  /** A JWT for `id` relative to the fake clock; every claim can be overridden. */
+  token(id: string, o: TokenOptions = {}): string {
+    const d = this.dev(id);
+    const nowS = Math.floor(this.clock.now() / 1000);
+    const iat = o.iat ?? nowS;
+    const payload = { aud: 'aud' in o ? o.aud : PROJECT, iat, exp: o.exp ?? iat + 3600 };
+    const alg = o.alg ?? d.keys.alg;
+    return signRawJwt(payload, { alg, key: alg === 'HS256' ? 'shared-secret' : (o.key ?? d.keys.privateKeyPem) });
+  }
+
+  open(): Conn {
+    const transport = new RecordingTransport();
+    const session = new MqttSession(this.env, transport, `c${++connSeq}`);
+    return { session, transport };
+  }
+
+  /** Opens a session, sends CONNECT and waits for authentication to end either way. */
+  async connect(id: string, o: { token?: string; keepalive?: number; packet?: Partial<IConnectPacket> } = {}): Promise<Conn> {
+    const c = this.open();
+    c.session.handle(connectPacket(clientIdOf(id), o.token ?? this.token(id), o.keepalive ?? 60, o.packet));
+    await until(() => c.session.phase !== 'authenticating', `authentication of ${id}`);
+    return c;
+  }
+
+  /** Connects and checks the CONNACK 0, leaving nothing else recorded. */
+  async connected(id: string, o: { token?: string; keepalive?: number } = {}): Promise<Conn> {
+    const c = await this.connect(id, o);
+    const sent = c.transport.take();
+    if (c.session.phase !== 'connected' || sent.length !== 1 || sent[0]?.cmd !== 'connack' || sent[0].returnCode !== 0) {
+      throw new Error(`${id} did not connect: ${c.session.phase} ${JSON.stringify(sent)}`);
+    }
+    return c;
+  }
+
+  /** Writes the recorded activity into the store and reads the device back. */
+  async flushedDevice(id: string): Promise<Device> {
+    await this.activity.flush();
+    const d = await this.store.getDeviceByNumId(this.dev(id).device.numId);
+    if (!d) throw new Error(`device ${id} is gone`);
+    return d;
+  }
+}
+
+export const clientIdOf = (id: string): string => `projects/${PROJECT}/locations/${LOCATION}/registries/${REGISTRY}/devices/${id}`;
+
+export function connectPacket(clientId: string, password: string | undefined, keepalive = 60, over: Partial<IConnectPacket> = {}): IConnectPacket {
+  return {
+    cmd: 'connect',
+    protocolId: 'MQTT',
+    protocolVersion: 4,
+    clean: true,
+    clientId,
+    keepalive,
+    username: 'unused',
+    ...(password === undefined ? {} : { password: Buffer.from(password) }),
+    ...over,
+  };
+}
+
+export const publish = (topic: string, payload: string | Buffer, qos: 0 | 1 | 2 = 0, messageId?: number): Packet => ({
+  cmd: 'publish',
+  topic,
+  payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+  qos,
+  dup: false,
+  retain: false,
+  ...(messageId === undefined ? {} : { messageId }),
+});
+
+export const subscribe = (messageId: number, ...subs: [string, 0 | 1 | 2][]): Packet => ({
+  cmd: 'subscribe',
+  messageId,
+  subscriptions: subs.map(([topic, qos]) => ({ topic, qos })),
+});
+
+export const puback = (messageId: number): Packet => ({ cmd: 'puback', messageId });
+
+/** Expected outbound PUBLISH exactly as the session builds it. */
+export const outPublish = (topic: string, payload: string | Buffer, qos: 0 | 1, messageId?: number, dup = false): Packet => ({
+  cmd: 'publish',
+  topic,
+  payload: typeof payload === 'string' ? Buffer.from(payload) : payload,
+  qos,
+  ...(messageId === undefined ? {} : { messageId }),
+  retain: false,
+  dup,
+});
+
+export const connack = (returnCode: number): Packet => ({ cmd: 'connack', returnCode, sessionPresent: false });
+
+/** Turns the event loop until `pred` holds (promise chains, WebCrypto) or fails after `timeoutMs`. */
+export async function until(pred: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise<void>((r) => setImmediate(r));
+  }
+}
+
+/** Lets every already-started promise chain run to its end (no I/O is involved in these). */
+export async function settle(rounds = 20): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
+}

@@ -1,0 +1,119 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { after, before, describe, it } from 'node:test';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { registerEventLogRoutes } from '../../src/adapters/rest/event-log-routes.js';
+import { EmbeddedLogSink } from '../../src/adapters/sinks/embedded-log/embedded-log-sink.js';
+import type { EmbeddedLogReader } from '../../src/adapters/sinks/embedded-log/log-reader.js';
+import { msg } from '../contracts/sink.contract.js';
+import { CLI } from '../support/server.js';
+
+/**
+ * `bridgehead events tail` as a user runs it: the CLI process against the event log routes on a
+ * real sink (served by a bare fastify instance, so this does not depend on the server's wiring).
+ */
+
+const TOKEN = 'event-log-cli-token';
+const TOPIC = 'projects/p1/topics/telemetry';
+const attrs = Object.freeze({ deviceId: 'dev-1', deviceNumId: '42', projectId: 'p1', subFolder: 'temp' });
+
+let dir: string;
+let sink: EmbeddedLogSink;
+let reader: EmbeddedLogReader;
+let app: FastifyInstance;
+let api: string;
+let ids: string[];
+
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BRIDGEHEAD_')));
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+before(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bridgehead-event-log-cli-'));
+  sink = EmbeddedLogSink.open(path.join(dir, 'events.db'));
+  reader = sink.createReader();
+  app = Fastify();
+  registerEventLogRoutes(app, { reader, adminToken: TOKEN });
+  api = await app.listen({ host: '127.0.0.1', port: 0 });
+  ids = await sink.append([
+    msg(TOPIC, '21.5', attrs, Date.UTC(2030, 0, 1)),
+    msg(TOPIC, new Uint8Array([0, 1, 2]), { ...attrs, extra: 'yes' }, Date.UTC(2030, 0, 1, 0, 0, 1)),
+    msg(TOPIC, 'third', attrs, Date.UTC(2030, 0, 1, 0, 0, 2)),
+  ]);
+});
+
+after(async () => {
+  await app.close();
+  await sink.close();
+  reader.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('bridgehead events tail', () => {
+  const globals = (): string[] => ['--api', api, '--token', TOKEN];
+
+  it('prints every message after the cursor as JSON lines and exits', async () => {
+    const r = await cli(['events', 'tail', 'telemetry', '--project', 'p1', '--format', 'json', ...globals()]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { messageId: string; data: string });
+    assert.deepEqual(lines.map((m) => m.messageId), ids);
+    assert.equal(Buffer.from(lines[0]!.data, 'base64').toString(), '21.5');
+  });
+
+  it('prints text lines from --after, at most --limit, and the cursor to continue from', async () => {
+    const r = await cli(['events', 'tail', TOPIC, '--after', ids[0]!, '--limit', '1', ...globals()]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `2030-01-01T00:00:01.000Z  ${ids[1]}  device=dev-1 subFolder=temp extra=yes  AAEC\n`);
+    assert.match(r.stderr, new RegExp(`Next cursor: ${ids[1]}`));
+  });
+
+  it('--follow prints the backlog, then live messages, until interrupted', async () => {
+    const child = spawn(process.execPath, [CLI, 'events', 'tail', TOPIC, '--follow', '--after', ids[1]!, '--format', 'json', ...globals()], {
+      env,
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const nextId = async (): Promise<string> => {
+      const line = await lines.next();
+      assert.ok(!line.done, `tail ended early: ${stderr}`);
+      return (JSON.parse(line.value as string) as { messageId: string }).messageId;
+    };
+    assert.equal(await nextId(), ids[2]);
+    const [live] = await sink.append([msg(TOPIC, 'live', attrs)]);
+    assert.equal(await nextId(), live);
+    child.kill('SIGINT');
+    assert.equal(await exited, 0, stderr);
+  });
+
+  it('reports API errors and usage errors', async () => {
+    const denied = await cli(['events', 'tail', TOPIC, '--api', api, '--token', 'wrong']);
+    assert.equal(denied.code, 1);
+    assert.match(denied.stderr, /ERROR: \(UNAUTHENTICATED\)/);
+    const deniedStream = await cli(['events', 'tail', TOPIC, '--follow', '--api', api, '--token', 'wrong']);
+    assert.equal(deniedStream.code, 1);
+    assert.match(deniedStream.stderr, /ERROR: \(UNAUTHENTICATED\)/);
+    const bare = await cli(['events', 'tail', 'telemetry', ...globals()]);
+    assert.equal(bare.code, 2);
+    assert.match(bare.stderr, /--project/);
+    const badCursor = await cli(['events', 'tail', TOPIC, '--after', 'x', ...globals()]);
+    assert.equal(badCursor.code, 2);
+  });
+});
