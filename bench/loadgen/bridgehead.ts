@@ -1,7 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { api, startServer, type StartedServer } from '../../test/support/server.js';
 import { BENCH_LOCATION, BENCH_PROJECT, BENCH_REGISTRY, deviceId, type BenchFleet } from './devices.js';
-import type { BenchTarget } from './target.js';
+import type { BenchTarget, HeapStats } from './target.js';
 
 const SERVER_ARGS = [
   '--mqtt-listen',
@@ -22,20 +26,61 @@ function firstUrl(value: unknown, field: string): URL {
 /** Starts the built server (dist/src/cli/main.js) with its MQTT listeners on loopback port 0. */
 export async function startBridgehead(fleet: BenchFleet): Promise<BenchTarget> {
   const extra = (process.env.BENCH_BRIDGEHEAD_ARGS ?? '').split(' ').filter((a) => a !== '');
-  const server: StartedServer = await startServer({ args: [...SERVER_ARGS, ...extra] });
+  const hookDir = mkdtempSync(join(tmpdir(), 'bridgehead-bench-gc-'));
+  const readyFile = join(hookDir, 'ready');
+  const hook = fileURLToPath(new URL('./gc-hook.js', import.meta.url));
+  const env: NodeJS.ProcessEnv =
+    process.env.BENCH_GC_HOOK === '0'
+      ? {}
+      : { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --expose-gc --import=${hook}`.trim(), BENCH_GC_HOOK_READY_FILE: readyFile };
+  let server: StartedServer;
+  try {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('Bridgehead did not print its listening line within 60 s')), 60_000);
+    });
+    try {
+      server = await Promise.race([startServer({ args: [...SERVER_ARGS, ...extra], env }), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  } catch (e) {
+    rmSync(hookDir, { recursive: true, force: true });
+    throw e;
+  }
+  // If the bench process ends abruptly (watchdog, Ctrl-C), the server and its files go with it.
   const killOnExit = (): void => {
     server.process.kill('SIGKILL');
+    rmSync(server.dataDir, { recursive: true, force: true });
+    rmSync(hookDir, { recursive: true, force: true });
   };
   process.once('exit', killOnExit);
   let stopped = false;
+  let exitNote = '';
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    const done = server.cleanup();
     const timer = setTimeout(() => server.process.kill('SIGKILL'), 10_000);
-    await done;
+    const code = await server.stop();
+    await server.cleanup(); // removes the data dir
     clearTimeout(timer);
+    if (code !== 0) exitNote = `exited with ${String(code)} on SIGTERM`;
     process.removeListener('exit', killOnExit);
+    rmSync(hookDir, { recursive: true, force: true });
+  };
+  const statsFile = `${readyFile}.stats`;
+  const collectGarbage = async (): Promise<HeapStats | null> => {
+    const pid = server.process.pid;
+    // Only once the hook has installed its handler: SIGUSR2 would otherwise end the server.
+    if (pid === undefined || !existsSync(readyFile) || readFileSync(readyFile, 'utf8') !== String(pid)) return null;
+    rmSync(statsFile, { force: true });
+    server.process.kill('SIGUSR2');
+    const until = Date.now() + 5_000;
+    while (!existsSync(statsFile)) {
+      if (Date.now() > until) return null;
+      await sleep(20);
+    }
+    return parseHeapStats(readFileSync(statsFile, 'utf8'));
   };
   try {
     const info = server.info;
@@ -55,9 +100,10 @@ export async function startBridgehead(fleet: BenchFleet): Promise<BenchTarget> {
       plain: { transport: 'plain', host: plain.hostname, port: Number(plain.port) },
       configIsApi: true,
       provision: (count) => provision(server, registryPath, fleet, count),
+      collectGarbage,
       configTrigger: () => ({ kind: 'rest', devicesUrl: `${server.api}${registryPath}/${BENCH_REGISTRY}/devices/`, token: server.token }),
       stop,
-      stderr: () => server.stderr(),
+      stderr: () => (exitNote === '' ? server.stderr() : `${exitNote}\n${server.stderr()}`),
     };
   } catch (e) {
     await stop();
@@ -86,4 +132,13 @@ async function provision(server: StartedServer, registryPath: string, fleet: Ben
     }
   };
   await Promise.all(Array.from({ length: 8 }, lane));
+}
+
+function parseHeapStats(text: string): HeapStats | null {
+  const v: unknown = JSON.parse(text);
+  if (typeof v !== 'object' || v === null) return null;
+  const { newSpace, heapUsed, heapTotal, external } = v as Record<string, unknown>;
+  return typeof newSpace === 'number' && typeof heapUsed === 'number' && typeof heapTotal === 'number' && typeof external === 'number'
+    ? { newSpace, heapUsed, heapTotal, external }
+    : null;
 }

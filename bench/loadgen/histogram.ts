@@ -65,10 +65,12 @@ export class Histogram {
     this.addCounts(other.counts, other.count === 0 ? undefined : other);
   }
 
-  /** The value at quantile q (0..1): the smallest recorded bucket covering q of the samples; NaN when empty. */
+  /** The value at quantile q (0..1): the bucket holding the nearest-rank sample (0 = min, 1 = max); NaN when empty. */
   quantile(q: number): number {
     if (this.count === 0) return Number.NaN;
-    const rank = Math.max(1, Math.ceil(Math.min(1, Math.max(0, q)) * this.count));
+    if (q <= 0) return this.min;
+    if (q >= 1) return this.max;
+    const rank = Math.max(1, Math.ceil(q * this.count));
     let seen = 0;
     for (let i = 0; i < this.counts.length; i += 1) {
       seen += this.counts[i] ?? 0;

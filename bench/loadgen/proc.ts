@@ -30,29 +30,27 @@ export function cpuMs(pid: number): number | null {
 }
 
 /**
- * RSS once it has settled: samples every intervalMs and returns the median of the last `window`
- * samples as soon as they lie within `tolerance` of each other (or the median of the last ones at
- * the deadline). A one-off spike from a GC or a late allocation does not move a median.
+ * A reading once it has settled: samples every intervalMs and returns the median of the last
+ * `window` samples as soon as they lie within `tolerance` of each other (or the median of the last
+ * ones at the deadline). A one-off spike from a GC or a late allocation does not move a median.
  */
-export async function settledRss(
-  pid: number,
+export async function settledValue(
+  sample: () => Promise<number>,
   opts: { intervalMs?: number; window?: number; tolerance?: number; maxWaitMs?: number } = {},
-): Promise<{ bytes: number; samples: number[]; settled: boolean }> {
+): Promise<{ value: number; samples: number[]; settled: boolean }> {
   const intervalMs = opts.intervalMs ?? 250;
   const window = opts.window ?? 5;
   const tolerance = opts.tolerance ?? 0.01;
   const until = Date.now() + (opts.maxWaitMs ?? 8_000);
   const samples: number[] = [];
   for (;;) {
-    const rss = rssBytes(pid);
-    if (rss === null) throw new Error(`cannot read /proc/${pid}/status`);
-    samples.push(rss);
+    samples.push(await sample());
     const last = samples.slice(-window);
     if (last.length === window) {
       const lo = Math.min(...last);
       const hi = Math.max(...last);
-      if ((hi - lo) / hi <= tolerance) return { bytes: median(last), samples, settled: true };
-      if (Date.now() >= until) return { bytes: median(last), samples, settled: false };
+      if ((hi - lo) / Math.max(1, Math.abs(hi)) <= tolerance) return { value: median(last), samples, settled: true };
+      if (Date.now() >= until) return { value: median(last), samples, settled: false };
     }
     await sleep(intervalMs);
   }
@@ -99,15 +97,18 @@ export function machineFacts(): MachineFacts {
   };
 }
 
-/** Busy CPU time of the whole machine (all CPUs, everything but idle and iowait) in ms; null off Linux. */
+/**
+ * CPU time of the whole machine spent in tasks (user, nice, system) or stolen by the hypervisor,
+ * in ms, all CPUs; null off Linux. Interrupt and softirq time is left out: on loopback most of it
+ * is the benchmark's own traffic, which no process is charged for.
+ */
 export function machineBusyMs(): number | null {
   try {
     const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
     const f = line.trim().split(/\s+/).slice(1).map(Number);
     if (f.length < 8 || f.some((x) => !Number.isFinite(x))) return null;
-    const total = f.slice(0, 8).reduce((a, b) => a + b, 0); // user..steal (guest is already in user)
-    const idle = (f[3] ?? 0) + (f[4] ?? 0);
-    return ((total - idle) * 1000) / 100;
+    const [user = 0, nice = 0, system = 0, , , , , steal = 0] = f;
+    return ((user + nice + system + steal) * 1000) / 100;
   } catch {
     return null;
   }
@@ -142,5 +143,20 @@ export class CpuMeter {
     const machine = d(this.m0, machineBusyMs());
     const other = machine === null || server === null || loadgen === null ? null : Math.max(0, machine - server - loadgen);
     return { server, loadgen, other };
+  }
+}
+
+/**
+ * Waits (at most maxMs) until the rest of the machine is quiet: other processes using less than
+ * `threshold` cores over a 500 ms window. Returns the last reading (cores) so the caller can say
+ * how busy the machine still was; null when /proc is not readable.
+ */
+export async function waitForQuiet(serverPid: number, maxMs: number, threshold = 0.15): Promise<number | null> {
+  const until = Date.now() + maxMs;
+  for (;;) {
+    const meter = new CpuMeter(serverPid);
+    await sleep(500);
+    const { other } = meter.read();
+    if (other === null || other < threshold || Date.now() >= until) return other;
   }
 }

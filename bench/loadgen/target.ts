@@ -16,8 +16,25 @@ export interface BenchTarget {
   configTrigger(): ConfigTrigger;
   /** True when the config row measures the real API (false: an MQTT analogue). */
   readonly configIsApi: boolean;
+  /**
+   * Asks the server for a full garbage collection before a memory sample and returns its heap
+   * figures after it (Bridgehead with the bench's GC hook); null when there is no collector to ask.
+   */
+  collectGarbage(): Promise<HeapStats | null>;
   /** Stops the server (SIGTERM, then SIGKILL) and removes its temporary files; idempotent. */
   stop(): Promise<void>;
   /** Anything the server wrote to stderr (for the report when something looks wrong). */
   stderr(): string;
+}
+
+/** A Node server's heap right after a full GC (bytes). */
+export interface HeapStats {
+  /** Committed young generation: empty after the GC, so only capacity grown by past allocation. */
+  newSpace: number;
+  /** Live JS objects. */
+  heapUsed: number;
+  /** Committed V8 heap, all spaces. */
+  heapTotal: number;
+  /** Memory of C++ objects bound to JS objects, as V8 is told of it. */
+  external: number;
 }

@@ -99,7 +99,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       clock: systemClock,
       limits: { ...DEFAULT_MQTT_LIMITS, maxMessagesPerSecond: config.mqttMaxMessagesPerSecond },
       auth: new DeviceAuthenticator(store, new JoseTokenVerifier(), systemClock),
-      ingress: new DeviceIngress(sink, store, activity, (seconds) => metrics.sinkCommitLatency.observe(seconds)),
+      ingress: new DeviceIngress(sink, store, activity, metrics),
       store,
       registries,
       directory,

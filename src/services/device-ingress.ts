@@ -3,20 +3,40 @@ import type { Registry } from '../domain/model.js';
 import type { ActivityRecorder } from './activity-recorder.js';
 import type { Sink, SinkMessage, Store } from './ports.js';
 
+/** Told when a submitted message is durably stored (error undefined) or could not be. */
+export interface StoredTarget {
+  stored(token: number, error: unknown): void;
+}
+
+/** Latency observations, for metrics: seconds, and how many messages the value stands for. */
+export interface IngressObserver {
+  committed(seconds: number, messages: number): void;
+}
+
 /**
  * Device-to-cloud messages from any bridge: telemetry into the sink, state into the store (and,
- * best effort, the sink). Resolves when the message is durably stored: that is when a QoS 1
- * PUBACK or an HTTP 200 may be sent.
+ * best effort, the sink). A message counts as stored once it is durably committed: that is when a
+ * QoS 1 PUBACK or an HTTP 200 may be sent.
+ *
+ * Telemetry submitted in one synchronous run (typically all the packets of one socket read) goes
+ * to the sink in one append; completion is reported through `StoredTarget` rather than a promise
+ * per message, so the per-message path allocates little more than the message itself.
  */
 export class DeviceIngress {
   private readonly waiting = new Set<() => void>();
+  private batch: SinkMessage[] = [];
+  private targets: StoredTarget[] = [];
+  private tokens: number[] = [];
+  private numIds: string[] = [];
+  private scheduled = false;
+  private batchStart = 0;
+  private readonly flush = (): void => this.flushBatch();
 
   constructor(
     private readonly sink: Sink,
     private readonly store: Store,
     private readonly activity: ActivityRecorder,
-    /** Seconds from handing a message to the sink to its commit (a metrics histogram). */
-    private readonly observeCommit: (seconds: number) => void = () => undefined,
+    private readonly observer: IngressObserver = { committed: () => undefined },
   ) {
     sink.onDrain(() => {
       const list = [...this.waiting];
@@ -30,12 +50,57 @@ export class DeviceIngress {
     return selectEventTopic(registry.eventNotificationConfigs, subfolder);
   }
 
-  async event(numId: string, topic: string, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number): Promise<void> {
-    const message: SinkMessage = { topic, attributes, data, publishTime: at };
-    const t0 = performance.now();
-    await this.sink.append([message]);
-    this.observeCommit((performance.now() - t0) / 1000);
-    this.activity.event(numId, at);
+  /** Queues a telemetry message; `target.stored(token, …)` is called once it is committed or failed. */
+  submitEvent(
+    numId: string,
+    topic: string,
+    attributes: Readonly<Record<string, string>>,
+    data: Uint8Array,
+    at: number,
+    target: StoredTarget,
+    token: number,
+  ): void {
+    this.batch.push({ topic, attributes, data, publishTime: at });
+    this.targets.push(target);
+    this.tokens.push(token);
+    this.numIds.push(numId);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      this.batchStart = performance.now();
+      queueMicrotask(this.flush);
+    }
+  }
+
+  /** The same as a promise, for callers outside the per-message hot path. */
+  event(numId: string, topic: string, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.submitEvent(numId, topic, attributes, data, at, { stored: (_t, err) => (err === undefined ? resolve() : reject(err)) }, 0);
+    });
+  }
+
+  private flushBatch(): void {
+    const messages = this.batch;
+    const targets = this.targets;
+    const tokens = this.tokens;
+    const numIds = this.numIds;
+    const start = this.batchStart;
+    this.batch = [];
+    this.targets = [];
+    this.tokens = [];
+    this.numIds = [];
+    this.scheduled = false;
+    this.sink.append(messages).then(
+      () => {
+        this.observer.committed((performance.now() - start) / 1000, messages.length);
+        for (let i = 0; i < messages.length; i++) {
+          this.activity.event(numIds[i]!, messages[i]!.publishTime);
+          targets[i]!.stored(tokens[i]!, undefined);
+        }
+      },
+      (err: unknown) => {
+        for (let i = 0; i < messages.length; i++) targets[i]!.stored(tokens[i]!, err ?? new Error('sink append failed'));
+      },
+    );
   }
 
   async state(numId: string, registry: Registry, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number): Promise<void> {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { ApiError, type ErrorKind } from '../../src/domain/errors.js';
-import type { Device, IamPolicy, Registry, RegistryKey } from '../../src/domain/model.js';
+import type { IamPolicy, Registry, RegistryKey } from '../../src/domain/model.js';
 import type { DeviceListFilter, Store } from '../../src/services/ports.js';
+import { configV1, deviceInput, gatewayConfig, type DeviceInput } from '../support/devices.js';
 
 /**
  * What an implementation hands the contract. `reopen`, for persistent stores, opens a second store
@@ -31,42 +32,17 @@ export const makeRegistry = (k: RegistryKey, over: Partial<Registry> = {}): Regi
   ...over,
 });
 
-export const makeDevice = (k: RegistryKey, id: string, over: Partial<Omit<Device, 'numId'>> = {}): Omit<Device, 'numId'> => ({
-  registryKey: k,
-  id,
-  credentials: [
-    { format: 'ES256_PEM', key: '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n', expirationTime: 0 },
-  ],
-  blocked: false,
-  logLevel: 'LOG_LEVEL_UNSPECIFIED',
-  metadata: { site: 'north' },
-  gatewayConfig: {
-    gatewayType: 'NON_GATEWAY',
-    gatewayAuthMethod: 'GATEWAY_AUTH_METHOD_UNSPECIFIED',
-    lastAccessedGatewayId: undefined,
-    lastAccessedGatewayTime: undefined,
-  },
-  config: { version: 1, cloudUpdateTime: T0, deviceAckTime: undefined, binaryData: new Uint8Array([0, 1, 2, 255]) },
-  state: undefined,
-  lastHeartbeatTime: undefined,
-  lastEventTime: undefined,
-  lastStateTime: undefined,
-  lastConfigAckTime: undefined,
-  lastConfigSendTime: undefined,
-  lastErrorTime: undefined,
-  lastErrorStatus: undefined,
-  ...over,
-});
-
-export const makeGateway = (k: RegistryKey, id: string): Omit<Device, 'numId'> =>
-  makeDevice(k, id, {
-    gatewayConfig: {
-      gatewayType: 'GATEWAY',
-      gatewayAuthMethod: 'ASSOCIATION_ONLY',
-      lastAccessedGatewayId: undefined,
-      lastAccessedGatewayTime: undefined,
-    },
+export const makeDevice = (k: RegistryKey, id: string, over: Partial<DeviceInput> = {}): DeviceInput =>
+  deviceInput(k, id, configV1(T0, new Uint8Array([0, 1, 2, 255])), {
+    credentials: [
+      { format: 'ES256_PEM', key: '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n', expirationTime: 0 },
+    ],
+    metadata: { site: 'north' },
+    ...over,
   });
+
+export const makeGateway = (k: RegistryKey, id: string): DeviceInput =>
+  makeDevice(k, id, { gatewayConfig: gatewayConfig('GATEWAY', 'ASSOCIATION_ONLY') });
 
 export const policy = (version: number, etag: number[]): IamPolicy => ({
   version,

@@ -1,20 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { nextConfigVersion } from '../../src/domain/config-versioning.js';
-import { ApiError, type ErrorKind } from '../../src/domain/errors.js';
+import { ApiError } from '../../src/domain/errors.js';
+import { apiErrorOn } from '../support/assertions.js';
 
 const T = 1_700_000_000_000;
 const MIN = 1000;
-
-function rejects(kind: ErrorKind, field: string | undefined, message: string): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(e instanceof ApiError, `expected an ApiError, got ${String(e)}`);
-    assert.equal(e.kind, kind);
-    assert.equal(e.field, field);
-    assert.equal(e.message, message);
-    return true;
-  };
-}
 
 describe('nextConfigVersion (spec §3.5)', () => {
   test('versionToUpdate 0 is unconditional and increments the latest version', () => {
@@ -29,11 +20,11 @@ describe('nextConfigVersion (spec §3.5)', () => {
   test('a stale or future versionToUpdate is FAILED_PRECONDITION on version_to_update (C-CONFIG-STALE)', () => {
     assert.throws(
       () => nextConfigVersion({ version: 7, cloudUpdateTime: T }, 6, T + 5000, MIN),
-      rejects('FAILED_PRECONDITION', 'version_to_update', 'The config version to update (6) does not match the current version (7).'),
+      apiErrorOn('FAILED_PRECONDITION', 'version_to_update', 'The config version to update (6) does not match the current version (7).'),
     );
     assert.throws(
       () => nextConfigVersion({ version: 7, cloudUpdateTime: T }, 8, T + 5000, MIN),
-      rejects('FAILED_PRECONDITION', 'version_to_update', 'The config version to update (8) does not match the current version (7).'),
+      apiErrorOn('FAILED_PRECONDITION', 'version_to_update', 'The config version to update (8) does not match the current version (7).'),
     );
   });
 
@@ -42,7 +33,7 @@ describe('nextConfigVersion (spec §3.5)', () => {
   });
 
   test('a second update within the interval is RESOURCE_EXHAUSTED (C-CONFIG-RATE); at the interval it passes', () => {
-    const tooSoon = rejects('RESOURCE_EXHAUSTED', undefined, 'Too many config updates for this device: at most one per second.');
+    const tooSoon = apiErrorOn('RESOURCE_EXHAUSTED', undefined, 'Too many config updates for this device: at most one per second.');
     assert.throws(() => nextConfigVersion({ version: 2, cloudUpdateTime: T }, 0, T, MIN), tooSoon);
     assert.throws(() => nextConfigVersion({ version: 2, cloudUpdateTime: T }, 2, T + MIN - 1, MIN), tooSoon);
     assert.equal(nextConfigVersion({ version: 2, cloudUpdateTime: T }, 0, T + MIN, MIN), 3);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ApiError } from '../../src/domain/errors.js';
 import {
   checkReadMask,
   DEVICE_FIELDS,
@@ -10,16 +9,7 @@ import {
   project,
   snakeToCamel,
 } from '../../src/domain/field-mask.js';
-
-function invalidOn(field: string, message?: RegExp): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(e instanceof ApiError, `expected an ApiError, got ${String(e)}`);
-    assert.equal(e.kind, 'INVALID_ARGUMENT');
-    assert.equal(e.field, field);
-    if (message) assert.match(e.message, message);
-    return true;
-  };
-}
+import { invalidOn } from '../support/assertions.js';
 
 describe('snakeToCamel / parseMask', () => {
   test('snake_case segments become camelCase; camelCase passes unchanged', () => {

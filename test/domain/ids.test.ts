@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ApiError, type ErrorKind } from '../../src/domain/errors.js';
+import type { ErrorKind } from '../../src/domain/errors.js';
 import {
   checkCommandSubfolder,
   checkMetadata,
@@ -9,16 +9,11 @@ import {
   isResourceId,
   utf8Length,
 } from '../../src/domain/ids.js';
+import { apiErrorOn } from '../support/assertions.js';
 
 /** Asserts an ApiError of `kind` naming `field`; the message is checked only when given. */
 function throwsApi(fn: () => unknown, kind: ErrorKind, field: string | undefined, message?: RegExp): void {
-  assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof ApiError, `expected an ApiError, got ${String(e)}`);
-    assert.equal(e.kind, kind);
-    assert.equal(e.field, field);
-    if (message) assert.match(e.message, message);
-    return true;
-  });
+  assert.throws(fn, apiErrorOn(kind, field, message));
 }
 
 const letters = (n: number): string => 'a'.repeat(n);

@@ -1,17 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ApiError } from '../../src/domain/errors.js';
 import { checkTopicName, isNumId, parseDeviceName, parseLocationName, parseRegistryName } from '../../src/domain/names.js';
-
-function invalidOn(field: string, message?: RegExp): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(e instanceof ApiError, `expected an ApiError, got ${String(e)}`);
-    assert.equal(e.kind, 'INVALID_ARGUMENT');
-    assert.equal(e.field, field);
-    if (message) assert.match(e.message, message);
-    return true;
-  };
-}
+import { invalidOn } from '../support/assertions.js';
 
 describe('parseLocationName (spec §1.1)', () => {
   test('splits project and location', () => {

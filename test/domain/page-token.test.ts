@@ -1,16 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ApiError } from '../../src/domain/errors.js';
 import { checkPageSize, decodePageToken, encodePageToken } from '../../src/domain/page-token.js';
-
-function invalidOn(field: string): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(e instanceof ApiError, `expected an ApiError, got ${String(e)}`);
-    assert.equal(e.kind, 'INVALID_ARGUMENT');
-    assert.equal(e.field, field);
-    return true;
-  };
-}
+import { invalidOn } from '../support/assertions.js';
 
 describe('page tokens (docs/compat.md C-PAGE-TOKEN)', () => {
   test('round trip for every ID character, including the ones base64 would turn into + and /', () => {

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ApiError } from '../../src/domain/errors.js';
 import type { DeviceCredential } from '../../src/domain/model.js';
 import {
   checkDeviceCredentialCount,
@@ -10,16 +9,7 @@ import {
   isX509Format,
   newCredentialIndexes,
 } from '../../src/domain/resource-rules.js';
-
-function invalidOn(field: string, message?: RegExp): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(e instanceof ApiError, `expected an ApiError, got ${String(e)}`);
-    assert.equal(e.kind, 'INVALID_ARGUMENT');
-    assert.equal(e.field, field);
-    if (message) assert.match(e.message, message);
-    return true;
-  };
-}
+import { assertApiError, invalidOn } from '../support/assertions.js';
 
 const topic = (t: string): string => `projects/p/topics/${t}`;
 
@@ -86,11 +76,12 @@ describe('newCredentialIndexes (docs/compat.md C-CRED-CA)', () => {
 
 describe('credentialNotVerified', () => {
   test('PERMISSION_DENIED naming the credential index, as observed (spec §3.4)', () => {
-    const e = credentialNotVerified(2, 'the certificate has expired');
-    assert.ok(e instanceof ApiError);
-    assert.equal(e.kind, 'PERMISSION_DENIED');
-    assert.equal(e.field, 'device.credentials[2]');
-    assert.equal(e.message, 'The credential at index 2 could not be verified against any certificate of the registry: the certificate has expired.');
+    assertApiError(
+      credentialNotVerified(2, 'the certificate has expired'),
+      'PERMISSION_DENIED',
+      'device.credentials[2]',
+      'The credential at index 2 could not be verified against any certificate of the registry: the certificate has expired.',
+    );
   });
 });
 

@@ -1,38 +1,21 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { decodeProtectedHeader, importSPKI, jwtVerify } from 'jose';
-import { CLI, startServer, type StartedServer } from '../support/server.js';
+import type { ProcessResult as Run } from '../support/processes.js';
+import { runCli, startServer, type StartedServer } from '../support/server.js';
 
 /** The admin CLI as a user runs it: a child process talking to a real server over REST. */
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let server: StartedServer;
 let dir: string;
 let keys: string;
 
 /** Runs the CLI without any BRIDGEHEAD_* variables from the outer environment, in a scratch cwd. */
-function run(args: string[], env: Record<string, string> = {}, cwd = dir): Promise<Run> {
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BRIDGEHEAD_')));
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (args: string[], env: Record<string, string> = {}, cwd = dir): Promise<Run> => runCli(args, { env, cwd });
 
 const globals = (): string[] => ['--api', server.api, '--token', server.token, '--project', 'p1'];
 

@@ -10,7 +10,8 @@ import { registerEventLogRoutes } from '../../src/adapters/rest/event-log-routes
 import { EmbeddedLogSink } from '../../src/adapters/sinks/embedded-log/embedded-log-sink.js';
 import type { EmbeddedLogReader } from '../../src/adapters/sinks/embedded-log/log-reader.js';
 import { msg } from '../contracts/sink.contract.js';
-import { CLI } from '../support/server.js';
+import type { ProcessResult } from '../support/processes.js';
+import { CLI, cliEnv, runCli } from '../support/server.js';
 
 /**
  * `bridgehead events tail` as a user runs it: the CLI process against the event log routes on a
@@ -28,19 +29,7 @@ let app: FastifyInstance;
 let api: string;
 let ids: string[];
 
-const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BRIDGEHEAD_')));
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]): Promise<ProcessResult> => runCli(args, { cwd: dir });
 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bridgehead-event-log-cli-'));
@@ -83,7 +72,7 @@ describe('bridgehead events tail', () => {
 
   it('--follow prints the backlog, then live messages, until interrupted', async () => {
     const child = spawn(process.execPath, [CLI, 'events', 'tail', TOPIC, '--follow', '--after', ids[1]!, '--format', 'json', ...globals()], {
-      env,
+      env: cliEnv(),
       cwd: dir,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

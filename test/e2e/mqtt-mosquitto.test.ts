@@ -4,7 +4,8 @@ import { createDevice, createRegistry, logMessages, mqttsUrl, PROJECT, REGION, t
 import { iotClient } from '../support/iot-client.js';
 import { pollFor } from '../support/mqtt-clients.js';
 import { forgeSignature } from '../support/mqtt-jwt.js';
-import { hostPort, run, type ProcessResult } from '../support/mqtt-processes.js';
+import { hostPort } from '../support/mqtt-processes.js';
+import { run, type ProcessResult } from '../support/processes.js';
 import { startServer, type StartedServer } from '../support/server.js';
 
 /**

@@ -5,7 +5,8 @@ import { after, before, describe, it } from 'node:test';
 import { createDevice, createRegistry, logMessages, mqttsUrl, PROJECT, REGION } from '../support/fleet.js';
 import { iotClient } from '../support/iot-client.js';
 import { pollFor } from '../support/mqtt-clients.js';
-import { hostPort, run } from '../support/mqtt-processes.js';
+import { hostPort } from '../support/mqtt-processes.js';
+import { run } from '../support/processes.js';
 import { startServer, type StartedServer } from '../support/server.js';
 
 /**

@@ -6,6 +6,7 @@ import type { Device, DeviceCredential, Registry } from '../../src/domain/model.
 import { DeviceAuthenticator, type AuthOutcome } from '../../src/services/device-auth.js';
 import type { Clock } from '../../src/services/ports.js';
 import { signRawJwt, type RawJwtOptions } from '../support/mqtt-jwt.js';
+import { configV1, deviceInput } from '../support/devices.js';
 import { makeDeviceKeys, type DeviceKeys } from '../support/pki.js';
 
 /**
@@ -56,24 +57,9 @@ async function setup(
 ): Promise<{ auth: DeviceAuthenticator; store: MemoryStore; device: Device }> {
   const store = new MemoryStore();
   await store.createRegistry(registry(over.registry));
-  const device = await store.createDevice({
-    registryKey: { project: P, location: L, registry: R },
-    id: 'dev-a',
-    credentials,
-    blocked: over.blocked ?? false,
-    logLevel: 'LOG_LEVEL_UNSPECIFIED',
-    metadata: {},
-    gatewayConfig: { gatewayType: 'NON_GATEWAY', gatewayAuthMethod: 'GATEWAY_AUTH_METHOD_UNSPECIFIED', lastAccessedGatewayId: undefined, lastAccessedGatewayTime: undefined },
-    config: { version: 1, cloudUpdateTime: NOW, deviceAckTime: undefined, binaryData: new Uint8Array() },
-    state: undefined,
-    lastHeartbeatTime: undefined,
-    lastEventTime: undefined,
-    lastStateTime: undefined,
-    lastConfigAckTime: undefined,
-    lastConfigSendTime: undefined,
-    lastErrorTime: undefined,
-    lastErrorStatus: undefined,
-  });
+  const device = await store.createDevice(
+    deviceInput({ project: P, location: L, registry: R }, 'dev-a', configV1(NOW), { credentials, blocked: over.blocked ?? false }),
+  );
   return { auth: new DeviceAuthenticator(store, new JoseTokenVerifier(), clock), store, device };
 }
 

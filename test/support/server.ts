@@ -4,9 +4,20 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { run, type ProcessResult } from './processes.js';
 
 /** Path of the built CLI entry point (tests run from dist/test/...). */
 export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
+
+/** The environment for a CLI child: this one without its BRIDGEHEAD_* variables, plus `extra`. */
+export const cliEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('BRIDGEHEAD_'))),
+  ...extra,
+});
+
+/** Runs the CLI to completion as a user would, in `cwd`, with cliEnv(`env`). */
+export const runCli = (args: readonly string[], opts: { env?: Record<string, string>; cwd?: string } = {}): Promise<ProcessResult> =>
+  run(process.execPath, [CLI, ...args], { env: cliEnv(opts.env), cwd: opts.cwd });
 
 export interface StartedServer {
   process: ChildProcess;
@@ -51,7 +62,9 @@ export async function startServer(
     ...(token ? ['--admin-token', token] : []),
     ...(opts.args ?? []),
   ];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+  // BRIDGEHEAD_SERVER_NODE_ARGS: node flags for the server only (e.g. --cpu-prof when profiling a bench).
+  const nodeArgs = (process.env.BRIDGEHEAD_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+  const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let err = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     err += d;

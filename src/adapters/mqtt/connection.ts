@@ -10,12 +10,13 @@ interface ParserInternals {
 
 /**
  * Owns one socket and its one mqtt-packet parser for the connection's whole life, and carries out
- * what the session asks. Writes made in one turn of the event loop go out in one syscall (cork).
+ * what the session asks.
  */
 export class MqttConnection implements SessionTransport {
   readonly session: MqttSession;
   private readonly parser = mqtt.parser({ protocolVersion: 4 });
-  private corked = false;
+  private out: Buffer[] = [];
+  private flushScheduled = false;
   private ended = false;
 
   constructor(
@@ -55,19 +56,29 @@ export class MqttConnection implements SessionTransport {
 
   send(packet: Packet): void {
     if (this.ended || this.socket.destroyed) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
+    this.out.push(mqtt.generate(packet));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(this.flushOut);
     }
-    this.socket.write(mqtt.generate(packet));
   }
+
+  /**
+   * Everything sent in one turn (e.g. the PUBACKs of one commit) leaves in one write: one syscall
+   * and, on TLS, one record instead of one per packet.
+   */
+  private readonly flushOut = (): void => {
+    this.flushScheduled = false;
+    const chunks = this.out;
+    this.out = [];
+    if (this.ended || this.socket.destroyed || chunks.length === 0) return;
+    this.socket.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+  };
 
   close(): void {
     if (this.ended) return;
+    // What the session sent last (a CONNACK refusing the connection) must precede the FIN.
+    this.flushOut();
     this.ended = true;
     this.socket.end();
     // A peer that never closes its side must not hold the socket forever.

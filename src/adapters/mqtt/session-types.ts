@@ -104,6 +104,10 @@ export type QoS01 = 0 | 1;
 export interface DeviceSlot {
   device: Device;
   registry: Registry;
+  /** Cached so that routing a message builds no string. */
+  registryName: string;
+  /** DEBUG device logging (every publish) is on for this device. */
+  debugLog: boolean;
   /** Sink attributes by subfolder, built once per subfolder. */
   attributes: Map<string, Readonly<Record<string, string>>>;
   lastStateAt: number;

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { ENUM_NUMBERS, registryName, type Device, type LogLevel, type Registry } from '../../domain/model.js';
 import { messageAttributes } from '../../domain/event-routing.js';
 import type { LiveSession } from '../../services/session-directory.js';
+import type { StoredTarget } from '../../services/device-ingress.js';
 import { handleConnect } from './handlers/connect.js';
 import { handlePublish } from './handlers/publish.js';
 import { handleSubscribe, handleUnsubscribe } from './handlers/subscribe.js';
@@ -10,6 +11,12 @@ import { handlePuback } from './handlers/puback.js';
 import { deliverCommand, deliverLatestConfig, redeliverConfigs } from './outbound.js';
 import { detachForError, gatewayError, handleControl } from './gateway.js';
 import type { CloseReason, DeviceSlot, Outbound, Phase, SessionEnv, SessionTransport } from './session-types.js';
+
+/** The device's log level, or else its registry's, as its proto number (spec §1.8). */
+function effectiveLogLevel(device: Device, registry: Registry): number {
+  const configured: LogLevel = device.logLevel !== 'LOG_LEVEL_UNSPECIFIED' ? device.logLevel : registry.logLevel;
+  return ENUM_NUMBERS.LogLevel![configured] ?? 0;
+}
 
 const deviceIdOf = (topic: string): string | undefined => /^\/devices\/([^/]+)/.exec(topic)?.[1];
 
@@ -40,7 +47,7 @@ const CLOSE_STATUS: Partial<Record<CloseReason, { code: number; message: string 
  * results and clock ticks come in as method calls, and packets go out through the transport. That
  * is what makes every rule testable without a network.
  */
-export class MqttSession implements LiveSession {
+export class MqttSession implements LiveSession, StoredTarget {
   phase: Phase = 'awaiting-connect';
   readonly openedAt: number;
   lastPacketAt: number;
@@ -294,6 +301,8 @@ export class MqttSession implements LiveSession {
     return {
       device,
       registry,
+      registryName: registryName(registry),
+      debugLog: effectiveLogLevel(device, registry) >= 40,
       attributes: new Map(),
       lastStateAt: -Infinity,
       configQos: undefined,
@@ -306,7 +315,7 @@ export class MqttSession implements LiveSession {
 
   /** The registry as currently known (the API may have changed routing since connect). */
   registryOf(slot: DeviceSlot): Registry {
-    const fresh = this.env.registries.peek(registryName(slot.registry));
+    const fresh = this.env.registries.peek(slot.registryName);
     if (fresh) slot.registry = fresh;
     return slot.registry;
   }
@@ -336,6 +345,28 @@ export class MqttSession implements LiveSession {
     throw new Error('no free MQTT packet identifier');
   }
 
+  /** A message goes to the ingress: count it in flight and stop reading when the window is full. */
+  beginIngest(): void {
+    this.inflight++;
+    if (this.inflight >= this.env.limits.maxInflightIngest) this.pauseReading();
+    else if (this.env.ingress.holdIfSaturated(this.resumeFromSink)) this.pauseReading();
+  }
+
+  /**
+   * StoredTarget: a message of this connection is committed (token = its packet ID for QoS 1,
+   * 0 for QoS 0) or failed. Only now may the PUBACK go out (spec §5.4).
+   */
+  stored(token: number, error: unknown): void {
+    this.inflight--;
+    if (error !== undefined) {
+      // Not stored: no PUBACK. Closing makes the client resend what it has not had acknowledged.
+      this.log.warn({ err: error }, 'a device message could not be stored');
+      return this.close('sink-failed');
+    }
+    if (token !== 0 && this.phase === 'connected') this.transport.send({ cmd: 'puback', messageId: token });
+    if (this.paused && !this.busy && !this.env.ingress.holdIfSaturated(this.resumeFromSink)) this.resumeReading();
+  }
+
   pauseReading(): void {
     if (!this.paused) {
       this.paused = true;
@@ -352,8 +383,7 @@ export class MqttSession implements LiveSession {
 
   /** A device-log line, honouring the device's or else the registry's logLevel (spec §1.8, §9). */
   deviceLog(slot: DeviceSlot, level: 'ERROR' | 'INFO' | 'DEBUG', eventType: string, fields: Record<string, unknown> = {}): void {
-    const configured: LogLevel = slot.device.logLevel !== 'LOG_LEVEL_UNSPECIFIED' ? slot.device.logLevel : slot.registry.logLevel;
-    const have = ENUM_NUMBERS.LogLevel![configured] ?? 0;
+    const have = effectiveLogLevel(slot.device, slot.registry);
     if (have < 20 || have < (ENUM_NUMBERS.LogLevel![level] ?? 40)) return;
     this.log.info({ deviceLog: true, eventType, protocol: 'MQTT', deviceId: slot.device.id, deviceNumId: slot.device.numId, ...fields }, `device ${eventType}`);
   }

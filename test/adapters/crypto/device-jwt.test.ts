@@ -4,8 +4,8 @@ import { describe, test } from 'node:test';
 import { decodeProtectedHeader, importSPKI, jwtVerify } from 'jose';
 import { mintDeviceJwt } from '../../../src/adapters/crypto/device-jwt.js';
 import { parseDeviceVerificationKey } from '../../../src/adapters/crypto/key-inspector.js';
-import { ApiError } from '../../../src/domain/errors.js';
 import { makeDeviceKeys } from '../../support/pki.js';
+import { invalidOn } from '../../support/assertions.js';
 
 const rsa = await makeDeviceKeys('RS256');
 const ec = await makeDeviceKeys('ES256');
@@ -17,12 +17,7 @@ function segments(token: string): [string, string, string] {
 }
 
 function assertInvalid(p: Promise<unknown>, field: string): Promise<void> {
-  return assert.rejects(p, (e: unknown) => {
-    assert.ok(e instanceof ApiError, String(e));
-    assert.equal(e.kind, 'INVALID_ARGUMENT');
-    assert.equal(e.field, field);
-    return true;
-  });
+  return assert.rejects(p, invalidOn(field));
 }
 
 describe('mintDeviceJwt', () => {

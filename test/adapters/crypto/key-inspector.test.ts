@@ -3,9 +3,9 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyPairKey
 import { describe, test } from 'node:test';
 import { NodeKeyInspector, parseDeviceVerificationKey } from '../../../src/adapters/crypto/key-inspector.js';
 import { issueCertificate } from '../../../src/adapters/crypto/key-pairs.js';
-import { ApiError } from '../../../src/domain/errors.js';
 import type { PublicKeyFormat } from '../../../src/domain/model.js';
 import { makeCa, makeDeviceCertSignedBy, makeDeviceKeys } from '../../support/pki.js';
+import { assertApiError } from '../../support/assertions.js';
 
 const inspector = new NodeKeyInspector();
 const FIELD = 'device.credentials[0].public_key.key';
@@ -33,11 +33,8 @@ const rsa1024Cert = await issueCertificate(
 
 function assertInvalid(fn: () => unknown, field: string, pattern?: RegExp): void {
   assert.throws(fn, (e: unknown) => {
-    assert.ok(e instanceof ApiError, `expected ApiError, got ${String(e)}`);
-    assert.equal(e.kind, 'INVALID_ARGUMENT');
-    assert.equal(e.field, field);
+    assertApiError(e, 'INVALID_ARGUMENT', field, pattern);
     assert.ok(e.message.includes(field), `message names the field: ${e.message}`);
-    if (pattern !== undefined) assert.match(e.message, pattern);
     return true;
   });
 }

@@ -1,10 +1,11 @@
+import assert from 'node:assert/strict';
 import type { IConnectPacket, Packet } from 'mqtt-packet';
 import { pino } from 'pino';
 import { MqttSession } from '../../../src/adapters/mqtt/session.js';
 import { DEFAULT_MQTT_LIMITS, type MqttLimits, type SessionEnv, type SessionTransport } from '../../../src/adapters/mqtt/session-types.js';
 import { JoseTokenVerifier } from '../../../src/adapters/crypto/device-token-verifier.js';
 import { MemoryStore } from '../../../src/adapters/store/memory/memory-store.js';
-import type { Device, Registry } from '../../../src/domain/model.js';
+import type { Device, GatewayAuthMethod, Registry } from '../../../src/domain/model.js';
 import { BridgeMetrics } from '../../../src/observability/metrics.js';
 import { ActivityRecorder } from '../../../src/services/activity-recorder.js';
 import { DeviceAuthenticator } from '../../../src/services/device-auth.js';
@@ -13,6 +14,7 @@ import type { Clock, Sink, SinkMessage } from '../../../src/services/ports.js';
 import { RegistryCache } from '../../../src/services/registry-cache.js';
 import { SessionDirectory } from '../../../src/services/session-directory.js';
 import { makeDeviceKeys, type DeviceKeys, type KeyAlg } from '../../support/pki.js';
+import { configV1, deviceInput, gatewayConfig } from '../../support/devices.js';
 import { signRawJwt } from '../../support/mqtt-jwt.js';
 
 /**
@@ -146,14 +148,51 @@ export interface HarnessDevice {
   clientId: string;
 }
 
-export interface Conn {
-  session: MqttSession;
-  transport: RecordingTransport;
+/** One session and its transport, with the waits tests need; `id` is the device it connects as. */
+export class Conn {
+  constructor(
+    readonly session: MqttSession,
+    readonly transport: RecordingTransport,
+    readonly id: string,
+  ) {}
+  send(...packets: Packet[]): void {
+    for (const p of packets) this.session.handle(p);
+  }
+  get open(): boolean {
+    return this.session.phase === 'connected' && this.transport.closes === 0;
+  }
+  /** Waits for a packet matching `pred` (without consuming anything). */
+  async waitFor(pred: (p: Packet) => boolean, what: string): Promise<void> {
+    await until(() => this.transport.sent.some(pred), `${this.id}: ${what}`);
+  }
+  async waitPuback(messageId: number): Promise<void> {
+    await this.waitFor((p) => p.cmd === 'puback' && p.messageId === messageId, `PUBACK ${messageId}`);
+  }
+  /**
+   * PINGREQ, then waits for the PINGRESP: everything handled before it (gateway attaches included,
+   * which later packets wait for) has had its answer. Returns what was sent, without the PINGRESP.
+   */
+  async sync(): Promise<Packet[]> {
+    this.send({ cmd: 'pingreq' });
+    await this.waitFor((p) => p.cmd === 'pingresp', 'PINGRESP');
+    const all = this.transport.take();
+    const i = all.findIndex((p) => p.cmd === 'pingresp');
+    return [...all.slice(0, i), ...all.slice(i + 1)];
+  }
 }
 
 export interface HarnessOptions {
   limits?: Partial<MqttLimits>;
   registry?: Partial<Registry>;
+}
+
+export interface DeviceOptions {
+  alg?: KeyAlg;
+  blocked?: boolean;
+  /** Makes it a gateway; `true` means ASSOCIATION_ONLY. */
+  gateway?: boolean | GatewayAuthMethod;
+  config?: Uint8Array;
+  keys?: DeviceKeys;
 }
 
 export interface TokenOptions {
@@ -215,34 +254,19 @@ export class Harness {
     return h;
   }
 
-  async addDevice(
-    id: string,
-    opts: { alg?: KeyAlg; blocked?: boolean; gateway?: boolean; config?: Uint8Array; keys?: DeviceKeys } = {},
-  ): Promise<HarnessDevice> {
+  /** A device with its own key (a fresh EC key unless `keys` or `alg` say otherwise). */
+  async addDevice(id: string, opts: DeviceOptions = {}): Promise<HarnessDevice> {
     const keys = opts.keys ?? (await makeDeviceKeys(opts.alg ?? 'ES256'));
-    const device = await this.store.createDevice({
-      registryKey: { project: PROJECT, location: LOCATION, registry: REGISTRY },
-      id,
-      credentials: [{ format: keys.rawFormat, key: keys.publicKeyPem, expirationTime: 0 }],
-      blocked: opts.blocked ?? false,
-      logLevel: 'LOG_LEVEL_UNSPECIFIED',
-      metadata: {},
-      gatewayConfig: {
-        gatewayType: opts.gateway ? 'GATEWAY' : 'NON_GATEWAY',
-        gatewayAuthMethod: opts.gateway ? 'ASSOCIATION_ONLY' : 'GATEWAY_AUTH_METHOD_UNSPECIFIED',
-        lastAccessedGatewayId: undefined,
-        lastAccessedGatewayTime: undefined,
-      },
-      config: { version: 1, cloudUpdateTime: this.clock.now(), deviceAckTime: undefined, binaryData: opts.config ?? new Uint8Array() },
-      state: undefined,
-      lastHeartbeatTime: undefined,
-      lastEventTime: undefined,
-      lastStateTime: undefined,
-      lastConfigAckTime: undefined,
-      lastConfigSendTime: undefined,
-      lastErrorTime: undefined,
-      lastErrorStatus: undefined,
-    });
+    const { gateway } = opts;
+    const device = await this.store.createDevice(
+      deviceInput({ project: PROJECT, location: LOCATION, registry: REGISTRY }, id, configV1(this.clock.now(), opts.config), {
+        credentials: [{ format: keys.rawFormat, key: keys.publicKeyPem, expirationTime: 0 }],
+        blocked: opts.blocked ?? false,
+        gatewayConfig: gateway
+          ? gatewayConfig('GATEWAY', gateway === true ? 'ASSOCIATION_ONLY' : gateway)
+          : gatewayConfig('NON_GATEWAY', 'GATEWAY_AUTH_METHOD_UNSPECIFIED'),
+      }),
+    );
     const d: HarnessDevice = { device, keys, clientId: clientIdOf(id) };
     this.devices.set(id, d);
     return d;
@@ -252,6 +276,15 @@ export class Harness {
     const d = this.devices.get(id);
     if (!d) throw new Error(`no device ${id}`);
     return d;
+  }
+
+  numId(id: string): string {
+    return this.dev(id).device.numId;
+  }
+
+  /** Binds `device` to `gateway` in the store, with limits no test reaches. */
+  async bind(gateway: string, device: string): Promise<void> {
+    await this.store.bind(this.numId(gateway), this.numId(device), { maxDevicesPerGateway: 10_000, maxGatewaysPerDevice: 10_000 });
   }
 
   /** A JWT for `id` relative to the fake clock; every claim can be overridden. */
@@ -264,15 +297,15 @@ export class Harness {
     return signRawJwt(payload, { alg, key: alg === 'HS256' ? 'shared-secret' : (o.key ?? d.keys.privateKeyPem) });
   }
 
-  open(): Conn {
+  /** A new session that has received nothing yet; `label` names it in timeout messages. */
+  open(label = 'conn'): Conn {
     const transport = new RecordingTransport();
-    const session = new MqttSession(this.env, transport, `c${++connSeq}`);
-    return { session, transport };
+    return new Conn(new MqttSession(this.env, transport, `c${++connSeq}`), transport, label);
   }
 
   /** Opens a session, sends CONNECT and waits for authentication to end either way. */
   async connect(id: string, o: { token?: string; keepalive?: number; packet?: Partial<IConnectPacket> } = {}): Promise<Conn> {
-    const c = this.open();
+    const c = this.open(id);
     c.session.handle(connectPacket(clientIdOf(id), o.token ?? this.token(id), o.keepalive ?? 60, o.packet));
     await until(() => c.session.phase !== 'authenticating', `authentication of ${id}`);
     return c;
@@ -281,10 +314,8 @@ export class Harness {
   /** Connects and checks the CONNACK 0, leaving nothing else recorded. */
   async connected(id: string, o: { token?: string; keepalive?: number } = {}): Promise<Conn> {
     const c = await this.connect(id, o);
-    const sent = c.transport.take();
-    if (c.session.phase !== 'connected' || sent.length !== 1 || sent[0]?.cmd !== 'connack' || sent[0].returnCode !== 0) {
-      throw new Error(`${id} did not connect: ${c.session.phase} ${JSON.stringify(sent)}`);
-    }
+    assert.deepEqual(c.transport.take(), [connack(0)], `${id} connects`);
+    assert.equal(c.session.phase, 'connected', `${id} connects`);
     return c;
   }
 
@@ -295,6 +326,16 @@ export class Harness {
     if (!d) throw new Error(`device ${id} is gone`);
     return d;
   }
+}
+
+/** The usual start: a harness with device dev-1 (created with `device`), connected. */
+export async function connectedDevice(
+  opts: HarnessOptions & { device?: DeviceOptions } = {},
+): Promise<{ h: Harness; d: HarnessDevice; session: MqttSession; transport: RecordingTransport }> {
+  const h = await Harness.create(opts);
+  const d = await h.addDevice('dev-1', opts.device);
+  const { session, transport } = await h.connected('dev-1');
+  return { h, d, session, transport };
 }
 
 export const clientIdOf = (id: string): string => `projects/${PROJECT}/locations/${LOCATION}/registries/${REGISTRY}/devices/${id}`;
@@ -345,7 +386,7 @@ export const outPublish = (topic: string, payload: string | Buffer, qos: 0 | 1, 
 export const connack = (returnCode: number): Packet => ({ cmd: 'connack', returnCode, sessionPresent: false });
 
 /** Turns the event loop until `pred` holds (promise chains, WebCrypto) or fails after `timeoutMs`. */
-export async function until(pred: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
+export async function until(pred: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!pred()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

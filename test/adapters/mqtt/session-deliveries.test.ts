@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ApiError } from '../../../src/domain/errors.js';
 import { BridgeCommandSender } from '../../../src/services/bridge-command-sender.js';
-import { Harness, outPublish, puback, settle, subscribe, T0, until } from './harness.js';
+import { connectedDevice, Harness, outPublish, puback, settle, subscribe, T0, until } from './harness.js';
 
 /**
  * SUBSCRIBE, config delivery and commands in a socket-free session (spec §5.3, §5.5, §5.6, §3.7).
@@ -42,9 +42,7 @@ describe('MqttSession: SUBSCRIBE', () => {
   });
 
   test('UNSUBSCRIBE is answered with UNSUBACK and stops config redelivery', async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1', { config: Buffer.from('c1') });
-    const { session, transport } = await h.connected('dev-1');
+    const { session, transport } = await connectedDevice({ device: { config: Buffer.from('c1') } });
     session.handle(subscribe(1, [CONFIG, 1]));
     await until(() => transport.sent.length === 2, 'config');
     transport.take();
@@ -57,9 +55,7 @@ describe('MqttSession: SUBSCRIBE', () => {
 
 describe('MqttSession: config delivery (spec §5.5)', () => {
   test('subscribing delivers the latest config at once, even the empty version 1', async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { h, session, transport } = await connectedDevice();
     h.clock.t = T0 + 10;
     session.handle(subscribe(1, [CONFIG, 1]));
     await until(() => transport.sent.length === 2, 'config');
@@ -68,9 +64,7 @@ describe('MqttSession: config delivery (spec §5.5)', () => {
   });
 
   test('QoS 1: redelivered with dup every 10 s until PUBACK; the PUBACK sets deviceAckTime and lastConfigAckTime', async () => {
-    const h = await Harness.create();
-    const d = await h.addDevice('dev-1', { config: Buffer.from('cfg-1') });
-    const { session, transport } = await h.connected('dev-1');
+    const { h, d, session, transport } = await connectedDevice({ device: { config: Buffer.from('cfg-1') } });
     session.handle(subscribe(1, [CONFIG, 1]));
     await until(() => transport.sent.length === 2, 'config');
     assert.deepEqual(transport.take(), [{ cmd: 'suback', messageId: 1, granted: [1] }, outPublish(CONFIG, 'cfg-1', 1, 1)]);
@@ -97,9 +91,7 @@ describe('MqttSession: config delivery (spec §5.5)', () => {
   });
 
   test('QoS 0: sent once, never redelivered, no message ID', async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1', { config: Buffer.from('q0') });
-    const { session, transport } = await h.connected('dev-1');
+    const { session, transport } = await connectedDevice({ device: { config: Buffer.from('q0') } });
     session.handle(subscribe(3, [CONFIG, 0]));
     await until(() => transport.sent.length === 2, 'config');
     assert.deepEqual(transport.take(), [{ cmd: 'suback', messageId: 3, granted: [0] }, outPublish(CONFIG, 'q0', 0)]);
@@ -108,9 +100,7 @@ describe('MqttSession: config delivery (spec §5.5)', () => {
   });
 
   test('a newer version supersedes an unacknowledged one; a late PUBACK of the old one acks nothing', async () => {
-    const h = await Harness.create();
-    const d = await h.addDevice('dev-1', { config: Buffer.from('v1') });
-    const { session, transport } = await h.connected('dev-1');
+    const { h, d, session, transport } = await connectedDevice({ device: { config: Buffer.from('v1') } });
     session.handle(subscribe(1, [CONFIG, 1]));
     await until(() => transport.sent.length === 2, 'config v1');
     transport.take();
@@ -153,9 +143,7 @@ describe('MqttSession: config delivery (spec §5.5)', () => {
   });
 
   test('a config update reaches a device only while it is subscribed', async () => {
-    const h = await Harness.create();
-    const d = await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { h, d, session, transport } = await connectedDevice();
     await newConfig(h, 'dev-1', 'v2', T0);
     session.configUpdated(d.device.numId);
     await settle();
@@ -176,9 +164,7 @@ describe('MqttSession: config delivery (spec §5.5)', () => {
 
 describe('MqttSession: commands (spec §5.6, §3.7)', () => {
   test('commands/# QoS 1: delivered with and without subfolder; resolves true on the PUBACK', async () => {
-    const h = await Harness.create();
-    const d = await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { d, session, transport } = await connectedDevice();
     session.handle(subscribe(1, ['/devices/dev-1/commands/#', 1]));
     transport.take();
     let done = false;
@@ -195,9 +181,7 @@ describe('MqttSession: commands (spec §5.6, §3.7)', () => {
   });
 
   test('QoS 1 without a PUBACK still resolves true after commandAckTimeoutMs (docs/compat.md C-CMD-ACK)', async () => {
-    const h = await Harness.create();
-    const d = await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { d, session, transport } = await connectedDevice();
     session.handle(subscribe(1, ['/devices/dev-1/commands/#', 1]));
     transport.take();
     let result: boolean | undefined;
@@ -212,9 +196,7 @@ describe('MqttSession: commands (spec §5.6, §3.7)', () => {
   });
 
   test('commands/# QoS 0: sent at QoS 0 and resolved at once', async () => {
-    const h = await Harness.create();
-    const d = await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { d, session, transport } = await connectedDevice();
     session.handle(subscribe(1, ['/devices/dev-1/commands/#', 0]));
     transport.take();
     assert.equal(await session.sendCommand(d.device.numId, 'a', Buffer.from('b')), true);
@@ -222,9 +204,7 @@ describe('MqttSession: commands (spec §5.6, §3.7)', () => {
   });
 
   test('a subfolder subscription gets only its commands; without a matching subscription sendCommand is false', async () => {
-    const h = await Harness.create();
-    const d = await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { d, session, transport } = await connectedDevice();
     assert.equal(await session.sendCommand(d.device.numId, '', Buffer.from('x')), false, 'no subscription at all');
     session.handle(subscribe(1, ['/devices/dev-1/commands/sys', 0]));
     transport.take();
@@ -260,9 +240,7 @@ describe('MqttSession: commands (spec §5.6, §3.7)', () => {
   });
 
   test('a QoS 1 command still awaiting its PUBACK resolves true when the socket closes', async () => {
-    const h = await Harness.create();
-    const d = await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { d, session, transport } = await connectedDevice();
     session.handle(subscribe(1, ['/devices/dev-1/commands/#', 1]));
     transport.take();
     const p = session.sendCommand(d.device.numId, '', Buffer.from('x'));

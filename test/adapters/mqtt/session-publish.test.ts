@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { LIMITS } from '../../../src/domain/limits.js';
 import {
   ALERTS_TOPIC,
+  connectedDevice,
   Harness,
   LOCATION,
   PROJECT,
@@ -32,9 +33,7 @@ function identity(h: Harness, id: string): Record<string, string> {
 
 describe('MqttSession: telemetry', () => {
   test('QoS 1 telemetry is PUBACKed only once the sink has stored it', async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { h, session, transport } = await connectedDevice();
     h.clock.t = T0 + 250;
     session.handle(publish('/devices/dev-1/events', Buffer.from([0, 1, 2, 254, 255]), 1, 7));
     await until(() => h.sink.pending.length === 1, 'append');
@@ -50,11 +49,27 @@ describe('MqttSession: telemetry', () => {
     assert.equal((await h.flushedDevice('dev-1')).lastEventTime, T0 + 250);
   });
 
-  test('PUBACKs follow the order in which the sink stores messages', async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+  test('messages handled in one run go to the sink in one append, PUBACKed in order once it commits', async () => {
+    const { h, session, transport } = await connectedDevice();
     session.handle(publish('/devices/dev-1/events', 'a', 1, 1));
+    session.handle(publish('/devices/dev-1/events', 'b', 1, 2));
+    session.handle(publish('/devices/dev-1/events', 'c', 0));
+    await until(() => h.sink.pending.length === 1, 'append');
+    await settle();
+    assert.equal(h.sink.pending.length, 1, 'one append for the whole run');
+    assert.deepEqual(transport.sent, [], 'nothing is acknowledged before the commit');
+    assert.deepEqual(
+      h.sink.resolveNext().map((m) => Buffer.from(m.data).toString()),
+      ['a', 'b', 'c'],
+    );
+    await until(() => transport.sent.length === 2, 'pubacks');
+    assert.deepEqual(transport.sent, [puback(1), puback(2)]);
+  });
+
+  test('PUBACKs follow the order in which the sink stores messages', async () => {
+    const { h, session, transport } = await connectedDevice();
+    session.handle(publish('/devices/dev-1/events', 'a', 1, 1));
+    await until(() => h.sink.pending.length === 1, 'first append');
     session.handle(publish('/devices/dev-1/events', 'b', 1, 2));
     await until(() => h.sink.pending.length === 2, 'appends');
     h.sink.resolveNext();
@@ -67,9 +82,7 @@ describe('MqttSession: telemetry', () => {
   });
 
   test('a QoS 1 message the sink rejects is never PUBACKed and the connection is closed', async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { h, session, transport } = await connectedDevice();
     session.handle(publish('/devices/dev-1/events', 'lost', 1, 9));
     await until(() => h.sink.pending.length === 1, 'append');
     h.sink.rejectNext();
@@ -81,9 +94,7 @@ describe('MqttSession: telemetry', () => {
   });
 
   test('QoS 0 telemetry is never PUBACKed', async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { h, session, transport } = await connectedDevice();
     session.handle(publish('/devices/dev-1/events', 'q0', 0));
     await until(() => h.sink.pending.length === 1, 'append');
     h.sink.resolveNext();
@@ -119,9 +130,7 @@ describe('MqttSession: telemetry', () => {
   });
 
   test('a QoS 2 PUBLISH closes the connection and stores nothing', async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { h, session, transport } = await connectedDevice();
     session.handle(publish('/devices/dev-1/events', 'x', 2, 3));
     await settle();
     assert.deepEqual(transport.sent, []);
@@ -161,10 +170,8 @@ describe('MqttSession: telemetry', () => {
   }
 
   test(`telemetry of exactly ${LIMITS.maxTelemetryBytes} bytes is accepted; one byte more closes the connection`, async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1');
+    const { h, session, transport } = await connectedDevice();
     h.sink.auto = true;
-    const { session, transport } = await h.connected('dev-1');
     session.handle(publish('/devices/dev-1/events', Buffer.alloc(256 * 1024, 7), 1, 1));
     await until(() => transport.sent.length === 1, 'puback');
     assert.deepEqual(transport.take(), [puback(1)]);
@@ -195,10 +202,8 @@ describe('MqttSession: telemetry', () => {
   });
 
   test('a subfolder with no matching config and no default closes the connection', async () => {
-    const h = await Harness.create({ registry: { eventNotificationConfigs: [{ pubsubTopicName: ALERTS_TOPIC, subfolderMatches: 'alerts' }] } });
-    await h.addDevice('dev-1');
+    const { h, session, transport } = await connectedDevice({ registry: { eventNotificationConfigs: [{ pubsubTopicName: ALERTS_TOPIC, subfolderMatches: 'alerts' }] } });
     h.sink.auto = true;
-    const { session, transport } = await h.connected('dev-1');
     session.handle(publish('/devices/dev-1/events/alerts', 'routed', 1, 1));
     await until(() => transport.sent.length === 1, 'puback');
     session.handle(publish('/devices/dev-1/events', 'unrouted', 1, 2));
@@ -209,10 +214,8 @@ describe('MqttSession: telemetry', () => {
   });
 
   test('per-connection message rate: the limit within one second passes, one more closes (docs/compat.md C-MQTT-RATE)', async () => {
-    const h = await Harness.create({ limits: { maxMessagesPerSecond: 100 } });
-    await h.addDevice('dev-1');
+    const { h, session, transport } = await connectedDevice({ limits: { maxMessagesPerSecond: 100 } });
     h.sink.auto = true;
-    const { session, transport } = await h.connected('dev-1');
     h.clock.t = T0 + 1000;
     for (let i = 0; i < 100; i++) session.handle(publish('/devices/dev-1/events', `m${i}`, 0));
     await settle();
@@ -231,10 +234,8 @@ describe('MqttSession: telemetry', () => {
   });
 
   test('maxMessagesPerSecond 0 disables the rate limit', async () => {
-    const h = await Harness.create({ limits: { maxMessagesPerSecond: 0 } });
-    await h.addDevice('dev-1');
+    const { h, session, transport } = await connectedDevice({ limits: { maxMessagesPerSecond: 0 } });
     h.sink.auto = true;
-    const { session, transport } = await h.connected('dev-1');
     for (let i = 0; i < 300; i++) session.handle(publish('/devices/dev-1/events', 'x', 0));
     await settle();
     assert.equal(transport.closes, 0);
@@ -242,11 +243,10 @@ describe('MqttSession: telemetry', () => {
   });
 
   test('backpressure: reading pauses at maxInflightIngest unstored messages and resumes when one is stored', async () => {
-    const h = await Harness.create({ limits: { maxInflightIngest: 2 } });
-    await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { h, session, transport } = await connectedDevice({ limits: { maxInflightIngest: 2 } });
     session.handle(publish('/devices/dev-1/events', 'a', 1, 1));
     assert.equal(transport.pauses, 0);
+    await until(() => h.sink.pending.length === 1, 'first append');
     session.handle(publish('/devices/dev-1/events', 'b', 1, 2));
     assert.equal(transport.pauses, 1);
     await until(() => h.sink.pending.length === 2, 'appends');
@@ -257,9 +257,7 @@ describe('MqttSession: telemetry', () => {
   });
 
   test('backpressure: a saturated sink pauses reading until it drains', async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { h, session, transport } = await connectedDevice();
     h.sink.isSaturated = true;
     session.handle(publish('/devices/dev-1/events', 'a', 1, 1));
     assert.equal(transport.pauses, 1);
@@ -274,9 +272,7 @@ describe('MqttSession: telemetry', () => {
 
 describe('MqttSession: state', () => {
   test('QoS 1 state is stored, PUBACKed without waiting for the best-effort notification, and notified with identity attributes', async () => {
-    const h = await Harness.create();
-    const d = await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { h, d, session, transport } = await connectedDevice();
     h.clock.t = T0 + 100;
     session.handle(publish('/devices/dev-1/state', 'on', 1, 11));
     await until(() => transport.sent.length === 1, 'puback');
@@ -295,10 +291,8 @@ describe('MqttSession: state', () => {
   });
 
   test('two states less than a second apart close the connection; a second later is fine (spec §5.7)', async () => {
-    const h = await Harness.create();
-    const d = await h.addDevice('dev-1');
+    const { h, d, session, transport } = await connectedDevice();
     h.sink.auto = true;
-    const { session, transport } = await h.connected('dev-1');
     session.handle(publish('/devices/dev-1/state', 's1', 1, 1));
     h.clock.t = T0 + 1000;
     session.handle(publish('/devices/dev-1/state', 's2', 1, 2));
@@ -318,10 +312,8 @@ describe('MqttSession: state', () => {
   });
 
   test(`state of exactly ${LIMITS.maxStateBytes} bytes is accepted; one byte more closes the connection`, async () => {
-    const h = await Harness.create();
-    const d = await h.addDevice('dev-1');
+    const { h, d, session, transport } = await connectedDevice();
     h.sink.auto = true;
-    const { session, transport } = await h.connected('dev-1');
     session.handle(publish('/devices/dev-1/state', Buffer.alloc(64 * 1024, 1), 1, 1));
     await until(() => transport.sent.length === 1, 'puback');
     h.clock.t = T0 + 5000;
@@ -334,9 +326,7 @@ describe('MqttSession: state', () => {
   });
 
   test('state without a state notification config is stored and nothing goes to the sink', async () => {
-    const h = await Harness.create({ registry: { stateNotificationConfig: undefined } });
-    const d = await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { h, d, session, transport } = await connectedDevice({ registry: { stateNotificationConfig: undefined } });
     session.handle(publish('/devices/dev-1/state', 'quiet', 0));
     await settle();
     assert.deepEqual(transport.sent, []);

@@ -7,6 +7,7 @@ import {
   clientIdOf,
   connack,
   connectPacket,
+  connectedDevice,
   Harness,
   LOCATION,
   outPublish,
@@ -274,9 +275,7 @@ describe('MqttSession: CONNECT', () => {
   });
 
   test('a second CONNECT on a live connection is a protocol error', async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { h, session, transport } = await connectedDevice();
     session.handle(connectPacket(clientIdOf('dev-1'), h.token('dev-1')));
     await settle();
     assert.deepEqual(transport.sent, []);
@@ -372,9 +371,7 @@ describe('MqttSession: ends', () => {
 
   for (const reason of ['device-blocked', 'device-deleted', 'credentials-changed'] as const) {
     test(`end(${reason}) closes the device's connection and socketClosed releases it`, async () => {
-      const h = await Harness.create();
-      const d = await h.addDevice('dev-1');
-      const { session, transport } = await h.connected('dev-1');
+      const { h, d, session, transport } = await connectedDevice();
       h.directory.get(d.device.numId)?.end(d.device.numId, reason);
       assert.equal(transport.closes, 1);
       assert.deepEqual(h.metrics.reasons, [reason]);
@@ -385,9 +382,7 @@ describe('MqttSession: ends', () => {
   }
 
   test('DISCONNECT from the client closes without recording an error', async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { h, session, transport } = await connectedDevice();
     session.handle({ cmd: 'disconnect' });
     assert.equal(transport.closes, 1);
     assert.deepEqual(h.metrics.reasons, ['client-disconnect']);
@@ -398,9 +393,7 @@ describe('MqttSession: ends', () => {
   });
 
   test('a socket that dies under a live session closes it once and releases the device', async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { h, session, transport } = await connectedDevice();
     session.socketClosed('socket-error');
     session.socketClosed('socket-closed');
     assert.equal(session.phase, 'closed');
@@ -411,9 +404,7 @@ describe('MqttSession: ends', () => {
 
   for (const kind of ['attach', 'detach'] as const) {
     test(`${kind} from a non-gateway device closes the connection (spec §6.1)`, async () => {
-      const h = await Harness.create();
-      await h.addDevice('dev-1');
-      const { session, transport } = await h.connected('dev-1');
+      const { h, session, transport } = await connectedDevice();
       session.handle(publish(`/devices/dev-1/${kind}`, '{}', 1, 5));
       await settle();
       assert.deepEqual(transport.sent, [], 'no PUBACK');
@@ -441,9 +432,7 @@ describe('MqttSession: ends', () => {
     { cmd: 'connack', returnCode: 0, sessionPresent: false },
   ] as Packet[]) {
     test(`an unexpected ${p.cmd} from a device is a protocol error`, async () => {
-      const h = await Harness.create();
-      await h.addDevice('dev-1');
-      const { session, transport } = await h.connected('dev-1');
+      const { h, session, transport } = await connectedDevice();
       session.handle(p);
       assert.deepEqual(transport.sent, []);
       assert.equal(transport.closes, 1);
@@ -452,9 +441,7 @@ describe('MqttSession: ends', () => {
   }
 
   test('a PUBACK for nothing the bridge sent is ignored on a device connection', async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { session, transport } = await connectedDevice();
     session.handle(puback(42));
     session.handle({ cmd: 'pingreq' });
     assert.deepEqual(transport.sent, [{ cmd: 'pingresp' }]);
@@ -462,9 +449,7 @@ describe('MqttSession: ends', () => {
   });
 
   test('telemetry routed by subfolder uses the registry as changed after connect', async () => {
-    const h = await Harness.create();
-    await h.addDevice('dev-1');
-    const { session, transport } = await h.connected('dev-1');
+    const { h, session, transport } = await connectedDevice();
     // The API drops the alerts route; the cache is refreshed as on a registry-changed bus event.
     const changed = { ...h.registry, eventNotificationConfigs: [{ pubsubTopicName: TELEMETRY_TOPIC, subfolderMatches: '' }] };
     await h.store.updateRegistry(changed);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ApiError } from '../../../src/domain/errors.js';
 import {
   camelizeKeys,
   queryList,
@@ -16,16 +15,7 @@ import {
   readTimestamp,
   readUint64String,
 } from '../../../src/adapters/rest/json-read.js';
-
-function invalidOn(field: string, message?: RegExp): (e: unknown) => boolean {
-  return (e: unknown) => {
-    assert.ok(e instanceof ApiError, `expected an ApiError, got ${String(e)}`);
-    assert.equal(e.kind, 'INVALID_ARGUMENT');
-    assert.equal(e.field, field);
-    if (message) assert.match(e.message, message);
-    return true;
-  };
-}
+import { invalidOn } from '../../support/assertions.js';
 
 const bytes = (v: Uint8Array | undefined): number[] | undefined => (v === undefined ? undefined : [...v]);
 

@@ -12,6 +12,8 @@ import {
   registryJson,
   stateJson,
 } from '../../../src/adapters/rest/resource-json.js';
+import { invalidOn } from '../../support/assertions.js';
+import { configV1, deviceInput, gatewayConfig } from '../../support/devices.js';
 
 const NAMES = { enumsAsInt: false };
 const INTS = { enumsAsInt: true };
@@ -22,28 +24,8 @@ const PEM = '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n';
 /** A device with every field at its proto3 default, as a freshly created plain device is. */
 function bareDevice(over: Partial<Device> = {}): Device {
   return {
-    registryKey: KEY,
-    id: 'dev-1',
     numId: '2000000000000001',
-    credentials: [],
-    blocked: false,
-    logLevel: 'LOG_LEVEL_UNSPECIFIED',
-    metadata: {},
-    gatewayConfig: {
-      gatewayType: 'GATEWAY_TYPE_UNSPECIFIED',
-      gatewayAuthMethod: 'GATEWAY_AUTH_METHOD_UNSPECIFIED',
-      lastAccessedGatewayId: undefined,
-      lastAccessedGatewayTime: undefined,
-    },
-    config: { version: 1, cloudUpdateTime: T, deviceAckTime: undefined, binaryData: new Uint8Array(0) },
-    state: undefined,
-    lastHeartbeatTime: undefined,
-    lastEventTime: undefined,
-    lastStateTime: undefined,
-    lastConfigAckTime: undefined,
-    lastConfigSendTime: undefined,
-    lastErrorTime: undefined,
-    lastErrorStatus: undefined,
+    ...deviceInput(KEY, 'dev-1', configV1(T), { gatewayConfig: gatewayConfig('GATEWAY_TYPE_UNSPECIFIED', 'GATEWAY_AUTH_METHOD_UNSPECIFIED') }),
     ...over,
   };
 }
@@ -257,7 +239,7 @@ describe('readDeviceInput / readRegistryInput / readPolicy', () => {
 
   test('create refuses a name or a numId; a credential without a format or key names its index', () => {
     const fails = (body: Parameters<typeof readDeviceInput>[0], field: string): void =>
-      assert.throws(() => readDeviceInput(body, true), (e: unknown) => e instanceof ApiError && e.kind === 'INVALID_ARGUMENT' && e.field === field);
+      assert.throws(() => readDeviceInput(body, true), invalidOn(field));
     fails({ id: 'd', name: 'x' }, 'device.name');
     fails({ id: 'd', numId: '5' }, 'device.num_id');
     fails({ id: 'd', credentials: [{ publicKey: { key: PEM } }] }, 'device.credentials[0].public_key.format');

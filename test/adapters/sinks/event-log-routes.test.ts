@@ -37,6 +37,13 @@ async function get<T>(pathAndQuery: string, headers: Record<string, string> = au
   return { status: res.status, body: (await res.json()) as T, type: res.headers.get('content-type') };
 }
 
+/** Aborts the client's stream and waits until the route has dropped its log subscription. */
+async function abortAndUnwatch(sse: SseClient): Promise<void> {
+  const unwatched = once(watchEvents, 'unwatch');
+  sse.abort();
+  await unwatched;
+}
+
 const messagesPath = '/v1/projects/p1/topics/telemetry/messages';
 const streamPath = `${messagesPath}:stream`;
 
@@ -160,18 +167,14 @@ describe('event log REST routes', () => {
     const events = [await sse.nextEvent(), await sse.nextEvent()];
     assert.deepEqual(events.map((e) => e?.id), [live, live2]);
     assert.equal(Buffer.from((JSON.parse(events[0]!.data) as { data: string }).data, 'base64').toString(), 'live!');
-    const unwatched = once(watchEvents, 'unwatch');
-    sse.abort();
-    await unwatched;
+    await abortAndUnwatch(sse);
     assert.equal(reader.watcherCount(), 0);
   });
 
   it('resumes after Last-Event-ID, which overrides after', async () => {
     const sse = await SseClient.open(`${base}${streamPath}?after=0`, { ...auth, 'last-event-id': ids[1]! });
     assert.equal((await sse.nextEvent())?.id, ids[3]);
-    const unwatched = once(watchEvents, 'unwatch');
-    sse.abort();
-    await unwatched;
+    await abortAndUnwatch(sse);
   });
 
   it('without a cursor streams only new messages, with heartbeat comments in between', async () => {
@@ -183,9 +186,7 @@ describe('event log REST routes', () => {
       assert.ok(item, 'stream ended');
       if ('comment' in item && item.comment === 'heartbeat') break;
     }
-    const unwatched = once(watchEvents, 'unwatch');
-    sse.abort();
-    await unwatched;
+    await abortAndUnwatch(sse);
   });
 
   it('app.close() ends open streams instead of waiting for clients', async () => {

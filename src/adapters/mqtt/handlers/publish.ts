@@ -46,8 +46,9 @@ function publishEvent(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, subfo
   // Spec §5.4, §8.2: no route for telemetry closes the connection (state is unaffected).
   if (sinkTopic === undefined) return s.deviceViolation(slot, 'no-event-route');
   const attributes = s.attributesOf(slot, subfolder);
-  s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
-  track(s, p, s.env.ingress.event(slot.device.numId, sinkTopic, attributes, payload, now));
+  if (slot.debugLog) s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
+  s.beginIngest();
+  s.env.ingress.submitEvent(slot.device.numId, sinkTopic, attributes, payload, now, s, p.qos === 1 ? p.messageId! : 0);
 }
 
 function publishState(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, now: number): void {
@@ -57,32 +58,12 @@ function publishState(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, now: 
   if (now - slot.lastStateAt < s.env.limits.stateMinIntervalMs) return s.deviceViolation(slot, 'state-rate-exceeded');
   slot.lastStateAt = now;
   const registry = s.registryOf(slot);
-  s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
-  track(s, p, s.env.ingress.state(slot.device.numId, registry, s.attributesOf(slot, ''), payload, now));
-}
-
-/** Counts the message in flight, PUBACKs it once stored, and applies backpressure. */
-function track(s: MqttSession, p: IPublishPacket, stored: Promise<void>): void {
-  // Wall time for the histogram only; protocol decisions use the injected clock.
-  const receivedAt = performance.now();
-  s.inflight++;
-  if (s.inflight >= s.env.limits.maxInflightIngest) s.pauseReading();
-  else if (s.env.ingress.holdIfSaturated(s.resumeFromSink)) s.pauseReading();
-  stored.then(
-    () => {
-      s.inflight--;
-      if (p.qos === 1 && s.phase === 'connected') {
-        s.transport.send({ cmd: 'puback', messageId: p.messageId! });
-        s.env.metrics.pubackLatency.observe((performance.now() - receivedAt) / 1000);
-      }
-      if (s.paused && !s.env.ingress.holdIfSaturated(s.resumeFromSink)) s.resumeReading();
-    },
-    (err: unknown) => {
-      s.inflight--;
-      // Not stored: no PUBACK. Closing makes the client resend what it has not had acknowledged.
-      s.log.warn({ err }, 'a device message could not be stored');
-      s.close('sink-failed');
-    },
+  if (slot.debugLog) s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
+  s.beginIngest();
+  const token = p.qos === 1 ? p.messageId! : 0;
+  s.env.ingress.state(slot.device.numId, registry, s.attributesOf(slot, ''), payload, now).then(
+    () => s.stored(token, undefined),
+    (err: unknown) => s.stored(token, err ?? new Error('state not stored')),
   );
 }
 

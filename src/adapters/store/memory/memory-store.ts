@@ -11,7 +11,7 @@ import {
 } from '../../../domain/model.js';
 import type { ActivityPatch, BindLimits, ConfigUpdate, DeviceListFilter, Page, Store } from '../../../services/ports.js';
 import { copyBytes, copyConfig, copyDevice, copyIamPolicy, copyMutable, copyRegistry, copyState } from './copies.js';
-import * as err from './store-errors.js';
+import * as err from '../store-errors.js';
 
 /** Cloud IoT numIds were 16-digit numbers; this keeps ours looking alike and far below 2^53. */
 const FIRST_NUM_ID = 2_000_000_000_000_001;

@@ -70,15 +70,17 @@ export const encodeDeviceDoc = (d: Device | Omit<Device, 'numId'>): string => {
   return JSON.stringify(doc);
 };
 
-export interface DeviceRow {
-  num_id: number;
+/**
+ * The devices-table columns that a device insert writes and a device read returns; `B` is the blob
+ * type, since better-sqlite3 takes any Uint8Array but always reads back a Buffer.
+ */
+export interface DeviceColumns<B extends Uint8Array> {
   project: string;
   location: string;
   registry: string;
   id: string;
   gateway_type: string;
   doc: string;
-  config_version: number;
   last_accessed_gateway_id: string | null;
   last_accessed_gateway_time: number | null;
   last_heartbeat_time: number | null;
@@ -89,7 +91,13 @@ export interface DeviceRow {
   last_error_time: number | null;
   last_error_status: string | null;
   state_update_time: number | null;
-  state_data: Buffer | null;
+  state_data: B | null;
+}
+
+/** A DEVICE_SELECT row: the device columns plus the key and the joined latest config version. */
+export interface DeviceRow extends DeviceColumns<Buffer> {
+  num_id: number;
+  config_version: number;
   config_cloud_update_time: number;
   config_device_ack_time: number | null;
   config_data: Buffer;

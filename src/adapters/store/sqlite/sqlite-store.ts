@@ -34,7 +34,7 @@ import {
   type ListParams,
   type Statements,
 } from './statements.js';
-import * as err from './store-errors.js';
+import * as err from '../store-errors.js';
 
 const isUniqueViolation = (e: unknown): boolean =>
   e instanceof Database.SqliteError &&

@@ -6,6 +6,7 @@ import {
   encodeErrorStatus,
   parseNumId,
   type ConfigRow,
+  type DeviceColumns,
   type DeviceRow,
   type IamRow,
   type RegistryRow,
@@ -15,34 +16,10 @@ import {
 type Key3 = [project: string, location: string, registry: string];
 type Bytes = Uint8Array;
 
-export interface InsertDeviceParams {
-  project: string;
-  location: string;
-  registry: string;
-  id: string;
-  gateway_type: string;
-  doc: string;
-  last_accessed_gateway_id: string | null;
-  last_accessed_gateway_time: number | null;
-  last_heartbeat_time: number | null;
-  last_event_time: number | null;
-  last_state_time: number | null;
-  last_config_ack_time: number | null;
-  last_config_send_time: number | null;
-  last_error_time: number | null;
-  last_error_status: string | null;
-  state_update_time: number | null;
-  state_data: Bytes | null;
-}
+export type InsertDeviceParams = DeviceColumns<Bytes>;
 
-export interface BriefRow {
-  num_id: number;
-  project: string;
-  location: string;
-  registry: string;
-  id: string;
-  gateway_type: string;
-}
+/** The identifying columns only, for checks that need no JSON decoding or config join. */
+export type BriefRow = Pick<DeviceRow, 'num_id' | 'project' | 'location' | 'registry' | 'id' | 'gateway_type'>;
 
 const ACTIVITY_COLUMNS = {
   lastHeartbeatTime: 'last_heartbeat_time',

@@ -1,9 +1,9 @@
-import { ApiError } from '../../../domain/errors.js';
-import { registryName, type RegistryKey } from '../../../domain/model.js';
+import { ApiError } from '../../domain/errors.js';
+import { registryName, type RegistryKey } from '../../domain/model.js';
 
 /*
- * Client-visible store errors. The SQLite store has an identical copy (sqlite/store-errors.ts); the
- * contract suite asserts these texts so the two cannot drift apart.
+ * Client-visible store errors, shared by the memory and SQLite stores so both report the same codes
+ * and texts; the contract suite asserts these texts against both implementations.
  */
 
 export const registryExists = (k: RegistryKey): ApiError =>

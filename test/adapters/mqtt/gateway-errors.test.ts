@@ -1,0 +1,211 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import {
+  assertAttachmentError,
+  assertLastError,
+  attach,
+  attached,
+  errorsTopic,
+  gatewayFleet,
+  gatewayHarness,
+  gwErrors,
+  notAttached,
+  pubacks,
+  withGateway,
+} from './gateway-harness.js';
+import { publish, subscribe } from './harness.js';
+
+/**
+ * The gateway error codes other than attach failures and detachments, on the MQTT session without
+ * sockets (spec §6.3, §6.5, §6.6; docs/compat.md C-GW-ERRORS, C-ERRORS-SUB), and the errors topic.
+ */
+
+describe('GATEWAY_DEVICE_NOT_FOUND (spec §6.3)', () => {
+  test('publish for a device that is not attached: no PUBACK, the error with mqtt_message_info, the connection stays', async () => {
+    const { h, gw } = await withGateway({ bound: ['sensor-1'] });
+    gw.send(publish('/devices/sensor-1/state', 's', 1, 10), publish('/devices/sensor-1/events/a/b', 'e', 1, 11), publish('/devices/nobody/events', 'e', 0));
+    const out = await gw.sync();
+    assert.deepEqual(pubacks(out), []);
+    assert.deepEqual(gwErrors(out, 'gw-1'), [
+      notAttached('sensor-1', 'PUBLISH', '/devices/sensor-1/state', 10),
+      notAttached('sensor-1', 'PUBLISH', '/devices/sensor-1/events/a/b', 11),
+      notAttached('nobody', 'PUBLISH', '/devices/nobody/events', 0),
+    ]);
+    assert.equal(h.sink.stored.length, 0);
+    assert.deepEqual(await h.store.listStates(h.numId('sensor-1'), 10), []);
+    assert.equal(gw.open, true);
+  });
+
+  test("the error is also the (existing) device's lastErrorStatus (docs/compat.md C-GW-ERRORS)", async () => {
+    const { h, gw } = await withGateway({ unbound: ['sensor-1'] });
+    gw.send(publish('/devices/sensor-1/events', 'e', 1, 10));
+    assert.equal(gwErrors(await gw.sync(), 'gw-1').length, 1);
+    await assertLastError(h, 'sensor-1', 'GATEWAY_DEVICE_NOT_FOUND');
+  });
+
+  test('subscribe for a device that is not attached: SUBACK 0x80 for that filter, the error, the connection stays', async () => {
+    const { gw } = await withGateway({ unbound: ['sensor-1'] });
+    gw.send(subscribe(20, ['/devices/sensor-1/config', 1]));
+    let out = await gw.sync();
+    assert.deepEqual(out.find((p) => p.cmd === 'suback'), { cmd: 'suback', messageId: 20, granted: [0x80] });
+    assert.deepEqual(gwErrors(out, 'gw-1'), [notAttached('sensor-1', 'SUBSCRIBE', '/devices/sensor-1/config', 20)]);
+    gw.send(subscribe(21, ['/devices/sensor-1/commands/#', 0]));
+    out = await gw.sync();
+    assert.deepEqual(out.find((p) => p.cmd === 'suback'), { cmd: 'suback', messageId: 21, granted: [0x80] });
+    assert.equal(gwErrors(out, 'gw-1')[0]?.mqtt_message_info?.topic, '/devices/sensor-1/commands/#');
+    assert.equal(gw.open, true);
+  });
+
+  test('in a SUBSCRIBE with several filters, only the offending one is refused, and the error names that filter', async () => {
+    const { gw } = await withGateway();
+    gw.send(subscribe(22, ['/devices/gw-1/config', 1], ['/devices/sensor-9/config', 1], ['/devices/gw-1/commands/#', 0]));
+    const out = await gw.sync();
+    assert.deepEqual(out.find((p) => p.cmd === 'suback'), { cmd: 'suback', messageId: 22, granted: [1, 0x80, 0] });
+    const errors = gwErrors(out, 'gw-1');
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]!.device_id, 'sensor-9');
+    assert.deepEqual(errors[0]!.mqtt_message_info, { message_type: 'SUBSCRIBE', topic: '/devices/sensor-9/config', packet_id: 22 });
+  });
+});
+
+describe('other gateway error codes (spec §6.6, docs/compat.md C-GW-ERRORS)', () => {
+  test('GATEWAY_INVALID_MQTT_TOPIC: a publish outside the grammar; no PUBACK, connection kept', async () => {
+    const { h, gw } = await withGateway({ bound: ['sensor-1'] });
+    await attached(gw, 'sensor-1', 1);
+    gw.send(
+      publish('/devices/sensor-1/bogus', 'x', 1, 30),
+      publish('/devices/sensor-1/events/a/#', 'x', 1, 31),
+      publish('projects/p/topics/t', 'x', 1, 32),
+      publish('/devices/1-bad-id/events', 'x', 0),
+    );
+    const out = await gw.sync();
+    assert.deepEqual(pubacks(out), []);
+    const errors = gwErrors(out, 'gw-1');
+    assert.deepEqual(
+      errors.map((x) => [x.error_type, x.device_id, x.mqtt_message_info]),
+      [
+        ['GATEWAY_INVALID_MQTT_TOPIC', 'sensor-1', { message_type: 'PUBLISH', topic: '/devices/sensor-1/bogus', packet_id: 30 }],
+        ['GATEWAY_INVALID_MQTT_TOPIC', 'sensor-1', { message_type: 'PUBLISH', topic: '/devices/sensor-1/events/a/#', packet_id: 31 }],
+        ['GATEWAY_INVALID_MQTT_TOPIC', 'gw-1', { message_type: 'PUBLISH', topic: 'projects/p/topics/t', packet_id: 32 }],
+        ['GATEWAY_INVALID_MQTT_TOPIC', '1-bad-id', { message_type: 'PUBLISH', topic: '/devices/1-bad-id/events', packet_id: 0 }],
+      ],
+    );
+    assert.equal(gw.open, true);
+    // The attachment survives a bad topic.
+    assert.equal(h.directory.get(h.numId('sensor-1')), gw.session);
+    await assertLastError(h, 'sensor-1', 'GATEWAY_INVALID_MQTT_TOPIC');
+  });
+
+  test('GATEWAY_UNEXPECTED_PACKET_ID: a PUBACK for a packet ID the bridge does not await', async () => {
+    const { h, gw } = await withGateway();
+    gw.send({ cmd: 'puback', messageId: 4242 });
+    const out = await gw.sync();
+    assert.deepEqual(gwErrors(out, 'gw-1'), [
+      {
+        error_type: 'GATEWAY_UNEXPECTED_PACKET_ID',
+        device_id: 'gw-1',
+        description: 'No message with packet ID 4242 awaits an acknowledgement.',
+        mqtt_message_info: { message_type: 'PUBACK', topic: '', packet_id: 4242 },
+      },
+    ]);
+    assert.equal(gw.open, true);
+    await assertLastError(h, 'gw-1', 'GATEWAY_UNEXPECTED_PACKET_ID');
+  });
+
+  test('GATEWAY_UNEXPECTED_PACKET_ID: a second PUBACK for a config already acknowledged', async () => {
+    const { gw } = await withGateway({ bound: ['sensor-1'], config: 'c' });
+    await attached(gw, 'sensor-1', 1);
+    gw.send(subscribe(2, ['/devices/sensor-1/config', 1]));
+    await gw.waitFor((p) => p.cmd === 'publish' && p.topic === '/devices/sensor-1/config', 'config');
+    const config = gw.transport.take().find((p) => p.cmd === 'publish');
+    assert.ok(config?.cmd === 'publish' && config.messageId !== undefined);
+    gw.send({ cmd: 'puback', messageId: config.messageId });
+    assert.deepEqual(await gw.sync(), []);
+    gw.send({ cmd: 'puback', messageId: config.messageId });
+    const errors = gwErrors(await gw.sync(), 'gw-1');
+    assert.deepEqual(errors.map((x) => [x.error_type, x.mqtt_message_info?.packet_id]), [['GATEWAY_UNEXPECTED_PACKET_ID', config.messageId]]);
+  });
+
+  for (const cmd of ['pubrec', 'pubrel', 'pubcomp'] as const) {
+    test(`GATEWAY_UNEXPECTED_MESSAGE_TYPE: ${cmd.toUpperCase()} on a gateway connection; the connection stays`, async () => {
+      const { gw } = await withGateway();
+      gw.send({ cmd, messageId: 99 });
+      const errors = gwErrors(await gw.sync(), 'gw-1');
+      assert.equal(errors.length, 1);
+      assert.equal(errors[0]!.error_type, 'GATEWAY_UNEXPECTED_MESSAGE_TYPE');
+      assert.equal(errors[0]!.device_id, 'gw-1');
+      assert.deepEqual(errors[0]!.mqtt_message_info, { message_type: cmd.toUpperCase(), topic: '', packet_id: 99 });
+      assert.equal(gw.open, true);
+    });
+  }
+
+  test('UNKNOWN: an internal failure during attach; no PUBACK, the connection stays, the next attach works', async () => {
+    const { h, gw } = await withGateway({ bound: ['sensor-1'] });
+    const real = h.store.isBound.bind(h.store);
+    h.store.isBound = () => Promise.reject(new Error('disk on fire'));
+    gw.send(attach('sensor-1', 1));
+    const out = await gw.sync();
+    assert.deepEqual(pubacks(out), []);
+    const errors = gwErrors(out, 'gw-1');
+    assert.deepEqual(
+      errors.map((x) => [x.error_type, x.device_id, x.mqtt_message_info]),
+      [['UNKNOWN', 'sensor-1', { message_type: 'PUBLISH', topic: '/devices/sensor-1/attach', packet_id: 1 }]],
+    );
+    assert.equal(gw.open, true);
+    h.store.isBound = real;
+    await attached(gw, 'sensor-1', 2);
+  });
+
+  test('a server-only packet type (SUBACK) from a gateway is GATEWAY_UNEXPECTED_MESSAGE_TYPE too', async () => {
+    const { gw } = await withGateway();
+    gw.send({ cmd: 'suback', messageId: 5, granted: [0] });
+    const errors = gwErrors(await gw.sync(), 'gw-1');
+    assert.deepEqual(errors.map((x) => [x.error_type, x.mqtt_message_info?.message_type]), [['GATEWAY_UNEXPECTED_MESSAGE_TYPE', 'SUBACK']]);
+    assert.equal(gw.open, true);
+  });
+});
+
+describe('the errors topic (spec §6.5, docs/compat.md C-ERRORS-SUB)', () => {
+  test('errors are published only while the gateway is subscribed; lastErrorStatus is kept either way', async () => {
+    const h = await gatewayFleet({ unbound: ['sensor-1'] });
+    const gw = await h.connected('gw-1');
+    gw.send(attach('sensor-1', 1));
+    assert.deepEqual(await gw.sync(), [], 'no PUBACK and, unsubscribed, no error message');
+    await assertLastError(h, 'sensor-1', 'GATEWAY_ATTACHMENT_ERROR');
+
+    // QoS 1 asked, QoS 0 granted.
+    gw.send(subscribe(2, [errorsTopic('gw-1'), 1]));
+    assert.deepEqual(gw.transport.take(), [{ cmd: 'suback', messageId: 2, granted: [0] }]);
+    gw.send(attach('sensor-1', 3));
+    assertAttachmentError(await gw.sync(), 'gw-1', 'sensor-1', 3);
+
+    gw.send({ cmd: 'unsubscribe', messageId: 4, unsubscriptions: [errorsTopic('gw-1')] });
+    assert.deepEqual(gw.transport.take(), [{ cmd: 'unsuback', messageId: 4, granted: [] }]);
+    gw.send(attach('sensor-1', 5), publish('/devices/sensor-1/events', 'x', 1, 6));
+    assert.deepEqual(await gw.sync(), []);
+    assert.equal(gw.open, true);
+  });
+
+  test("an attached device's errors topic is granted QoS 0 but never carries the gateway's errors", async () => {
+    const h = await gatewayFleet({ bound: ['sensor-1'] });
+    const gw = await h.connected('gw-1');
+    await attached(gw, 'sensor-1', 1);
+    gw.send(subscribe(2, ['/devices/sensor-1/errors', 0]));
+    const out = await gw.sync();
+    assert.deepEqual(out, [{ cmd: 'suback', messageId: 2, granted: [0] }]);
+    gw.send(publish('/devices/nobody/events', 'x', 1, 3));
+    const after = await gw.sync();
+    assert.deepEqual(after.filter((p) => p.cmd === 'publish'), []);
+  });
+
+  test('a non-gateway may subscribe to its own errors topic (QoS 0) and never gets anything', async () => {
+    const h = await gatewayHarness();
+    await h.addDevice('dev-1');
+    const d = await h.connected('dev-1');
+    d.send(subscribe(1, ['/devices/dev-1/errors', 1]));
+    assert.deepEqual(d.transport.take(), [{ cmd: 'suback', messageId: 1, granted: [0] }]);
+    d.send({ cmd: 'puback', messageId: 77 });
+    assert.deepEqual(await d.sync(), []);
+    assert.equal(d.open, true);
+  });
+});
