@@ -98,7 +98,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     env: {
       clock: systemClock,
       limits: { ...DEFAULT_MQTT_LIMITS, maxMessagesPerSecond: config.mqttMaxMessagesPerSecond },
-      auth: new DeviceAuthenticator(store, new JoseTokenVerifier(), systemClock),
+      auth: new DeviceAuthenticator(store, new JoseTokenVerifier(), systemClock, registries),
       ingress: new DeviceIngress(sink, store, activity, metrics),
       store,
       registries,

@@ -1,6 +1,6 @@
 import { parseClientId } from '../domain/client-id.js';
 import { checkClaims, JWT_SKEW_S } from '../domain/jwt-claims.js';
-import type { Device, DeviceCredential, Registry } from '../domain/model.js';
+import type { Device, DeviceCredential, Registry, RegistryKey } from '../domain/model.js';
 import type { Clock, Store } from './ports.js';
 
 /** A JWT split and parsed, before its signature is checked. */
@@ -43,17 +43,27 @@ const ALLOWED_ALGS = new Set(['RS256', 'ES256']);
  * Device authentication (spec §4.2): the same checks for an MQTT CONNECT, an HTTP bridge request
  * and a gateway's attach token.
  */
+/** Where registries are read from: the store, or a cache in front of it. */
+export interface RegistryLookup {
+  get(key: RegistryKey): Promise<Registry | undefined>;
+}
+
 export class DeviceAuthenticator {
+  private readonly registries: RegistryLookup;
+
   constructor(
     private readonly store: Store,
     private readonly verifier: TokenVerifier,
     private readonly clock: Clock,
-  ) {}
+    registries?: RegistryLookup,
+  ) {
+    this.registries = registries ?? { get: (key) => store.getRegistry(key) };
+  }
 
   async authenticateClientId(clientId: string, token: string | undefined, protocol: 'mqtt' | 'http'): Promise<AuthOutcome> {
     const parsed = parseClientId(clientId);
     if (!parsed) return { ok: false, reason: 'bad-client-id', message: 'The client ID is not a device name.' };
-    const registry = await this.store.getRegistry(parsed.registryKey);
+    const registry = await this.registries.get(parsed.registryKey);
     if (!registry) return { ok: false, reason: 'unknown-registry', message: 'Unknown registry.' };
     const device = await this.store.getDevice(parsed.registryKey, parsed.device);
     if (!device) return { ok: false, reason: 'unknown-device', message: 'Unknown device.' };

@@ -110,7 +110,7 @@ async function attach(s: MqttSession, p: IPublishPacket, deviceId: string, token
         // The device's own JWT, checked exactly as a device CONNECT (spec §6.2).
         const outcome = await env.auth.authenticateDevice(registry, device, token, 'attach');
         tokenCheck = outcome.ok ? 'valid' : 'invalid';
-        if (outcome.ok) credentialKey = `${outcome.credential.format}\n${outcome.credential.key}`;
+        if (outcome.ok) credentialKey = outcome.credential.key;
       }
     }
     if (s.phase !== 'connected') return;

@@ -108,7 +108,7 @@ export class MqttBridge {
         // Only removing the credential the session authenticated with ends it (docs/compat.md C-MQTT-REVOKE).
         store.getDeviceByNumId(e.numId).then(
           (d) => {
-            if (!d || !d.credentials.some((c) => `${c.format}\n${c.key}` === used)) session.end(e.numId, 'credentials-changed');
+            if (!d || !d.credentials.some((c) => c.key === used)) session.end(e.numId, 'credentials-changed');
           },
           (err: unknown) => log.warn({ err }, 'could not check changed credentials'),
         );

@@ -116,7 +116,7 @@ export interface DeviceSlot {
   sentConfigVersion: number;
   pendingConfig: { messageId: number; version: number; sentAt: number; payload: Buffer } | undefined;
   commandFilters: Map<string, QoS01>;
-  /** Key of the credential the device authenticated with (undefined: association only). */
+  /** The PEM of the credential the device authenticated with (undefined: association only). */
   credentialKey: string | undefined;
 }
 

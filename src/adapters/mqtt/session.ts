@@ -12,6 +12,17 @@ import { deliverCommand, deliverLatestConfig, redeliverConfigs } from './outboun
 import { detachForError, gatewayError, handleControl } from './gateway.js';
 import type { CloseReason, DeviceSlot, Outbound, Phase, SessionEnv, SessionTransport } from './session-types.js';
 
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * What a live session keeps of its device: identity and settings, not the payloads, keys and
+ * metadata (up to hundreds of KB) that it never reads again; config is re-read from the store
+ * whenever it is delivered.
+ */
+function leanDevice(d: Device): Device {
+  return { ...d, credentials: [], metadata: {}, config: { ...d.config, binaryData: NO_BYTES }, state: undefined };
+}
+
 /** The device's log level, or else its registry's, as its proto number (spec §1.8). */
 function effectiveLogLevel(device: Device, registry: Registry): number {
   const configured: LogLevel = device.logLevel !== 'LOG_LEVEL_UNSPECIFIED' ? device.logLevel : registry.logLevel;
@@ -70,7 +81,9 @@ export class MqttSession implements LiveSession, StoredTarget {
   errorsSubscribed = false;
   /** An attach is under way: later packets wait so that they see its outcome, in order. */
   private busy = false;
-  log: Logger;
+  /** Created on first use: most connections never log, and a child logger per connection costs memory. */
+  private logger: Logger | undefined;
+  private logBindings: Record<string, string>;
   readonly resumeFromSink = (): void => this.resumeReading();
 
   constructor(
@@ -80,7 +93,17 @@ export class MqttSession implements LiveSession, StoredTarget {
   ) {
     this.openedAt = env.clock.now();
     this.lastPacketAt = this.openedAt;
-    this.log = env.log.child({ connId });
+    this.logBindings = { connId };
+  }
+
+  get log(): Logger {
+    return (this.logger ??= this.env.log.child(this.logBindings));
+  }
+
+  /** Adds the device's identity to every later log line of the connection. */
+  identify(deviceId: string, registry: string): void {
+    this.logBindings = { ...this.logBindings, deviceId, registry };
+    this.logger = undefined;
   }
 
   get isGateway(): boolean {
@@ -299,7 +322,7 @@ export class MqttSession implements LiveSession, StoredTarget {
 
   makeSlot(device: Device, registry: Registry, credentialKey: string | undefined): DeviceSlot {
     return {
-      device,
+      device: leanDevice(device),
       registry,
       registryName: registryName(registry),
       debugLog: effectiveLogLevel(device, registry) >= 40,

@@ -1,4 +1,5 @@
 import type { IConnectPacket } from 'mqtt-packet';
+import { registryName } from '../../../domain/model.js';
 import type { MqttSession } from '../session.js';
 
 /**
@@ -31,13 +32,14 @@ export function handleConnect(s: MqttSession, packet: IConnectPacket): void {
         s.transport.send({ cmd: 'connack', returnCode: 5, sessionPresent: false });
         return s.close('auth-failed');
       }
-      const { device, registry, credential, expiresAtMs } = outcome;
-      s.env.registries.put(registry);
-      const slot = s.makeSlot(device, registry, `${credential.format}\n${credential.key}`);
+      const { device, credential, expiresAtMs } = outcome;
+      // One registry object shared by all its sessions (the authenticator reads through the cache).
+      const registry = s.env.registries.peek(registryName(outcome.registry)) ?? outcome.registry;
+      const slot = s.makeSlot(device, registry, credential.key);
       s.own = slot;
       s.slots.set(device.id, slot);
       s.jwtDeadline = expiresAtMs;
-      s.log = s.log.child({ deviceId: device.id, registry: registry.registry });
+      s.identify(device.id, registry.registry);
       // One connection per device: the older one is closed (spec §5.2, observed ALREADY_EXISTS).
       const previous = s.env.directory.claim(device.numId, s);
       if (previous) previous.end(device.numId, 'session-taken-over');
