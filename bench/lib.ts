@@ -25,7 +25,41 @@ export interface BenchSection {
    * the flags of every selected section into a single server start.
    */
   serverArgs?: readonly string[];
+  /**
+   * The section starts servers of its own and leaves ctx.server alone (the MQTT and gateway
+   * benches): run.ts then does not report that server's memory after it.
+   */
+  ownServers?: boolean;
   run(ctx: BenchContext): Promise<void>;
+}
+
+/**
+ * The selected sections' server flags for one server start: each flag with the values after it
+ * forms a group, and a group given by several sections is kept once (`--a 0 --b 0` keeps both
+ * zeros, which deduplicating single arguments would not).
+ */
+export function mergeServerArgs(sections: readonly Pick<BenchSection, 'serverArgs'>[]): string[] {
+  const groups: string[][] = [];
+  for (const s of sections) {
+    let current: string[] | undefined;
+    for (const arg of s.serverArgs ?? []) {
+      if (arg.startsWith('--') || current === undefined) {
+        current = [arg];
+        groups.push(current);
+      } else {
+        current.push(arg);
+      }
+    }
+  }
+  const seen = new Set<string>();
+  const merged: string[] = [];
+  for (const g of groups) {
+    const key = g.join('\0');
+    if (seen.has(key)) continue;
+    seen.add(key);
+    merged.push(...g);
+  }
+  return merged;
 }
 
 /** Milliseconds since an arbitrary origin, sub-millisecond resolution. */

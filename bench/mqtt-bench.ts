@@ -139,6 +139,7 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
 export const mqttBench: BenchSection = {
   name: 'mqtt',
   summary: 'MQTT bridge vs Mosquitto: TLS+JWT connects/s, RSS per idle device, QoS 1 msgs/s + PUBACK p50/p99, config latency',
+  ownServers: true,
   run: (ctx) =>
     runMqttBench({
       sections: (process.env.BENCH_MQTT_SECTIONS ?? '').split(',').filter((x) => x !== ''),

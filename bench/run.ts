@@ -2,7 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, platform, arch, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type StartedServer } from '../test/support/server.js';
-import { fmtMs, now, type BenchSection } from './lib.js';
+import { gatewayBench } from './gateway-bench.js';
+import { fmtMs, mergeServerArgs, now, type BenchSection } from './lib.js';
+import { mqttBench } from './mqtt-bench.js';
 import { registryBench } from './registry-bench.js';
 
 /**
@@ -11,7 +13,7 @@ import { registryBench } from './registry-bench.js';
  * A section is a module exporting a BenchSection; add it to SECTIONS to make it selectable.
  */
 
-const SECTIONS: readonly BenchSection[] = [registryBench];
+const SECTIONS: readonly BenchSection[] = [registryBench, mqttBench, gatewayBench];
 
 /** The whole run's budget; requests are aborted once it is spent, and the process ends soon after. */
 const BUDGET_MS = 10 * 60_000;
@@ -90,7 +92,7 @@ async function main(): Promise<number> {
   watchdog.unref();
 
   try {
-    const serverArgs = [...new Set(sections.flatMap((s) => s.serverArgs ?? []))];
+    const serverArgs = mergeServerArgs(sections);
     // startServer binds 127.0.0.1:0: loopback only, a free port.
     server = await startServer({ dataDir: join(root, 'data'), args: serverArgs });
     print(`server: ${server.api}, SQLite at ${server.info.database}`);
@@ -99,7 +101,7 @@ async function main(): Promise<number> {
       print();
       const t0 = now();
       await section.run({ server, signal, print });
-      const rss = rssMiB(server.process.pid);
+      const rss = section.ownServers === true ? undefined : rssMiB(server.process.pid);
       print(`  section "${section.name}" took ${fmtMs(now() - t0)}${rss === undefined ? '' : `; server RSS ${rss.toFixed(0)} MiB`}`);
     }
     const code = await server.stop();

@@ -99,6 +99,7 @@ export async function startBridgehead(fleet: BenchFleet): Promise<BenchTarget> {
       tls: { transport: 'tls', host: tls.hostname, port: Number(tls.port), caPem, servername: 'localhost' },
       plain: { transport: 'plain', host: plain.hostname, port: Number(plain.port) },
       configIsApi: true,
+      admin: { api: server.api, token: server.token, registryPath: `${registryPath}/${BENCH_REGISTRY}` },
       provision: (count) => provision(server, registryPath, fleet, count),
       collectGarbage,
       configTrigger: () => ({ kind: 'rest', devicesUrl: `${server.api}${registryPath}/${BENCH_REGISTRY}/devices/`, token: server.token }),

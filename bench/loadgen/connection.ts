@@ -64,8 +64,12 @@ export class LoadConnection {
   private nextControlId = 60_000;
 
   // Telemetry window state: message ids 1..W are the window slots, reused as each PUBACK frees one.
-  private publishTemplate: Buffer | null = null;
-  private idOffset = 0;
+  // One pre-encoded PUBLISH per topic; successive messages rotate over the topics (a gateway
+  // relays for many devices on one connection).
+  private templates: Buffer[] = [];
+  private idOffsets: number[] = [];
+  private maxTemplateLength = 0;
+  private nextTemplate = 0;
   private sentAt: Float64Array = new Float64Array(0);
   private freeIds: number[] = [];
   private sending = false;
@@ -73,7 +77,11 @@ export class LoadConnection {
   private pendingSends = 0;
   private inFlight = 0;
   onAck: ((latencyMs: number, at: number) => void) | null = null;
+  /** PUBACK for a publishOnce/publishBatch message (ids of the control range). */
+  onControlAck: ((messageId: number, at: number) => void) | null = null;
   onMessage: MessageHandler | null = null;
+  /** Devices this connection relays for as a gateway (attached ones); empty for a plain device. */
+  readonly relayFor: string[] = [];
   /** PUBACKs for ids not in flight (should stay 0). */
   strayAcks = 0;
 
@@ -159,21 +167,44 @@ export class LoadConnection {
     });
   }
 
-  /** One-off QoS 0/1 PUBLISH outside the telemetry window (ids from the control range). */
-  publishOnce(topic: string, payload: Buffer, qos: 0 | 1): void {
-    const packet = { cmd: 'publish' as const, topic, payload, qos, dup: false, retain: false };
-    this.write(mqtt.generate(qos === 1 ? { ...packet, messageId: this.takeControlId() } : packet));
+  /**
+   * One-off QoS 0/1 PUBLISH outside the telemetry window (ids from the control range); returns
+   * the packet id (0 for QoS 0), which onControlAck reports back with its PUBACK.
+   */
+  publishOnce(topic: string, payload: Buffer, qos: 0 | 1): number {
+    return this.publishBatch([{ topic, payload }], qos)[0] ?? 0;
   }
 
   /**
-   * Prepares the telemetry window: W slots, one pre-encoded PUBLISH whose 2-byte packet id is
-   * patched per send (the bytes are otherwise identical for every message on this connection).
+   * Several PUBLISHes outside the telemetry window written at once, in order, as one buffer (a
+   * pipelined burst); returns their packet ids. At most 5,000 QoS 1 messages may await a PUBACK.
    */
-  prepareTelemetry(topic: string, payload: Buffer, window: number): void {
+  publishBatch(messages: ReadonlyArray<{ topic: string; payload: Buffer }>, qos: 0 | 1): number[] {
+    const ids: number[] = [];
+    const frames = messages.map(({ topic, payload }) => {
+      const packet = { cmd: 'publish' as const, topic, payload, qos, dup: false, retain: false };
+      if (qos === 0) return mqtt.generate(packet);
+      const messageId = this.takeControlId();
+      ids.push(messageId);
+      return mqtt.generate({ ...packet, messageId });
+    });
+    this.write(frames.length === 1 && frames[0] !== undefined ? frames[0] : Buffer.concat(frames));
+    return qos === 0 ? messages.map(() => 0) : ids;
+  }
+
+  /**
+   * Prepares the telemetry window: W slots, one pre-encoded PUBLISH per topic whose 2-byte packet
+   * id is patched per send (the bytes are otherwise identical for every message to that topic).
+   * With several topics, successive messages go to them in turn.
+   */
+  prepareTelemetry(topics: string | readonly string[], payload: Buffer, window: number): void {
     if (window < 1 || window > 30_000) throw new RangeError('window must be 1..30000');
-    const template = mqtt.generate({ cmd: 'publish', topic, payload, qos: 1, dup: false, retain: false, messageId: 1 });
-    this.publishTemplate = template;
-    this.idOffset = template.length - payload.length - 2;
+    const list = typeof topics === 'string' ? [topics] : topics;
+    if (list.length === 0) throw new RangeError('at least one telemetry topic is needed');
+    this.templates = list.map((topic) => mqtt.generate({ cmd: 'publish', topic, payload, qos: 1, dup: false, retain: false, messageId: 1 }));
+    this.idOffsets = this.templates.map((t) => t.length - payload.length - 2);
+    this.maxTemplateLength = Math.max(...this.templates.map((t) => t.length));
+    this.nextTemplate = 0;
     this.sentAt = new Float64Array(window + 1);
     this.freeIds = [];
     for (let id = window; id >= 1; id -= 1) this.freeIds.push(id);
@@ -233,7 +264,11 @@ export class LoadConnection {
     switch (packet.cmd) {
       case 'puback': {
         const id = packet.messageId ?? 0;
-        if (id >= this.nextControlIdFloor()) return; // ack of a control-range publish
+        if (id >= this.nextControlIdFloor()) {
+          // ack of a control-range publish
+          this.onControlAck?.(id, performance.now());
+          return;
+        }
         const sent = this.sentAt[id] ?? 0;
         if (sent === 0) {
           this.strayAcks += 1;
@@ -286,23 +321,28 @@ export class LoadConnection {
 
   /** Writes as many PUBLISHes as acks freed slots, as one buffer (one write syscall per chunk read). */
   private flushSends(): void {
-    const template = this.publishTemplate;
+    const templates = this.templates;
     const n = Math.min(this.pendingSends, this.freeIds.length);
     this.pendingSends = 0;
-    if (!this.sending || template === null || n === 0 || !this.isOpen) return;
-    const len = template.length;
-    const out = Buffer.allocUnsafe(len * n);
+    if (!this.sending || templates.length === 0 || n === 0 || !this.isOpen) return;
+    const out = Buffer.allocUnsafe(this.maxTemplateLength * n);
     const now = performance.now();
+    let base = 0;
+    let t = this.nextTemplate;
     for (let k = 0; k < n; k += 1) {
       const id = this.freeIds.pop() ?? 0;
-      const base = k * len;
+      const template = templates[t] ?? templates[0]!;
+      const idOffset = this.idOffsets[t] ?? 0;
+      t = t + 1 === templates.length ? 0 : t + 1;
       template.copy(out, base);
-      out[base + this.idOffset] = id >> 8;
-      out[base + this.idOffset + 1] = id & 0xff;
+      out[base + idOffset] = id >> 8;
+      out[base + idOffset + 1] = id & 0xff;
+      base += template.length;
       this.sentAt[id] = now;
     }
+    this.nextTemplate = t;
     this.inFlight += n;
-    this.write(out);
+    this.write(base === out.length ? out : out.subarray(0, base));
   }
 
   private write(bytes: Buffer): void {

@@ -24,6 +24,12 @@ export class BenchFleet {
     return new BenchFleet({ ES256: es, RS256: rs });
   }
 
+  /** The login of a device with any id (a gateway, say), with a freshly minted JWT. */
+  async loginFor(id: string, alg: KeyAlg): Promise<DeviceLogin> {
+    const password = await mintDeviceJwt({ privateKeyPem: this.keys[alg].privateKeyPem, alg, audience: BENCH_PROJECT, issuedAt: Math.floor(Date.now() / 1000), expiresInSeconds: 7_200 });
+    return { deviceId: id, clientId: clientIdOf(id), username: 'unused', password };
+  }
+
   /** Logins for devices 1..count, minting (and caching) the JWTs on first use. */
   async logins(alg: KeyAlg, count: number, first = 1): Promise<DeviceLogin[]> {
     const have = this.tokens.get(alg) ?? [];

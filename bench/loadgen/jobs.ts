@@ -69,6 +69,8 @@ export interface TelemetryResult {
   latency: HistogramSnapshot;
   /** Event-loop utilisation of this worker over the measurement window (1 = load generator saturated). */
   loadgenElu: number;
+  /** Messages on a gateway's errors topic during the job (error_type), most frequent first. */
+  gatewayErrors: Array<{ message: string; count: number }>;
 }
 
 /** How a config update is triggered for the config-latency phase. */
@@ -107,6 +109,53 @@ export interface ConfigResult {
   elapsedMs: number;
 }
 
+/** One gateway of an attach job and the bound devices it attaches. */
+export interface GatewayPlan {
+  login: DeviceLogin;
+  deviceIds: string[];
+}
+
+/**
+ * Gateways connect (and subscribe to their errors topic at QoS 0), then attach their devices
+ * with QoS 1 PUBLISHes to `/devices/{id}/attach` (spec §6.2): one at a time, each sent once the
+ * previous one's PUBACK arrived (`sequential`), or all written at once (`pipelined`). Every
+ * gateway runs at the same time.
+ */
+export interface AttachJob {
+  kind: 'attach';
+  /** Keep the gateway connections open under this group (relayed telemetry follows); null: disconnect them. */
+  group: string | null;
+  dial: DialSpec;
+  gateways: GatewayPlan[];
+  mode: 'sequential' | 'pipelined';
+  keepaliveSeconds: number;
+  connectTimeoutMs: number;
+  /** No PUBACK (nor error) for this long: the attaches still waiting count as timed out. */
+  attachTimeoutMs: number;
+  /** Hard deadline for the whole job. */
+  deadlineMs: number;
+}
+
+export interface AttachResult {
+  kind: 'attach';
+  gateways: number;
+  connected: number;
+  /** Connect failures (with counts). */
+  connectErrors: Array<{ message: string; count: number }>;
+  attempted: number;
+  attached: number;
+  /** Refused on the errors topic (GATEWAY_ATTACHMENT_ERROR and the like), no PUBACK. */
+  refused: number;
+  /** Neither PUBACK nor error before the timeout, the deadline or the connection's end. */
+  timedOut: number;
+  /** Per gateway: first attach written → last attach answered. */
+  totalsMs: number[];
+  /** Attach PUBLISH written → its PUBACK, acknowledged attaches only. */
+  latency: HistogramSnapshot;
+  /** Messages on the gateways' errors topics (error_type), most frequent first. */
+  gatewayErrors: Array<{ message: string; count: number }>;
+}
+
 export interface CloseJob {
   kind: 'close';
   group: string;
@@ -117,8 +166,8 @@ export interface CloseResult {
   closed: number;
 }
 
-export type Job = ConnectJob | TelemetryJob | ConfigJob | CloseJob;
-export type JobResult = ConnectResult | TelemetryResult | ConfigResult | CloseResult;
+export type Job = ConnectJob | TelemetryJob | ConfigJob | AttachJob | CloseJob;
+export type JobResult = ConnectResult | TelemetryResult | ConfigResult | AttachResult | CloseResult;
 
 /** main → worker */
 export interface JobRequest {

@@ -9,13 +9,15 @@ export interface ConnectionGroup {
   conns: LoadConnection[];
   /** Device id → latest config payload received (config phase). */
   configs: Map<string, { payload: Buffer; at: number }>;
+  /** error_type of each message on a gateway's errors topic, in arrival order (gateway groups). */
+  gatewayErrors: string[];
 }
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
 /** Opens job.logins with bounded concurrency; every connection is kept open in the returned group. */
 export async function runConnect(job: ConnectJob): Promise<{ group: ConnectionGroup; result: ConnectResult }> {
-  const group: ConnectionGroup = { conns: [], configs: new Map() };
+  const group: ConnectionGroup = { conns: [], configs: new Map(), gatewayErrors: [] };
   const latency = new Histogram();
   const failures: string[] = [];
   let next = 0;
@@ -91,6 +93,7 @@ export async function runTelemetry(
   mark: (name: 'measure-start' | 'measure-end') => void,
 ): Promise<TelemetryResult> {
   const conns = group.conns.filter((c) => c.isOpen);
+  const errorsBefore = group.gatewayErrors.length;
   const latency = new Histogram();
   const payload = Buffer.alloc(job.payloadBytes, 'bench-telemetry-0123456789abcdef-');
   let measureStart = Number.POSITIVE_INFINITY;
@@ -105,7 +108,13 @@ export async function runTelemetry(
     }
   };
   for (const c of conns) {
-    c.prepareTelemetry(`/devices/${c.login.deviceId}/events`, payload, job.window);
+    // A gateway publishes for its attached devices in turn; a device for itself.
+    const devices = c.relayFor.length > 0 ? c.relayFor : [c.login.deviceId];
+    c.prepareTelemetry(
+      devices.map((id) => `/devices/${id}/events`),
+      payload,
+      job.window,
+    );
     c.onAck = onAck;
   }
   for (const c of conns) c.startSending();
@@ -141,6 +150,7 @@ export async function runTelemetry(
     lostReasons: tally(lost.map((c) => c.lastCloseReason ?? 'unknown')),
     latency: latency.snapshot(),
     loadgenElu,
+    gatewayErrors: tally(group.gatewayErrors.slice(errorsBefore)),
   };
 }
 

@@ -1,6 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import { Histogram } from './histogram.js';
 import type {
+  AttachJob,
+  AttachResult,
   CloseResult,
   ConfigJob,
   ConfigResult,
@@ -113,6 +115,7 @@ export class LoadGenerator {
       lostReasons: mergeTallies(rs.map((r) => r.lostReasons)),
       latency: latency.snapshot(),
       loadgenElu: sum(rs, (r) => r.loadgenElu) / Math.max(1, rs.length),
+      gatewayErrors: mergeTallies(rs.map((r) => r.gatewayErrors)),
     };
   }
 
@@ -143,6 +146,40 @@ export class LoadGenerator {
       httpErrors: mergeTallies(rs.map((r) => r.httpErrors)),
       latency: latency.snapshot(),
       elapsedMs: Math.max(...rs.map((r) => r.elapsedMs)),
+    };
+  }
+
+  /**
+   * Gateways attach their devices (bench/loadgen/gateway-phases.ts); with several workers, the
+   * gateways are dealt out among them. `onMark` sees worker 0's edges of the attach window.
+   */
+  async attach(job: Omit<AttachJob, 'kind'>, onMark?: (name: Mark) => void): Promise<AttachResult> {
+    const n = this.workers.length;
+    const results = await Promise.all(
+      this.workers.map((_, i) =>
+        this.request(
+          i,
+          { ...job, kind: 'attach', gateways: job.gateways.filter((_g, k) => k % n === i) },
+          job.deadlineMs + job.connectTimeoutMs + job.attachTimeoutMs,
+          i === 0 ? onMark : undefined,
+        ),
+      ),
+    );
+    const rs = results.filter((r): r is AttachResult => r.kind === 'attach');
+    const latency = new Histogram();
+    for (const r of rs) latency.merge(r.latency);
+    return {
+      kind: 'attach',
+      gateways: sum(rs, (r) => r.gateways),
+      connected: sum(rs, (r) => r.connected),
+      connectErrors: mergeTallies(rs.map((r) => r.connectErrors)),
+      attempted: sum(rs, (r) => r.attempted),
+      attached: sum(rs, (r) => r.attached),
+      refused: sum(rs, (r) => r.refused),
+      timedOut: sum(rs, (r) => r.timedOut),
+      totalsMs: rs.flatMap((r) => r.totalsMs),
+      latency: latency.snapshot(),
+      gatewayErrors: mergeTallies(rs.map((r) => r.gatewayErrors)),
     };
   }
 

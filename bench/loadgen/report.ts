@@ -87,3 +87,26 @@ export function renderTable(defs: readonly MetricDef[], results: Results): strin
   const sep = widths.map((w) => '-'.repeat(w)).join('-|-');
   return [line(header), sep, ...rows.slice(1).map(line)].join('\n');
 }
+
+/**
+ * The same table for one server only (metric | <column>), for figures with nothing to compare
+ * against; rows without a value are left out.
+ */
+export function renderSingleTable(defs: readonly MetricDef[], cells: ReadonlyMap<string, Cell>, column = 'Bridgehead'): string {
+  const rows: string[][] = [['metric', column]];
+  for (const def of defs) {
+    const c = cells.get(def.key);
+    if (c === undefined) continue;
+    rows.push([
+      `${def.label}${UNIT_SUFFIX[def.unit] === '' ? '' : ` (${UNIT_SUFFIX[def.unit].trim()})`}`,
+      `${formatValue(c.value, def.unit)}${c.note === undefined ? '' : ` ${c.note}`}`,
+    ]);
+  }
+  const widths = [0, 1].map((col) => Math.max(...rows.map((row) => (row[col] ?? '').length)));
+  const line = (row: string[]): string =>
+    row
+      .map((c, col) => (col === 0 ? c.padEnd(widths[col] ?? 0) : c.padStart(widths[col] ?? 0)))
+      .join(' | ')
+      .trimEnd();
+  return [line(rows[0] ?? []), widths.map((w) => '-'.repeat(w)).join('-|-'), ...rows.slice(1).map(line)].join('\n');
+}

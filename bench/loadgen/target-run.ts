@@ -55,7 +55,7 @@ export class TargetRun {
     this.cells.set(key, note === undefined ? { value } : { value, note });
   }
 
-  private note(text: string): void {
+  protected note(text: string): void {
     this.notes.push(`${this.target.name}: ${text}`);
     this.say(`! ${text}`);
   }
@@ -82,7 +82,7 @@ export class TargetRun {
     return result;
   }
 
-  private cpuText(cpu: CpuShares = this.lastCpu): string {
+  protected cpuText(cpu: CpuShares = this.lastCpu): string {
     const f = (x: number | null): string => (x === null ? '—' : x.toFixed(2));
     return `; CPU cores: server ${f(cpu.server)}, load generator ${f(cpu.loadgen)}, other ${f(cpu.other)}`;
   }
@@ -93,19 +93,19 @@ export class TargetRun {
   }
 
   /** A measured phase shared the machine with something else: say so next to the figures. */
-  private checkQuiet(phase: string, cpu: CpuShares): boolean {
+  protected checkQuiet(phase: string, cpu: CpuShares): boolean {
     const busy = cpu.other !== null && cpu.other > 0.25;
     if (busy) this.note(`${phase}: other processes used ${(cpu.other ?? 0).toFixed(2)} cores meanwhile; figures may be low`);
     return busy;
   }
 
   /** The note a rate cell carries: failures, and whether the machine was busy meanwhile. */
-  private static cellNote(parts: Array<string | false>): string | undefined {
+  protected static cellNote(parts: Array<string | false>): string | undefined {
     const kept = parts.filter((p): p is string => p !== false);
     return kept.length === 0 ? undefined : `(${kept.join(', ')})`;
   }
 
-  private async closeGroup(group: string): Promise<void> {
+  protected async closeGroup(group: string): Promise<void> {
     await this.loadgen.close(group);
     await sleep(500); // let the server finish tearing the sessions down before the next phase
   }
@@ -174,9 +174,16 @@ export class TargetRun {
   }
 
   async telemetry(transport: 'tls' | 'plain', devices: number): Promise<void> {
-    const key = `telemetry.${transport}.${devices}`;
     const group = `telemetry-${transport}-${devices}`;
     await this.connectGroup(group, transport === 'tls' ? this.target.tls : this.target.plain, devices, 'ES256');
+    await this.measureTelemetry(group, `telemetry.${transport}.${devices}`);
+  }
+
+  /**
+   * QoS 1 telemetry over the open connections of `group` (closed afterwards); the figures go to
+   * the cells `${key}.rate`, `.p50`, `.p99`, `.cpu` and `.elu`.
+   */
+  protected async measureTelemetry(group: string, key: string): Promise<void> {
     await this.quiet();
     let meter: CpuMeter | null = null;
     let cpu: CpuShares = { server: null, loadgen: null, other: null };
@@ -203,6 +210,7 @@ export class TargetRun {
       r.lostConnections > 0 ? `${r.lostConnections} connections lost (${r.lostReasons.map((x) => `${x.count}× ${x.message}`).join('; ')})` : '',
       r.unacked > 0 ? `${r.unacked} PUBLISHes never acked` : '',
       r.strayAcks > 0 ? `${r.strayAcks} PUBACKs for ids not in flight` : '',
+      r.gatewayErrors.length > 0 ? `gateway errors: ${r.gatewayErrors.map((x) => `${x.count}× ${x.message}`).join('; ')}` : '',
     ].filter((p) => p !== '');
     if (problems.length > 0) this.note(`${group}: ${problems.join('; ')}`);
     this.say(

@@ -14,6 +14,11 @@ export interface BenchTarget {
   provision(count: number): Promise<void>;
   /** How a config update reaches a device on this target. */
   configTrigger(): ConfigTrigger;
+  /**
+   * The admin REST API and the bench registry's path under it (Bridgehead only): for what
+   * provision() does not cover, such as gateways and their bindings.
+   */
+  readonly admin?: { api: string; token: string; registryPath: string };
   /** True when the config row measures the real API (false: an MQTT analogue). */
   readonly configIsApi: boolean;
   /**

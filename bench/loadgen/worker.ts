@@ -5,6 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import type { JobRequest, JobResult, WorkerMessage } from './jobs.js';
+import { runAttach } from './gateway-phases.js';
 import { closeGroup, runConfig, runConnect, runTelemetry, type ConnectionGroup } from './phases.js';
 
 const port = parentPort;
@@ -32,6 +33,12 @@ async function run(req: JobRequest): Promise<JobResult> {
       return runTelemetry(job, groupNamed(job.group), (name) => post({ type: 'mark', id: req.id, name }));
     case 'config':
       return runConfig(job, groupNamed(job.group));
+    case 'attach': {
+      if (job.group !== null && groups.has(job.group)) throw new Error(`connection group ${job.group} already open`);
+      const { group, result } = await runAttach(job, (name) => post({ type: 'mark', id: req.id, name }));
+      if (job.group !== null) groups.set(job.group, group);
+      return result;
+    }
     case 'close': {
       const g = groups.get(job.group);
       groups.delete(job.group);
