@@ -2,6 +2,7 @@ import type { Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import { ENUM_NUMBERS, registryName, type Device, type LogLevel, type Registry } from '../../domain/model.js';
 import { messageAttributes } from '../../domain/event-routing.js';
+import { parsePublishTopic, type PublishTopic } from '../../domain/mqtt-topics.js';
 import type { LiveSession } from '../../services/session-directory.js';
 import type { StoredTarget } from '../../services/device-ingress.js';
 import { handleConnect } from './handlers/connect.js';
@@ -77,6 +78,8 @@ export class MqttSession implements LiveSession, StoredTarget {
   rateWindowStart = 0;
   rateCount = 0;
   paused = false;
+  /** Parsed publish topics of this connection, made on the first PUBLISH (idle devices pay nothing). */
+  private topics: Map<string, PublishTopic | undefined> | undefined;
   /** A gateway subscribed to its errors topic (spec §6.5). */
   errorsSubscribed = false;
   /** An attach is under way: later packets wait so that they see its outcome, in order. */
@@ -366,6 +369,21 @@ export class MqttSession implements LiveSession, StoredTarget {
       if (!this.outbound.has(id)) return id;
     }
     throw new Error('no free MQTT packet identifier');
+  }
+
+  /**
+   * Devices publish to the same few topics over and over: parsing each once per connection takes
+   * the topic grammar off the per-message path.
+   */
+  parseTopic(topic: string): PublishTopic | undefined {
+    const topics = (this.topics ??= new Map());
+    const hit = topics.get(topic);
+    if (hit !== undefined || topics.has(topic)) return hit;
+    const parsed = parsePublishTopic(topic);
+    // Bounded: a client inventing topics cannot grow it.
+    if (topics.size >= 32) topics.clear();
+    topics.set(topic, parsed);
+    return parsed;
   }
 
   /** A message goes to the ingress: count it in flight and stop reading when the window is full. */

@@ -1,5 +1,4 @@
 import type { IPublishPacket } from 'mqtt-packet';
-import { parsePublishTopic } from '../../../domain/mqtt-topics.js';
 import type { MqttSession } from '../session.js';
 import type { DeviceSlot } from '../session-types.js';
 
@@ -22,7 +21,7 @@ export function handlePublish(s: MqttSession, p: IPublishPacket): void {
   }
   // Spec §5.3: QoS 2 closes the connection.
   if (p.qos === 2) return s.close('qos2-publish');
-  const topic = parsePublishTopic(p.topic);
+  const topic = s.parseTopic(p.topic);
   if (!topic) return s.invalidPublishTopic(p);
   const slot = s.slots.get(topic.device);
   if (!slot) return s.publishForUnknownDevice(p, topic.device, topic.kind);
