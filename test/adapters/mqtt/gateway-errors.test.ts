@@ -77,6 +77,8 @@ describe('other gateway error codes (spec §6.6, docs/compat.md C-GW-ERRORS)', (
       publish('/devices/sensor-1/events/a/#', 'x', 1, 31),
       publish('projects/p/topics/t', 'x', 1, 32),
       publish('/devices/1-bad-id/events', 'x', 0),
+      publish('/devices//events', 'x', 1, 33),
+      publish(`/devices/${'a'.repeat(300)}/state`, 'x', 1, 34),
     );
     const out = await gw.sync();
     assert.deepEqual(pubacks(out), []);
@@ -88,6 +90,10 @@ describe('other gateway error codes (spec §6.6, docs/compat.md C-GW-ERRORS)', (
         ['GATEWAY_INVALID_MQTT_TOPIC', 'sensor-1', { message_type: 'PUBLISH', topic: '/devices/sensor-1/events/a/#', packet_id: 31 }],
         ['GATEWAY_INVALID_MQTT_TOPIC', 'gw-1', { message_type: 'PUBLISH', topic: 'projects/p/topics/t', packet_id: 32 }],
         ['GATEWAY_INVALID_MQTT_TOPIC', '1-bad-id', { message_type: 'PUBLISH', topic: '/devices/1-bad-id/events', packet_id: 0 }],
+        // An empty device ID names no device: the error is the gateway's own.
+        ['GATEWAY_INVALID_MQTT_TOPIC', 'gw-1', { message_type: 'PUBLISH', topic: '/devices//events', packet_id: 33 }],
+        // Over 255 characters is not a device ID either (spec §2.1).
+        ['GATEWAY_INVALID_MQTT_TOPIC', 'a'.repeat(300), { message_type: 'PUBLISH', topic: `/devices/${'a'.repeat(300)}/state`, packet_id: 34 }],
       ],
     );
     assert.equal(gw.open, true);
