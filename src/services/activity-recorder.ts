@@ -45,9 +45,16 @@ export class ActivityRecorder {
     if (this.pending.size === 0) return;
     const batch = this.pending;
     this.pending = new Map();
-    this.flushing = this.store.recordActivity(batch).finally(() => {
-      this.flushing = undefined;
-    });
+    this.flushing = this.store
+      .recordActivity(batch)
+      .catch((err: unknown) => {
+        // Keep what was not written for the next flush; newer notes win over the failed batch.
+        for (const [numId, patch] of batch) this.pending.set(numId, { ...patch, ...this.pending.get(numId) });
+        throw err;
+      })
+      .finally(() => {
+        this.flushing = undefined;
+      });
     await this.flushing;
   }
 }

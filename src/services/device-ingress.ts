@@ -94,11 +94,11 @@ export class DeviceIngress {
         this.observer.committed((performance.now() - start) / 1000, messages.length);
         for (let i = 0; i < messages.length; i++) {
           this.activity.event(numIds[i]!, messages[i]!.publishTime);
-          targets[i]!.stored(tokens[i]!, undefined);
+          notify(targets[i]!, tokens[i]!, undefined);
         }
       },
       (err: unknown) => {
-        for (let i = 0; i < messages.length; i++) targets[i]!.stored(tokens[i]!, err ?? new Error('sink append failed'));
+        for (let i = 0; i < messages.length; i++) notify(targets[i]!, tokens[i]!, err ?? new Error('sink append failed'));
       },
     );
   }
@@ -124,3 +124,15 @@ export class DeviceIngress {
   }
 }
 
+
+/**
+ * One target's failure must not leave the others of the batch waiting for ever, nor become an
+ * unhandled rejection; targets log their own failures.
+ */
+function notify(target: StoredTarget, token: number, error: unknown): void {
+  try {
+    target.stored(token, error);
+  } catch {
+    // see above
+  }
+}

@@ -351,5 +351,7 @@ describe('Device Manager API through @google-cloud/iot', () => {
     // Health needs no token.
     assert.equal((await fetch(`${server.api}/healthz`)).status, 200);
     assert.equal((await fetch(`${server.api}/v1/projects/${P}/locations/${L}/registries`)).status, 401);
+    // A path the router decodes to /v1/… is protected too.
+    assert.equal((await fetch(`${server.api}/%761/projects/${P}/locations/${L}/registries`)).status, 401);
   });
 });

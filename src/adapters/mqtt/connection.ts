@@ -27,7 +27,16 @@ export class MqttConnection implements SessionTransport {
     onClosed: (c: MqttConnection) => void,
   ) {
     this.session = new MqttSession(env, this, connId);
-    this.parser.on('packet', (packet: Packet) => this.session.handle(packet));
+    this.parser.on('packet', (packet: Packet) => {
+      try {
+        this.session.handle(packet);
+      } catch (err) {
+        // Our bug, not the peer's: this connection ends, the process and everyone else go on.
+        this.session.log.error({ err, cmd: packet.cmd }, 'bug while handling an MQTT packet');
+        this.session.close('protocol-error');
+        this.destroy();
+      }
+    });
     this.parser.on('error', () => {
       // Any codec error ends the connection: there is no resynchronising a byte stream.
       this.session.close('protocol-error');

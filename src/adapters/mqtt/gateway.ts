@@ -55,11 +55,22 @@ export function gatewayError(
   const affected = numId ?? s.slots.get(deviceId)?.device.numId;
   if (affected) s.env.activity.error(affected, at, status);
   else if (isResourceId(deviceId)) {
-    // A device the gateway does not hold: record it on the device if it exists (not awaited).
-    s.env.store.getDevice(gw.device.registryKey, deviceId).then(
-      (d) => d && s.env.activity.error(d.numId, at, status),
-      () => undefined,
-    );
+    // A device the gateway does not hold: record it on the device if it exists. Looked up once
+    // per connection, so a gateway repeating the same mistake costs no store reads.
+    const known = (s.errorDevices ??= new Map());
+    const cached = known.get(deviceId);
+    if (cached !== undefined) {
+      if (cached !== null) s.env.activity.error(cached, at, status);
+    } else {
+      s.env.store.getDevice(gw.device.registryKey, deviceId).then(
+        (d) => {
+          if (known.size >= 1024) known.clear();
+          known.set(deviceId, d ? d.numId : null);
+          if (d) s.env.activity.error(d.numId, at, status);
+        },
+        () => undefined,
+      );
+    }
   }
   s.deviceLog(gw, 'ERROR', 'GATEWAY_ERROR', { errorType: type, affectedDeviceId: deviceId });
   s.log.info({ errorType: type, affectedDeviceId: deviceId }, 'gateway error');
@@ -131,7 +142,7 @@ async function attach(s: MqttSession, p: IPublishPacket, deviceId: string, token
       return;
     }
     if (s.slots.has(deviceId)) {
-      s.transport.send({ cmd: 'puback', messageId: p.messageId! });
+      if (p.qos === 1) s.transport.send({ cmd: 'puback', messageId: p.messageId! });
       return;
     }
     const slot = s.makeSlot(device, registry, credentialKey);
@@ -140,6 +151,7 @@ async function attach(s: MqttSession, p: IPublishPacket, deviceId: string, token
     // (docs/compat.md C-GW-TAKEOVER).
     const previous = env.directory.claim(device.numId, s);
     if (previous) previous.end(device.numId, 'session-taken-over');
+    s.recheckAfterClaim(device.numId);
     const now = env.clock.now();
     env.store.recordGatewayAccess(device.numId, gw.device.id, now).catch((err: unknown) => s.log.warn({ err }, 'could not record gateway access'));
     s.deviceLog(slot, 'INFO', 'ATTACH', { gatewayId: gw.device.id });

@@ -29,6 +29,7 @@ export class MqttBridge {
   private flusher: NodeJS.Timeout | undefined;
   private unsubscribe: (() => void) | undefined;
   private nextId = 0;
+  private tcpOpen = 0;
   private closing = false;
 
   constructor(private readonly opts: MqttBridgeOptions) {}
@@ -47,15 +48,19 @@ export class MqttBridge {
   async start(): Promise<void> {
     const { tls, env } = this.opts;
     for (const addr of this.opts.listen) {
-      const server = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout: env.limits.connectTimeoutMs }, (s) =>
-        this.accept(s),
-      );
+      const server = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout: env.limits.connectTimeoutMs });
+      this.limitConnections(server);
+      server.on('secureConnection', (s) => this.accept(s));
       // A failed handshake is the peer's problem; it must not reach the process.
       server.on('tlsClientError', () => undefined);
       this.servers.push({ server, url: await listen(server, addr, 'mqtts') });
     }
     for (const addr of this.opts.plainListen) {
-      const server = createTcpServer((s) => this.accept(s));
+      const server = createTcpServer();
+      this.limitConnections(server);
+      server.on('connection', (s) => {
+        if (!s.destroyed) this.accept(s);
+      });
       this.servers.push({ server, url: await listen(server, addr, 'mqtt') });
     }
     this.ticker = setInterval(() => this.tick(), 1000);
@@ -67,10 +72,24 @@ export class MqttBridge {
     this.unsubscribe = this.opts.bus.subscribe((e) => this.onBusEvent(e));
   }
 
+  /**
+   * Counts TCP connections as they arrive, before any TLS handshake, so that half-open handshakes
+   * count against the limit too (docs/compat.md C-MQTT-MAXCONN: over it, the socket is closed at once).
+   */
+  private limitConnections(server: Server): void {
+    server.on('connection', (raw: Socket) => {
+      if (this.closing || this.tcpOpen >= this.opts.maxConnections) {
+        this.opts.env.metrics.disconnect('max-connections');
+        raw.destroy();
+        return;
+      }
+      this.tcpOpen++;
+      raw.once('close', () => this.tcpOpen--);
+    });
+  }
+
   private accept(socket: Socket): void {
-    if (this.closing || this.connections.size >= this.opts.maxConnections) {
-      // docs/compat.md C-MQTT-MAXCONN: over the limit, the socket is closed at once.
-      this.opts.env.metrics.disconnect('max-connections');
+    if (this.closing) {
       socket.destroy();
       return;
     }

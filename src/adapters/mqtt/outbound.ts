@@ -17,7 +17,7 @@ export function deliverLatestConfig(s: MqttSession, slot: DeviceSlot, onSubscrib
       const config = device.config;
       if (!onSubscribe && config.version <= slot.sentConfigVersion) return;
       const payload = Buffer.from(config.binaryData.buffer, config.binaryData.byteOffset, config.binaryData.byteLength);
-      if (slot.pendingConfig) s.outbound.delete(slot.pendingConfig.messageId);
+      if (slot.pendingConfig) supersede(s, slot, slot.pendingConfig.messageId);
       slot.pendingConfig = undefined;
       slot.sentConfigVersion = config.version;
       const qos = slot.configQos;
@@ -34,6 +34,14 @@ export function deliverLatestConfig(s: MqttSession, slot: DeviceSlot, onSubscrib
     },
     (err: unknown) => s.log.warn({ err }, 'could not read the device config for delivery'),
   );
+}
+
+/**
+ * The device may still acknowledge a replaced config delivery: its packet ID stays reserved (so a
+ * late PUBACK is neither an error nor taken for a newer message) until then or a deadline.
+ */
+export function supersede(s: MqttSession, slot: DeviceSlot, messageId: number): void {
+  s.outbound.set(messageId, { kind: 'superseded', slot, deadline: s.env.clock.now() + 3 * s.env.limits.configRedeliveryMs });
 }
 
 /** QoS 1 configs are redelivered until acknowledged (docs/compat.md C-CONFIG-REDELIVERY). */

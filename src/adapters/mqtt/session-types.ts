@@ -106,8 +106,6 @@ export interface DeviceSlot {
   registry: Registry;
   /** Cached so that routing a message builds no string. */
   registryName: string;
-  /** DEBUG device logging (every publish) is on for this device. */
-  debugLog: boolean;
   /** Sink attributes by subfolder, built once per subfolder. */
   attributes: Map<string, Readonly<Record<string, string>>>;
   lastStateAt: number;
@@ -122,4 +120,6 @@ export interface DeviceSlot {
 
 export type Outbound =
   | { kind: 'config'; slot: DeviceSlot; version: number }
+  /** A config delivery a newer version replaced: its ID stays taken until the device acks it or the deadline passes. */
+  | { kind: 'superseded'; slot: DeviceSlot; deadline: number }
   | { kind: 'command'; slot: DeviceSlot; resolve: (delivered: boolean) => void; deadline: number };

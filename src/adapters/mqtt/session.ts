@@ -78,6 +78,8 @@ export class MqttSession implements LiveSession, StoredTarget {
   rateWindowStart = 0;
   rateCount = 0;
   paused = false;
+  /** numIds of devices named in gateway errors (null: no such device), so repeats cost no store read. */
+  errorDevices: Map<string, string | null> | undefined;
   /** Parsed publish topics of this connection, made on the first PUBLISH (idle devices pay nothing). */
   private topics: Map<string, PublishTopic | undefined> | undefined;
   /** A gateway subscribed to its errors topic (spec §6.5). */
@@ -207,6 +209,8 @@ export class MqttSession implements LiveSession, StoredTarget {
       if (o.kind === 'command' && now >= o.deadline) {
         this.outbound.delete(id);
         o.resolve(true);
+      } else if (o.kind === 'superseded' && now >= o.deadline) {
+        this.outbound.delete(id);
       }
     }
   }
@@ -328,7 +332,6 @@ export class MqttSession implements LiveSession, StoredTarget {
       device: leanDevice(device),
       registry,
       registryName: registryName(registry),
-      debugLog: effectiveLogLevel(device, registry) >= 40,
       attributes: new Map(),
       lastStateAt: -Infinity,
       configQos: undefined,
@@ -337,6 +340,11 @@ export class MqttSession implements LiveSession, StoredTarget {
       commandFilters: new Map(),
       credentialKey,
     };
+  }
+
+  /** DEBUG device logging (every publish) is on: read per message, so API changes of the registry apply at once. */
+  debugLogging(slot: DeviceSlot): boolean {
+    return effectiveLogLevel(slot.device, this.registryOf(slot)) >= 40;
   }
 
   /** The registry as currently known (the API may have changed routing since connect). */
@@ -386,6 +394,24 @@ export class MqttSession implements LiveSession, StoredTarget {
     return parsed;
   }
 
+  /**
+   * Re-reads the device once the session holds it in the directory: a block, delete or key
+   * removal that the API made while authentication was under way found no session to end, and is
+   * applied now (docs/compat.md C-MQTT-REVOKE).
+   */
+  recheckAfterClaim(numId: string): void {
+    this.env.store.getDeviceByNumId(numId).then(
+      (d) => {
+        if (this.env.directory.get(numId) !== this) return;
+        const used = this.credentialKey(numId);
+        if (!d) this.end(numId, 'device-deleted');
+        else if (d.blocked) this.end(numId, 'device-blocked');
+        else if (used !== undefined && !d.credentials.some((c) => c.key === used)) this.end(numId, 'credentials-changed');
+      },
+      (err: unknown) => this.log.warn({ err }, 'could not re-check a device after connecting'),
+    );
+  }
+
   /** A message goes to the ingress: count it in flight and stop reading when the window is full. */
   beginIngest(): void {
     this.inflight++;
@@ -398,6 +424,15 @@ export class MqttSession implements LiveSession, StoredTarget {
    * 0 for QoS 0) or failed. Only now may the PUBACK go out (spec §5.4).
    */
   stored(token: number, error: unknown): void {
+    try {
+      this.onStored(token, error);
+    } catch (err) {
+      this.log.error({ err }, 'bug while acknowledging a stored message');
+      this.close('protocol-error');
+    }
+  }
+
+  private onStored(token: number, error: unknown): void {
     this.inflight--;
     if (error !== undefined) {
       // Not stored: no PUBACK. Closing makes the client resend what it has not had acknowledged.

@@ -34,7 +34,10 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
 
   // The token is checked before the body is read: an unauthenticated caller costs nothing.
   app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/v1/') && !authorized(request.headers.authorization, expected)) {
+    // Decided on the matched route as well as the raw URL: the router decodes and normalises
+    // paths (`/%761/…`, absolute-form `http://host/v1/…`) that a prefix test would miss.
+    const protectedRoute = request.routeOptions.url?.startsWith('/v1/') === true || request.url.startsWith('/v1/');
+    if (protectedRoute && !authorized(request.headers.authorization, expected)) {
       throw new ApiError('UNAUTHENTICATED', 'Request is missing a valid admin bearer token (Authorization: Bearer <token>).');
     }
   });
@@ -68,6 +71,8 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       const override = request.headers['x-http-method-override'];
       const method = request.method === 'POST' && typeof override === 'string' ? override.toUpperCase() : request.method;
+      // Only the plain origin form reaches the resource parser (see the onRequest hook).
+      if (!request.url.startsWith('/v1/')) throw new ApiError('NOT_FOUND', 'No such endpoint.');
       const rawPath = request.url.slice('/v1/'.length).split('?')[0]!;
       const segments = rawPath.split('/').map(decodeSegment);
       const last = segments[segments.length - 1] ?? '';

@@ -132,6 +132,31 @@ describe('other gateway error codes (spec §6.6, docs/compat.md C-GW-ERRORS)', (
     assert.deepEqual(errors.map((x) => [x.error_type, x.mqtt_message_info?.packet_id]), [['GATEWAY_UNEXPECTED_PACKET_ID', config.messageId]]);
   });
 
+  test('a late PUBACK for a config that a newer version replaced is no error, and its ID is not reused meanwhile', async () => {
+    const { h, gw } = await withGateway({ bound: ['sensor-1'], config: 'c1' });
+    await attached(gw, 'sensor-1', 1);
+    gw.send(subscribe(2, ['/devices/sensor-1/config', 1]));
+    await gw.waitFor((p) => p.cmd === 'publish' && p.topic === '/devices/sensor-1/config', 'config v1');
+    const first = gw.transport.take().find((p) => p.cmd === 'publish');
+    assert.ok(first?.cmd === 'publish' && first.messageId !== undefined);
+    const numId = h.numId('sensor-1');
+    await h.store.modifyConfig(numId, { versionToUpdate: 0, binaryData: Buffer.from('c2'), at: h.clock.now() + 5000, minIntervalMs: 1000 });
+    gw.session.configUpdated(numId);
+    await gw.waitFor((p) => p.cmd === 'publish' && p.topic === '/devices/sensor-1/config', 'config v2');
+    const second = gw.transport.take().find((p) => p.cmd === 'publish');
+    assert.ok(second?.cmd === 'publish' && second.messageId !== undefined);
+    assert.notEqual(second.messageId, first.messageId);
+    // The device acknowledges v1 only now: expected, silent.
+    gw.send({ cmd: 'puback', messageId: first.messageId });
+    assert.deepEqual(gwErrors(await gw.sync(), 'gw-1'), []);
+    gw.send({ cmd: 'puback', messageId: second.messageId });
+    assert.deepEqual(gwErrors(await gw.sync(), 'gw-1'), []);
+    const versions = await h.store.listConfigVersions(numId, 0);
+    assert.equal(versions[0]?.version, 2);
+    assert.ok(versions[0]?.deviceAckTime !== undefined, 'v2 acknowledged');
+    assert.equal(versions[1]?.deviceAckTime, undefined, 'the late ack of v1 is not recorded as an ack of v2');
+  });
+
   for (const cmd of ['pubrec', 'pubrel', 'pubcomp'] as const) {
     test(`GATEWAY_UNEXPECTED_MESSAGE_TYPE: ${cmd.toUpperCase()} on a gateway connection; the connection stays`, async () => {
       const { gw } = await withGateway();

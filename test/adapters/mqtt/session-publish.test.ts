@@ -233,6 +233,28 @@ describe('MqttSession: telemetry', () => {
     assert.equal(stored.lastErrorStatus?.code, 8, 'RESOURCE_EXHAUSTED');
   });
 
+  test('telemetry whose subfolder ends in attach or detach still counts against the rate limit', async () => {
+    const { h, session, transport } = await connectedDevice({ limits: { maxMessagesPerSecond: 3 } });
+    h.sink.auto = true;
+    h.clock.t = T0 + 1000;
+    session.handle(publish('/devices/dev-1/events/attach', 'a', 0));
+    session.handle(publish('/devices/dev-1/events/x/detach', 'b', 0));
+    session.handle(publish('/devices/dev-1/events/attach', 'c', 0));
+    assert.equal(transport.closes, 0);
+    session.handle(publish('/devices/dev-1/events/attach', 'd', 0));
+    assert.equal(transport.closes, 1);
+    assert.deepEqual(h.metrics.reasons, ['message-rate-exceeded']);
+  });
+
+  test('a QoS 1 PUBLISH without a packet identifier is a protocol error [MQTT-2.3.1-1]', async () => {
+    const { h, session, transport } = await connectedDevice();
+    session.handle(publish('/devices/dev-1/events', 'no id', 1, 0));
+    assert.equal(transport.closes, 1);
+    assert.deepEqual(h.metrics.reasons, ['protocol-error']);
+    await settle();
+    assert.equal(h.sink.pending.length, 0, 'nothing was stored');
+  });
+
   test('maxMessagesPerSecond 0 disables the rate limit', async () => {
     const { h, session, transport } = await connectedDevice({ limits: { maxMessagesPerSecond: 0 } });
     h.sink.auto = true;

@@ -8,6 +8,8 @@ export function handlePuback(s: MqttSession, packet: IPubackPacket): void {
   if (!o) return s.unexpectedPacketId(packet);
   s.outbound.delete(id);
   if (o.kind === 'command') return o.resolve(true);
+  // A late ack of a replaced config: expected, nothing to record.
+  if (o.kind === 'superseded') return;
   const slot = o.slot;
   if (slot.pendingConfig?.messageId === id) slot.pendingConfig = undefined;
   const at = s.env.clock.now();

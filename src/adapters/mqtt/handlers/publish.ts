@@ -9,9 +9,10 @@ import type { DeviceSlot } from '../session-types.js';
 export function handlePublish(s: MqttSession, p: IPublishPacket): void {
   const limits = s.env.limits;
   const now = s.lastPacketAt;
+  const topic = s.parseTopic(p.topic);
   // Control messages do not count: a gateway re-attaching its devices after a reconnect sends
   // them in a burst, and each gets its own answer (docs/compat.md C-MQTT-RATE).
-  if (limits.maxMessagesPerSecond > 0 && !isControlTopic(p.topic)) {
+  if (limits.maxMessagesPerSecond > 0 && topic?.kind !== 'attach' && topic?.kind !== 'detach') {
     if (now - s.rateWindowStart >= 1000) {
       s.rateWindowStart = now;
       s.rateCount = 0;
@@ -21,7 +22,8 @@ export function handlePublish(s: MqttSession, p: IPublishPacket): void {
   }
   // Spec §5.3: QoS 2 closes the connection.
   if (p.qos === 2) return s.close('qos2-publish');
-  const topic = s.parseTopic(p.topic);
+  // [MQTT-2.3.1-1] a QoS 1 PUBLISH needs a non-zero packet identifier (0 would never be acknowledged).
+  if (p.qos === 1 && !p.messageId) return s.close('protocol-error');
   if (!topic) return s.invalidPublishTopic(p);
   const slot = s.slots.get(topic.device);
   if (!slot) return s.publishForUnknownDevice(p, topic.device, topic.kind);
@@ -45,7 +47,7 @@ function publishEvent(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, subfo
   // Spec §5.4, §8.2: no route for telemetry closes the connection (state is unaffected).
   if (sinkTopic === undefined) return s.deviceViolation(slot, 'no-event-route');
   const attributes = s.attributesOf(slot, subfolder);
-  if (slot.debugLog) s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
+  if (s.debugLogging(slot)) s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
   s.beginIngest();
   s.env.ingress.submitEvent(slot.device.numId, sinkTopic, attributes, payload, now, s, p.qos === 1 ? p.messageId! : 0);
 }
@@ -57,7 +59,7 @@ function publishState(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, now: 
   if (now - slot.lastStateAt < s.env.limits.stateMinIntervalMs) return s.deviceViolation(slot, 'state-rate-exceeded');
   slot.lastStateAt = now;
   const registry = s.registryOf(slot);
-  if (slot.debugLog) s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
+  if (s.debugLogging(slot)) s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
   s.beginIngest();
   const token = p.qos === 1 ? p.messageId! : 0;
   s.env.ingress.state(slot.device.numId, registry, s.attributesOf(slot, ''), payload, now).then(
@@ -66,6 +68,3 @@ function publishState(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, now: 
   );
 }
 
-function isControlTopic(topic: string): boolean {
-  return topic.endsWith('/attach') || topic.endsWith('/detach');
-}

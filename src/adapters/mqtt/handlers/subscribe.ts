@@ -1,6 +1,6 @@
 import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
 import { parseSubscribeFilter } from '../../../domain/mqtt-topics.js';
-import { deliverLatestConfig } from '../outbound.js';
+import { deliverLatestConfig, supersede } from '../outbound.js';
 import type { MqttSession } from '../session.js';
 import type { DeviceSlot, QoS01 } from '../session-types.js';
 
@@ -43,7 +43,7 @@ export function handleUnsubscribe(s: MqttSession, p: IUnsubscribePacket): void {
     if (!f || !slot) continue;
     if (f.kind === 'config') {
       slot.configQos = undefined;
-      if (slot.pendingConfig) s.outbound.delete(slot.pendingConfig.messageId);
+      if (slot.pendingConfig) supersede(s, slot, slot.pendingConfig.messageId);
       slot.pendingConfig = undefined;
     } else if (f.kind === 'commands') {
       slot.commandFilters.delete(f.filter);
