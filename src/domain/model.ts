@@ -122,6 +122,17 @@ export interface DeviceActivity {
   lastErrorStatus: ErrorStatus | undefined;
 }
 
+/** A device that has never been heard from. */
+export const NO_ACTIVITY: Readonly<DeviceActivity> = Object.freeze({
+  lastHeartbeatTime: undefined,
+  lastEventTime: undefined,
+  lastStateTime: undefined,
+  lastConfigAckTime: undefined,
+  lastConfigSendTime: undefined,
+  lastErrorTime: undefined,
+  lastErrorStatus: undefined,
+});
+
 export interface Device extends DeviceActivity {
   readonly registryKey: RegistryKey;
   readonly id: string;

@@ -16,7 +16,7 @@ import type {
   Registry,
   RegistryKey,
 } from '../domain/model.js';
-import { registryName } from '../domain/model.js';
+import { NO_ACTIVITY, registryName } from '../domain/model.js';
 import type { DeviceMutable, RegistryMutable } from '../domain/field-mask.js';
 import type { LocationKey } from '../domain/names.js';
 import { checkPageSize, decodePageToken, encodePageToken } from '../domain/page-token.js';
@@ -195,13 +195,7 @@ export class DeviceAdmin {
       },
       config: { version: 1, cloudUpdateTime: now, deviceAckTime: undefined, binaryData: data },
       state: undefined,
-      lastHeartbeatTime: undefined,
-      lastEventTime: undefined,
-      lastStateTime: undefined,
-      lastConfigAckTime: undefined,
-      lastConfigSendTime: undefined,
-      lastErrorTime: undefined,
-      lastErrorStatus: undefined,
+      ...NO_ACTIVITY,
     });
   }
 

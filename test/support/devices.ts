@@ -6,6 +6,7 @@ import type {
   GatewayType,
   RegistryKey,
 } from '../../src/domain/model.js';
+import { NO_ACTIVITY } from '../../src/domain/model.js';
 
 /*
  * Device literals for tests that build devices by hand (store contracts, the MQTT harness, the
@@ -50,12 +51,6 @@ export const deviceInput = (
   gatewayConfig: gatewayConfig('NON_GATEWAY', 'GATEWAY_AUTH_METHOD_UNSPECIFIED'),
   config,
   state: undefined,
-  lastHeartbeatTime: undefined,
-  lastEventTime: undefined,
-  lastStateTime: undefined,
-  lastConfigAckTime: undefined,
-  lastConfigSendTime: undefined,
-  lastErrorTime: undefined,
-  lastErrorStatus: undefined,
+  ...NO_ACTIVITY,
   ...over,
 });
