@@ -46,4 +46,18 @@ describe('MQTT connection limit', () => {
     const again = await connectDevice(server, device.clientId, await device.jwt());
     await endQuietly(again);
   });
+
+  it('counts TLS connections whose handshake has not finished', async () => {
+    for (const r of raws.splice(0)) {
+      r.socket.destroy();
+      await r.closed;
+    }
+    // Three TCP connections to the TLS listener that never start a handshake fill the places.
+    const tlsUrl = server.info.mqtt[0]!;
+    for (let i = 0; i < 3; i++) raws.push(await openRaw(tlsUrl));
+    const over = await openRaw(tlsUrl);
+    raws.push(over);
+    // Closed at once, not after the 10 s handshake timeout.
+    assert.ok((await closedWithin(over, 3000)) < 3000);
+  });
 });
