@@ -49,6 +49,7 @@ export function parseDeviceName(name: string, field: string): DeviceRef {
   return { registryKey: parseRegistryName(m[1]!, field), device: m[2]! };
 }
 
+/** A numId, not a device ID: device IDs start with a letter, so all digits is unambiguous (spec §1.1). */
 export const isNumId = (s: string): boolean => /^\d{1,20}$/.test(s);
 
 const TOPIC = /^projects\/[a-zA-Z0-9][-a-zA-Z0-9._:]{0,127}\/topics\/[a-zA-Z][-a-zA-Z0-9._~%+]{2,254}$/;

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { Config } from '../config/schema.js';
+import { redactConfig, type Config } from '../config/schema.js';
 import { createApiServer } from '../adapters/rest/api-server.js';
 import { SqliteStore } from '../adapters/store/sqlite/sqlite-store.js';
 import { NodeKeyInspector } from '../adapters/crypto/key-inspector.js';
@@ -14,15 +14,13 @@ import { MqttBridge } from '../adapters/mqtt/mqtt-bridge.js';
 import { DEFAULT_MQTT_LIMITS } from '../adapters/mqtt/session-types.js';
 import { ensureTlsMaterial } from '../adapters/mqtt/tls-material.js';
 import { DeviceAdmin } from '../services/device-admin.js';
-import { DeviceChangeHub, type DeviceChange } from '../services/device-events.js';
 import { ActivityRecorder } from '../services/activity-recorder.js';
 import { DeviceAuthenticator } from '../services/device-auth.js';
 import { DeviceIngress } from '../services/device-ingress.js';
 import { RegistryCache } from '../services/registry-cache.js';
 import { SessionDirectory } from '../services/session-directory.js';
 import { BridgeCommandSender } from '../services/bridge-command-sender.js';
-import { registryName } from '../domain/model.js';
-import type { BusEvent, Clock } from '../services/ports.js';
+import type { Clock } from '../services/ports.js';
 import { createLogger } from '../observability/logger.js';
 import { BridgeMetrics } from '../observability/metrics.js';
 import { resolveAdminToken } from './admin-token.js';
@@ -44,29 +42,13 @@ export interface RunningServer {
 
 const systemClock: Clock = { now: () => Date.now() };
 
-function toBusEvent(change: DeviceChange): BusEvent {
-  switch (change.kind) {
-    case 'blocked':
-      return { type: 'device-blocked', numId: change.device.numId };
-    case 'deleted':
-      return { type: 'device-deleted', numId: change.device.numId };
-    case 'credentials-changed':
-      return { type: 'device-credentials-changed', numId: change.device.numId };
-    case 'config-updated':
-      return { type: 'config-updated', numId: change.device.numId, version: change.device.config.version };
-    case 'unbound':
-      return { type: 'device-unbound', numId: change.device.numId, gatewayNumId: change.gatewayNumId };
-    case 'registry-changed':
-      return { type: 'registry-changed', registryName: registryName(change.registryKey) };
-  }
-}
-
 /**
  * The composition root: the only place that chooses implementations. Starts parts in dependency
  * order and stops them in reverse.
  */
 export async function startServer(config: Config): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
+  logger.info({ config: redactConfig(config) }, 'starting');
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const { token, file: adminTokenFile } = resolveAdminToken(config.adminToken, dataDir);
@@ -82,16 +64,10 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
   const reader = EmbeddedLogReader.open(eventLogPath, sink);
   const bus = new LocalBus();
-  const hub = new DeviceChangeHub();
-  hub.subscribe({
-    deviceChanged: (change) => {
-      bus.publish(toBusEvent(change)).catch((err: unknown) => logger.warn({ err }, 'bus publish failed'));
-    },
-  });
   const directory = new SessionDirectory();
   const activity = new ActivityRecorder(store);
   const registries = new RegistryCache(store);
-  const admin = new DeviceAdmin(store, new NodeKeyInspector(), systemClock, hub, new BridgeCommandSender(directory));
+  const admin = new DeviceAdmin(store, new NodeKeyInspector(), systemClock, bus, new BridgeCommandSender(directory));
 
   const tls = await ensureTlsMaterial(dataDir, { certFile: config.tlsCert, keyFile: config.tlsKey, hostnames: config.tlsHostnames });
   const bridge = new MqttBridge({

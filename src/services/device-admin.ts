@@ -30,8 +30,7 @@ import {
   newCredentialIndexes,
 } from '../domain/resource-rules.js';
 import { checkTopicName } from '../domain/names.js';
-import type { Clock, DeviceListFilter, KeyInspector, Store } from './ports.js';
-import type { DeviceChangeListener } from './device-events.js';
+import type { Bus, BusEvent, Clock, DeviceListFilter, KeyInspector, Store } from './ports.js';
 import type { CommandSender } from './command-sender.js';
 
 /** Registry fields as a request carries them (already type-checked by the edge). */
@@ -75,9 +74,15 @@ export class DeviceAdmin {
     private readonly store: Store,
     private readonly keys: KeyInspector,
     private readonly clock: Clock,
-    private readonly listeners: DeviceChangeListener,
+    /** Told of changes live sessions must follow, after the store has committed them. */
+    private readonly bus: Pick<Bus, 'publish'>,
     private readonly commands: CommandSender,
   ) {}
+
+  /** The API call has succeeded whatever happens to the notification; the bus reports its own failures. */
+  private announce(event: BusEvent): void {
+    this.bus.publish(event).catch(() => undefined);
+  }
 
   // ---- registries ----
 
@@ -118,13 +123,13 @@ export class DeviceAdmin {
     const registry = await this.getRegistry(key);
     this.applyRegistryFields(registry, input, mask);
     await this.store.updateRegistry(registry);
-    this.listeners.deviceChanged({ kind: 'registry-changed', registryKey: key });
+    this.announce({ type: 'registry-changed', registryName: registryName(key) });
     return registry;
   }
 
   async deleteRegistry(key: RegistryKey): Promise<void> {
     await this.store.deleteRegistry(key);
-    this.listeners.deviceChanged({ kind: 'registry-changed', registryKey: key });
+    this.announce({ type: 'registry-changed', registryName: registryName(key) });
   }
 
   private applyRegistryFields(registry: Registry, input: RegistryInput, mask: Set<RegistryMutable> | undefined): void {
@@ -264,15 +269,15 @@ export class DeviceAdmin {
       device.gatewayConfig.gatewayAuthMethod = input.gatewayAuthMethod ?? 'GATEWAY_AUTH_METHOD_UNSPECIFIED';
     }
     await this.store.updateDevice(device);
-    if (device.blocked && !before.blocked) this.listeners.deviceChanged({ kind: 'blocked', device });
-    else if (mask.has('credentials')) this.listeners.deviceChanged({ kind: 'credentials-changed', device });
+    if (device.blocked && !before.blocked) this.announce({ type: 'device-blocked', numId: device.numId });
+    else if (mask.has('credentials')) this.announce({ type: 'device-credentials-changed', numId: device.numId });
     return device;
   }
 
   async deleteDevice(ref: DeviceRefInput): Promise<void> {
     const device = await this.getDevice(ref);
     await this.store.deleteDevice(device.numId);
-    this.listeners.deviceChanged({ kind: 'deleted', device });
+    this.announce({ type: 'device-deleted', numId: device.numId });
   }
 
   private checkCredentials(registry: Registry, next: DeviceCredential[], previous: DeviceCredential[], now: number): void {
@@ -306,7 +311,7 @@ export class DeviceAdmin {
       at: this.clock.now(),
       minIntervalMs: LIMITS.configMinIntervalMs,
     });
-    this.listeners.deviceChanged({ kind: 'config-updated', device: { ...device, config } });
+    this.announce({ type: 'config-updated', numId: device.numId, version: config.version });
     return config;
   }
 
@@ -346,7 +351,7 @@ export class DeviceAdmin {
   async unbind(key: RegistryKey, gatewayId: string, deviceId: string): Promise<void> {
     const [gw, dev] = await this.resolvePair(key, gatewayId, deviceId);
     await this.store.unbind(gw.numId, dev.numId);
-    this.listeners.deviceChanged({ kind: 'unbound', device: dev, gatewayNumId: gw.numId });
+    this.announce({ type: 'device-unbound', numId: dev.numId, gatewayNumId: gw.numId });
   }
 
   private async resolvePair(key: RegistryKey, gatewayId: string, deviceId: string): Promise<[Device, Device]> {

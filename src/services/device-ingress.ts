@@ -71,13 +71,6 @@ export class DeviceIngress {
     }
   }
 
-  /** The same as a promise, for callers outside the per-message hot path. */
-  event(numId: string, topic: string, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.submitEvent(numId, topic, attributes, data, at, { stored: (_t, err) => (err === undefined ? resolve() : reject(err)) }, 0);
-    });
-  }
-
   private flushBatch(): void {
     const messages = this.batch;
     const targets = this.targets;

@@ -29,10 +29,6 @@ export class RegistryCache {
     this.byName.set(registryName(registry), registry);
   }
 
-  invalidate(name: string): void {
-    this.byName.delete(name);
-  }
-
   /** Drops the cached copy and reads the current one (routing of live sessions follows at once). */
   async refresh(name: string): Promise<void> {
     this.byName.delete(name);

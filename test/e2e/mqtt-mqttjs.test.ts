@@ -288,6 +288,29 @@ describe('MQTT bridge with MQTT.js', () => {
     assert.equal(c.connected, true);
   });
 
+  it('a client ID naming the numId, a will and clean-session 0 are accepted; the will is never published (C-MQTT-NUMID, C-MQTT-FLAGS)', async () => {
+    const d = await createDevice(server, REG, 'numid-dev', { alg: 'ES256' });
+    const byNumId = d.clientId.replace(/devices\/numid-dev$/, `devices/${d.numId}`);
+    const c = await connectDevice(server, byNumId, await d.jwt(), {
+      clean: false,
+      will: { topic: '/devices/numid-dev/events', payload: Buffer.from('last words'), qos: 1, retain: true },
+    });
+    try {
+      await c.publishAsync('/devices/numid-dev/events', 'by numId', { qos: 1 });
+      // A disconnect without DISCONNECT would fire a will on a broker that kept one.
+      c.stream.destroy();
+      await closedByServer(c);
+      const mine = (await logMessages(server, TELEMETRY)).filter((m) => m.attributes.deviceId === 'numid-dev');
+      assert.deepEqual(
+        mine.map((m) => Buffer.from(m.data, 'base64').toString()),
+        ['by numId'],
+      );
+      assert.equal(mine[0]?.attributes.deviceNumId, d.numId);
+    } finally {
+      await endQuietly(c);
+    }
+  });
+
   it("publishing on another device's topic closes the connection and stores nothing", async () => {
     const a = await createDevice(server, REG, 'nosy-dev', { alg: 'ES256' });
     const b = await createDevice(server, REG, 'victim-dev', { alg: 'ES256' });

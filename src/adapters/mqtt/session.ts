@@ -342,9 +342,12 @@ export class MqttSession implements LiveSession, StoredTarget {
     };
   }
 
-  /** DEBUG device logging (every publish) is on: read per message, so API changes of the registry apply at once. */
-  debugLogging(slot: DeviceSlot): boolean {
-    return effectiveLogLevel(slot.device, this.registryOf(slot)) >= 40;
+  /**
+   * DEBUG device logging (every publish) is on, given the registry as `registryOf` just returned
+   * it: registry level changes apply at once without another lookup per message.
+   */
+  debugLogging(slot: DeviceSlot, registry: Registry): boolean {
+    return effectiveLogLevel(slot.device, registry) >= 40;
   }
 
   /** The registry as currently known (the API may have changed routing since connect). */

@@ -1,6 +1,7 @@
 import { invalidArgument } from '../../domain/errors.js';
 import { ENUM_NUMBERS } from '../../domain/model.js';
 import { snakeToCamel } from '../../domain/field-mask.js';
+import { isNumId } from '../../domain/names.js';
 
 /**
  * Typed readers for proto3 JSON request values (spec §1.9). Each names the field it reads in
@@ -61,7 +62,7 @@ export function readInt(v: Json | undefined, field: string): number | undefined 
 /** uint64 kept as its decimal string. */
 export function readUint64String(v: Json | undefined, field: string): string {
   const s = typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? String(v) : v;
-  if (typeof s !== 'string' || !/^\d{1,20}$/.test(s)) throw invalidArgument(field, `Invalid value at '${field}': expected an unsigned integer.`);
+  if (typeof s !== 'string' || !isNumId(s)) throw invalidArgument(field, `Invalid value at '${field}': expected an unsigned integer.`);
   return s.replace(/^0+(?=\d)/, '');
 }
 

@@ -47,7 +47,7 @@ function publishEvent(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, subfo
   // Spec §5.4, §8.2: no route for telemetry closes the connection (state is unaffected).
   if (sinkTopic === undefined) return s.deviceViolation(slot, 'no-event-route');
   const attributes = s.attributesOf(slot, subfolder);
-  if (s.debugLogging(slot)) s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
+  if (s.debugLogging(slot, registry)) s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
   s.beginIngest();
   s.env.ingress.submitEvent(slot.device.numId, sinkTopic, attributes, payload, now, s, p.qos === 1 ? p.messageId! : 0);
 }
@@ -59,7 +59,7 @@ function publishState(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, now: 
   if (now - slot.lastStateAt < s.env.limits.stateMinIntervalMs) return s.deviceViolation(slot, 'state-rate-exceeded');
   slot.lastStateAt = now;
   const registry = s.registryOf(slot);
-  if (s.debugLogging(slot)) s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
+  if (s.debugLogging(slot, registry)) s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
   s.beginIngest();
   const token = p.qos === 1 ? p.messageId! : 0;
   s.env.ingress.state(slot.device.numId, registry, s.attributesOf(slot, ''), payload, now).then(

@@ -1,5 +1,6 @@
 import { nextConfigVersion } from '../../../domain/config-versioning.js';
 import { LIMITS } from '../../../domain/limits.js';
+import { isNumId } from '../../../domain/names.js';
 import {
   isGateway,
   type Device,
@@ -143,7 +144,7 @@ export class MemoryStore implements Store {
     this.assertOpen();
     const reg = this.registries.get(keyOf(key));
     if (!reg) return undefined;
-    const numId = /^\d+$/.test(idOrNumId) ? idOrNumId : reg.byId.get(idOrNumId);
+    const numId = isNumId(idOrNumId) ? idOrNumId : reg.byId.get(idOrNumId);
     const e = numId === undefined ? undefined : this.devices.get(numId);
     if (!e || keyOf(e.device.registryKey) !== keyOf(key)) return undefined;
     return copyDevice(e.device);

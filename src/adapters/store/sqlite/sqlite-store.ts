@@ -2,6 +2,7 @@ import Database from 'better-sqlite3';
 import { nextConfigVersion } from '../../../domain/config-versioning.js';
 import { ApiError, isApiError } from '../../../domain/errors.js';
 import { LIMITS } from '../../../domain/limits.js';
+import { isNumId } from '../../../domain/names.js';
 import type {
   Device,
   DeviceConfig,
@@ -170,7 +171,7 @@ export class SqliteStore implements Store {
 
   async getDevice(key: RegistryKey, idOrNumId: string): Promise<Device | undefined> {
     return this.read(() => {
-      if (!/^\d+$/.test(idOrNumId)) {
+      if (!isNumId(idOrNumId)) {
         const row = this.q.deviceById.get(...key3(key), idOrNumId);
         return row && decodeDevice(row);
       }
