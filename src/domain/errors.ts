@@ -1,3 +1,5 @@
+import { ERROR_REASONS, type ErrorReason } from './error-reasons.js';
+
 /**
  * The one error vocabulary of Bridgehead: canonical google.rpc codes. Every edge maps these
  * (REST: HTTP status + Google error JSON; MQTT: CONNACK / close / gateway error) through its own
@@ -25,12 +27,17 @@ export class ApiError extends Error {
   readonly kind: ErrorKind;
   /** The request field at fault (proto path, e.g. `device.credentials[1].public_key.key`). */
   readonly field: string | undefined;
+  /** Stable code (docs/errors.md); defaults to the generic one of the kind, or INVALID_FIELD. */
+  readonly reason: ErrorReason;
 
-  constructor(kind: ErrorKind, message: string, options: { field?: string; cause?: unknown } = {}) {
+  constructor(kind: ErrorKind, message: string, options: { field?: string; cause?: unknown; reason?: ErrorReason } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'ApiError';
     this.kind = kind;
     this.field = options.field;
+    const reason = options.reason ?? (kind === 'INVALID_ARGUMENT' && options.field !== undefined ? 'INVALID_FIELD' : kind);
+    // A reason of another kind is our bug; keep the kind the caller chose and say so in the code.
+    this.reason = ERROR_REASONS[reason] === kind ? reason : kind;
   }
 }
 

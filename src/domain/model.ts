@@ -72,6 +72,11 @@ export interface RegistryCredential {
 }
 
 export interface Registry extends RegistryKey {
+  /**
+   * Bumped by the store on every update of the fields below: an update names the revision it was
+   * made from and is refused when another write came first (optimistic concurrency).
+   */
+  revision: number;
   eventNotificationConfigs: EventNotificationConfig[];
   stateNotificationConfig: { pubsubTopicName: string } | undefined;
   mqttEnabledState: MqttState | undefined;
@@ -138,6 +143,8 @@ export interface Device extends DeviceActivity {
   readonly id: string;
   /** uint64 as a decimal string: it outgrows a JS number in principle, never do arithmetic on it. */
   readonly numId: string;
+  /** Bumped by the store on every write of the mutable fields (credentials … gatewayAuthMethod). */
+  revision: number;
   credentials: DeviceCredential[];
   blocked: boolean;
   logLevel: LogLevel;
@@ -161,6 +168,12 @@ export interface IamPolicy {
   /** Opaque; base64 in JSON. */
   etag: Uint8Array;
 }
+
+/** A registry as a create request hands it to the store, which assigns the revision. */
+export type NewRegistry = Omit<Registry, 'revision'>;
+
+/** A device as a create request hands it to the store, which assigns numId and revision. */
+export type NewDevice = Omit<Device, 'numId' | 'revision'>;
 
 export const registryName = (k: RegistryKey): string =>
   `projects/${k.project}/locations/${k.location}/registries/${k.registry}`;

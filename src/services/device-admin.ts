@@ -1,4 +1,4 @@
-import { ApiError, invalidArgument, notFound } from '../domain/errors.js';
+import { ApiError, invalidArgument, isApiError, notFound } from '../domain/errors.js';
 import { checkResourceId } from '../domain/ids.js';
 import { LIMITS } from '../domain/limits.js';
 import type {
@@ -13,6 +13,7 @@ import type {
   IamPolicy,
   LogLevel,
   MqttState,
+  NewRegistry,
   Registry,
   RegistryKey,
 } from '../domain/model.js';
@@ -88,7 +89,7 @@ export class DeviceAdmin {
 
   async createRegistry(parent: LocationKey, input: RegistryInput): Promise<Registry> {
     const id = checkResourceId(input.id, 'device_registry.id', 'registry');
-    const registry: Registry = {
+    const registry: NewRegistry = {
       project: parent.project,
       location: parent.location,
       registry: id,
@@ -100,8 +101,7 @@ export class DeviceAdmin {
       credentials: [],
     };
     this.applyRegistryFields(registry, input, undefined);
-    await this.store.createRegistry(registry);
-    return registry;
+    return this.store.createRegistry(registry);
   }
 
   async getRegistry(key: RegistryKey): Promise<Registry> {
@@ -120,11 +120,13 @@ export class DeviceAdmin {
     if (input.id !== undefined && input.id !== '') {
       throw invalidArgument('device_registry.id', 'device_registry.id must be empty in an update; the name identifies the registry.');
     }
-    const registry = await this.getRegistry(key);
-    this.applyRegistryFields(registry, input, mask);
-    await this.store.updateRegistry(registry);
+    const updated = await retryOnConflict(async () => {
+      const registry = await this.getRegistry(key);
+      this.applyRegistryFields(registry, input, mask);
+      return this.store.updateRegistry(registry);
+    });
     this.announce({ type: 'registry-changed', registryName: registryName(key) });
-    return registry;
+    return updated;
   }
 
   async deleteRegistry(key: RegistryKey): Promise<void> {
@@ -132,7 +134,7 @@ export class DeviceAdmin {
     this.announce({ type: 'registry-changed', registryName: registryName(key) });
   }
 
-  private applyRegistryFields(registry: Registry, input: RegistryInput, mask: Set<RegistryMutable> | undefined): void {
+  private applyRegistryFields(registry: NewRegistry, input: RegistryInput, mask: Set<RegistryMutable> | undefined): void {
     const take = (f: RegistryMutable): boolean => (mask ? mask.has(f) : true);
     if (take('eventNotificationConfigs')) {
       const configs = input.eventNotificationConfigs ?? [];
@@ -250,28 +252,32 @@ export class DeviceAdmin {
     if (input.id !== undefined && input.id !== '') {
       throw invalidArgument('device.id', 'device.id must be empty in an update; the name identifies the device.');
     }
-    const device = await this.getDevice(ref);
-    const before = { blocked: device.blocked, credentials: device.credentials };
-    if (mask.has('credentials')) {
-      const credentials = input.credentials ?? [];
-      const registry = await this.getRegistry(ref.registryKey);
-      this.checkCredentials(registry, credentials, device.credentials, this.clock.now());
-      device.credentials = credentials;
-    }
-    if (mask.has('blocked')) device.blocked = input.blocked ?? false;
-    if (mask.has('logLevel')) device.logLevel = input.logLevel ?? 'LOG_LEVEL_UNSPECIFIED';
-    if (mask.has('metadata')) {
-      const metadata = input.metadata ?? {};
-      checkMetadata(metadata, 'device.metadata');
-      device.metadata = metadata;
-    }
-    if (mask.has('gatewayConfig.gatewayAuthMethod')) {
-      device.gatewayConfig.gatewayAuthMethod = input.gatewayAuthMethod ?? 'GATEWAY_AUTH_METHOD_UNSPECIFIED';
-    }
-    await this.store.updateDevice(device);
-    if (device.blocked && !before.blocked) this.announce({ type: 'device-blocked', numId: device.numId });
-    else if (mask.has('credentials')) this.announce({ type: 'device-credentials-changed', numId: device.numId });
-    return device;
+    return retryOnConflict(async () => {
+      const device = await this.getDevice(ref);
+      const before = { blocked: device.blocked, credentials: device.credentials };
+      if (mask.has('credentials')) {
+        const credentials = input.credentials ?? [];
+        const registry = await this.getRegistry(ref.registryKey);
+        this.checkCredentials(registry, credentials, device.credentials, this.clock.now());
+        device.credentials = credentials;
+      }
+      if (mask.has('blocked')) device.blocked = input.blocked ?? false;
+      if (mask.has('logLevel')) device.logLevel = input.logLevel ?? 'LOG_LEVEL_UNSPECIFIED';
+      if (mask.has('metadata')) {
+        const metadata = input.metadata ?? {};
+        checkMetadata(metadata, 'device.metadata');
+        device.metadata = metadata;
+      }
+      if (mask.has('gatewayConfig.gatewayAuthMethod')) {
+        device.gatewayConfig.gatewayAuthMethod = input.gatewayAuthMethod ?? 'GATEWAY_AUTH_METHOD_UNSPECIFIED';
+      }
+      // Conditional on the revision read above: a concurrent update of another field is re-read
+      // and kept, never overwritten with this request's stale copy.
+      const saved = await this.store.updateDevice(device);
+      if (saved.blocked && !before.blocked) this.announce({ type: 'device-blocked', numId: saved.numId });
+      else if (mask.has('credentials')) this.announce({ type: 'device-credentials-changed', numId: saved.numId });
+      return saved;
+    });
   }
 
   async deleteDevice(ref: DeviceRefInput): Promise<void> {
@@ -368,18 +374,12 @@ export class DeviceAdmin {
   // ---- IAM (stored, not enforced: docs/compat.md C-IAM) ----
 
   async getIamPolicy(key: RegistryKey): Promise<IamPolicy> {
-    await this.getRegistry(key);
-    return (await this.store.getIamPolicy(key)) ?? { version: 0, bindings: [], etag: new Uint8Array([0x41, 0x43, 0x41, 0x42]) };
+    return this.store.getIamPolicy(key);
   }
 
   async setIamPolicy(key: RegistryKey, policy: Omit<IamPolicy, 'etag'>, etag: Uint8Array | undefined): Promise<IamPolicy> {
-    const current = await this.getIamPolicy(key);
-    if (etag && etag.length > 0 && !sameBytes(etag, current.etag)) {
-      throw new ApiError('ABORTED', 'The policy was changed since it was read (etag mismatch); read it again and retry.', { field: 'policy.etag' });
-    }
-    const next: IamPolicy = { ...policy, etag: nextEtag(current.etag) };
-    await this.store.setIamPolicy(key, next);
-    return next;
+    // The etag is compared inside the store's write: of two callers holding one etag, one is ABORTED.
+    return this.store.setIamPolicy(key, policy, etag);
   }
 
   async testIamPermissions(key: RegistryKey, permissions: string[]): Promise<string[]> {
@@ -397,14 +397,19 @@ export interface DeviceListFilterInput {
   associationsDeviceId?: string;
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && a.every((v, i) => v === b[i]);
+/**
+ * Read-modify-write against a conditional store write: a conflict means another request changed
+ * the resource between our read and our write, so read again and re-apply. Bounded, because a
+ * resource rewritten continuously by others must not pin this request for ever.
+ */
+async function retryOnConflict<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (e) {
+      if (!(isApiError(e) && e.reason === 'REVISION_CONFLICT') || i >= MAX_CONFLICT_RETRIES) throw e;
+    }
+  }
 }
 
-function nextEtag(previous: Uint8Array): Uint8Array {
-  // A counter is enough for optimistic concurrency; etags are opaque to clients.
-  const view = new DataView(new ArrayBuffer(8));
-  const prev = previous.length === 8 ? new DataView(previous.buffer, previous.byteOffset, 8).getBigUint64(0) : 0n;
-  view.setBigUint64(0, prev + 1n);
-  return new Uint8Array(view.buffer);
-}
+const MAX_CONFLICT_RETRIES = 8;

@@ -1,3 +1,5 @@
+import type { BindLimits } from '../domain/bindings.js';
+import type { Page } from '../domain/paging.js';
 import type {
   Device,
   DeviceActivity,
@@ -5,6 +7,8 @@ import type {
   DeviceState,
   GatewayType,
   IamPolicy,
+  NewDevice,
+  NewRegistry,
   Registry,
   RegistryKey,
   X509Details,
@@ -30,11 +34,8 @@ export interface DeviceListFilter {
   gatewaysOfDevice?: string;
 }
 
-export interface Page<T> {
-  items: T[];
-  /** Sort key of the last item when more may follow; undefined at the end. */
-  next: string | undefined;
-}
+export type { Page } from '../domain/paging.js';
+export type { BindLimits } from '../domain/bindings.js';
 
 export interface ConfigUpdate {
   /** 0 = unconditional. */
@@ -45,38 +46,43 @@ export interface ConfigUpdate {
   minIntervalMs: number;
 }
 
-export interface BindLimits {
-  maxDevicesPerGateway: number;
-  maxGatewaysPerDevice: number;
-}
-
 /** Patch of the activity timestamps; absent keys are left unchanged. */
 export type ActivityPatch = Partial<DeviceActivity>;
 
 /**
  * The registry store. Operations are coarse and atomic: each either happens whole or throws an
  * ApiError (ALREADY_EXISTS, NOT_FOUND, FAILED_PRECONDITION, RESOURCE_EXHAUSTED, ...) and changes
- * nothing. There is deliberately no generic transaction.
+ * nothing. There is deliberately no generic transaction: writes that depend on what was read are
+ * conditional instead (a registry's or device's `revision`, a policy's etag), and a store refuses
+ * a write made from a stale read with ABORTED (reason REVISION_CONFLICT or ETAG_MISMATCH).
  */
 export interface Store {
-  createRegistry(registry: Registry): Promise<void>;
+  /** Stores revision 1 and returns the registry as stored. */
+  createRegistry(registry: NewRegistry): Promise<Registry>;
   getRegistry(key: RegistryKey): Promise<Registry | undefined>;
   /** Registries of one project/location ordered by ID, starting after `after`. */
   listRegistries(project: string, location: string, after: string | undefined, limit: number): Promise<Page<Registry>>;
-  /** Replaces the registry's mutable fields. NOT_FOUND if absent. */
-  updateRegistry(registry: Registry): Promise<void>;
+  /**
+   * Replaces the registry's mutable fields if `registry.revision` is still the stored one, and
+   * returns it with the next revision. NOT_FOUND if absent; ABORTED (REVISION_CONFLICT) if stale.
+   */
+  updateRegistry(registry: Registry): Promise<Registry>;
   /** NOT_FOUND if absent; FAILED_PRECONDITION if it still has devices (docs/compat.md C-REG-DELETE). */
   deleteRegistry(key: RegistryKey): Promise<void>;
 
-  /** Assigns the numId; stores `device.config` as version 1. ALREADY_EXISTS on a duplicate ID. */
-  createDevice(device: Omit<Device, 'numId'>): Promise<Device>;
+  /** Assigns the numId and revision 1; stores `device.config` as version 1. ALREADY_EXISTS on a duplicate ID. */
+  createDevice(device: NewDevice): Promise<Device>;
   /** By string ID or numId (a string of digits that is not a valid device ID). */
   getDevice(key: RegistryKey, idOrNumId: string): Promise<Device | undefined>;
   getDeviceByNumId(numId: string): Promise<Device | undefined>;
   /** Devices of a registry ordered by ID, starting after ID `after`. */
   listDevices(key: RegistryKey, filter: DeviceListFilter, after: string | undefined, limit: number): Promise<Page<Device>>;
-  /** Replaces the mutable fields (credentials, blocked, logLevel, metadata, gatewayConfig.gatewayAuthMethod). */
-  updateDevice(device: Device): Promise<void>;
+  /**
+   * Replaces the mutable fields (credentials, blocked, logLevel, metadata,
+   * gatewayConfig.gatewayAuthMethod) if `device.revision` is still the stored one, and returns the
+   * device as stored. NOT_FOUND if absent; ABORTED (REVISION_CONFLICT) if stale.
+   */
+  updateDevice(device: Device): Promise<Device>;
   /** Removes the device, its config and state history and its bindings (docs/compat.md C-DEV-DELETE). */
   deleteDevice(numId: string): Promise<void>;
 
@@ -100,14 +106,19 @@ export interface Store {
   /** Sets gatewayConfig.lastAccessedGatewayId/Time of a device. */
   recordGatewayAccess(numId: string, gatewayId: string, at: number): Promise<void>;
 
-  /** FAILED_PRECONDITION if the gateway is not a gateway; RESOURCE_EXHAUSTED over the limits; idempotent. */
+  /** Applies domain/bindings.ts decideBind to the pair as stored; idempotent. */
   bind(gatewayNumId: string, deviceNumId: string, limits: BindLimits): Promise<void>;
   /** NOT_FOUND if no such binding. */
   unbind(gatewayNumId: string, deviceNumId: string): Promise<void>;
   isBound(gatewayNumId: string, deviceNumId: string): Promise<boolean>;
 
-  getIamPolicy(key: RegistryKey): Promise<IamPolicy | undefined>;
-  setIamPolicy(key: RegistryKey, policy: IamPolicy): Promise<void>;
+  /** The stored policy, or domain/iam-policy.ts EMPTY_POLICY; NOT_FOUND without the registry. */
+  getIamPolicy(key: RegistryKey): Promise<IamPolicy>;
+  /**
+   * Applies domain/iam-policy.ts nextPolicy to the stored policy atomically (so of two writers
+   * holding the same etag, one gets ABORTED), and returns the policy as stored.
+   */
+  setIamPolicy(key: RegistryKey, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): Promise<IamPolicy>;
 
   close(): Promise<void>;
 }

@@ -143,7 +143,7 @@ export function bindingContract({ fresh, freshWithReopen }: ContractContext, { p
       const { store, reopen } = await freshPersistent();
       const d = await setup(store);
       const k = regKey();
-      await store.setIamPolicy(k, policy(3, [1, 2, 3]));
+      await store.setIamPolicy(k, policy(3, [1, 2, 3]), undefined);
       const dev = num(d, 'dev-1');
       await store.modifyConfig(dev, { versionToUpdate: 0, binaryData: new Uint8Array([9, 0]), at: T0 + 1000, minIntervalMs: 1000 });
       await store.ackConfig(dev, 2, T0 + 1500);

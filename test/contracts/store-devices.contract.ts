@@ -55,7 +55,7 @@ export function deviceContract({ fresh }: ContractContext): void {
         config: { version: 1, cloudUpdateTime: T0 + 5, deviceAckTime: undefined, binaryData: new Uint8Array([7, 0, 255]) },
       });
       const created = await store.createDevice(input);
-      assert.deepEqual(created, { ...input, numId: created.numId });
+      assert.deepEqual(created, { ...input, numId: created.numId, revision: 1 });
       assert.deepEqual(created.config, {
         version: 1,
         cloudUpdateTime: T0 + 5,
@@ -155,7 +155,7 @@ export function deviceContract({ fresh }: ContractContext): void {
     it('updateDevice replaces only the mutable fields; NOT_FOUND when absent', async () => {
       const store = await withRegistries();
       const created = await store.createDevice(makeGateway(regKey(), 'gw-1'));
-      await store.updateDevice({
+      const returned = await store.updateDevice({
         ...created,
         credentials: [],
         blocked: true,
@@ -172,14 +172,17 @@ export function deviceContract({ fresh }: ContractContext): void {
         lastEventTime: 123,
         lastErrorStatus: { code: 1, message: 'no' },
       });
-      assert.deepEqual(await store.getDeviceByNumId(created.numId), {
+      const expected = {
         ...created,
+        revision: 2,
         credentials: [],
         blocked: true,
         logLevel: 'DEBUG',
         metadata: { a: '1', b: '' },
         gatewayConfig: { ...created.gatewayConfig, gatewayAuthMethod: 'DEVICE_AUTH_TOKEN_ONLY' },
-      });
+      };
+      assert.deepEqual(await store.getDeviceByNumId(created.numId), expected);
+      assert.deepEqual(returned, expected);
       await rejectsWith(
         store.updateDevice({ ...created, numId: UNKNOWN_NUM_ID }),
         'NOT_FOUND',

@@ -23,6 +23,7 @@ export const regKey = (registry = 'reg-1', project = 'proj', location = 'us-cent
 
 export const makeRegistry = (k: RegistryKey, over: Partial<Registry> = {}): Registry => ({
   ...k,
+  revision: 1,
   eventNotificationConfigs: [{ pubsubTopicName: 'projects/proj/topics/telemetry', subfolderMatches: '' }],
   stateNotificationConfig: undefined,
   mqttEnabledState: undefined,

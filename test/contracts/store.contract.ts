@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
+import { EMPTY_POLICY } from '../../src/domain/iam-policy.js';
 import type { IamPolicy, Registry } from '../../src/domain/model.js';
 import type { Store } from '../../src/services/ports.js';
 import { bindingContract } from './store-bindings.contract.js';
+import { concurrencyContract } from './store-concurrency.contract.js';
 import { deviceContract } from './store-devices.contract.js';
 import {
+  bytesOf,
   makeDevice,
   makeRegistry,
   pad,
@@ -60,6 +63,7 @@ export function storeContract(name: string, make: () => Promise<StoreUnderTest>)
     deviceContract(ctx);
     historyContract(ctx);
     bindingContract(ctx, { persistent });
+    concurrencyContract(ctx);
   });
 }
 
@@ -177,9 +181,10 @@ function registryContract({ fresh }: ContractContext): void {
         httpEnabledState: undefined,
         logLevel: 'ERROR',
       });
-      await store.updateRegistry(updated);
-      assert.deepEqual(await store.getRegistry(regKey()), updated);
-      const expected = structuredClone(updated);
+      const returned = await store.updateRegistry(updated);
+      const expected = { ...structuredClone(updated), revision: 2 };
+      assert.deepEqual(returned, expected);
+      assert.deepEqual(await store.getRegistry(regKey()), expected);
       updated.eventNotificationConfigs.push({ pubsubTopicName: 'late', subfolderMatches: '' });
       updated.logLevel = 'DEBUG';
       assert.deepEqual(await store.getRegistry(regKey()), expected);
@@ -196,7 +201,7 @@ function registryContract({ fresh }: ContractContext): void {
       const k = regKey();
       await rejectsWith(store.deleteRegistry(k), 'NOT_FOUND');
       await store.createRegistry(makeRegistry(k));
-      await store.setIamPolicy(k, policy(1, [7]));
+      const set = await store.setIamPolicy(k, policy(1, [7]), undefined);
       const d = await store.createDevice(makeDevice(k, 'dev-1'));
       await rejectsWith(
         store.deleteRegistry(k),
@@ -204,48 +209,63 @@ function registryContract({ fresh }: ContractContext): void {
         'Registry "projects/proj/locations/us-central1/registries/reg-1" is not empty; delete its devices first.',
       );
       assert.ok(await store.getRegistry(k));
-      assert.deepEqual(await store.getIamPolicy(k), policy(1, [7]));
+      assert.deepEqual(await store.getIamPolicy(k), set);
       assert.ok(await store.getDevice(k, 'dev-1'));
       await store.deleteDevice(d.numId);
       await store.deleteRegistry(k);
       assert.equal(await store.getRegistry(k), undefined);
-      assert.equal(await store.getIamPolicy(k), undefined);
+      await rejectsWith(store.getIamPolicy(k), 'NOT_FOUND');
       await store.createRegistry(makeRegistry(k));
-      assert.equal(await store.getIamPolicy(k), undefined, 'a recreated registry must not inherit the old policy');
+      assert.deepEqual(await store.getIamPolicy(k), EMPTY_POLICY, 'a recreated registry must not inherit the old policy');
     });
   });
 
   describe('IAM policies', () => {
-    it('undefined until set; set replaces; per registry; byte-exact etag; independent copies', async () => {
+    it('empty until set; set replaces with the next etag; per registry; independent copies', async () => {
       const store = await fresh();
       const a = regKey('reg-a');
       const b = regKey('reg-b');
       await store.createRegistry(makeRegistry(a));
       await store.createRegistry(makeRegistry(b));
-      assert.equal(await store.getIamPolicy(a), undefined);
-      await store.setIamPolicy(a, policy(1, [0, 255, 1]));
+      assert.deepEqual(await store.getIamPolicy(a), EMPTY_POLICY);
+      const first = await store.setIamPolicy(a, { version: 1, bindings: policy(1, []).bindings }, undefined);
+      assert.equal(first.version, 1);
+      assert.notDeepEqual(bytesOf(first.etag), bytesOf(EMPTY_POLICY.etag));
       const got = await store.getIamPolicy(a);
-      assert.deepEqual(got, policy(1, [0, 255, 1]));
-      got?.etag.fill(9);
-      got?.bindings.pop();
-      assert.deepEqual(await store.getIamPolicy(a), policy(1, [0, 255, 1]));
-      const v3: IamPolicy = {
+      assert.deepEqual(got, first);
+      got.etag.fill(9);
+      got.bindings.pop();
+      assert.deepEqual(await store.getIamPolicy(a), first);
+      const v3: Omit<IamPolicy, 'etag'> = {
         version: 3,
         bindings: [
           { role: 'roles/editor', members: ['group:a@example.com', 'user:b@example.com'] },
           { role: 'roles/viewer', members: ['allUsers'], condition: { expression: 'true', title: 't' } },
         ],
-        etag: new Uint8Array([1, 2]),
       };
-      await store.setIamPolicy(a, v3);
-      assert.deepEqual(await store.getIamPolicy(a), v3);
-      assert.equal(await store.getIamPolicy(b), undefined);
+      const second = await store.setIamPolicy(a, v3, first.etag);
+      assert.deepEqual(await store.getIamPolicy(a), { ...v3, etag: second.etag });
+      assert.notDeepEqual(bytesOf(second.etag), bytesOf(first.etag));
+      assert.deepEqual(await store.getIamPolicy(b), EMPTY_POLICY);
     });
 
-    it('setIamPolicy on a missing registry is NOT_FOUND', async () => {
+    it('a stale etag is ABORTED (ETAG_MISMATCH) and changes nothing; no etag overwrites', async () => {
       const store = await fresh();
-      await rejectsWith(store.setIamPolicy(regKey('ghost'), policy(1, [1])), 'NOT_FOUND');
-      assert.equal(await store.getIamPolicy(regKey('ghost')), undefined);
+      const k = regKey();
+      await store.createRegistry(makeRegistry(k));
+      const first = await store.setIamPolicy(k, policy(1, []), undefined);
+      const second = await store.setIamPolicy(k, policy(3, []), first.etag);
+      await rejectsWith(store.setIamPolicy(k, policy(1, []), first.etag), 'ABORTED');
+      await rejectsWith(store.setIamPolicy(k, policy(1, []), EMPTY_POLICY.etag), 'ABORTED');
+      assert.deepEqual(await store.getIamPolicy(k), second);
+      const third = await store.setIamPolicy(k, policy(1, []), undefined);
+      assert.equal(third.version, 1);
+    });
+
+    it('IAM calls on a missing registry are NOT_FOUND', async () => {
+      const store = await fresh();
+      await rejectsWith(store.setIamPolicy(regKey('ghost'), policy(1, [1]), undefined), 'NOT_FOUND');
+      await rejectsWith(store.getIamPolicy(regKey('ghost')), 'NOT_FOUND');
     });
   });
 

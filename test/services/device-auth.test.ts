@@ -35,6 +35,7 @@ function registry(over: Partial<Registry> = {}): Registry {
     project: P,
     location: L,
     registry: R,
+    revision: 1,
     eventNotificationConfigs: [],
     stateNotificationConfig: undefined,
     mqttEnabledState: undefined,

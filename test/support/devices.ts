@@ -1,9 +1,9 @@
 import type {
-  Device,
   DeviceConfig,
   GatewayAuthMethod,
   GatewayConfig,
   GatewayType,
+  NewDevice,
   RegistryKey,
 } from '../../src/domain/model.js';
 import { NO_ACTIVITY } from '../../src/domain/model.js';
@@ -14,7 +14,7 @@ import { NO_ACTIVITY } from '../../src/domain/model.js';
  * stores return them, so deepEqual against a stored device compares like with like.
  */
 
-export type DeviceInput = Omit<Device, 'numId'>;
+export type DeviceInput = NewDevice;
 
 /** A device's first config version, written at `cloudUpdateTime` and not yet acknowledged. */
 export const configV1 = (cloudUpdateTime: number, binaryData: Uint8Array = new Uint8Array()): DeviceConfig => ({

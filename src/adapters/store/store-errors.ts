@@ -7,35 +7,24 @@ import { registryName, type RegistryKey } from '../../domain/model.js';
  */
 
 export const registryExists = (k: RegistryKey): ApiError =>
-  new ApiError('ALREADY_EXISTS', `Registry "${registryName(k)}" already exists.`);
+  new ApiError('ALREADY_EXISTS', `Registry "${registryName(k)}" already exists.`, { reason: 'REGISTRY_EXISTS' });
 
 export const registryNotFound = (k: RegistryKey): ApiError =>
-  new ApiError('NOT_FOUND', `Registry "${registryName(k)}" not found.`);
+  new ApiError('NOT_FOUND', `Registry "${registryName(k)}" not found.`, { reason: 'REGISTRY_NOT_FOUND' });
 
 export const registryNotEmpty = (k: RegistryKey): ApiError =>
-  new ApiError('FAILED_PRECONDITION', `Registry "${registryName(k)}" is not empty; delete its devices first.`);
+  new ApiError('FAILED_PRECONDITION', `Registry "${registryName(k)}" is not empty; delete its devices first.`, { reason: 'REGISTRY_NOT_EMPTY' });
 
 export const deviceExists = (k: RegistryKey, id: string): ApiError =>
-  new ApiError('ALREADY_EXISTS', `Device "${id}" already exists in registry "${registryName(k)}".`);
+  new ApiError('ALREADY_EXISTS', `Device "${id}" already exists in registry "${registryName(k)}".`, { reason: 'DEVICE_EXISTS' });
 
-export const deviceNotFound = (numId: string): ApiError => new ApiError('NOT_FOUND', `Device "${numId}" not found.`);
-
-export const notAGateway = (id: string): ApiError =>
-  new ApiError('FAILED_PRECONDITION', `Device "${id}" is not a gateway.`);
-
-export const gatewayAsDevice = (id: string): ApiError =>
-  new ApiError('FAILED_PRECONDITION', `Device "${id}" is a gateway; a gateway cannot be bound to another gateway.`);
-
-export const differentRegistries = (gatewayId: string, deviceId: string): ApiError =>
-  new ApiError('FAILED_PRECONDITION', `Gateway "${gatewayId}" and device "${deviceId}" are in different registries.`);
-
-export const gatewayFull = (gatewayId: string, max: number): ApiError =>
-  new ApiError('RESOURCE_EXHAUSTED', `Gateway "${gatewayId}" already has the maximum of ${max} bound devices.`);
-
-export const deviceFull = (deviceId: string, max: number): ApiError =>
-  new ApiError('RESOURCE_EXHAUSTED', `Device "${deviceId}" is already bound to the maximum of ${max} gateways.`);
+export const deviceNotFound = (numId: string): ApiError => new ApiError('NOT_FOUND', `Device "${numId}" not found.`, { reason: 'DEVICE_NOT_FOUND' });
 
 export const notBound = (gatewayId: string, deviceId: string): ApiError =>
-  new ApiError('NOT_FOUND', `Device "${deviceId}" is not bound to gateway "${gatewayId}".`);
+  new ApiError('NOT_FOUND', `Device "${deviceId}" is not bound to gateway "${gatewayId}".`, { reason: 'NOT_BOUND' });
 
-export const storeClosed = (): ApiError => new ApiError('UNAVAILABLE', 'The registry store is closed.');
+export const storeClosed = (): ApiError => new ApiError('UNAVAILABLE', 'The registry store is closed.', { reason: 'STORE_CLOSED' });
+
+/** Another write of the same resource came first: the caller re-reads and retries, or reports ABORTED. */
+export const revisionConflict = (what: string): ApiError =>
+  new ApiError('ABORTED', `${what} was changed by another request; read it again and retry.`, { reason: 'REVISION_CONFLICT' });

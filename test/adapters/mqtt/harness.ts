@@ -223,6 +223,7 @@ export class Harness {
       project: PROJECT,
       location: LOCATION,
       registry: REGISTRY,
+      revision: 1,
       eventNotificationConfigs: [
         { pubsubTopicName: ALERTS_TOPIC, subfolderMatches: 'alerts' },
         { pubsubTopicName: TELEMETRY_TOPIC, subfolderMatches: '' },

@@ -184,7 +184,9 @@ describe('MqttSession: CONNECT', () => {
         name: 'registry with MQTT disabled',
         reason: 'mqtt-disabled',
         known: true,
-        setup: async (h) => h.store.updateRegistry({ ...h.registry, mqttEnabledState: 'MQTT_DISABLED' }),
+        setup: async (h) => {
+          await h.store.updateRegistry({ ...h.registry, mqttEnabledState: 'MQTT_DISABLED' });
+        },
       },
     ];
     for (const c of cases) {

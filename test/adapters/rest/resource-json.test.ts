@@ -25,6 +25,7 @@ const PEM = '-----BEGIN PUBLIC KEY-----\nMFkw\n-----END PUBLIC KEY-----\n';
 function bareDevice(over: Partial<Device> = {}): Device {
   return {
     numId: '2000000000000001',
+    revision: 1,
     ...deviceInput(KEY, 'dev-1', configV1(T), { gatewayConfig: gatewayConfig('GATEWAY_TYPE_UNSPECIFIED', 'GATEWAY_AUTH_METHOD_UNSPECIFIED') }),
     ...over,
   };
@@ -33,6 +34,7 @@ function bareDevice(over: Partial<Device> = {}): Device {
 function bareRegistry(over: Partial<Registry> = {}): Registry {
   return {
     ...KEY,
+    revision: 1,
     eventNotificationConfigs: [],
     stateNotificationConfig: undefined,
     mqttEnabledState: undefined,

@@ -25,6 +25,7 @@ export const copyRegistry = (r: Registry): Registry => ({
   project: r.project,
   location: r.location,
   registry: r.registry,
+  revision: r.revision,
   eventNotificationConfigs: r.eventNotificationConfigs.map((c) => ({
     pubsubTopicName: c.pubsubTopicName,
     subfolderMatches: c.subfolderMatches,
@@ -54,6 +55,7 @@ export const copyDevice = (d: Device): Device => ({
   registryKey: { project: d.registryKey.project, location: d.registryKey.location, registry: d.registryKey.registry },
   id: d.id,
   numId: d.numId,
+  revision: d.revision,
   ...copyMutable(d),
   gatewayConfig: {
     gatewayType: d.gatewayConfig.gatewayType,

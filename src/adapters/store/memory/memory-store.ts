@@ -1,4 +1,7 @@
+import { decideBind } from '../../../domain/bindings.js';
 import { nextConfigVersion } from '../../../domain/config-versioning.js';
+import { EMPTY_POLICY, nextPolicy } from '../../../domain/iam-policy.js';
+import { pageOf } from '../../../domain/paging.js';
 import { LIMITS } from '../../../domain/limits.js';
 import { isNumId } from '../../../domain/names.js';
 import {
@@ -7,6 +10,8 @@ import {
   type DeviceConfig,
   type DeviceState,
   type IamPolicy,
+  type NewDevice,
+  type NewRegistry,
   type Registry,
   type RegistryKey,
 } from '../../../domain/model.js';
@@ -49,22 +54,6 @@ function bound(sorted: readonly string[], after: string, inclusive = false): num
   return lo;
 }
 
-/** Takes up to `limit` items; peeking at one more tells whether a next page may exist. */
-function takePage<T>(items: Iterable<T>, limit: number, sortKey: (t: T) => string): Page<T> {
-  const n = Math.max(1, Math.floor(limit));
-  const out: T[] = [];
-  let more = false;
-  for (const item of items) {
-    if (out.length === n) {
-      more = true;
-      break;
-    }
-    out.push(item);
-  }
-  const last = out[out.length - 1];
-  return { items: out, next: more && last !== undefined ? sortKey(last) : undefined };
-}
-
 const EMPTY: ReadonlySet<string> = new Set();
 
 /** The Store port in process memory: for tests and single-process trials; nothing survives a restart. */
@@ -80,11 +69,13 @@ export class MemoryStore implements Store {
   // Every method validates before its first mutation and never awaits in between, which is what
   // makes each operation atomic and leaves the store untouched when it throws.
 
-  async createRegistry(registry: Registry): Promise<void> {
+  async createRegistry(input: NewRegistry): Promise<Registry> {
     this.assertOpen();
-    const k = keyOf(registry);
-    if (this.registries.has(k)) throw err.registryExists(registry);
-    this.registries.set(k, { registry: copyRegistry(registry), ids: [], byId: new Map(), iam: undefined });
+    const k = keyOf(input);
+    if (this.registries.has(k)) throw err.registryExists(input);
+    const registry = copyRegistry({ ...input, revision: 1 });
+    this.registries.set(k, { registry, ids: [], byId: new Map(), iam: undefined });
+    return copyRegistry(registry);
   }
 
   async getRegistry(key: RegistryKey): Promise<Registry | undefined> {
@@ -104,15 +95,17 @@ export class MemoryStore implements Store {
       .map((e) => e.registry)
       .filter((r) => r.project === project && r.location === location && r.registry > (after ?? ''))
       .sort((a, b) => (a.registry < b.registry ? -1 : a.registry > b.registry ? 1 : 0));
-    const page = takePage(matching, limit, (r) => r.registry);
+    const page = pageOf(matching, limit, (r) => r.registry);
     return { items: page.items.map(copyRegistry), next: page.next };
   }
 
-  async updateRegistry(registry: Registry): Promise<void> {
+  async updateRegistry(registry: Registry): Promise<Registry> {
     this.assertOpen();
     const e = this.registries.get(keyOf(registry));
     if (!e) throw err.registryNotFound(registry);
-    e.registry = copyRegistry(registry);
+    if (e.registry.revision !== registry.revision) throw err.revisionConflict(`Registry "${registry.registry}"`);
+    e.registry = copyRegistry({ ...registry, revision: registry.revision + 1 });
+    return copyRegistry(e.registry);
   }
 
   async deleteRegistry(key: RegistryKey): Promise<void> {
@@ -124,13 +117,13 @@ export class MemoryStore implements Store {
     this.registries.delete(k);
   }
 
-  async createDevice(input: Omit<Device, 'numId'>): Promise<Device> {
+  async createDevice(input: NewDevice): Promise<Device> {
     this.assertOpen();
     const reg = this.registries.get(keyOf(input.registryKey));
     if (!reg) throw err.registryNotFound(input.registryKey);
     if (reg.byId.has(input.id)) throw err.deviceExists(input.registryKey, input.id);
     const numId = String(this.nextNumId++);
-    const device = copyDevice({ ...input, numId });
+    const device = copyDevice({ ...input, numId, revision: 1 });
     device.config.version = 1;
     const entry: DeviceEntry = { device, configs: [device.config], states: [] };
     if (device.state) entry.states.push({ seq: this.nextStateSeq++, state: device.state });
@@ -165,7 +158,7 @@ export class MemoryStore implements Store {
     this.assertOpen();
     const reg = this.registries.get(keyOf(key));
     if (!reg) return { items: [], next: undefined };
-    const page = takePage(this.matching(reg, filter, after ?? ''), limit, (d) => d.id);
+    const page = pageOf(this.matching(reg, filter, after ?? ''), limit, (d) => d.id);
     return { items: page.items.map(copyDevice), next: page.next };
   }
 
@@ -192,11 +185,14 @@ export class MemoryStore implements Store {
     }
   }
 
-  async updateDevice(device: Device): Promise<void> {
+  async updateDevice(device: Device): Promise<Device> {
     this.assertOpen();
     const e = this.entry(device.numId);
+    if (e.device.revision !== device.revision) throw err.revisionConflict(`Device "${e.device.id}"`);
     Object.assign(e.device, copyMutable(device));
     e.device.gatewayConfig.gatewayAuthMethod = device.gatewayConfig.gatewayAuthMethod;
+    e.device.revision++;
+    return copyDevice(e.device);
   }
 
   async deleteDevice(numId: string): Promise<void> {
@@ -290,14 +286,11 @@ export class MemoryStore implements Store {
     this.assertOpen();
     const gw = this.entry(gatewayNumId).device;
     const dev = this.entry(deviceNumId).device;
-    if (!isGateway(gw)) throw err.notAGateway(gw.id);
-    if (isGateway(dev)) throw err.gatewayAsDevice(dev.id);
-    if (keyOf(gw.registryKey) !== keyOf(dev.registryKey)) throw err.differentRegistries(gw.id, dev.id);
     const devices = this.devicesOfGateway.get(gatewayNumId) ?? new Set<string>();
-    if (devices.has(deviceNumId)) return;
-    if (devices.size >= limits.maxDevicesPerGateway) throw err.gatewayFull(gw.id, limits.maxDevicesPerGateway);
     const gateways = this.gatewaysOfDevice.get(deviceNumId) ?? new Set<string>();
-    if (gateways.size >= limits.maxGatewaysPerDevice) throw err.deviceFull(dev.id, limits.maxGatewaysPerDevice);
+    const party = (d: Device) => ({ id: d.id, gatewayType: d.gatewayConfig.gatewayType, registryKey: d.registryKey });
+    const counts = { alreadyBound: devices.has(deviceNumId), devicesOfGateway: devices.size, gatewaysOfDevice: gateways.size };
+    if (decideBind(party(gw), party(dev), counts, limits) === 'already-bound') return;
     this.devicesOfGateway.set(gatewayNumId, devices.add(deviceNumId));
     this.gatewaysOfDevice.set(deviceNumId, gateways.add(gatewayNumId));
   }
@@ -315,17 +308,19 @@ export class MemoryStore implements Store {
     return this.devicesOfGateway.get(gatewayNumId)?.has(deviceNumId) ?? false;
   }
 
-  async getIamPolicy(key: RegistryKey): Promise<IamPolicy | undefined> {
-    this.assertOpen();
-    const policy = this.registries.get(keyOf(key))?.iam;
-    return policy && copyIamPolicy(policy);
-  }
-
-  async setIamPolicy(key: RegistryKey, policy: IamPolicy): Promise<void> {
+  async getIamPolicy(key: RegistryKey): Promise<IamPolicy> {
     this.assertOpen();
     const e = this.registries.get(keyOf(key));
     if (!e) throw err.registryNotFound(key);
-    e.iam = copyIamPolicy(policy);
+    return copyIamPolicy(e.iam ?? EMPTY_POLICY);
+  }
+
+  async setIamPolicy(key: RegistryKey, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): Promise<IamPolicy> {
+    this.assertOpen();
+    const e = this.registries.get(keyOf(key));
+    if (!e) throw err.registryNotFound(key);
+    e.iam = copyIamPolicy(nextPolicy(e.iam ?? EMPTY_POLICY, policy, expectedEtag));
+    return copyIamPolicy(e.iam);
   }
 
   async close(): Promise<void> {

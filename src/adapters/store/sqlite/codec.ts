@@ -19,11 +19,12 @@ export interface RegistryRow {
   location: string;
   id: string;
   doc: string;
+  revision: number;
 }
 
-type RegistryDoc = Omit<Registry, 'project' | 'location' | 'registry'>;
+type RegistryDoc = Omit<Registry, 'project' | 'location' | 'registry' | 'revision'>;
 
-export const encodeRegistry = (r: Registry): string => {
+export const encodeRegistry = (r: Omit<Registry, 'revision'>): string => {
   const doc: RegistryDoc = {
     eventNotificationConfigs: r.eventNotificationConfigs,
     stateNotificationConfig: r.stateNotificationConfig,
@@ -41,6 +42,7 @@ export const decodeRegistry = (row: RegistryRow): Registry => {
     project: row.project,
     location: row.location,
     registry: row.id,
+    revision: row.revision,
     eventNotificationConfigs: doc.eventNotificationConfigs,
     stateNotificationConfig: doc.stateNotificationConfig ?? undefined,
     mqttEnabledState: doc.mqttEnabledState ?? undefined,
@@ -59,7 +61,7 @@ interface DeviceDoc {
   gatewayAuthMethod: GatewayAuthMethod;
 }
 
-export const encodeDeviceDoc = (d: Device | Omit<Device, 'numId'>): string => {
+export const encodeDeviceDoc = (d: Omit<Device, 'numId' | 'revision'>): string => {
   const doc: DeviceDoc = {
     credentials: d.credentials,
     blocked: d.blocked,
@@ -97,6 +99,7 @@ export interface DeviceColumns<B extends Uint8Array> {
 /** A DEVICE_SELECT row: the device columns plus the key and the joined latest config version. */
 export interface DeviceRow extends DeviceColumns<Buffer> {
   num_id: number;
+  revision: number;
   config_version: number;
   config_cloud_update_time: number;
   config_device_ack_time: number | null;
@@ -105,7 +108,7 @@ export interface DeviceRow extends DeviceColumns<Buffer> {
 
 /** Every device read joins the latest config version, which the device row points at. */
 export const DEVICE_SELECT = `
-  SELECT d.num_id, d.project, d.location, d.registry, d.id, d.gateway_type, d.doc, d.config_version,
+  SELECT d.num_id, d.revision, d.project, d.location, d.registry, d.id, d.gateway_type, d.doc, d.config_version,
     d.last_accessed_gateway_id, d.last_accessed_gateway_time, d.last_heartbeat_time, d.last_event_time,
     d.last_state_time, d.last_config_ack_time, d.last_config_send_time, d.last_error_time,
     d.last_error_status, d.state_update_time, d.state_data,
@@ -124,6 +127,7 @@ export const decodeDevice = (row: DeviceRow): Device => {
     registryKey: { project: row.project, location: row.location, registry: row.registry },
     id: row.id,
     numId: String(row.num_id),
+    revision: row.revision,
     credentials: doc.credentials,
     blocked: doc.blocked,
     logLevel: doc.logLevel,

@@ -80,6 +80,11 @@ export const MIGRATIONS: readonly string[] = [
     FOREIGN KEY (project, location, registry) REFERENCES registries (project, location, id) ON DELETE CASCADE
   ) WITHOUT ROWID;
   `,
+  // 2: revisions for conditional updates (optimistic concurrency between API requests and nodes).
+  `
+  ALTER TABLE registries ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE devices ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
+  `,
 ];
 
 /** Brings the schema up to date in one immediate transaction, so concurrent openers serialize. */

@@ -1,5 +1,8 @@
 import Database from 'better-sqlite3';
+import { decideBind } from '../../../domain/bindings.js';
 import { nextConfigVersion } from '../../../domain/config-versioning.js';
+import { EMPTY_POLICY, nextPolicy } from '../../../domain/iam-policy.js';
+import { pageOf } from '../../../domain/paging.js';
 import { ApiError, isApiError } from '../../../domain/errors.js';
 import { LIMITS } from '../../../domain/limits.js';
 import { isNumId } from '../../../domain/names.js';
@@ -8,6 +11,8 @@ import type {
   DeviceConfig,
   DeviceState,
   IamPolicy,
+  NewDevice,
+  NewRegistry,
   Registry,
   RegistryKey,
 } from '../../../domain/model.js';
@@ -46,10 +51,10 @@ function translate(e: unknown): unknown {
   if (isApiError(e)) return e;
   if (isUniqueViolation(e)) return new ApiError('ALREADY_EXISTS', 'The resource already exists.', { cause: e });
   if (e instanceof Database.SqliteError && (e.code.startsWith('SQLITE_BUSY') || e.code.startsWith('SQLITE_LOCKED'))) {
-    return new ApiError('UNAVAILABLE', 'The registry store is busy; retry the request.', { cause: e });
+    return new ApiError('UNAVAILABLE', 'The registry store is busy; retry the request.', { cause: e, reason: 'STORE_BUSY' });
   }
   if (e instanceof Database.SqliteError && e.code === 'SQLITE_FULL') {
-    return new ApiError('RESOURCE_EXHAUSTED', 'The registry store is out of space.', { cause: e });
+    return new ApiError('RESOURCE_EXHAUSTED', 'The registry store is out of space.', { cause: e, reason: 'STORE_FULL' });
   }
   return new ApiError('INTERNAL', 'Internal error in the registry store.', { cause: e });
 }
@@ -57,7 +62,11 @@ function translate(e: unknown): unknown {
 const key3 = (k: RegistryKey): [string, string, string] => [k.project, k.location, k.registry];
 const sameRegistry = (a: RegistryKey, b: RegistryKey): boolean =>
   a.project === b.project && a.location === b.location && a.registry === b.registry;
-const briefKey = (b: BriefRow): RegistryKey => ({ project: b.project, location: b.location, registry: b.registry });
+const bindParty = (b: BriefRow) => ({
+  id: b.id,
+  gatewayType: b.gateway_type as Device['gatewayConfig']['gatewayType'],
+  registryKey: { project: b.project, location: b.location, registry: b.registry },
+});
 
 /** The Store port on one SQLite file (better-sqlite3: synchronous, so each call is one atomic unit). */
 export class SqliteStore implements Store {
@@ -86,7 +95,7 @@ export class SqliteStore implements Store {
     }
   }
 
-  async createRegistry(registry: Registry): Promise<void> {
+  async createRegistry(registry: NewRegistry): Promise<Registry> {
     this.write(() => {
       try {
         this.q.insertRegistry.run(...key3(registry), encodeRegistry(registry));
@@ -94,6 +103,7 @@ export class SqliteStore implements Store {
         throw isUniqueViolation(e) ? err.registryExists(registry) : e;
       }
     });
+    return { ...registry, revision: 1 };
   }
 
   async getRegistry(key: RegistryKey): Promise<Registry | undefined> {
@@ -112,14 +122,18 @@ export class SqliteStore implements Store {
     return this.read(() => {
       const n = pageSize(limit);
       const rows = this.q.listRegistries.all(project, location, after ?? '', n + 1);
-      return toPage(rows.map(decodeRegistry), n, (r) => r.registry);
+      return pageOf(rows.map(decodeRegistry), n, (r) => r.registry);
     });
   }
 
-  async updateRegistry(registry: Registry): Promise<void> {
-    this.write(() => {
-      const changed = this.q.updateRegistry.run(encodeRegistry(registry), ...key3(registry)).changes;
-      if (changed === 0) throw err.registryNotFound(registry);
+  async updateRegistry(registry: Registry): Promise<Registry> {
+    return this.write(() => {
+      const changed = this.q.updateRegistry.run(encodeRegistry(registry), ...key3(registry), registry.revision).changes;
+      if (changed === 0) {
+        if (!this.q.getRegistry.get(...key3(registry))) throw err.registryNotFound(registry);
+        throw err.revisionConflict(`Registry "${registry.registry}"`);
+      }
+      return { ...registry, revision: registry.revision + 1 };
     });
   }
 
@@ -132,7 +146,7 @@ export class SqliteStore implements Store {
     });
   }
 
-  async createDevice(d: Omit<Device, 'numId'>): Promise<Device> {
+  async createDevice(d: NewDevice): Promise<Device> {
     return this.write(() => {
       const k = d.registryKey;
       if (!this.q.getRegistry.get(...key3(k))) throw err.registryNotFound(k);
@@ -200,14 +214,17 @@ export class SqliteStore implements Store {
         this.listStatements.set(cacheKey, stmt);
       }
       const rows = stmt.all(listDevicesParams(key, filter, after, n + 1));
-      return toPage(rows.map(decodeDevice), n, (d) => d.id);
+      return pageOf(rows.map(decodeDevice), n, (d) => d.id);
     });
   }
 
-  async updateDevice(device: Device): Promise<void> {
-    this.write(() => {
-      const numId = this.requireDevice(device.numId).num_id;
-      this.q.updateDeviceDoc.run(encodeDeviceDoc(device), numId);
+  async updateDevice(device: Device): Promise<Device> {
+    return this.write(() => {
+      const brief = this.requireDevice(device.numId);
+      if (this.q.updateDeviceDoc.run(encodeDeviceDoc(device), brief.num_id, device.revision).changes === 0) {
+        throw err.revisionConflict(`Device "${brief.id}"`);
+      }
+      return this.loadDevice(brief.num_id) as Device;
     });
   }
 
@@ -287,17 +304,12 @@ export class SqliteStore implements Store {
     this.write(() => {
       const gw = this.requireDevice(gatewayNumId);
       const dev = this.requireDevice(deviceNumId);
-      if (gw.gateway_type !== 'GATEWAY') throw err.notAGateway(gw.id);
-      if (dev.gateway_type === 'GATEWAY') throw err.gatewayAsDevice(dev.id);
-      if (!sameRegistry(briefKey(gw), briefKey(dev))) throw err.differentRegistries(gw.id, dev.id);
-      if (this.q.isBound.get(gw.num_id, dev.num_id)) return;
-      if ((this.q.countDevicesOfGateway.get(gw.num_id) ?? 0) >= limits.maxDevicesPerGateway) {
-        throw err.gatewayFull(gw.id, limits.maxDevicesPerGateway);
-      }
-      if ((this.q.countGatewaysOfDevice.get(dev.num_id) ?? 0) >= limits.maxGatewaysPerDevice) {
-        throw err.deviceFull(dev.id, limits.maxGatewaysPerDevice);
-      }
-      this.q.insertBinding.run(gw.num_id, dev.num_id);
+      const counts = {
+        alreadyBound: this.q.isBound.get(gw.num_id, dev.num_id) !== undefined,
+        devicesOfGateway: this.q.countDevicesOfGateway.get(gw.num_id) ?? 0,
+        gatewaysOfDevice: this.q.countGatewaysOfDevice.get(dev.num_id) ?? 0,
+      };
+      if (decideBind(bindParty(gw), bindParty(dev), counts, limits) === 'insert') this.q.insertBinding.run(gw.num_id, dev.num_id);
     });
   }
 
@@ -317,18 +329,22 @@ export class SqliteStore implements Store {
     });
   }
 
-  async getIamPolicy(key: RegistryKey): Promise<IamPolicy | undefined> {
-    return this.read(() => {
-      const row = this.q.getIam.get(...key3(key));
-      return row && decodeIam(row);
+  async getIamPolicy(key: RegistryKey): Promise<IamPolicy> {
+    return this.read(() => this.currentPolicy(key));
+  }
+
+  async setIamPolicy(key: RegistryKey, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): Promise<IamPolicy> {
+    return this.write(() => {
+      const next = nextPolicy(this.currentPolicy(key), policy, expectedEtag);
+      this.q.upsertIam.run(...key3(key), next.version, JSON.stringify(next.bindings), next.etag);
+      return next;
     });
   }
 
-  async setIamPolicy(key: RegistryKey, policy: IamPolicy): Promise<void> {
-    this.write(() => {
-      if (!this.q.getRegistry.get(...key3(key))) throw err.registryNotFound(key);
-      this.q.upsertIam.run(...key3(key), policy.version, JSON.stringify(policy.bindings), policy.etag);
-    });
+  private currentPolicy(key: RegistryKey): IamPolicy {
+    if (!this.q.getRegistry.get(...key3(key))) throw err.registryNotFound(key);
+    const row = this.q.getIam.get(...key3(key));
+    return row ? decodeIam(row) : { ...EMPTY_POLICY, bindings: [] };
   }
 
   async close(): Promise<void> {
@@ -368,10 +384,3 @@ export class SqliteStore implements Store {
 }
 
 const pageSize = (limit: number): number => Math.max(1, Math.floor(limit));
-
-function toPage<T>(items: T[], n: number, sortKey: (t: T) => string): Page<T> {
-  const more = items.length > n;
-  const page = more ? items.slice(0, n) : items;
-  const last = page[page.length - 1];
-  return { items: page, next: more && last !== undefined ? sortKey(last) : undefined };
-}

@@ -19,7 +19,7 @@ type Bytes = Uint8Array;
 export type InsertDeviceParams = DeviceColumns<Bytes>;
 
 /** The identifying columns only, for checks that need no JSON decoding or config join. */
-export type BriefRow = Pick<DeviceRow, 'num_id' | 'project' | 'location' | 'registry' | 'id' | 'gateway_type'>;
+export type BriefRow = Pick<DeviceRow, 'num_id' | 'project' | 'location' | 'registry' | 'id' | 'gateway_type' | 'revision'>;
 
 const ACTIVITY_COLUMNS = {
   lastHeartbeatTime: 'last_heartbeat_time',
@@ -58,13 +58,13 @@ export function prepareStatements(db: Database.Database) {
       'INSERT INTO registries (project, location, id, doc) VALUES (?, ?, ?, ?)',
     ),
     getRegistry: db.prepare<Key3, RegistryRow>(
-      'SELECT project, location, id, doc FROM registries WHERE project = ? AND location = ? AND id = ?',
+      'SELECT project, location, id, doc, revision FROM registries WHERE project = ? AND location = ? AND id = ?',
     ),
     listRegistries: db.prepare<[string, string, string, number], RegistryRow>(
-      'SELECT project, location, id, doc FROM registries WHERE project = ? AND location = ? AND id > ? ORDER BY id LIMIT ?',
+      'SELECT project, location, id, doc, revision FROM registries WHERE project = ? AND location = ? AND id > ? ORDER BY id LIMIT ?',
     ),
-    updateRegistry: db.prepare<[string, ...Key3]>(
-      'UPDATE registries SET doc = ? WHERE project = ? AND location = ? AND id = ?',
+    updateRegistry: db.prepare<[string, ...Key3, number]>(
+      'UPDATE registries SET doc = ?, revision = revision + 1 WHERE project = ? AND location = ? AND id = ? AND revision = ?',
     ),
     deleteRegistry: db.prepare<Key3>('DELETE FROM registries WHERE project = ? AND location = ? AND id = ?'),
     registryHasDevices: db.prepare<Key3, { one: number }>(
@@ -84,9 +84,11 @@ export function prepareStatements(db: Database.Database) {
       `${DEVICE_SELECT} WHERE d.project = ? AND d.location = ? AND d.registry = ? AND d.id = ?`,
     ),
     brief: db.prepare<[number], BriefRow>(
-      'SELECT num_id, project, location, registry, id, gateway_type FROM devices WHERE num_id = ?',
+      'SELECT num_id, project, location, registry, id, gateway_type, revision FROM devices WHERE num_id = ?',
     ),
-    updateDeviceDoc: db.prepare<[string, number]>('UPDATE devices SET doc = ? WHERE num_id = ?'),
+    updateDeviceDoc: db.prepare<[string, number, number]>(
+      'UPDATE devices SET doc = ?, revision = revision + 1 WHERE num_id = ? AND revision = ?',
+    ),
     deleteDevice: db.prepare<[number]>('DELETE FROM devices WHERE num_id = ?'),
 
     latestConfig: db.prepare<[number], { version: number; cloud_update_time: number }>(
