@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -18,8 +19,7 @@ import { ActivityRecorder } from '../services/activity-recorder.js';
 import { DeviceAuthenticator } from '../services/device-auth.js';
 import { DeviceIngress } from '../services/device-ingress.js';
 import { RegistryCache } from '../services/registry-cache.js';
-import { SessionDirectory } from '../services/session-directory.js';
-import { BridgeCommandSender } from '../services/bridge-command-sender.js';
+import { LiveSessions } from '../services/live-sessions.js';
 import type { Clock } from '../services/ports.js';
 import { createLogger } from '../observability/logger.js';
 import { BridgeMetrics } from '../observability/metrics.js';
@@ -41,6 +41,9 @@ export interface RunningServer {
 }
 
 const systemClock: Clock = { now: () => Date.now() };
+
+/** How long a registry may be served from cache when a change event was missed. */
+const REGISTRY_CACHE_MAX_AGE_MS = 30_000;
 
 /**
  * The composition root: the only place that chooses implementations. Starts parts in dependency
@@ -64,10 +67,19 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
   const reader = EmbeddedLogReader.open(eventLogPath, sink);
   const bus = new LocalBus();
-  const directory = new SessionDirectory();
   const activity = new ActivityRecorder(store);
-  const registries = new RegistryCache(store);
-  const admin = new DeviceAdmin(store, new NodeKeyInspector(), systemClock, bus, new BridgeCommandSender(directory));
+  const registries = new RegistryCache(store, systemClock, REGISTRY_CACHE_MAX_AGE_MS);
+  const live = new LiveSessions({
+    nodeId: randomUUID(),
+    bus,
+    store,
+    registries,
+    clock: systemClock,
+    log: logger.child({ component: 'sessions' }),
+    remoteCommandTimeoutMs: DEFAULT_MQTT_LIMITS.commandAckTimeoutMs + 3000,
+  });
+  live.start();
+  const admin = new DeviceAdmin(store, new NodeKeyInspector(), systemClock, bus, live);
 
   const tls = await ensureTlsMaterial(dataDir, { certFile: config.tlsCert, keyFile: config.tlsKey, hostnames: config.tlsHostnames });
   const bridge = new MqttBridge({
@@ -78,12 +90,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
       ingress: new DeviceIngress(sink, store, activity, metrics),
       store,
       registries,
-      directory,
+      directory: live,
       activity,
       metrics,
       log: logger.child({ component: 'mqtt' }),
     },
-    bus,
     tls,
     listen: config.mqttListen,
     plainListen: config.mqttPlainListen,
@@ -100,6 +111,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
 
   const stopStorage = async (): Promise<void> => {
+    live.close();
     reader.close();
     await sink.close();
     await bus.close();

@@ -159,8 +159,9 @@ export interface Sink {
 }
 
 /**
- * Notifications between the API and the device bridges. In-process by default; a networked bus
- * (NATS) carries the same events between nodes later, hence async.
+ * Notifications between the API and the device bridges, and between nodes. In-process by default;
+ * a networked bus (NATS) carries the same events between nodes later, hence async and plain data
+ * (every payload survives structured cloning; nothing may rely on sharing a reference).
  */
 export type BusEvent =
   | { type: 'device-blocked'; numId: string }
@@ -168,11 +169,31 @@ export type BusEvent =
   | { type: 'device-credentials-changed'; numId: string }
   | { type: 'config-updated'; numId: string; version: number }
   | { type: 'device-unbound'; numId: string; gatewayNumId: string }
-  | { type: 'registry-changed'; registryName: string };
+  | { type: 'registry-changed'; registryName: string }
+  /** A node now holds the device's session: any other node holding it lets go (takeover). */
+  | { type: 'session-claimed'; numId: string; nodeId: string; at: number }
+  | { type: 'session-released'; numId: string; nodeId: string };
+
+/** Requests one node makes of another, addressed by node ID. */
+export type BusRequest = { type: 'deliver-command'; numId: string; subfolder: string; data: Uint8Array };
+
+export type BusReply = { type: 'command-outcome'; outcome: CommandOutcome };
+
+/** What became of a command handed to the node holding the device (spec §3.7). */
+export type CommandOutcome = 'delivered' | 'not-connected' | 'not-subscribed';
 
 export interface Bus {
+  /** Delivers to every subscriber, on this node and others, never inline in the caller. */
   publish(event: BusEvent): Promise<void>;
   /** Returns an unsubscribe function. */
   subscribe(handler: (event: BusEvent) => void): () => void;
+  /**
+   * Sends `request` to the responder at `address` and resolves with its reply. Rejects with
+   * UNAVAILABLE (BUS_NO_RESPONDER) when nothing serves the address, DEADLINE_EXCEEDED
+   * (BUS_TIMEOUT) when no reply came within `timeoutMs`, or the responder's own ApiError.
+   */
+  request(address: string, request: BusRequest, timeoutMs: number): Promise<BusReply>;
+  /** Serves requests sent to `address` (one responder per address); returns a function that stops serving. */
+  respond(address: string, handler: (request: BusRequest) => Promise<BusReply>): () => void;
   close(): Promise<void>;
 }

@@ -1,9 +1,10 @@
-
+/** Why the server ends a live session (or, for a device attached through a gateway, that attachment). */
+export type EndReason = 'device-blocked' | 'device-deleted' | 'credentials-changed' | 'device-unbound' | 'session-taken-over';
 
 /** What the rest of the server may ask of a live device session. */
 export interface LiveSession {
   /** Ends the session (or, for a device attached through a gateway, that attachment). */
-  end(numId: string, reason: 'device-blocked' | 'device-deleted' | 'credentials-changed' | 'device-unbound' | 'session-taken-over'): void;
+  end(numId: string, reason: EndReason): void;
   /** A newer config version was stored for the device. */
   configUpdated(numId: string): void;
   /** Resolves false when the device holds no matching commands subscription. */
@@ -14,23 +15,37 @@ export interface LiveSession {
   gatewayNumId(numId: string): string | undefined;
 }
 
+/** What a device bridge needs to register the sessions it serves. */
+export interface SessionRegistry {
+  /**
+   * Registers `session` as the device's holder; the previous holder, on this node or another,
+   * is ended with 'session-taken-over' (spec §5.2: one connection per device).
+   */
+  claim(numId: string, session: LiveSession): void;
+  /** Removes the entry only if it still belongs to `session` (a takeover may have replaced it). */
+  release(numId: string, session: LiveSession): void;
+  holds(numId: string, session: LiveSession): boolean;
+}
+
 /**
- * Which live session serves which device (numId): one per device (spec §5.2), whether connected
+ * Which live session serves which device (numId) on this node: one per device, whether connected
  * directly or attached through a gateway.
  */
-export class SessionDirectory {
+export class SessionDirectory implements SessionRegistry {
   private readonly byDevice = new Map<string, LiveSession>();
 
-  /** Registers `session` for the device and returns the session it replaces, if any. */
-  claim(numId: string, session: LiveSession): LiveSession | undefined {
+  claim(numId: string, session: LiveSession): void {
     const previous = this.byDevice.get(numId);
     this.byDevice.set(numId, session);
-    return previous === session ? undefined : previous;
+    if (previous && previous !== session) previous.end(numId, 'session-taken-over');
   }
 
-  /** Removes the entry only if it still belongs to `session` (a takeover may have replaced it). */
   release(numId: string, session: LiveSession): void {
     if (this.byDevice.get(numId) === session) this.byDevice.delete(numId);
+  }
+
+  holds(numId: string, session: LiveSession): boolean {
+    return this.byDevice.get(numId) === session;
   }
 
   get(numId: string): LiveSession | undefined {
@@ -40,9 +55,4 @@ export class SessionDirectory {
   get size(): number {
     return this.byDevice.size;
   }
-
-  devices(): IterableIterator<string> {
-    return this.byDevice.keys();
-  }
 }
-

@@ -1,14 +1,12 @@
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { ListenAddress } from '../../config/schema.js';
-import type { Bus, BusEvent } from '../../services/ports.js';
 import { MqttConnection } from './connection.js';
 import type { SessionEnv } from './session-types.js';
 import type { TlsMaterial } from './tls-material.js';
 
 export interface MqttBridgeOptions {
   env: SessionEnv;
-  bus: Bus;
   tls: TlsMaterial;
   listen: readonly ListenAddress[];
   plainListen: readonly ListenAddress[];
@@ -19,15 +17,14 @@ export interface MqttBridgeOptions {
 }
 
 /**
- * The MQTT bridge's listeners (TLS, and plain TCP when asked), the clock that drives every
- * session's timeouts, and the reactions to API changes arriving on the bus.
+ * The MQTT bridge's listeners (TLS, and plain TCP when asked) and the clock that drives every
+ * session's timeouts. What the API changes reaches sessions through the LiveSessions service.
  */
 export class MqttBridge {
   private readonly servers: { server: Server; url: string }[] = [];
   private readonly connections = new Set<MqttConnection>();
   private ticker: NodeJS.Timeout | undefined;
   private flusher: NodeJS.Timeout | undefined;
-  private unsubscribe: (() => void) | undefined;
   private nextId = 0;
   private tcpOpen = 0;
   private closing = false;
@@ -69,7 +66,6 @@ export class MqttBridge {
       env.activity.flush().catch((err: unknown) => env.log.warn({ err }, 'could not write device activity'));
     }, this.opts.activityFlushMs);
     this.flusher.unref();
-    this.unsubscribe = this.opts.bus.subscribe((e) => this.onBusEvent(e));
   }
 
   /**
@@ -108,42 +104,10 @@ export class MqttBridge {
     for (const c of this.connections) c.session.tick(now);
   }
 
-  private onBusEvent(e: BusEvent): void {
-    const { directory, registries, store, log } = this.opts.env;
-    switch (e.type) {
-      case 'device-blocked':
-        return directory.get(e.numId)?.end(e.numId, 'device-blocked');
-      case 'device-deleted':
-        return directory.get(e.numId)?.end(e.numId, 'device-deleted');
-      case 'config-updated':
-        return directory.get(e.numId)?.configUpdated(e.numId);
-      case 'device-unbound':
-        if (directory.get(e.numId)?.gatewayNumId(e.numId) === e.gatewayNumId) directory.get(e.numId)?.end(e.numId, 'device-unbound');
-        return;
-      case 'device-credentials-changed': {
-        const session = directory.get(e.numId);
-        const used = session?.credentialKey(e.numId);
-        if (!session || used === undefined) return;
-        // Only removing the credential the session authenticated with ends it (docs/compat.md C-MQTT-REVOKE).
-        store.getDeviceByNumId(e.numId).then(
-          (d) => {
-            if (!d || !d.credentials.some((c) => c.key === used)) session.end(e.numId, 'credentials-changed');
-          },
-          (err: unknown) => log.warn({ err }, 'could not check changed credentials'),
-        );
-        return;
-      }
-      case 'registry-changed':
-        registries.refresh(e.registryName).catch((err: unknown) => log.warn({ err }, 'could not reload a changed registry'));
-        return;
-    }
-  }
-
   /** Stops accepting, closes every session (reason server-shutdown), writes pending activity. */
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    this.unsubscribe?.();
     clearInterval(this.ticker);
     clearInterval(this.flusher);
     const stopped = Promise.all(this.servers.map(({ server }) => new Promise<void>((res) => server.close(() => res()))));

@@ -6,7 +6,7 @@ import type { DeviceAuthenticator } from '../../services/device-auth.js';
 import type { DeviceIngress } from '../../services/device-ingress.js';
 import type { Clock, Store } from '../../services/ports.js';
 import type { RegistryCache } from '../../services/registry-cache.js';
-import type { SessionDirectory } from '../../services/session-directory.js';
+import type { SessionRegistry } from '../../services/session-directory.js';
 import type { BridgeMetrics } from '../../observability/metrics.js';
 
 /** Lifecycle phases; changed only through `MqttSession.transition`. */
@@ -89,7 +89,8 @@ export interface SessionEnv {
   ingress: DeviceIngress;
   store: Store;
   registries: RegistryCache;
-  directory: SessionDirectory;
+  /** Where the bridge registers the sessions it serves (the LiveSessions service). */
+  directory: SessionRegistry;
   activity: ActivityRecorder;
   metrics: BridgeMetrics;
   log: Logger;

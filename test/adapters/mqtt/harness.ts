@@ -212,7 +212,7 @@ export class Harness {
   readonly sink = new ManualSink();
   readonly activity = new ActivityRecorder(this.store);
   readonly directory = new SessionDirectory();
-  readonly registries = new RegistryCache(this.store);
+  readonly registries = new RegistryCache(this.store, this.clock, 30_000);
   readonly metrics = new RecordingMetrics();
   readonly env: SessionEnv;
   readonly registry: Registry;

@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ApiError } from '../../../src/domain/errors.js';
-import { BridgeCommandSender } from '../../../src/services/bridge-command-sender.js';
 import { connectedDevice, Harness, outPublish, puback, settle, subscribe, T0, until } from './harness.js';
 
 /**
@@ -213,30 +211,6 @@ describe('MqttSession: commands (spec §5.6, §3.7)', () => {
     assert.equal(await session.sendCommand(d.device.numId, 'other', Buffer.from('no')), false);
     assert.equal(await session.sendCommand(d.device.numId, '', Buffer.from('no')), false);
     assert.deepEqual(transport.sent, []);
-  });
-
-  test('BridgeCommandSender: FAILED_PRECONDITION when not connected or not subscribed', async () => {
-    const h = await Harness.create();
-    const d = await h.addDevice('dev-1');
-    const sender = new BridgeCommandSender(h.directory);
-    const failsWith = async (p: Promise<void>, message: RegExp): Promise<void> => {
-      await assert.rejects(p, (e: unknown) => {
-        assert.ok(e instanceof ApiError);
-        assert.equal(e.kind, 'FAILED_PRECONDITION');
-        assert.match(e.message, message);
-        return true;
-      });
-    };
-    await failsWith(sender.send(d.device, Buffer.from('x'), ''), /not connected/);
-    const { session, transport } = await h.connected('dev-1');
-    await failsWith(sender.send(d.device, Buffer.from('x'), ''), /not subscribed/);
-    session.handle(subscribe(1, ['/devices/dev-1/commands/#', 0]));
-    transport.take();
-    await sender.send(d.device, Buffer.from('go'), 'sub');
-    assert.deepEqual(transport.take(), [outPublish('/devices/dev-1/commands/sub', 'go', 0)]);
-    session.handle({ cmd: 'disconnect' });
-    session.socketClosed('socket-closed');
-    await failsWith(sender.send(d.device, Buffer.from('x'), ''), /not connected/);
   });
 
   test('a QoS 1 command still awaiting its PUBACK resolves true when the socket closes', async () => {
