@@ -16,14 +16,14 @@ export function nextConfigVersion(
     throw new ApiError(
       'FAILED_PRECONDITION',
       `The config version to update (${versionToUpdate}) does not match the current version (${latest.version}).`,
-      { field: 'version_to_update' },
+      { field: 'version_to_update', reason: 'CONFIG_VERSION_MISMATCH' },
     );
   }
   // Version 1 comes from device creation, not from an update: a backend that creates a device
   // and sets its config straight away is not throttled (docs/compat.md C-CONFIG-RATE).
   if (latest.version > 1 && at - latest.cloudUpdateTime < minIntervalMs) {
     // docs/compat.md C-CONFIG-RATE (spec U2): one update per second per device.
-    throw new ApiError('RESOURCE_EXHAUSTED', 'Too many config updates for this device: at most one per second.');
+    throw new ApiError('RESOURCE_EXHAUSTED', 'Too many config updates for this device: at most one per second.', { reason: 'CONFIG_RATE_EXCEEDED' });
   }
   return latest.version + 1;
 }

@@ -41,9 +41,9 @@ export class ApiError extends Error {
   }
 }
 
-export const invalidArgument = (field: string, message: string): ApiError =>
-  new ApiError('INVALID_ARGUMENT', message, { field });
+export const invalidArgument = (field: string, message: string, reason: ErrorReason = 'INVALID_FIELD'): ApiError =>
+  new ApiError('INVALID_ARGUMENT', message, { field, reason });
 
-export const notFound = (message: string): ApiError => new ApiError('NOT_FOUND', message);
+export const notFound = (message: string, reason: ErrorReason = 'NOT_FOUND'): ApiError => new ApiError('NOT_FOUND', message, { reason });
 
 export const isApiError = (e: unknown): e is ApiError => e instanceof ApiError;

@@ -45,7 +45,7 @@ export const DEVICE_FIELDS = [
 export function checkReadMask(paths: readonly string[], known: readonly string[], field: string): void {
   for (const p of paths) {
     const top = p.split('.')[0]!;
-    if (!known.includes(top)) throw invalidArgument(field, `Invalid ${field}: unknown field path "${p}".`);
+    if (!known.includes(top)) throw invalidArgument(field, `Invalid ${field}: unknown field path "${p}".`, 'INVALID_FIELD_MASK');
   }
 }
 
@@ -83,7 +83,7 @@ export function parseUpdateMask<T extends string>(
   what: string,
 ): Set<T> {
   const paths = parseMask(value);
-  if (paths.length === 0) throw invalidArgument('update_mask', `update_mask is required and must name at least one field of the ${what}.`);
+  if (paths.length === 0) throw invalidArgument('update_mask', `update_mask is required and must name at least one field of the ${what}.`, 'INVALID_FIELD_MASK');
   const out = new Set<T>();
   for (const p of paths) {
     const resolved = (allowed as readonly string[]).includes(p) ? (p as T) : aliases[p];
@@ -91,6 +91,7 @@ export function parseUpdateMask<T extends string>(
       throw invalidArgument(
         'update_mask',
         `Invalid update_mask path "${p}": only ${allowed.join(', ')} can be updated on a ${what}.`,
+        'INVALID_FIELD_MASK',
       );
     }
     out.add(resolved);

@@ -6,7 +6,7 @@ import { LIMITS } from './limits.js';
 const RESOURCE_ID = /^[a-zA-Z][-a-zA-Z0-9._+~%]{2,254}$/;
 
 export function checkResourceId(id: unknown, field: string, what: 'registry' | 'device'): string {
-  if (typeof id !== 'string' || id === '') throw invalidArgument(field, `The ${what} ID (${field}) is required.`);
+  if (typeof id !== 'string' || id === '') throw invalidArgument(field, `The ${what} ID (${field}) is required.`, 'REQUIRED_FIELD');
   if (!RESOURCE_ID.test(id)) {
     throw invalidArgument(
       field,

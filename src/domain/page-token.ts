@@ -14,7 +14,7 @@ export function decodePageToken(token: string | undefined): string | undefined {
   if (token === undefined || token === '') return undefined;
   const text = /^[A-Za-z0-9_-]+$/.test(token) ? fromBase64url(token) : '';
   if (!text.startsWith(PREFIX) || text.length === PREFIX.length) {
-    throw invalidArgument('page_token', 'Invalid page_token: pass back the nextPageToken of a previous response unchanged.');
+    throw invalidArgument('page_token', 'Invalid page_token: pass back the nextPageToken of a previous response unchanged.', 'INVALID_PAGE_TOKEN');
   }
   return text.slice(PREFIX.length);
 }

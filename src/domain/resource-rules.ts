@@ -39,7 +39,7 @@ export function credentialNotVerified(index: number, reason: string): ApiError {
   return new ApiError(
     'PERMISSION_DENIED',
     `The credential at index ${index} could not be verified against any certificate of the registry: ${reason}.`,
-    { field: `device.credentials[${index}]` },
+    { field: `device.credentials[${index}]`, reason: 'CREDENTIAL_NOT_VERIFIED' },
   );
 }
 

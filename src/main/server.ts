@@ -19,6 +19,7 @@ import { ActivityRecorder } from '../services/activity-recorder.js';
 import { DeviceAuthenticator } from '../services/device-auth.js';
 import { DeviceIngress } from '../services/device-ingress.js';
 import { RegistryCache } from '../services/registry-cache.js';
+import { ApiAuth } from '../services/api-auth.js';
 import { LiveSessions } from '../services/live-sessions.js';
 import type { Clock } from '../services/ports.js';
 import { createLogger } from '../observability/logger.js';
@@ -79,7 +80,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     remoteCommandTimeoutMs: DEFAULT_MQTT_LIMITS.commandAckTimeoutMs + 3000,
   });
   live.start();
-  const admin = new DeviceAdmin(store, new NodeKeyInspector(), systemClock, bus, live);
+  const auth = new ApiAuth(token);
+  const admin = new DeviceAdmin(store, new NodeKeyInspector(), systemClock, bus, live, auth);
 
   const tls = await ensureTlsMaterial(dataDir, { certFile: config.tlsCert, keyFile: config.tlsKey, hostnames: config.tlsHostnames });
   const bridge = new MqttBridge({
@@ -103,8 +105,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
     activityFlushMs: 5000,
   });
 
-  const api = createApiServer({ admin, adminToken: token, bodyLimitBytes: config.apiBodyLimitBytes, logger });
-  registerEventLogRoutes(api, { reader, adminToken: token });
+  const api = createApiServer({ admin, auth, bodyLimitBytes: config.apiBodyLimitBytes, logger });
+  registerEventLogRoutes(api, { reader, auth });
   api.get('/metrics', async (_req, reply) => {
     void reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();

@@ -1,74 +1,56 @@
 import { ApiError, invalidArgument, isApiError, notFound } from '../domain/errors.js';
-import { checkResourceId } from '../domain/ids.js';
+import { checkReadMask, DEVICE_FIELDS, parseDeviceUpdateMask, parseMask, parseRegistryUpdateMask } from '../domain/field-mask.js';
+import { checkCommandSubfolder, checkResourceId } from '../domain/ids.js';
 import { LIMITS } from '../domain/limits.js';
-import type {
-  Device,
-  DeviceConfig,
-  DeviceCredential,
-  DeviceState,
-  EventNotificationConfig,
-  GatewayAuthMethod,
-  GatewayType,
-  HttpState,
-  IamPolicy,
-  LogLevel,
-  MqttState,
-  NewRegistry,
-  Registry,
-  RegistryKey,
-} from '../domain/model.js';
-import { NO_ACTIVITY, registryName } from '../domain/model.js';
-import type { DeviceMutable, RegistryMutable } from '../domain/field-mask.js';
-import type { LocationKey } from '../domain/names.js';
-import { checkPageSize, decodePageToken, encodePageToken } from '../domain/page-token.js';
 import {
-  checkDeviceCredentialCount,
-  checkEventNotificationConfigs,
-  checkMetadata,
-  checkPayloadSize,
-  credentialNotVerified,
-  isX509Format,
-  newCredentialIndexes,
-} from '../domain/resource-rules.js';
-import { checkTopicName } from '../domain/names.js';
-import type { Bus, BusEvent, Clock, DeviceListFilter, KeyInspector, Store } from './ports.js';
+  NO_ACTIVITY,
+  registryName,
+  type Device,
+  type DeviceConfig,
+  type DeviceCredential,
+  type DeviceState,
+  type IamPolicy,
+  type NewRegistry,
+  type Registry,
+  type RegistryKey,
+} from '../domain/model.js';
+import { parseDeviceName, parseLocationName, parseRegistryName, type DeviceRef } from '../domain/names.js';
+import { checkPageSize, decodePageToken, encodePageToken } from '../domain/page-token.js';
+import { isKnownPermission, PERMISSIONS, type DeviceManagerMethod } from '../domain/permissions.js';
+import { checkPayloadSize, credentialNotVerified, isX509Format, newCredentialIndexes } from '../domain/resource-rules.js';
+import type { ApiAuth, Principal } from './api-auth.js';
 import type { CommandSender } from './command-sender.js';
+import { applyRegistryFields, checkDeviceIdentity, deviceCredentials, deviceMetadata, policyFrom } from './device-manager-inputs.js';
+import type {
+  BindingRequest,
+  CreateDeviceRegistryRequest,
+  CreateDeviceRequest,
+  DeviceList,
+  DeviceView,
+  GetDeviceRequest,
+  GetIamPolicyRequest,
+  ListConfigVersionsRequest,
+  ListDeviceRegistriesRequest,
+  ListDevicesRequest,
+  ListStatesRequest,
+  ModifyConfigRequest,
+  NameRequest,
+  RegistryList,
+  SendCommandRequest,
+  SetIamPolicyRequest,
+  TestIamPermissionsRequest,
+  UpdateDeviceRegistryRequest,
+  UpdateDeviceRequest,
+} from './device-manager-requests.js';
+import type { Bus, BusEvent, Clock, DeviceListFilter, KeyInspector, Store } from './ports.js';
 
-/** Registry fields as a request carries them (already type-checked by the edge). */
-export interface RegistryInput {
-  id?: string;
-  eventNotificationConfigs?: EventNotificationConfig[];
-  stateNotificationConfig?: { pubsubTopicName: string };
-  mqttEnabledState?: MqttState;
-  httpEnabledState?: HttpState;
-  logLevel?: LogLevel;
-  credentials?: { format: string; certificate: string }[];
-}
-
-export interface DeviceInput {
-  id?: string;
-  credentials?: DeviceCredential[];
-  blocked?: boolean;
-  logLevel?: LogLevel;
-  metadata?: Record<string, string>;
-  gatewayType?: GatewayType;
-  gatewayAuthMethod?: GatewayAuthMethod;
-  config?: { version: number; binaryData: Uint8Array };
-}
-
-export interface DeviceRefInput {
-  registryKey: RegistryKey;
-  device: string;
-}
-
-export interface ListPage<T> {
-  items: T[];
-  nextPageToken: string;
-}
+/** Fields every listed device shows whatever the mask (docs/compat.md C-LIST-PROJECTION). */
+const LISTED_ALWAYS = ['id', 'name', 'numId'] as const;
 
 /**
- * The Device Manager use cases (spec §3) over the Store port. Edges decode requests into the
- * inputs above; this service applies the rules and never sees HTTP or JSON.
+ * The Device Manager (spec §3) for every edge: requests arrive decoded from their wire but not
+ * validated; this service authorizes the caller, validates every field (naming it), applies
+ * defaults and the field masks, and runs the use case over the Store port. Edges only translate.
  */
 export class DeviceAdmin {
   constructor(
@@ -78,20 +60,18 @@ export class DeviceAdmin {
     /** Told of changes live sessions must follow, after the store has committed them. */
     private readonly bus: Pick<Bus, 'publish'>,
     private readonly commands: CommandSender,
+    private readonly auth: Pick<ApiAuth, 'authorize' | 'allowed'>,
   ) {}
-
-  /** The API call has succeeded whatever happens to the notification; the bus reports its own failures. */
-  private announce(event: BusEvent): void {
-    this.bus.publish(event).catch(() => undefined);
-  }
 
   // ---- registries ----
 
-  async createRegistry(parent: LocationKey, input: RegistryInput): Promise<Registry> {
-    const id = checkResourceId(input.id, 'device_registry.id', 'registry');
+  async createDeviceRegistry(caller: Principal, req: CreateDeviceRegistryRequest): Promise<Registry> {
+    const parent = parseLocationName(req.parent ?? '', 'parent');
+    await this.authorize(caller, 'createDeviceRegistry', req.parent!);
+    const msg = req.deviceRegistry ?? {};
+    const id = checkResourceId(msg.id, 'device_registry.id', 'registry');
     const registry: NewRegistry = {
-      project: parent.project,
-      location: parent.location,
+      ...parent,
       registry: id,
       eventNotificationConfigs: [],
       stateNotificationConfig: undefined,
@@ -100,103 +80,75 @@ export class DeviceAdmin {
       logLevel: 'LOG_LEVEL_UNSPECIFIED',
       credentials: [],
     };
-    this.applyRegistryFields(registry, input, undefined);
+    applyRegistryFields(registry, msg, undefined, this.keys);
     return this.store.createRegistry(registry);
   }
 
-  async getRegistry(key: RegistryKey): Promise<Registry> {
-    const registry = await this.store.getRegistry(key);
-    if (!registry) throw notFound(`Registry "${registryName(key)}" not found.`);
-    return registry;
+  async getDeviceRegistry(caller: Principal, req: NameRequest): Promise<Registry> {
+    const key = await this.registryTarget(caller, 'getDeviceRegistry', req.name);
+    return this.requireRegistry(key);
   }
 
-  async listRegistries(parent: LocationKey, pageSize: number, pageToken: string | undefined): Promise<ListPage<Registry>> {
-    const limit = checkPageSize(pageSize, LIMITS.maxPageSize, LIMITS.defaultPageSize);
-    const page = await this.store.listRegistries(parent.project, parent.location, decodePageToken(pageToken), limit);
-    return { items: page.items, nextPageToken: page.next === undefined ? '' : encodePageToken(page.next) };
+  async listDeviceRegistries(caller: Principal, req: ListDeviceRegistriesRequest): Promise<RegistryList> {
+    const parent = parseLocationName(req.parent ?? '', 'parent');
+    await this.authorize(caller, 'listDeviceRegistries', req.parent!);
+    const limit = checkPageSize(req.pageSize ?? 0, LIMITS.maxPageSize, LIMITS.defaultPageSize);
+    const page = await this.store.listRegistries(parent.project, parent.location, decodePageToken(req.pageToken), limit);
+    return { deviceRegistries: page.items, nextPageToken: page.next === undefined ? '' : encodePageToken(page.next) };
   }
 
-  async updateRegistry(key: RegistryKey, input: RegistryInput, mask: Set<RegistryMutable>): Promise<Registry> {
-    if (input.id !== undefined && input.id !== '') {
-      throw invalidArgument('device_registry.id', 'device_registry.id must be empty in an update; the name identifies the registry.');
-    }
+  async updateDeviceRegistry(caller: Principal, req: UpdateDeviceRegistryRequest): Promise<Registry> {
+    const key = await this.registryTarget(caller, 'updateDeviceRegistry', req.name ?? req.deviceRegistry?.name, 'device_registry.name');
+    const msg = req.deviceRegistry ?? {};
+    if (msg.id) throw invalidArgument('device_registry.id', 'device_registry.id must be empty in an update; the name identifies the registry.');
+    const mask = parseRegistryUpdateMask(req.updateMask);
     const updated = await retryOnConflict(async () => {
-      const registry = await this.getRegistry(key);
-      this.applyRegistryFields(registry, input, mask);
+      const registry = await this.requireRegistry(key);
+      applyRegistryFields(registry, msg, mask, this.keys);
       return this.store.updateRegistry(registry);
     });
     this.announce({ type: 'registry-changed', registryName: registryName(key) });
     return updated;
   }
 
-  async deleteRegistry(key: RegistryKey): Promise<void> {
+  async deleteDeviceRegistry(caller: Principal, req: NameRequest): Promise<void> {
+    const key = await this.registryTarget(caller, 'deleteDeviceRegistry', req.name);
     await this.store.deleteRegistry(key);
     this.announce({ type: 'registry-changed', registryName: registryName(key) });
   }
 
-  private applyRegistryFields(registry: NewRegistry, input: RegistryInput, mask: Set<RegistryMutable> | undefined): void {
-    const take = (f: RegistryMutable): boolean => (mask ? mask.has(f) : true);
-    if (take('eventNotificationConfigs')) {
-      const configs = input.eventNotificationConfigs ?? [];
-      checkEventNotificationConfigs(configs, 'device_registry.event_notification_configs');
-      registry.eventNotificationConfigs = configs;
-    }
-    if (take('stateNotificationConfig')) {
-      const topic = input.stateNotificationConfig?.pubsubTopicName ?? '';
-      if (topic !== '') checkTopicName(topic, 'device_registry.state_notification_config.pubsub_topic_name');
-      registry.stateNotificationConfig = topic === '' ? undefined : { pubsubTopicName: topic };
-    }
-    if (take('mqttConfig')) registry.mqttEnabledState = input.mqttEnabledState;
-    if (take('httpConfig')) registry.httpEnabledState = input.httpEnabledState;
-    if (take('logLevel')) registry.logLevel = input.logLevel ?? 'LOG_LEVEL_UNSPECIFIED';
-    if (take('credentials')) {
-      const creds = input.credentials ?? [];
-      if (creds.length > LIMITS.maxRegistryCredentials) {
-        throw invalidArgument(
-          'device_registry.credentials',
-          `A registry can have at most ${LIMITS.maxRegistryCredentials} credentials, got ${creds.length}.`,
-        );
-      }
-      registry.credentials = creds.map((c, i) => {
-        const field = `device_registry.credentials[${i}].public_key_certificate`;
-        if (c.format !== 'X509_CERTIFICATE_PEM') {
-          throw invalidArgument(`${field}.format`, `${field}.format must be X509_CERTIFICATE_PEM.`);
-        }
-        const x509Details = this.keys.inspectCertificate(c.certificate, `${field}.certificate`);
-        return { format: 'X509_CERTIFICATE_PEM' as const, certificate: c.certificate, x509Details };
-      });
-    }
-  }
-
   // ---- devices ----
 
-  async createDevice(key: RegistryKey, input: DeviceInput): Promise<Device> {
-    const id = checkResourceId(input.id, 'device.id', 'device');
-    const registry = await this.getRegistry(key);
+  async createDevice(caller: Principal, req: CreateDeviceRequest): Promise<Device> {
+    const key = await this.registryTarget(caller, 'createDevice', req.parent, 'parent');
+    const msg = req.device ?? {};
+    checkDeviceIdentity(msg, true);
+    const id = checkResourceId(msg.id, 'device.id', 'device');
+    const registry = await this.requireRegistry(key);
     const now = this.clock.now();
-    const credentials = input.credentials ?? [];
-    this.checkCredentials(registry, credentials, [], now);
-    const metadata = input.metadata ?? {};
-    checkMetadata(metadata, 'device.metadata');
+    const credentials = deviceCredentials(msg.credentials, this.keys);
+    this.checkAgainstRegistryCa(registry, credentials, [], now);
+    const metadata = deviceMetadata(msg.metadata);
     let data: Uint8Array = new Uint8Array(0);
-    if (input.config) {
-      if (input.config.version !== 0) {
+    if (msg.config) {
+      if ((msg.config.version ?? 0) !== 0) {
         throw invalidArgument('device.config.version', 'device.config.version must be 0 (unset) when creating a device.');
       }
-      checkPayloadSize(input.config.binaryData, LIMITS.maxConfigBytes, 'device.config.binary_data', 'config');
-      data = input.config.binaryData;
+      data = msg.config.binaryData ?? data;
+      checkPayloadSize(data, LIMITS.maxConfigBytes, 'device.config.binary_data', 'config');
     }
+    const type = msg.gatewayConfig?.gatewayType;
     return this.store.createDevice({
       registryKey: key,
       id,
       credentials,
-      blocked: input.blocked ?? false,
-      logLevel: input.logLevel ?? 'LOG_LEVEL_UNSPECIFIED',
+      blocked: msg.blocked ?? false,
+      logLevel: msg.logLevel ?? 'LOG_LEVEL_UNSPECIFIED',
       metadata,
       gatewayConfig: {
         // docs/compat.md C-GW-DEFAULT: devices created without a type report NON_GATEWAY.
-        gatewayType: input.gatewayType === undefined || input.gatewayType === 'GATEWAY_TYPE_UNSPECIFIED' ? 'NON_GATEWAY' : input.gatewayType,
-        gatewayAuthMethod: input.gatewayAuthMethod ?? 'GATEWAY_AUTH_METHOD_UNSPECIFIED',
+        gatewayType: type === undefined || type === 'GATEWAY_TYPE_UNSPECIFIED' ? 'NON_GATEWAY' : type,
+        gatewayAuthMethod: msg.gatewayConfig?.gatewayAuthMethod ?? 'GATEWAY_AUTH_METHOD_UNSPECIFIED',
         lastAccessedGatewayId: undefined,
         lastAccessedGatewayTime: undefined,
       },
@@ -206,91 +158,99 @@ export class DeviceAdmin {
     });
   }
 
-  async getDevice(ref: DeviceRefInput): Promise<Device> {
-    const device = await this.store.getDevice(ref.registryKey, ref.device);
-    if (!device) {
-      throw notFound(`Device "${ref.device}" not found in registry "${registryName(ref.registryKey)}".`);
-    }
-    return device;
+  async getDevice(caller: Principal, req: GetDeviceRequest): Promise<DeviceView> {
+    const ref = await this.deviceTarget(caller, 'getDevice', req.name);
+    const fields = parseMask(req.fieldMask);
+    checkReadMask(fields, DEVICE_FIELDS, 'field_mask');
+    return { device: await this.requireDevice(ref), fields: fields.length ? fields : undefined };
   }
 
-  async listDevices(key: RegistryKey, filter: DeviceListFilterInput, pageSize: number, pageToken: string | undefined): Promise<ListPage<Device>> {
-    const limit = checkPageSize(pageSize, LIMITS.maxPageSize, LIMITS.defaultPageSize);
-    const after = decodePageToken(pageToken);
-    await this.getRegistry(key);
-    const storeFilter: DeviceListFilter = {};
-    if (filter.deviceIds?.length) storeFilter.deviceIds = filter.deviceIds;
-    if (filter.deviceNumIds?.length) storeFilter.deviceNumIds = filter.deviceNumIds;
-    if (filter.gatewayType) storeFilter.gatewayType = filter.gatewayType;
+  async listDevices(caller: Principal, req: ListDevicesRequest): Promise<DeviceList> {
+    const key = await this.registryTarget(caller, 'listDevices', req.parent, 'parent');
+    const fields = parseMask(req.fieldMask);
+    checkReadMask(fields, DEVICE_FIELDS, 'field_mask');
+    const limit = checkPageSize(req.pageSize ?? 0, LIMITS.maxPageSize, LIMITS.defaultPageSize);
+    const after = decodePageToken(req.pageToken);
+    const filter = await this.deviceFilter(key, req);
+    const shown = [...LISTED_ALWAYS, ...fields];
+    if (filter === undefined) return { devices: [], fields: shown, nextPageToken: '' };
+    const page = await this.store.listDevices(key, filter, after, limit);
+    return { devices: page.items, fields: shown, nextPageToken: page.next === undefined ? '' : encodePageToken(page.next) };
+  }
+
+  /** The store filter of a list request; undefined when it can match nothing (an unknown gateway). */
+  private async deviceFilter(key: RegistryKey, req: ListDevicesRequest): Promise<DeviceListFilter | undefined> {
+    await this.requireRegistry(key);
+    const filter: DeviceListFilter = {};
     for (const [name, list] of [
-      ['device_ids', filter.deviceIds],
-      ['device_num_ids', filter.deviceNumIds],
+      ['device_ids', req.deviceIds],
+      ['device_num_ids', req.deviceNumIds],
     ] as const) {
       if (list && list.length > LIMITS.maxListFilterEntries) {
         throw invalidArgument(name, `At most ${LIMITS.maxListFilterEntries} entries are allowed in ${name}.`);
       }
     }
-    const chosen = [filter.gatewayType, filter.associationsGatewayId, filter.associationsDeviceId].filter((v) => v !== undefined && v !== '');
+    if (req.deviceIds?.length) filter.deviceIds = req.deviceIds;
+    if (req.deviceNumIds?.length) filter.deviceNumIds = req.deviceNumIds;
+    const o = req.gatewayListOptions ?? {};
+    const gatewayType = o.gatewayType === 'GATEWAY_TYPE_UNSPECIFIED' ? undefined : o.gatewayType;
+    const chosen = [gatewayType, o.associationsGatewayId, o.associationsDeviceId].filter((v) => v !== undefined && v !== '');
     if (chosen.length > 1) {
       throw invalidArgument('gateway_list_options', 'Only one of gateway_type, associations_gateway_id and associations_device_id may be set.');
     }
-    if (filter.associationsGatewayId) {
-      const gw = await this.store.getDevice(key, filter.associationsGatewayId);
-      if (!gw) return { items: [], nextPageToken: '' };
-      storeFilter.boundToGateway = gw.numId;
+    if (gatewayType) filter.gatewayType = gatewayType;
+    if (o.associationsGatewayId) {
+      const gw = await this.store.getDevice(key, o.associationsGatewayId);
+      if (!gw) return undefined;
+      filter.boundToGateway = gw.numId;
     }
-    if (filter.associationsDeviceId) {
-      const dev = await this.store.getDevice(key, filter.associationsDeviceId);
-      if (!dev) return { items: [], nextPageToken: '' };
-      storeFilter.gatewaysOfDevice = dev.numId;
+    if (o.associationsDeviceId) {
+      const dev = await this.store.getDevice(key, o.associationsDeviceId);
+      if (!dev) return undefined;
+      filter.gatewaysOfDevice = dev.numId;
     }
-    const page = await this.store.listDevices(key, storeFilter, after, limit);
-    return { items: page.items, nextPageToken: page.next === undefined ? '' : encodePageToken(page.next) };
+    return filter;
   }
 
-  async updateDevice(ref: DeviceRefInput, input: DeviceInput, mask: Set<DeviceMutable>): Promise<Device> {
-    if (input.id !== undefined && input.id !== '') {
-      throw invalidArgument('device.id', 'device.id must be empty in an update; the name identifies the device.');
-    }
+  async updateDevice(caller: Principal, req: UpdateDeviceRequest): Promise<Device> {
+    const ref = await this.deviceTarget(caller, 'updateDevice', req.name ?? req.device?.name, 'device.name');
+    const msg = req.device ?? {};
+    checkDeviceIdentity(msg, false);
+    const mask = parseDeviceUpdateMask(req.updateMask);
+    const credentials = mask.has('credentials') ? deviceCredentials(msg.credentials, this.keys) : undefined;
+    const metadata = mask.has('metadata') ? deviceMetadata(msg.metadata) : undefined;
     return retryOnConflict(async () => {
-      const device = await this.getDevice(ref);
-      const before = { blocked: device.blocked, credentials: device.credentials };
-      if (mask.has('credentials')) {
-        const credentials = input.credentials ?? [];
-        const registry = await this.getRegistry(ref.registryKey);
-        this.checkCredentials(registry, credentials, device.credentials, this.clock.now());
+      const device = await this.requireDevice(ref);
+      const wasBlocked = device.blocked;
+      if (credentials) {
+        const registry = await this.requireRegistry(ref.registryKey);
+        this.checkAgainstRegistryCa(registry, credentials, device.credentials, this.clock.now());
         device.credentials = credentials;
       }
-      if (mask.has('blocked')) device.blocked = input.blocked ?? false;
-      if (mask.has('logLevel')) device.logLevel = input.logLevel ?? 'LOG_LEVEL_UNSPECIFIED';
-      if (mask.has('metadata')) {
-        const metadata = input.metadata ?? {};
-        checkMetadata(metadata, 'device.metadata');
-        device.metadata = metadata;
-      }
+      if (mask.has('blocked')) device.blocked = msg.blocked ?? false;
+      if (mask.has('logLevel')) device.logLevel = msg.logLevel ?? 'LOG_LEVEL_UNSPECIFIED';
+      if (metadata) device.metadata = metadata;
       if (mask.has('gatewayConfig.gatewayAuthMethod')) {
-        device.gatewayConfig.gatewayAuthMethod = input.gatewayAuthMethod ?? 'GATEWAY_AUTH_METHOD_UNSPECIFIED';
+        device.gatewayConfig.gatewayAuthMethod = msg.gatewayConfig?.gatewayAuthMethod ?? 'GATEWAY_AUTH_METHOD_UNSPECIFIED';
       }
       // Conditional on the revision read above: a concurrent update of another field is re-read
       // and kept, never overwritten with this request's stale copy.
       const saved = await this.store.updateDevice(device);
-      if (saved.blocked && !before.blocked) this.announce({ type: 'device-blocked', numId: saved.numId });
-      else if (mask.has('credentials')) this.announce({ type: 'device-credentials-changed', numId: saved.numId });
+      if (saved.blocked && !wasBlocked) this.announce({ type: 'device-blocked', numId: saved.numId });
+      else if (credentials) this.announce({ type: 'device-credentials-changed', numId: saved.numId });
       return saved;
     });
   }
 
-  async deleteDevice(ref: DeviceRefInput): Promise<void> {
-    const device = await this.getDevice(ref);
+  async deleteDevice(caller: Principal, req: NameRequest): Promise<void> {
+    const ref = await this.deviceTarget(caller, 'deleteDevice', req.name);
+    const device = await this.requireDevice(ref);
     await this.store.deleteDevice(device.numId);
     this.announce({ type: 'device-deleted', numId: device.numId });
   }
 
-  private checkCredentials(registry: Registry, next: DeviceCredential[], previous: DeviceCredential[], now: number): void {
-    checkDeviceCredentialCount(next, 'device.credentials');
-    next.forEach((c, i) => {
-      this.keys.checkDeviceKey(c.format, c.key, `device.credentials[${i}].public_key.key`);
-    });
+  /** docs/compat.md C-CRED-CA: new credentials of a registry with CA certificates must chain to one. */
+  private checkAgainstRegistryCa(registry: Registry, next: DeviceCredential[], previous: DeviceCredential[], now: number): void {
     if (registry.credentials.length === 0) return;
     for (const i of newCredentialIndexes(next, previous)) {
       const cred = next[i]!;
@@ -308,12 +268,19 @@ export class DeviceAdmin {
 
   // ---- config, state, commands ----
 
-  async modifyConfig(ref: DeviceRefInput, versionToUpdate: number, binaryData: Uint8Array): Promise<DeviceConfig> {
-    checkPayloadSize(binaryData, LIMITS.maxConfigBytes, 'binary_data', 'config');
-    const device = await this.getDevice(ref);
+  async modifyCloudToDeviceConfig(caller: Principal, req: ModifyConfigRequest): Promise<DeviceConfig> {
+    const ref = await this.deviceTarget(caller, 'modifyCloudToDeviceConfig', req.name);
+    // docs/compat.md C-CONFIG-EMPTY: required, but may be empty.
+    if (req.binaryData === undefined) throw invalidArgument('binary_data', 'binary_data is required.', 'REQUIRED_FIELD');
+    checkPayloadSize(req.binaryData, LIMITS.maxConfigBytes, 'binary_data', 'config');
+    const versionToUpdate = req.versionToUpdate ?? 0;
+    if (!Number.isSafeInteger(versionToUpdate) || versionToUpdate < 0) {
+      throw invalidArgument('version_to_update', 'version_to_update must be a non-negative integer.');
+    }
+    const device = await this.requireDevice(ref);
     const config = await this.store.modifyConfig(device.numId, {
       versionToUpdate,
-      binaryData,
+      binaryData: req.binaryData,
       at: this.clock.now(),
       minIntervalMs: LIMITS.configMinIntervalMs,
     });
@@ -321,31 +288,36 @@ export class DeviceAdmin {
     return config;
   }
 
-  async listConfigVersions(ref: DeviceRefInput, numVersions: number): Promise<DeviceConfig[]> {
-    if (!Number.isInteger(numVersions) || numVersions < 0) throw invalidArgument('num_versions', 'num_versions must be a non-negative integer.');
-    const device = await this.getDevice(ref);
-    return this.store.listConfigVersions(device.numId, numVersions);
+  async listDeviceConfigVersions(caller: Principal, req: ListConfigVersionsRequest): Promise<DeviceConfig[]> {
+    const ref = await this.deviceTarget(caller, 'listDeviceConfigVersions', req.name);
+    const n = nonNegative(req.numVersions, 'num_versions');
+    return this.store.listConfigVersions((await this.requireDevice(ref)).numId, n);
   }
 
-  async listStates(ref: DeviceRefInput, numStates: number): Promise<DeviceState[]> {
-    if (!Number.isInteger(numStates) || numStates < 0) throw invalidArgument('num_states', 'num_states must be a non-negative integer.');
-    const device = await this.getDevice(ref);
-    return this.store.listStates(device.numId, numStates);
+  async listDeviceStates(caller: Principal, req: ListStatesRequest): Promise<DeviceState[]> {
+    const ref = await this.deviceTarget(caller, 'listDeviceStates', req.name);
+    const n = nonNegative(req.numStates, 'num_states');
+    return this.store.listStates((await this.requireDevice(ref)).numId, n);
   }
 
-  async sendCommand(ref: DeviceRefInput, binaryData: Uint8Array, subfolder: string): Promise<void> {
-    checkPayloadSize(binaryData, LIMITS.maxCommandBytes, 'binary_data', 'command');
-    const device = await this.getDevice(ref);
-    await this.commands.send(device, binaryData, subfolder);
+  async sendCommandToDevice(caller: Principal, req: SendCommandRequest): Promise<void> {
+    const ref = await this.deviceTarget(caller, 'sendCommandToDevice', req.name);
+    if (req.binaryData === undefined) throw invalidArgument('binary_data', 'binary_data is required.', 'REQUIRED_FIELD');
+    checkPayloadSize(req.binaryData, LIMITS.maxCommandBytes, 'binary_data', 'command');
+    const subfolder = req.subfolder ?? '';
+    checkCommandSubfolder(subfolder, 'subfolder');
+    const device = await this.requireDevice(ref);
+    await this.commands.send(device, req.binaryData, subfolder);
   }
 
   // ---- gateways ----
 
-  async bind(key: RegistryKey, gatewayId: string, deviceId: string): Promise<void> {
-    const [gw, dev] = await this.resolvePair(key, gatewayId, deviceId);
+  async bindDeviceToGateway(caller: Principal, req: BindingRequest): Promise<void> {
+    const [gw, dev] = await this.resolvePair(caller, 'bindDeviceToGateway', req);
     if (gw.gatewayConfig.gatewayType !== 'GATEWAY') {
       throw new ApiError('FAILED_PRECONDITION', `Device "${gw.id}" is not a gateway (gateway_config.gateway_type is not GATEWAY).`, {
         field: 'gateway_id',
+        reason: 'NOT_A_GATEWAY',
       });
     }
     await this.store.bind(gw.numId, dev.numId, {
@@ -354,47 +326,92 @@ export class DeviceAdmin {
     });
   }
 
-  async unbind(key: RegistryKey, gatewayId: string, deviceId: string): Promise<void> {
-    const [gw, dev] = await this.resolvePair(key, gatewayId, deviceId);
+  async unbindDeviceFromGateway(caller: Principal, req: BindingRequest): Promise<void> {
+    const [gw, dev] = await this.resolvePair(caller, 'unbindDeviceFromGateway', req);
     await this.store.unbind(gw.numId, dev.numId);
     this.announce({ type: 'device-unbound', numId: dev.numId, gatewayNumId: gw.numId });
   }
 
-  private async resolvePair(key: RegistryKey, gatewayId: string, deviceId: string): Promise<[Device, Device]> {
-    if (!gatewayId) throw invalidArgument('gateway_id', 'gateway_id is required.');
-    if (!deviceId) throw invalidArgument('device_id', 'device_id is required.');
-    await this.getRegistry(key);
-    const gw = await this.store.getDevice(key, gatewayId);
-    if (!gw) throw notFound(`Gateway "${gatewayId}" not found in registry "${registryName(key)}".`);
-    const dev = await this.store.getDevice(key, deviceId);
-    if (!dev) throw notFound(`Device "${deviceId}" not found in registry "${registryName(key)}".`);
+  private async resolvePair(caller: Principal, method: DeviceManagerMethod, req: BindingRequest): Promise<[Device, Device]> {
+    const key = await this.registryTarget(caller, method, req.parent, 'parent');
+    if (!req.gatewayId) throw invalidArgument('gateway_id', 'gateway_id is required.', 'REQUIRED_FIELD');
+    if (!req.deviceId) throw invalidArgument('device_id', 'device_id is required.', 'REQUIRED_FIELD');
+    await this.requireRegistry(key);
+    const gw = await this.store.getDevice(key, req.gatewayId);
+    if (!gw) throw notFound(`Gateway "${req.gatewayId}" not found in registry "${registryName(key)}".`, 'DEVICE_NOT_FOUND');
+    const dev = await this.store.getDevice(key, req.deviceId);
+    if (!dev) throw notFound(`Device "${req.deviceId}" not found in registry "${registryName(key)}".`, 'DEVICE_NOT_FOUND');
     return [gw, dev];
   }
 
-  // ---- IAM (stored, not enforced: docs/compat.md C-IAM) ----
+  // ---- IAM (docs/compat.md C-IAM) ----
 
-  async getIamPolicy(key: RegistryKey): Promise<IamPolicy> {
+  async getIamPolicy(caller: Principal, req: GetIamPolicyRequest): Promise<IamPolicy> {
+    const key = await this.registryTarget(caller, 'getIamPolicy', req.resource, 'resource');
     return this.store.getIamPolicy(key);
   }
 
-  async setIamPolicy(key: RegistryKey, policy: Omit<IamPolicy, 'etag'>, etag: Uint8Array | undefined): Promise<IamPolicy> {
+  async setIamPolicy(caller: Principal, req: SetIamPolicyRequest): Promise<IamPolicy> {
+    const key = await this.registryTarget(caller, 'setIamPolicy', req.resource, 'resource');
+    const { policy, etag } = policyFrom(req.policy);
     // The etag is compared inside the store's write: of two callers holding one etag, one is ABORTED.
     return this.store.setIamPolicy(key, policy, etag);
   }
 
-  async testIamPermissions(key: RegistryKey, permissions: string[]): Promise<string[]> {
-    // Policies are not enforced: a caller holding the admin token holds every permission it asks about.
+  /** The requested permissions the caller holds on an existing registry (spec §3.9). */
+  async testIamPermissions(caller: Principal, req: TestIamPermissionsRequest): Promise<string[]> {
+    const key = parseRegistryName(req.resource ?? '', 'resource');
+    const requested = req.permissions ?? [];
+    if (!(await this.store.getRegistry(key))) return [];
+    const granted: string[] = [];
+    for (const p of requested) {
+      if (isKnownPermission(p) && (await this.auth.allowed(caller, p, req.resource!))) granted.push(p);
+    }
+    return granted;
+  }
+
+  // ---- helpers ----
+
+  private async authorize(caller: Principal, method: DeviceManagerMethod, resource: string): Promise<void> {
+    await this.auth.authorize(caller, PERMISSIONS[method], resource);
+  }
+
+  /** Parses a registry name (refused naming `field`) and authorizes the method on it. */
+  private async registryTarget(caller: Principal, method: DeviceManagerMethod, name: string | undefined, field = 'name'): Promise<RegistryKey> {
+    const key = parseRegistryName(name ?? '', field);
+    await this.authorize(caller, method, registryName(key));
+    return key;
+  }
+
+  /** Parses a device name and authorizes the method on its registry (IAM policies live there). */
+  private async deviceTarget(caller: Principal, method: DeviceManagerMethod, name: string | undefined, field = 'name'): Promise<DeviceRef> {
+    const ref = parseDeviceName(name ?? '', field);
+    await this.authorize(caller, method, registryName(ref.registryKey));
+    return ref;
+  }
+
+  private async requireRegistry(key: RegistryKey): Promise<Registry> {
     const registry = await this.store.getRegistry(key);
-    return registry ? permissions.filter((p) => p.startsWith('cloudiot.')) : [];
+    if (!registry) throw notFound(`Registry "${registryName(key)}" not found.`, 'REGISTRY_NOT_FOUND');
+    return registry;
+  }
+
+  private async requireDevice(ref: DeviceRef): Promise<Device> {
+    const device = await this.store.getDevice(ref.registryKey, ref.device);
+    if (!device) throw notFound(`Device "${ref.device}" not found in registry "${registryName(ref.registryKey)}".`, 'DEVICE_NOT_FOUND');
+    return device;
+  }
+
+  /** The API call has succeeded whatever happens to the notification; the bus reports its own failures. */
+  private announce(event: BusEvent): void {
+    this.bus.publish(event).catch(() => undefined);
   }
 }
 
-export interface DeviceListFilterInput {
-  deviceIds?: string[];
-  deviceNumIds?: string[];
-  gatewayType?: GatewayType;
-  associationsGatewayId?: string;
-  associationsDeviceId?: string;
+function nonNegative(v: number | undefined, field: string): number {
+  const n = v ?? 0;
+  if (!Number.isInteger(n) || n < 0) throw invalidArgument(field, `${field} must be a non-negative integer.`);
+  return n;
 }
 
 /**
@@ -413,3 +430,4 @@ async function retryOnConflict<T>(attempt: () => Promise<T>): Promise<T> {
 }
 
 const MAX_CONFLICT_RETRIES = 8;
+

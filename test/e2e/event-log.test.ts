@@ -6,6 +6,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { ApiAuth } from '../../src/services/api-auth.js';
 import { registerEventLogRoutes } from '../../src/adapters/rest/event-log-routes.js';
 import { EmbeddedLogSink } from '../../src/adapters/sinks/embedded-log/embedded-log-sink.js';
 import type { EmbeddedLogReader } from '../../src/adapters/sinks/embedded-log/log-reader.js';
@@ -36,7 +37,7 @@ before(async () => {
   sink = EmbeddedLogSink.open(path.join(dir, 'events.db'));
   reader = sink.createReader();
   app = Fastify();
-  registerEventLogRoutes(app, { reader, adminToken: TOKEN });
+  registerEventLogRoutes(app, { reader, auth: new ApiAuth(TOKEN) });
   api = await app.listen({ host: '127.0.0.1', port: 0 });
   ids = await sink.append([
     msg(TOPIC, '21.5', attrs, Date.UTC(2030, 0, 1)),

@@ -7,6 +7,7 @@ import { NodeKeyInspector } from '../../src/adapters/crypto/key-inspector.js';
 import { MemoryStore } from '../../src/adapters/store/memory/memory-store.js';
 import { SqliteStore } from '../../src/adapters/store/sqlite/sqlite-store.js';
 import { ApiError } from '../../src/domain/errors.js';
+import { ApiAuth, type Principal } from '../../src/services/api-auth.js';
 import { DeviceAdmin } from '../../src/services/device-admin.js';
 import type { Store } from '../../src/services/ports.js';
 
@@ -27,13 +28,15 @@ const STORES: [string, () => Store][] = [
   ],
 ];
 
-const parent = { project: 'p', location: 'us-central1' };
-const key = { ...parent, registry: 'reg' };
-const ref = { registryKey: key, device: 'dev-1' };
+const ADMIN: Principal = { kind: 'admin' };
+const parent = 'projects/p/locations/us-central1';
+const registry = `${parent}/registries/reg`;
+const deviceName = (id: string): string => `${registry}/devices/${id}`;
 
 function adminOver(store: Store): DeviceAdmin {
   const noCommands = { send: async () => undefined };
-  return new DeviceAdmin(store, new NodeKeyInspector(), { now: () => Date.now() }, { publish: async () => undefined }, noCommands);
+  const bus = { publish: async () => undefined };
+  return new DeviceAdmin(store, new NodeKeyInspector(), { now: () => Date.now() }, bus, noCommands, new ApiAuth('token'));
 }
 
 /**
@@ -45,17 +48,17 @@ for (const [name, make] of STORES) {
     it('a PATCH of metadata racing a PATCH of blocked keeps both', async () => {
       const store = make();
       const admin = adminOver(store);
-      await admin.createRegistry(parent, { id: 'reg' });
+      await admin.createDeviceRegistry(ADMIN, { parent, deviceRegistry: { id: 'reg' } });
       for (let round = 0; round < 20; round++) {
         const id = `dev-${round}`;
-        await admin.createDevice(key, { id });
-        const r = { registryKey: key, device: id };
+        await admin.createDevice(ADMIN, { parent: registry, device: { id } });
+        const name = deviceName(id);
         await Promise.all([
-          admin.updateDevice(r, { metadata: { owner: `o${round}` } }, new Set(['metadata'])),
-          admin.updateDevice(r, { blocked: true }, new Set(['blocked'])),
-          admin.updateDevice(r, { logLevel: 'DEBUG' }, new Set(['logLevel'])),
+          admin.updateDevice(ADMIN, { name, device: { metadata: { owner: `o${round}` } }, updateMask: ['metadata'] }),
+          admin.updateDevice(ADMIN, { name, device: { blocked: true }, updateMask: ['blocked'] }),
+          admin.updateDevice(ADMIN, { name, device: { logLevel: 'DEBUG' }, updateMask: ['log_level'] }),
         ]);
-        const d = await admin.getDevice(r);
+        const { device: d } = await admin.getDevice(ADMIN, { name });
         assert.deepEqual(d.metadata, { owner: `o${round}` }, `round ${round}: metadata lost`);
         assert.equal(d.blocked, true, `round ${round}: blocked lost`);
         assert.equal(d.logLevel, 'DEBUG', `round ${round}: logLevel lost`);
@@ -66,12 +69,12 @@ for (const [name, make] of STORES) {
     it('registry updates of different fields racing keep both', async () => {
       const store = make();
       const admin = adminOver(store);
-      await admin.createRegistry(parent, { id: 'reg' });
+      await admin.createDeviceRegistry(ADMIN, { parent, deviceRegistry: { id: 'reg' } });
       await Promise.all([
-        admin.updateRegistry(key, { logLevel: 'ERROR' }, new Set(['logLevel'])),
-        admin.updateRegistry(key, { mqttEnabledState: 'MQTT_DISABLED' }, new Set(['mqttConfig'])),
+        admin.updateDeviceRegistry(ADMIN, { name: registry, deviceRegistry: { logLevel: 'ERROR' }, updateMask: ['logLevel'] }),
+        admin.updateDeviceRegistry(ADMIN, { name: registry, deviceRegistry: { mqttConfig: { mqttEnabledState: 'MQTT_DISABLED' } }, updateMask: ['mqtt_config'] }),
       ]);
-      const r = await admin.getRegistry(key);
+      const r = await admin.getDeviceRegistry(ADMIN, { name: registry });
       assert.equal(r.logLevel, 'ERROR');
       assert.equal(r.mqttEnabledState, 'MQTT_DISABLED');
       await store.close();
@@ -80,12 +83,12 @@ for (const [name, make] of STORES) {
     it('two setIamPolicy calls with the same etag: one succeeds, the other is ABORTED', async () => {
       const store = make();
       const admin = adminOver(store);
-      await admin.createRegistry(parent, { id: 'reg' });
-      const read = await admin.getIamPolicy(key);
+      await admin.createDeviceRegistry(ADMIN, { parent, deviceRegistry: { id: 'reg' } });
+      const read = await admin.getIamPolicy(ADMIN, { resource: registry });
       const bindings = [{ role: 'roles/cloudiot.viewer', members: ['user:a@example.com'] }];
       const results = await Promise.allSettled([
-        admin.setIamPolicy(key, { version: 1, bindings }, read.etag),
-        admin.setIamPolicy(key, { version: 1, bindings: [] }, read.etag),
+        admin.setIamPolicy(ADMIN, { resource: registry, policy: { version: 1, bindings, etag: read.etag } }),
+        admin.setIamPolicy(ADMIN, { resource: registry, policy: { version: 1, bindings: [], etag: read.etag } }),
       ]);
       const rejected = results.filter((r) => r.status === 'rejected');
       assert.equal(rejected.length, 1, 'exactly one of the two writers must lose');
@@ -97,14 +100,15 @@ for (const [name, make] of STORES) {
     it('an update of a device deleted meanwhile is NOT_FOUND, not a resurrection', async () => {
       const store = make();
       const admin = adminOver(store);
-      await admin.createRegistry(parent, { id: 'reg' });
-      await admin.createDevice(key, { id: 'dev-1' });
+      await admin.createDeviceRegistry(ADMIN, { parent, deviceRegistry: { id: 'reg' } });
+      await admin.createDevice(ADMIN, { parent: registry, device: { id: 'dev-1' } });
+      const name = deviceName('dev-1');
       const results = await Promise.allSettled([
-        admin.deleteDevice(ref),
-        admin.updateDevice(ref, { blocked: true }, new Set(['blocked'])),
+        admin.deleteDevice(ADMIN, { name }),
+        admin.updateDevice(ADMIN, { name, device: { blocked: true }, updateMask: ['blocked'] }),
       ]);
       assert.equal(results[0].status, 'fulfilled');
-      await assert.rejects(admin.getDevice(ref), (e: unknown) => e instanceof ApiError && e.kind === 'NOT_FOUND');
+      await assert.rejects(admin.getDevice(ADMIN, { name }), (e: unknown) => e instanceof ApiError && e.kind === 'NOT_FOUND');
       await store.close();
     });
   });

@@ -1,16 +1,16 @@
-import { timingSafeEqual } from 'node:crypto';
 import { createGunzip } from 'node:zlib';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { ApiError } from '../../domain/errors.js';
+import type { ApiAuth, Principal } from '../../services/api-auth.js';
 import type { DeviceAdmin } from '../../services/device-admin.js';
 import { handleDeviceManager } from './device-manager-routes.js';
-import { errorResponse, toApiError } from './error-response.js';
+import { errorResponse, REASON_HEADER, toApiError } from './error-response.js';
 import { camelizeKeys, type Json, type JsonObject } from './json-read.js';
 
 export interface ApiServerOptions {
   admin: DeviceAdmin;
-  adminToken: string;
+  auth: Pick<ApiAuth, 'authenticate'>;
   bodyLimitBytes: number;
   logger: Logger;
 }
@@ -30,16 +30,15 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2000 },
     return503OnClosing: true,
   });
-  const expected = Buffer.from(opts.adminToken);
+  /** Who made each authenticated request, for the handler to pass on to the services. */
+  const callers = new WeakMap<FastifyRequest, Principal>();
 
-  // The token is checked before the body is read: an unauthenticated caller costs nothing.
+  // The caller is authenticated before the body is read: an unauthenticated caller costs nothing.
   app.addHook('onRequest', async (request) => {
     // Decided on the matched route as well as the raw URL: the router decodes and normalises
     // paths (`/%761/…`, absolute-form `http://host/v1/…`) that a prefix test would miss.
     const protectedRoute = request.routeOptions.url?.startsWith('/v1/') === true || request.url.startsWith('/v1/');
-    if (protectedRoute && !authorized(request.headers.authorization, expected)) {
-      throw new ApiError('UNAUTHENTICATED', 'Request is missing a valid admin bearer token (Authorization: Bearer <token>).');
-    }
+    if (protectedRoute) callers.set(request, opts.auth.authenticate(request.headers.authorization));
   });
 
   // Java clients gzip request bodies (spec §1.9); decompress as a stream so bodyLimit still applies.
@@ -59,7 +58,7 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
     try {
       done(null, JSON.parse(text) as unknown);
     } catch {
-      done(new ApiError('INVALID_ARGUMENT', 'The request body is not valid JSON.'), undefined);
+      done(new ApiError('INVALID_ARGUMENT', 'The request body is not valid JSON.', { reason: 'INVALID_BODY' }), undefined);
     }
   });
 
@@ -72,7 +71,7 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
       const override = request.headers['x-http-method-override'];
       const method = request.method === 'POST' && typeof override === 'string' ? override.toUpperCase() : request.method;
       // Only the plain origin form reaches the resource parser (see the onRequest hook).
-      if (!request.url.startsWith('/v1/')) throw new ApiError('NOT_FOUND', 'No such endpoint.');
+      if (!request.url.startsWith('/v1/')) throw new ApiError('NOT_FOUND', 'No such endpoint.', { reason: 'NO_SUCH_METHOD' });
       const rawPath = request.url.slice('/v1/'.length).split('?')[0]!;
       const segments = rawPath.split('/').map(decodeSegment);
       const last = segments[segments.length - 1] ?? '';
@@ -86,11 +85,14 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
       const alt = String(query.$alt ?? query.alt ?? '');
       const body = request.body === undefined ? undefined : camelizeKeys(request.body as Json);
       if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) {
-        throw new ApiError('INVALID_ARGUMENT', 'The request body must be a JSON object.');
+        throw new ApiError('INVALID_ARGUMENT', 'The request body must be a JSON object.', { reason: 'INVALID_BODY' });
       }
+      const caller = callers.get(request);
+      if (!caller) throw new ApiError('UNAUTHENTICATED', 'Request is missing a valid admin bearer token (Authorization: Bearer <token>).');
       const result = await handleDeviceManager(
         { method, segments, verb, query, body: body as JsonObject | undefined, enc: { enumsAsInt: alt.includes('enum-encoding=int') } },
         opts.admin,
+        caller,
       );
       void reply.header('content-type', 'application/json; charset=utf-8');
       return result;
@@ -98,24 +100,20 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
   });
 
   app.setNotFoundHandler((request, reply) => {
-    const { status, body } = errorResponse(new ApiError('NOT_FOUND', `No such endpoint: ${request.method} ${request.url.split('?')[0]}`));
-    void reply.code(status).send(body);
+    const { status, body, reason } = errorResponse(
+      new ApiError('NOT_FOUND', `No such endpoint: ${request.method} ${request.url.split('?')[0]}`, { reason: 'NO_SUCH_METHOD' }),
+    );
+    void reply.code(status).header(REASON_HEADER, reason).send(body);
   });
 
   app.setErrorHandler((error, request, reply) => {
     const apiError = fastifyToApiError(error);
     if (apiError.kind === 'INTERNAL') request.log.error({ err: error }, 'internal error in API request');
-    const { status, body } = errorResponse(apiError);
-    void reply.code(status).send(body);
+    const { status, body, reason } = errorResponse(apiError);
+    void reply.code(status).header(REASON_HEADER, reason).send(body);
   });
 
   return app;
-}
-
-function authorized(header: string | undefined, expected: Buffer): boolean {
-  if (!header?.startsWith('Bearer ')) return false;
-  const got = Buffer.from(header.slice('Bearer '.length).trim());
-  return got.length === expected.length && timingSafeEqual(got, expected);
 }
 
 function decodeSegment(s: string): string {

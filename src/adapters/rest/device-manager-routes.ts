@@ -1,16 +1,9 @@
-import { ApiError, invalidArgument } from '../../domain/errors.js';
-import {
-  checkReadMask,
-  DEVICE_FIELDS,
-  parseDeviceUpdateMask,
-  parseMask,
-  parseRegistryUpdateMask,
-  project,
-} from '../../domain/field-mask.js';
-import type { GatewayType, RegistryKey } from '../../domain/model.js';
-import type { LocationKey } from '../../domain/names.js';
-import { checkCommandSubfolder } from '../../domain/ids.js';
-import type { DeviceAdmin, DeviceRefInput } from '../../services/device-admin.js';
+import { ApiError } from '../../domain/errors.js';
+import { project } from '../../domain/field-mask.js';
+import type { GatewayType } from '../../domain/model.js';
+import type { Principal } from '../../services/api-auth.js';
+import type { DeviceAdmin } from '../../services/device-admin.js';
+import type { BindingRequest } from '../../services/device-manager-requests.js';
 import {
   queryList,
   queryString,
@@ -27,9 +20,9 @@ import {
   configJson,
   deviceJson,
   policyJson,
-  readDeviceInput,
-  readPolicy,
-  readRegistryInput,
+  readDeviceMessage,
+  readPolicyMessage,
+  readRegistryMessage,
   registryJson,
   stateJson,
   type Encoding,
@@ -37,7 +30,7 @@ import {
 
 /**
  * The Device Manager REST surface (spec §3.2): a table of path shapes, each mapped to one
- * DeviceAdmin call. Paths are matched here rather than by the HTTP framework because custom verbs
+ * DeviceAdmin call; the handlers only translate JSON and paths to request messages and back. Paths are matched here rather than by the HTTP framework because custom verbs
  * (`:modifyCloudToDeviceConfig`) and resource names do not fit a router's parameter syntax.
  */
 
@@ -54,11 +47,13 @@ export interface RestRequest {
 
 export type RestResult = JsonObject;
 
-type Handler = (req: RestRequest, admin: DeviceAdmin) => Promise<RestResult>;
+type Handler = (req: RestRequest, admin: DeviceAdmin, caller: Principal) => Promise<RestResult>;
 
-const loc = (s: string[]): LocationKey => ({ project: s[1]!, location: s[3]! });
-const reg = (s: string[]): RegistryKey => ({ project: s[1]!, location: s[3]!, registry: s[5]! });
-const dev = (s: string[]): DeviceRefInput => ({ registryKey: reg(s), device: s[7]! });
+/** Resource names from the path: the first `n` segments (`projects/p/locations/l/...`). */
+const nameOf = (s: string[], n: number): string => s.slice(0, n).join('/');
+const locationName = (s: string[]): string => nameOf(s, 4);
+const registryPath = (s: string[]): string => nameOf(s, 6);
+const devicePath = (s: string[]): string => nameOf(s, 8);
 
 /** Shape of the path: P=projects/x, L=locations/x, R=registries/x, D=devices/x. */
 function shape(segments: string[]): string | undefined {
@@ -80,118 +75,139 @@ function shape(segments: string[]): string | undefined {
 }
 
 const ROUTES: Record<string, Handler> = {
-  'PL/registries GET': async (r, a) => {
-    const page = await a.listRegistries(loc(r.segments), pageSize(r), queryString(r.query.pageToken ?? r.query.page_token));
-    const out: JsonObject = { deviceRegistries: page.items.map((x) => registryJson(x, r.enc)) };
+  'PL/registries GET': async (r, a, c) => {
+    const page = await a.listDeviceRegistries(c, {
+      parent: locationName(r.segments),
+      pageSize: pageSize(r),
+      pageToken: queryString(r.query.pageToken ?? r.query.page_token),
+    });
+    const out: JsonObject = { deviceRegistries: page.deviceRegistries.map((x) => registryJson(x, r.enc)) };
     if (page.nextPageToken) out.nextPageToken = page.nextPageToken;
     return out;
   },
-  'PL/registries POST': async (r, a) =>
-    registryJson(await a.createRegistry(loc(r.segments), readRegistryInput(r.body, 'device_registry')), r.enc),
-  'PLR GET': async (r, a) => registryJson(await a.getRegistry(reg(r.segments)), r.enc),
-  'PLR PATCH': async (r, a) => {
-    const mask = parseRegistryUpdateMask(queryMask(r.query, 'updateMask', 'update_mask'));
-    return registryJson(await a.updateRegistry(reg(r.segments), readRegistryInput(r.body, 'device_registry'), mask), r.enc);
-  },
-  'PLR DELETE': async (r, a) => {
-    await a.deleteRegistry(reg(r.segments));
+  'PL/registries POST': async (r, a, c) =>
+    registryJson(await a.createDeviceRegistry(c, { parent: locationName(r.segments), deviceRegistry: readRegistryMessage(r.body, 'device_registry') }), r.enc),
+  'PLR GET': async (r, a, c) => registryJson(await a.getDeviceRegistry(c, { name: registryPath(r.segments) }), r.enc),
+  'PLR PATCH': async (r, a, c) =>
+    registryJson(
+      await a.updateDeviceRegistry(c, {
+        name: registryPath(r.segments),
+        deviceRegistry: readRegistryMessage(r.body, 'device_registry'),
+        updateMask: queryMask(r.query, 'updateMask', 'update_mask'),
+      }),
+      r.enc,
+    ),
+  'PLR DELETE': async (r, a, c) => {
+    await a.deleteDeviceRegistry(c, { name: registryPath(r.segments) });
     return {};
   },
-  'PLR:bindDeviceToGateway POST': async (r, a) => {
-    await a.bind(reg(r.segments), idField(r.body?.gatewayId, 'gateway_id'), idField(r.body?.deviceId, 'device_id'));
+  'PLR:bindDeviceToGateway POST': async (r, a, c) => {
+    await a.bindDeviceToGateway(c, bindingRequest(r));
     return {};
   },
-  'PLR:unbindDeviceFromGateway POST': async (r, a) => {
-    await a.unbind(reg(r.segments), idField(r.body?.gatewayId, 'gateway_id'), idField(r.body?.deviceId, 'device_id'));
+  'PLR:unbindDeviceFromGateway POST': async (r, a, c) => {
+    await a.unbindDeviceFromGateway(c, bindingRequest(r));
     return {};
   },
-  'PLR:getIamPolicy POST': async (r, a) => policyJson(await a.getIamPolicy(reg(r.segments))),
-  'PLR:setIamPolicy POST': async (r, a) => {
-    const { policy, etag } = readPolicy(r.body?.policy);
-    return policyJson(await a.setIamPolicy(reg(r.segments), policy, etag));
-  },
-  'PLR:testIamPermissions POST': async (r, a) => {
+  'PLR:getIamPolicy POST': async (r, a, c) => policyJson(await a.getIamPolicy(c, { resource: registryPath(r.segments) })),
+  'PLR:setIamPolicy POST': async (r, a, c) =>
+    policyJson(await a.setIamPolicy(c, { resource: registryPath(r.segments), policy: readPolicyMessage(r.body?.policy) })),
+  'PLR:testIamPermissions POST': async (r, a, c) => {
     const permissions = (readArray(r.body?.permissions, 'permissions') ?? []).map((p, i) => readString(p, `permissions[${i}]`) ?? '');
-    const granted = await a.testIamPermissions(reg(r.segments), permissions);
+    const granted = await a.testIamPermissions(c, { resource: registryPath(r.segments), permissions });
     return granted.length ? { permissions: granted } : ({} as JsonObject);
   },
-  'PLR/devices GET': async (r, a) => listDevices(r, a),
-  'PLR/devices POST': async (r, a) => deviceJson(await a.createDevice(reg(r.segments), readDeviceInput(r.body, true)), r.enc),
-  'PLRD GET': async (r, a) => {
-    const mask = parseMask(queryMask(r.query, 'fieldMask', 'field_mask'));
-    checkReadMask(mask, DEVICE_FIELDS, 'field_mask');
-    const json = deviceJson(await a.getDevice(dev(r.segments)), r.enc);
-    return mask.length ? (project(json, mask, []) as JsonObject) : json;
+  'PLR/devices GET': async (r, a, c) => listDevices(r, a, c),
+  'PLR/devices POST': async (r, a, c) => deviceJson(await a.createDevice(c, { parent: registryPath(r.segments), device: readDeviceMessage(r.body) }), r.enc),
+  'PLRD GET': async (r, a, c) => {
+    const view = await a.getDevice(c, { name: devicePath(r.segments), fieldMask: queryMask(r.query, 'fieldMask', 'field_mask') });
+    const json = deviceJson(view.device, r.enc);
+    return view.fields ? (project(json, view.fields, []) as JsonObject) : json;
   },
-  'PLRD PATCH': async (r, a) => {
-    const mask = parseDeviceUpdateMask(queryMask(r.query, 'updateMask', 'update_mask'));
-    return deviceJson(await a.updateDevice(dev(r.segments), readDeviceInput(r.body, false), mask), r.enc);
-  },
-  'PLRD DELETE': async (r, a) => {
-    await a.deleteDevice(dev(r.segments));
+  'PLRD PATCH': async (r, a, c) =>
+    deviceJson(
+      await a.updateDevice(c, {
+        name: devicePath(r.segments),
+        device: readDeviceMessage(r.body),
+        updateMask: queryMask(r.query, 'updateMask', 'update_mask'),
+      }),
+      r.enc,
+    ),
+  'PLRD DELETE': async (r, a, c) => {
+    await a.deleteDevice(c, { name: devicePath(r.segments) });
     return {};
   },
-  'PLRD:modifyCloudToDeviceConfig POST': async (r, a) => {
-    const versionToUpdate = readInt(r.body?.versionToUpdate, 'version_to_update') ?? 0;
-    const data = readBytes(r.body?.binaryData, 'binary_data');
-    if (data === undefined) throw invalidArgument('binary_data', 'binary_data is required.');
-    return configJson(await a.modifyConfig(dev(r.segments), versionToUpdate, data));
-  },
-  'PLRD:sendCommandToDevice POST': async (r, a) => {
-    const data = readBytes(r.body?.binaryData, 'binary_data');
-    if (data === undefined) throw invalidArgument('binary_data', 'binary_data is required.');
-    const subfolder = readString(r.body?.subfolder, 'subfolder') ?? '';
-    checkCommandSubfolder(subfolder, 'subfolder');
-    await a.sendCommand(dev(r.segments), data, subfolder);
+  'PLRD:modifyCloudToDeviceConfig POST': async (r, a, c) =>
+    configJson(
+      await a.modifyCloudToDeviceConfig(c, {
+        name: devicePath(r.segments),
+        versionToUpdate: readInt(r.body?.versionToUpdate, 'version_to_update'),
+        binaryData: readBytes(r.body?.binaryData, 'binary_data'),
+      }),
+    ),
+  'PLRD:sendCommandToDevice POST': async (r, a, c) => {
+    await a.sendCommandToDevice(c, {
+      name: devicePath(r.segments),
+      binaryData: readBytes(r.body?.binaryData, 'binary_data'),
+      subfolder: readString(r.body?.subfolder, 'subfolder'),
+    });
     return {};
   },
-  'PLRD/configVersions GET': async (r, a) => {
-    const n = readInt(queryString(r.query.numVersions ?? r.query.num_versions), 'num_versions') ?? 0;
-    const list = await a.listConfigVersions(dev(r.segments), n);
+  'PLRD/configVersions GET': async (r, a, c) => {
+    const list = await a.listDeviceConfigVersions(c, {
+      name: devicePath(r.segments),
+      numVersions: readInt(queryString(r.query.numVersions ?? r.query.num_versions), 'num_versions'),
+    });
     return list.length ? { deviceConfigs: list.map(configJson) } : ({} as JsonObject);
   },
-  'PLRD/states GET': async (r, a) => {
-    const n = readInt(queryString(r.query.numStates ?? r.query.num_states), 'num_states') ?? 0;
-    const list = await a.listStates(dev(r.segments), n);
+  'PLRD/states GET': async (r, a, c) => {
+    const list = await a.listDeviceStates(c, {
+      name: devicePath(r.segments),
+      numStates: readInt(queryString(r.query.numStates ?? r.query.num_states), 'num_states'),
+    });
     return list.length ? { deviceStates: list.map(stateJson) } : ({} as JsonObject);
   },
 };
 
-export async function handleDeviceManager(req: RestRequest, admin: DeviceAdmin): Promise<RestResult> {
+export async function handleDeviceManager(req: RestRequest, admin: DeviceAdmin, caller: Principal): Promise<RestResult> {
   const s = shape(req.segments);
   if (s === 'groups') {
     // docs/compat.md C-GROUPS: device groups never had public CRUD.
-    throw new ApiError('UNIMPLEMENTED', 'Device groups are not supported by Bridgehead.');
+    throw new ApiError('UNIMPLEMENTED', 'Device groups are not supported by Bridgehead.', { reason: 'UNIMPLEMENTED' });
   }
   const key = `${s}${req.verb ? `:${req.verb}` : ''} ${req.method}`;
   const handler = ROUTES[key];
   if (!handler) {
     const pathKnown = Object.keys(ROUTES).some((k) => k.startsWith(`${s}${req.verb ? `:${req.verb}` : ''} `));
-    if (pathKnown) throw new ApiError('UNIMPLEMENTED', `Method ${req.method} is not allowed on this resource.`);
-    throw new ApiError('NOT_FOUND', `No Device Manager method at /v1/${req.segments.join('/')}${req.verb ? `:${req.verb}` : ''}.`);
+    if (pathKnown) throw new ApiError('UNIMPLEMENTED', `Method ${req.method} is not allowed on this resource.`, { reason: 'METHOD_NOT_ALLOWED' });
+    throw new ApiError('NOT_FOUND', `No Device Manager method at /v1/${req.segments.join('/')}${req.verb ? `:${req.verb}` : ''}.`, {
+      reason: 'NO_SUCH_METHOD',
+    });
   }
-  return handler(req, admin);
+  return handler(req, admin, caller);
 }
 
-async function listDevices(r: RestRequest, a: DeviceAdmin): Promise<RestResult> {
+async function listDevices(r: RestRequest, a: DeviceAdmin, caller: Principal): Promise<RestResult> {
   const q = r.query;
-  const mask = parseMask(queryMask(q, 'fieldMask', 'field_mask'));
-  checkReadMask(mask, DEVICE_FIELDS, 'field_mask');
   const gatewayType = readEnum<GatewayType>(
     queryString(q['gatewayListOptions.gatewayType'] ?? q['gateway_list_options.gateway_type']),
     'GatewayType',
     'gateway_list_options.gateway_type',
   );
-  const filter = {
+  const page = await a.listDevices(caller, {
+    parent: registryPath(r.segments),
     deviceIds: queryList(q.deviceIds ?? q.device_ids),
     deviceNumIds: queryList(q.deviceNumIds ?? q.device_num_ids).map((v) => readUint64String(v, 'device_num_ids')),
-    ...(gatewayType && gatewayType !== 'GATEWAY_TYPE_UNSPECIFIED' ? { gatewayType } : {}),
-    associationsGatewayId: queryString(q['gatewayListOptions.associationsGatewayId'] ?? q['gateway_list_options.associations_gateway_id']),
-    associationsDeviceId: queryString(q['gatewayListOptions.associationsDeviceId'] ?? q['gateway_list_options.associations_device_id']),
-  };
-  const page = await a.listDevices(reg(r.segments), filter, pageSize(r), queryString(q.pageToken ?? q.page_token));
-  // docs/compat.md C-LIST-PROJECTION: id, name and numId always, plus the masked fields.
-  const devices = page.items.map((d) => project(deviceJson(d, r.enc), mask, ['id', 'name', 'numId']));
+    fieldMask: queryMask(q, 'fieldMask', 'field_mask'),
+    gatewayListOptions: {
+      ...(gatewayType ? { gatewayType } : {}),
+      associationsGatewayId: queryString(q['gatewayListOptions.associationsGatewayId'] ?? q['gateway_list_options.associations_gateway_id']),
+      associationsDeviceId: queryString(q['gatewayListOptions.associationsDeviceId'] ?? q['gateway_list_options.associations_device_id']),
+    },
+    pageSize: pageSize(r),
+    pageToken: queryString(q.pageToken ?? q.page_token),
+  });
+  const devices = page.devices.map((d) => project(deviceJson(d, r.enc), page.fields, []));
   const out: JsonObject = devices.length ? { devices: devices as Json[] } : {};
   if (page.nextPageToken) out.nextPageToken = page.nextPageToken;
   return out;
@@ -203,14 +219,15 @@ function pageSize(r: RestRequest): number {
 
 function queryMask(q: Record<string, unknown>, camel: string, snake: string): string[] | undefined {
   const v = q[camel] ?? q[snake] ?? q[`${camel}.paths`] ?? q[`${snake}.paths`];
-  if (v === undefined) return undefined;
-  return queryList(v);
+  return v === undefined ? undefined : queryList(v);
 }
 
-function idField(v: Json | undefined, field: string): string {
-  if (typeof v === 'number') return readUint64String(v, field);
-  const s = readString(v, field);
-  if (!s) throw invalidArgument(field, `${field} is required.`);
-  return s;
+/** gateway_id and device_id name a device by ID or numId; a numId may come as a JSON number. */
+function idField(v: Json | undefined, field: string): string | undefined {
+  return typeof v === 'number' ? readUint64String(v, field) : readString(v, field);
+}
+
+function bindingRequest(r: RestRequest): BindingRequest {
+  return { parent: registryPath(r.segments), gatewayId: idField(r.body?.gatewayId, 'gateway_id'), deviceId: idField(r.body?.deviceId, 'device_id') };
 }
 

@@ -1,6 +1,12 @@
 import { ApiError, ERROR_KINDS, isApiError } from '../../domain/errors.js';
 
-/** The REST edge's mapping of the error vocabulary: HTTP status + Google's error JSON (spec §3.10). */
+/**
+ * The REST edge's mapping of the error vocabulary: HTTP status + Google's error JSON (spec §3.10),
+ * exactly as Cloud IoT shaped it, and the stable reason (docs/errors.md) in a header of its own so
+ * that the body clients parse stays Google's.
+ */
+
+export const REASON_HEADER = 'x-bridgehead-error-reason';
 
 export interface ErrorBody {
   error: {
@@ -11,7 +17,7 @@ export interface ErrorBody {
   };
 }
 
-export function errorResponse(e: ApiError): { status: number; body: ErrorBody } {
+export function errorResponse(e: ApiError): { status: number; body: ErrorBody; reason: string } {
   const status = ERROR_KINDS[e.kind].http;
   const body: ErrorBody = { error: { code: status, message: e.message, status: e.kind } };
   if (e.field !== undefined && e.kind === 'INVALID_ARGUMENT') {
@@ -22,7 +28,7 @@ export function errorResponse(e: ApiError): { status: number; body: ErrorBody } 
       },
     ];
   }
-  return { status, body };
+  return { status, body, reason: e.reason };
 }
 
 /** Anything that is not an ApiError is our bug: the client sees INTERNAL, the log sees the cause. */

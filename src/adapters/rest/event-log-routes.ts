@@ -1,9 +1,9 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, invalidArgument } from '../../domain/errors.js';
+import { invalidArgument } from '../../domain/errors.js';
+import type { ApiAuth } from '../../services/api-auth.js';
 import type { EventLogSource, LogMessage } from '../sinks/embedded-log/log-reader.js';
-import { errorResponse, toApiError } from './error-response.js';
+import { errorResponse, REASON_HEADER, toApiError } from './error-response.js';
 
 /**
  * Reading the embedded event log over the admin API (behind the admin bearer token):
@@ -24,7 +24,8 @@ import { errorResponse, toApiError } from './error-response.js';
 
 export interface EventLogRoutesOptions {
   reader: EventLogSource;
-  adminToken: string;
+  /** Callers authenticate as on every `/v1` route. */
+  auth: Pick<ApiAuth, 'authenticate'>;
   /** Interval of SSE heartbeat comments; default 15 s. */
   heartbeatMs?: number;
 }
@@ -62,8 +63,7 @@ function rfc3339(ms: number): string {
 }
 
 export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoutesOptions): void {
-  const { reader } = opts;
-  const expected = Buffer.from(opts.adminToken);
+  const { reader, auth } = opts;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
   /** Closers of the open streams: they would otherwise hold `app.close()` open forever. */
   const streams = new Set<() => void>();
@@ -75,7 +75,7 @@ export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoute
 
   app.get<{ Params: Params }>(base, async (request, reply) => {
     try {
-      authorize(request, expected);
+      auth.authenticate(request.headers.authorization);
       const query = request.query as Record<string, unknown>;
       const after = parseCursor(query.after, 'after') ?? 0;
       const limit = parseLimit(query.limit);
@@ -91,7 +91,7 @@ export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoute
   app.get<{ Params: Params }>(`${base}::stream`, async (request, reply) => {
     let start: number;
     try {
-      authorize(request, expected);
+      auth.authenticate(request.headers.authorization);
       const query = request.query as Record<string, unknown>;
       start = parseCursor(request.headers['last-event-id'], 'Last-Event-ID') ?? parseCursor(query.after, 'after') ?? reader.headSeq();
     } catch (e) {
@@ -108,24 +108,12 @@ export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoute
 
 const topicName = (p: Params): string => `projects/${p.project}/topics/${p.topic}`;
 
-/**
- * Same check and same 401 as the `/v1/*` Device Manager routes (api-server.ts keeps its helper
- * private, so it is repeated here): constant-time comparison of the bearer token.
- */
-function authorize(request: FastifyRequest, expected: Buffer): void {
-  const header = request.headers.authorization;
-  const got = header?.startsWith('Bearer ') ? Buffer.from(header.slice('Bearer '.length).trim()) : undefined;
-  if (!got || got.length !== expected.length || !timingSafeEqual(got, expected)) {
-    throw new ApiError('UNAUTHENTICATED', 'Request is missing a valid admin bearer token (Authorization: Bearer <token>).');
-  }
-}
-
 /** Answers in Google's error JSON here, so the routes need no particular error handler on `app`. */
 function sendError(request: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
   const apiError = toApiError(e);
   if (apiError.kind === 'INTERNAL') request.log.error({ err: e }, 'internal error reading the event log');
-  const { status, body } = errorResponse(apiError);
-  return reply.code(status).header('content-type', 'application/json; charset=utf-8').send(body);
+  const { status, body, reason } = errorResponse(apiError);
+  return reply.code(status).header('content-type', 'application/json; charset=utf-8').header(REASON_HEADER, reason).send(body);
 }
 
 function parseCursor(value: unknown, field: string): number | undefined {

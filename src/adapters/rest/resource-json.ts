@@ -1,17 +1,21 @@
-import { invalidArgument } from '../../domain/errors.js';
 import {
   deviceName,
   ENUM_NUMBERS,
   registryName,
+  type CertificateFormat,
   type Device,
   type DeviceConfig,
-  type DeviceCredential,
   type DeviceState,
+  type GatewayAuthMethod,
+  type GatewayType,
+  type HttpState,
   type IamPolicy,
+  type LogLevel,
+  type MqttState,
   type PublicKeyFormat,
   type Registry,
 } from '../../domain/model.js';
-import type { DeviceInput, RegistryInput } from '../../services/device-admin.js';
+import type { DeviceMessage, PolicyMessage, RegistryMessage } from '../../services/device-manager-requests.js';
 import {
   readArray,
   readBool,
@@ -22,6 +26,7 @@ import {
   readString,
   readStringMap,
   readTimestamp,
+  readUint64String,
   type Json,
   type JsonObject,
 } from './json-read.js';
@@ -33,109 +38,109 @@ export interface Encoding {
   enumsAsInt: boolean;
 }
 
-// ---- input ----
+// ---- input: JSON -> request messages (types only; the service validates) ----
 
-export function readRegistryInput(body: JsonObject | undefined, prefix: string): RegistryInput {
+/** Drops undefined values so that an absent JSON field stays absent in the message. */
+function defined<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+export function readRegistryMessage(body: JsonObject | undefined, prefix: string): RegistryMessage {
   const b = body ?? {};
-  // `name` is output-only on create and comes from the path on update: read for its type only.
-  readString(b.name, `${prefix}.name`);
-  const out: RegistryInput = {};
-  const id = readString(b.id, `${prefix}.id`);
-  if (id !== undefined) out.id = id;
   const events = readArray(b.eventNotificationConfigs, `${prefix}.event_notification_configs`);
-  if (events) {
-    out.eventNotificationConfigs = events.map((e, i) => {
+  const state = readObject(b.stateNotificationConfig, `${prefix}.state_notification_config`);
+  const mqtt = readObject(b.mqttConfig, `${prefix}.mqtt_config`);
+  const http = readObject(b.httpConfig, `${prefix}.http_config`);
+  const creds = readArray(b.credentials, `${prefix}.credentials`);
+  return defined<RegistryMessage>({
+    id: readString(b.id, `${prefix}.id`),
+    name: readString(b.name, `${prefix}.name`),
+    eventNotificationConfigs: events?.map((e, i) => {
       const f = `${prefix}.event_notification_configs[${i}]`;
       const o = readObject(e, f) ?? {};
-      return {
-        pubsubTopicName: readString(o.pubsubTopicName, `${f}.pubsub_topic_name`) ?? '',
-        subfolderMatches: readString(o.subfolderMatches, `${f}.subfolder_matches`) ?? '',
-      };
-    });
-  }
-  const state = readObject(b.stateNotificationConfig, `${prefix}.state_notification_config`);
-  if (state) {
-    out.stateNotificationConfig = {
-      pubsubTopicName: readString(state.pubsubTopicName, `${prefix}.state_notification_config.pubsub_topic_name`) ?? '',
-    };
-  }
-  const mqtt = readObject(b.mqttConfig, `${prefix}.mqtt_config`);
-  const mqttState = readEnum<NonNullable<RegistryInput['mqttEnabledState']>>(mqtt?.mqttEnabledState, 'MqttState', `${prefix}.mqtt_config.mqtt_enabled_state`);
-  if (mqttState) out.mqttEnabledState = mqttState;
-  const http = readObject(b.httpConfig, `${prefix}.http_config`);
-  const httpState = readEnum<NonNullable<RegistryInput['httpEnabledState']>>(http?.httpEnabledState, 'HttpState', `${prefix}.http_config.http_enabled_state`);
-  if (httpState) out.httpEnabledState = httpState;
-  const logLevel = readEnum<NonNullable<RegistryInput['logLevel']>>(b.logLevel, 'LogLevel', `${prefix}.log_level`);
-  if (logLevel) out.logLevel = logLevel;
-  const creds = readArray(b.credentials, `${prefix}.credentials`);
-  if (creds) {
-    out.credentials = creds.map((c, i) => {
-      const f = `${prefix}.credentials[${i}].public_key_certificate`;
-      const cert = readObject(readObject(c, `${prefix}.credentials[${i}]`)?.publicKeyCertificate, f);
-      if (!cert) throw invalidArgument(f, `${f} is required.`);
-      return {
-        format: readEnum(cert.format, 'CertificateFormat', `${f}.format`) ?? 'UNSPECIFIED_PUBLIC_KEY_CERTIFICATE_FORMAT',
-        certificate: readString(cert.certificate, `${f}.certificate`) ?? '',
-      };
-    });
-  }
-  return out;
+      return defined({
+        pubsubTopicName: readString(o.pubsubTopicName, `${f}.pubsub_topic_name`),
+        subfolderMatches: readString(o.subfolderMatches, `${f}.subfolder_matches`),
+      });
+    }),
+    stateNotificationConfig: state && defined({ pubsubTopicName: readString(state.pubsubTopicName, `${prefix}.state_notification_config.pubsub_topic_name`) }),
+    mqttConfig: mqtt && defined({ mqttEnabledState: readEnum<MqttState>(mqtt.mqttEnabledState, 'MqttState', `${prefix}.mqtt_config.mqtt_enabled_state`) }),
+    httpConfig: http && defined({ httpEnabledState: readEnum<HttpState>(http.httpEnabledState, 'HttpState', `${prefix}.http_config.http_enabled_state`) }),
+    logLevel: readEnum<LogLevel>(b.logLevel, 'LogLevel', `${prefix}.log_level`),
+    credentials: creds?.map((c, i) => {
+      const f = `${prefix}.credentials[${i}]`;
+      const cert = readObject(readObject(c, f)?.publicKeyCertificate, `${f}.public_key_certificate`);
+      return defined({
+        publicKeyCertificate:
+          cert &&
+          defined({
+            format: readEnum<CertificateFormat>(cert.format, 'CertificateFormat', `${f}.public_key_certificate.format`),
+            certificate: readString(cert.certificate, `${f}.public_key_certificate.certificate`),
+          }),
+      });
+    }),
+  });
 }
 
-export function readDeviceInput(body: JsonObject | undefined, forCreate: boolean): DeviceInput {
+export function readDeviceMessage(body: JsonObject | undefined): DeviceMessage {
   const b = body ?? {};
-  if (forCreate) {
-    if (readString(b.name, 'device.name')) throw invalidArgument('device.name', 'device.name must be empty when creating a device.');
-    if (b.numId !== undefined && b.numId !== '0' && b.numId !== 0) {
-      throw invalidArgument('device.num_id', 'device.num_id is assigned by the server and must not be set.');
-    }
-  } else if (b.numId !== undefined && b.numId !== '0' && b.numId !== 0) {
-    throw invalidArgument('device.num_id', 'device.num_id must be empty in an update.');
-  }
-  const out: DeviceInput = {};
-  const id = readString(b.id, 'device.id');
-  if (id !== undefined) out.id = id;
   const creds = readArray(b.credentials, 'device.credentials');
-  if (creds) out.credentials = creds.map((c, i) => readDeviceCredential(c, i));
-  const blocked = readBool(b.blocked, 'device.blocked');
-  if (blocked !== undefined) out.blocked = blocked;
-  const logLevel = readEnum<NonNullable<DeviceInput['logLevel']>>(b.logLevel, 'LogLevel', 'device.log_level');
-  if (logLevel) out.logLevel = logLevel;
-  const metadata = readStringMap(b.metadata, 'device.metadata');
-  if (metadata) out.metadata = metadata;
   const gw = readObject(b.gatewayConfig, 'device.gateway_config');
-  if (gw) {
-    const type = readEnum<NonNullable<DeviceInput['gatewayType']>>(gw.gatewayType, 'GatewayType', 'device.gateway_config.gateway_type');
-    if (type) out.gatewayType = type;
-    const method = readEnum<NonNullable<DeviceInput['gatewayAuthMethod']>>(
-      gw.gatewayAuthMethod,
-      'GatewayAuthMethod',
-      'device.gateway_config.gateway_auth_method',
-    );
-    if (method) out.gatewayAuthMethod = method;
-  }
   const config = readObject(b.config, 'device.config');
-  if (config) {
-    out.config = {
-      version: readInt(config.version, 'device.config.version') ?? 0,
-      binaryData: readBytes(config.binaryData, 'device.config.binary_data') ?? new Uint8Array(0),
-    };
-  }
-  return out;
+  return defined<DeviceMessage>({
+    id: readString(b.id, 'device.id'),
+    name: readString(b.name, 'device.name'),
+    numId: b.numId === undefined || b.numId === null ? undefined : readUint64String(b.numId, 'device.num_id'),
+    credentials: creds?.map((c, i) => {
+      const f = `device.credentials[${i}]`;
+      const o = readObject(c, f) ?? {};
+      const pk = readObject(o.publicKey, `${f}.public_key`);
+      return defined({
+        publicKey:
+          pk &&
+          defined({
+            format: readEnum<PublicKeyFormat | 'UNSPECIFIED_PUBLIC_KEY_FORMAT'>(pk.format, 'PublicKeyFormat', `${f}.public_key.format`),
+            key: readString(pk.key, `${f}.public_key.key`),
+          }),
+        expirationTime: readTimestamp(o.expirationTime, `${f}.expiration_time`),
+      });
+    }),
+    blocked: readBool(b.blocked, 'device.blocked'),
+    logLevel: readEnum<LogLevel>(b.logLevel, 'LogLevel', 'device.log_level'),
+    metadata: readStringMap(b.metadata, 'device.metadata'),
+    gatewayConfig:
+      gw &&
+      defined({
+        gatewayType: readEnum<GatewayType>(gw.gatewayType, 'GatewayType', 'device.gateway_config.gateway_type'),
+        gatewayAuthMethod: readEnum<GatewayAuthMethod>(gw.gatewayAuthMethod, 'GatewayAuthMethod', 'device.gateway_config.gateway_auth_method'),
+      }),
+    config:
+      config &&
+      defined({
+        version: readInt(config.version, 'device.config.version'),
+        binaryData: readBytes(config.binaryData, 'device.config.binary_data'),
+      }),
+  });
 }
 
-function readDeviceCredential(c: Json, i: number): DeviceCredential {
-  const f = `device.credentials[${i}]`;
-  const o = readObject(c, f) ?? {};
-  const pk = readObject(o.publicKey, `${f}.public_key`);
-  if (!pk) throw invalidArgument(`${f}.public_key`, `${f}.public_key is required.`);
-  const format = readEnum<PublicKeyFormat | 'UNSPECIFIED_PUBLIC_KEY_FORMAT'>(pk.format, 'PublicKeyFormat', `${f}.public_key.format`);
-  if (!format || format === 'UNSPECIFIED_PUBLIC_KEY_FORMAT') {
-    throw invalidArgument(`${f}.public_key.format`, `${f}.public_key.format must be one of RSA_PEM, RSA_X509_PEM, ES256_PEM, ES256_X509_PEM.`);
-  }
-  const key = readString(pk.key, `${f}.public_key.key`);
-  if (!key) throw invalidArgument(`${f}.public_key.key`, `${f}.public_key.key is required.`);
-  return { format, key, expirationTime: readTimestamp(o.expirationTime, `${f}.expiration_time`) ?? 0 };
+export function readPolicyMessage(v: Json | undefined): PolicyMessage {
+  const o = readObject(v, 'policy') ?? {};
+  const bindings = readArray(o.bindings, 'policy.bindings');
+  return defined<PolicyMessage>({
+    version: readInt(o.version, 'policy.version'),
+    bindings: bindings?.map((b, i) => {
+      const f = `policy.bindings[${i}]`;
+      const bo = readObject(b, f) ?? {};
+      const condition = readObject(bo.condition, `${f}.condition`);
+      return defined({
+        role: readString(bo.role, `${f}.role`),
+        members: (readArray(bo.members, `${f}.members`) ?? []).map((m, j) => readString(m, `${f}.members[${j}]`) ?? ''),
+        condition: condition && { expression: readString(condition.expression, `${f}.condition.expression`) ?? '' },
+      });
+    }),
+    etag: readBytes(o.etag, 'policy.etag'),
+  });
 }
 
 // ---- output ----
@@ -241,22 +246,4 @@ export function policyJson(p: IamPolicy): JsonObject {
     bindings: p.bindings.length ? (p.bindings as unknown as Json[]) : undefined,
     etag: b64(p.etag),
   });
-}
-
-export function readPolicy(v: Json | undefined): { policy: Omit<IamPolicy, 'etag'>; etag: Uint8Array | undefined } {
-  const o = readObject(v, 'policy') ?? {};
-  const version = readInt(o.version, 'policy.version') ?? 0;
-  if (![0, 1, 3].includes(version)) throw invalidArgument('policy.version', 'policy.version must be 0, 1 or 3.');
-  const bindings = (readArray(o.bindings, 'policy.bindings') ?? []).map((b, i) => {
-    const f = `policy.bindings[${i}]`;
-    const bo = readObject(b, f) ?? {};
-    const role = readString(bo.role, `${f}.role`);
-    if (!role) throw invalidArgument(`${f}.role`, `${f}.role is required.`);
-    const members = (readArray(bo.members, `${f}.members`) ?? []).map((m, j) => readString(m, `${f}.members[${j}]`) ?? '');
-    const condition = readObject(bo.condition, `${f}.condition`);
-    return condition
-      ? { role, members, condition: { expression: readString(condition.expression, `${f}.condition.expression`) ?? '' } }
-      : { role, members };
-  });
-  return { policy: { version, bindings }, etag: readBytes(o.etag, 'policy.etag') };
 }

@@ -6,9 +6,9 @@ import {
   configJson,
   deviceJson,
   policyJson,
-  readDeviceInput,
-  readPolicy,
-  readRegistryInput,
+  readDeviceMessage,
+  readPolicyMessage,
+  readRegistryMessage,
   registryJson,
   stateJson,
 } from '../../../src/adapters/rest/resource-json.js';
@@ -210,72 +210,73 @@ describe('configJson / stateJson / policyJson', () => {
   });
 });
 
-describe('readDeviceInput / readRegistryInput / readPolicy', () => {
+describe('readDeviceMessage / readRegistryMessage / readPolicyMessage (types only)', () => {
   test('a device body with enums by number, a string int64 and URL-safe bytes', () => {
-    const input = readDeviceInput(
-      {
-        id: 'dev-1',
-        credentials: [{ publicKey: { format: 2, key: PEM }, expirationTime: '2030-01-01T02:00:00+02:00' }],
-        logLevel: 40,
-        blocked: 'true',
-        metadata: { serial_no: 'x' },
-        gatewayConfig: { gatewayType: 'GATEWAY', gatewayAuthMethod: 1 },
-        config: { version: '0', binaryData: '-_8' },
-      },
-      true,
-    );
+    const msg = readDeviceMessage({
+      id: 'dev-1',
+      credentials: [{ publicKey: { format: 2, key: PEM }, expirationTime: '2030-01-01T02:00:00+02:00' }],
+      logLevel: 40,
+      blocked: 'true',
+      metadata: { serial_no: 'x' },
+      gatewayConfig: { gatewayType: 'GATEWAY', gatewayAuthMethod: 1 },
+      config: { version: '0', binaryData: '-_8' },
+    });
+    const binary = msg.config?.binaryData;
     assert.deepEqual(
-      { ...input, config: input.config && { version: input.config.version, binaryData: [...input.config.binaryData] } },
+      { ...msg, config: { version: msg.config?.version, binaryData: binary && [...binary] } },
       {
         id: 'dev-1',
-        credentials: [{ format: 'ES256_PEM', key: PEM, expirationTime: Date.UTC(2030, 0, 1) }],
+        credentials: [{ publicKey: { format: 'ES256_PEM', key: PEM }, expirationTime: Date.UTC(2030, 0, 1) }],
         blocked: true,
         logLevel: 'DEBUG',
         metadata: { serial_no: 'x' },
-        gatewayType: 'GATEWAY',
-        gatewayAuthMethod: 'ASSOCIATION_ONLY',
+        gatewayConfig: { gatewayType: 'GATEWAY', gatewayAuthMethod: 'ASSOCIATION_ONLY' },
         config: { version: 0, binaryData: [0xfb, 0xff] },
       },
     );
   });
 
-  test('create refuses a name or a numId; a credential without a format or key names its index', () => {
-    const fails = (body: Parameters<typeof readDeviceInput>[0], field: string): void =>
-      assert.throws(() => readDeviceInput(body, true), invalidOn(field));
-    fails({ id: 'd', name: 'x' }, 'device.name');
-    fails({ id: 'd', numId: '5' }, 'device.num_id');
-    fails({ id: 'd', credentials: [{ publicKey: { key: PEM } }] }, 'device.credentials[0].public_key.format');
-    fails({ id: 'd', credentials: [{ publicKey: { format: 'RSA_PEM', key: PEM } }, { publicKey: { format: 0, key: PEM } }] }, 'device.credentials[1].public_key.format');
-    fails({ id: 'd', credentials: [{ publicKey: { format: 'RSA_PEM' } }] }, 'device.credentials[0].public_key.key');
-    fails({ id: 'd', credentials: [{}] }, 'device.credentials[0].public_key');
-    assert.deepEqual(readDeviceInput({ id: 'd', numId: '0' }, true), { id: 'd' });
+  test('absent fields stay absent; the rules (name, numId, required keys) are the service\'s, not the decoder\'s', () => {
+    assert.deepEqual(readDeviceMessage({ id: 'd', name: 'x', numId: '5', credentials: [{}] }), {
+      id: 'd',
+      name: 'x',
+      numId: '5',
+      credentials: [{}],
+    });
+    assert.deepEqual(readDeviceMessage(undefined), {});
+  });
+
+  test('wrong JSON types name their snake_case path', () => {
+    const fails = (body: Parameters<typeof readDeviceMessage>[0], field: string): void => assert.throws(() => readDeviceMessage(body), invalidOn(field));
+    fails({ credentials: [{ publicKey: { format: 'NOPE' } }] }, 'device.credentials[0].public_key.format');
+    fails({ credentials: {} }, 'device.credentials');
+    fails({ numId: 'abc' }, 'device.num_id');
+    fails({ config: { binaryData: '***' } }, 'device.config.binary_data');
   });
 
   test('a registry body with enums by number; a bad enum names its snake_case path', () => {
     assert.deepEqual(
-      readRegistryInput(
+      readRegistryMessage(
         { id: 'r', mqttConfig: { mqttEnabledState: 2 }, httpConfig: { httpEnabledState: 'HTTP_ENABLED' }, logLevel: 10, eventNotificationConfigs: [{ pubsubTopicName: 't' }] },
         'device_registry',
       ),
       {
         id: 'r',
-        eventNotificationConfigs: [{ pubsubTopicName: 't', subfolderMatches: '' }],
-        mqttEnabledState: 'MQTT_DISABLED',
-        httpEnabledState: 'HTTP_ENABLED',
+        eventNotificationConfigs: [{ pubsubTopicName: 't' }],
+        mqttConfig: { mqttEnabledState: 'MQTT_DISABLED' },
+        httpConfig: { httpEnabledState: 'HTTP_ENABLED' },
         logLevel: 'NONE',
       },
     );
     assert.throws(
-      () => readRegistryInput({ logLevel: 11 }, 'device_registry'),
+      () => readRegistryMessage({ logLevel: 11 }, 'device_registry'),
       (e: unknown) => e instanceof ApiError && e.field === 'device_registry.log_level',
     );
   });
 
-  test('readPolicy accepts versions 0, 1 and 3 and reads the etag as bytes', () => {
-    const { policy, etag } = readPolicy({ version: 1, bindings: [{ role: 'roles/owner', members: ['user:x@example.com'] }], etag: 'AQI=' });
-    assert.deepEqual(policy, { version: 1, bindings: [{ role: 'roles/owner', members: ['user:x@example.com'] }] });
-    assert.deepEqual([...(etag ?? [])], [1, 2]);
-    assert.throws(() => readPolicy({ version: 2 }), (e: unknown) => e instanceof ApiError && e.field === 'policy.version');
-    assert.throws(() => readPolicy({ bindings: [{ members: [] }] }), (e: unknown) => e instanceof ApiError && e.field === 'policy.bindings[0].role');
+  test('readPolicyMessage reads the etag as bytes', () => {
+    const msg = readPolicyMessage({ version: 1, bindings: [{ role: 'roles/owner', members: ['user:x@example.com'] }], etag: 'AQI=' });
+    assert.deepEqual({ ...msg, etag: [...(msg.etag ?? [])] }, { version: 1, bindings: [{ role: 'roles/owner', members: ['user:x@example.com'] }], etag: [1, 2] });
+    assert.throws(() => readPolicyMessage({ version: 'x' }), (e: unknown) => e instanceof ApiError && e.field === 'policy.version');
   });
 });

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { ApiAuth } from '../../../src/services/api-auth.js';
 import { registerEventLogRoutes } from '../../../src/adapters/rest/event-log-routes.js';
 import { EmbeddedLogSink } from '../../../src/adapters/sinks/embedded-log/embedded-log-sink.js';
 import type { EmbeddedLogReader, EventLogSource } from '../../../src/adapters/sinks/embedded-log/log-reader.js';
@@ -65,7 +66,7 @@ before(async () => {
   // Same router options as api-server.ts, and its catch-all: the event log routes must win over it.
   app = Fastify({ routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2000 } });
   app.route({ method: ['GET', 'POST'], url: '/v1/*', handler: async (_req, reply) => reply.code(418).send({ catchAll: true }) });
-  registerEventLogRoutes(app, { reader: source, adminToken: TOKEN, heartbeatMs: 50 });
+  registerEventLogRoutes(app, { reader: source, auth: new ApiAuth(TOKEN), heartbeatMs: 50 });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
 });
 
