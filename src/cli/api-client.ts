@@ -1,6 +1,7 @@
+import { sendRequest, type HttpResponse, type SendRequest } from './http-request.js';
 import type { JsonObject } from './output.js';
 
-/** The admin CLI's only way to the server: the cloudiot v1 REST API over global fetch. */
+/** The admin CLI's only way to the server: the cloudiot v1 REST API over HTTP (./http-request.ts). */
 
 export type Query = Record<string, string | number | readonly string[] | undefined>;
 
@@ -76,26 +77,27 @@ export class ApiClient {
   constructor(
     readonly api: string,
     private readonly token: string,
-    private readonly fetchImpl: typeof fetch = fetch,
+    private readonly send: SendRequest = sendRequest,
   ) {}
 
   async call(method: string, path: string, opts: { query?: Query; body?: JsonObject } = {}): Promise<JsonObject> {
     const url = buildUrl(this.api, path, opts.query);
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
-    let res: Response;
-    let text: string;
+    let res: HttpResponse;
     try {
-      res = await this.fetchImpl(url, {
-        method,
-        headers,
-        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
-      });
-      text = await res.text();
+      res = await this.send(url, { method, headers, ...(opts.body === undefined ? {} : { body: JSON.stringify(opts.body) }) });
     } catch (e) {
       throw new ConnectionError(normalizeBase(this.api), describeCause(e));
     }
-    if (!res.ok) throw errorFromBody(res.status, text);
+    const text = res.text;
+    if (res.status >= 300 && res.status < 400) {
+      // Not followed: the bearer token should only go where --api points.
+      const location = res.headers.location;
+      const where = typeof location === 'string' ? ` to ${location}` : '';
+      throw new ApiCallError(`HTTP ${res.status}`, `the server redirected${where}; check --api or BRIDGEHEAD_API.`, res.status);
+    }
+    if (res.status < 200 || res.status >= 300) throw errorFromBody(res.status, text);
     if (text.trim() === '') return {};
     try {
       return JSON.parse(text) as JsonObject;

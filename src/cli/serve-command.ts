@@ -1,7 +1,4 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config/loader.js';
-import { ConfigError } from '../config/schema.js';
-import { startServer } from '../main/server.js';
 
 interface ServeFlags {
   config?: string;
@@ -21,7 +18,11 @@ interface ServeFlags {
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
-/** `bridgehead serve`: what `npm start` runs. */
+/**
+ * `bridgehead serve`: what `npm start` runs. The config loader and the server are imported inside
+ * the action: every other command shares this entry point, and the server's module graph
+ * (fastify, better-sqlite3, pino, ...) takes most of a second to load (test/cli/lean-entry.test.ts).
+ */
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -40,6 +41,7 @@ export function registerServe(program: Command): void {
     .option('--mqtt-max-connections <n>', 'maximum open MQTT connections (default 10000)')
     .option('--event-log-sync <mode>', 'FULL (default) or NORMAL durability of the embedded event log')
     .action(async (opts: ServeFlags) => {
+      const [{ loadConfig }, { ConfigError }] = await Promise.all([import('../config/loader.js'), import('../config/schema.js')]);
       let config;
       try {
         config = loadConfig({
@@ -64,6 +66,7 @@ export function registerServe(program: Command): void {
         }
         throw e;
       }
+      const { startServer } = await import('../main/server.js');
       const server = await startServer(config);
       process.stdout.write(`${JSON.stringify({ event: 'listening', ...server.info })}\n`);
       const stop = (signal: string): void => {

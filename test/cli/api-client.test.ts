@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ApiCallError, ApiClient, buildUrl, ConnectionError, errorFromBody, normalizeBase, resourcePath } from '../../src/cli/api-client.js';
+import type { SendRequest } from '../../src/cli/http-request.js';
 
 interface Call {
   url: string;
@@ -9,21 +10,16 @@ interface Call {
   body: string | undefined;
 }
 
-/** A fetch that answers from a list and records the requests. */
-function fakeFetch(responses: { status: number; body: string }[]): { fetch: typeof fetch; calls: Call[] } {
+/** A transport that answers from a list and records the requests. */
+function fakeSend(responses: { status: number; body: string; headers?: Record<string, string> }[]): { send: SendRequest; calls: Call[] } {
   const calls: Call[] = [];
-  const impl = async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
-    calls.push({
-      url: String(input),
-      method: init?.method ?? 'GET',
-      headers: (init?.headers ?? {}) as Record<string, string>,
-      body: typeof init?.body === 'string' ? init.body : undefined,
-    });
+  const send: SendRequest = async (url, req) => {
+    calls.push({ url, method: req.method, headers: req.headers, body: req.body });
     const r = responses.shift();
     if (!r) throw new Error('unexpected request');
-    return new Response(r.body, { status: r.status, headers: { 'content-type': 'application/json' } });
+    return { status: r.status, headers: { 'content-type': 'application/json', ...r.headers }, text: r.body };
   };
-  return { fetch: impl as typeof fetch, calls };
+  return { send, calls };
 }
 
 describe('URLs', () => {
@@ -61,9 +57,9 @@ describe('errors', () => {
   });
 
   test('an unreachable server is a ConnectionError naming the URL', async () => {
-    const client = new ApiClient('http://127.0.0.1:1/', 't', (async () => {
-      throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }) });
-    }) as typeof fetch);
+    const client = new ApiClient('http://127.0.0.1:1/', 't', async () => {
+      throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    });
     await assert.rejects(client.get('x'), (e: unknown) => {
       assert.ok(e instanceof ConnectionError);
       assert.match(e.message, /http:\/\/127\.0\.0\.1:1 \(connect ECONNREFUSED/);
@@ -74,8 +70,8 @@ describe('errors', () => {
 
 describe('ApiClient', () => {
   test('sends the bearer token, JSON bodies and the update mask', async () => {
-    const f = fakeFetch([{ status: 200, body: '{"id":"d1","blocked":true}' }]);
-    const client = new ApiClient('http://h', 'sekret', f.fetch);
+    const f = fakeSend([{ status: 200, body: '{"id":"d1","blocked":true}' }]);
+    const client = new ApiClient('http://h', 'sekret', f.send);
     const doc = await client.patch('projects/p/locations/l/registries/r/devices/d1', { blocked: true }, ['blocked', 'metadata']);
     assert.deepEqual(doc, { id: 'd1', blocked: true });
     const call = f.calls[0]!;
@@ -87,22 +83,34 @@ describe('ApiClient', () => {
   });
 
   test('API errors reject with ApiCallError; empty bodies are {}', async () => {
-    const f = fakeFetch([
+    const f = fakeSend([
       { status: 401, body: '{"error":{"code":401,"message":"no","status":"UNAUTHENTICATED"}}' },
       { status: 200, body: '' },
     ]);
-    const client = new ApiClient('http://h', 't', f.fetch);
+    const client = new ApiClient('http://h', 't', f.send);
     await assert.rejects(client.get('x'), (e: unknown) => e instanceof ApiCallError && e.status === 'UNAUTHENTICATED');
     assert.deepEqual(await client.delete('x'), {});
   });
 
+  test('a redirect is reported, not followed', async () => {
+    const f = fakeSend([{ status: 308, body: '', headers: { location: 'https://h/v1/x' } }]);
+    const client = new ApiClient('http://h', 't', f.send);
+    await assert.rejects(client.get('x'), (e: unknown) => {
+      assert.ok(e instanceof ApiCallError);
+      assert.equal(e.status, 'HTTP 308');
+      assert.match(e.message, /redirected to https:\/\/h\/v1\/x; check --api/);
+      return true;
+    });
+    assert.equal(f.calls.length, 1);
+  });
+
   test('listAll follows nextPageToken and merges the pages', async () => {
-    const f = fakeFetch([
+    const f = fakeSend([
       { status: 200, body: '{"devices":[{"id":"a"},{"id":"b"}],"nextPageToken":"t1"}' },
       { status: 200, body: '{"devices":[{"id":"c"}],"nextPageToken":"t2"}' },
       { status: 200, body: '{}' },
     ]);
-    const client = new ApiClient('http://h', 't', f.fetch);
+    const client = new ApiClient('http://h', 't', f.send);
     const doc = await client.listAll('r/devices', 'devices', { pageSize: 2, fieldMask: 'blocked' });
     assert.deepEqual(doc, { devices: [{ id: 'a' }, { id: 'b' }, { id: 'c' }] });
     assert.deepEqual(
@@ -112,15 +120,15 @@ describe('ApiClient', () => {
   });
 
   test('listAll keeps an empty list the server sent, and omits one it did not', async () => {
-    const client1 = new ApiClient('http://h', 't', fakeFetch([{ status: 200, body: '{"deviceRegistries":[]}' }]).fetch);
+    const client1 = new ApiClient('http://h', 't', fakeSend([{ status: 200, body: '{"deviceRegistries":[]}' }]).send);
     assert.deepEqual(await client1.listAll('x', 'deviceRegistries'), { deviceRegistries: [] });
-    const client2 = new ApiClient('http://h', 't', fakeFetch([{ status: 200, body: '{}' }]).fetch);
+    const client2 = new ApiClient('http://h', 't', fakeSend([{ status: 200, body: '{}' }]).send);
     assert.deepEqual(await client2.listAll('x', 'devices'), {});
   });
 
   test('listAll stops on a repeated page token', async () => {
     const page = { status: 200, body: '{"devices":[{"id":"a"}],"nextPageToken":"same"}' };
-    const client = new ApiClient('http://h', 't', fakeFetch([page, page, page]).fetch);
+    const client = new ApiClient('http://h', 't', fakeSend([page, page, page]).send);
     await assert.rejects(client.listAll('x', 'devices'), /repeated page token/);
   });
 });

@@ -58,10 +58,12 @@ after(async () => {
 
 describe('bridgehead admin CLI against a running server', () => {
   test('keys generate writes ES256 and RS256 key files', async () => {
-    const ec = await run(['keys', 'generate', '--alg', 'ES256', '--out-dir', keys]);
+    const [ec, rsa] = await Promise.all([
+      run(['keys', 'generate', '--alg', 'ES256', '--out-dir', keys]),
+      run(['keys', 'generate', '--alg', 'rs256', '--out-dir', keys, '--name', 'dev-rsa', '--certificate', '--format', 'json']),
+    ]);
     assert.equal(ec.code, 0, ec.stderr);
     assert.match(ec.stdout, /ec_public\.pem.*type=es256/);
-    const rsa = await run(['keys', 'generate', '--alg', 'rs256', '--out-dir', keys, '--name', 'dev-rsa', '--certificate', '--format', 'json']);
     assert.equal(rsa.code, 0, rsa.stderr);
     const files = JSON.parse(rsa.stdout) as Record<string, string>;
     assert.deepEqual(files, {
@@ -282,18 +284,22 @@ describe('bridgehead admin CLI against a running server', () => {
       ['registries', 'frobnicate'],
       ['devices'],
     ];
-    for (const args of cases) {
-      const r = await run([...args, ...globals()]);
+    // Independent runs that change nothing: concurrently, to keep the suite quick.
+    const [results, noProject, noToken, help] = await Promise.all([
+      Promise.all(cases.map((args) => run([...args, ...globals()]))),
+      run(['registries', 'list', '--api', server.api, '--token', server.token]),
+      run(['registries', 'list', '--api', server.api, '--project', 'p1']),
+      run(['devices', 'create', '--help']),
+    ]);
+    cases.forEach((args, i) => {
+      const r = results[i]!;
       assert.equal(r.code, 2, `${args.join(' ')} -> ${r.code}\n${r.stderr}`);
       assert.notEqual(r.stderr, '', args.join(' '));
-    }
-    const noProject = await run(['registries', 'list', '--api', server.api, '--token', server.token]);
+    });
     assert.equal(noProject.code, 2);
     assert.match(noProject.stderr, /--project is required/);
-    const noToken = await run(['registries', 'list', '--api', server.api, '--project', 'p1']);
     assert.equal(noToken.code, 2);
     assert.match(noToken.stderr, /no admin token/);
-    const help = await run(['devices', 'create', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /--public-key <spec>/);
   });

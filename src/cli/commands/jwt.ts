@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { mintDeviceJwt } from '../../adapters/crypto/device-jwt.js';
 import { globals, group, leaf, printer, readText, run, UsageError } from '../context.js';
 import { intParser } from '../flags.js';
 import { parseAlg } from './keys.js';
@@ -19,8 +18,11 @@ export function registerJwt(program: Command): void {
         const o = cmd.opts<{ privateKey: string; alg: 'RS256' | 'ES256'; expiresIn: number; issuedAt?: number }>();
         const project = globals(cmd).project;
         if (!project) throw new UsageError('--project is required (it is the JWT audience).');
+        const privateKeyPem = readText(o.privateKey, '--private-key');
+        // Lazily: only this command needs jose.
+        const { mintDeviceJwt } = await import('../../adapters/crypto/device-jwt.js');
         const token = await mintDeviceJwt({
-          privateKeyPem: readText(o.privateKey, '--private-key'),
+          privateKeyPem,
           alg: o.alg,
           audience: project,
           expiresInSeconds: o.expiresIn,

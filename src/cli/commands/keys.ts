@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { generateKeyPair, type KeyAlg } from '../../adapters/crypto/key-pairs.js';
+import type { KeyAlg } from '../../adapters/crypto/key-pairs.js';
 import { group, leaf, printer, run, UsageError } from '../context.js';
 import { formatTable, type JsonObject } from '../output.js';
 
@@ -44,6 +44,8 @@ export function registerKeys(program: Command): void {
         const existing = Object.values(files).filter((f) => existsSync(f));
         if (existing.length > 0 && o.force !== true) throw new Error(`refusing to overwrite ${existing.join(', ')} (use --force).`);
 
+        // Lazily: @peculiar/x509 and its polyfills are a large share of the CLI's start-up otherwise.
+        const { generateKeyPair } = await import('../../adapters/crypto/key-pairs.js');
         const pair = await generateKeyPair(o.alg, {
           certificate: o.certificate === true,
           ...(o.commonName === undefined ? {} : { commonName: o.commonName }),
