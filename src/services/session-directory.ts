@@ -21,16 +21,23 @@ export interface LiveSession {
 export class SessionDirectory {
   private readonly byDevice = new Map<string, LiveSession>();
 
-  /** Registers `session` for the device and returns the session it replaces, if any. */
-  claim(numId: string, session: LiveSession): LiveSession | undefined {
+  /**
+   * Registers `session` as the device's holder; the session it replaces is ended with
+   * 'session-taken-over' (spec §5.2, docs/compat.md C-GW-TAKEOVER) once the entry is no longer its.
+   */
+  claim(numId: string, session: LiveSession): void {
     const previous = this.byDevice.get(numId);
     this.byDevice.set(numId, session);
-    return previous === session ? undefined : previous;
+    if (previous !== undefined && previous !== session) previous.end(numId, 'session-taken-over');
   }
 
   /** Removes the entry only if it still belongs to `session` (a takeover may have replaced it). */
   release(numId: string, session: LiveSession): void {
     if (this.byDevice.get(numId) === session) this.byDevice.delete(numId);
+  }
+
+  holds(numId: string, session: LiveSession): boolean {
+    return this.byDevice.get(numId) === session;
   }
 
   get(numId: string): LiveSession | undefined {

@@ -149,8 +149,7 @@ async function attach(s: MqttSession, p: IPublishPacket, deviceId: string, token
     s.slots.set(device.id, slot);
     // Latest attach wins: another gateway or a direct connection holding the device lets go
     // (docs/compat.md C-GW-TAKEOVER).
-    const previous = env.directory.claim(device.numId, s);
-    if (previous) previous.end(device.numId, 'session-taken-over');
+    env.directory.claim(device.numId, s);
     s.recheckAfterClaim(device.numId);
     const now = env.clock.now();
     env.store.recordGatewayAccess(device.numId, gw.device.id, now).catch((err: unknown) => s.log.warn({ err }, 'could not record gateway access'));

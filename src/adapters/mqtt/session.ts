@@ -405,7 +405,7 @@ export class MqttSession implements LiveSession, StoredTarget {
   recheckAfterClaim(numId: string): void {
     this.env.store.getDeviceByNumId(numId).then(
       (d) => {
-        if (this.env.directory.get(numId) !== this) return;
+        if (!this.env.directory.holds(numId, this)) return;
         const used = this.credentialKey(numId);
         if (!d) this.end(numId, 'device-deleted');
         else if (d.blocked) this.end(numId, 'device-blocked');

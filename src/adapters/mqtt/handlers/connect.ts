@@ -41,8 +41,7 @@ export function handleConnect(s: MqttSession, packet: IConnectPacket): void {
       s.jwtDeadline = expiresAtMs;
       s.identify(device.id, registry.registry);
       // One connection per device: the older one is closed (spec §5.2, observed ALREADY_EXISTS).
-      const previous = s.env.directory.claim(device.numId, s);
-      if (previous) previous.end(device.numId, 'session-taken-over');
+      s.env.directory.claim(device.numId, s);
       s.recheckAfterClaim(device.numId);
       s.transition('connected');
       s.env.metrics.connect('accepted');
