@@ -12,6 +12,7 @@ import { EmbeddedLogReader } from '../adapters/sinks/embedded-log/log-reader.js'
 import { registerEventLogRoutes } from '../adapters/rest/event-log-routes.js';
 import { LocalBus } from '../adapters/bus/local-bus.js';
 import { MqttBridge } from '../adapters/mqtt/mqtt-bridge.js';
+import { SessionIo } from '../adapters/mqtt/session-io.js';
 import { DEFAULT_MQTT_LIMITS } from '../adapters/mqtt/session-types.js';
 import { ensureTlsMaterial } from '../adapters/mqtt/tls-material.js';
 import { DeviceAdmin } from '../services/device-admin.js';
@@ -88,8 +89,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
     env: {
       clock: systemClock,
       limits: { ...DEFAULT_MQTT_LIMITS, maxMessagesPerSecond: config.mqttMaxMessagesPerSecond },
-      auth: new DeviceAuthenticator(store, new JoseTokenVerifier(), systemClock, registries),
-      ingress: new DeviceIngress(sink, store, activity, metrics),
+      ports: new SessionIo({
+        auth: new DeviceAuthenticator(store, new JoseTokenVerifier(), systemClock, registries),
+        ingress: new DeviceIngress(sink, store, activity, metrics),
+        store,
+      }),
       store,
       registries,
       directory: live,

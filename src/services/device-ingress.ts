@@ -1,4 +1,3 @@
-import { selectEventTopic } from '../domain/event-routing.js';
 import type { Registry } from '../domain/model.js';
 import type { ActivityRecorder } from './activity-recorder.js';
 import type { Sink, SinkMessage, Store } from './ports.js';
@@ -43,11 +42,6 @@ export class DeviceIngress {
       this.waiting.clear();
       for (const resume of list) resume();
     });
-  }
-
-  /** The topic for a telemetry message, or undefined when the registry routes it nowhere. */
-  route(registry: Registry, subfolder: string): string | undefined {
-    return selectEventTopic(registry.eventNotificationConfigs, subfolder);
   }
 
   /** Queues a telemetry message; `target.stored(token, …)` is called once it is committed or failed. */

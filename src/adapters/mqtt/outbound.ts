@@ -1,5 +1,6 @@
+import type { DeviceConfig } from '../../domain/model.js';
 import { commandTopic, configTopic, topicMatches } from '../../domain/mqtt-topics.js';
-import type { MqttSession } from './session.js';
+import type { OutboundContext } from './handlers/context.js';
 import type { DeviceSlot, QoS01 } from './session-types.js';
 
 /**
@@ -7,50 +8,50 @@ import type { DeviceSlot, QoS01 } from './session-types.js';
  */
 
 /**
- * Sends the device's latest config if it is newer than what this connection last sent (or
- * always, right after a SUBSCRIBE). A newer version supersedes an unacknowledged one.
+ * Asks for the device's latest config; `configLoaded` sends it if it is newer than what this
+ * connection last sent (or anyway, right after a SUBSCRIBE: `slot.resendConfig`).
  */
-export function deliverLatestConfig(s: MqttSession, slot: DeviceSlot, onSubscribe = false): void {
-  s.env.store.getDeviceByNumId(slot.device.numId).then(
-    (device) => {
-      if (!device || s.phase !== 'connected' || slot.configQos === undefined) return;
-      const config = device.config;
-      if (!onSubscribe && config.version <= slot.sentConfigVersion) return;
-      const payload = Buffer.from(config.binaryData.buffer, config.binaryData.byteOffset, config.binaryData.byteLength);
-      if (slot.pendingConfig) supersede(s, slot, slot.pendingConfig.messageId);
-      slot.pendingConfig = undefined;
-      slot.sentConfigVersion = config.version;
-      const qos = slot.configQos;
-      const now = s.env.clock.now();
-      if (qos === 1) {
-        const messageId = s.allocateMessageId();
-        slot.pendingConfig = { messageId, version: config.version, sentAt: now, payload };
-        s.outbound.set(messageId, { kind: 'config', slot, version: config.version });
-        s.transport.send({ cmd: 'publish', topic: configTopic(slot.device.id), payload, qos: 1, messageId, retain: false, dup: false });
-      } else {
-        s.transport.send({ cmd: 'publish', topic: configTopic(slot.device.id), payload, qos: 0, retain: false, dup: false });
-      }
-      s.env.activity.configSent(slot.device.numId, now);
-    },
-    (err: unknown) => s.log.warn({ err }, 'could not read the device config for delivery'),
-  );
+export function deliverLatestConfig(s: OutboundContext, slot: DeviceSlot): void {
+  s.requestConfig(slot.device.numId);
+}
+
+/** The config read for a delivery; a newer version supersedes an unacknowledged one. */
+export function configLoaded(s: OutboundContext, slot: DeviceSlot, config: DeviceConfig): void {
+  if (s.phase !== 'connected' || slot.configQos === undefined) return;
+  if (!slot.resendConfig && config.version <= slot.sentConfigVersion) return;
+  slot.resendConfig = false;
+  const payload = Buffer.from(config.binaryData.buffer, config.binaryData.byteOffset, config.binaryData.byteLength);
+  if (slot.pendingConfig) supersede(s, slot, slot.pendingConfig.messageId);
+  slot.pendingConfig = undefined;
+  slot.sentConfigVersion = config.version;
+  const qos = slot.configQos;
+  const now = s.env.clock.now();
+  if (qos === 1) {
+    const messageId = s.allocateMessageId();
+    slot.pendingConfig = { messageId, version: config.version, sentAt: now, payload };
+    s.outbound.set(messageId, { kind: 'config', slot, version: config.version });
+    s.send({ cmd: 'publish', topic: configTopic(slot.device.id), payload, qos: 1, messageId, retain: false, dup: false });
+  } else {
+    s.send({ cmd: 'publish', topic: configTopic(slot.device.id), payload, qos: 0, retain: false, dup: false });
+  }
+  s.env.activity.configSent(slot.device.numId, now);
 }
 
 /**
  * The device may still acknowledge a replaced config delivery: its packet ID stays reserved (so a
  * late PUBACK is neither an error nor taken for a newer message) until then or a deadline.
  */
-export function supersede(s: MqttSession, slot: DeviceSlot, messageId: number): void {
+export function supersede(s: OutboundContext, slot: DeviceSlot, messageId: number): void {
   s.outbound.set(messageId, { kind: 'superseded', slot, deadline: s.env.clock.now() + 3 * s.env.limits.configRedeliveryMs });
 }
 
 /** QoS 1 configs are redelivered until acknowledged (docs/compat.md C-CONFIG-REDELIVERY). */
-export function redeliverConfigs(s: MqttSession, now: number): void {
+export function redeliverConfigs(s: OutboundContext, now: number): void {
   for (const slot of s.slots.values()) {
     const pc = slot.pendingConfig;
     if (!pc || now - pc.sentAt < s.env.limits.configRedeliveryMs) continue;
     pc.sentAt = now;
-    s.transport.send({ cmd: 'publish', topic: configTopic(slot.device.id), payload: pc.payload, qos: 1, messageId: pc.messageId, retain: false, dup: true });
+    s.send({ cmd: 'publish', topic: configTopic(slot.device.id), payload: pc.payload, qos: 1, messageId: pc.messageId, retain: false, dup: true });
     s.env.activity.configSent(slot.device.numId, now);
   }
 }
@@ -59,7 +60,7 @@ export function redeliverConfigs(s: MqttSession, now: number): void {
  * Delivers a command when a commands filter of the device matches its topic. QoS 1 resolves on
  * the PUBACK, or after `commandAckTimeoutMs` anyway (docs/compat.md C-CMD-ACK).
  */
-export function deliverCommand(s: MqttSession, slot: DeviceSlot, subfolder: string, data: Uint8Array): Promise<boolean> {
+export function deliverCommand(s: OutboundContext, slot: DeviceSlot, subfolder: string, data: Uint8Array): Promise<boolean> {
   const topic = commandTopic(slot.device.id, subfolder);
   let qos: QoS01 | undefined;
   for (const [filter, q] of slot.commandFilters) {
@@ -68,12 +69,12 @@ export function deliverCommand(s: MqttSession, slot: DeviceSlot, subfolder: stri
   if (qos === undefined) return Promise.resolve(false);
   const payload = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (qos === 0) {
-    s.transport.send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
+    s.send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
     return Promise.resolve(true);
   }
   return new Promise<boolean>((resolve) => {
     const messageId = s.allocateMessageId();
     s.outbound.set(messageId, { kind: 'command', slot, resolve, deadline: s.env.clock.now() + s.env.limits.commandAckTimeoutMs });
-    s.transport.send({ cmd: 'publish', topic, payload, qos: 1, messageId, retain: false, dup: false });
+    s.send({ cmd: 'publish', topic, payload, qos: 1, messageId, retain: false, dup: false });
   });
 }

@@ -1,9 +1,10 @@
 import type { Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import type { Device, Registry } from '../../domain/model.js';
+import type { TokenCheck } from '../../domain/gateway-attach.js';
+import type { Device, DeviceConfig, GatewayAuthMethod, Registry, RegistryKey } from '../../domain/model.js';
 import type { ActivityRecorder } from '../../services/activity-recorder.js';
-import type { DeviceAuthenticator } from '../../services/device-auth.js';
-import type { DeviceIngress } from '../../services/device-ingress.js';
+import type { AuthOutcome } from '../../services/device-auth.js';
+import type { StoredTarget } from '../../services/device-ingress.js';
 import type { Clock, Store } from '../../services/ports.js';
 import type { RegistryCache } from '../../services/registry-cache.js';
 import type { SessionRegistry } from '../../services/session-directory.js';
@@ -39,6 +40,20 @@ export type CloseReason =
   | 'credentials-changed'
   | 'sink-failed'
   | 'server-shutdown';
+
+/** Disconnect reasons a device log reports with a status (spec §5.2, §9). */
+export const CLOSE_STATUS: Partial<Record<CloseReason, { code: number; message: string }>> = {
+  'session-taken-over': { code: 6, message: 'mqtt: SERVER: Another connection with the same device ID is active; this one was closed.' },
+  'jwt-expired': { code: 16, message: 'mqtt: SERVER: The connection was closed because the authorization token expired.' },
+  'no-event-route': { code: 9, message: 'mqtt: SERVER: Telemetry was published but the registry has no event notification config for it.' },
+  'state-rate-exceeded': { code: 8, message: 'mqtt: SERVER: State updates are limited to one per second per device.' },
+  'message-rate-exceeded': { code: 8, message: 'mqtt: SERVER: The connection exceeded its message rate limit.' },
+  'payload-too-large': { code: 3, message: 'mqtt: SERVER: The message payload exceeds the size limit.' },
+  'invalid-topic': { code: 3, message: 'mqtt: SERVER: Publish to a topic the device may not use.' },
+  'qos2-publish': { code: 3, message: 'mqtt: SERVER: QoS 2 is not supported.' },
+  'control-message-from-non-gateway': { code: 3, message: 'mqtt: SERVER: Only gateways may send attach and detach messages.' },
+  'server-shutdown': { code: 14, message: 'mqtt: SERVER: The server is shutting down.' },
+};
 
 /** What the socket side does for the session; the session never sees a socket. */
 export interface SessionTransport {
@@ -81,19 +96,100 @@ export const DEFAULT_MQTT_LIMITS: MqttLimits = {
   maxAttachedPerGateway: 1000,
 };
 
-/** The services a session uses; shared by every connection of a bridge. */
-export interface SessionEnv {
+/**
+ * What the session asks of the outside world. Every call returns at once and never throws; each
+ * answer comes back later as an input of `target` (`SessionInputs`), failures included, so the
+ * session itself never awaits anything.
+ */
+export interface SessionPorts {
+  /** Answered by `authenticated` (or `ioFailed('auth')`). */
+  requestAuth(target: SessionInputs, clientId: string, password: string | undefined): void;
+  /** The device's current config, for delivery: answered by `configLoaded`. */
+  requestConfig(target: SessionInputs, numId: string): void;
+  /** The device as stored now, once the session holds it: answered by `rechecked`. */
+  requestRecheck(target: SessionInputs, numId: string): void;
+  /** What an attach decision needs to know (spec §6.2): answered by `attachLookedUp`. */
+  requestAttachLookup(target: SessionInputs, request: AttachRequest): void;
+  /** Which device a gateway error names, by string ID: answered by `errorDeviceFound`. */
+  requestErrorDevice(target: SessionInputs, registryKey: RegistryKey, deviceId: string): void;
+  /**
+   * Telemetry into the ingress: `target.stored(token, …)` once it is durably committed or failed.
+   * The per-message path: no promise, closure or request object is made for it.
+   */
+  submitEvent(numId: string, topic: string, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number, target: StoredTarget, token: number): void;
+  /** A state report into the store (and, best effort, the sink): `target.stored(token, …)` likewise. */
+  submitState(numId: string, registry: Registry, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number, target: StoredTarget, token: number): void;
+  /** Best effort: a failure comes back only as `ioFailed('config-ack')`, for the log. */
+  recordConfigAck(target: SessionInputs, numId: string, version: number, at: number): void;
+  /** Best effort, like `recordConfigAck`. */
+  recordGatewayAccess(target: SessionInputs, numId: string, gatewayId: string, at: number): void;
+  /** True while the sink wants reading stopped; `resume` is called once it drains. */
+  holdIfSaturated(resume: () => void): boolean;
+  forget(resume: () => void): void;
+}
+
+/** The kinds of request whose failure comes back through `SessionInputs.ioFailed`. */
+export type IoRequestKind = 'auth' | 'config' | 'recheck' | 'attach' | 'error-device' | 'config-ack' | 'gateway-access';
+
+/** The answers the ports feed back into a session: inputs like packets and clock ticks. */
+export interface SessionInputs extends StoredTarget {
+  /** The verdict on the CONNECT's client ID and password. */
+  authenticated(clientId: string, outcome: AuthOutcome): void;
+  /** `config` undefined: the device no longer exists. */
+  configLoaded(numId: string, config: DeviceConfig | undefined): void;
+  rechecked(numId: string, device: Device | undefined): void;
+  attachLookedUp(lookup: AttachLookup): void;
+  /** `numId` undefined: no device has that ID in the gateway's registry. */
+  errorDeviceFound(deviceId: string, numId: string | undefined): void;
+  /** A request could not be carried out (store or verifier unavailable); `key` names what it was about. */
+  ioFailed(kind: IoRequestKind, key: string, error: unknown): void;
+  /** A bug while handling an answer: the session ends rather than run on in an unknown state. */
+  answerCrashed(error: unknown): void;
+}
+
+/** An attach to decide: what a gateway sent, and what the session knows of the gateway. */
+export interface AttachRequest {
+  gatewayNumId: string;
+  /** The gateway's auth method as the session knows it, used if the gateway cannot be re-read. */
+  knownMethod: GatewayAuthMethod;
+  registry: Registry;
+  deviceId: string;
+  /** The device JWT of the attach payload ('' when none was given). */
+  token: string;
+}
+
+/** What the store and the authenticator said about an attach (the facts of `decideAttach`). */
+export interface AttachLookup {
+  /** The gateway's auth method as stored now: the API may have changed it since CONNECT. */
+  method: GatewayAuthMethod;
+  device: Device | undefined;
+  bound: boolean;
+  token: TokenCheck;
+  /** The credential the device's JWT verified with (undefined: no token was checked). */
+  credentialKey: string | undefined;
+}
+
+/**
+ * What a session may use: synchronous, in-memory services, and `ports` for everything that does
+ * I/O. Nothing here returns a promise.
+ */
+export interface SessionCoreEnv {
   clock: Clock;
   limits: MqttLimits;
-  auth: DeviceAuthenticator;
-  ingress: DeviceIngress;
-  store: Store;
-  registries: RegistryCache;
+  ports: SessionPorts;
+  registries: Pick<RegistryCache, 'peek'>;
   /** Where the bridge registers the sessions it serves (the LiveSessions service). */
   directory: SessionRegistry;
-  activity: ActivityRecorder;
+  activity: Pick<ActivityRecorder, 'heartbeat' | 'error' | 'configSent'>;
   metrics: BridgeMetrics;
   log: Logger;
+}
+
+/** The services of a bridge, shared by every connection: the sessions' and what the bridge itself uses. */
+export interface SessionEnv extends SessionCoreEnv {
+  store: Store;
+  registries: RegistryCache;
+  activity: ActivityRecorder;
 }
 
 export type QoS01 = 0 | 1;
@@ -114,6 +210,8 @@ export interface DeviceSlot {
   /** Highest config version sent on this connection. */
   sentConfigVersion: number;
   pendingConfig: { messageId: number; version: number; sentAt: number; payload: Buffer } | undefined;
+  /** A SUBSCRIBE asked for the config: the next one loaded goes out even if this version was sent. */
+  resendConfig: boolean;
   commandFilters: Map<string, QoS01>;
   /** The PEM of the credential the device authenticated with (undefined: association only). */
   credentialKey: string | undefined;

@@ -1,36 +1,30 @@
-import type { Packet } from 'mqtt-packet';
+import type { IPublishPacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import { ENUM_NUMBERS, registryName, type Device, type LogLevel, type Registry } from '../../domain/model.js';
-import { messageAttributes } from '../../domain/event-routing.js';
+import { ENUM_NUMBERS, type Device, type DeviceConfig, type Registry, type RegistryKey } from '../../domain/model.js';
 import { parsePublishTopic, type PublishTopic } from '../../domain/mqtt-topics.js';
+import type { AuthOutcome } from '../../services/device-auth.js';
 import type { LiveSession } from '../../services/session-directory.js';
-import type { StoredTarget } from '../../services/device-ingress.js';
-import { handleConnect } from './handlers/connect.js';
+import type { ConnectContext, DeviceLogLevel, GatewayContext, PendingDeviceError, PubackContext, PublishContext, SubscribeContext } from './handlers/context.js';
+import { authenticationEnded, authenticationFailed, handleConnect } from './handlers/connect.js';
 import { handlePublish } from './handlers/publish.js';
 import { handleSubscribe, handleUnsubscribe } from './handlers/subscribe.js';
 import { handlePuback } from './handlers/puback.js';
-import { deliverCommand, deliverLatestConfig, redeliverConfigs } from './outbound.js';
-import { detachForError, gatewayError, handleControl } from './gateway.js';
-import type { CloseReason, DeviceSlot, Outbound, Phase, SessionEnv, SessionTransport } from './session-types.js';
-
-const NO_BYTES = new Uint8Array(0);
-
-/**
- * What a live session keeps of its device: identity and settings, not the payloads, keys and
- * metadata (up to hundreds of KB) that it never reads again; config is re-read from the store
- * whenever it is delivered.
- */
-function leanDevice(d: Device): Device {
-  return { ...d, credentials: [], metadata: {}, config: { ...d.config, binaryData: NO_BYTES }, state: undefined };
-}
-
-/** The device's log level, or else its registry's, as its proto number (spec §1.8). */
-function effectiveLogLevel(device: Device, registry: Registry): number {
-  const configured: LogLevel = device.logLevel !== 'LOG_LEVEL_UNSPECIFIED' ? device.logLevel : registry.logLevel;
-  return ENUM_NUMBERS.LogLevel![configured] ?? 0;
-}
-
-const deviceIdOf = (topic: string): string | undefined => /^\/devices\/([^/]+)/.exec(topic)?.[1];
+import { effectiveLogLevel } from './device-slot.js';
+import { configLoaded, deliverCommand, deliverLatestConfig, redeliverConfigs } from './outbound.js';
+import * as gateway from './gateway.js';
+import {
+  CLOSE_STATUS,
+  type AttachLookup,
+  type AttachRequest,
+  type CloseReason,
+  type DeviceSlot,
+  type IoRequestKind,
+  type Outbound,
+  type Phase,
+  type SessionCoreEnv,
+  type SessionInputs,
+  type SessionTransport,
+} from './session-types.js';
 
 const ALLOWED: Record<Phase, readonly Phase[]> = {
   'awaiting-connect': ['authenticating', 'closing'],
@@ -40,26 +34,15 @@ const ALLOWED: Record<Phase, readonly Phase[]> = {
   closed: [],
 };
 
-/** Disconnect reasons a device log reports with a status (spec §5.2, §9). */
-const CLOSE_STATUS: Partial<Record<CloseReason, { code: number; message: string }>> = {
-  'session-taken-over': { code: 6, message: 'mqtt: SERVER: Another connection with the same device ID is active; this one was closed.' },
-  'jwt-expired': { code: 16, message: 'mqtt: SERVER: The connection was closed because the authorization token expired.' },
-  'no-event-route': { code: 9, message: 'mqtt: SERVER: Telemetry was published but the registry has no event notification config for it.' },
-  'state-rate-exceeded': { code: 8, message: 'mqtt: SERVER: State updates are limited to one per second per device.' },
-  'message-rate-exceeded': { code: 8, message: 'mqtt: SERVER: The connection exceeded its message rate limit.' },
-  'payload-too-large': { code: 3, message: 'mqtt: SERVER: The message payload exceeds the size limit.' },
-  'invalid-topic': { code: 3, message: 'mqtt: SERVER: Publish to a topic the device may not use.' },
-  'qos2-publish': { code: 3, message: 'mqtt: SERVER: QoS 2 is not supported.' },
-  'control-message-from-non-gateway': { code: 3, message: 'mqtt: SERVER: Only gateways may send attach and detach messages.' },
-  'server-shutdown': { code: 14, message: 'mqtt: SERVER: The server is shutting down.' },
-};
-
 /**
- * One MQTT connection's protocol state (spec §5). It never touches a socket or a timer: packets,
- * results and clock ticks come in as method calls, and packets go out through the transport. That
- * is what makes every rule testable without a network.
+ * One MQTT connection's protocol state (spec §5). It never touches a socket, a timer or a promise:
+ * packets, clock ticks and the answers to its I/O requests (authentication, store reads, commits)
+ * come in as method calls; packets go out through the transport and requests through
+ * `env.ports`, which answer later. Every rule is then testable without a network, synchronously.
  */
-export class MqttSession implements LiveSession, StoredTarget {
+export class MqttSession
+  implements LiveSession, SessionInputs, ConnectContext, PublishContext, SubscribeContext, PubackContext, GatewayContext
+{
   phase: Phase = 'awaiting-connect';
   readonly openedAt: number;
   lastPacketAt: number;
@@ -78,21 +61,20 @@ export class MqttSession implements LiveSession, StoredTarget {
   rateWindowStart = 0;
   rateCount = 0;
   paused = false;
-  /** numIds of devices named in gateway errors (null: no such device), so repeats cost no store read. */
-  errorDevices: Map<string, string | null> | undefined;
+  errorDevices: Map<string, string | null | PendingDeviceError> | undefined;
   /** Parsed publish topics of this connection, made on the first PUBLISH (idle devices pay nothing). */
   private topics: Map<string, PublishTopic | undefined> | undefined;
   /** A gateway subscribed to its errors topic (spec §6.5). */
   errorsSubscribed = false;
   /** An attach is under way: later packets wait so that they see its outcome, in order. */
-  private busy = false;
+  attaching: { packet: IPublishPacket; deviceId: string } | undefined;
   /** Created on first use: most connections never log, and a child logger per connection costs memory. */
   private logger: Logger | undefined;
   private logBindings: Record<string, string>;
   readonly resumeFromSink = (): void => this.resumeReading();
 
   constructor(
-    readonly env: SessionEnv,
+    readonly env: SessionCoreEnv,
     readonly transport: SessionTransport,
     readonly connId: string,
   ) {
@@ -109,6 +91,10 @@ export class MqttSession implements LiveSession, StoredTarget {
   identify(deviceId: string, registry: string): void {
     this.logBindings = { ...this.logBindings, deviceId, registry };
     this.logger = undefined;
+  }
+
+  send(packet: Packet): void {
+    this.transport.send(packet);
   }
 
   get isGateway(): boolean {
@@ -138,7 +124,7 @@ export class MqttSession implements LiveSession, StoredTarget {
       this.pending.push(packet);
       return;
     }
-    if (this.busy) {
+    if (this.attaching) {
       // Backpressure, not a violation: a gateway may pipeline a burst of attaches.
       this.pending.push(packet);
       if (this.pending.length >= this.env.limits.maxPendingBeforeConnack) this.pauseReading();
@@ -147,19 +133,10 @@ export class MqttSession implements LiveSession, StoredTarget {
     this.dispatch(packet);
   }
 
-  /** Runs `work` before any later packet of this connection is handled. */
-  serialise(work: Promise<void>): void {
-    this.busy = true;
-    void work.finally(() => {
-      this.busy = false;
-      this.drainPending();
-    });
-  }
-
-  /** Handles held packets in order until one starts serialised work (an attach) or none are left. */
+  /** Handles held packets in order until one starts an attach or none are left. */
   drainPending(): void {
-    while (!this.busy && this.pending.length > 0 && this.phase === 'connected') this.dispatch(this.pending.shift()!);
-    if (!this.busy && this.pending.length === 0) this.resumeReading();
+    while (!this.attaching && this.pending.length > 0 && this.phase === 'connected') this.dispatch(this.pending.shift()!);
+    if (!this.attaching && this.pending.length === 0) this.resumeReading();
   }
 
   dispatch(packet: Packet): void {
@@ -174,7 +151,7 @@ export class MqttSession implements LiveSession, StoredTarget {
         return handleUnsubscribe(this, packet);
       case 'pingreq':
         if (this.own) this.env.activity.heartbeat(this.own.device.numId, this.lastPacketAt);
-        return this.transport.send({ cmd: 'pingresp' });
+        return this.send({ cmd: 'pingresp' });
       case 'disconnect':
         return this.close('client-disconnect');
       case 'connect':
@@ -182,14 +159,8 @@ export class MqttSession implements LiveSession, StoredTarget {
         return this.close('protocol-error');
       default:
         // QoS 2 flow packets and server-to-client packet types (spec §6.6 for gateways).
-        return this.unexpectedPacket(packet);
+        return gateway.unexpectedPacket(this, packet);
     }
-  }
-
-  /** Gateways get a GATEWAY_UNEXPECTED_MESSAGE_TYPE error (spec §6.6); a device is disconnected. */
-  unexpectedPacket(packet: Packet): void {
-    if (!this.isGateway) return this.close('protocol-error');
-    gatewayError(this, 'GATEWAY_UNEXPECTED_MESSAGE_TYPE', this.own!.device.id, `Unexpected ${packet.cmd.toUpperCase()} packet on a gateway connection.`, packet);
   }
 
   /** The clock moved: enforce the connect timeout, keep-alive, idle cutoff, JWT expiry, redelivery. */
@@ -222,40 +193,87 @@ export class MqttSession implements LiveSession, StoredTarget {
     this.finish();
   }
 
+  // ---- answers to the session's requests (SessionInputs) ----
+
+  authenticated(clientId: string, outcome: AuthOutcome): void {
+    authenticationEnded(this, clientId, outcome);
+  }
+
+  configLoaded(numId: string, config: DeviceConfig | undefined): void {
+    const slot = this.slotByNumId(numId);
+    if (slot && config) configLoaded(this, slot, config);
+  }
+
+  /**
+   * The device as stored once this session held it: a block, delete or key removal that the API
+   * made while authentication (or an attach) was under way found no session to end, and is applied
+   * now (docs/compat.md C-MQTT-REVOKE).
+   */
+  rechecked(numId: string, device: Device | undefined): void {
+    if (!this.env.directory.holds(numId, this)) return;
+    const used = this.credentialKey(numId);
+    if (!device) this.end(numId, 'device-deleted');
+    else if (device.blocked) this.end(numId, 'device-blocked');
+    else if (used !== undefined && !device.credentials.some((c) => c.key === used)) this.end(numId, 'credentials-changed');
+  }
+
+  attachLookedUp(lookup: AttachLookup): void {
+    gateway.attachLookedUp(this, lookup);
+  }
+
+  errorDeviceFound(deviceId: string, numId: string | undefined): void {
+    gateway.errorDeviceFound(this, deviceId, numId);
+  }
+
+  ioFailed(kind: IoRequestKind, key: string, error: unknown): void {
+    switch (kind) {
+      case 'auth':
+        this.log.error({ err: error }, 'mqtt authentication error');
+        return authenticationFailed(this);
+      case 'attach':
+        this.log.warn({ err: error, deviceId: key }, 'attach failed');
+        return gateway.attachLookupFailed(this);
+      case 'error-device':
+        return gateway.errorDeviceLookupFailed(this, key);
+      case 'config':
+        return this.log.warn({ err: error }, 'could not read the device config for delivery');
+      case 'recheck':
+        return this.log.warn({ err: error }, 'could not re-check a device after connecting');
+      case 'config-ack':
+        return this.log.warn({ err: error }, 'could not record a config acknowledgement');
+      case 'gateway-access':
+        return this.log.warn({ err: error }, 'could not record gateway access');
+    }
+  }
+
+  answerCrashed(error: unknown): void {
+    try {
+      this.log.error({ err: error }, 'bug while handling an I/O answer');
+      this.close('protocol-error');
+    } catch {
+      // Nothing more can be done for this connection; the socket's own end will finish it.
+    }
+  }
+
   // ---- LiveSession ----
 
   end(numId: string, reason: 'device-blocked' | 'device-deleted' | 'credentials-changed' | 'device-unbound' | 'session-taken-over'): void {
     if (this.own?.device.numId === numId && reason !== 'device-unbound') return this.close(reason);
-    this.endAttached(numId, reason);
+    gateway.endAttached(this, numId, reason);
   }
 
-  /**
-   * Publish to a topic outside the grammar: closes a device's connection (spec §5.3); a gateway
-   * gets GATEWAY_INVALID_MQTT_TOPIC and keeps it (spec §6.6).
-   */
+  // ---- rules whose breach closes a device's connection but only tells a gateway (gateway.ts) ----
+
   invalidPublishTopic(p: Packet): void {
-    if (!this.isGateway) return this.close('invalid-topic');
-    const topic = p.cmd === 'publish' ? p.topic : '';
-    gatewayError(this, 'GATEWAY_INVALID_MQTT_TOPIC', deviceIdOf(topic) ?? this.own!.device.id, `"${topic.slice(0, 300)}" is not a topic of the MQTT bridge.`, p);
+    gateway.invalidPublishTopic(this, p);
   }
 
-  /**
-   * Publish on the topic of a device this connection does not serve: another device's topic
-   * closes a device's connection; for a gateway it is GATEWAY_DEVICE_NOT_FOUND, no PUBACK, the
-   * connection stays (spec §6.3).
-   */
   publishForUnknownDevice(p: Packet, device: string, kind: string): void {
-    if (!this.isGateway) return this.close(kind === 'attach' || kind === 'detach' ? 'control-message-from-non-gateway' : 'invalid-topic');
-    if (kind === 'attach' || kind === 'detach') return this.controlMessage(p, kind, device);
-    gatewayError(this, 'GATEWAY_DEVICE_NOT_FOUND', device, `Device "${device}" is not attached to gateway "${this.own!.device.id}".`, p);
+    gateway.publishForUnknownDevice(this, p, device, kind);
   }
 
-  /** A subscription for a device the connection does not serve: 0x80; gateways are told why. */
   subscribeForUnknownDevice(p: Packet, device: string, filter: string): number {
-    if (this.isGateway) {
-      gatewayError(this, 'GATEWAY_DEVICE_NOT_FOUND', device, `Device "${device}" is not attached to gateway "${this.own!.device.id}".`, p, undefined, filter);
-    }
-    return 0x80;
+    return gateway.subscribeForUnknownDevice(this, p, device, filter);
   }
 
   /** The errors topic carries messages only for a gateway's own subscription (docs/compat.md C-ERRORS-SUB). */
@@ -263,47 +281,21 @@ export class MqttSession implements LiveSession, StoredTarget {
     if (slot === this.own) this.errorsSubscribed = qos !== undefined;
   }
 
-  /** attach/detach: only gateways may send them (spec §6.1). */
   controlMessage(p: Packet, kind: 'attach' | 'detach', device: string): void {
-    if (!this.isGateway) return this.close('control-message-from-non-gateway');
-    handleControl(this, p as Extract<Packet, { cmd: 'publish' }>, kind, device);
+    gateway.controlMessage(this, p, kind, device);
   }
 
-  /**
-   * A device broke a per-device rule: a direct device is disconnected (spec §5.7, §5.8); a
-   * device attached to a gateway is detached with GATEWAY_DETACHMENT_DEVICE_ERROR (spec §6.3).
-   */
   deviceViolation(slot: DeviceSlot, reason: CloseReason): void {
-    if (slot === this.own) return this.close(reason);
-    const status = CLOSE_STATUS[reason];
-    detachForError(this, slot, `Device "${slot.device.id}" was detached because of a device error: ${status?.message.replace('mqtt: SERVER: ', '') ?? reason}`);
+    gateway.deviceViolation(this, slot, reason);
   }
 
-  /** A PUBACK for nothing the bridge sent: ignored for a device; gateways are told (spec §6.6). */
   unexpectedPacketId(packet: Packet): void {
-    if (this.isGateway) {
-      const id = 'messageId' in packet ? String(packet.messageId) : '?';
-      gatewayError(this, 'GATEWAY_UNEXPECTED_PACKET_ID', this.own!.device.id, `No message with packet ID ${id} awaits an acknowledgement.`, packet);
-    }
-  }
-
-  /** An attached device is detached when the API blocks, deletes or unbinds it, or it moves away. */
-  endAttached(numId: string, reason: string): void {
-    const slot = this.slotByNumId(numId);
-    if (!slot || slot === this.own) return;
-    const why: Record<string, string> = {
-      'device-blocked': 'the device was blocked',
-      'device-deleted': 'the device was deleted',
-      'credentials-changed': 'the credential it attached with was removed',
-      'device-unbound': 'the device was unbound from the gateway',
-      'session-taken-over': 'the device was attached to another gateway or connected directly',
-    };
-    detachForError(this, slot, `Device "${slot.device.id}" was detached: ${why[reason] ?? reason}.`);
+    gateway.unexpectedPacketId(this, packet);
   }
 
   configUpdated(numId: string): void {
     const slot = this.slotByNumId(numId);
-    if (slot && slot.configQos !== undefined) deliverLatestConfig(this, slot);
+    if (slot && slot.configQos !== undefined && this.phase === 'connected') deliverLatestConfig(this, slot);
   }
 
   sendCommand(numId: string, subfolder: string, data: Uint8Array): Promise<boolean> {
@@ -320,6 +312,50 @@ export class MqttSession implements LiveSession, StoredTarget {
     return this.own && this.own.device.numId !== numId ? this.own.device.numId : undefined;
   }
 
+  // ---- requests (answered later as inputs) ----
+
+  requestAuth(clientId: string, password: string | undefined): void {
+    this.env.ports.requestAuth(this, clientId, password);
+  }
+
+  requestConfig(numId: string): void {
+    this.env.ports.requestConfig(this, numId);
+  }
+
+  requestAttachLookup(request: AttachRequest): void {
+    this.env.ports.requestAttachLookup(this, request);
+  }
+
+  requestErrorDevice(registryKey: RegistryKey, deviceId: string): void {
+    this.env.ports.requestErrorDevice(this, registryKey, deviceId);
+  }
+
+  submitEvent(numId: string, topic: string, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number, token: number): void {
+    this.env.ports.submitEvent(numId, topic, attributes, data, at, this, token);
+  }
+
+  submitState(numId: string, registry: Registry, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number, token: number): void {
+    this.env.ports.submitState(numId, registry, attributes, data, at, this, token);
+  }
+
+  recordConfigAck(numId: string, version: number, at: number): void {
+    this.env.ports.recordConfigAck(this, numId, version, at);
+  }
+
+  recordGatewayAccess(numId: string, gatewayId: string, at: number): void {
+    this.env.ports.recordGatewayAccess(this, numId, gatewayId, at);
+  }
+
+  /** Holds the device (its previous holder is ended by the directory) and re-reads it: `rechecked`. */
+  claimDevice(numId: string): void {
+    this.env.directory.claim(numId, this);
+    this.env.ports.requestRecheck(this, numId);
+  }
+
+  releaseDevice(numId: string): void {
+    this.env.directory.release(numId, this);
+  }
+
   // ---- helpers for handlers ----
 
   slotByNumId(numId: string): DeviceSlot | undefined {
@@ -327,50 +363,11 @@ export class MqttSession implements LiveSession, StoredTarget {
     return undefined;
   }
 
-  makeSlot(device: Device, registry: Registry, credentialKey: string | undefined): DeviceSlot {
-    return {
-      device: leanDevice(device),
-      registry,
-      registryName: registryName(registry),
-      attributes: new Map(),
-      lastStateAt: -Infinity,
-      configQos: undefined,
-      sentConfigVersion: 0,
-      pendingConfig: undefined,
-      commandFilters: new Map(),
-      credentialKey,
-    };
-  }
-
-  /**
-   * DEBUG device logging (every publish) is on, given the registry as `registryOf` just returned
-   * it: registry level changes apply at once without another lookup per message.
-   */
-  debugLogging(slot: DeviceSlot, registry: Registry): boolean {
-    return effectiveLogLevel(slot.device, registry) >= 40;
-  }
-
   /** The registry as currently known (the API may have changed routing since connect). */
   registryOf(slot: DeviceSlot): Registry {
     const fresh = this.env.registries.peek(slot.registryName);
     if (fresh) slot.registry = fresh;
     return slot.registry;
-  }
-
-  attributesOf(slot: DeviceSlot, subfolder: string): Readonly<Record<string, string>> {
-    let a = slot.attributes.get(subfolder);
-    if (!a) {
-      const d = slot.device;
-      a = Object.freeze(
-        messageAttributes(
-          { deviceId: d.id, deviceNumId: d.numId, registry: d.registryKey.registry, location: d.registryKey.location, project: d.registryKey.project },
-          subfolder,
-        ),
-      );
-      // Bounded: a device inventing subfolders cannot grow this without limit.
-      if (slot.attributes.size < 256) slot.attributes.set(subfolder, a);
-    }
-    return a;
   }
 
   allocateMessageId(): number {
@@ -397,29 +394,11 @@ export class MqttSession implements LiveSession, StoredTarget {
     return parsed;
   }
 
-  /**
-   * Re-reads the device once the session holds it in the directory: a block, delete or key
-   * removal that the API made while authentication was under way found no session to end, and is
-   * applied now (docs/compat.md C-MQTT-REVOKE).
-   */
-  recheckAfterClaim(numId: string): void {
-    this.env.store.getDeviceByNumId(numId).then(
-      (d) => {
-        if (!this.env.directory.holds(numId, this)) return;
-        const used = this.credentialKey(numId);
-        if (!d) this.end(numId, 'device-deleted');
-        else if (d.blocked) this.end(numId, 'device-blocked');
-        else if (used !== undefined && !d.credentials.some((c) => c.key === used)) this.end(numId, 'credentials-changed');
-      },
-      (err: unknown) => this.log.warn({ err }, 'could not re-check a device after connecting'),
-    );
-  }
-
   /** A message goes to the ingress: count it in flight and stop reading when the window is full. */
   beginIngest(): void {
     this.inflight++;
     if (this.inflight >= this.env.limits.maxInflightIngest) this.pauseReading();
-    else if (this.env.ingress.holdIfSaturated(this.resumeFromSink)) this.pauseReading();
+    else if (this.env.ports.holdIfSaturated(this.resumeFromSink)) this.pauseReading();
   }
 
   /**
@@ -443,7 +422,7 @@ export class MqttSession implements LiveSession, StoredTarget {
       return this.close('sink-failed');
     }
     if (token !== 0 && this.phase === 'connected') this.transport.send({ cmd: 'puback', messageId: token });
-    if (this.paused && !this.busy && !this.env.ingress.holdIfSaturated(this.resumeFromSink)) this.resumeReading();
+    if (this.paused && !this.attaching && !this.env.ports.holdIfSaturated(this.resumeFromSink)) this.resumeReading();
   }
 
   pauseReading(): void {
@@ -461,7 +440,7 @@ export class MqttSession implements LiveSession, StoredTarget {
   }
 
   /** A device-log line, honouring the device's or else the registry's logLevel (spec §1.8, §9). */
-  deviceLog(slot: DeviceSlot, level: 'ERROR' | 'INFO' | 'DEBUG', eventType: string, fields: Record<string, unknown> = {}): void {
+  deviceLog(slot: DeviceSlot, level: DeviceLogLevel, eventType: string, fields: Record<string, unknown> = {}): void {
     const have = effectiveLogLevel(slot.device, slot.registry);
     if (have < 20 || have < (ENUM_NUMBERS.LogLevel![level] ?? 40)) return;
     this.log.info({ deviceLog: true, eventType, protocol: 'MQTT', deviceId: slot.device.id, deviceNumId: slot.device.numId, ...fields }, `device ${eventType}`);
@@ -494,7 +473,7 @@ export class MqttSession implements LiveSession, StoredTarget {
     for (const slot of this.slots.values()) this.env.directory.release(slot.device.numId, this);
     for (const o of this.outbound.values()) if (o.kind === 'command') o.resolve(true);
     this.outbound.clear();
-    this.env.ingress.forget(this.resumeFromSink);
+    this.env.ports.forget(this.resumeFromSink);
     this.slots.clear();
   }
 }

@@ -8,7 +8,6 @@ import {
   attached,
   detach,
   errorTypes,
-  eventually,
   gatewayConn,
   gatewayHarness,
   withGateway,
@@ -30,7 +29,8 @@ describe('gateway attach succeeds (spec §6.2, §6.3)', () => {
     assert.equal(gw.session.gatewayNumId(h.numId('sensor-1')), h.numId('gw-1'));
     // Association only: no credential to revoke the attachment by.
     assert.equal(gw.session.credentialKey(h.numId('sensor-1')), undefined);
-    const stored = await eventually(() => h.store.getDeviceByNumId(h.numId('sensor-1')), (d) => d?.gatewayConfig.lastAccessedGatewayId !== undefined, 'gateway access');
+    // `attached` answered every request, the record of the gateway access among them.
+    const stored = await h.store.getDeviceByNumId(h.numId('sensor-1'));
     assert.equal(stored?.gatewayConfig.lastAccessedGatewayId, 'gw-1');
     assert.equal(stored?.gatewayConfig.lastAccessedGatewayTime, T0 + 1500);
     assert.equal(gw.open, true);
@@ -41,9 +41,9 @@ describe('gateway attach succeeds (spec §6.2, §6.3)', () => {
     await attached(gw, 'sensor-1', 1);
 
     gw.send(publish('/devices/sensor-1/events/temp', '21.5', 1, 2));
-    await gw.waitPuback(2);
-    assert.equal(h.sink.stored.length, 1);
-    assert.deepEqual(h.sink.stored[0]!.attributes, {
+    await gw.expectPuback(2);
+    assert.equal(h.io.committed.length, 1);
+    assert.deepEqual(h.io.committed[0]!.attributes, {
       deviceId: 'sensor-1',
       deviceNumId: h.numId('sensor-1'),
       deviceRegistryId: REGISTRY,
@@ -51,10 +51,10 @@ describe('gateway attach succeeds (spec §6.2, §6.3)', () => {
       projectId: PROJECT,
       subFolder: 'temp',
     });
-    assert.equal(h.sink.stored[0]!.topic, TELEMETRY_TOPIC);
+    assert.equal(h.io.committed[0]!.topic, TELEMETRY_TOPIC);
 
     gw.send(publish('/devices/sensor-1/state', 'ok', 1, 3));
-    await gw.waitPuback(3);
+    await gw.expectPuback(3);
     assert.deepEqual(gw.transport.take(), [
       { cmd: 'puback', messageId: 2 },
       { cmd: 'puback', messageId: 3 },
@@ -64,7 +64,7 @@ describe('gateway attach succeeds (spec §6.2, §6.3)', () => {
     assert.deepEqual(await h.store.listStates(h.numId('gw-1'), 10), []);
 
     gw.send(subscribe(4, ['/devices/sensor-1/config', 0], ['/devices/sensor-1/commands/#', 0]));
-    await gw.waitFor((p) => p.cmd === 'publish' && p.topic === '/devices/sensor-1/config', 'config delivery');
+    await gw.expect((p) => p.cmd === 'publish' && p.topic === '/devices/sensor-1/config', 'config delivery');
     const out = gw.transport.take();
     assert.deepEqual(out[0], { cmd: 'suback', messageId: 4, granted: [0, 0] });
     const config = out.find((p) => p.cmd === 'publish' && p.topic === '/devices/sensor-1/config');
@@ -240,7 +240,7 @@ describe('GATEWAY_ATTACHMENT_ERROR (spec §6.2, §6.6)', () => {
       if (device !== 'ghost') assert.equal(h.directory.get(h.numId(device)), undefined);
       // The connection keeps working: the gateway's own telemetry is acknowledged.
       gw.send(publish('/devices/gw-1/events', 'still here', 1, 78));
-      await gw.waitPuback(78);
+      await gw.expectPuback(78);
     });
   }
 

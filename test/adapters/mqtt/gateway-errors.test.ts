@@ -31,7 +31,7 @@ describe('GATEWAY_DEVICE_NOT_FOUND (spec §6.3)', () => {
       notAttached('sensor-1', 'PUBLISH', '/devices/sensor-1/events/a/b', 11),
       notAttached('nobody', 'PUBLISH', '/devices/nobody/events', 0),
     ]);
-    assert.equal(h.sink.stored.length, 0);
+    assert.equal(h.io.committed.length, 0);
     assert.deepEqual(await h.store.listStates(h.numId('sensor-1'), 10), []);
     assert.equal(gw.open, true);
   });
@@ -40,6 +40,36 @@ describe('GATEWAY_DEVICE_NOT_FOUND (spec §6.3)', () => {
     const { h, gw } = await withGateway({ unbound: ['sensor-1'] });
     gw.send(publish('/devices/sensor-1/events', 'e', 1, 10));
     assert.equal(gwErrors(await gw.sync(), 'gw-1').length, 1);
+    await assertLastError(h, 'sensor-1', 'GATEWAY_DEVICE_NOT_FOUND');
+  });
+
+  test('a device named in errors is looked up once per connection; errors meanwhile wait for the answer', async () => {
+    const { h, gw } = await withGateway({ unbound: ['sensor-1'] });
+    gw.send(publish('/devices/sensor-1/events', 'e', 0), publish('/devices/ghost/events', 'e', 0));
+    h.clock.advance(500);
+    gw.send(publish('/devices/sensor-1/state', 's', 0), publish('/devices/ghost/state', 's', 0));
+    assert.deepEqual(
+      h.io.pending('error-device').map((r) => r.deviceId),
+      ['sensor-1', 'ghost'],
+      'one lookup per device, however many errors name it',
+    );
+    await h.io.answerAll();
+    // The latest error is the one recorded, at its own time (now, not before the clock moved).
+    await assertLastError(h, 'sensor-1', 'GATEWAY_DEVICE_NOT_FOUND');
+    h.clock.advance(500);
+    gw.send(publish('/devices/sensor-1/events', 'e', 0), publish('/devices/ghost/events', 'e', 0));
+    assert.deepEqual(h.io.pending('error-device'), [], 'known answers cost no store read');
+    await assertLastError(h, 'sensor-1', 'GATEWAY_DEVICE_NOT_FOUND');
+    assert.equal(gw.open, true);
+  });
+
+  test('a failed lookup of a device named in an error records nothing; the next error looks it up again', async () => {
+    const { h, gw } = await withGateway({ unbound: ['sensor-1'] });
+    gw.send(publish('/devices/sensor-1/events', 'e', 0));
+    h.io.fail(h.io.take('error-device'));
+    assert.equal((await h.flushedDevice('sensor-1')).lastErrorStatus, undefined);
+    gw.send(publish('/devices/sensor-1/events', 'e', 0));
+    await h.io.answer(h.io.take('error-device'));
     await assertLastError(h, 'sensor-1', 'GATEWAY_DEVICE_NOT_FOUND');
   });
 
@@ -122,7 +152,7 @@ describe('other gateway error codes (spec §6.6, docs/compat.md C-GW-ERRORS)', (
     const { gw } = await withGateway({ bound: ['sensor-1'], config: 'c' });
     await attached(gw, 'sensor-1', 1);
     gw.send(subscribe(2, ['/devices/sensor-1/config', 1]));
-    await gw.waitFor((p) => p.cmd === 'publish' && p.topic === '/devices/sensor-1/config', 'config');
+    await gw.expect((p) => p.cmd === 'publish' && p.topic === '/devices/sensor-1/config', 'config');
     const config = gw.transport.take().find((p) => p.cmd === 'publish');
     assert.ok(config?.cmd === 'publish' && config.messageId !== undefined);
     gw.send({ cmd: 'puback', messageId: config.messageId });
@@ -136,13 +166,13 @@ describe('other gateway error codes (spec §6.6, docs/compat.md C-GW-ERRORS)', (
     const { h, gw } = await withGateway({ bound: ['sensor-1'], config: 'c1' });
     await attached(gw, 'sensor-1', 1);
     gw.send(subscribe(2, ['/devices/sensor-1/config', 1]));
-    await gw.waitFor((p) => p.cmd === 'publish' && p.topic === '/devices/sensor-1/config', 'config v1');
+    await gw.expect((p) => p.cmd === 'publish' && p.topic === '/devices/sensor-1/config', 'config v1');
     const first = gw.transport.take().find((p) => p.cmd === 'publish');
     assert.ok(first?.cmd === 'publish' && first.messageId !== undefined);
     const numId = h.numId('sensor-1');
     await h.store.modifyConfig(numId, { versionToUpdate: 0, binaryData: Buffer.from('c2'), at: h.clock.now() + 5000, minIntervalMs: 1000 });
     gw.session.configUpdated(numId);
-    await gw.waitFor((p) => p.cmd === 'publish' && p.topic === '/devices/sensor-1/config', 'config v2');
+    await gw.expect((p) => p.cmd === 'publish' && p.topic === '/devices/sensor-1/config', 'config v2');
     const second = gw.transport.take().find((p) => p.cmd === 'publish');
     assert.ok(second?.cmd === 'publish' && second.messageId !== undefined);
     assert.notEqual(second.messageId, first.messageId);

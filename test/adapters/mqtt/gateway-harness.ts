@@ -6,8 +6,9 @@ import { Harness, publish, subscribe, type Conn } from './harness.js';
 
 /**
  * Gateway helpers over the socket-free session harness, for the gateway-*.test.ts files (spec §6;
- * docs/compat.md "Gateways"). The sink stores at once here: these tests are about the session's
- * answers, and the sink's own durability is tested elsewhere.
+ * docs/compat.md "Gateways"). Telemetry and state are committed along with every other answer
+ * here (`autoCommit`): these tests are about the session's answers, and the sink's own durability
+ * is tested elsewhere.
  *
  * (`node --test dist/test/` runs this file too; it only declares things.)
  */
@@ -54,10 +55,10 @@ export const notAttached = (device: string, messageType: string, topic: string, 
   mqtt_message_info: { message_type: messageType, topic, packet_id: packetId },
 });
 
-/** A harness whose sink stores every append at once. */
+/** A harness whose `answerAll` (and so `Conn.sync`) also commits telemetry and state. */
 export async function gatewayHarness(limits: Partial<MqttLimits> = {}): Promise<Harness> {
   const h = await Harness.create({ limits });
-  h.sink.auto = true;
+  h.io.autoCommit = true;
   return h;
 }
 
@@ -123,15 +124,4 @@ export async function assertLastError(h: Harness, id: string, type: string): Pro
   assert.equal(d.lastErrorStatus?.code, 9, `${id} lastErrorStatus: ${JSON.stringify(d.lastErrorStatus)}`);
   assert.match(d.lastErrorStatus.message, new RegExp(`^mqtt: SERVER: ${type}: `));
   assert.equal(d.lastErrorTime, h.clock.now());
-}
-
-/** Polls an async read until `ok` holds for its value. */
-export async function eventually<T>(read: () => Promise<T>, ok: (v: T) => boolean, what: string, timeoutMs = 5000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await read();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise<void>((r) => setImmediate(r));
-  }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Packet } from 'mqtt-packet';
 import { attach, errorsTopic, errorTypes, gatewayConn, gatewayFleet, gwErrors, pubacks, withGateway, withToken } from './gateway-harness.js';
-import { clientIdOf, connack, connectPacket, publish, subscribe, TELEMETRY_TOPIC, until } from './harness.js';
+import { clientIdOf, connack, connectPacket, publish, subscribe, TELEMETRY_TOPIC } from './harness.js';
 
 /**
  * Gateway packets pipelined behind an attach (docs/compat.md C-GW-ATTACH, C-MQTT-PIPELINE) and the
@@ -21,14 +21,14 @@ describe('ordering behind an attach (docs/compat.md C-GW-ATTACH)', () => {
     );
     // Nothing is answered before the attach is decided.
     assert.deepEqual(gw.transport.sent, []);
-    await gw.waitPuback(2);
-    await gw.waitPuback(3);
-    await gw.waitFor((p) => p.cmd === 'publish' && p.topic === '/devices/sensor-1/config', 'config');
+    await gw.expectPuback(2);
+    await gw.expectPuback(3);
+    await gw.expect((p) => p.cmd === 'publish' && p.topic === '/devices/sensor-1/config', 'config');
     const out = gw.transport.take();
     assert.deepEqual(out[0], { cmd: 'puback', messageId: 1 }, 'the attach is acknowledged first');
     assert.deepEqual(gwErrors(out, 'gw-1'), []);
     assert.deepEqual(out.find((p) => p.cmd === 'suback'), { cmd: 'suback', messageId: 4, granted: [0] });
-    assert.equal(Buffer.from(h.sink.stored.find((m) => m.topic === TELEMETRY_TOPIC)!.data).toString(), 'first');
+    assert.equal(Buffer.from(h.io.committed.find((m) => m.topic === TELEMETRY_TOPIC)!.data).toString(), 'first');
   });
 
   test('a publish right after a failed attach gets GATEWAY_DEVICE_NOT_FOUND, after the attachment error', async () => {
@@ -49,8 +49,8 @@ describe('ordering behind an attach (docs/compat.md C-GW-ATTACH)', () => {
       attach('sensor-1', 2),
       publish('/devices/sensor-1/events', 'x', 1, 3),
     );
-    await gw.waitFor((p) => p.cmd === 'connack', 'CONNACK');
-    await gw.waitPuback(3);
+    await gw.expect((p) => p.cmd === 'connack', 'CONNACK');
+    await gw.expectPuback(3);
     const out = await gw.sync();
     assert.deepEqual(gwErrors(out, 'gw-1'), []);
     assert.deepEqual(out, [connack(0), { cmd: 'suback', messageId: 1, granted: [0] }, { cmd: 'puback', messageId: 2 }, { cmd: 'puback', messageId: 3 }]);
@@ -62,7 +62,7 @@ describe('ordering behind an attach (docs/compat.md C-GW-ATTACH)', () => {
     const n = 300;
     for (let i = 1; i <= n; i++) gw.send(attach(`ghost-${i}`, i));
     gw.send(attach('sensor-1', n + 1), publish('/devices/sensor-1/events', 'ok', 1, n + 2));
-    await gw.waitPuback(n + 2);
+    await gw.expectPuback(n + 2);
     const out = await gw.sync();
     const errors = gwErrors(out, 'gw-1');
     assert.equal(errors.length, n);
@@ -92,7 +92,8 @@ describe('the per-connection message rate and gateways (docs/compat.md C-MQTT-RA
     await gw.sync();
     assert.equal(gw.open, true);
     gw.send(telemetry());
-    await until(() => gw.transport.closes > 0, 'close');
+    assert.equal(gw.transport.closes, 1);
+    assert.deepEqual(h.metrics.reasons, ['message-rate-exceeded']);
     // A second later the window starts again (checked on a fresh connection).
     const again = await gatewayConn(h, 'gw-1');
     for (let i = 1; i <= 5; i++) again.send(telemetry());

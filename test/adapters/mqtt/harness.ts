@@ -9,18 +9,20 @@ import type { Device, GatewayAuthMethod, Registry } from '../../../src/domain/mo
 import { BridgeMetrics } from '../../../src/observability/metrics.js';
 import { ActivityRecorder } from '../../../src/services/activity-recorder.js';
 import { DeviceAuthenticator } from '../../../src/services/device-auth.js';
-import { DeviceIngress } from '../../../src/services/device-ingress.js';
-import type { Clock, Sink, SinkMessage } from '../../../src/services/ports.js';
+import type { Clock } from '../../../src/services/ports.js';
 import { RegistryCache } from '../../../src/services/registry-cache.js';
 import { SessionDirectory } from '../../../src/services/session-directory.js';
+import { ManualPorts } from './manual-ports.js';
 import { makeDeviceKeys, type DeviceKeys, type KeyAlg } from '../../support/pki.js';
 import { configV1, deviceInput, gatewayConfig } from '../../support/devices.js';
 import { signRawJwt } from '../../support/mqtt-jwt.js';
 
 /**
- * A socket-free MQTT session with real services around it: the real authenticator and token
- * verifier over the real MemoryStore, a real DeviceIngress over a sink whose appends the test
- * resolves or rejects by hand, a fake clock and a transport that records what the session does.
+ * A socket-free MQTT session whose I/O the test carries out by hand. The session's requests
+ * (authentication, store reads and writes, commits) are recorded by `ManualPorts`; the test answers
+ * them when it chooses, with the real authenticator, token verifier and MemoryStore computing the
+ * answer, and the session reacts synchronously to each answer fed in. A fake clock drives time, and
+ * a transport records what the session does. Nothing here polls or sleeps.
  *
  * (`node --test dist/test/` runs this file too; it only declares things.)
  */
@@ -71,63 +73,6 @@ export class RecordingTransport implements SessionTransport {
   }
 }
 
-interface PendingAppend {
-  messages: readonly SinkMessage[];
-  resolve: () => void;
-  reject: (e: Error) => void;
-}
-
-/** A sink whose appends stay pending until the test settles them (or at once with `auto`). */
-export class ManualSink implements Sink {
-  auto = false;
-  isSaturated = false;
-  readonly pending: PendingAppend[] = [];
-  readonly stored: SinkMessage[] = [];
-  private readonly drainListeners: (() => void)[] = [];
-  private nextId = 1;
-
-  append(messages: readonly SinkMessage[]): Promise<string[]> {
-    const ids = messages.map(() => String(this.nextId++));
-    if (this.auto) {
-      this.stored.push(...messages);
-      return Promise.resolve(ids);
-    }
-    return new Promise<string[]>((resolve, reject) => {
-      this.pending.push({
-        messages,
-        resolve: () => {
-          this.stored.push(...messages);
-          resolve(ids);
-        },
-        reject,
-      });
-    });
-  }
-  /** Settles the oldest pending append. */
-  resolveNext(): SinkMessage[] {
-    const p = this.pending.shift();
-    if (!p) throw new Error('no pending append');
-    p.resolve();
-    return [...p.messages];
-  }
-  rejectNext(): void {
-    const p = this.pending.shift();
-    if (!p) throw new Error('no pending append');
-    p.reject(new Error('sink unavailable'));
-  }
-  saturated(): boolean {
-    return this.isSaturated;
-  }
-  onDrain(listener: () => void): void {
-    this.drainListeners.push(listener);
-  }
-  drain(): void {
-    this.isSaturated = false;
-    for (const l of this.drainListeners) l();
-  }
-  async close(): Promise<void> {}
-}
-
 /** BridgeMetrics that also remembers every close reason, in order. */
 export class RecordingMetrics extends BridgeMetrics {
   readonly reasons: string[] = [];
@@ -148,11 +93,12 @@ export interface HarnessDevice {
   clientId: string;
 }
 
-/** One session and its transport, with the waits tests need; `id` is the device it connects as. */
+/** One session and its transport; `id` is the device it connects as. */
 export class Conn {
   constructor(
     readonly session: MqttSession,
     readonly transport: RecordingTransport,
+    readonly io: ManualPorts,
     readonly id: string,
   ) {}
   send(...packets: Packet[]): void {
@@ -161,22 +107,25 @@ export class Conn {
   get open(): boolean {
     return this.session.phase === 'connected' && this.transport.closes === 0;
   }
-  /** Waits for a packet matching `pred` (without consuming anything). */
-  async waitFor(pred: (p: Packet) => boolean, what: string): Promise<void> {
-    await until(() => this.transport.sent.some(pred), `${this.id}: ${what}`);
+  /** Answers every request made so far (and those the answers lead to); then `pred` must match something sent. */
+  async expect(pred: (p: Packet) => boolean, what: string): Promise<void> {
+    await this.io.answerAll();
+    assert.ok(this.transport.sent.some(pred), `${this.id}: ${what}; sent: ${JSON.stringify(this.transport.sent.map((p) => p.cmd))}`);
   }
-  async waitPuback(messageId: number): Promise<void> {
-    await this.waitFor((p) => p.cmd === 'puback' && p.messageId === messageId, `PUBACK ${messageId}`);
+  async expectPuback(messageId: number): Promise<void> {
+    await this.expect((p) => p.cmd === 'puback' && p.messageId === messageId, `PUBACK ${messageId}`);
   }
   /**
-   * PINGREQ, then waits for the PINGRESP: everything handled before it (gateway attaches included,
-   * which later packets wait for) has had its answer. Returns what was sent, without the PINGRESP.
+   * PINGREQ, then answers every request made so far and those the answers lead to: everything
+   * handled before the PINGREQ (gateway attaches included, which later packets wait for) has had
+   * its answer. Returns what was sent, without the PINGRESP.
    */
   async sync(): Promise<Packet[]> {
     this.send({ cmd: 'pingreq' });
-    await this.waitFor((p) => p.cmd === 'pingresp', 'PINGRESP');
+    await this.io.answerAll();
     const all = this.transport.take();
     const i = all.findIndex((p) => p.cmd === 'pingresp');
+    assert.notEqual(i, -1, `${this.id}: PINGRESP`);
     return [...all.slice(0, i), ...all.slice(i + 1)];
   }
 }
@@ -209,11 +158,13 @@ let connSeq = 0;
 export class Harness {
   readonly clock = new FakeClock(T0);
   readonly store = new MemoryStore();
-  readonly sink = new ManualSink();
   readonly activity = new ActivityRecorder(this.store);
   readonly directory = new SessionDirectory();
   readonly registries = new RegistryCache(this.store, this.clock, 30_000);
   readonly metrics = new RecordingMetrics();
+  readonly auth = new DeviceAuthenticator(this.store, new JoseTokenVerifier(), this.clock);
+  /** The session's I/O, answered by the test. */
+  readonly io = new ManualPorts(this.store, this.auth);
   readonly env: SessionEnv;
   readonly registry: Registry;
   private readonly devices = new Map<string, HarnessDevice>();
@@ -238,8 +189,7 @@ export class Harness {
     this.env = {
       clock: this.clock,
       limits: { ...DEFAULT_MQTT_LIMITS, ...opts.limits },
-      auth: new DeviceAuthenticator(this.store, new JoseTokenVerifier(), this.clock),
-      ingress: new DeviceIngress(this.sink, this.store, this.activity),
+      ports: this.io,
       store: this.store,
       registries: this.registries,
       directory: this.directory,
@@ -301,14 +251,15 @@ export class Harness {
   /** A new session that has received nothing yet; `label` names it in timeout messages. */
   open(label = 'conn'): Conn {
     const transport = new RecordingTransport();
-    return new Conn(new MqttSession(this.env, transport, `c${++connSeq}`), transport, label);
+    return new Conn(new MqttSession(this.env, transport, `c${++connSeq}`), transport, this.io, label);
   }
 
-  /** Opens a session, sends CONNECT and waits for authentication to end either way. */
+  /** Opens a session, sends CONNECT and answers its authentication request, either way. */
   async connect(id: string, o: { token?: string; keepalive?: number; packet?: Partial<IConnectPacket> } = {}): Promise<Conn> {
     const c = this.open(id);
     c.session.handle(connectPacket(clientIdOf(id), o.token ?? this.token(id), o.keepalive ?? 60, o.packet));
-    await until(() => c.session.phase !== 'authenticating', `authentication of ${id}`);
+    await this.io.answer(this.io.take('auth', c.session));
+    assert.notEqual(c.session.phase, 'authenticating', `authentication of ${id} ended`);
     return c;
   }
 
@@ -385,17 +336,3 @@ export const outPublish = (topic: string, payload: string | Buffer, qos: 0 | 1, 
 });
 
 export const connack = (returnCode: number): Packet => ({ cmd: 'connack', returnCode, sessionPresent: false });
-
-/** Turns the event loop until `pred` holds (promise chains, WebCrypto) or fails after `timeoutMs`. */
-export async function until(pred: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise<void>((r) => setImmediate(r));
-  }
-}
-
-/** Lets every already-started promise chain run to its end (no I/O is involved in these). */
-export async function settle(rounds = 20): Promise<void> {
-  for (let i = 0; i < rounds; i++) await new Promise<void>((r) => setImmediate(r));
-}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { connectedDevice, Harness, outPublish, puback, settle, subscribe, T0, until } from './harness.js';
+import { connectedDevice, Harness, outPublish, puback, subscribe, T0 } from './harness.js';
 
 /**
  * SUBSCRIBE, config delivery and commands in a socket-free session (spec §5.3, §5.5, §5.6, §3.7).
@@ -40,10 +40,10 @@ describe('MqttSession: SUBSCRIBE', () => {
   });
 
   test('UNSUBSCRIBE is answered with UNSUBACK and stops config redelivery', async () => {
-    const { session, transport } = await connectedDevice({ device: { config: Buffer.from('c1') } });
+    const { h, session, transport } = await connectedDevice({ device: { config: Buffer.from('c1') } });
     session.handle(subscribe(1, [CONFIG, 1]));
-    await until(() => transport.sent.length === 2, 'config');
-    transport.take();
+    await h.io.answer(h.io.take('config'));
+    assert.equal(transport.take().length, 2);
     session.handle({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: [CONFIG, '/devices/other/config'] });
     assert.deepEqual(transport.take(), [{ cmd: 'unsuback', messageId: 2, granted: [] }]);
     session.tick(T0 + 30_000);
@@ -56,7 +56,8 @@ describe('MqttSession: config delivery (spec §5.5)', () => {
     const { h, session, transport } = await connectedDevice();
     h.clock.t = T0 + 10;
     session.handle(subscribe(1, [CONFIG, 1]));
-    await until(() => transport.sent.length === 2, 'config');
+    assert.deepEqual(transport.sent, [{ cmd: 'suback', messageId: 1, granted: [1] }]);
+    await h.io.answer(h.io.take('config'));
     assert.deepEqual(transport.sent, [{ cmd: 'suback', messageId: 1, granted: [1] }, outPublish(CONFIG, Buffer.alloc(0), 1, 1)]);
     assert.equal((await h.flushedDevice('dev-1')).lastConfigSendTime, T0 + 10);
   });
@@ -64,7 +65,7 @@ describe('MqttSession: config delivery (spec §5.5)', () => {
   test('QoS 1: redelivered with dup every 10 s until PUBACK; the PUBACK sets deviceAckTime and lastConfigAckTime', async () => {
     const { h, d, session, transport } = await connectedDevice({ device: { config: Buffer.from('cfg-1') } });
     session.handle(subscribe(1, [CONFIG, 1]));
-    await until(() => transport.sent.length === 2, 'config');
+    await h.io.answer(h.io.take('config'));
     assert.deepEqual(transport.take(), [{ cmd: 'suback', messageId: 1, granted: [1] }, outPublish(CONFIG, 'cfg-1', 1, 1)]);
     session.tick(T0 + 9_999);
     assert.deepEqual(transport.sent, []);
@@ -78,7 +79,9 @@ describe('MqttSession: config delivery (spec §5.5)', () => {
     assert.deepEqual(transport.take(), [outPublish(CONFIG, 'cfg-1', 1, 1, true)]);
     h.clock.t = T0 + 21_000;
     session.handle(puback(1));
-    await settle();
+    const ack = h.io.take('config-ack');
+    assert.deepEqual([ack.numId, ack.version, ack.at], [d.device.numId, 1, T0 + 21_000]);
+    await h.io.answer(ack);
     const stored = await h.store.getDeviceByNumId(d.device.numId);
     assert.equal(stored?.config.version, 1);
     assert.equal(stored?.config.deviceAckTime, T0 + 21_000);
@@ -89,9 +92,9 @@ describe('MqttSession: config delivery (spec §5.5)', () => {
   });
 
   test('QoS 0: sent once, never redelivered, no message ID', async () => {
-    const { session, transport } = await connectedDevice({ device: { config: Buffer.from('q0') } });
+    const { h, session, transport } = await connectedDevice({ device: { config: Buffer.from('q0') } });
     session.handle(subscribe(3, [CONFIG, 0]));
-    await until(() => transport.sent.length === 2, 'config');
+    await h.io.answer(h.io.take('config'));
     assert.deepEqual(transport.take(), [{ cmd: 'suback', messageId: 3, granted: [0] }, outPublish(CONFIG, 'q0', 0)]);
     session.tick(T0 + 45_000);
     assert.deepEqual(transport.sent, []);
@@ -100,23 +103,23 @@ describe('MqttSession: config delivery (spec §5.5)', () => {
   test('a newer version supersedes an unacknowledged one; a late PUBACK of the old one acks nothing', async () => {
     const { h, d, session, transport } = await connectedDevice({ device: { config: Buffer.from('v1') } });
     session.handle(subscribe(1, [CONFIG, 1]));
-    await until(() => transport.sent.length === 2, 'config v1');
-    transport.take();
+    await h.io.answer(h.io.take('config'));
+    assert.equal(transport.take().length, 2);
     h.clock.t = T0 + 4_000;
     assert.equal(await newConfig(h, 'dev-1', 'v2', T0 + 4_000), 2);
     session.configUpdated(d.device.numId);
-    await until(() => transport.sent.length === 1, 'config v2');
+    await h.io.answer(h.io.take('config'));
     assert.deepEqual(transport.take(), [outPublish(CONFIG, 'v2', 1, 2)]);
     // A duplicate notification of the same version sends nothing.
     session.configUpdated(d.device.numId);
-    await settle();
+    await h.io.answer(h.io.take('config'));
     assert.deepEqual(transport.sent, []);
     h.clock.t = T0 + 14_000;
     session.tick(T0 + 14_000);
     assert.deepEqual(transport.take(), [outPublish(CONFIG, 'v2', 1, 2, true)], 'only the newest is redelivered');
     h.clock.t = T0 + 15_000;
     session.handle(puback(1));
-    await settle();
+    assert.deepEqual(h.io.pending('config-ack'), [], 'the late ack of v1 records nothing');
     let versions = await h.store.listConfigVersions(d.device.numId, 0);
     assert.deepEqual(
       versions.map((v) => [v.version, v.deviceAckTime]),
@@ -127,7 +130,7 @@ describe('MqttSession: config delivery (spec §5.5)', () => {
     );
     h.clock.t = T0 + 16_000;
     session.handle(puback(2));
-    await settle();
+    await h.io.answer(h.io.take('config-ack'));
     versions = await h.store.listConfigVersions(d.device.numId, 0);
     assert.deepEqual(
       versions.map((v) => [v.version, v.deviceAckTime]),
@@ -144,7 +147,7 @@ describe('MqttSession: config delivery (spec §5.5)', () => {
     const { h, d, session, transport } = await connectedDevice();
     await newConfig(h, 'dev-1', 'v2', T0);
     session.configUpdated(d.device.numId);
-    await settle();
+    assert.deepEqual(h.io.pending('config'), [], 'not even read');
     assert.deepEqual(transport.sent, []);
   });
 
@@ -155,7 +158,7 @@ describe('MqttSession: config delivery (spec §5.5)', () => {
     await newConfig(h, 'dev-1', 'v3', T0 + 1000);
     const { session, transport } = await h.connected('dev-1');
     session.handle(subscribe(1, [CONFIG, 1]));
-    await until(() => transport.sent.length === 2, 'config');
+    await h.io.answer(h.io.take('config'));
     assert.deepEqual(transport.take(), [{ cmd: 'suback', messageId: 1, granted: [1] }, outPublish(CONFIG, 'v3', 1, 1)]);
   });
 });
@@ -168,7 +171,8 @@ describe('MqttSession: commands (spec §5.6, §3.7)', () => {
     let done = false;
     const root = session.sendCommand(d.device.numId, '', Buffer.from('reboot')).then((v) => ((done = true), v));
     assert.deepEqual(transport.take(), [outPublish('/devices/dev-1/commands', 'reboot', 1, 1)]);
-    await settle();
+    // Had the promise been resolved, its callback would run before this await returns.
+    await Promise.resolve();
     assert.equal(done, false, 'waits for the PUBACK');
     session.handle(puback(1));
     assert.equal(await root, true);
@@ -183,12 +187,12 @@ describe('MqttSession: commands (spec §5.6, §3.7)', () => {
     session.handle(subscribe(1, ['/devices/dev-1/commands/#', 1]));
     transport.take();
     let result: boolean | undefined;
-    void session.sendCommand(d.device.numId, 'x', Buffer.from('y')).then((v) => (result = v));
+    const sent = session.sendCommand(d.device.numId, 'x', Buffer.from('y')).then((v) => (result = v));
     session.tick(T0 + 1_999);
-    await settle();
+    await Promise.resolve();
     assert.equal(result, undefined);
     session.tick(T0 + 2_000);
-    await settle();
+    await sent;
     assert.equal(result, true);
     assert.equal(transport.closes, 0);
   });

@@ -14,11 +14,9 @@ import {
   PROJECT,
   publish,
   puback,
-  settle,
   subscribe,
   T0,
   TELEMETRY_TOPIC,
-  until,
 } from './harness.js';
 
 /**
@@ -39,9 +37,9 @@ describe('MqttSession: CONNECT', () => {
     assert.equal(transport.closes, 1);
     assert.equal(session.phase, 'closing');
     assert.deepEqual(h.metrics.reasons, ['protocol-error']);
-    // Whatever follows is ignored, even a valid CONNECT.
+    // Whatever follows is ignored, even a valid CONNECT: nothing is even authenticated.
     session.handle(connectPacket(clientIdOf('dev-1'), h.token('dev-1')));
-    await settle();
+    assert.deepEqual(h.io.requests, []);
     assert.deepEqual(transport.sent, []);
     assert.equal(h.directory.size, 0);
   });
@@ -55,8 +53,8 @@ describe('MqttSession: CONNECT', () => {
       await h.addDevice('dev-1');
       const { session, transport } = h.open();
       session.handle(connectPacket(clientIdOf('dev-1'), h.token('dev-1'), 60, over));
-      await settle();
       assert.deepEqual(transport.sent, [connack(1)]);
+      assert.deepEqual(h.io.requests, [], 'no authentication is attempted');
       assert.equal(transport.closes, 1);
       assert.deepEqual(h.metrics.reasons, ['unsupported-protocol']);
       assert.equal(h.directory.size, 0);
@@ -86,14 +84,12 @@ describe('MqttSession: CONNECT', () => {
     const d = await h.addDevice('dev-1');
     const { session, transport } = h.open();
     session.handle(connectPacket(clientIdOf(d.device.numId), h.token('dev-1')));
-    await until(() => session.phase !== 'authenticating', 'auth');
+    await h.io.answer(h.io.take('auth'));
     assert.deepEqual(transport.sent, [connack(0)]);
     // Topics still use the string ID.
     session.handle(publish('/devices/dev-1/events', 'x', 1, 3));
-    await until(() => h.sink.pending.length === 1, 'append');
-    h.sink.resolveNext();
-    await until(() => transport.sent.length === 2, 'puback');
-    assert.deepEqual(transport.sent[1], puback(3));
+    h.io.commitNextEvent();
+    assert.deepEqual(transport.sent, [connack(0), puback(3)]);
   });
 
   test('any username (empty or absent), will, retain and clean=0 are accepted and ignored (docs/compat.md C-MQTT-FLAGS)', async () => {
@@ -110,9 +106,8 @@ describe('MqttSession: CONNECT', () => {
       session.socketClosed('socket-closed');
     }
     // The will was never published.
-    await settle();
-    assert.equal(h.sink.pending.length, 0);
-    assert.deepEqual(h.sink.stored, []);
+    assert.deepEqual(h.io.pending('event'), []);
+    assert.deepEqual(h.io.pending('state'), []);
   });
 
   test('a JWT within the clock skew is accepted: iat 599 s ahead, exp 300 s past, lifetime 24 h + 10 min', async () => {
@@ -197,7 +192,7 @@ describe('MqttSession: CONNECT', () => {
         const token = c.token ? await c.token(h) : h.token('dev-1');
         const { session, transport } = h.open();
         session.handle(connectPacket(c.clientId ?? clientIdOf('dev-1'), token));
-        await until(() => session.phase !== 'authenticating', 'auth');
+        await h.io.answer(h.io.take('auth'));
         assert.deepEqual(transport.sent, [connack(5)]);
         assert.equal(transport.closes, 1);
         assert.equal(session.phase, 'closing');
@@ -222,6 +217,55 @@ describe('MqttSession: CONNECT', () => {
     }
   });
 
+  test('authentication that could not be carried out (store unavailable) gets CONNACK 3, server unavailable', async () => {
+    const h = await Harness.create();
+    await h.addDevice('dev-1');
+    const { session, transport } = h.open();
+    session.handle(connectPacket(clientIdOf('dev-1'), h.token('dev-1')));
+    session.handle({ cmd: 'pingreq' });
+    h.io.fail(h.io.take('auth'), new Error('store down'));
+    assert.deepEqual(transport.sent, [connack(3)], 'held packets are dropped');
+    assert.equal(transport.closes, 1);
+    assert.deepEqual(h.metrics.reasons, ['auth-failed']);
+    assert.deepEqual(h.metrics.authReasons, [], 'not the device failing to authenticate');
+    assert.equal(h.directory.size, 0);
+  });
+
+  for (const [change, reason] of [
+    ['blocked', 'device-blocked'],
+    ['deleted', 'device-deleted'],
+    ['its key removed', 'credentials-changed'],
+  ] as const) {
+    test(`a device ${change} while it authenticated is ended once the session holds it (docs/compat.md C-MQTT-REVOKE)`, async () => {
+      const h = await Harness.create();
+      const d = await h.addDevice('dev-1');
+      const { session, transport } = await h.connected('dev-1');
+      const recheck = h.io.take('recheck', session);
+      assert.equal(recheck.numId, d.device.numId);
+      // The API's change found no session in the directory yet; the store has it.
+      if (change === 'deleted') await h.store.deleteDevice(d.device.numId);
+      else await h.store.updateDevice({ ...d.device, ...(change === 'blocked' ? { blocked: true } : { credentials: [] }) });
+      await h.io.answer(recheck);
+      assert.equal(transport.closes, 1);
+      assert.deepEqual(h.metrics.reasons, [reason]);
+    });
+  }
+
+  test('the re-check after CONNECT leaves an unchanged device connected', async () => {
+    const { h, session, transport } = await connectedDevice();
+    await h.io.answer(h.io.take('recheck', session));
+    assert.equal(transport.closes, 0);
+    session.handle({ cmd: 'pingreq' });
+    assert.deepEqual(transport.sent, [{ cmd: 'pingresp' }]);
+  });
+
+  test('a bug while the session handles an answer closes its connection', async () => {
+    const { h, session, transport } = await connectedDevice();
+    session.answerCrashed(new Error('bug'));
+    assert.equal(transport.closes, 1);
+    assert.deepEqual(h.metrics.reasons, ['protocol-error']);
+  });
+
   test('SUBSCRIBE and PUBLISH pipelined behind CONNECT are answered after the CONNACK, in order', async () => {
     const h = await Harness.create();
     await h.addDevice('dev-1', { config: Buffer.from('cfg-1') });
@@ -232,17 +276,19 @@ describe('MqttSession: CONNECT', () => {
     session.handle({ cmd: 'pingreq' });
     assert.equal(session.phase, 'authenticating');
     assert.deepEqual(transport.sent, [], 'nothing is answered before the CONNACK');
-    await until(() => h.sink.pending.length === 1 && transport.sent.length >= 4, 'held packets');
-    assert.deepEqual(transport.sent, [
+    assert.deepEqual(h.io.requests.map((r) => r.kind), ['auth'], 'held packets wait for the CONNACK');
+    await h.io.answer(h.io.take('auth'));
+    assert.deepEqual(transport.sent, [connack(0), { cmd: 'suback', messageId: 1, granted: [1] }, { cmd: 'pingresp' }]);
+    assert.equal(h.io.uncommitted[0]?.topic, TELEMETRY_TOPIC);
+    await h.io.answer(h.io.take('config'));
+    assert.deepEqual(transport.take(), [
       connack(0),
       { cmd: 'suback', messageId: 1, granted: [1] },
       { cmd: 'pingresp' },
       outPublish('/devices/dev-1/config', 'cfg-1', 1, 1),
     ]);
-    h.sink.resolveNext();
-    await until(() => transport.sent.length === 5, 'puback');
-    assert.deepEqual(transport.sent[4], puback(2));
-    assert.equal(h.sink.stored[0]?.topic, TELEMETRY_TOPIC);
+    h.io.commitNextEvent();
+    assert.deepEqual(transport.sent, [puback(2)]);
   });
 
   test('a held PUBLISH on a forbidden topic closes the connection right after the CONNACK; later held packets are dropped', async () => {
@@ -253,12 +299,12 @@ describe('MqttSession: CONNECT', () => {
     session.handle(connectPacket(clientIdOf('dev-1'), h.token('dev-1')));
     session.handle(publish('/devices/dev-2/events', 'not mine', 1, 1));
     session.handle(subscribe(2, ['/devices/dev-1/config', 1]));
-    await until(() => session.phase !== 'authenticating', 'auth');
-    await settle();
+    await h.io.answer(h.io.take('auth'));
     assert.deepEqual(transport.sent, [connack(0)]);
     assert.equal(transport.closes, 1);
     assert.deepEqual(h.metrics.reasons, ['invalid-topic']);
-    assert.equal(h.sink.pending.length, 0);
+    assert.deepEqual(h.io.pending('event'), []);
+    assert.deepEqual(h.io.pending('config'), [], 'the held SUBSCRIBE was dropped');
   });
 
   test('more packets held behind CONNECT than allowed closes the connection without a CONNACK', async () => {
@@ -270,7 +316,8 @@ describe('MqttSession: CONNECT', () => {
     assert.equal(transport.closes, 0);
     session.handle({ cmd: 'pingreq' });
     assert.equal(transport.closes, 1);
-    await settle(50);
+    // Authentication ending after the close changes nothing.
+    await h.io.answer(h.io.take('auth'));
     assert.deepEqual(transport.sent, []);
     assert.deepEqual(h.metrics.reasons, ['too-many-pending-packets']);
     assert.equal(h.directory.size, 0);
@@ -279,10 +326,10 @@ describe('MqttSession: CONNECT', () => {
   test('a second CONNECT on a live connection is a protocol error', async () => {
     const { h, session, transport } = await connectedDevice();
     session.handle(connectPacket(clientIdOf('dev-1'), h.token('dev-1')));
-    await settle();
     assert.deepEqual(transport.sent, []);
     assert.equal(transport.closes, 1);
     assert.deepEqual(h.metrics.reasons, ['protocol-error']);
+    assert.deepEqual(h.io.pending('auth'), []);
   });
 });
 
@@ -408,8 +455,8 @@ describe('MqttSession: ends', () => {
     test(`${kind} from a non-gateway device closes the connection (spec §6.1)`, async () => {
       const { h, session, transport } = await connectedDevice();
       session.handle(publish(`/devices/dev-1/${kind}`, '{}', 1, 5));
-      await settle();
       assert.deepEqual(transport.sent, [], 'no PUBACK');
+      assert.deepEqual(h.io.pending('attach'), []);
       assert.equal(transport.closes, 1);
       assert.deepEqual(h.metrics.reasons, ['control-message-from-non-gateway']);
     });
@@ -421,8 +468,8 @@ describe('MqttSession: ends', () => {
     await h.addDevice('dev-2');
     const { session, transport } = await h.connected('dev-1');
     session.handle(publish('/devices/dev-2/attach', '{"authorization":""}', 1, 5));
-    await settle();
     assert.deepEqual(transport.sent, []);
+    assert.deepEqual(h.io.pending('attach'), []);
     assert.equal(transport.closes, 1);
     assert.equal(h.metrics.reasons.length, 1);
     assert.ok(['invalid-topic', 'control-message-from-non-gateway'].includes(h.metrics.reasons[0]!), h.metrics.reasons[0]);
@@ -457,9 +504,9 @@ describe('MqttSession: ends', () => {
     await h.store.updateRegistry(changed);
     await h.registries.refresh(`projects/${PROJECT}/locations/${LOCATION}/registries/${h.registry.registry}`);
     session.handle(publish('/devices/dev-1/events/alerts', 'a', 0));
-    await until(() => h.sink.pending.length === 1, 'append');
-    assert.equal(h.sink.pending[0]?.messages[0]?.topic, TELEMETRY_TOPIC);
-    assert.notEqual(h.sink.pending[0]?.messages[0]?.topic, ALERTS_TOPIC);
+    assert.equal(h.io.uncommitted.length, 1);
+    assert.equal(h.io.uncommitted[0]?.topic, TELEMETRY_TOPIC);
+    assert.notEqual(h.io.uncommitted[0]?.topic, ALERTS_TOPIC);
     assert.equal(transport.closes, 0);
   });
 });

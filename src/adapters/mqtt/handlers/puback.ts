@@ -1,8 +1,8 @@
 import type { IPubackPacket } from 'mqtt-packet';
-import type { MqttSession } from '../session.js';
+import type { PubackContext } from './context.js';
 
 /** A device acknowledges a config or command delivery (spec §5.5, §5.6). */
-export function handlePuback(s: MqttSession, packet: IPubackPacket): void {
+export function handlePuback(s: PubackContext, packet: IPubackPacket): void {
   const id = packet.messageId ?? 0;
   const o = s.outbound.get(id);
   if (!o) return s.unexpectedPacketId(packet);
@@ -12,8 +12,5 @@ export function handlePuback(s: MqttSession, packet: IPubackPacket): void {
   if (o.kind === 'superseded') return;
   const slot = o.slot;
   if (slot.pendingConfig?.messageId === id) slot.pendingConfig = undefined;
-  const at = s.env.clock.now();
-  s.env.store.ackConfig(slot.device.numId, o.version, at).catch((err: unknown) => {
-    s.log.warn({ err }, 'could not record a config acknowledgement');
-  });
+  s.recordConfigAck(slot.device.numId, o.version, s.env.clock.now());
 }

@@ -1,12 +1,14 @@
 import type { IPublishPacket } from 'mqtt-packet';
-import type { MqttSession } from '../session.js';
+import { selectEventTopic } from '../../../domain/event-routing.js';
+import { attributesOf, debugLogging } from '../device-slot.js';
 import type { DeviceSlot } from '../session-types.js';
+import type { PublishContext } from './context.js';
 
 /**
  * Device-to-cloud PUBLISH (spec §5.3, §5.4, §5.7). A QoS 1 message is acknowledged only once the
  * ingress has stored it durably; until then it counts against the connection's in-flight window.
  */
-export function handlePublish(s: MqttSession, p: IPublishPacket): void {
+export function handlePublish(s: PublishContext, p: IPublishPacket): void {
   const limits = s.env.limits;
   const now = s.lastPacketAt;
   const topic = s.parseTopic(p.topic);
@@ -39,32 +41,28 @@ export function handlePublish(s: MqttSession, p: IPublishPacket): void {
   }
 }
 
-function publishEvent(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, subfolder: string, now: number): void {
+function publishEvent(s: PublishContext, slot: DeviceSlot, p: IPublishPacket, subfolder: string, now: number): void {
   const payload = p.payload as Buffer;
   if (payload.length > s.env.limits.maxTelemetryBytes) return s.deviceViolation(slot, 'payload-too-large');
   const registry = s.registryOf(slot);
-  const sinkTopic = s.env.ingress.route(registry, subfolder);
+  const sinkTopic = selectEventTopic(registry.eventNotificationConfigs, subfolder);
   // Spec §5.4, §8.2: no route for telemetry closes the connection (state is unaffected).
   if (sinkTopic === undefined) return s.deviceViolation(slot, 'no-event-route');
-  const attributes = s.attributesOf(slot, subfolder);
-  if (s.debugLogging(slot, registry)) s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
+  const attributes = attributesOf(slot, subfolder);
+  if (debugLogging(slot, registry)) s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
   s.beginIngest();
-  s.env.ingress.submitEvent(slot.device.numId, sinkTopic, attributes, payload, now, s, p.qos === 1 ? p.messageId! : 0);
+  s.submitEvent(slot.device.numId, sinkTopic, attributes, payload, now, p.qos === 1 ? p.messageId! : 0);
 }
 
-function publishState(s: MqttSession, slot: DeviceSlot, p: IPublishPacket, now: number): void {
+function publishState(s: PublishContext, slot: DeviceSlot, p: IPublishPacket, now: number): void {
   const payload = p.payload as Buffer;
   if (payload.length > s.env.limits.maxStateBytes) return s.deviceViolation(slot, 'payload-too-large');
   // Spec §5.7: more than one state per second per device is a violation.
   if (now - slot.lastStateAt < s.env.limits.stateMinIntervalMs) return s.deviceViolation(slot, 'state-rate-exceeded');
   slot.lastStateAt = now;
   const registry = s.registryOf(slot);
-  if (s.debugLogging(slot, registry)) s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
+  if (debugLogging(slot, registry)) s.deviceLog(slot, 'DEBUG', 'PUBLISH', { topic: p.topic, qos: p.qos });
   s.beginIngest();
-  const token = p.qos === 1 ? p.messageId! : 0;
-  s.env.ingress.state(slot.device.numId, registry, s.attributesOf(slot, ''), payload, now).then(
-    () => s.stored(token, undefined),
-    (err: unknown) => s.stored(token, err ?? new Error('state not stored')),
-  );
+  s.submitState(slot.device.numId, registry, attributesOf(slot, ''), payload, now, p.qos === 1 ? p.messageId! : 0);
 }
 

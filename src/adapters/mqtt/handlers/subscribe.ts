@@ -1,14 +1,14 @@
 import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
 import { parseSubscribeFilter } from '../../../domain/mqtt-topics.js';
 import { deliverLatestConfig, supersede } from '../outbound.js';
-import type { MqttSession } from '../session.js';
 import type { DeviceSlot, QoS01 } from '../session-types.js';
+import type { SubscribeContext } from './context.js';
 
 /**
  * SUBSCRIBE (spec §5.3, §5.5): config and commands of a device the connection serves, and a
  * gateway's errors topic. QoS 2 is granted 1; any other filter gets 0x80 and the connection stays.
  */
-export function handleSubscribe(s: MqttSession, p: ISubscribePacket): void {
+export function handleSubscribe(s: SubscribeContext, p: ISubscribePacket): void {
   const granted: number[] = [];
   const configSlots: DeviceSlot[] = [];
   for (const sub of p.subscriptions) {
@@ -21,6 +21,7 @@ export function handleSubscribe(s: MqttSession, p: ISubscribePacket): void {
     }
     if (f.kind === 'config') {
       slot.configQos = qos;
+      slot.resendConfig = true;
       configSlots.push(slot);
     } else if (f.kind === 'commands') {
       slot.commandFilters.set(f.filter, qos);
@@ -31,12 +32,12 @@ export function handleSubscribe(s: MqttSession, p: ISubscribePacket): void {
     s.deviceLog(slot, 'DEBUG', 'SUBSCRIBE', { topic: sub.topic, qos });
     granted.push(f.kind === 'errors' ? 0 : qos);
   }
-  s.transport.send({ cmd: 'suback', messageId: p.messageId, granted });
+  s.send({ cmd: 'suback', messageId: p.messageId, granted });
   // The latest config goes out right after the SUBACK, even the empty version 1 (spec §5.5).
-  for (const slot of configSlots) deliverLatestConfig(s, slot, true);
+  for (const slot of configSlots) deliverLatestConfig(s, slot);
 }
 
-export function handleUnsubscribe(s: MqttSession, p: IUnsubscribePacket): void {
+export function handleUnsubscribe(s: SubscribeContext, p: IUnsubscribePacket): void {
   for (const topic of p.unsubscriptions) {
     const f = parseSubscribeFilter(topic);
     const slot = f ? s.slots.get(f.device) : undefined;
@@ -51,5 +52,5 @@ export function handleUnsubscribe(s: MqttSession, p: IUnsubscribePacket): void {
       s.subscribeErrors(slot, undefined);
     }
   }
-  s.transport.send({ cmd: 'unsuback', messageId: p.messageId, granted: [] });
+  s.send({ cmd: 'unsuback', messageId: p.messageId, granted: [] });
 }

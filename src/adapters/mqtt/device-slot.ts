@@ -1,0 +1,63 @@
+import { messageAttributes } from '../../domain/event-routing.js';
+import { ENUM_NUMBERS, registryName, type Device, type LogLevel, type Registry } from '../../domain/model.js';
+import type { DeviceSlot } from './session-types.js';
+
+/** Rules about one device served by a connection that need nothing but its slot. */
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * What a live session keeps of its device: identity and settings, not the payloads, keys and
+ * metadata (up to hundreds of KB) that it never reads again; config is re-read from the store
+ * whenever it is delivered.
+ */
+function leanDevice(d: Device): Device {
+  return { ...d, credentials: [], metadata: {}, config: { ...d.config, binaryData: NO_BYTES }, state: undefined };
+}
+
+export function newSlot(device: Device, registry: Registry, credentialKey: string | undefined): DeviceSlot {
+  return {
+    device: leanDevice(device),
+    registry,
+    registryName: registryName(registry),
+    attributes: new Map(),
+    lastStateAt: -Infinity,
+    configQos: undefined,
+    sentConfigVersion: 0,
+    pendingConfig: undefined,
+    resendConfig: false,
+    commandFilters: new Map(),
+    credentialKey,
+  };
+}
+
+/** The device's log level, or else its registry's, as its proto number (spec §1.8). */
+export function effectiveLogLevel(device: Device, registry: Registry): number {
+  const configured: LogLevel = device.logLevel !== 'LOG_LEVEL_UNSPECIFIED' ? device.logLevel : registry.logLevel;
+  return ENUM_NUMBERS.LogLevel![configured] ?? 0;
+}
+
+/**
+ * DEBUG device logging (every publish) is on, given the registry as just looked up: registry
+ * level changes apply at once without another lookup per message.
+ */
+export function debugLogging(slot: DeviceSlot, registry: Registry): boolean {
+  return effectiveLogLevel(slot.device, registry) >= 40;
+}
+
+/** Sink attributes of the device's messages to `subfolder`, built once per subfolder. */
+export function attributesOf(slot: DeviceSlot, subfolder: string): Readonly<Record<string, string>> {
+  let a = slot.attributes.get(subfolder);
+  if (!a) {
+    const d = slot.device;
+    a = Object.freeze(
+      messageAttributes(
+        { deviceId: d.id, deviceNumId: d.numId, registry: d.registryKey.registry, location: d.registryKey.location, project: d.registryKey.project },
+        subfolder,
+      ),
+    );
+    // Bounded: a device inventing subfolders cannot grow this without limit.
+    if (slot.attributes.size < 256) slot.attributes.set(subfolder, a);
+  }
+  return a;
+}
