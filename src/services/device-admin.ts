@@ -1,3 +1,4 @@
+import { echo } from '../domain/echo.js';
 import { ApiError, invalidArgument, notFound } from '../domain/errors.js';
 import { checkResourceId } from '../domain/ids.js';
 import { LIMITS } from '../domain/limits.js';
@@ -207,7 +208,7 @@ export class DeviceAdmin {
   async getDevice(ref: DeviceRefInput): Promise<Device> {
     const device = await this.store.getDevice(ref.registryKey, ref.device);
     if (!device) {
-      throw notFound(`Device "${ref.device}" not found in registry "${registryName(ref.registryKey)}".`);
+      throw notFound(`Device "${echo(ref.device)}" not found in registry "${registryName(ref.registryKey)}".`);
     }
     return device;
   }
@@ -359,9 +360,9 @@ export class DeviceAdmin {
     if (!deviceId) throw invalidArgument('device_id', 'device_id is required.');
     await this.getRegistry(key);
     const gw = await this.store.getDevice(key, gatewayId);
-    if (!gw) throw notFound(`Gateway "${gatewayId}" not found in registry "${registryName(key)}".`);
+    if (!gw) throw notFound(`Gateway "${echo(gatewayId)}" not found in registry "${registryName(key)}".`);
     const dev = await this.store.getDevice(key, deviceId);
-    if (!dev) throw notFound(`Device "${deviceId}" not found in registry "${registryName(key)}".`);
+    if (!dev) throw notFound(`Device "${echo(deviceId)}" not found in registry "${registryName(key)}".`);
     return [gw, dev];
   }
 
