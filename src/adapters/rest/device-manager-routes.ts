@@ -10,6 +10,7 @@ import {
 import type { GatewayType, RegistryKey } from '../../domain/model.js';
 import type { LocationKey } from '../../domain/names.js';
 import { checkCommandSubfolder } from '../../domain/ids.js';
+import { echo, ECHO_MAX_PATH_CHARS } from '../../domain/echo.js';
 import type { DeviceAdmin, DeviceRefInput } from '../../services/device-admin.js';
 import {
   queryList,
@@ -34,6 +35,7 @@ import {
   stateJson,
   type Encoding,
 } from './resource-json.js';
+import { readRequestBody } from './request-bodies.js';
 
 /**
  * The Device Manager REST surface (spec §3.2): a table of path shapes, each mapped to one
@@ -48,6 +50,10 @@ export interface RestRequest {
   /** Custom verb after the last `:` of the path, if any. */
   verb: string | undefined;
   query: Record<string, unknown>;
+  /**
+   * The JSON object as parsed, in the client's spelling, when it reaches handleDeviceManager; the
+   * handler sees it checked against the method's message and in camelCase (request-bodies.ts).
+   */
   body: JsonObject | undefined;
   enc: Encoding;
 }
@@ -157,6 +163,9 @@ const ROUTES: Record<string, Handler> = {
   },
 };
 
+/** Every `shape[:verb] METHOD` the surface answers; request-bodies.ts keys its table by these. */
+export const ROUTE_KEYS: readonly string[] = Object.keys(ROUTES);
+
 export async function handleDeviceManager(req: RestRequest, admin: DeviceAdmin): Promise<RestResult> {
   const s = shape(req.segments);
   if (s === 'groups') {
@@ -167,10 +176,10 @@ export async function handleDeviceManager(req: RestRequest, admin: DeviceAdmin):
   const handler = ROUTES[key];
   if (!handler) {
     const pathKnown = Object.keys(ROUTES).some((k) => k.startsWith(`${s}${req.verb ? `:${req.verb}` : ''} `));
-    if (pathKnown) throw new ApiError('UNIMPLEMENTED', `Method ${req.method} is not allowed on this resource.`);
-    throw new ApiError('NOT_FOUND', `No Device Manager method at /v1/${req.segments.join('/')}${req.verb ? `:${req.verb}` : ''}.`);
+    if (pathKnown) throw new ApiError('UNIMPLEMENTED', `Method ${echo(req.method)} is not allowed on this resource.`);
+    throw new ApiError('NOT_FOUND', `No Device Manager method at ${echo(`/v1/${req.segments.join('/')}${req.verb ? `:${req.verb}` : ''}`, ECHO_MAX_PATH_CHARS)}.`);
   }
-  return handler(req, admin);
+  return handler({ ...req, body: readRequestBody(key, req.body) }, admin);
 }
 
 async function listDevices(r: RestRequest, a: DeviceAdmin): Promise<RestResult> {

@@ -1,8 +1,9 @@
-import { timingSafeEqual } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ApiError, invalidArgument } from '../../domain/errors.js';
+import { echoJson } from '../../domain/echo.js';
+import { invalidArgument } from '../../domain/errors.js';
 import type { EventLogSource, LogMessage } from '../sinks/embedded-log/log-reader.js';
+import { requireAdminToken } from './admin-auth.js';
 import { errorResponse, toApiError } from './error-response.js';
 
 /**
@@ -75,7 +76,7 @@ export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoute
 
   app.get<{ Params: Params }>(base, async (request, reply) => {
     try {
-      authorize(request, expected);
+      requireAdminToken(request.headers.authorization, expected);
       const query = request.query as Record<string, unknown>;
       const after = parseCursor(query.after, 'after') ?? 0;
       const limit = parseLimit(query.limit);
@@ -91,7 +92,7 @@ export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoute
   app.get<{ Params: Params }>(`${base}::stream`, async (request, reply) => {
     let start: number;
     try {
-      authorize(request, expected);
+      requireAdminToken(request.headers.authorization, expected);
       const query = request.query as Record<string, unknown>;
       start = parseCursor(request.headers['last-event-id'], 'Last-Event-ID') ?? parseCursor(query.after, 'after') ?? reader.headSeq();
     } catch (e) {
@@ -108,18 +109,6 @@ export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoute
 
 const topicName = (p: Params): string => `projects/${p.project}/topics/${p.topic}`;
 
-/**
- * Same check and same 401 as the `/v1/*` Device Manager routes (api-server.ts keeps its helper
- * private, so it is repeated here): constant-time comparison of the bearer token.
- */
-function authorize(request: FastifyRequest, expected: Buffer): void {
-  const header = request.headers.authorization;
-  const got = header?.startsWith('Bearer ') ? Buffer.from(header.slice('Bearer '.length).trim()) : undefined;
-  if (!got || got.length !== expected.length || !timingSafeEqual(got, expected)) {
-    throw new ApiError('UNAUTHENTICATED', 'Request is missing a valid admin bearer token (Authorization: Bearer <token>).');
-  }
-}
-
 /** Answers in Google's error JSON here, so the routes need no particular error handler on `app`. */
 function sendError(request: FastifyRequest, reply: FastifyReply, e: unknown): FastifyReply {
   const apiError = toApiError(e);
@@ -132,7 +121,7 @@ function parseCursor(value: unknown, field: string): number | undefined {
   if (value === undefined) return undefined;
   const n = typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n)) {
-    throw invalidArgument(field, `${field} must be a message cursor (a messageId or nextCursor), got ${JSON.stringify(value)}.`);
+    throw invalidArgument(field, `${field} must be a message cursor (a messageId or nextCursor), got ${echoJson(value)}.`);
   }
   return n;
 }
@@ -140,7 +129,7 @@ function parseCursor(value: unknown, field: string): number | undefined {
 function parseLimit(value: unknown): number {
   if (value === undefined) return DEFAULT_LIMIT;
   const n = typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : NaN;
-  if (!(n >= 1)) throw invalidArgument('limit', `limit must be a whole number from 1 to ${MAX_LIMIT}, got ${JSON.stringify(value)}.`);
+  if (!(n >= 1)) throw invalidArgument('limit', `limit must be a whole number from 1 to ${MAX_LIMIT}, got ${echoJson(value)}.`);
   return Math.min(n, MAX_LIMIT);
 }
 
