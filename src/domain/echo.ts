@@ -14,7 +14,7 @@ export function echo(s: string, max: number = ECHO_MAX_CHARS): string {
   return `${s.slice(0, end)}…`;
 }
 
-/** The cut for a request path or a field path naming a user key. */
+/** The cut for a request path, a resource name from one, or a field path naming a user key. */
 export const ECHO_MAX_PATH_CHARS = 256;
 
 /** Any JSON value as it appears in a message: strings quoted and cut, containers named, not dumped. */

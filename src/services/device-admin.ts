@@ -1,4 +1,4 @@
-import { echo } from '../domain/echo.js';
+import { echo, ECHO_MAX_PATH_CHARS } from '../domain/echo.js';
 import { ApiError, invalidArgument, notFound } from '../domain/errors.js';
 import { checkResourceId } from '../domain/ids.js';
 import { LIMITS } from '../domain/limits.js';
@@ -107,7 +107,7 @@ export class DeviceAdmin {
 
   async getRegistry(key: RegistryKey): Promise<Registry> {
     const registry = await this.store.getRegistry(key);
-    if (!registry) throw notFound(`Registry "${registryName(key)}" not found.`);
+    if (!registry) throw notFound(`Registry "${echo(registryName(key), ECHO_MAX_PATH_CHARS)}" not found.`);
     return registry;
   }
 
@@ -208,7 +208,7 @@ export class DeviceAdmin {
   async getDevice(ref: DeviceRefInput): Promise<Device> {
     const device = await this.store.getDevice(ref.registryKey, ref.device);
     if (!device) {
-      throw notFound(`Device "${echo(ref.device)}" not found in registry "${registryName(ref.registryKey)}".`);
+      throw notFound(`Device "${echo(ref.device)}" not found in registry "${echo(registryName(ref.registryKey), ECHO_MAX_PATH_CHARS)}".`);
     }
     return device;
   }
@@ -360,9 +360,9 @@ export class DeviceAdmin {
     if (!deviceId) throw invalidArgument('device_id', 'device_id is required.');
     await this.getRegistry(key);
     const gw = await this.store.getDevice(key, gatewayId);
-    if (!gw) throw notFound(`Gateway "${echo(gatewayId)}" not found in registry "${registryName(key)}".`);
+    if (!gw) throw notFound(`Gateway "${echo(gatewayId)}" not found in registry "${echo(registryName(key), ECHO_MAX_PATH_CHARS)}".`);
     const dev = await this.store.getDevice(key, deviceId);
-    if (!dev) throw notFound(`Device "${echo(deviceId)}" not found in registry "${registryName(key)}".`);
+    if (!dev) throw notFound(`Device "${echo(deviceId)}" not found in registry "${echo(registryName(key), ECHO_MAX_PATH_CHARS)}".`);
     return [gw, dev];
   }
 

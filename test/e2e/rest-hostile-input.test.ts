@@ -206,6 +206,9 @@ describe('REST API under hostile input', () => {
       assert.ok(message.includes(`${'b'.repeat(10)}…`), message);
       assert.ok(JSON.stringify(res.json).length < 1200, `${path}: ${JSON.stringify(res.json).length} bytes of error`);
     }
+    // Names from the URL (bounded by the 16 KiB header limit) are cut at 256.
+    const longName = await api(server, 'GET', `/v1/projects/${'p'.repeat(8000)}/locations/l/registries/r`);
+    assert.ok(googleError(longName, 404, 'NOT_FOUND', /^Registry "projects\/p+…" not found\.$/).length < 300);
   });
 
   it('gzip bodies: a bomb stops at the limit, corrupt and truncated ones are 400, the server lives, and no content type is needed', async () => {
