@@ -6,6 +6,7 @@ interface ServeFlags {
   apiListen?: string;
   adminToken?: string;
   logLevel?: string;
+  metricsAccess?: string;
   mqttListen?: string[];
   mqttPlainListen?: string[];
   tlsCert?: string;
@@ -32,6 +33,7 @@ export function registerServe(program: Command): void {
     .option('--api-listen <host:port>', 'admin REST API address (default 127.0.0.1:8080)')
     .option('--admin-token <token>', 'admin bearer token (also BRIDGEHEAD_ADMIN_TOKEN); generated into the data dir if unset')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent (default info)')
+    .option('--metrics-access <mode>', 'who may read /metrics: loopback (default: local callers free, others need the admin token), token, public')
     .option('--mqtt-listen <host:port>', 'MQTT over TLS listener, repeatable (default 0.0.0.0:8883)', collect)
     .option('--mqtt-plain-listen <host:port>', 'plain-TCP MQTT listener, repeatable (off by default)', collect)
     .option('--tls-cert <file>', 'TLS certificate (PEM) for the MQTT listeners; generated into the data dir if unset')
@@ -50,6 +52,7 @@ export function registerServe(program: Command): void {
           apiListen: opts.apiListen,
           adminToken: opts.adminToken,
           logLevel: opts.logLevel,
+          metricsAccess: opts.metricsAccess,
           mqttListen: opts.mqttListen,
           mqttPlainListen: opts.mqttPlainListen,
           tlsCert: opts.tlsCert,

@@ -12,6 +12,13 @@ export interface ListenAddress {
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type ServerLogLevel = (typeof LOG_LEVELS)[number];
 
+/**
+ * Who may read `/metrics` (docs/compat.md C-METRICS-ACCESS). loopback: callers on a loopback
+ * address freely, anyone else with the admin token; token: the admin token always; public: anyone.
+ */
+export const METRICS_ACCESS = ['loopback', 'token', 'public'] as const;
+export type MetricsAccess = (typeof METRICS_ACCESS)[number];
+
 export interface Config {
   dataDir: string;
   apiListen: ListenAddress;
@@ -20,6 +27,7 @@ export interface Config {
   logLevel: ServerLogLevel;
   /** Largest accepted REST request body. */
   apiBodyLimitBytes: number;
+  metricsAccess: MetricsAccess;
   /** MQTT over TLS listeners (8883, and often 443). */
   mqttListen: ListenAddress[];
   /** Plain-TCP MQTT listeners, for TLS terminated in front of Bridgehead, and for local tests. */
@@ -47,6 +55,7 @@ export const DEFAULTS: RawConfig = {
   adminToken: undefined,
   logLevel: 'info',
   apiBodyLimitBytes: 2 * 1024 * 1024,
+  metricsAccess: 'loopback',
   mqttListen: ['0.0.0.0:8883'],
   mqttPlainListen: [],
   tlsCert: undefined,
@@ -66,6 +75,7 @@ export const KEYS: ReadonlyArray<{ key: keyof Config; env: string; secret?: bool
   { key: 'adminToken', env: 'BRIDGEHEAD_ADMIN_TOKEN', secret: true },
   { key: 'logLevel', env: 'BRIDGEHEAD_LOG_LEVEL' },
   { key: 'apiBodyLimitBytes', env: 'BRIDGEHEAD_API_BODY_LIMIT_BYTES' },
+  { key: 'metricsAccess', env: 'BRIDGEHEAD_METRICS_ACCESS' },
   { key: 'mqttListen', env: 'BRIDGEHEAD_MQTT_LISTEN' },
   { key: 'mqttPlainListen', env: 'BRIDGEHEAD_MQTT_PLAIN_LISTEN' },
   { key: 'tlsCert', env: 'BRIDGEHEAD_TLS_CERT' },
@@ -148,6 +158,10 @@ export function validateConfig(raw: RawConfig): Config {
     problems.push(`logLevel: expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   }
   const apiBodyLimitBytes = positiveInt(raw.apiBodyLimitBytes, 'apiBodyLimitBytes', problems);
+  const metricsAccess = typeof raw.metricsAccess === 'string' ? raw.metricsAccess.toLowerCase() : raw.metricsAccess;
+  if (!METRICS_ACCESS.includes(metricsAccess as MetricsAccess)) {
+    problems.push(`metricsAccess: expected one of ${METRICS_ACCESS.join(', ')}, got ${JSON.stringify(raw.metricsAccess)}`);
+  }
   const mqttListen = listenList(raw.mqttListen, 'mqttListen', problems);
   const mqttPlainListen = listenList(raw.mqttPlainListen, 'mqttPlainListen', problems);
   const tlsCert = optionalString(raw.tlsCert, 'tlsCert', problems);
@@ -167,6 +181,7 @@ export function validateConfig(raw: RawConfig): Config {
     adminToken: adminToken as string | undefined,
     logLevel: logLevel as ServerLogLevel,
     apiBodyLimitBytes,
+    metricsAccess: metricsAccess as MetricsAccess,
     mqttListen: Object.freeze(mqttListen) as ListenAddress[],
     mqttPlainListen: Object.freeze(mqttPlainListen) as ListenAddress[],
     tlsCert,

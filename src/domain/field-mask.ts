@@ -1,3 +1,4 @@
+import { echo } from './echo.js';
 import { invalidArgument } from './errors.js';
 
 /**
@@ -45,7 +46,7 @@ export const DEVICE_FIELDS = [
 export function checkReadMask(paths: readonly string[], known: readonly string[], field: string): void {
   for (const p of paths) {
     const top = p.split('.')[0]!;
-    if (!known.includes(top)) throw invalidArgument(field, `Invalid ${field}: unknown field path "${p}".`, 'INVALID_FIELD_MASK');
+    if (!known.includes(top)) throw invalidArgument(field, `Invalid ${field}: unknown field path "${echo(p)}".`, 'INVALID_FIELD_MASK');
   }
 }
 
@@ -90,7 +91,7 @@ export function parseUpdateMask<T extends string>(
     if (resolved === undefined) {
       throw invalidArgument(
         'update_mask',
-        `Invalid update_mask path "${p}": only ${allowed.join(', ')} can be updated on a ${what}.`,
+        `Invalid update_mask path "${echo(p)}": only ${allowed.join(', ')} can be updated on a ${what}.`,
         'INVALID_FIELD_MASK',
       );
     }

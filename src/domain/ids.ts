@@ -1,3 +1,4 @@
+import { echo, ECHO_MAX_PATH_CHARS } from './echo.js';
 import { invalidArgument } from './errors.js';
 import { LIMITS } from './limits.js';
 
@@ -10,10 +11,10 @@ export function checkResourceId(id: unknown, field: string, what: 'registry' | '
   if (!RESOURCE_ID.test(id)) {
     throw invalidArgument(
       field,
-      `Invalid ${what} ID "${id}" (${field}): it must be 3-255 characters, start with a letter, and contain only letters, digits and - . _ + ~ %.`,
+      `Invalid ${what} ID "${echo(id)}" (${field}): it must be 3-255 characters, start with a letter, and contain only letters, digits and - . _ + ~ %.`,
     );
   }
-  if (id.startsWith('goog')) throw invalidArgument(field, `Invalid ${what} ID "${id}" (${field}): it must not start with "goog".`);
+  if (id.startsWith('goog')) throw invalidArgument(field, `Invalid ${what} ID "${echo(id)}" (${field}): it must not start with "goog".`);
   return id;
 }
 
@@ -31,13 +32,13 @@ export function checkMetadata(metadata: Record<string, string>, field: string): 
     const value = metadata[key]!;
     if (key.length > LIMITS.maxMetadataKeyChars || !METADATA_KEY.test(key)) {
       throw invalidArgument(
-        `${field}.${key}`,
-        `Invalid metadata key "${key}": 1-${LIMITS.maxMetadataKeyChars} characters, starting with a letter, letters, digits and - _ . + ~ % only.`,
+        `${field}.${echo(key, ECHO_MAX_PATH_CHARS)}`,
+        `Invalid metadata key "${echo(key)}": 1-${LIMITS.maxMetadataKeyChars} characters, starting with a letter, letters, digits and - _ . + ~ % only.`,
       );
     }
     const bytes = utf8Length(value);
     if (bytes > LIMITS.maxMetadataValueBytes) {
-      throw invalidArgument(`${field}.${key}`, `Metadata value of "${key}" is ${bytes} bytes; at most ${LIMITS.maxMetadataValueBytes} are allowed.`);
+      throw invalidArgument(`${field}.${echo(key, ECHO_MAX_PATH_CHARS)}`, `Metadata value of "${echo(key)}" is ${bytes} bytes; at most ${LIMITS.maxMetadataValueBytes} are allowed.`);
     }
     total += utf8Length(key) + bytes;
   }
@@ -66,7 +67,7 @@ const SUBFOLDER_MATCH = /^[a-zA-Z][-a-zA-Z0-9._+~%/]*$/;
 export function checkSubfolderMatches(value: string, field: string): void {
   if (value === '') return;
   if (utf8Length(value) > 256 || !SUBFOLDER_MATCH.test(value)) {
-    throw invalidArgument(field, `Invalid ${field} "${value}": up to 256 bytes, starting with a letter, letters, digits and - . _ + ~ % / only.`);
+    throw invalidArgument(field, `Invalid ${field} "${echo(value)}": up to 256 bytes, starting with a letter, letters, digits and - . _ + ~ % / only.`);
   }
 }
 

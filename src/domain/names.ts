@@ -1,3 +1,4 @@
+import { echo } from './echo.js';
 import { invalidArgument } from './errors.js';
 import type { RegistryKey } from './model.js';
 
@@ -16,7 +17,7 @@ export interface LocationKey {
 export function parseLocationName(name: string, field: string): LocationKey {
   const m = /^projects\/([^/]+)\/locations\/([^/]+)$/.exec(name);
   if (!m || !PROJECT.test(m[1]!) || !LOCATION.test(m[2]!)) {
-    throw invalidArgument(field, `Invalid ${field}: expected "projects/{project}/locations/{location}", got "${name}".`);
+    throw invalidArgument(field, `Invalid ${field}: expected "projects/{project}/locations/{location}", got "${echo(name)}".`);
   }
   return { project: m[1]!, location: m[2]! };
 }
@@ -26,7 +27,7 @@ export function parseRegistryName(name: string, field: string): RegistryKey {
   if (!m || !PROJECT.test(m[1]!) || !LOCATION.test(m[2]!)) {
     throw invalidArgument(
       field,
-      `Invalid ${field}: expected "projects/{project}/locations/{location}/registries/{registry}", got "${name}".`,
+      `Invalid ${field}: expected "projects/{project}/locations/{location}/registries/{registry}", got "${echo(name)}".`,
     );
   }
   return { project: m[1]!, location: m[2]!, registry: m[3]! };
@@ -43,7 +44,7 @@ export function parseDeviceName(name: string, field: string): DeviceRef {
   if (!m) {
     throw invalidArgument(
       field,
-      `Invalid ${field}: expected "projects/{project}/locations/{location}/registries/{registry}/devices/{device}", got "${name}".`,
+      `Invalid ${field}: expected "projects/{project}/locations/{location}/registries/{registry}/devices/{device}", got "${echo(name)}".`,
     );
   }
   return { registryKey: parseRegistryName(m[1]!, field), device: m[2]! };
@@ -56,6 +57,6 @@ const TOPIC = /^projects\/[a-zA-Z0-9][-a-zA-Z0-9._:]{0,127}\/topics\/[a-zA-Z][-a
 
 export function checkTopicName(name: string, field: string): void {
   if (!TOPIC.test(name)) {
-    throw invalidArgument(field, `Invalid ${field}: expected a Pub/Sub topic name "projects/{project}/topics/{topic}", got "${name}".`);
+    throw invalidArgument(field, `Invalid ${field}: expected a Pub/Sub topic name "projects/{project}/topics/{topic}", got "${echo(name)}".`);
   }
 }

@@ -10,6 +10,7 @@ import { JoseTokenVerifier } from '../adapters/crypto/device-token-verifier.js';
 import { EmbeddedLogSink } from '../adapters/sinks/embedded-log/embedded-log-sink.js';
 import { EmbeddedLogReader } from '../adapters/sinks/embedded-log/log-reader.js';
 import { registerEventLogRoutes } from '../adapters/rest/event-log-routes.js';
+import { registerMetricsRoute } from '../adapters/rest/metrics-route.js';
 import { LocalBus } from '../adapters/bus/local-bus.js';
 import { MqttBridge } from '../adapters/mqtt/mqtt-bridge.js';
 import { SessionIo } from '../adapters/mqtt/session-io.js';
@@ -111,9 +112,11 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   const api = createApiServer({ admin, auth, bodyLimitBytes: config.apiBodyLimitBytes, logger });
   registerEventLogRoutes(api, { reader, auth });
-  api.get('/metrics', async (_req, reply) => {
-    void reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
+  registerMetricsRoute(api, {
+    access: config.metricsAccess,
+    auth,
+    render: () => metrics.registry.metrics(),
+    contentType: metrics.registry.contentType,
   });
 
   const stopStorage = async (): Promise<void> => {

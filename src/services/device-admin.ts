@@ -1,3 +1,4 @@
+import { echo, ECHO_MAX_PATH_CHARS } from '../domain/echo.js';
 import { ApiError, invalidArgument, isApiError, notFound } from '../domain/errors.js';
 import { checkReadMask, DEVICE_FIELDS, parseDeviceUpdateMask, parseMask, parseRegistryUpdateMask } from '../domain/field-mask.js';
 import { checkCommandSubfolder, checkResourceId } from '../domain/ids.js';
@@ -338,9 +339,9 @@ export class DeviceAdmin {
     if (!req.deviceId) throw invalidArgument('device_id', 'device_id is required.', 'REQUIRED_FIELD');
     await this.requireRegistry(key);
     const gw = await this.store.getDevice(key, req.gatewayId);
-    if (!gw) throw notFound(`Gateway "${req.gatewayId}" not found in registry "${registryName(key)}".`, 'DEVICE_NOT_FOUND');
+    if (!gw) throw notFound(`Gateway "${echo(req.gatewayId)}" not found in registry "${echo(registryName(key), ECHO_MAX_PATH_CHARS)}".`, 'DEVICE_NOT_FOUND');
     const dev = await this.store.getDevice(key, req.deviceId);
-    if (!dev) throw notFound(`Device "${req.deviceId}" not found in registry "${registryName(key)}".`, 'DEVICE_NOT_FOUND');
+    if (!dev) throw notFound(`Device "${echo(req.deviceId)}" not found in registry "${echo(registryName(key), ECHO_MAX_PATH_CHARS)}".`, 'DEVICE_NOT_FOUND');
     return [gw, dev];
   }
 
@@ -392,13 +393,16 @@ export class DeviceAdmin {
 
   private async requireRegistry(key: RegistryKey): Promise<Registry> {
     const registry = await this.store.getRegistry(key);
-    if (!registry) throw notFound(`Registry "${registryName(key)}" not found.`, 'REGISTRY_NOT_FOUND');
+    if (!registry) throw notFound(`Registry "${echo(registryName(key), ECHO_MAX_PATH_CHARS)}" not found.`, 'REGISTRY_NOT_FOUND');
     return registry;
   }
 
   private async requireDevice(ref: DeviceRef): Promise<Device> {
     const device = await this.store.getDevice(ref.registryKey, ref.device);
-    if (!device) throw notFound(`Device "${ref.device}" not found in registry "${registryName(ref.registryKey)}".`, 'DEVICE_NOT_FOUND');
+    if (!device) {
+      const where = echo(registryName(ref.registryKey), ECHO_MAX_PATH_CHARS);
+      throw notFound(`Device "${echo(ref.device)}" not found in registry "${where}".`, 'DEVICE_NOT_FOUND');
+    }
     return device;
   }
 

@@ -1,12 +1,15 @@
-import { createGunzip } from 'node:zlib';
+import { createGunzip, type Gunzip } from 'node:zlib';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
+import { echo, ECHO_MAX_PATH_CHARS } from '../../domain/echo.js';
 import { ApiError } from '../../domain/errors.js';
 import type { ApiAuth, Principal } from '../../services/api-auth.js';
 import type { DeviceAdmin } from '../../services/device-admin.js';
 import { handleDeviceManager } from './device-manager-routes.js';
 import { errorResponse, REASON_HEADER, toApiError } from './error-response.js';
-import { camelizeKeys, type Json, type JsonObject } from './json-read.js';
+import { answerClientError, frameworkErrorHandler } from './http-errors.js';
+import type { Json, JsonObject } from './json-read.js';
+import { parseJsonBody } from './strict-json.js';
 
 export interface ApiServerOptions {
   admin: DeviceAdmin;
@@ -21,44 +24,63 @@ export interface ApiServerOptions {
  * instance before it listens.
  */
 export function createApiServer(opts: ApiServerOptions): FastifyInstance {
+  const log = opts.logger.child({ component: 'api' }) as FastifyBaseLogger;
   const app = Fastify({
-    loggerInstance: opts.logger.child({ component: 'api' }) as FastifyBaseLogger,
+    loggerInstance: log,
     bodyLimit: opts.bodyLimitBytes,
     // Per-request lines would log every API call at info; errors are logged by the error handler.
     logController: new LogController({ disableRequestLogging: true }),
     // Resource names carry their own structure; keep the raw path for our matcher.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2000 },
-    return503OnClosing: true,
+    // Errors before routing answer in Google's error JSON too (docs/compat.md C-HTTP-ERRORS).
+    clientErrorHandler: (err, socket) => answerClientError(err, socket, log),
+    frameworkErrors: frameworkErrorHandler,
+    // Fastify's own 503 while closing has its own shape; the onRequest hook below answers instead.
+    return503OnClosing: false,
   });
   /** Who made each authenticated request, for the handler to pass on to the services. */
   const callers = new WeakMap<FastifyRequest, Principal>();
 
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+
   // The caller is authenticated before the body is read: an unauthenticated caller costs nothing.
   app.addHook('onRequest', async (request) => {
+    // Requests still arriving on open connections while the server drains.
+    if (closing) throw new ApiError('UNAVAILABLE', 'The server is shutting down.');
     // Decided on the matched route as well as the raw URL: the router decodes and normalises
     // paths (`/%761/…`, absolute-form `http://host/v1/…`) that a prefix test would miss.
     const protectedRoute = request.routeOptions.url?.startsWith('/v1/') === true || request.url.startsWith('/v1/');
     if (protectedRoute) callers.set(request, opts.auth.authenticate(request.headers.authorization));
   });
 
-  // Java clients gzip request bodies (spec §1.9); decompress as a stream so bodyLimit still applies.
+  // Java clients gzip request bodies (spec §1.9); decompressed as a stream so bodyLimit applies to
+  // the decompressed size (docs/compat.md C-BODY-LIMIT). Content-Length stays: without it (and without a content type) Fastify
+  // would take the body for empty; receivedEncodedLength lets it check the length on the wire.
   app.addHook('preParsing', async (request, _reply, payload) => {
-    if (String(request.headers['content-encoding'] ?? '').toLowerCase() === 'gzip') {
-      delete request.headers['content-length'];
-      return payload.pipe(createGunzip());
-    }
-    return payload;
+    if (String(request.headers['content-encoding'] ?? '').toLowerCase() !== 'gzip') return payload;
+    const gunzip: Gunzip & { receivedEncodedLength?: number } = createGunzip();
+    let encoded = 0;
+    payload.on('data', (chunk: Buffer) => {
+      encoded += chunk.length;
+      gunzip.receivedEncodedLength = encoded;
+    });
+    payload.on('error', (err) => gunzip.destroy(err));
+    // The body reader listens for gunzip errors while it reads; once it has stopped (body too
+    // large), a corrupt tail must not become an unhandled 'error' that ends the process.
+    gunzip.on('error', (err) => request.log.debug({ err }, 'gzip request body failed'));
+    return payload.pipe(gunzip);
   });
 
   // Clients send bodies with any or no content type (and empty bodies on POST verbs).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => {
-    const text = String(body);
-    if (text.trim() === '') return done(null, undefined);
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
     try {
-      done(null, JSON.parse(text) as unknown);
-    } catch {
-      done(new ApiError('INVALID_ARGUMENT', 'The request body is not valid JSON.', { reason: 'INVALID_BODY' }), undefined);
+      done(null, parseJsonBody(body as Buffer));
+    } catch (e) {
+      done(e as Error, undefined);
     }
   });
 
@@ -83,7 +105,7 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
       }
       const query = request.query as Record<string, unknown>;
       const alt = String(query.$alt ?? query.alt ?? '');
-      const body = request.body === undefined ? undefined : camelizeKeys(request.body as Json);
+      const body = request.body as Json | undefined;
       if (body !== undefined && (typeof body !== 'object' || body === null || Array.isArray(body))) {
         throw new ApiError('INVALID_ARGUMENT', 'The request body must be a JSON object.', { reason: 'INVALID_BODY' });
       }
@@ -100,9 +122,8 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
   });
 
   app.setNotFoundHandler((request, reply) => {
-    const { status, body, reason } = errorResponse(
-      new ApiError('NOT_FOUND', `No such endpoint: ${request.method} ${request.url.split('?')[0]}`, { reason: 'NO_SUCH_METHOD' }),
-    );
+    const path = echo(request.url.split('?')[0]!, ECHO_MAX_PATH_CHARS);
+    const { status, body, reason } = errorResponse(new ApiError('NOT_FOUND', `No such endpoint: ${echo(request.method)} ${path}`, { reason: 'NO_SUCH_METHOD' }));
     void reply.code(status).header(REASON_HEADER, reason).send(body);
   });
 
@@ -131,7 +152,9 @@ function fastifyToApiError(error: unknown): ApiError {
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     return new ApiError('INVALID_ARGUMENT', 'The request body is larger than the server accepts.');
   }
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new ApiError('INVALID_ARGUMENT', 'The Content-Type header is not a valid media type.');
   if (typeof code === 'string' && code.startsWith('FST_ERR_CTP')) return new ApiError('INVALID_ARGUMENT', 'The request body could not be read.');
-  if ((error as { code?: string }).code === 'Z_DATA_ERROR') return new ApiError('INVALID_ARGUMENT', 'The gzip request body is corrupt.');
+  // zlib's codes (Z_DATA_ERROR: not gzip; Z_BUF_ERROR: cut short) are all the client's gzip at fault.
+  if (typeof code === 'string' && code.startsWith('Z_')) return new ApiError('INVALID_ARGUMENT', 'The gzip request body is corrupt or truncated.');
   return toApiError(error);
 }

@@ -1,3 +1,4 @@
+import { echo, ECHO_MAX_PATH_CHARS } from '../../domain/echo.js';
 import { ApiError } from '../../domain/errors.js';
 import { project } from '../../domain/field-mask.js';
 import type { GatewayType } from '../../domain/model.js';
@@ -27,6 +28,7 @@ import {
   stateJson,
   type Encoding,
 } from './resource-json.js';
+import { readRequestBody } from './request-bodies.js';
 
 /**
  * The Device Manager REST surface (spec §3.2): a table of path shapes, each mapped to one
@@ -41,6 +43,10 @@ export interface RestRequest {
   /** Custom verb after the last `:` of the path, if any. */
   verb: string | undefined;
   query: Record<string, unknown>;
+  /**
+   * The JSON object as parsed, in the client's spelling, when it reaches handleDeviceManager; the
+   * handler sees it checked against the method's message and in camelCase (request-bodies.ts).
+   */
   body: JsonObject | undefined;
   enc: Encoding;
 }
@@ -169,6 +175,9 @@ const ROUTES: Record<string, Handler> = {
   },
 };
 
+/** Every `shape[:verb] METHOD` the surface answers; request-bodies.ts keys its table by these. */
+export const ROUTE_KEYS: readonly string[] = Object.keys(ROUTES);
+
 export async function handleDeviceManager(req: RestRequest, admin: DeviceAdmin, caller: Principal): Promise<RestResult> {
   const s = shape(req.segments);
   if (s === 'groups') {
@@ -179,12 +188,11 @@ export async function handleDeviceManager(req: RestRequest, admin: DeviceAdmin, 
   const handler = ROUTES[key];
   if (!handler) {
     const pathKnown = Object.keys(ROUTES).some((k) => k.startsWith(`${s}${req.verb ? `:${req.verb}` : ''} `));
-    if (pathKnown) throw new ApiError('UNIMPLEMENTED', `Method ${req.method} is not allowed on this resource.`, { reason: 'METHOD_NOT_ALLOWED' });
-    throw new ApiError('NOT_FOUND', `No Device Manager method at /v1/${req.segments.join('/')}${req.verb ? `:${req.verb}` : ''}.`, {
-      reason: 'NO_SUCH_METHOD',
-    });
+    if (pathKnown) throw new ApiError('UNIMPLEMENTED', `Method ${echo(req.method)} is not allowed on this resource.`, { reason: 'METHOD_NOT_ALLOWED' });
+    const path = echo(`/v1/${req.segments.join('/')}${req.verb ? `:${req.verb}` : ''}`, ECHO_MAX_PATH_CHARS);
+    throw new ApiError('NOT_FOUND', `No Device Manager method at ${path}.`, { reason: 'NO_SUCH_METHOD' });
   }
-  return handler(req, admin, caller);
+  return handler({ ...req, body: readRequestBody(key, req.body) }, admin, caller);
 }
 
 async function listDevices(r: RestRequest, a: DeviceAdmin, caller: Principal): Promise<RestResult> {

@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { echoJson } from '../../domain/echo.js';
 import { invalidArgument } from '../../domain/errors.js';
 import type { ApiAuth } from '../../services/api-auth.js';
 import type { EventLogSource, LogMessage } from '../sinks/embedded-log/log-reader.js';
@@ -120,7 +121,7 @@ function parseCursor(value: unknown, field: string): number | undefined {
   if (value === undefined) return undefined;
   const n = typeof value === 'string' && /^\d{1,16}$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n)) {
-    throw invalidArgument(field, `${field} must be a message cursor (a messageId or nextCursor), got ${JSON.stringify(value)}.`);
+    throw invalidArgument(field, `${field} must be a message cursor (a messageId or nextCursor), got ${echoJson(value)}.`);
   }
   return n;
 }
@@ -128,7 +129,7 @@ function parseCursor(value: unknown, field: string): number | undefined {
 function parseLimit(value: unknown): number {
   if (value === undefined) return DEFAULT_LIMIT;
   const n = typeof value === 'string' && /^\d{1,9}$/.test(value) ? Number(value) : NaN;
-  if (!(n >= 1)) throw invalidArgument('limit', `limit must be a whole number from 1 to ${MAX_LIMIT}, got ${JSON.stringify(value)}.`);
+  if (!(n >= 1)) throw invalidArgument('limit', `limit must be a whole number from 1 to ${MAX_LIMIT}, got ${echoJson(value)}.`);
   return Math.min(n, MAX_LIMIT);
 }
 

@@ -1,6 +1,6 @@
+import { echo, ECHO_MAX_PATH_CHARS, echoJson } from '../../domain/echo.js';
 import { invalidArgument } from '../../domain/errors.js';
 import { ENUM_NUMBERS } from '../../domain/model.js';
-import { snakeToCamel } from '../../domain/field-mask.js';
 import { isNumId } from '../../domain/names.js';
 
 /**
@@ -10,21 +10,6 @@ import { isNumId } from '../../domain/names.js';
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 export type JsonObject = { [k: string]: Json };
-
-/** Keys whose children are user data, not field names: never renamed. */
-const MAP_FIELDS = new Set(['metadata', 'attributes']);
-
-/** Renames snake_case keys to camelCase throughout, except inside map fields. */
-export function camelizeKeys(value: Json): Json {
-  if (Array.isArray(value)) return value.map(camelizeKeys);
-  if (value === null || typeof value !== 'object') return value;
-  const out: JsonObject = {};
-  for (const [k, v] of Object.entries(value)) {
-    const key = k.includes('_') ? snakeToCamel(k) : k;
-    out[key] = MAP_FIELDS.has(key) ? v : camelizeKeys(v);
-  }
-  return out;
-}
 
 export function readObject(v: Json | undefined, field: string): JsonObject | undefined {
   if (v === undefined || v === null) return undefined;
@@ -55,7 +40,7 @@ export function readBool(v: Json | undefined, field: string): boolean | undefine
 export function readInt(v: Json | undefined, field: string): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n)) throw invalidArgument(field, `Invalid value at '${field}': expected an integer, got ${JSON.stringify(v)}.`);
+  if (!Number.isSafeInteger(n)) throw invalidArgument(field, `Invalid value at '${field}': expected an integer, got ${echoJson(v)}.`);
   return n;
 }
 
@@ -68,12 +53,16 @@ export function readUint64String(v: Json | undefined, field: string): string {
 
 /** An enum by name or number. */
 export function readEnum<T extends string>(v: Json | undefined, enumName: string, field: string): T | undefined {
+  return readEnumIn<T>(v, ENUM_NUMBERS[enumName]!, field);
+}
+
+/** An enum of the given name → number table, by name or number. */
+export function readEnumIn<T extends string>(v: Json | undefined, table: Readonly<Record<string, number>>, field: string): T | undefined {
   if (v === undefined || v === null) return undefined;
-  const table = ENUM_NUMBERS[enumName]!;
   if (typeof v === 'string' && Object.hasOwn(table, v)) return v as T;
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : NaN;
   for (const [name, num] of Object.entries(table)) if (num === n) return name as T;
-  throw invalidArgument(field, `Invalid value at '${field}': ${JSON.stringify(v)} is not one of ${Object.keys(table).join(', ')}.`);
+  throw invalidArgument(field, `Invalid value at '${field}': ${echoJson(v)} is not one of ${Object.keys(table).join(', ')}.`);
 }
 
 const BASE64 = /^[A-Za-z0-9+/\-_]*={0,2}$/;
@@ -102,12 +91,12 @@ export function readTimestamp(v: Json | undefined, field: string): number | unde
 export function readStringMap(v: Json | undefined, field: string): Record<string, string> | undefined {
   const o = readObject(v, field);
   if (!o) return undefined;
-  const out: Record<string, string> = {};
   for (const [k, val] of Object.entries(o)) {
-    if (typeof val !== 'string') throw invalidArgument(`${field}.${k}`, `Invalid value at '${field}.${k}': expected a string.`);
-    out[k] = val;
+    if (typeof val !== 'string') throw invalidArgument(`${field}.${echo(k, ECHO_MAX_PATH_CHARS)}`, `Invalid value at '${field}.${echo(k)}': expected a string.`);
   }
-  return out;
+  // fromEntries defines own properties: a `__proto__` key stays a key (and fails the key rules)
+  // instead of being assigned through the prototype setter and silently dropped.
+  return Object.fromEntries(Object.entries(o)) as Record<string, string>;
 }
 
 /** Repeated query parameter: a single value or several. */

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  camelizeKeys,
   queryList,
   queryString,
   readArray,
@@ -14,6 +13,7 @@ import {
   readStringMap,
   readTimestamp,
   readUint64String,
+  type Json,
 } from '../../../src/adapters/rest/json-read.js';
 import { invalidOn } from '../../support/assertions.js';
 
@@ -172,35 +172,12 @@ describe('readBool / readString / readObject / readArray / readStringMap', () =>
     assert.deepEqual(readStringMap({ a: 'x', b: '' }, 'device.metadata'), { a: 'x', b: '' });
     assert.throws(() => readStringMap({ a: 'x', n: 1 }, 'device.metadata'), invalidOn('device.metadata.n'));
   });
-});
 
-describe('camelizeKeys', () => {
-  test('renames snake_case keys at every depth, in arrays too', () => {
-    assert.deepEqual(
-      camelizeKeys({
-        device_registry: { event_notification_configs: [{ pubsub_topic_name: 't', subfolder_matches: 's' }], log_level: 'INFO' },
-        already: { camelCase: 1 },
-      }),
-      {
-        deviceRegistry: { eventNotificationConfigs: [{ pubsubTopicName: 't', subfolderMatches: 's' }], logLevel: 'INFO' },
-        already: { camelCase: 1 },
-      },
-    );
-  });
-
-  test('leaves the keys of metadata and attributes maps alone (they are user data)', () => {
-    assert.deepEqual(camelizeKeys({ metadata: { serial_no: '1', nested_map: { x_y: 'z' } }, gateway_config: { gateway_type: 'GATEWAY' } }), {
-      metadata: { serial_no: '1', nested_map: { x_y: 'z' } },
-      gatewayConfig: { gatewayType: 'GATEWAY' },
-    });
-    assert.deepEqual(camelizeKeys({ device: { metadata: { a_b: 'c' } } }), { device: { metadata: { a_b: 'c' } } });
-    assert.deepEqual(camelizeKeys({ attributes: { sub_folder: 'x' } }), { attributes: { sub_folder: 'x' } });
-  });
-
-  test('scalars and null pass through', () => {
-    assert.equal(camelizeKeys('snake_case'), 'snake_case');
-    assert.equal(camelizeKeys(null), null);
-    assert.deepEqual(camelizeKeys([1, 'a_b']), [1, 'a_b']);
+  test('readStringMap keeps a "__proto__" key as a key instead of setting the prototype', () => {
+    const map = readStringMap(JSON.parse('{"__proto__":"x","constructor":"y"}') as Json, 'device.metadata')!;
+    assert.deepEqual(Object.keys(map), ['__proto__', 'constructor']);
+    assert.equal(Object.getPrototypeOf(map), Object.prototype);
+    assert.equal(Object.getOwnPropertyDescriptor(map, '__proto__')?.value, 'x');
   });
 });
 

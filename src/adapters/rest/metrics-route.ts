@@ -1,0 +1,34 @@
+import type { FastifyInstance } from 'fastify';
+import type { MetricsAccess } from '../../config/schema.js';
+import type { ApiAuth } from '../../services/api-auth.js';
+
+export interface MetricsRouteOptions {
+  access: MetricsAccess;
+  auth: Pick<ApiAuth, 'authenticate'>;
+  /** The exposition text (prom-client's `registry.metrics()`), served as `contentType`. */
+  render: () => Promise<string>;
+  contentType: string;
+}
+
+/**
+ * `GET /metrics` for Prometheus, guarded by the `metricsAccess` setting (docs/compat.md
+ * C-METRICS-ACCESS). The default lets a scraper on the same host in without a token while the
+ * API listens on every interface; a proxy on the same host makes every caller look local, which
+ * is what `token` is for.
+ */
+export function registerMetricsRoute(app: FastifyInstance, opts: MetricsRouteOptions): void {
+  app.get('/metrics', async (request, reply) => {
+    const free = opts.access === 'public' || (opts.access === 'loopback' && isLoopback(request.socket.remoteAddress));
+    // Thrown errors reach the server's error handler, which answers in Google's error JSON.
+    if (!free) opts.auth.authenticate(request.headers.authorization);
+    void reply.header('content-type', opts.contentType);
+    return opts.render();
+  });
+}
+
+/** 127.0.0.0/8 and ::1, also as IPv4-mapped IPv6 (a dual-stack listener reports `::ffff:127.0.0.1`). */
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  if (address === '::1') return true;
+  return /^(?:::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/i.test(address);
+}
