@@ -119,7 +119,8 @@ export function project(obj: Record<string, unknown>, paths: readonly string[], 
 
 function copyPath(src: Record<string, unknown>, dst: Record<string, unknown>, segs: string[]): void {
   const [head, ...rest] = segs;
-  if (head === undefined) return;
+  // Own properties only: a mask path such as `config.constructor` must name nothing.
+  if (head === undefined || !Object.hasOwn(src, head)) return;
   const v = src[head];
   if (v === undefined) return;
   if (rest.length === 0 || typeof v !== 'object' || v === null || Array.isArray(v)) {

@@ -152,6 +152,10 @@ describe('project', () => {
     });
   });
 
+  test('inherited properties are no fields: constructor, __proto__, toString name nothing', () => {
+    assert.deepEqual(project(device, ['config.constructor', 'constructor', '__proto__', 'metadata.toString'], []), {});
+  });
+
   test('the source object is not modified', () => {
     const before = structuredClone(device);
     project(device, ['config.version'], ['id']);
