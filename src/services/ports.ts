@@ -108,8 +108,11 @@ export interface Store {
 
   /** Applies domain/bindings.ts decideBind to the pair as stored; idempotent. */
   bind(gatewayNumId: string, deviceNumId: string, limits: BindLimits): Promise<void>;
-  /** NOT_FOUND if no such binding. */
-  unbind(gatewayNumId: string, deviceNumId: string): Promise<void>;
+  /**
+   * Removes the binding; true if there was one. Unbinding a pair that is not bound succeeds
+   * (docs/compat.md C-BIND); NOT_FOUND only when either device does not exist.
+   */
+  unbind(gatewayNumId: string, deviceNumId: string): Promise<boolean>;
   isBound(gatewayNumId: string, deviceNumId: string): Promise<boolean>;
 
   /** The stored policy, or domain/iam-policy.ts EMPTY_POLICY; NOT_FOUND without the registry. */

@@ -20,9 +20,6 @@ export const deviceExists = (k: RegistryKey, id: string): ApiError =>
 
 export const deviceNotFound = (numId: string): ApiError => new ApiError('NOT_FOUND', `Device "${numId}" not found.`, { reason: 'DEVICE_NOT_FOUND' });
 
-export const notBound = (gatewayId: string, deviceId: string): ApiError =>
-  new ApiError('NOT_FOUND', `Device "${deviceId}" is not bound to gateway "${gatewayId}".`, { reason: 'NOT_BOUND' });
-
 export const storeClosed = (): ApiError => new ApiError('UNAVAILABLE', 'The registry store is closed.', { reason: 'STORE_CLOSED' });
 
 /** Another write of the same resource came first: the caller re-reads and retries, or reports ABORTED. */

@@ -295,12 +295,13 @@ export class MemoryStore implements Store {
     this.gatewaysOfDevice.set(deviceNumId, gateways.add(gatewayNumId));
   }
 
-  async unbind(gatewayNumId: string, deviceNumId: string): Promise<void> {
+  async unbind(gatewayNumId: string, deviceNumId: string): Promise<boolean> {
     this.assertOpen();
-    const gw = this.entry(gatewayNumId).device;
-    const dev = this.entry(deviceNumId).device;
-    if (!this.devicesOfGateway.get(gatewayNumId)?.has(deviceNumId)) throw err.notBound(gw.id, dev.id);
+    this.entry(gatewayNumId);
+    this.entry(deviceNumId);
+    if (!this.devicesOfGateway.get(gatewayNumId)?.has(deviceNumId)) return false;
     this.unlink(gatewayNumId, deviceNumId);
+    return true;
   }
 
   async isBound(gatewayNumId: string, deviceNumId: string): Promise<boolean> {

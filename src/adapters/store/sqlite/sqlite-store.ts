@@ -313,11 +313,11 @@ export class SqliteStore implements Store {
     });
   }
 
-  async unbind(gatewayNumId: string, deviceNumId: string): Promise<void> {
-    this.write(() => {
+  async unbind(gatewayNumId: string, deviceNumId: string): Promise<boolean> {
+    return this.write(() => {
       const gw = this.requireDevice(gatewayNumId);
       const dev = this.requireDevice(deviceNumId);
-      if (this.q.deleteBinding.run(gw.num_id, dev.num_id).changes === 0) throw err.notBound(gw.id, dev.id);
+      return this.q.deleteBinding.run(gw.num_id, dev.num_id).changes > 0;
     });
   }
 
