@@ -14,6 +14,7 @@ import type {
   X509Details,
   PublicKeyFormat,
 } from '../domain/model.js';
+import type { ServiceAccount, ServiceAccountKey } from '../domain/service-accounts.js';
 
 /**
  * Ports: what the services need from the outside world. Everything that will one day have a
@@ -122,6 +123,35 @@ export interface Store {
    * holding the same etag, one gets ABORTED), and returns the policy as stored.
    */
   setIamPolicy(key: RegistryKey, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): Promise<IamPolicy>;
+
+  /** A project's own policy (roles on every registry of the project), or EMPTY_POLICY; any project has one. */
+  getProjectIamPolicy(project: string): Promise<IamPolicy>;
+  /** Like setIamPolicy, for the project's policy. */
+  setProjectIamPolicy(project: string, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): Promise<IamPolicy>;
+
+  /**
+   * Stores the account and, in the same write, binds `serviceAccount:EMAIL` to each of `projectRoles`
+   * in its project's policy (a new etag). ALREADY_EXISTS (SERVICE_ACCOUNT_EXISTS) on a taken e-mail.
+   */
+  createServiceAccount(account: ServiceAccount, projectRoles: readonly string[]): Promise<ServiceAccount>;
+  /** By e-mail, or by unique ID (21 digits). */
+  getServiceAccount(emailOrUniqueId: string): Promise<ServiceAccount | undefined>;
+  /** Accounts of a project ordered by e-mail, starting after `after`. */
+  listServiceAccounts(project: string, after: string | undefined, limit: number): Promise<Page<ServiceAccount>>;
+  /**
+   * Removes the account, its keys, and its member from every project and registry policy, so that
+   * an account created later under the same e-mail inherits no grant. NOT_FOUND if absent.
+   */
+  deleteServiceAccount(email: string): Promise<void>;
+  /** NOT_FOUND without the account; FAILED_PRECONDITION (KEY_LIMIT) when it already has `maxKeys`. */
+  createServiceAccountKey(key: ServiceAccountKey, maxKeys: number): Promise<ServiceAccountKey>;
+  getServiceAccountKey(keyId: string): Promise<ServiceAccountKey | undefined>;
+  /** The account's keys, oldest first; empty for an unknown account. */
+  listServiceAccountKeys(email: string): Promise<ServiceAccountKey[]>;
+  /** Returns the key as stored; NOT_FOUND (KEY_NOT_FOUND) if absent. */
+  setServiceAccountKeyDisabled(keyId: string, disabled: boolean): Promise<ServiceAccountKey>;
+  /** NOT_FOUND (KEY_NOT_FOUND) if absent. */
+  deleteServiceAccountKey(keyId: string): Promise<void>;
 
   close(): Promise<void>;
 }
