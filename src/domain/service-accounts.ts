@@ -76,3 +76,44 @@ export const isKeyId = (s: string): boolean => /^[0-9a-f]{40}$/.test(s);
 export const serviceAccountName = (a: Pick<ServiceAccount, 'project' | 'email'>): string => `projects/${a.project}/serviceAccounts/${a.email}`;
 export const keyName = (k: Pick<ServiceAccountKey, 'project' | 'email' | 'keyId'>): string =>
   `projects/${k.project}/serviceAccounts/${k.email}/keys/${k.keyId}`;
+
+/** `projects/{project}` of the IAM Admin API. */
+export function parseProjectName(name: string, field: string): string {
+  const m = /^projects\/([^/]+)$/.exec(name);
+  if (!m) throw invalidArgument(field, `Invalid ${field}: expected "projects/{project}", got "${name}".`);
+  checkServiceAccountProject(m[1]!, field);
+  return m[1]!;
+}
+
+/** `projects/{project or -}/serviceAccounts/{email or unique ID}`, Google's forms. */
+export interface ServiceAccountRef {
+  /** `-` stands for any project, as in Google's API. */
+  project: string;
+  /** An e-mail or a unique ID. */
+  account: string;
+}
+
+const ACCOUNT_NAME = /^projects\/([^/]+)\/serviceAccounts\/([^/]+)$/;
+const KEY_NAME = /^projects\/([^/]+)\/serviceAccounts\/([^/]+)\/keys\/([^/]+)$/;
+
+function accountRef(project: string, account: string, name: string, field: string, shape: string): ServiceAccountRef {
+  if ((project !== '-' && !EMAIL_PROJECT.test(project)) || !(parseServiceAccountEmail(account) || isUniqueId(account))) {
+    throw invalidArgument(field, `Invalid ${field}: expected "${shape}" with an e-mail or unique ID, got "${name}".`);
+  }
+  return { project, account };
+}
+
+export function parseServiceAccountName(name: string, field: string): ServiceAccountRef {
+  const m = ACCOUNT_NAME.exec(name);
+  const shape = 'projects/{project}/serviceAccounts/{account}';
+  if (!m) throw invalidArgument(field, `Invalid ${field}: expected "${shape}", got "${name}".`);
+  return accountRef(m[1]!, m[2]!, name, field, shape);
+}
+
+export function parseKeyName(name: string, field: string): ServiceAccountRef & { keyId: string } {
+  const m = KEY_NAME.exec(name);
+  const shape = 'projects/{project}/serviceAccounts/{account}/keys/{key}';
+  if (!m) throw invalidArgument(field, `Invalid ${field}: expected "${shape}", got "${name}".`);
+  if (!isKeyId(m[3]!)) throw invalidArgument(field, `Invalid ${field}: a key ID is 40 lower-case hex digits, got "${m[3]}".`);
+  return { ...accountRef(m[1]!, m[2]!, name, field, shape), keyId: m[3]! };
+}

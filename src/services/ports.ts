@@ -166,6 +166,31 @@ export interface KeyInspector {
   isSignedBy(devicePem: string, caPem: string, at: number): boolean;
 }
 
+/** A JWT split into its parts, before anything about it is trusted. */
+export interface DecodedJwt {
+  header: unknown;
+  payload: unknown;
+  /** `base64url(header).base64url(payload)`, the bytes the signature covers. */
+  signingInput: string;
+  signature: Uint8Array;
+}
+
+/** Service-account key material and random identifiers; implemented with node:crypto. */
+export interface ServiceAccountCrypto {
+  /** A new RSA 2048 key pair: PKCS#8 PEM private key, SPKI PEM public key. */
+  newRsaKeyPair(): Promise<{ privateKeyPem: string; publicKeyPem: string }>;
+  /** Undefined when the text is not a compact JWT of base64url JSON segments. */
+  decodeJwt(token: string): DecodedJwt | undefined;
+  /** True when `jwt`'s signature is a valid RSASSA-PKCS1-v1_5 SHA-256 signature by the key. */
+  verifyRs256(jwt: DecodedJwt, publicKeyPem: string): boolean;
+  /** `bytes` random bytes as lower-case hex. */
+  randomHex(bytes: number): string;
+  /** A decimal string of `digits` random digits, the first not 0. */
+  randomDigits(digits: number): string;
+  /** An unguessable token (256 bits, base64url). */
+  randomToken(): string;
+}
+
 /** A telemetry or state message on its way to a Pub/Sub-like topic (spec §8.1). */
 export interface SinkMessage {
   /** `projects/{p}/topics/{t}`. */
@@ -205,7 +230,9 @@ export type BusEvent =
   | { type: 'registry-changed'; registryName: string }
   /** A node now holds the device's session: any other node holding it lets go (takeover). */
   | { type: 'session-claimed'; numId: string; nodeId: string; at: number }
-  | { type: 'session-released'; numId: string; nodeId: string };
+  | { type: 'session-released'; numId: string; nodeId: string }
+  /** A service-account key was disabled or deleted: every node forgets what it verified with it. */
+  | { type: 'service-account-key-revoked'; keyId: string };
 
 /** Requests one node makes of another, addressed by node ID. */
 export type BusRequest = { type: 'deliver-command'; numId: string; subfolder: string; data: Uint8Array };
