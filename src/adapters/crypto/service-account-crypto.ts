@@ -7,6 +7,8 @@ const generateRsa = promisify(generateKeyPair);
 /** Google's service-account JWTs are well under 2 KiB; anything much larger is not one. */
 const MAX_JWT_CHARS = 16 * 1024;
 const SEGMENT = /^[A-Za-z0-9_-]+$/;
+/** Empty too: an unsigned ("alg":"none") token must reach the header check and be refused for its alg. */
+const SIGNATURE = /^[A-Za-z0-9_-]*$/;
 /** Parsed public keys by PEM: parsing costs about as much as verifying, and the same keys sign every call. */
 const KEY_CACHE_SIZE = 1024;
 
@@ -31,8 +33,9 @@ export class NodeServiceAccountCrypto implements ServiceAccountCrypto {
   decodeJwt(token: string): DecodedJwt | undefined {
     if (token.length > MAX_JWT_CHARS) return undefined;
     const parts = token.split('.');
-    if (parts.length !== 3 || !parts.every((p) => SEGMENT.test(p))) return undefined;
+    if (parts.length !== 3) return undefined;
     const [h, p, s] = parts as [string, string, string];
+    if (!SEGMENT.test(h) || !SEGMENT.test(p) || !SIGNATURE.test(s)) return undefined;
     try {
       return {
         header: JSON.parse(Buffer.from(h, 'base64url').toString('utf8')),
