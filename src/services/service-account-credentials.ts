@@ -25,6 +25,12 @@ export const DEFAULT_CREDENTIAL_LIMITS: Readonly<CredentialLimits> = Object.free
   maxAccessTokens: 100_000,
 });
 
+/**
+ * Only tokens up to this size are remembered: Google's are under 1 KiB, and the cache must stay
+ * small (10,000 entries × 2 KiB) even when a key holder pads its tokens.
+ */
+const MAX_CACHED_TOKEN_CHARS = 2048;
+
 /** Access tokens are opaque; the prefix only tells them apart from JWTs and admin tokens in logs. */
 const ACCESS_TOKEN_PREFIX = 'bh1.';
 
@@ -84,10 +90,10 @@ export class ServiceAccountCredentials {
     const epoch = this.epoch;
     const { key, expiresAtS } = await this.verify(token, 'api', CLOUDIOT_AUDIENCES, now);
     const principal = principalOf(key);
-    if (epoch === this.epoch) {
+    if (epoch === this.epoch && token.length <= MAX_CACHED_TOKEN_CHARS) {
       if (this.verified.size >= this.limits.verifiedCacheSize) this.verified.delete(this.verified.keys().next().value!);
       this.verified.set(token, { principal, keyId: key.keyId, expiresAtMs: (expiresAtS + SA_JWT_SKEW_S) * 1000, revoked: false });
-    } else {
+    } else if (epoch !== this.epoch) {
       await this.recheck(key);
     }
     return principal;

@@ -136,6 +136,14 @@ describe('ServiceAccountCredentials: self-signed JWTs (docs/compat.md C-SA-JWT)'
     await refusedWith(credentials.authenticateJwt(token), 'JWT_EXPIRED');
   });
 
+  it('oversized tokens are verified every time, never cached', async () => {
+    const { credentials, keyReads } = await world();
+    const padded = tokenA({ pad: 'x'.repeat(3000) });
+    await credentials.authenticateJwt(padded);
+    await credentials.authenticateJwt(padded);
+    assert.equal(keyReads(), 2);
+  });
+
   it('the cache is bounded: the oldest entry goes first', async () => {
     const { credentials, keyReads } = await world({ ...DEFAULT_CREDENTIAL_LIMITS, verifiedCacheSize: 2 });
     const tokens = [1, 2, 3].map((i) => tokenA({ jti: i }));
