@@ -116,7 +116,7 @@ export function callerAuth(cmd: Command, nowMs: number = Date.now()): CallerAuth
   }
   if (choice === undefined) {
     throw new UsageError(
-      `no credentials: pass --token, --token-file or --key-file, or set BRIDGEHEAD_ADMIN_TOKEN or GOOGLE_APPLICATION_CREDENTIALS (or have ./${DEFAULT_TOKEN_FILE}).`,
+      `no admin token or key file: pass --token, --token-file or --key-file, or set BRIDGEHEAD_ADMIN_TOKEN or GOOGLE_APPLICATION_CREDENTIALS (or have ./${DEFAULT_TOKEN_FILE}).`,
     );
   }
   if (choice.kind === 'admin-token') return { bearer: resolveToken(choice), keyProject: undefined };
