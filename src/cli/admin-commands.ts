@@ -5,6 +5,7 @@ import { registerGateways } from './commands/gateways.js';
 import { registerJwt } from './commands/jwt.js';
 import { registerKeys } from './commands/keys.js';
 import { registerRegistries } from './commands/registries.js';
+import { registerServiceAccounts } from './commands/service-accounts.js';
 
 /**
  * The admin CLI, in the spirit of `gcloud iot`: every resource command is a client of the
@@ -16,6 +17,7 @@ import { registerRegistries } from './commands/registries.js';
  *   gateways bind|unbind|list-bound-devices|list
  *   keys generate, jwt mint
  *   events tail (the embedded event log)
+ *   service-accounts create|list|describe|delete, service-accounts keys create|list|disable|enable|delete
  */
 export function registerAdminCommands(program: Command): void {
   registerRegistries(program);
@@ -24,4 +26,5 @@ export function registerAdminCommands(program: Command): void {
   registerKeys(program);
   registerJwt(program);
   registerEvents(program);
+  registerServiceAccounts(program);
 }

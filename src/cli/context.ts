@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ApiCallError, ApiClient, ConnectionError, resourcePath } from './api-client.js';
+import { chooseCredential, CredentialChoiceError, readSignerKey, selfSignedJwt, type OptionSource } from './credentials.js';
 import { Printer, type Format } from './output.js';
 
 /** What every admin command shares: global options, the action wrapper, error reporting. */
@@ -10,6 +11,7 @@ export interface GlobalOptions {
   api: string;
   token?: string;
   tokenFile?: string;
+  keyFile?: string;
   project?: string;
   region: string;
   format: Format;
@@ -26,6 +28,9 @@ export function addGlobalOptions(cmd: Command): Command {
     .addOption(new Option('--api <url>', 'Bridgehead API base URL').env('BRIDGEHEAD_API').default(DEFAULT_API))
     .addOption(new Option('--token <token>', 'admin bearer token').env('BRIDGEHEAD_ADMIN_TOKEN'))
     .option('--token-file <path>', `file holding the admin token (default ./${DEFAULT_TOKEN_FILE} when it exists)`)
+    .addOption(
+      new Option('--key-file <file>', 'service-account key file to authenticate with instead of the admin token').env('GOOGLE_APPLICATION_CREDENTIALS'),
+    )
     .addOption(new Option('--project <project>', 'project ID').env('BRIDGEHEAD_PROJECT'))
     .addOption(new Option('--region <region>', 'cloud region (location)').env('BRIDGEHEAD_REGION').default('us-central1'))
     .addOption(new Option('--format <format>', 'output format').choices(['json', 'text']).default('text'));
@@ -84,6 +89,41 @@ export function readBytes(path: string, what: string): Buffer {
   }
 }
 
+/** The bearer credential of this invocation, and the project of the key file when one is used. */
+export interface CallerAuth {
+  bearer: string;
+  keyProject: string | undefined;
+}
+
+/**
+ * The credential, in this order: --token, --token-file or --key-file as typed (two kinds at once
+ * are a usage error), BRIDGEHEAD_ADMIN_TOKEN, GOOGLE_APPLICATION_CREDENTIALS, ./data/admin-token.
+ * A key file signs a self-signed service-account JWT, valid for an hour.
+ */
+export function callerAuth(cmd: Command, nowMs: number = Date.now()): CallerAuth {
+  const g = globals(cmd);
+  const source = (name: string): OptionSource => {
+    const s = cmd.getOptionValueSource(name);
+    return s === 'cli' ? 'cli' : s === 'env' ? 'env' : undefined;
+  };
+  const fallback = resolve(DEFAULT_TOKEN_FILE);
+  let choice;
+  try {
+    choice = chooseCredential(g, { token: source('token'), keyFile: source('keyFile') }, existsSync(fallback) ? fallback : undefined);
+  } catch (e) {
+    if (e instanceof CredentialChoiceError) throw new UsageError(e.message);
+    throw e;
+  }
+  if (choice === undefined) {
+    throw new UsageError(
+      `no admin token or key file: pass --token, --token-file or --key-file, or set BRIDGEHEAD_ADMIN_TOKEN or GOOGLE_APPLICATION_CREDENTIALS (or have ./${DEFAULT_TOKEN_FILE}).`,
+    );
+  }
+  if (choice.kind === 'admin-token') return { bearer: resolveToken(choice), keyProject: undefined };
+  const key = readSignerKey(readText(choice.path, 'the key file'), choice.path);
+  return { bearer: selfSignedJwt(key, Math.floor(nowMs / 1000)), keyProject: key.project_id };
+}
+
 export interface ApiContext {
   client: ApiClient;
   out: Printer;
@@ -103,14 +143,17 @@ export function printer(cmd: Command): Printer {
 
 export function apiContext(cmd: Command): ApiContext {
   const g = globals(cmd);
-  if (!g.project) throw new UsageError('--project is required (or set BRIDGEHEAD_PROJECT).');
-  const client = new ApiClient(g.api, resolveToken(g));
+  const auth = callerAuth(cmd);
+  // With a key file, the project defaults to the key's own, as with gcloud.
+  const project = g.project ?? auth.keyProject;
+  if (!project) throw new UsageError('--project is required (or set BRIDGEHEAD_PROJECT).');
+  const client = new ApiClient(g.api, auth.bearer);
   return {
     client,
     out: new Printer(g.format),
-    project: g.project,
+    project,
     region: g.region,
-    location: resourcePath('projects', g.project, 'locations', g.region),
+    location: resourcePath('projects', project, 'locations', g.region),
   };
 }
 

@@ -15,6 +15,7 @@ interface ServeFlags {
   mqttMaxMsgsPerSec?: string;
   mqttMaxConnections?: string;
   eventLogSync?: string;
+  tokenUri?: string;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -42,6 +43,7 @@ export function registerServe(program: Command): void {
     .option('--mqtt-max-msgs-per-sec <n>', 'per-connection message limit, 0 = none (default 100)')
     .option('--mqtt-max-connections <n>', 'maximum open MQTT connections (default 10000)')
     .option('--event-log-sync <mode>', 'FULL (default) or NORMAL durability of the embedded event log')
+    .option('--token-uri <url>', 'token endpoint URL written into service-account key files (default: the API URL the key was created through + /token)')
     .action(async (opts: ServeFlags) => {
       const [{ loadConfig }, { ConfigError }] = await Promise.all([import('../config/loader.js'), import('../config/schema.js')]);
       let config;
@@ -61,6 +63,7 @@ export function registerServe(program: Command): void {
           mqttMaxMessagesPerSecond: opts.mqttMaxMsgsPerSec,
           mqttMaxConnections: opts.mqttMaxConnections,
           eventLogSync: opts.eventLogSync,
+          tokenUri: opts.tokenUri,
         });
       } catch (e) {
         if (e instanceof ConfigError) {

@@ -44,6 +44,11 @@ export interface Config {
   eventRetentionHours: number;
   /** FULL: a PUBACK survives power loss; NORMAL: it survives a process crash only. */
   eventLogSync: 'FULL' | 'NORMAL';
+  /**
+   * The token endpoint URL written into new key files as token_uri (e.g. https://iot.example.com/token);
+   * undefined: the URL the client creating the key reached the API at, plus /token.
+   */
+  tokenUri: string | undefined;
 }
 
 /** Every key as a string or already typed; what sources provide before validation. */
@@ -66,6 +71,7 @@ export const DEFAULTS: RawConfig = {
   mqttMaxPacketBytes: 256 * 1024 + 4096,
   eventRetentionHours: 7 * 24,
   eventLogSync: 'FULL',
+  tokenUri: undefined,
 };
 
 /** Keys a user may set, with the environment variable and flag that set them. */
@@ -86,6 +92,7 @@ export const KEYS: ReadonlyArray<{ key: keyof Config; env: string; secret?: bool
   { key: 'mqttMaxPacketBytes', env: 'BRIDGEHEAD_MQTT_MAX_PACKET_BYTES' },
   { key: 'eventRetentionHours', env: 'BRIDGEHEAD_EVENT_RETENTION_HOURS' },
   { key: 'eventLogSync', env: 'BRIDGEHEAD_EVENT_LOG_SYNC' },
+  { key: 'tokenUri', env: 'BRIDGEHEAD_TOKEN_URI' },
 ];
 
 export function parseListen(value: unknown, name: string, problems: string[]): ListenAddress {
@@ -174,6 +181,8 @@ export function validateConfig(raw: RawConfig): Config {
   const eventRetentionHours = positiveInt(raw.eventRetentionHours, 'eventRetentionHours', problems);
   const eventLogSync = typeof raw.eventLogSync === 'string' ? raw.eventLogSync.toUpperCase() : raw.eventLogSync;
   if (eventLogSync !== 'FULL' && eventLogSync !== 'NORMAL') problems.push(`eventLogSync: expected FULL or NORMAL, got ${JSON.stringify(raw.eventLogSync)}`);
+  const tokenUri = optionalString(raw.tokenUri, 'tokenUri', problems);
+  if (tokenUri !== undefined && !isHttpUrl(tokenUri)) problems.push(`tokenUri: expected an absolute http(s) URL, got ${JSON.stringify(tokenUri)}`);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     dataDir: dataDir as string,
@@ -192,7 +201,17 @@ export function validateConfig(raw: RawConfig): Config {
     mqttMaxPacketBytes,
     eventRetentionHours,
     eventLogSync: eventLogSync as 'FULL' | 'NORMAL',
+    tokenUri,
   });
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.host !== '' && u.search === '' && u.hash === '';
+  } catch {
+    return false;
+  }
 }
 
 /** For logs and the `listening` line: secrets never leave the process. */

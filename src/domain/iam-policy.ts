@@ -1,5 +1,5 @@
 import { ApiError } from './errors.js';
-import type { IamPolicy } from './model.js';
+import type { IamBinding, IamPolicy } from './model.js';
 
 /** The policy of a registry nobody has set one on (what Cloud IoT returned: version 0, etag "ACAB"). */
 export const EMPTY_POLICY: Readonly<IamPolicy> = Object.freeze({ version: 0, bindings: [], etag: new Uint8Array([0x41, 0x43, 0x41, 0x42]) });
@@ -27,4 +27,26 @@ function nextEtag(previous: Uint8Array): Uint8Array {
   const prev = previous.length === 8 ? new DataView(previous.buffer, previous.byteOffset, 8).getBigUint64(0) : 0n;
   view.setBigUint64(0, prev + 1n);
   return new Uint8Array(view.buffer);
+}
+
+/** The bindings with `member` added to `role` (creating the binding if needed); the others unchanged. */
+export function withMember(bindings: readonly IamBinding[], role: string, member: string): IamBinding[] {
+  const out = bindings.map((b) => ({ ...b, members: [...b.members] }));
+  // A conditional binding of the role is a different grant; the member goes into an unconditional one.
+  const target = out.find((b) => b.role === role && b.condition === undefined);
+  if (!target) out.push({ role, members: [member] });
+  else if (!target.members.some((m) => m.toLowerCase() === member.toLowerCase())) target.members.push(member);
+  return out;
+}
+
+/**
+ * The bindings without `member` (compared as IAM compares members, regardless of case), dropping
+ * bindings left empty; undefined when the member was in none of them.
+ */
+export function withoutMember(bindings: readonly IamBinding[], member: string): IamBinding[] | undefined {
+  const lower = member.toLowerCase();
+  if (!bindings.some((b) => b.members.some((m) => m.toLowerCase() === lower))) return undefined;
+  return bindings
+    .map((b) => ({ ...b, members: b.members.filter((m) => m.toLowerCase() !== lower) }))
+    .filter((b) => b.members.length > 0);
 }

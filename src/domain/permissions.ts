@@ -24,8 +24,37 @@ export const PERMISSIONS = {
 } as const;
 
 export type DeviceManagerMethod = keyof typeof PERMISSIONS;
-export type Permission = (typeof PERMISSIONS)[DeviceManagerMethod];
+export type CloudIotPermission = (typeof PERMISSIONS)[DeviceManagerMethod];
 
-const ALL: ReadonlySet<string> = new Set(Object.values(PERMISSIONS));
+/**
+ * What managing service accounts, their keys and project policies needs: Google's IAM Admin and
+ * Resource Manager permission names. No predefined role here holds them, so only the admin token
+ * does (docs/compat.md C-SA-ADMIN).
+ */
+export const ADMIN_PERMISSIONS = {
+  createServiceAccount: 'iam.serviceAccounts.create',
+  getServiceAccount: 'iam.serviceAccounts.get',
+  listServiceAccounts: 'iam.serviceAccounts.list',
+  deleteServiceAccount: 'iam.serviceAccounts.delete',
+  createKey: 'iam.serviceAccountKeys.create',
+  getKey: 'iam.serviceAccountKeys.get',
+  listKeys: 'iam.serviceAccountKeys.list',
+  disableKey: 'iam.serviceAccountKeys.disable',
+  enableKey: 'iam.serviceAccountKeys.enable',
+  deleteKey: 'iam.serviceAccountKeys.delete',
+  getProjectIamPolicy: 'resourcemanager.projects.getIamPolicy',
+  setProjectIamPolicy: 'resourcemanager.projects.setIamPolicy',
+} as const;
 
-export const isKnownPermission = (p: string): p is Permission => ALL.has(p);
+export type AdminMethod = keyof typeof ADMIN_PERMISSIONS;
+export type AdminPermission = (typeof ADMIN_PERMISSIONS)[AdminMethod];
+
+/** Reading the embedded event log stands in for consuming a Pub/Sub subscription (docs/compat.md C-SA-EVENTLOG). */
+export const EVENT_LOG_PERMISSION = 'pubsub.subscriptions.consume';
+
+export type Permission = CloudIotPermission | AdminPermission | typeof EVENT_LOG_PERMISSION;
+
+const CLOUDIOT: ReadonlySet<string> = new Set(Object.values(PERMISSIONS));
+
+/** The permissions testIamPermissions answers for: Cloud IoT's own. */
+export const isKnownPermission = (p: string): p is CloudIotPermission => CLOUDIOT.has(p);

@@ -7,6 +7,7 @@ import { createApiServer } from '../adapters/rest/api-server.js';
 import { SqliteStore } from '../adapters/store/sqlite/sqlite-store.js';
 import { NodeKeyInspector } from '../adapters/crypto/key-inspector.js';
 import { JoseTokenVerifier } from '../adapters/crypto/device-token-verifier.js';
+import { NodeServiceAccountCrypto } from '../adapters/crypto/service-account-crypto.js';
 import { EmbeddedLogSink } from '../adapters/sinks/embedded-log/embedded-log-sink.js';
 import { EmbeddedLogReader } from '../adapters/sinks/embedded-log/log-reader.js';
 import { registerEventLogRoutes } from '../adapters/rest/event-log-routes.js';
@@ -23,6 +24,8 @@ import { DeviceIngress } from '../services/device-ingress.js';
 import { RegistryCache } from '../services/registry-cache.js';
 import { ApiAuth } from '../services/api-auth.js';
 import { LiveSessions } from '../services/live-sessions.js';
+import { ServiceAccountAdmin } from '../services/service-account-admin.js';
+import { ServiceAccountCredentials } from '../services/service-account-credentials.js';
 import type { Clock } from '../services/ports.js';
 import { createLogger } from '../observability/logger.js';
 import { BridgeMetrics } from '../observability/metrics.js';
@@ -82,8 +85,12 @@ export async function startServer(config: Config): Promise<RunningServer> {
     remoteCommandTimeoutMs: DEFAULT_MQTT_LIMITS.commandAckTimeoutMs + 3000,
   });
   live.start();
-  const auth = new ApiAuth(token);
+  const saCrypto = new NodeServiceAccountCrypto();
+  const credentials = new ServiceAccountCredentials(store, saCrypto, systemClock);
+  const stopFollowingKeys = credentials.follow(bus);
+  const auth = new ApiAuth(token, { credentials, policies: store });
   const admin = new DeviceAdmin(store, new NodeKeyInspector(), systemClock, bus, live, auth);
+  const accounts = new ServiceAccountAdmin({ store, crypto: saCrypto, clock: systemClock, auth, credentials, bus, tokenUri: config.tokenUri });
 
   const tls = await ensureTlsMaterial(dataDir, { certFile: config.tlsCert, keyFile: config.tlsKey, hostnames: config.tlsHostnames });
   const bridge = new MqttBridge({
@@ -110,7 +117,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
     activityFlushMs: 5000,
   });
 
-  const api = createApiServer({ admin, auth, bodyLimitBytes: config.apiBodyLimitBytes, logger });
+  const api = createApiServer({
+    admin,
+    auth,
+    serviceAccounts: { admin: accounts, credentials, tokenUri: config.tokenUri },
+    bodyLimitBytes: config.apiBodyLimitBytes,
+    logger,
+  });
   registerEventLogRoutes(api, { reader, auth });
   registerMetricsRoute(api, {
     access: config.metricsAccess,
@@ -120,6 +133,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
 
   const stopStorage = async (): Promise<void> => {
+    stopFollowingKeys();
     live.close();
     reader.close();
     await sink.close();

@@ -329,8 +329,11 @@ export class DeviceAdmin {
 
   async unbindDeviceFromGateway(caller: Principal, req: BindingRequest): Promise<void> {
     const [gw, dev] = await this.resolvePair(caller, 'unbindDeviceFromGateway', req);
-    await this.store.unbind(gw.numId, dev.numId);
-    this.announce({ type: 'device-unbound', numId: dev.numId, gatewayNumId: gw.numId });
+    // docs/compat.md C-BIND: a pair that is not bound is already what the caller asked for. Only a
+    // binding that existed ends attachments: a DEVICE_AUTH_TOKEN_ONLY device attached unbound stays.
+    if (await this.store.unbind(gw.numId, dev.numId)) {
+      this.announce({ type: 'device-unbound', numId: dev.numId, gatewayNumId: gw.numId });
+    }
   }
 
   private async resolvePair(caller: Principal, method: DeviceManagerMethod, req: BindingRequest): Promise<[Device, Device]> {

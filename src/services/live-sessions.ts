@@ -155,6 +155,9 @@ export class LiveSessions implements SessionRegistry, CommandSender {
       case 'session-released':
         if (e.nodeId !== this.opts.nodeId && this.remote.get(e.numId) === e.nodeId) this.remote.delete(e.numId);
         return;
+      case 'service-account-key-revoked':
+        // API credentials, not device sessions: ServiceAccountCredentials follows this one.
+        return;
     }
   }
 

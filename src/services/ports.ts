@@ -14,6 +14,7 @@ import type {
   X509Details,
   PublicKeyFormat,
 } from '../domain/model.js';
+import type { ServiceAccount, ServiceAccountKey } from '../domain/service-accounts.js';
 
 /**
  * Ports: what the services need from the outside world. Everything that will one day have a
@@ -108,8 +109,11 @@ export interface Store {
 
   /** Applies domain/bindings.ts decideBind to the pair as stored; idempotent. */
   bind(gatewayNumId: string, deviceNumId: string, limits: BindLimits): Promise<void>;
-  /** NOT_FOUND if no such binding. */
-  unbind(gatewayNumId: string, deviceNumId: string): Promise<void>;
+  /**
+   * Removes the binding; true if there was one. Unbinding a pair that is not bound succeeds
+   * (docs/compat.md C-BIND); NOT_FOUND only when either device does not exist.
+   */
+  unbind(gatewayNumId: string, deviceNumId: string): Promise<boolean>;
   isBound(gatewayNumId: string, deviceNumId: string): Promise<boolean>;
 
   /** The stored policy, or domain/iam-policy.ts EMPTY_POLICY; NOT_FOUND without the registry. */
@@ -119,6 +123,35 @@ export interface Store {
    * holding the same etag, one gets ABORTED), and returns the policy as stored.
    */
   setIamPolicy(key: RegistryKey, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): Promise<IamPolicy>;
+
+  /** A project's own policy (roles on every registry of the project), or EMPTY_POLICY; any project has one. */
+  getProjectIamPolicy(project: string): Promise<IamPolicy>;
+  /** Like setIamPolicy, for the project's policy. */
+  setProjectIamPolicy(project: string, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): Promise<IamPolicy>;
+
+  /**
+   * Stores the account and, in the same write, binds `serviceAccount:EMAIL` to each of `projectRoles`
+   * in its project's policy (a new etag). ALREADY_EXISTS (SERVICE_ACCOUNT_EXISTS) on a taken e-mail.
+   */
+  createServiceAccount(account: ServiceAccount, projectRoles: readonly string[]): Promise<ServiceAccount>;
+  /** By e-mail, or by unique ID (21 digits). */
+  getServiceAccount(emailOrUniqueId: string): Promise<ServiceAccount | undefined>;
+  /** Accounts of a project ordered by e-mail, starting after `after`. */
+  listServiceAccounts(project: string, after: string | undefined, limit: number): Promise<Page<ServiceAccount>>;
+  /**
+   * Removes the account, its keys, and its member from every project and registry policy, so that
+   * an account created later under the same e-mail inherits no grant. NOT_FOUND if absent.
+   */
+  deleteServiceAccount(email: string): Promise<void>;
+  /** NOT_FOUND without the account; FAILED_PRECONDITION (KEY_LIMIT) when it already has `maxKeys`. */
+  createServiceAccountKey(key: ServiceAccountKey, maxKeys: number): Promise<ServiceAccountKey>;
+  getServiceAccountKey(keyId: string): Promise<ServiceAccountKey | undefined>;
+  /** The account's keys, oldest first; empty for an unknown account. */
+  listServiceAccountKeys(email: string): Promise<ServiceAccountKey[]>;
+  /** Returns the key as stored; NOT_FOUND (KEY_NOT_FOUND) if absent. */
+  setServiceAccountKeyDisabled(keyId: string, disabled: boolean): Promise<ServiceAccountKey>;
+  /** NOT_FOUND (KEY_NOT_FOUND) if absent. */
+  deleteServiceAccountKey(keyId: string): Promise<void>;
 
   close(): Promise<void>;
 }
@@ -131,6 +164,31 @@ export interface KeyInspector {
   inspectCertificate(pem: string, field: string): X509Details;
   /** True if `devicePem` (an X.509 certificate) is signed directly by `caPem` and within its validity at `at`. */
   isSignedBy(devicePem: string, caPem: string, at: number): boolean;
+}
+
+/** A JWT split into its parts, before anything about it is trusted. */
+export interface DecodedJwt {
+  header: unknown;
+  payload: unknown;
+  /** `base64url(header).base64url(payload)`, the bytes the signature covers. */
+  signingInput: string;
+  signature: Uint8Array;
+}
+
+/** Service-account key material and random identifiers; implemented with node:crypto. */
+export interface ServiceAccountCrypto {
+  /** A new RSA 2048 key pair: PKCS#8 PEM private key, SPKI PEM public key. */
+  newRsaKeyPair(): Promise<{ privateKeyPem: string; publicKeyPem: string }>;
+  /** Undefined when the text is not a compact JWT of base64url JSON segments. */
+  decodeJwt(token: string): DecodedJwt | undefined;
+  /** True when `jwt`'s signature is a valid RSASSA-PKCS1-v1_5 SHA-256 signature by the key. */
+  verifyRs256(jwt: DecodedJwt, publicKeyPem: string): boolean;
+  /** `bytes` random bytes as lower-case hex. */
+  randomHex(bytes: number): string;
+  /** A decimal string of `digits` random digits, the first not 0. */
+  randomDigits(digits: number): string;
+  /** An unguessable token (256 bits, base64url). */
+  randomToken(): string;
 }
 
 /** A telemetry or state message on its way to a Pub/Sub-like topic (spec §8.1). */
@@ -172,7 +230,9 @@ export type BusEvent =
   | { type: 'registry-changed'; registryName: string }
   /** A node now holds the device's session: any other node holding it lets go (takeover). */
   | { type: 'session-claimed'; numId: string; nodeId: string; at: number }
-  | { type: 'session-released'; numId: string; nodeId: string };
+  | { type: 'session-released'; numId: string; nodeId: string }
+  /** A service-account key was disabled or deleted: every node forgets what it verified with it. */
+  | { type: 'service-account-key-revoked'; keyId: string };
 
 /** Requests one node makes of another, addressed by node ID. */
 export type BusRequest = { type: 'deliver-command'; numId: string; subfolder: string; data: Uint8Array };

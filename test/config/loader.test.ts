@@ -208,3 +208,14 @@ describe('redactConfig', () => {
     assert.equal(redactConfig(config).adminToken, undefined);
   });
 });
+
+describe('tokenUri', () => {
+  test('unset by default; from the environment or a flag; must be an absolute http(s) URL', () => {
+    assert.equal(loadConfig({}, {}).tokenUri, undefined);
+    assert.equal(loadConfig({}, { BRIDGEHEAD_TOKEN_URI: 'https://iot.example.com/token' }).tokenUri, 'https://iot.example.com/token');
+    assert.equal(loadConfig({ tokenUri: 'http://10.0.0.5:8080/token' }, { BRIDGEHEAD_TOKEN_URI: 'https://x/token' }).tokenUri, 'http://10.0.0.5:8080/token');
+    for (const bad of ['/token', 'ftp://example.com/token', 'https://example.com/token?x=1', 'not a url']) {
+      assert.deepEqual(problemsOf(() => loadConfig({ tokenUri: bad }, {})), [`tokenUri: expected an absolute http(s) URL, got ${JSON.stringify(bad)}`], bad);
+    }
+  });
+});

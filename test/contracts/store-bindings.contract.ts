@@ -43,7 +43,7 @@ export function bindingContract({ fresh, freshWithReopen }: ContractContext, { p
   const num = (d: Record<string, Device>, id: string): string => String(d[id]?.numId);
 
   describe('gateway bindings', () => {
-    it('bind is idempotent; isBound is directional; unbind is NOT_FOUND when not bound', async () => {
+    it('bind and unbind are idempotent; isBound is directional; unbind says whether a binding was removed', async () => {
       const store = await fresh();
       const d = await setup(store);
       const [gw, dev] = [num(d, 'gw-1'), num(d, 'dev-1')];
@@ -53,10 +53,15 @@ export function bindingContract({ fresh, freshWithReopen }: ContractContext, { p
       assert.equal(await store.isBound(gw, dev), true);
       assert.equal(await store.isBound(dev, gw), false);
       assert.deepEqual((await listAllIds(store, regKey(), { boundToGateway: gw }, 10)).ids, ['dev-1']);
-      await store.unbind(gw, dev);
+      assert.equal(await store.unbind(gw, dev), true);
       assert.equal(await store.isBound(gw, dev), false);
-      await rejectsWith(store.unbind(gw, dev), 'NOT_FOUND', 'Device "dev-1" is not bound to gateway "gw-1".');
+      // docs/compat.md C-BIND: unbinding a pair that is not bound succeeds and changes nothing.
+      assert.equal(await store.unbind(gw, dev), false);
+      assert.equal(await store.unbind(gw, num(d, 'dev-2')), false);
+      assert.equal(await store.unbind(dev, gw), false, 'the reverse pair was never bound');
+      assert.deepEqual((await listAllIds(store, regKey(), { boundToGateway: gw }, 10)).ids, []);
       await rejectsWith(store.unbind(UNKNOWN_NUM_ID, dev), 'NOT_FOUND', `Device "${UNKNOWN_NUM_ID}" not found.`);
+      await rejectsWith(store.unbind(gw, UNKNOWN_NUM_ID), 'NOT_FOUND', `Device "${UNKNOWN_NUM_ID}" not found.`);
       assert.equal(await store.isBound(UNKNOWN_NUM_ID, 'garbage'), false);
     });
 

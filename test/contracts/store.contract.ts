@@ -20,6 +20,7 @@ import {
   type StoreUnderTest,
 } from './store-fixtures.js';
 import { historyContract } from './store-history.contract.js';
+import { iamContract } from './store-iam.contract.js';
 
 export type { StoreUnderTest } from './store-fixtures.js';
 
@@ -64,6 +65,7 @@ export function storeContract(name: string, make: () => Promise<StoreUnderTest>)
     historyContract(ctx);
     bindingContract(ctx, { persistent });
     concurrencyContract(ctx);
+    iamContract(ctx, { persistent });
   });
 }
 

@@ -259,7 +259,9 @@ describe('Device Manager API through @google-cloud/iot', () => {
     assert.deepEqual(nonGw.map((d) => d.id), ['sensor-1', 'sensor-2']);
 
     await client.unbindDeviceFromGateway({ parent: regPath('reg-gw'), gatewayId: 'gw-1', deviceId: 'sensor-1' });
-    await rejectsWith(client.unbindDeviceFromGateway({ parent: regPath('reg-gw'), gatewayId: 'gw-1', deviceId: 'sensor-1' }), 'NOT_FOUND');
+    // docs/compat.md C-BIND: unbinding a pair that is not bound succeeds; unknown devices do not.
+    await client.unbindDeviceFromGateway({ parent: regPath('reg-gw'), gatewayId: 'gw-1', deviceId: 'sensor-1' });
+    await rejectsWith(client.unbindDeviceFromGateway({ parent: regPath('reg-gw'), gatewayId: 'gw-1', deviceId: 'ghost' }), 'NOT_FOUND');
     const [after1] = await client.listDevices({ parent: regPath('reg-gw'), gatewayListOptions: { associationsGatewayId: 'gw-1' } }, { autoPaginate: false });
     assert.deepEqual(after1.map((d) => d.id), ['sensor-2']);
 

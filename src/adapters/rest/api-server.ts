@@ -5,23 +5,34 @@ import { echo, ECHO_MAX_PATH_CHARS } from '../../domain/echo.js';
 import { ApiError } from '../../domain/errors.js';
 import type { ApiAuth, Principal } from '../../services/api-auth.js';
 import type { DeviceAdmin } from '../../services/device-admin.js';
+import type { ServiceAccountAdmin } from '../../services/service-account-admin.js';
+import type { ServiceAccountCredentials } from '../../services/service-account-credentials.js';
 import { handleDeviceManager } from './device-manager-routes.js';
 import { errorResponse, REASON_HEADER, toApiError } from './error-response.js';
 import { answerClientError, frameworkErrorHandler } from './http-errors.js';
 import type { Json, JsonObject } from './json-read.js';
 import { parseJsonBody } from './strict-json.js';
+import { handleIamAdmin, isIamAdminPath } from './iam-admin-routes.js';
+import { registerTokenRoute, TOKEN_PATH } from './token-route.js';
 
 export interface ApiServerOptions {
   admin: DeviceAdmin;
   auth: Pick<ApiAuth, 'authenticate'>;
+  /** Service accounts, their keys and the token endpoint (docs/compat.md C-SA-*); absent: not served. */
+  serviceAccounts?: {
+    admin: ServiceAccountAdmin;
+    credentials: Pick<ServiceAccountCredentials, 'exchangeAssertion'>;
+    /** The configured token endpoint URL, if any. */
+    tokenUri: string | undefined;
+  };
   bodyLimitBytes: number;
   logger: Logger;
 }
 
 /**
- * The admin HTTP server: `/healthz` without auth, the Device Manager REST API under `/v1`
- * behind the admin bearer token. Further adapters (metrics, event log) add routes to the returned
- * instance before it listens.
+ * The API's HTTP server: `/healthz` without auth, the Device Manager and service-account REST
+ * APIs under `/v1` behind a bearer credential, and the OAuth token endpoint. Further adapters
+ * (metrics, event log) add routes to the returned instance before it listens.
  */
 export function createApiServer(opts: ApiServerOptions): FastifyInstance {
   const log = opts.logger.child({ component: 'api' }) as FastifyBaseLogger;
@@ -53,7 +64,7 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
     // Decided on the matched route as well as the raw URL: the router decodes and normalises
     // paths (`/%761/…`, absolute-form `http://host/v1/…`) that a prefix test would miss.
     const protectedRoute = request.routeOptions.url?.startsWith('/v1/') === true || request.url.startsWith('/v1/');
-    if (protectedRoute) callers.set(request, opts.auth.authenticate(request.headers.authorization));
+    if (protectedRoute) callers.set(request, await opts.auth.authenticate(request.headers.authorization));
   });
 
   // Java clients gzip request bodies (spec §1.9); decompressed as a stream so bodyLimit applies to
@@ -76,7 +87,9 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
 
   // Clients send bodies with any or no content type (and empty bodies on POST verbs).
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => {
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (req, body, done) => {
+    // The token endpoint speaks OAuth (form-encoded bodies) and reads its body itself.
+    if (req.routeOptions.url === TOKEN_PATH) return done(null, (body as Buffer).toString('utf8'));
     try {
       done(null, parseJsonBody(body as Buffer));
     } catch (e) {
@@ -111,15 +124,17 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
       }
       const caller = callers.get(request);
       if (!caller) throw new ApiError('UNAUTHENTICATED', 'Request is missing a valid admin bearer token (Authorization: Bearer <token>).');
-      const result = await handleDeviceManager(
-        { method, segments, verb, query, body: body as JsonObject | undefined, enc: { enumsAsInt: alt.includes('enum-encoding=int') } },
-        opts.admin,
-        caller,
-      );
+      const rest = { method, segments, verb, query, body: body as JsonObject | undefined, enc: { enumsAsInt: alt.includes('enum-encoding=int') } };
+      const result =
+        opts.serviceAccounts && isIamAdminPath(segments)
+          ? await handleIamAdmin({ ...rest, origin: `${request.protocol}://${request.host}` }, opts.serviceAccounts.admin, caller)
+          : await handleDeviceManager(rest, opts.admin, caller);
       void reply.header('content-type', 'application/json; charset=utf-8');
       return result;
     },
   });
+
+  if (opts.serviceAccounts) registerTokenRoute(app, opts.serviceAccounts);
 
   app.setNotFoundHandler((request, reply) => {
     const path = echo(request.url.split('?')[0]!, ECHO_MAX_PATH_CHARS);

@@ -2,6 +2,7 @@ import type { ServerResponse } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { echoJson } from '../../domain/echo.js';
 import { invalidArgument } from '../../domain/errors.js';
+import { EVENT_LOG_PERMISSION } from '../../domain/permissions.js';
 import type { ApiAuth } from '../../services/api-auth.js';
 import type { EventLogSource, LogMessage } from '../sinks/embedded-log/log-reader.js';
 import { errorResponse, REASON_HEADER, toApiError } from './error-response.js';
@@ -25,8 +26,11 @@ import { errorResponse, REASON_HEADER, toApiError } from './error-response.js';
 
 export interface EventLogRoutesOptions {
   reader: EventLogSource;
-  /** Callers authenticate as on every `/v1` route. */
-  auth: Pick<ApiAuth, 'authenticate'>;
+  /**
+   * Callers authenticate as on every `/v1` route; a service account needs pubsub.subscriptions.consume
+   * on the project (docs/compat.md C-SA-EVENTLOG).
+   */
+  auth: Pick<ApiAuth, 'authenticate' | 'authorize'>;
   /** Interval of SSE heartbeat comments; default 15 s. */
   heartbeatMs?: number;
 }
@@ -73,10 +77,14 @@ export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoute
   });
 
   const base = '/v1/projects/:project/topics/:topic/messages';
+  const authorized = async (request: FastifyRequest<{ Params: Params }>): Promise<void> => {
+    const caller = await auth.authenticate(request.headers.authorization);
+    await auth.authorize(caller, EVENT_LOG_PERMISSION, topicName(request.params));
+  };
 
   app.get<{ Params: Params }>(base, async (request, reply) => {
     try {
-      auth.authenticate(request.headers.authorization);
+      await authorized(request);
       const query = request.query as Record<string, unknown>;
       const after = parseCursor(query.after, 'after') ?? 0;
       const limit = parseLimit(query.limit);
@@ -92,7 +100,7 @@ export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoute
   app.get<{ Params: Params }>(`${base}::stream`, async (request, reply) => {
     let start: number;
     try {
-      auth.authenticate(request.headers.authorization);
+      await authorized(request);
       const query = request.query as Record<string, unknown>;
       start = parseCursor(request.headers['last-event-id'], 'Last-Event-ID') ?? parseCursor(query.after, 'after') ?? reader.headSeq();
     } catch (e) {

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { MetricsAccess } from '../../config/schema.js';
+import { ApiError } from '../../domain/errors.js';
 import type { ApiAuth } from '../../services/api-auth.js';
 
 export interface MetricsRouteOptions {
@@ -20,7 +21,10 @@ export function registerMetricsRoute(app: FastifyInstance, opts: MetricsRouteOpt
   app.get('/metrics', async (request, reply) => {
     const free = opts.access === 'public' || (opts.access === 'loopback' && isLoopback(request.socket.remoteAddress));
     // Thrown errors reach the server's error handler, which answers in Google's error JSON.
-    if (!free) opts.auth.authenticate(request.headers.authorization);
+    if (!free && (await opts.auth.authenticate(request.headers.authorization)).kind !== 'admin') {
+      // Server-wide figures are the operator's: no service account reads them.
+      throw new ApiError('PERMISSION_DENIED', 'Only the admin token may read /metrics.', { reason: 'PERMISSION_DENIED' });
+    }
     void reply.header('content-type', opts.contentType);
     return opts.render();
   });

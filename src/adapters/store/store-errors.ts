@@ -20,11 +20,21 @@ export const deviceExists = (k: RegistryKey, id: string): ApiError =>
 
 export const deviceNotFound = (numId: string): ApiError => new ApiError('NOT_FOUND', `Device "${numId}" not found.`, { reason: 'DEVICE_NOT_FOUND' });
 
-export const notBound = (gatewayId: string, deviceId: string): ApiError =>
-  new ApiError('NOT_FOUND', `Device "${deviceId}" is not bound to gateway "${gatewayId}".`, { reason: 'NOT_BOUND' });
-
 export const storeClosed = (): ApiError => new ApiError('UNAVAILABLE', 'The registry store is closed.', { reason: 'STORE_CLOSED' });
 
 /** Another write of the same resource came first: the caller re-reads and retries, or reports ABORTED. */
 export const revisionConflict = (what: string): ApiError =>
   new ApiError('ABORTED', `${what} was changed by another request; read it again and retry.`, { reason: 'REVISION_CONFLICT' });
+
+export const serviceAccountExists = (email: string): ApiError =>
+  new ApiError('ALREADY_EXISTS', `Service account "${email}" already exists.`, { reason: 'SERVICE_ACCOUNT_EXISTS' });
+
+export const serviceAccountNotFound = (email: string): ApiError =>
+  new ApiError('NOT_FOUND', `Service account "${email}" not found.`, { reason: 'SERVICE_ACCOUNT_NOT_FOUND' });
+
+export const keyNotFound = (keyId: string): ApiError => new ApiError('NOT_FOUND', `Service account key "${keyId}" not found.`, { reason: 'KEY_NOT_FOUND' });
+
+export const keyLimit = (email: string, max: number): ApiError =>
+  new ApiError('FAILED_PRECONDITION', `Service account "${email}" already has the maximum of ${max} keys; delete one first.`, { reason: 'KEY_LIMIT' });
+
+export const keyExists = (keyId: string): ApiError => new ApiError('ALREADY_EXISTS', `Service account key "${keyId}" already exists.`);

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { ApiClient, buildUrl, ConnectionError, errorFromBody, normalizeBase, resourcePath } from '../api-client.js';
-import { arg, globals, group, leaf, resolveToken, run } from '../context.js';
+import { arg, callerAuth, globals, group, leaf, run } from '../context.js';
 import { intParser, topicName } from '../flags.js';
 import { previewData, type JsonObject } from '../output.js';
 
@@ -88,9 +88,9 @@ export function registerEvents(program: Command): void {
       run(async (cmd) => {
         const g = globals(cmd);
         const o = cmd.opts<TailOptions>();
-        const [, project, , topic] = topicName(arg(cmd, 0), g.project, 'TOPIC').split('/');
+        const { bearer: token, keyProject } = callerAuth(cmd);
+        const [, project, , topic] = topicName(arg(cmd, 0), g.project ?? keyProject, 'TOPIC').split('/');
         const path = `${resourcePath('projects', project!, 'topics', topic!)}/messages`;
-        const token = resolveToken(g);
         const print = (m: JsonObject): void => {
           process.stdout.write(`${g.format === 'json' ? JSON.stringify(m) : formatMessageLine(m)}\n`);
         };

@@ -15,8 +15,10 @@ import {
   type Registry,
   type RegistryKey,
 } from '../../../domain/model.js';
+import type { ServiceAccount, ServiceAccountKey } from '../../../domain/service-accounts.js';
 import type { ActivityPatch, BindLimits, ConfigUpdate, DeviceListFilter, Page, Store } from '../../../services/ports.js';
 import { copyBytes, copyConfig, copyDevice, copyIamPolicy, copyMutable, copyRegistry, copyState } from './copies.js';
+import { MemoryIam } from './memory-iam.js';
 import * as err from '../store-errors.js';
 
 /** Cloud IoT numIds were 16-digit numbers; this keeps ours looking alike and far below 2^53. */
@@ -62,6 +64,7 @@ export class MemoryStore implements Store {
   private readonly devices = new Map<string, DeviceEntry>();
   private readonly devicesOfGateway = new Map<string, Set<string>>();
   private readonly gatewaysOfDevice = new Map<string, Set<string>>();
+  private readonly iam = new MemoryIam(() => this.registries.values());
   private nextNumId = FIRST_NUM_ID;
   private nextStateSeq = 1;
   private closed = false;
@@ -295,12 +298,13 @@ export class MemoryStore implements Store {
     this.gatewaysOfDevice.set(deviceNumId, gateways.add(gatewayNumId));
   }
 
-  async unbind(gatewayNumId: string, deviceNumId: string): Promise<void> {
+  async unbind(gatewayNumId: string, deviceNumId: string): Promise<boolean> {
     this.assertOpen();
-    const gw = this.entry(gatewayNumId).device;
-    const dev = this.entry(deviceNumId).device;
-    if (!this.devicesOfGateway.get(gatewayNumId)?.has(deviceNumId)) throw err.notBound(gw.id, dev.id);
+    this.entry(gatewayNumId);
+    this.entry(deviceNumId);
+    if (!this.devicesOfGateway.get(gatewayNumId)?.has(deviceNumId)) return false;
     this.unlink(gatewayNumId, deviceNumId);
+    return true;
   }
 
   async isBound(gatewayNumId: string, deviceNumId: string): Promise<boolean> {
@@ -321,6 +325,61 @@ export class MemoryStore implements Store {
     if (!e) throw err.registryNotFound(key);
     e.iam = copyIamPolicy(nextPolicy(e.iam ?? EMPTY_POLICY, policy, expectedEtag));
     return copyIamPolicy(e.iam);
+  }
+
+  async getProjectIamPolicy(project: string): Promise<IamPolicy> {
+    this.assertOpen();
+    return this.iam.getProjectIamPolicy(project);
+  }
+
+  async setProjectIamPolicy(project: string, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): Promise<IamPolicy> {
+    this.assertOpen();
+    return this.iam.setProjectIamPolicy(project, policy, expectedEtag);
+  }
+
+  async createServiceAccount(account: ServiceAccount, projectRoles: readonly string[]): Promise<ServiceAccount> {
+    this.assertOpen();
+    return this.iam.createServiceAccount(account, projectRoles);
+  }
+
+  async getServiceAccount(emailOrUniqueId: string): Promise<ServiceAccount | undefined> {
+    this.assertOpen();
+    return this.iam.getServiceAccount(emailOrUniqueId);
+  }
+
+  async listServiceAccounts(project: string, after: string | undefined, limit: number): Promise<Page<ServiceAccount>> {
+    this.assertOpen();
+    return this.iam.listServiceAccounts(project, after, limit);
+  }
+
+  async deleteServiceAccount(email: string): Promise<void> {
+    this.assertOpen();
+    this.iam.deleteServiceAccount(email);
+  }
+
+  async createServiceAccountKey(key: ServiceAccountKey, maxKeys: number): Promise<ServiceAccountKey> {
+    this.assertOpen();
+    return this.iam.createServiceAccountKey(key, maxKeys);
+  }
+
+  async getServiceAccountKey(keyId: string): Promise<ServiceAccountKey | undefined> {
+    this.assertOpen();
+    return this.iam.getServiceAccountKey(keyId);
+  }
+
+  async listServiceAccountKeys(email: string): Promise<ServiceAccountKey[]> {
+    this.assertOpen();
+    return this.iam.listServiceAccountKeys(email);
+  }
+
+  async setServiceAccountKeyDisabled(keyId: string, disabled: boolean): Promise<ServiceAccountKey> {
+    this.assertOpen();
+    return this.iam.setServiceAccountKeyDisabled(keyId, disabled);
+  }
+
+  async deleteServiceAccountKey(keyId: string): Promise<void> {
+    this.assertOpen();
+    this.iam.deleteServiceAccountKey(keyId);
   }
 
   async close(): Promise<void> {

@@ -85,6 +85,36 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE registries ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
   ALTER TABLE devices ADD COLUMN revision INTEGER NOT NULL DEFAULT 1;
   `,
+  // 3: service accounts, the public parts of their keys, and project-level IAM policies.
+  `
+  CREATE TABLE service_accounts (
+    email        TEXT PRIMARY KEY,
+    project      TEXT NOT NULL,
+    account_id   TEXT NOT NULL,
+    unique_id    TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    description  TEXT NOT NULL,
+    create_time  INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  CREATE INDEX service_accounts_by_project ON service_accounts (project, email);
+
+  CREATE TABLE service_account_keys (
+    key_id      TEXT PRIMARY KEY,
+    email       TEXT NOT NULL REFERENCES service_accounts (email) ON DELETE CASCADE,
+    public_key  TEXT NOT NULL,
+    token_uri   TEXT NOT NULL,
+    create_time INTEGER NOT NULL,
+    disabled    INTEGER NOT NULL DEFAULT 0
+  ) WITHOUT ROWID;
+  CREATE INDEX service_account_keys_by_account ON service_account_keys (email, create_time, key_id);
+
+  CREATE TABLE project_iam_policies (
+    project  TEXT PRIMARY KEY,
+    version  INTEGER NOT NULL,
+    bindings TEXT NOT NULL,
+    etag     BLOB NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** Brings the schema up to date in one immediate transaction, so concurrent openers serialize. */

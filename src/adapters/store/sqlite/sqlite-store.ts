@@ -16,6 +16,7 @@ import type {
   Registry,
   RegistryKey,
 } from '../../../domain/model.js';
+import type { ServiceAccount, ServiceAccountKey } from '../../../domain/service-accounts.js';
 import type { ActivityPatch, BindLimits, ConfigUpdate, DeviceListFilter, Page, Store } from '../../../services/ports.js';
 import {
   decodeConfig,
@@ -30,6 +31,7 @@ import {
   type DeviceRow,
 } from './codec.js';
 import { migrate } from './migrations.js';
+import { SqliteIam } from './sqlite-iam.js';
 import {
   activityParams,
   listDevicesParams,
@@ -71,11 +73,13 @@ const bindParty = (b: BriefRow) => ({
 /** The Store port on one SQLite file (better-sqlite3: synchronous, so each call is one atomic unit). */
 export class SqliteStore implements Store {
   private readonly q: Statements;
+  private readonly iam: SqliteIam;
   /** List statements by filter shape: prepared on first use, then reused like the fixed ones. */
   private readonly listStatements = new Map<string, Database.Statement<[ListParams], DeviceRow>>();
 
   private constructor(private readonly db: Database.Database) {
     this.q = prepareStatements(db);
+    this.iam = new SqliteIam(db);
   }
 
   static open(path: string): SqliteStore {
@@ -313,11 +317,11 @@ export class SqliteStore implements Store {
     });
   }
 
-  async unbind(gatewayNumId: string, deviceNumId: string): Promise<void> {
-    this.write(() => {
+  async unbind(gatewayNumId: string, deviceNumId: string): Promise<boolean> {
+    return this.write(() => {
       const gw = this.requireDevice(gatewayNumId);
       const dev = this.requireDevice(deviceNumId);
-      if (this.q.deleteBinding.run(gw.num_id, dev.num_id).changes === 0) throw err.notBound(gw.id, dev.id);
+      return this.q.deleteBinding.run(gw.num_id, dev.num_id).changes > 0;
     });
   }
 
@@ -345,6 +349,50 @@ export class SqliteStore implements Store {
     if (!this.q.getRegistry.get(...key3(key))) throw err.registryNotFound(key);
     const row = this.q.getIam.get(...key3(key));
     return row ? decodeIam(row) : { ...EMPTY_POLICY, bindings: [] };
+  }
+
+  async getProjectIamPolicy(project: string): Promise<IamPolicy> {
+    return this.read(() => this.iam.getProjectIamPolicy(project));
+  }
+
+  async setProjectIamPolicy(project: string, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): Promise<IamPolicy> {
+    return this.write(() => this.iam.setProjectIamPolicy(project, policy, expectedEtag));
+  }
+
+  async createServiceAccount(account: ServiceAccount, projectRoles: readonly string[]): Promise<ServiceAccount> {
+    return this.write(() => this.iam.createServiceAccount(account, projectRoles));
+  }
+
+  async getServiceAccount(emailOrUniqueId: string): Promise<ServiceAccount | undefined> {
+    return this.read(() => this.iam.getServiceAccount(emailOrUniqueId));
+  }
+
+  async listServiceAccounts(project: string, after: string | undefined, limit: number): Promise<Page<ServiceAccount>> {
+    return this.read(() => this.iam.listServiceAccounts(project, after, limit));
+  }
+
+  async deleteServiceAccount(email: string): Promise<void> {
+    this.write(() => this.iam.deleteServiceAccount(email));
+  }
+
+  async createServiceAccountKey(key: ServiceAccountKey, maxKeys: number): Promise<ServiceAccountKey> {
+    return this.write(() => this.iam.createServiceAccountKey(key, maxKeys));
+  }
+
+  async getServiceAccountKey(keyId: string): Promise<ServiceAccountKey | undefined> {
+    return this.read(() => this.iam.getServiceAccountKey(keyId));
+  }
+
+  async listServiceAccountKeys(email: string): Promise<ServiceAccountKey[]> {
+    return this.read(() => this.iam.listServiceAccountKeys(email));
+  }
+
+  async setServiceAccountKeyDisabled(keyId: string, disabled: boolean): Promise<ServiceAccountKey> {
+    return this.write(() => this.iam.setServiceAccountKeyDisabled(keyId, disabled));
+  }
+
+  async deleteServiceAccountKey(keyId: string): Promise<void> {
+    this.write(() => this.iam.deleteServiceAccountKey(keyId));
   }
 
   async close(): Promise<void> {

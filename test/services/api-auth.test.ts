@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { MemoryStore } from '../../src/adapters/store/memory/memory-store.js';
+import { ApiError } from '../../src/domain/errors.js';
+import type { IamBinding } from '../../src/domain/model.js';
+import { ApiAuth, type Principal, type ServiceAccountAuth } from '../../src/services/api-auth.js';
+import type { ServiceAccountPrincipal } from '../../src/services/service-account-credentials.js';
+import { makeRegistry, regKey } from '../contracts/store-fixtures.js';
+
+const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
+const SA: ServiceAccountPrincipal = { kind: 'service-account', email: 'robot-01@proj.iam.gserviceaccount.com', project: 'proj' };
+const REG = 'projects/proj/locations/us-central1/registries/reg-1';
+const LOCATION = 'projects/proj/locations/us-central1';
+
+/** Credentials that know one JWT and one access token, recording what reached them. */
+function fakeCredentials(): ServiceAccountAuth['credentials'] & { seen: string[] } {
+  const seen: string[] = [];
+  return {
+    seen,
+    async authenticateJwt(token) {
+      seen.push(`jwt:${token}`);
+      if (token === 'h.p.s') return SA;
+      throw new ApiError('UNAUTHENTICATED', 'bad jwt', { reason: 'JWT_BAD_SIGNATURE' });
+    },
+    authenticateAccessToken(token) {
+      seen.push(`access:${token}`);
+      return token === 'bh1.good' ? SA : undefined;
+    },
+  };
+}
+
+async function reasonOf(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(e instanceof ApiError);
+    return `${e.kind}/${e.reason}`;
+  }
+  return 'ok';
+}
+
+describe('ApiAuth.authenticate', () => {
+  it('the admin token, a JWT, an access token; everything else is named missing or invalid', async () => {
+    const credentials = fakeCredentials();
+    const auth = new ApiAuth(ADMIN_TOKEN, { credentials, policies: new MemoryStore() });
+    assert.deepEqual(await auth.authenticate(`Bearer ${ADMIN_TOKEN}`), { kind: 'admin' });
+    assert.deepEqual(await auth.authenticate(`bearer ${ADMIN_TOKEN}`), { kind: 'admin' });
+    assert.deepEqual(await auth.authenticate('Bearer h.p.s'), SA);
+    assert.deepEqual(await auth.authenticate('Bearer bh1.good'), SA);
+    assert.equal(await reasonOf(auth.authenticate('Bearer x.y.z')), 'UNAUTHENTICATED/JWT_BAD_SIGNATURE');
+    assert.equal(await reasonOf(auth.authenticate('Bearer bh1.unknown')), 'UNAUTHENTICATED/CREDENTIALS_INVALID');
+    assert.equal(await reasonOf(auth.authenticate(undefined)), 'UNAUTHENTICATED/CREDENTIALS_MISSING');
+    assert.equal(await reasonOf(auth.authenticate('')), 'UNAUTHENTICATED/CREDENTIALS_MISSING');
+    assert.equal(await reasonOf(auth.authenticate(`Basic ${ADMIN_TOKEN}`)), 'UNAUTHENTICATED/CREDENTIALS_INVALID');
+    assert.deepEqual(credentials.seen, ['jwt:h.p.s', 'access:bh1.good', 'jwt:x.y.z', 'access:bh1.unknown'], 'the admin token never reaches them');
+  });
+
+  it('without service accounts only the admin token is accepted', async () => {
+    const auth = new ApiAuth(ADMIN_TOKEN);
+    assert.equal(await reasonOf(auth.authenticate('Bearer h.p.s')), 'UNAUTHENTICATED/CREDENTIALS_INVALID');
+    assert.equal(await auth.allowed(SA, 'cloudiot.devices.get', REG), false);
+  });
+});
+
+describe('ApiAuth.allowed and authorize (docs/compat.md C-IAM-EVAL)', () => {
+  const member = `serviceAccount:${SA.email}`;
+  const setup = async (registry: IamBinding[], project: IamBinding[]) => {
+    const store = new MemoryStore();
+    await store.createRegistry(makeRegistry(regKey('reg-1')));
+    await store.createRegistry(makeRegistry(regKey('reg-2')));
+    if (registry.length) await store.setIamPolicy(regKey('reg-1'), { version: 1, bindings: registry }, undefined);
+    if (project.length) await store.setProjectIamPolicy('proj', { version: 1, bindings: project }, undefined);
+    return new ApiAuth(ADMIN_TOKEN, { credentials: fakeCredentials(), policies: store });
+  };
+
+  it('a registry grant holds on that registry and its devices only', async () => {
+    const auth = await setup([{ role: 'roles/cloudiot.deviceController', members: [member] }], []);
+    assert.equal(await auth.allowed(SA, 'cloudiot.devices.updateConfig', REG), true);
+    assert.equal(await auth.allowed(SA, 'cloudiot.devices.updateConfig', `${REG}/devices/d1`), true);
+    assert.equal(await auth.allowed(SA, 'cloudiot.devices.delete', REG), false);
+    assert.equal(await auth.allowed(SA, 'cloudiot.devices.updateConfig', 'projects/proj/locations/us-central1/registries/reg-2'), false);
+    assert.equal(await auth.allowed(SA, 'cloudiot.registries.list', LOCATION), false);
+  });
+
+  it('a project grant holds on every registry of the project, existing or not, and on the location', async () => {
+    const auth = await setup([], [{ role: 'roles/cloudiot.viewer', members: [member] }]);
+    assert.equal(await auth.allowed(SA, 'cloudiot.registries.list', LOCATION), true);
+    assert.equal(await auth.allowed(SA, 'cloudiot.devices.get', REG), true);
+    assert.equal(await auth.allowed(SA, 'cloudiot.devices.get', 'projects/proj/locations/us-central1/registries/missing'), true);
+    assert.equal(await auth.allowed(SA, 'cloudiot.devices.get', 'projects/other/locations/us-central1/registries/reg-1'), false);
+    assert.equal(await auth.allowed(SA, 'cloudiot.registries.create', LOCATION), false);
+  });
+
+  it('the admin holds everything; names outside any project grant nothing', async () => {
+    const auth = await setup([], [{ role: 'roles/owner', members: [member] }]);
+    const admin: Principal = { kind: 'admin' };
+    assert.equal(await auth.allowed(admin, 'iam.serviceAccounts.create', 'projects/proj'), true);
+    assert.equal(await auth.allowed(SA, 'iam.serviceAccounts.create', 'projects/proj'), false, 'no role carries IAM administration');
+    assert.equal(await auth.allowed(SA, 'cloudiot.devices.get', 'folders/1'), false);
+  });
+
+  it('authorize refuses with PERMISSION_DENIED naming the permission and the resource', async () => {
+    const auth = await setup([], [{ role: 'roles/cloudiot.viewer', members: [member] }]);
+    await auth.authorize(SA, 'cloudiot.devices.list', REG);
+    await assert.rejects(auth.authorize(SA, 'cloudiot.devices.create', REG), (e: unknown) => {
+      assert.ok(e instanceof ApiError);
+      assert.equal(e.kind, 'PERMISSION_DENIED');
+      assert.equal(e.message, `Permission "cloudiot.devices.create" denied on resource "${REG}" (or it may not exist).`);
+      return true;
+    });
+  });
+});
