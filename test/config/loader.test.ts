@@ -166,6 +166,43 @@ describe('validation', () => {
   });
 });
 
+describe('API listeners: --api-tls-listen, --grpc-listen, --grpc-anonymous', () => {
+  const listeners = (c: Config) => ({ apiTlsListen: c.apiTlsListen, grpcListen: c.grpcListen, grpcAnonymous: c.grpcAnonymous });
+
+  test('off by default', () => {
+    assert.deepEqual(listeners(loadConfig({}, {})), { apiTlsListen: undefined, grpcListen: undefined, grpcAnonymous: false });
+  });
+
+  test('from the file, the environment and flags, in that order of precedence', () => {
+    const file = configFile({ apiTlsListen: '0.0.0.0:443', grpcListen: { host: '127.0.0.1', port: 50051 }, grpcAnonymous: true });
+    assert.deepEqual(listeners(loadConfig({ configFile: file }, {})), {
+      apiTlsListen: { host: '0.0.0.0', port: 443 },
+      grpcListen: { host: '127.0.0.1', port: 50051 },
+      grpcAnonymous: true,
+    });
+    const env = { BRIDGEHEAD_API_TLS_LISTEN: '[::]:8443', BRIDGEHEAD_GRPC_LISTEN: '127.0.0.2:1', BRIDGEHEAD_GRPC_ANONYMOUS: 'false' };
+    assert.deepEqual(listeners(loadConfig({ configFile: file }, env)), {
+      apiTlsListen: { host: '::', port: 8443 },
+      grpcListen: { host: '127.0.0.2', port: 1 },
+      grpcAnonymous: false,
+    });
+    assert.deepEqual(listeners(loadConfig({ grpcListen: ':9090', grpcAnonymous: true }, env)), {
+      apiTlsListen: { host: '::', port: 8443 },
+      grpcListen: { host: '0.0.0.0', port: 9090 },
+      grpcAnonymous: true,
+    });
+  });
+
+  test('bad addresses, a non-boolean, and anonymous access without the gRPC listener are problems', () => {
+    assert.deepEqual(problemsOf(() => loadConfig({}, { BRIDGEHEAD_API_TLS_LISTEN: '443', BRIDGEHEAD_GRPC_LISTEN: 'x:99999', BRIDGEHEAD_GRPC_ANONYMOUS: 'yes' })), [
+      'apiTlsListen: expected HOST:PORT (port 0-65535), got "443"',
+      'grpcListen: expected HOST:PORT (port 0-65535), got "x:99999"',
+      'grpcAnonymous: expected true or false, got "yes"',
+    ]);
+    assert.deepEqual(problemsOf(() => loadConfig({ grpcAnonymous: true }, {})), ['grpcAnonymous: applies to grpcListen, which is not set']);
+  });
+});
+
 describe('parseListen', () => {
   const parse = (v: unknown): { address: unknown; problems: string[] } => {
     const problems: string[] = [];
