@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { redactConfig, type Config } from '../config/schema.js';
+import { redactConfig, type Config, type ListenAddress } from '../config/schema.js';
 import { createApiServer } from '../adapters/rest/api-server.js';
 import { SqliteStore } from '../adapters/store/sqlite/sqlite-store.js';
 import { NodeKeyInspector } from '../adapters/crypto/key-inspector.js';
@@ -14,14 +14,18 @@ import { LocalBus } from '../adapters/bus/local-bus.js';
 import { MqttBridge } from '../adapters/mqtt/mqtt-bridge.js';
 import { DEFAULT_MQTT_LIMITS } from '../adapters/mqtt/session-types.js';
 import { ensureTlsMaterial } from '../adapters/mqtt/tls-material.js';
+import { GrpcDeviceManager, GrpcPlainListener, type GrpcLimits } from '../adapters/grpc/grpc-server.js';
+import { statusCodec } from '../adapters/grpc/protos.js';
+import { ApiTlsListener, servedByApiTls } from '../adapters/api-tls/api-tls-listener.js';
 import { DeviceAdmin } from '../services/device-admin.js';
 import { ActivityRecorder } from '../services/activity-recorder.js';
 import { DeviceAuthenticator } from '../services/device-auth.js';
 import { DeviceIngress } from '../services/device-ingress.js';
 import { RegistryCache } from '../services/registry-cache.js';
 import { ApiAuth } from '../services/api-auth.js';
+import { CallDeadlines } from '../services/call-deadlines.js';
 import { LiveSessions } from '../services/live-sessions.js';
-import type { Clock } from '../services/ports.js';
+import type { Clock, Store } from '../services/ports.js';
 import { createLogger } from '../observability/logger.js';
 import { BridgeMetrics } from '../observability/metrics.js';
 import { resolveAdminToken } from './admin-token.js';
@@ -30,6 +34,10 @@ export interface RunningServer {
   /** What the `listening` line reports. */
   info: {
     api: string;
+    /** `--api-tls-listen`: gRPC and REST over TLS. */
+    apiTls: string | undefined;
+    /** `--grpc-listen`: plaintext gRPC. */
+    grpc: string | undefined;
     mqtt: string[];
     mqttPlain: string[];
     caFile: string | undefined;
@@ -45,6 +53,32 @@ const systemClock: Clock = { now: () => Date.now() };
 
 /** How long a registry may be served from cache when a change event was missed. */
 const REGISTRY_CACHE_MAX_AGE_MS = 30_000;
+
+/** The Store methods DeviceAdmin writes with: none of them starts once its gRPC call is past its deadline. */
+const STORE_WRITES: readonly (keyof Store)[] = [
+  'createRegistry',
+  'updateRegistry',
+  'deleteRegistry',
+  'createDevice',
+  'updateDevice',
+  'deleteDevice',
+  'modifyConfig',
+  'bind',
+  'unbind',
+  'setIamPolicy',
+];
+
+/** Open connections per API listener (gRPC, TLS); past it new ones are closed at once. */
+const MAX_API_CONNECTIONS = 10_000;
+/** Concurrent calls per HTTP/2 connection; a client queues the rest. */
+const MAX_CONCURRENT_STREAMS = 100;
+
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+
+function url(scheme: string, address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${scheme}://${host}:${address.port}`;
+}
 
 /**
  * The composition root: the only place that chooses implementations. Starts parts in dependency
@@ -81,7 +115,15 @@ export async function startServer(config: Config): Promise<RunningServer> {
   });
   live.start();
   const auth = new ApiAuth(token);
-  const admin = new DeviceAdmin(store, new NodeKeyInspector(), systemClock, bus, live, auth);
+  const deadlines = new CallDeadlines(systemClock);
+  const admin = new DeviceAdmin(
+    deadlines.guardWrites(store, STORE_WRITES),
+    new NodeKeyInspector(),
+    systemClock,
+    bus,
+    deadlines.guardWrites(live, ['send']),
+    auth,
+  );
 
   const tls = await ensureTlsMaterial(dataDir, { certFile: config.tlsCert, keyFile: config.tlsKey, hostnames: config.tlsHostnames });
   const bridge = new MqttBridge({
@@ -107,10 +149,33 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   const api = createApiServer({ admin, auth, bodyLimitBytes: config.apiBodyLimitBytes, logger });
   registerEventLogRoutes(api, { reader, auth });
-  api.get('/metrics', async (_req, reply) => {
+  api.get('/metrics', async (request, reply) => {
+    // The TLS API port faces backends, often the Internet; metrics stay on the admin listener.
+    if (servedByApiTls(request.raw.socket)) return reply.callNotFound();
     void reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
+
+  const grpcLimits: GrpcLimits = { maxReceiveMessageBytes: config.apiBodyLimitBytes, maxConcurrentStreams: MAX_CONCURRENT_STREAMS };
+  const grpcService = { admin, auth, deadlines, codec: statusCodec(), log: logger.child({ component: 'grpc' }) };
+  // One gRPC server per listener: what a call without credentials may do differs between them.
+  const grpcPlain = config.grpcListen && new GrpcDeviceManager({ ...grpcService, anonymousAsAdmin: config.grpcAnonymous }, grpcLimits);
+  const grpcPlainListener = grpcPlain && new GrpcPlainListener(grpcPlain, MAX_API_CONNECTIONS);
+  const grpcTls = config.apiTlsListen && new GrpcDeviceManager({ ...grpcService, anonymousAsAdmin: false }, grpcLimits);
+  const apiTls =
+    grpcTls &&
+    new ApiTlsListener({
+      cert: tls.cert,
+      key: tls.key,
+      rest: { server: api.server, routing: (req, res) => api.routing(req, res) },
+      grpc: (connection) => grpcTls.inject(connection),
+      maxConnections: MAX_API_CONNECTIONS,
+      maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
+      log: logger.child({ component: 'api-tls' }),
+    });
+  const stopApi = async (): Promise<void> => {
+    await Promise.all([api.close(), apiTls?.close(), grpcPlainListener?.close(), grpcPlain?.close(), grpcTls?.close()]);
+  };
 
   const stopStorage = async (): Promise<void> => {
     live.close();
@@ -119,22 +184,32 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await bus.close();
     await store.close();
   };
+  let grpcAddress: AddressInfo | undefined;
+  let apiTlsAddress: AddressInfo | undefined;
   try {
     await bridge.start();
     await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
+    if (grpcPlainListener) grpcAddress = await grpcPlainListener.listen(config.grpcListen!.host, config.grpcListen!.port);
+    if (apiTls) apiTlsAddress = await apiTls.listen(config.apiTlsListen!.host, config.apiTlsListen!.port);
   } catch (e) {
     await bridge.close();
-    await api.close();
+    await stopApi();
     await stopStorage();
     throw e;
   }
-  const address = api.server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  if (config.grpcAnonymous && !isLoopback((config.grpcListen as ListenAddress).host)) {
+    logger.warn(
+      { grpcListen: url('grpc', grpcAddress!) },
+      'gRPC calls without credentials run with full rights (--grpc-anonymous) on an address that is not loopback',
+    );
+  }
 
   let closing: Promise<void> | undefined;
   return {
     info: {
-      api: `http://${host}:${address.port}`,
+      api: url('http', api.server.address() as AddressInfo),
+      apiTls: apiTlsAddress && url('https', apiTlsAddress),
+      grpc: grpcAddress && url('grpc', grpcAddress),
       mqtt: bridge.urls.tls,
       mqttPlain: bridge.urls.plain,
       caFile: tls.caFile,
@@ -145,7 +220,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     },
     close() {
       closing ??= (async () => {
-        await api.close();
+        await stopApi();
         await bridge.close();
         await stopStorage();
         logger.flush();

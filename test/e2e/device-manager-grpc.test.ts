@@ -1,0 +1,25 @@
+import { after, before, describe } from 'node:test';
+import { iotGrpcClient, type DeviceManagerClient } from '../support/iot-client.js';
+import { startServer, type StartedServer } from '../support/server.js';
+import { deviceManagerScenario } from './device-manager-scenario.js';
+
+/**
+ * The Device Manager scenario through @google-cloud/iot in its default gRPC mode, on the plaintext
+ * listener with `--grpc-anonymous`: a client built with only an endpoint, a port and insecure
+ * channel credentials, sending no credentials at all.
+ */
+describe('Device Manager API through @google-cloud/iot over gRPC (h2c, anonymous)', () => {
+  let server: StartedServer;
+  let client: DeviceManagerClient;
+
+  before(async () => {
+    server = await startServer({ args: ['--grpc-listen', '127.0.0.1:0', '--grpc-anonymous'] });
+    client = iotGrpcClient(server);
+  });
+  after(async () => {
+    await client.close();
+    await server.cleanup();
+  });
+
+  deviceManagerScenario(() => ({ client }), { requiresCredentials: false });
+});
