@@ -114,6 +114,9 @@ export function parseListen(value: unknown, name: string, problems: string[]): L
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
+/** Whether a listen host reaches this machine only (what makes anonymous access tolerable). */
+export const isLoopbackHost = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+
 function positiveInt(value: unknown, name: string, problems: string[], allowZero = false): number {
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < (allowZero ? 0 : 1)) {

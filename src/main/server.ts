@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { redactConfig, type Config, type ListenAddress } from '../config/schema.js';
+import { isLoopbackHost, redactConfig, type Config, type ListenAddress } from '../config/schema.js';
 import { createApiServer } from '../adapters/rest/api-server.js';
 import { SqliteStore } from '../adapters/store/sqlite/sqlite-store.js';
 import { NodeKeyInspector } from '../adapters/crypto/key-inspector.js';
@@ -72,8 +72,6 @@ const STORE_WRITES: readonly (keyof Store)[] = [
 const MAX_API_CONNECTIONS = 10_000;
 /** Concurrent calls per HTTP/2 connection; a client queues the rest. */
 const MAX_CONCURRENT_STREAMS = 100;
-
-const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 
 function url(scheme: string, address: AddressInfo): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -197,7 +195,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await stopStorage();
     throw e;
   }
-  if (config.grpcAnonymous && !isLoopback((config.grpcListen as ListenAddress).host)) {
+  if (config.grpcAnonymous && !isLoopbackHost((config.grpcListen as ListenAddress).host)) {
     logger.warn(
       { grpcListen: url('grpc', grpcAddress!) },
       'gRPC calls without credentials run with full rights (--grpc-anonymous) on an address that is not loopback',

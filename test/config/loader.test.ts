@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/loader.js';
-import { ConfigError, DEFAULTS, parseListen, redactConfig, validateConfig, type Config } from '../../src/config/schema.js';
+import { ConfigError, DEFAULTS, isLoopbackHost, parseListen, redactConfig, validateConfig, type Config } from '../../src/config/schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bridgehead-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -200,6 +200,11 @@ describe('API listeners: --api-tls-listen, --grpc-listen, --grpc-anonymous', () 
       'grpcAnonymous: expected true or false, got "yes"',
     ]);
     assert.deepEqual(problemsOf(() => loadConfig({ grpcAnonymous: true }, {})), ['grpcAnonymous: applies to grpcListen, which is not set']);
+  });
+
+  test('loopback hosts, where anonymous access draws no warning', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) assert.equal(isLoopbackHost(host), true, host);
+    for (const host of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', 'example.com', '127.0.0.1.example.com']) assert.equal(isLoopbackHost(host), false, host);
   });
 });
 

@@ -1,4 +1,5 @@
-import { after, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
 import { iotGrpcClient, type DeviceManagerClient } from '../support/iot-client.js';
 import { startServer, type StartedServer } from '../support/server.js';
 import { deviceManagerScenario } from './device-manager-scenario.js';
@@ -22,4 +23,9 @@ describe('Device Manager API through @google-cloud/iot over gRPC (h2c, anonymous
   });
 
   deviceManagerScenario(() => ({ client }), { requiresCredentials: false });
+
+  it('names the listener in the listening line; anonymous access on loopback draws no warning', () => {
+    assert.match(String(server.info.grpc), /^grpc:\/\/127\.0\.0\.1:\d+$/);
+    assert.doesNotMatch(server.stderr(), /grpc-anonymous/);
+  });
 });
