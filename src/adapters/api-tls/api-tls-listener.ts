@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import { GrpcStreamProxy } from './grpc-stream-proxy.js';
 
 /**
- * `--api-tls-listen`: the one TLS port cloudiot.googleapis.com:443 was. ALPN picks the protocol per
+ * `--api-tls-listen` (docs/compat.md C-API-TLS): the one TLS port cloudiot.googleapis.com:443 was. ALPN picks the protocol per
  * connection: `http/1.1` (or none) goes to the REST server as is; `h2` carries gRPC and REST side
  * by side, told apart per stream by content type (`application/grpc…` is gRPC, relayed to the gRPC
  * server; anything else is REST, routed into the same REST application).

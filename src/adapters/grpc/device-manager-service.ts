@@ -20,7 +20,7 @@ import {
 } from './resource-messages.js';
 
 /**
- * google.cloud.iot.v1.DeviceManager over gRPC: one handler per method, each only translating the
+ * google.cloud.iot.v1.DeviceManager over gRPC (docs/compat.md C-GRPC): one handler per method, each only translating the
  * request message for DeviceAdmin and its result back (the REST routes' twin). Authentication,
  * deadlines, malformed messages and the error mapping are common to all, in `unary`.
  */
@@ -32,7 +32,7 @@ export interface DeviceManagerServiceOptions {
   codec: StatusCodec;
   log: Logger;
   /**
-   * Calls that carry no credentials run as the admin (`--grpc-anonymous`, the emulator convention
+   * Calls that carry no credentials run as the admin (`--grpc-anonymous`, C-GRPC-PLAIN: the emulator convention
    * for plaintext listeners, where Google's client libraries send none). Credentials that are
    * sent are still checked.
    */
