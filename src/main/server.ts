@@ -14,9 +14,7 @@ import { LocalBus } from '../adapters/bus/local-bus.js';
 import { MqttBridge } from '../adapters/mqtt/mqtt-bridge.js';
 import { DEFAULT_MQTT_LIMITS } from '../adapters/mqtt/session-types.js';
 import { ensureTlsMaterial } from '../adapters/mqtt/tls-material.js';
-import { GrpcDeviceManager, GrpcPlainListener, type GrpcLimits } from '../adapters/grpc/grpc-server.js';
-import { statusCodec } from '../adapters/grpc/protos.js';
-import { ApiTlsListener, servedByApiTls } from '../adapters/api-tls/api-tls-listener.js';
+import { servedByApiTls } from '../adapters/api-tls/api-tls-listener.js';
 import { DeviceAdmin } from '../services/device-admin.js';
 import { ActivityRecorder } from '../services/activity-recorder.js';
 import { DeviceAuthenticator } from '../services/device-auth.js';
@@ -29,6 +27,7 @@ import type { Clock, Store } from '../services/ports.js';
 import { createLogger } from '../observability/logger.js';
 import { BridgeMetrics } from '../observability/metrics.js';
 import { resolveAdminToken } from './admin-token.js';
+import type { ApiListeners } from './api-listeners.js';
 
 export interface RunningServer {
   /** What the `listening` line reports. */
@@ -67,11 +66,6 @@ const STORE_WRITES: readonly (keyof Store)[] = [
   'unbind',
   'setIamPolicy',
 ];
-
-/** Open connections per API listener (gRPC, TLS); past it new ones are closed at once. */
-const MAX_API_CONNECTIONS = 10_000;
-/** Concurrent calls per HTTP/2 connection; a client queues the rest. */
-const MAX_CONCURRENT_STREAMS = 100;
 
 function url(scheme: string, address: AddressInfo): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -154,25 +148,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
     return metrics.registry.metrics();
   });
 
-  const grpcLimits: GrpcLimits = { maxReceiveMessageBytes: config.apiBodyLimitBytes, maxConcurrentStreams: MAX_CONCURRENT_STREAMS };
-  const grpcService = { admin, auth, deadlines, codec: statusCodec(), log: logger.child({ component: 'grpc' }) };
-  // One gRPC server per listener: what a call without credentials may do differs between them.
-  const grpcPlain = config.grpcListen && new GrpcDeviceManager({ ...grpcService, anonymousAsAdmin: config.grpcAnonymous }, grpcLimits);
-  const grpcPlainListener = grpcPlain && new GrpcPlainListener(grpcPlain, MAX_API_CONNECTIONS);
-  const grpcTls = config.apiTlsListen && new GrpcDeviceManager({ ...grpcService, anonymousAsAdmin: false }, grpcLimits);
-  const apiTls =
-    grpcTls &&
-    new ApiTlsListener({
-      cert: tls.cert,
-      key: tls.key,
-      rest: { server: api.server, routing: (req, res) => api.routing(req, res) },
-      grpc: (connection) => grpcTls.inject(connection),
-      maxConnections: MAX_API_CONNECTIONS,
-      maxConcurrentStreams: MAX_CONCURRENT_STREAMS,
-      log: logger.child({ component: 'api-tls' }),
-    });
+  let listeners: ApiListeners | undefined;
   const stopApi = async (): Promise<void> => {
-    await Promise.all([api.close(), apiTls?.close(), grpcPlainListener?.close(), grpcPlain?.close(), grpcTls?.close()]);
+    await Promise.all([api.close(), listeners?.close()]);
   };
 
   const stopStorage = async (): Promise<void> => {
@@ -182,13 +160,13 @@ export async function startServer(config: Config): Promise<RunningServer> {
     await bus.close();
     await store.close();
   };
-  let grpcAddress: AddressInfo | undefined;
-  let apiTlsAddress: AddressInfo | undefined;
   try {
     await bridge.start();
     await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
-    if (grpcPlainListener) grpcAddress = await grpcPlainListener.listen(config.grpcListen!.host, config.grpcListen!.port);
-    if (apiTls) apiTlsAddress = await apiTls.listen(config.apiTlsListen!.host, config.apiTlsListen!.port);
+    if (config.grpcListen || config.apiTlsListen) {
+      const { startApiListeners } = await import('./api-listeners.js');
+      listeners = await startApiListeners(config, { admin, auth, deadlines, rest: api, tls, logger });
+    }
   } catch (e) {
     await bridge.close();
     await stopApi();
@@ -197,7 +175,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   }
   if (config.grpcAnonymous && !isLoopbackHost((config.grpcListen as ListenAddress).host)) {
     logger.warn(
-      { grpcListen: url('grpc', grpcAddress!) },
+      { grpcListen: url('grpc', listeners!.grpc!) },
       'gRPC calls without credentials run with full rights (--grpc-anonymous) on an address that is not loopback',
     );
   }
@@ -206,8 +184,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
   return {
     info: {
       api: url('http', api.server.address() as AddressInfo),
-      apiTls: apiTlsAddress && url('https', apiTlsAddress),
-      grpc: grpcAddress && url('grpc', grpcAddress),
+      apiTls: listeners?.apiTls && url('https', listeners.apiTls),
+      grpc: listeners?.grpc && url('grpc', listeners.grpc),
       mqtt: bridge.urls.tls,
       mqttPlain: bridge.urls.plain,
       caFile: tls.caFile,

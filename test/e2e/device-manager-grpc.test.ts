@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { iotGrpcClient, type DeviceManagerClient } from '../support/iot-client.js';
 import { startServer, type StartedServer } from '../support/server.js';
@@ -27,5 +31,20 @@ describe('Device Manager API through @google-cloud/iot over gRPC (h2c, anonymous
   it('names the listener in the listening line; anonymous access on loopback draws no warning', () => {
     assert.match(String(server.info.grpc), /^grpc:\/\/127\.0\.0\.1:\d+$/);
     assert.doesNotMatch(server.stderr(), /grpc-anonymous/);
+  });
+});
+
+describe('gRPC listener start-up', () => {
+  it('an address that cannot be bound stops the start, naming the error, with nothing left running', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    const dataDir = mkdtempSync(join(tmpdir(), 'bridgehead-grpc-bind-'));
+    try {
+      await assert.rejects(startServer({ dataDir, args: ['--grpc-listen', `127.0.0.1:${port}`] }), /exited with 1 before listening[\s\S]*EADDRINUSE/);
+    } finally {
+      taken.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   });
 });
