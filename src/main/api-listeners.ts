@@ -33,7 +33,7 @@ export async function startApiListeners(
   const service = { admin: deps.admin, auth: deps.auth, deadlines: deps.deadlines, codec: statusCodec(), log: deps.logger.child({ component: 'grpc' }) };
   // One gRPC server per listener: what a call without credentials may do differs between them.
   const plain = config.grpcListen && new GrpcDeviceManager({ ...service, anonymousAsAdmin: config.grpcAnonymous }, limits);
-  const plainListener = plain && new GrpcPlainListener(plain, MAX_API_CONNECTIONS);
+  const plainListener = plain && new GrpcPlainListener(plain, MAX_API_CONNECTIONS, service.log);
   const secure = config.apiTlsListen && new GrpcDeviceManager({ ...service, anonymousAsAdmin: false }, limits);
   const apiTls =
     secure &&

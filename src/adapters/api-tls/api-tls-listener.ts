@@ -89,6 +89,8 @@ export class ApiTlsListener {
         resolve();
       });
     });
+    // Accept failures (out of file descriptors): the operator's to fix, not a reason to exit.
+    this.tls.on('error', (err) => this.opts.log.warn({ err }, 'API TLS listener error'));
     return this.tls.address() as AddressInfo;
   }
 

@@ -1,6 +1,7 @@
 import { createServer, type AddressInfo, type Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Server, ServerCredentials, type ConnectionInjector, type ServerOptions } from '@grpc/grpc-js';
+import type { Logger } from 'pino';
 import { deviceManagerDefinition } from './protos.js';
 import { deviceManagerService, type DeviceManagerServiceOptions } from './device-manager-service.js';
 
@@ -67,7 +68,11 @@ export class GrpcDeviceManager {
 export class GrpcPlainListener {
   private readonly server: NetServer;
 
-  constructor(grpc: GrpcDeviceManager, maxConnections: number) {
+  constructor(
+    grpc: GrpcDeviceManager,
+    maxConnections: number,
+    private readonly log: Logger,
+  ) {
     this.server = createServer((socket) => grpc.inject(socket));
     this.server.maxConnections = maxConnections;
   }
@@ -80,6 +85,8 @@ export class GrpcPlainListener {
         resolve();
       });
     });
+    // Accept failures (out of file descriptors): the operator's to fix, not a reason to exit.
+    this.server.on('error', (err) => this.log.warn({ err }, 'gRPC listener error'));
     return this.server.address() as AddressInfo;
   }
 
