@@ -12,6 +12,9 @@ interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsHostname?: string[];
+  apiTlsListen?: string;
+  grpcListen?: string;
+  grpcAnonymous?: boolean;
   mqttMaxMsgsPerSec?: string;
   mqttMaxConnections?: string;
   eventLogSync?: string;
@@ -37,7 +40,10 @@ export function registerServe(program: Command): void {
     .option('--metrics-access <mode>', 'who may read /metrics: loopback (default: local callers free, others need the admin token), token, public')
     .option('--mqtt-listen <host:port>', 'MQTT over TLS listener, repeatable (default 0.0.0.0:8883)', collect)
     .option('--mqtt-plain-listen <host:port>', 'plain-TCP MQTT listener, repeatable (off by default)', collect)
-    .option('--tls-cert <file>', 'TLS certificate (PEM) for the MQTT listeners; generated into the data dir if unset')
+    .option('--api-tls-listen <host:port>', 'gRPC and REST Device Manager API on one TLS port, e.g. 0.0.0.0:443 (off by default)')
+    .option('--grpc-listen <host:port>', 'plaintext gRPC (h2c) Device Manager API, for a TLS-terminating proxy or local use (off by default)')
+    .option('--grpc-anonymous', 'calls without credentials on --grpc-listen get full rights (emulator convention; off by default)')
+    .option('--tls-cert <file>', 'TLS certificate (PEM) for the MQTT and API TLS listeners; generated into the data dir if unset')
     .option('--tls-key <file>', 'TLS private key (PEM) matching --tls-cert')
     .option('--tls-hostname <name>', 'extra name for the generated server certificate, repeatable', collect)
     .option('--mqtt-max-msgs-per-sec <n>', 'per-connection message limit, 0 = none (default 100)')
@@ -60,6 +66,9 @@ export function registerServe(program: Command): void {
           tlsCert: opts.tlsCert,
           tlsKey: opts.tlsKey,
           tlsHostnames: opts.tlsHostname,
+          apiTlsListen: opts.apiTlsListen,
+          grpcListen: opts.grpcListen,
+          grpcAnonymous: opts.grpcAnonymous,
           mqttMaxMessagesPerSecond: opts.mqttMaxMsgsPerSec,
           mqttMaxConnections: opts.mqttMaxConnections,
           eventLogSync: opts.eventLogSync,

@@ -36,6 +36,15 @@ export interface Config {
   tlsKey: string | undefined;
   /** Extra names for the generated server certificate, besides localhost, 127.0.0.1 and ::1. */
   tlsHostnames: string[];
+  /**
+   * The Device Manager over gRPC and REST on one TLS port (what cloudiot.googleapis.com:443 was),
+   * chosen per connection by ALPN and per HTTP/2 stream by content type; credentials always required.
+   */
+  apiTlsListen: ListenAddress | undefined;
+  /** Plaintext gRPC (h2c): behind a TLS-terminating proxy, local development, CI. */
+  grpcListen: ListenAddress | undefined;
+  /** Calls without credentials on `grpcListen` get full rights (the emulator convention). */
+  grpcAnonymous: boolean;
   /** Per-connection inbound message limit (spec §2.2: 100/s); 0 disables it. */
   mqttMaxMessagesPerSecond: number;
   mqttMaxConnections: number;
@@ -66,6 +75,9 @@ export const DEFAULTS: RawConfig = {
   tlsCert: undefined,
   tlsKey: undefined,
   tlsHostnames: [],
+  apiTlsListen: undefined,
+  grpcListen: undefined,
+  grpcAnonymous: false,
   mqttMaxMessagesPerSecond: 100,
   mqttMaxConnections: 10_000,
   mqttMaxPacketBytes: 256 * 1024 + 4096,
@@ -87,6 +99,9 @@ export const KEYS: ReadonlyArray<{ key: keyof Config; env: string; secret?: bool
   { key: 'tlsCert', env: 'BRIDGEHEAD_TLS_CERT' },
   { key: 'tlsKey', env: 'BRIDGEHEAD_TLS_KEY' },
   { key: 'tlsHostnames', env: 'BRIDGEHEAD_TLS_HOSTNAMES' },
+  { key: 'apiTlsListen', env: 'BRIDGEHEAD_API_TLS_LISTEN' },
+  { key: 'grpcListen', env: 'BRIDGEHEAD_GRPC_LISTEN' },
+  { key: 'grpcAnonymous', env: 'BRIDGEHEAD_GRPC_ANONYMOUS' },
   { key: 'mqttMaxMessagesPerSecond', env: 'BRIDGEHEAD_MQTT_MAX_MESSAGES_PER_SECOND' },
   { key: 'mqttMaxConnections', env: 'BRIDGEHEAD_MQTT_MAX_CONNECTIONS' },
   { key: 'mqttMaxPacketBytes', env: 'BRIDGEHEAD_MQTT_MAX_PACKET_BYTES' },
@@ -116,6 +131,9 @@ export function parseListen(value: unknown, name: string, problems: string[]): L
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
 }
 
+/** Whether a listen host reaches this machine only (what makes anonymous access tolerable). */
+export const isLoopbackHost = (host: string): boolean => host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+
 function positiveInt(value: unknown, name: string, problems: string[], allowZero = false): number {
   const n = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : NaN;
   if (!Number.isSafeInteger(n) || n < (allowZero ? 0 : 1)) {
@@ -133,6 +151,17 @@ function list(value: unknown): unknown[] {
 
 function listenList(value: unknown, name: string, problems: string[]): ListenAddress[] {
   return list(value).map((v, i) => parseListen(v, `${name}[${i}]`, problems));
+}
+
+function optionalListen(value: unknown, name: string, problems: string[]): ListenAddress | undefined {
+  return value === undefined || value === '' ? undefined : parseListen(value, name, problems);
+}
+
+function bool(value: unknown, name: string, problems: string[]): boolean {
+  if (value === true || value === 'true' || value === '1') return true;
+  if (value === false || value === 'false' || value === '0') return false;
+  problems.push(`${name}: expected true or false, got ${JSON.stringify(value)}`);
+  return false;
 }
 
 function optionalString(value: unknown, name: string, problems: string[]): string | undefined {
@@ -175,6 +204,10 @@ export function validateConfig(raw: RawConfig): Config {
   const tlsKey = optionalString(raw.tlsKey, 'tlsKey', problems);
   if ((tlsCert === undefined) !== (tlsKey === undefined)) problems.push('tlsCert/tlsKey: give both or neither');
   const tlsHostnames = list(raw.tlsHostnames).map(String);
+  const apiTlsListen = optionalListen(raw.apiTlsListen, 'apiTlsListen', problems);
+  const grpcListen = optionalListen(raw.grpcListen, 'grpcListen', problems);
+  const grpcAnonymous = bool(raw.grpcAnonymous, 'grpcAnonymous', problems);
+  if (grpcAnonymous && grpcListen === undefined) problems.push('grpcAnonymous: applies to grpcListen, which is not set');
   const mqttMaxMessagesPerSecond = positiveInt(raw.mqttMaxMessagesPerSecond, 'mqttMaxMessagesPerSecond', problems, true);
   const mqttMaxConnections = positiveInt(raw.mqttMaxConnections, 'mqttMaxConnections', problems);
   const mqttMaxPacketBytes = positiveInt(raw.mqttMaxPacketBytes, 'mqttMaxPacketBytes', problems);
@@ -196,6 +229,9 @@ export function validateConfig(raw: RawConfig): Config {
     tlsCert,
     tlsKey,
     tlsHostnames: Object.freeze(tlsHostnames) as string[],
+    apiTlsListen: apiTlsListen && Object.freeze(apiTlsListen),
+    grpcListen: grpcListen && Object.freeze(grpcListen),
+    grpcAnonymous,
     mqttMaxMessagesPerSecond,
     mqttMaxConnections,
     mqttMaxPacketBytes,

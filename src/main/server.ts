@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { redactConfig, type Config } from '../config/schema.js';
+import { isLoopbackHost, redactConfig, type Config, type ListenAddress } from '../config/schema.js';
 import { createApiServer } from '../adapters/rest/api-server.js';
 import { SqliteStore } from '../adapters/store/sqlite/sqlite-store.js';
 import { NodeKeyInspector } from '../adapters/crypto/key-inspector.js';
@@ -17,24 +17,31 @@ import { MqttBridge } from '../adapters/mqtt/mqtt-bridge.js';
 import { SessionIo } from '../adapters/mqtt/session-io.js';
 import { DEFAULT_MQTT_LIMITS } from '../adapters/mqtt/session-types.js';
 import { ensureTlsMaterial } from '../adapters/mqtt/tls-material.js';
+import { servedByApiTls } from '../adapters/api-tls/api-tls-listener.js';
 import { DeviceAdmin } from '../services/device-admin.js';
 import { ActivityRecorder } from '../services/activity-recorder.js';
 import { DeviceAuthenticator } from '../services/device-auth.js';
 import { DeviceIngress } from '../services/device-ingress.js';
 import { RegistryCache } from '../services/registry-cache.js';
 import { ApiAuth } from '../services/api-auth.js';
+import { CallDeadlines } from '../services/call-deadlines.js';
 import { LiveSessions } from '../services/live-sessions.js';
 import { ServiceAccountAdmin } from '../services/service-account-admin.js';
 import { ServiceAccountCredentials } from '../services/service-account-credentials.js';
-import type { Clock } from '../services/ports.js';
+import type { Clock, Store } from '../services/ports.js';
 import { createLogger } from '../observability/logger.js';
 import { BridgeMetrics } from '../observability/metrics.js';
 import { resolveAdminToken } from './admin-token.js';
+import type { ApiListeners } from './api-listeners.js';
 
 export interface RunningServer {
   /** What the `listening` line reports. */
   info: {
     api: string;
+    /** `--api-tls-listen`: gRPC and REST over TLS. */
+    apiTls: string | undefined;
+    /** `--grpc-listen`: plaintext gRPC. */
+    grpc: string | undefined;
     mqtt: string[];
     mqttPlain: string[];
     caFile: string | undefined;
@@ -50,6 +57,25 @@ const systemClock: Clock = { now: () => Date.now() };
 
 /** How long a registry may be served from cache when a change event was missed. */
 const REGISTRY_CACHE_MAX_AGE_MS = 30_000;
+
+/** The Store methods DeviceAdmin writes with: none of them starts once its gRPC call is past its deadline. */
+const STORE_WRITES: readonly (keyof Store)[] = [
+  'createRegistry',
+  'updateRegistry',
+  'deleteRegistry',
+  'createDevice',
+  'updateDevice',
+  'deleteDevice',
+  'modifyConfig',
+  'bind',
+  'unbind',
+  'setIamPolicy',
+];
+
+function url(scheme: string, address: AddressInfo): string {
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `${scheme}://${host}:${address.port}`;
+}
 
 /**
  * The composition root: the only place that chooses implementations. Starts parts in dependency
@@ -89,7 +115,15 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const credentials = new ServiceAccountCredentials(store, saCrypto, systemClock);
   const stopFollowingKeys = credentials.follow(bus);
   const auth = new ApiAuth(token, { credentials, policies: store });
-  const admin = new DeviceAdmin(store, new NodeKeyInspector(), systemClock, bus, live, auth);
+  const deadlines = new CallDeadlines(systemClock);
+  const admin = new DeviceAdmin(
+    deadlines.guardWrites(store, STORE_WRITES),
+    new NodeKeyInspector(),
+    systemClock,
+    bus,
+    deadlines.guardWrites(live, ['send']),
+    auth,
+  );
   const accounts = new ServiceAccountAdmin({ store, crypto: saCrypto, clock: systemClock, auth, credentials, bus, tokenUri: config.tokenUri });
 
   const tls = await ensureTlsMaterial(dataDir, { certFile: config.tlsCert, keyFile: config.tlsKey, hostnames: config.tlsHostnames });
@@ -128,9 +162,16 @@ export async function startServer(config: Config): Promise<RunningServer> {
   registerMetricsRoute(api, {
     access: config.metricsAccess,
     auth,
+    // The TLS API port faces backends, often the Internet; metrics stay on the admin listener.
+    hiddenFrom: (request) => servedByApiTls(request.raw.socket),
     render: () => metrics.registry.metrics(),
     contentType: metrics.registry.contentType,
   });
+
+  let listeners: ApiListeners | undefined;
+  const stopApi = async (): Promise<void> => {
+    await Promise.all([api.close(), listeners?.close()]);
+  };
 
   const stopStorage = async (): Promise<void> => {
     stopFollowingKeys();
@@ -143,19 +184,29 @@ export async function startServer(config: Config): Promise<RunningServer> {
   try {
     await bridge.start();
     await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
+    if (config.grpcListen || config.apiTlsListen) {
+      const { startApiListeners } = await import('./api-listeners.js');
+      listeners = await startApiListeners(config, { admin, auth, deadlines, rest: api, tls, logger });
+    }
   } catch (e) {
     await bridge.close();
-    await api.close();
+    await stopApi();
     await stopStorage();
     throw e;
   }
-  const address = api.server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  if (config.grpcAnonymous && !isLoopbackHost((config.grpcListen as ListenAddress).host)) {
+    logger.warn(
+      { grpcListen: url('grpc', listeners!.grpc!) },
+      'gRPC calls without credentials run with full rights (--grpc-anonymous) on an address that is not loopback',
+    );
+  }
 
   let closing: Promise<void> | undefined;
   return {
     info: {
-      api: `http://${host}:${address.port}`,
+      api: url('http', api.server.address() as AddressInfo),
+      apiTls: listeners?.apiTls && url('https', listeners.apiTls),
+      grpc: listeners?.grpc && url('grpc', listeners.grpc),
       mqtt: bridge.urls.tls,
       mqttPlain: bridge.urls.plain,
       caFile: tls.caFile,
@@ -166,7 +217,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     },
     close() {
       closing ??= (async () => {
-        await api.close();
+        await stopApi();
         await bridge.close();
         await stopStorage();
         logger.flush();

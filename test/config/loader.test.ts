@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadConfig } from '../../src/config/loader.js';
-import { ConfigError, DEFAULTS, parseListen, redactConfig, validateConfig, type Config } from '../../src/config/schema.js';
+import { ConfigError, DEFAULTS, isLoopbackHost, parseListen, redactConfig, validateConfig, type Config } from '../../src/config/schema.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bridgehead-config-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -163,6 +163,48 @@ describe('validation', () => {
   test('an admin token of exactly 16 characters passes, 15 fail', () => {
     assert.equal(loadConfig({ adminToken: 'x'.repeat(16) }, {}).adminToken, 'x'.repeat(16));
     assert.deepEqual(problemsOf(() => loadConfig({ adminToken: 'x'.repeat(15) }, {})), ['adminToken: expected a string of at least 16 characters']);
+  });
+});
+
+describe('API listeners: --api-tls-listen, --grpc-listen, --grpc-anonymous', () => {
+  const listeners = (c: Config) => ({ apiTlsListen: c.apiTlsListen, grpcListen: c.grpcListen, grpcAnonymous: c.grpcAnonymous });
+
+  test('off by default', () => {
+    assert.deepEqual(listeners(loadConfig({}, {})), { apiTlsListen: undefined, grpcListen: undefined, grpcAnonymous: false });
+  });
+
+  test('from the file, the environment and flags, in that order of precedence', () => {
+    const file = configFile({ apiTlsListen: '0.0.0.0:443', grpcListen: { host: '127.0.0.1', port: 50051 }, grpcAnonymous: true });
+    assert.deepEqual(listeners(loadConfig({ configFile: file }, {})), {
+      apiTlsListen: { host: '0.0.0.0', port: 443 },
+      grpcListen: { host: '127.0.0.1', port: 50051 },
+      grpcAnonymous: true,
+    });
+    const env = { BRIDGEHEAD_API_TLS_LISTEN: '[::]:8443', BRIDGEHEAD_GRPC_LISTEN: '127.0.0.2:1', BRIDGEHEAD_GRPC_ANONYMOUS: 'false' };
+    assert.deepEqual(listeners(loadConfig({ configFile: file }, env)), {
+      apiTlsListen: { host: '::', port: 8443 },
+      grpcListen: { host: '127.0.0.2', port: 1 },
+      grpcAnonymous: false,
+    });
+    assert.deepEqual(listeners(loadConfig({ grpcListen: ':9090', grpcAnonymous: true }, env)), {
+      apiTlsListen: { host: '::', port: 8443 },
+      grpcListen: { host: '0.0.0.0', port: 9090 },
+      grpcAnonymous: true,
+    });
+  });
+
+  test('bad addresses, a non-boolean, and anonymous access without the gRPC listener are problems', () => {
+    assert.deepEqual(problemsOf(() => loadConfig({}, { BRIDGEHEAD_API_TLS_LISTEN: '443', BRIDGEHEAD_GRPC_LISTEN: 'x:99999', BRIDGEHEAD_GRPC_ANONYMOUS: 'yes' })), [
+      'apiTlsListen: expected HOST:PORT (port 0-65535), got "443"',
+      'grpcListen: expected HOST:PORT (port 0-65535), got "x:99999"',
+      'grpcAnonymous: expected true or false, got "yes"',
+    ]);
+    assert.deepEqual(problemsOf(() => loadConfig({ grpcAnonymous: true }, {})), ['grpcAnonymous: applies to grpcListen, which is not set']);
+  });
+
+  test('loopback hosts, where anonymous access draws no warning', () => {
+    for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost']) assert.equal(isLoopbackHost(host), true, host);
+    for (const host of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', 'example.com', '127.0.0.1.example.com']) assert.equal(isLoopbackHost(host), false, host);
   });
 });
 

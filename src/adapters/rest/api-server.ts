@@ -165,11 +165,11 @@ function fastifyToApiError(error: unknown): ApiError {
   if (error instanceof ApiError) return error;
   const code = (error as { code?: string }).code;
   if (code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return new ApiError('INVALID_ARGUMENT', 'The request body is larger than the server accepts.');
+    return new ApiError('INVALID_ARGUMENT', 'The request body is larger than the server accepts.', { reason: 'INVALID_BODY' });
   }
-  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new ApiError('INVALID_ARGUMENT', 'The Content-Type header is not a valid media type.');
-  if (typeof code === 'string' && code.startsWith('FST_ERR_CTP')) return new ApiError('INVALID_ARGUMENT', 'The request body could not be read.');
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new ApiError('INVALID_ARGUMENT', 'The Content-Type header is not a valid media type.', { reason: 'INVALID_BODY' });
+  if (typeof code === 'string' && code.startsWith('FST_ERR_CTP')) return new ApiError('INVALID_ARGUMENT', 'The request body could not be read.', { reason: 'INVALID_BODY' });
   // zlib's codes (Z_DATA_ERROR: not gzip; Z_BUF_ERROR: cut short) are all the client's gzip at fault.
-  if (typeof code === 'string' && code.startsWith('Z_')) return new ApiError('INVALID_ARGUMENT', 'The gzip request body is corrupt or truncated.');
+  if (typeof code === 'string' && code.startsWith('Z_')) return new ApiError('INVALID_ARGUMENT', 'The gzip request body is corrupt or truncated.', { reason: 'INVALID_BODY' });
   return toApiError(error);
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { MetricsAccess } from '../../config/schema.js';
 import { ApiError } from '../../domain/errors.js';
 import type { ApiAuth } from '../../services/api-auth.js';
@@ -9,6 +9,8 @@ export interface MetricsRouteOptions {
   /** The exposition text (prom-client's `registry.metrics()`), served as `contentType`. */
   render: () => Promise<string>;
   contentType: string;
+  /** Requests that must not see the route at all (those on the backend-facing TLS port). */
+  hiddenFrom?: (request: FastifyRequest) => boolean;
 }
 
 /**
@@ -19,6 +21,7 @@ export interface MetricsRouteOptions {
  */
 export function registerMetricsRoute(app: FastifyInstance, opts: MetricsRouteOptions): void {
   app.get('/metrics', async (request, reply) => {
+    if (opts.hiddenFrom?.(request)) return reply.callNotFound();
     const free = opts.access === 'public' || (opts.access === 'loopback' && isLoopback(request.socket.remoteAddress));
     // Thrown errors reach the server's error handler, which answers in Google's error JSON.
     if (!free && (await opts.auth.authenticate(request.headers.authorization)).kind !== 'admin') {

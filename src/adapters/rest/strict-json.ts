@@ -22,14 +22,14 @@ export function parseJsonBody(bytes: Uint8Array): Json | undefined {
   try {
     text = utf8.decode(bytes);
   } catch {
-    throw new ApiError('INVALID_ARGUMENT', 'Invalid JSON payload received. The request body is not valid UTF-8.');
+    throw new ApiError('INVALID_ARGUMENT', 'Invalid JSON payload received. The request body is not valid UTF-8.', { reason: 'INVALID_BODY' });
   }
   if (text.trim() === '') return undefined;
   scanJson(text);
   try {
     return JSON.parse(text) as Json;
   } catch {
-    throw new ApiError('INVALID_ARGUMENT', 'The request body is not valid JSON.');
+    throw new ApiError('INVALID_ARGUMENT', 'The request body is not valid JSON.', { reason: 'INVALID_BODY' });
   }
 }
 
@@ -67,7 +67,7 @@ function scanJson(text: string): void {
         const name = decodeName(text, i, end);
         if (name === undefined) return;
         if (top.names.has(name)) {
-          throw new ApiError('INVALID_ARGUMENT', `Invalid JSON payload received. Duplicate name "${echo(name)}"${where(stack)}.`);
+          throw new ApiError('INVALID_ARGUMENT', `Invalid JSON payload received. Duplicate name "${echo(name)}"${where(stack)}.`, { reason: 'INVALID_BODY' });
         }
         top.names.add(name);
         top.at = name;
@@ -76,7 +76,7 @@ function scanJson(text: string): void {
       i = end;
     } else if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
       if (stack.length === MAX_JSON_DEPTH) {
-        throw new ApiError('INVALID_ARGUMENT', `Invalid JSON payload received. Nesting deeper than ${MAX_JSON_DEPTH} levels.`);
+        throw new ApiError('INVALID_ARGUMENT', `Invalid JSON payload received. Nesting deeper than ${MAX_JSON_DEPTH} levels.`, { reason: 'INVALID_BODY' });
       }
       stack.push(c === 0x7b ? { names: new Set(), expectName: true, at: '' } : { names: undefined, expectName: false, at: 0 });
     } else if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
@@ -102,7 +102,7 @@ function checkSurrogates(text: string, start: number, end: number): void {
     return; // a bad escape: JSON.parse refuses the whole body
   }
   if (UNPAIRED_SURROGATE.test(value)) {
-    throw new ApiError('INVALID_ARGUMENT', 'Invalid JSON payload received. A string holds an unpaired UTF-16 surrogate (\\uD800-\\uDFFF).');
+    throw new ApiError('INVALID_ARGUMENT', 'Invalid JSON payload received. A string holds an unpaired UTF-16 surrogate (\\uD800-\\uDFFF).', { reason: 'INVALID_BODY' });
   }
 }
 
