@@ -6,7 +6,9 @@ import { makeCa, makeDeviceCertSignedBy, makeDeviceKeys } from '../support/pki.j
 /**
  * The Device Manager scenario every transport runs with the official @google-cloud/iot client
  * (spec §3): every method and its error cases. device-manager.test.ts runs it over REST,
- * device-manager-grpc*.test.ts over gRPC, plaintext and TLS; each brings its own server.
+ * device-manager-grpc*.test.ts over gRPC, plaintext and TLS, each bringing its own server; the
+ * key-file run (device-manager-grpc-keyfile.test.ts) runs the steps in a child process, whose
+ * environment carries the credentials, and reports each step's outcome.
  */
 
 export interface ScenarioContext {
@@ -15,18 +17,37 @@ export interface ScenarioContext {
   clientWithToken?: (token: string) => DeviceManagerClient;
 }
 
+export interface ScenarioOptions {
+  /** The transport refuses calls without valid credentials (not an anonymous one). */
+  requiresCredentials: boolean;
+}
+
+export interface ScenarioStep {
+  name: string;
+  run: () => Promise<void>;
+}
+
+/** Registers the scenario's steps as tests in the calling describe(); `ctx` is read when they run. */
+export function deviceManagerScenario(ctx: () => ScenarioContext, opts: ScenarioOptions): void {
+  for (const s of deviceManagerScenarioSteps(ctx, opts)) it(s.name, s.run);
+}
+
 /**
- * Registers the scenario's tests in the calling describe(); `ctx` is read when they run.
- * `requiresCredentials`: the transport refuses calls without valid credentials (not an anonymous one).
+ * The scenario's steps in order, each depending only on what the earlier ones left behind;
+ * `ctx` is read only when a step runs, so the names can be listed without a client.
  */
-export function deviceManagerScenario(ctx: () => ScenarioContext, opts: { requiresCredentials: boolean }): void {
+export function deviceManagerScenarioSteps(ctx: () => ScenarioContext, opts: ScenarioOptions): ScenarioStep[] {
+  const steps: ScenarioStep[] = [];
+  const step = (name: string, run: () => Promise<void>): void => {
+    steps.push({ name, run });
+  };
   const P = 'proj-e2e';
   const L = 'us-central1';
   const parent = (): string => ctx().client.locationPath(P, L);
   const regPath = (r: string): string => ctx().client.registryPath(P, L, r);
   const devPath = (r: string, d: string): string => ctx().client.devicePath(P, L, r, d);
 
-  it('creates, gets, lists, patches and deletes registries', async () => {
+  step('creates, gets, lists, patches and deletes registries', async () => {
     const { client } = ctx();
     const [created] = await client.createDeviceRegistry({
       parent: parent(),
@@ -87,7 +108,7 @@ export function deviceManagerScenario(ctx: () => ScenarioContext, opts: { requir
     await rejectsWith(client.deleteDeviceRegistry({ name: regPath('reg-page-0') }), 'NOT_FOUND');
   });
 
-  it('creates devices with every credential format and reports them as the real service did', async () => {
+  step('creates devices with every credential format and reports them as the real service did', async () => {
     const { client } = ctx();
     await client.createDeviceRegistry({ parent: parent(), deviceRegistry: { id: 'reg-dev' } });
     const es = await makeDeviceKeys('ES256');
@@ -144,7 +165,7 @@ export function deviceManagerScenario(ctx: () => ScenarioContext, opts: { requir
     await rejectsWith(client.createDevice({ parent: regPath('no-such-reg'), device: { id: 'dev-1' } }), 'NOT_FOUND');
   });
 
-  it('patches exactly the mutable device fields', async () => {
+  step('patches exactly the mutable device fields', async () => {
     const { client } = ctx();
     await client.createDeviceRegistry({ parent: parent(), deviceRegistry: { id: 'reg-patch' } });
     await client.createDevice({ parent: regPath('reg-patch'), device: { id: 'dev-p', metadata: { a: '1' } } });
@@ -166,7 +187,7 @@ export function deviceManagerScenario(ctx: () => ScenarioContext, opts: { requir
     assert.equal(unblocked.blocked, false);
   });
 
-  it('checks new credentials against the registry CA certificates', async () => {
+  step('checks new credentials against the registry CA certificates', async () => {
     const { client } = ctx();
     const ca = await makeCa();
     const other = await makeCa({ subject: { commonName: 'other-ca' } });
@@ -204,7 +225,7 @@ export function deviceManagerScenario(ctx: () => ScenarioContext, opts: { requir
     );
   });
 
-  it('versions configs: newest first, optimistic concurrency, one update per second', async () => {
+  step('versions configs: newest first, optimistic concurrency, one update per second', async () => {
     const { client } = ctx();
     await client.createDeviceRegistry({ parent: parent(), deviceRegistry: { id: 'reg-cfg' } });
     await client.createDevice({ parent: regPath('reg-cfg'), device: { id: 'dev-c' } });
@@ -224,7 +245,7 @@ export function deviceManagerScenario(ctx: () => ScenarioContext, opts: { requir
     assert.equal(states.deviceStates?.length ?? 0, 0);
   });
 
-  it('sendCommandToDevice fails with FAILED_PRECONDITION for a device that is not connected', async () => {
+  step('sendCommandToDevice fails with FAILED_PRECONDITION for a device that is not connected', async () => {
     const { client } = ctx();
     await client.createDeviceRegistry({ parent: parent(), deviceRegistry: { id: 'reg-cmd' } });
     await client.createDevice({ parent: regPath('reg-cmd'), device: { id: 'dev-cmd' } });
@@ -240,7 +261,7 @@ export function deviceManagerScenario(ctx: () => ScenarioContext, opts: { requir
     );
   });
 
-  it('binds devices to gateways and filters lists by association and type', async () => {
+  step('binds devices to gateways and filters lists by association and type', async () => {
     const { client } = ctx();
     await client.createDeviceRegistry({ parent: parent(), deviceRegistry: { id: 'reg-gw' } });
     const [gw] = await client.createDevice({
@@ -280,7 +301,7 @@ export function deviceManagerScenario(ctx: () => ScenarioContext, opts: { requir
     await rejectsWith(client.deleteDeviceRegistry({ name: regPath('reg-gw') }), 'FAILED_PRECONDITION');
   });
 
-  it('lists devices page by page with id filters and the default projection', async () => {
+  step('lists devices page by page with id filters and the default projection', async () => {
     const { client } = ctx();
     await client.createDeviceRegistry({ parent: parent(), deviceRegistry: { id: 'reg-list' } });
     for (let i = 0; i < 12; i++) {
@@ -300,7 +321,7 @@ export function deviceManagerScenario(ctx: () => ScenarioContext, opts: { requir
     assert.deepEqual(byNum.map((d) => d.id), ['d-03']);
   });
 
-  it('stores IAM policies with an etag', async () => {
+  step('stores IAM policies with an etag', async () => {
     const { client } = ctx();
     await client.createDeviceRegistry({ parent: parent(), deviceRegistry: { id: 'reg-iam' } });
     const [empty] = await client.getIamPolicy({ resource: regPath('reg-iam') });
@@ -317,8 +338,8 @@ export function deviceManagerScenario(ctx: () => ScenarioContext, opts: { requir
     assert.deepEqual(perm.permissions, ['cloudiot.devices.sendCommand']);
   });
 
-  if (!opts.requiresCredentials) return;
-  it('refuses callers without valid credentials and changes nothing', async () => {
+  if (!opts.requiresCredentials) return steps;
+  step('refuses callers without valid credentials and changes nothing', async () => {
     const withToken = ctx().clientWithToken;
     assert.ok(withToken, 'a transport that requires credentials gives a way to send wrong ones');
     const bad = withToken('wrong-token-wrong-token-wrong');
@@ -329,4 +350,5 @@ export function deviceManagerScenario(ctx: () => ScenarioContext, opts: { requir
     }
     await rejectsWith(ctx().client.getDeviceRegistry({ name: regPath('reg-unauth') }), 'NOT_FOUND');
   });
+  return steps;
 }
