@@ -1,7 +1,12 @@
 import {
-  deviceName,
-  ENUM_NUMBERS,
-  registryName,
+  configMessage,
+  deviceMessage,
+  policyMessage,
+  registryMessage,
+  stateMessage,
+  type WireCodec,
+} from '../wire/resource-messages.js';
+import {
   type CertificateFormat,
   type Device,
   type DeviceConfig,
@@ -143,107 +148,26 @@ export function readPolicyMessage(v: Json | undefined): PolicyMessage {
   });
 }
 
-// ---- output ----
+// ---- output: the shared resource messages, written as proto3 JSON ----
 
 export const timestamp = (ms: number): string => new Date(ms).toISOString();
 
 const b64 = (data: Uint8Array): string => Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
 
-function en(name: string, enumName: string, enc: Encoding): string | number | undefined {
-  const table = ENUM_NUMBERS[enumName]!;
-  const num = Object.hasOwn(table, name) ? table[name]! : 0;
-  if (num === 0) return undefined; // proto3 JSON omits the zero value
-  return enc.enumsAsInt ? num : name;
-}
+/** `$alt=json;enum-encoding=int` asks for enum numbers; otherwise names. */
+const JSON_CODECS: Record<'names' | 'numbers', WireCodec> = {
+  names: { timestamp, bytes: b64, enumValue: (name) => name },
+  numbers: { timestamp, bytes: b64, enumValue: (_name, number) => number },
+};
 
-/** Drops undefined values so that JSON matches proto3's "defaults omitted". */
-function clean(o: Record<string, unknown>): JsonObject {
-  for (const k of Object.keys(o)) if (o[k] === undefined) delete o[k];
-  return o as JsonObject;
-}
+const codec = (enc: Encoding): WireCodec => JSON_CODECS[enc.enumsAsInt ? 'numbers' : 'names'];
 
-export function registryJson(r: Registry, enc: Encoding): JsonObject {
-  return clean({
-    id: r.registry,
-    name: registryName(r),
-    eventNotificationConfigs: r.eventNotificationConfigs.length
-      ? r.eventNotificationConfigs.map((e) => clean({ pubsubTopicName: e.pubsubTopicName, subfolderMatches: e.subfolderMatches || undefined }))
-      : undefined,
-    stateNotificationConfig: r.stateNotificationConfig ? { pubsubTopicName: r.stateNotificationConfig.pubsubTopicName } : undefined,
-    mqttConfig: r.mqttEnabledState ? clean({ mqttEnabledState: en(r.mqttEnabledState, 'MqttState', enc) }) : undefined,
-    httpConfig: r.httpEnabledState ? clean({ httpEnabledState: en(r.httpEnabledState, 'HttpState', enc) }) : undefined,
-    logLevel: en(r.logLevel, 'LogLevel', enc),
-    credentials: r.credentials.length
-      ? r.credentials.map((c) => ({
-          publicKeyCertificate: clean({
-            format: en(c.format, 'CertificateFormat', enc),
-            certificate: c.certificate,
-            x509Details: {
-              issuer: c.x509Details.issuer,
-              subject: c.x509Details.subject,
-              startTime: timestamp(c.x509Details.startTime),
-              expiryTime: timestamp(c.x509Details.expiryTime),
-              signatureAlgorithm: c.x509Details.signatureAlgorithm,
-              publicKeyType: c.x509Details.publicKeyType,
-            },
-          }),
-        }))
-      : undefined,
-  });
-}
+export const registryJson = (r: Registry, enc: Encoding): JsonObject => registryMessage(r, codec(enc)) as JsonObject;
 
-export function configJson(c: DeviceConfig): JsonObject {
-  return clean({
-    version: String(c.version),
-    cloudUpdateTime: timestamp(c.cloudUpdateTime),
-    deviceAckTime: c.deviceAckTime === undefined ? undefined : timestamp(c.deviceAckTime),
-    binaryData: c.binaryData.byteLength ? b64(c.binaryData) : undefined,
-  });
-}
+export const configJson = (c: DeviceConfig): JsonObject => configMessage(c, JSON_CODECS.names) as JsonObject;
 
-export function stateJson(s: DeviceState): JsonObject {
-  return clean({ updateTime: timestamp(s.updateTime), binaryData: s.binaryData.byteLength ? b64(s.binaryData) : undefined });
-}
+export const stateJson = (s: DeviceState): JsonObject => stateMessage(s, JSON_CODECS.names) as JsonObject;
 
-const ts = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : timestamp(ms));
+export const deviceJson = (d: Device, enc: Encoding): JsonObject => deviceMessage(d, codec(enc)) as JsonObject;
 
-export function deviceJson(d: Device, enc: Encoding): JsonObject {
-  return clean({
-    id: d.id,
-    name: deviceName(d),
-    numId: d.numId,
-    credentials: d.credentials.length
-      ? d.credentials.map((c) => ({
-          publicKey: { format: en(c.format, 'PublicKeyFormat', enc) ?? null, key: c.key },
-          // Always present; epoch means "never" (spec §1.4).
-          expirationTime: timestamp(c.expirationTime),
-        }))
-      : undefined,
-    lastHeartbeatTime: ts(d.lastHeartbeatTime),
-    lastEventTime: ts(d.lastEventTime),
-    lastStateTime: ts(d.lastStateTime),
-    lastConfigAckTime: ts(d.lastConfigAckTime),
-    lastConfigSendTime: ts(d.lastConfigSendTime),
-    blocked: d.blocked || undefined,
-    lastErrorTime: ts(d.lastErrorTime),
-    lastErrorStatus: d.lastErrorStatus && d.lastErrorStatus.code !== 0 ? { code: d.lastErrorStatus.code, message: d.lastErrorStatus.message } : undefined,
-    config: configJson(d.config),
-    state: d.state ? stateJson(d.state) : undefined,
-    logLevel: en(d.logLevel, 'LogLevel', enc),
-    metadata: Object.keys(d.metadata).length ? { ...d.metadata } : undefined,
-    gatewayConfig: clean({
-      gatewayType: en(d.gatewayConfig.gatewayType, 'GatewayType', enc),
-      gatewayAuthMethod: en(d.gatewayConfig.gatewayAuthMethod, 'GatewayAuthMethod', enc),
-      lastAccessedGatewayId: d.gatewayConfig.lastAccessedGatewayId,
-      lastAccessedGatewayTime: ts(d.gatewayConfig.lastAccessedGatewayTime),
-    }),
-  });
-}
-
-export function policyJson(p: IamPolicy): JsonObject {
-  return clean({
-    version: p.version || undefined,
-    bindings: p.bindings.length ? (p.bindings as unknown as Json[]) : undefined,
-    etag: b64(p.etag),
-  });
-}
+export const policyJson = (p: IamPolicy): JsonObject => policyMessage(p, JSON_CODECS.names) as JsonObject;
