@@ -1,3 +1,5 @@
+import { ApiError } from '../../domain/errors.js';
+import type { Device } from '../../domain/model.js';
 import { commandTopic, configTopic, topicMatches } from '../../domain/mqtt-topics.js';
 import type { MqttSession } from './session.js';
 import type { DeviceSlot, QoS01 } from './session-types.js';
@@ -12,29 +14,38 @@ import type { DeviceSlot, QoS01 } from './session-types.js';
  */
 export function deliverLatestConfig(s: MqttSession, slot: DeviceSlot, onSubscribe = false): void {
   s.env.store.getDeviceByNumId(slot.device.numId).then(
-    (device) => {
-      if (!device || s.phase !== 'connected' || slot.configQos === undefined) return;
-      const config = device.config;
-      if (!onSubscribe && config.version <= slot.sentConfigVersion) return;
-      const payload = Buffer.from(config.binaryData.buffer, config.binaryData.byteOffset, config.binaryData.byteLength);
-      if (slot.pendingConfig) supersede(s, slot, slot.pendingConfig.messageId);
-      slot.pendingConfig = undefined;
-      slot.sentConfigVersion = config.version;
-      const qos = slot.configQos;
-      const now = s.env.clock.now();
-      if (qos === 1) {
-        const messageId = s.allocateMessageId();
-        slot.pendingConfig = { messageId, version: config.version, sentAt: now, payload };
-        s.outbound.set(messageId, { kind: 'config', slot, version: config.version });
-        s.transport.send({ cmd: 'publish', topic: configTopic(slot.device.id), payload, qos: 1, messageId, retain: false, dup: false });
-      } else {
-        s.transport.send({ cmd: 'publish', topic: configTopic(slot.device.id), payload, qos: 0, retain: false, dup: false });
-      }
-      s.env.activity.configSent(slot.device.numId, now);
-    },
+    (device) => s.contain('delivering a config', () => sendConfig(s, slot, device, onSubscribe)),
     (err: unknown) => s.log.warn({ err }, 'could not read the device config for delivery'),
   );
 }
+
+function sendConfig(s: MqttSession, slot: DeviceSlot, device: Device | undefined, onSubscribe: boolean): void {
+  if (!device || s.phase !== 'connected' || slot.configQos === undefined) return;
+  const config = device.config;
+  if (!onSubscribe && config.version <= slot.sentConfigVersion) return;
+  const qos = slot.configQos;
+  const payload = Buffer.from(config.binaryData.buffer, config.binaryData.byteOffset, config.binaryData.byteLength);
+  if (slot.pendingConfig) supersede(s, slot, slot.pendingConfig.messageId);
+  slot.pendingConfig = undefined;
+  slot.sentConfigVersion = config.version;
+  const now = s.env.clock.now();
+  if (qos === 1) {
+    // Replaced deliveries keep their packet IDs, so a device that never acknowledges fills the
+    // window: it is closed, and gets the latest config when it subscribes again (docs/compat.md
+    // C-MQTT-UNACKED).
+    if (windowFull(s)) return s.close('too-many-unacked-messages');
+    const messageId = s.allocateMessageId();
+    slot.pendingConfig = { messageId, version: config.version, sentAt: now, payload };
+    s.outbound.set(messageId, { kind: 'config', slot, version: config.version });
+    s.transport.send({ cmd: 'publish', topic: configTopic(slot.device.id), payload, qos: 1, messageId, retain: false, dup: false });
+  } else {
+    s.transport.send({ cmd: 'publish', topic: configTopic(slot.device.id), payload, qos: 0, retain: false, dup: false });
+  }
+  s.env.activity.configSent(slot.device.numId, now);
+}
+
+/** Every QoS 1 delivery takes a packet ID until its PUBACK: the bound keeps IDs from running out. */
+const windowFull = (s: MqttSession): boolean => s.outbound.size >= s.env.limits.maxUnackedOutbound;
 
 /**
  * The device may still acknowledge a replaced config delivery: its packet ID stays reserved (so a
@@ -71,6 +82,9 @@ export function deliverCommand(s: MqttSession, slot: DeviceSlot, subfolder: stri
     s.transport.send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
     return Promise.resolve(true);
   }
+  // The device is not keeping up: the API caller is told to retry, the connection stays
+  // (docs/compat.md C-MQTT-UNACKED).
+  if (windowFull(s)) return Promise.reject(new ApiError('RESOURCE_EXHAUSTED', `Device "${slot.device.id}" has too many unacknowledged messages; retry later.`));
   return new Promise<boolean>((resolve) => {
     const messageId = s.allocateMessageId();
     s.outbound.set(messageId, { kind: 'command', slot, resolve, deadline: s.env.clock.now() + s.env.limits.commandAckTimeoutMs });

@@ -38,6 +38,10 @@ export type CloseReason =
   | 'device-deleted'
   | 'credentials-changed'
   | 'sink-failed'
+  | 'too-many-unacked-messages'
+  | 'write-backlog-exceeded'
+  /** Our own bug, contained at the connection that hit it. */
+  | 'internal-error'
   | 'server-shutdown';
 
 /** What the socket side does for the session; the session never sees a socket. */
@@ -65,6 +69,8 @@ export interface MqttLimits {
   configRedeliveryMs: number;
   commandAckTimeoutMs: number;
   maxAttachedPerGateway: number;
+  /** QoS 1 deliveries awaiting a PUBACK (configs, replaced configs, commands) per connection. */
+  maxUnackedOutbound: number;
 }
 
 export const DEFAULT_MQTT_LIMITS: MqttLimits = {
@@ -79,6 +85,9 @@ export const DEFAULT_MQTT_LIMITS: MqttLimits = {
   configRedeliveryMs: 10_000,
   commandAckTimeoutMs: 2_000,
   maxAttachedPerGateway: 1000,
+  // Room for a config and a command to every device a full gateway holds, far below the 65,535
+  // packet IDs (docs/compat.md C-MQTT-UNACKED).
+  maxUnackedOutbound: 4096,
 };
 
 /** The services a session uses; shared by every connection of a bridge. */

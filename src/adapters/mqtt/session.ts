@@ -51,6 +51,9 @@ const CLOSE_STATUS: Partial<Record<CloseReason, { code: number; message: string 
   'invalid-topic': { code: 3, message: 'mqtt: SERVER: Publish to a topic the device may not use.' },
   'qos2-publish': { code: 3, message: 'mqtt: SERVER: QoS 2 is not supported.' },
   'control-message-from-non-gateway': { code: 3, message: 'mqtt: SERVER: Only gateways may send attach and detach messages.' },
+  'too-many-unacked-messages': { code: 8, message: 'mqtt: SERVER: Too many QoS 1 messages to the device await a PUBACK.' },
+  'write-backlog-exceeded': { code: 8, message: 'mqtt: SERVER: The device did not read what the server sent it.' },
+  'internal-error': { code: 13, message: 'mqtt: SERVER: Internal error.' },
   'server-shutdown': { code: 14, message: 'mqtt: SERVER: The server is shutting down.' },
 };
 
@@ -89,7 +92,7 @@ export class MqttSession implements LiveSession, StoredTarget {
   /** Created on first use: most connections never log, and a child logger per connection costs memory. */
   private logger: Logger | undefined;
   private logBindings: Record<string, string>;
-  readonly resumeFromSink = (): void => this.resumeReading();
+  readonly resumeFromSink = (): void => this.contain('resuming reads', () => this.resumeReading());
 
   constructor(
     readonly env: SessionEnv,
@@ -150,10 +153,56 @@ export class MqttSession implements LiveSession, StoredTarget {
   /** Runs `work` before any later packet of this connection is handled. */
   serialise(work: Promise<void>): void {
     this.busy = true;
-    void work.finally(() => {
-      this.busy = false;
-      this.drainPending();
-    });
+    work.then(
+      () => {
+        this.busy = false;
+        this.contain('handling held packets', () => this.drainPending());
+      },
+      (err: unknown) => {
+        this.busy = false;
+        this.failed('serialised work', err);
+      },
+    );
+  }
+
+  /**
+   * Runs a continuation of this connection (an auth result, a store read, a held packet): an
+   * exception in it is our bug, and it ends this connection, never the process.
+   */
+  contain(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.failed(what, err);
+    }
+  }
+
+  failed(what: string, err: unknown): void {
+    this.log.error({ err }, `bug while ${what}; closing the connection`);
+    try {
+      this.close('internal-error');
+    } catch (again) {
+      this.log.error({ err: again }, 'bug while closing a connection');
+    }
+    // The close may have stopped half-way (its bookkeeping may be what failed): the socket goes
+    // all the same.
+    this.transport.close();
+  }
+
+  /**
+   * Counts a PUBLISH, SUBSCRIBE or UNSUBSCRIBE against the per-connection rate; over it, the
+   * connection is closed and false returned (docs/compat.md C-MQTT-RATE, spec U10).
+   */
+  withinRate(): boolean {
+    const limit = this.env.limits.maxMessagesPerSecond;
+    if (limit <= 0) return true;
+    if (this.lastPacketAt - this.rateWindowStart >= 1000) {
+      this.rateWindowStart = this.lastPacketAt;
+      this.rateCount = 0;
+    }
+    if (++this.rateCount <= limit) return true;
+    this.close('message-rate-exceeded');
+    return false;
   }
 
   /** Handles held packets in order until one starts serialised work (an attach) or none are left. */
@@ -225,8 +274,11 @@ export class MqttSession implements LiveSession, StoredTarget {
   // ---- LiveSession ----
 
   end(numId: string, reason: 'device-blocked' | 'device-deleted' | 'credentials-changed' | 'device-unbound' | 'session-taken-over'): void {
-    if (this.own?.device.numId === numId && reason !== 'device-unbound') return this.close(reason);
-    this.endAttached(numId, reason);
+    // Called from other sessions and the API: a failure here is this session's, not the caller's.
+    this.contain(`ending for ${reason}`, () => {
+      if (this.own?.device.numId === numId && reason !== 'device-unbound') return this.close(reason);
+      this.endAttached(numId, reason);
+    });
   }
 
   /**
@@ -302,8 +354,10 @@ export class MqttSession implements LiveSession, StoredTarget {
   }
 
   configUpdated(numId: string): void {
-    const slot = this.slotByNumId(numId);
-    if (slot && slot.configQos !== undefined) deliverLatestConfig(this, slot);
+    this.contain('delivering an updated config', () => {
+      const slot = this.slotByNumId(numId);
+      if (slot && slot.configQos !== undefined) deliverLatestConfig(this, slot);
+    });
   }
 
   sendCommand(numId: string, subfolder: string, data: Uint8Array): Promise<boolean> {
@@ -404,13 +458,14 @@ export class MqttSession implements LiveSession, StoredTarget {
    */
   recheckAfterClaim(numId: string): void {
     this.env.store.getDeviceByNumId(numId).then(
-      (d) => {
-        if (this.env.directory.get(numId) !== this) return;
-        const used = this.credentialKey(numId);
-        if (!d) this.end(numId, 'device-deleted');
-        else if (d.blocked) this.end(numId, 'device-blocked');
-        else if (used !== undefined && !d.credentials.some((c) => c.key === used)) this.end(numId, 'credentials-changed');
-      },
+      (d) =>
+        this.contain('re-checking a device', () => {
+          if (this.env.directory.get(numId) !== this) return;
+          const used = this.credentialKey(numId);
+          if (!d) this.end(numId, 'device-deleted');
+          else if (d.blocked) this.end(numId, 'device-blocked');
+          else if (used !== undefined && !d.credentials.some((c) => c.key === used)) this.end(numId, 'credentials-changed');
+        }),
       (err: unknown) => this.log.warn({ err }, 'could not re-check a device after connecting'),
     );
   }
@@ -427,12 +482,7 @@ export class MqttSession implements LiveSession, StoredTarget {
    * 0 for QoS 0) or failed. Only now may the PUBACK go out (spec §5.4).
    */
   stored(token: number, error: unknown): void {
-    try {
-      this.onStored(token, error);
-    } catch (err) {
-      this.log.error({ err }, 'bug while acknowledging a stored message');
-      this.close('protocol-error');
-    }
+    this.contain('acknowledging a stored message', () => this.onStored(token, error));
   }
 
   private onStored(token: number, error: unknown): void {
@@ -482,7 +532,8 @@ export class MqttSession implements LiveSession, StoredTarget {
         ...(status ? { status: { code: status.code, message: status.message } } : {}),
       });
     }
-    this.log.debug({ reason }, 'mqtt connection closing');
+    // A child logger costs an allocation: thousands of sockets timing out at once must not pay it for nothing.
+    if (this.env.log.isLevelEnabled('debug')) this.log.debug({ reason }, 'mqtt connection closing');
     this.transport.close();
   }
 

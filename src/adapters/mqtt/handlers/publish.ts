@@ -7,19 +7,11 @@ import type { DeviceSlot } from '../session-types.js';
  * ingress has stored it durably; until then it counts against the connection's in-flight window.
  */
 export function handlePublish(s: MqttSession, p: IPublishPacket): void {
-  const limits = s.env.limits;
   const now = s.lastPacketAt;
   const topic = s.parseTopic(p.topic);
   // Control messages do not count: a gateway re-attaching its devices after a reconnect sends
   // them in a burst, and each gets its own answer (docs/compat.md C-MQTT-RATE).
-  if (limits.maxMessagesPerSecond > 0 && topic?.kind !== 'attach' && topic?.kind !== 'detach') {
-    if (now - s.rateWindowStart >= 1000) {
-      s.rateWindowStart = now;
-      s.rateCount = 0;
-    }
-    // docs/compat.md C-MQTT-RATE (spec U10): over the limit within one second closes.
-    if (++s.rateCount > limits.maxMessagesPerSecond) return s.close('message-rate-exceeded');
-  }
+  if (topic?.kind !== 'attach' && topic?.kind !== 'detach' && !s.withinRate()) return;
   // Spec §5.3: QoS 2 closes the connection.
   if (p.qos === 2) return s.close('qos2-publish');
   // [MQTT-2.3.1-1] a QoS 1 PUBLISH needs a non-zero packet identifier (0 would never be acknowledged).

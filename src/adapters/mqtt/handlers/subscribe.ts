@@ -9,6 +9,10 @@ import type { DeviceSlot, QoS01 } from '../session-types.js';
  * gateway's errors topic. QoS 2 is granted 1; any other filter gets 0x80 and the connection stays.
  */
 export function handleSubscribe(s: MqttSession, p: ISubscribePacket): void {
+  if (!s.withinRate()) return;
+  // [MQTT-3.8.3-3] at least one filter; [MQTT-3-8.3-4] a requested QoS other than 0, 1, 2 is
+  // malformed. Both close the connection (there is no SUBACK that could answer them).
+  if (p.subscriptions.length === 0 || p.subscriptions.some((sub) => !(sub.qos >= 0 && sub.qos <= 2))) return s.close('protocol-error');
   const granted: number[] = [];
   const configSlots: DeviceSlot[] = [];
   for (const sub of p.subscriptions) {
@@ -21,7 +25,8 @@ export function handleSubscribe(s: MqttSession, p: ISubscribePacket): void {
     }
     if (f.kind === 'config') {
       slot.configQos = qos;
-      configSlots.push(slot);
+      // One delivery per device and SUBSCRIBE, however often the packet repeats the filter.
+      if (!configSlots.includes(slot)) configSlots.push(slot);
     } else if (f.kind === 'commands') {
       slot.commandFilters.set(f.filter, qos);
     } else {
@@ -37,6 +42,9 @@ export function handleSubscribe(s: MqttSession, p: ISubscribePacket): void {
 }
 
 export function handleUnsubscribe(s: MqttSession, p: IUnsubscribePacket): void {
+  if (!s.withinRate()) return;
+  // [MQTT-3.10.3-2] at least one filter.
+  if (p.unsubscriptions.length === 0) return s.close('protocol-error');
   for (const topic of p.unsubscriptions) {
     const f = parseSubscribeFilter(topic);
     const slot = f ? s.slots.get(f.device) : undefined;

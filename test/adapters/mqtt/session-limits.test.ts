@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { Packet } from 'mqtt-packet';
+import { ApiError } from '../../../src/domain/errors.js';
+import { clientIdOf, connack, connectedDevice, connectPacket, Harness, outPublish, puback, publish, settle, subscribe, until } from './harness.js';
+
+/**
+ * Malformed SUBSCRIBE / UNSUBSCRIBE, the per-connection rate over every client request, and the
+ * bound on QoS 1 deliveries awaiting a PUBACK (MQTT 3.1.1 §3.8, §3.10; docs/compat.md C-MQTT-RATE,
+ * C-MQTT-UNACKED). Each of these once let one device end the whole process.
+ */
+
+const CONFIG = '/devices/dev-1/config';
+
+const unsubscribe = (messageId: number, ...unsubscriptions: string[]): Packet => ({ cmd: 'unsubscribe', messageId, unsubscriptions });
+
+describe('malformed SUBSCRIBE and UNSUBSCRIBE close the connection', () => {
+  for (const [label, packet] of [
+    ['a SUBSCRIBE without topic filters [MQTT-3.8.3-3]', subscribe(1)],
+    ['a SUBSCRIBE asking QoS 3 [MQTT-3-8.3-4]', { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: CONFIG, qos: 3 }] } as unknown as Packet],
+    ['an UNSUBSCRIBE without topic filters [MQTT-3.10.3-2]', unsubscribe(1)],
+  ] as const) {
+    test(`${label}: closed without an answer, nothing delivered`, async () => {
+      const { h, session, transport } = await connectedDevice();
+      session.handle(packet);
+      await settle();
+      assert.deepEqual(transport.sent, []);
+      assert.equal(transport.closes, 1);
+      assert.deepEqual(h.metrics.reasons, ['protocol-error']);
+    });
+  }
+
+  test('pipelined behind CONNECT, the empty SUBSCRIBE closes the connection once the device is authenticated', async () => {
+    const h = await Harness.create();
+    await h.addDevice('dev-1');
+    const { session, transport } = h.open();
+    // In one TCP write with the CONNECT, it is handled from the authentication's continuation.
+    session.handle(connectPacket(clientIdOf('dev-1'), h.token('dev-1')));
+    session.handle(subscribe(1));
+    await until(() => transport.closes > 0, 'close');
+    assert.deepEqual(transport.sent, [connack(0)]);
+    assert.deepEqual(h.metrics.reasons, ['protocol-error']);
+  });
+
+  test('a SUBSCRIBE naming the config filter many times delivers the config once', async () => {
+    const { session, transport } = await connectedDevice({ device: { config: Buffer.from('c') }, limits: { maxMessagesPerSecond: 0 } });
+    session.handle(subscribe(1, ...Array.from({ length: 50 }, (): [string, 1] => [CONFIG, 1])));
+    await settle();
+    assert.deepEqual(transport.take(), [{ cmd: 'suback', messageId: 1, granted: Array.from({ length: 50 }, () => 1) }, outPublish(CONFIG, 'c', 1, 1)]);
+  });
+});
+
+describe('the per-connection rate counts SUBSCRIBE and UNSUBSCRIBE (docs/compat.md C-MQTT-RATE)', () => {
+  test('PUBLISH, SUBSCRIBE and UNSUBSCRIBE share the limit; PINGREQ and PUBACK do not count', async () => {
+    const { h, session, transport } = await connectedDevice({ limits: { maxMessagesPerSecond: 3 } });
+    session.handle(subscribe(1, ['/devices/dev-1/commands/#', 0]));
+    session.handle(unsubscribe(2, '/devices/dev-1/commands/#'));
+    for (let i = 0; i < 20; i++) session.handle({ cmd: 'pingreq' });
+    session.handle(puback(77));
+    session.handle(publish('/devices/dev-1/events', 'x', 0));
+    assert.equal(transport.closes, 0, 'three requests within the second');
+    session.handle(subscribe(3, ['/devices/dev-1/commands/#', 0]));
+    assert.equal(transport.closes, 1);
+    assert.deepEqual(h.metrics.reasons, ['message-rate-exceeded']);
+  });
+
+  test('a burst of SUBSCRIBEs is closed at the limit', async () => {
+    const { h, session, transport } = await connectedDevice({ device: { config: Buffer.from('c') }, limits: { maxMessagesPerSecond: 100 } });
+    for (let i = 1; i <= 1000; i++) session.handle(subscribe(i, [CONFIG, 1]));
+    await settle();
+    assert.equal(transport.sent.filter((p) => p.cmd === 'suback').length, 100);
+    assert.equal(transport.closes, 1);
+    assert.deepEqual(h.metrics.reasons, ['message-rate-exceeded']);
+  });
+});
+
+describe('QoS 1 deliveries awaiting a PUBACK are bounded per connection (docs/compat.md C-MQTT-UNACKED)', () => {
+  test('66,000 config SUBSCRIBEs never acknowledged: closed at maxUnackedOutbound, never out of packet IDs', async () => {
+    const { h, session, transport } = await connectedDevice({ device: { config: Buffer.from('cfg') }, limits: { maxMessagesPerSecond: 0 } });
+    const limit = h.env.limits.maxUnackedOutbound;
+    assert.ok(limit < 65_535);
+    for (let i = 1; i <= 66_000; i++) session.handle(subscribe((i % 65_535) + 1, [CONFIG, 1]));
+    await until(() => transport.closes > 0, 'close', 30_000);
+    await settle();
+    const deliveries = transport.sent.filter((p) => p.cmd === 'publish');
+    assert.equal(deliveries.length, limit, 'every delivery up to the bound went out');
+    const ids = new Set(deliveries.map((p) => (p.cmd === 'publish' ? p.messageId : undefined)));
+    assert.equal(ids.size, limit, 'each with its own packet ID');
+    assert.deepEqual(h.metrics.reasons, ['too-many-unacked-messages']);
+    const device = await h.flushedDevice('dev-1');
+    assert.equal(device.lastErrorStatus?.code, 8, 'RESOURCE_EXHAUSTED in lastErrorStatus');
+  });
+
+  test('acknowledged deliveries free their place: a device that acks is never closed', async () => {
+    const { session, transport } = await connectedDevice({ device: { config: Buffer.from('cfg') }, limits: { maxMessagesPerSecond: 0, maxUnackedOutbound: 3 } });
+    for (let i = 1; i <= 20; i++) {
+      session.handle(subscribe(i, [CONFIG, 1]));
+      await until(() => transport.sent.some((p) => p.cmd === 'publish'), 'config');
+      const delivery = transport.take().find((p) => p.cmd === 'publish');
+      assert.ok(delivery?.cmd === 'publish' && delivery.messageId !== undefined);
+      session.handle(puback(delivery.messageId));
+    }
+    assert.equal(transport.closes, 0);
+    assert.equal(session.outbound.size, 0);
+  });
+
+  test('a command beyond the bound is refused with RESOURCE_EXHAUSTED and the connection stays', async () => {
+    const { h, d, session, transport } = await connectedDevice({ limits: { maxUnackedOutbound: 2 } });
+    session.handle(subscribe(1, ['/devices/dev-1/commands/#', 1]));
+    transport.take();
+    const first = session.sendCommand(d.device.numId, '', Buffer.from('a'));
+    const second = session.sendCommand(d.device.numId, '', Buffer.from('b'));
+    await assert.rejects(session.sendCommand(d.device.numId, '', Buffer.from('c')), (e: unknown) => e instanceof ApiError && e.kind === 'RESOURCE_EXHAUSTED');
+    assert.deepEqual(
+      transport.take().map((p) => (p.cmd === 'publish' ? p.messageId : p.cmd)),
+      [1, 2],
+    );
+    assert.equal(transport.closes, 0);
+    session.handle(puback(1));
+    assert.equal(await first, true);
+    // A place is free again.
+    const third = session.sendCommand(d.device.numId, '', Buffer.from('c'));
+    assert.deepEqual(transport.take(), [outPublish('/devices/dev-1/commands', 'c', 1, 3)]);
+    session.handle(puback(2));
+    session.handle(puback(3));
+    assert.deepEqual([await second, await third], [true, true]);
+    assert.deepEqual(h.metrics.reasons, []);
+  });
+});
