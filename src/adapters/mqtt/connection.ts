@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import mqtt, { type Packet } from 'mqtt-packet';
 import { MqttSession } from './session.js';
 import type { SessionEnv, SessionTransport } from './session-types.js';
@@ -8,64 +8,118 @@ interface ParserInternals {
   packet: { length: number };
 }
 
+export interface ConnectionLimits {
+  /** Largest remaining length accepted (docs/compat.md C-MQTT-SIZES). */
+  maxPacketBytes: number;
+  /** Bytes sent but not yet taken by the peer, past which the connection is dropped (docs/compat.md C-MQTT-BACKLOG). */
+  maxWriteBacklogBytes: number;
+}
+
+/**
+ * Room for several of the largest packets the bridge sends (a 256 KiB command, 64 KiB configs):
+ * only a peer that stops reading reaches it.
+ */
+export const DEFAULT_MAX_WRITE_BACKLOG_BYTES = 2 * 1024 * 1024;
+
 /**
  * Owns one socket and its one mqtt-packet parser for the connection's whole life, and carries out
- * what the session asks.
+ * what the session asks. Whatever goes wrong in here ends this connection, never the process.
  */
 export class MqttConnection implements SessionTransport {
   readonly session: MqttSession;
   private readonly parser = mqtt.parser({ protocolVersion: 4 });
   private out: Buffer[] = [];
+  /** Bytes in `out`. */
+  private outBytes = 0;
   private flushScheduled = false;
   private ended = false;
+  /** The session asked to stop reading (ingest window full, an attach under way). */
+  private pausedBySession = false;
+  /** The socket took our last write only into its buffer: reads wait for 'drain'. */
+  private writeBlocked = false;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: Duplex,
     env: SessionEnv,
     connId: string,
-    private readonly maxPacketBytes: number,
+    private readonly limits: ConnectionLimits,
     onClosed: (c: MqttConnection) => void,
   ) {
     this.session = new MqttSession(env, this, connId);
-    this.parser.on('packet', (packet: Packet) => {
-      try {
-        this.session.handle(packet);
-      } catch (err) {
-        // Our bug, not the peer's: this connection ends, the process and everyone else go on.
-        this.session.log.error({ err, cmd: packet.cmd }, 'bug while handling an MQTT packet');
-        this.session.close('protocol-error');
-        this.destroy();
-      }
-    });
+    this.parser.on('packet', (packet: Packet) => this.guard(`handling ${packet.cmd}`, () => this.session.handle(packet)));
     this.parser.on('error', () => {
       // Any codec error ends the connection: there is no resynchronising a byte stream.
-      this.session.close('protocol-error');
+      this.guard('closing after a codec error', () => this.session.close('protocol-error'));
       this.destroy();
     });
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => undefined);
-    socket.on('close', (hadError) => {
+    socket.on('close', (hadError: boolean) => {
       this.ended = true;
-      this.session.socketClosed(hadError ? 'socket-error' : 'socket-closed');
-      onClosed(this);
+      this.releaseOutput();
+      try {
+        this.guard('releasing a closed connection', () => this.session.socketClosed(hadError ? 'socket-error' : 'socket-closed'));
+      } finally {
+        onClosed(this);
+      }
     });
+  }
+
+  /**
+   * Runs one step of this connection's handling; an exception is our bug: it is logged, and this
+   * connection (only) is closed.
+   */
+  guard(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.session.log.error({ err }, `bug while ${what}; closing the connection`);
+      try {
+        this.session.close('internal-error');
+      } catch {
+        // The session's bookkeeping failed as well; the socket goes all the same.
+      }
+      this.destroy();
+    }
+  }
+
+  /** The bridge's clock: timeouts, keep-alive, redelivery. */
+  tick(now: number): void {
+    this.guard('checking timers', () => this.session.tick(now));
   }
 
   private onData(chunk: Buffer): void {
     if (this.ended) return;
     this.parser.parse(chunk);
     // The declared remaining length is known as soon as the fixed header is in: refuse a huge
-    // packet before buffering it (spec §5.8; docs/compat.md C-MQTT-MAXPACKET).
+    // packet before buffering it (spec §5.8; docs/compat.md C-MQTT-SIZES).
     const declared = (this.parser as unknown as ParserInternals).packet.length;
-    if (declared > this.maxPacketBytes) {
-      this.session.close('packet-too-large');
+    if (declared > this.limits.maxPacketBytes) {
+      this.guard('refusing a large packet', () => this.session.close('packet-too-large'));
       this.destroy();
     }
   }
 
   send(packet: Packet): void {
     if (this.ended || this.socket.destroyed) return;
-    this.out.push(mqtt.generate(packet));
+    let bytes: Buffer;
+    try {
+      bytes = mqtt.generate(packet);
+    } catch (err) {
+      // A packet we built and cannot encode is our bug (mqtt-packet refuses e.g. an empty SUBACK).
+      this.session.log.error({ err, cmd: packet.cmd }, 'bug: an outgoing packet could not be encoded; closing the connection');
+      this.abort('internal-error');
+      return;
+    }
+    this.out.push(bytes);
+    this.outBytes += bytes.length;
+    // A peer that does not read must not make us hold its traffic without limit
+    // (docs/compat.md C-MQTT-BACKLOG).
+    if (this.outBytes + this.socket.writableLength > this.limits.maxWriteBacklogBytes) {
+      this.session.log.info({ backlogBytes: this.outBytes + this.socket.writableLength }, 'mqtt peer does not read; dropping the connection');
+      this.abort('write-backlog-exceeded');
+      return;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(this.flushOut);
@@ -79,10 +133,27 @@ export class MqttConnection implements SessionTransport {
   private readonly flushOut = (): void => {
     this.flushScheduled = false;
     const chunks = this.out;
-    this.out = [];
+    this.releaseOutput();
     if (this.ended || this.socket.destroyed || chunks.length === 0) return;
-    this.socket.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    const accepted = this.socket.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    if (!accepted && !this.writeBlocked) {
+      // Backpressure: the peer's requests are what make most of our writes, so stop reading them
+      // until the socket has passed on what it holds.
+      this.writeBlocked = true;
+      this.socket.pause();
+      this.socket.once('drain', this.onDrain);
+    }
   };
+
+  private readonly onDrain = (): void => {
+    this.writeBlocked = false;
+    if (!this.ended && !this.pausedBySession) this.socket.resume();
+  };
+
+  private releaseOutput(): void {
+    this.out = [];
+    this.outBytes = 0;
+  }
 
   close(): void {
     if (this.ended) return;
@@ -94,16 +165,31 @@ export class MqttConnection implements SessionTransport {
     setTimeout(() => this.socket.destroy(), 2000).unref();
   }
 
+  /** Closes the session for `reason` and drops the socket at once, unsent bytes included. */
+  private abort(reason: 'internal-error' | 'write-backlog-exceeded'): void {
+    this.ended = true;
+    this.releaseOutput();
+    try {
+      this.session.close(reason);
+    } catch (err) {
+      this.session.log.error({ err }, 'bug while closing a connection');
+    }
+    this.socket.destroy();
+  }
+
   destroy(): void {
     this.ended = true;
+    this.releaseOutput();
     this.socket.destroy();
   }
 
   pause(): void {
+    this.pausedBySession = true;
     this.socket.pause();
   }
 
   resume(): void {
-    if (!this.ended) this.socket.resume();
+    this.pausedBySession = false;
+    if (!this.ended && !this.writeBlocked) this.socket.resume();
   }
 }

@@ -2,7 +2,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server, type So
 import { createServer as createTlsServer } from 'node:tls';
 import type { ListenAddress } from '../../config/schema.js';
 import type { Bus, BusEvent } from '../../services/ports.js';
-import { MqttConnection } from './connection.js';
+import { DEFAULT_MAX_WRITE_BACKLOG_BYTES, MqttConnection } from './connection.js';
 import type { SessionEnv } from './session-types.js';
 import type { TlsMaterial } from './tls-material.js';
 
@@ -14,6 +14,8 @@ export interface MqttBridgeOptions {
   plainListen: readonly ListenAddress[];
   maxConnections: number;
   maxPacketBytes: number;
+  /** Default DEFAULT_MAX_WRITE_BACKLOG_BYTES (docs/compat.md C-MQTT-BACKLOG). */
+  maxWriteBacklogBytes?: number;
   /** How often coalesced device timestamps are written. */
   activityFlushMs: number;
 }
@@ -51,8 +53,11 @@ export class MqttBridge {
       const server = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout: env.limits.connectTimeoutMs });
       this.limitConnections(server);
       server.on('secureConnection', (s) => this.accept(s));
-      // A failed handshake is the peer's problem; it must not reach the process.
-      server.on('tlsClientError', () => undefined);
+      // A failed or timed-out handshake is the peer's problem: its socket goes, and nothing else
+      // happens (Node leaves the socket open once this event has a listener). The timer behind
+      // handshakeTimeout is not reset by handshake bytes, so a trickled ClientHello is cut off too
+      // (docs/compat.md C-MQTT-TIMEOUTS).
+      server.on('tlsClientError', (_err, tlsSocket) => tlsSocket.destroy());
       this.servers.push({ server, url: await listen(server, addr, 'mqtts') });
     }
     for (const addr of this.opts.plainListen) {
@@ -94,7 +99,8 @@ export class MqttBridge {
       return;
     }
     socket.setNoDelay(true);
-    const conn = new MqttConnection(socket, this.opts.env, `c${++this.nextId}`, this.opts.maxPacketBytes, (c) => {
+    const limits = { maxPacketBytes: this.opts.maxPacketBytes, maxWriteBacklogBytes: this.opts.maxWriteBacklogBytes ?? DEFAULT_MAX_WRITE_BACKLOG_BYTES };
+    const conn = new MqttConnection(socket, this.opts.env, `c${++this.nextId}`, limits, (c) => {
       this.connections.delete(c);
       this.opts.env.metrics.connectionsOpen.set(this.connections.size);
     });
@@ -105,7 +111,7 @@ export class MqttBridge {
   /** Drives connect timeouts, keep-alive, idle cutoff, JWT expiry and redelivery for all sessions. */
   private tick(): void {
     const now = this.opts.env.clock.now();
-    for (const c of this.connections) c.session.tick(now);
+    for (const c of this.connections) c.tick(now);
   }
 
   private onBusEvent(e: BusEvent): void {

@@ -1,0 +1,142 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { Duplex } from 'node:stream';
+import { describe, test } from 'node:test';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { MqttConnection, type ConnectionLimits } from '../../../src/adapters/mqtt/connection.js';
+import { clientIdOf, connectPacket, Harness, subscribe, until } from './harness.js';
+
+/**
+ * MqttConnection over an in-memory socket (no network): encoding failures, write backpressure and
+ * the bound on bytes a peer leaves unread (docs/compat.md C-MQTT-BACKLOG), and exceptions kept
+ * inside the connection.
+ */
+
+/**
+ * The server's end of a connection. `stalled`: the peer reads nothing, so every write stays
+ * queued in the stream (writableLength grows) until `release()`.
+ */
+class PeerSocket extends Duplex {
+  stalled = false;
+  readonly written: Buffer[] = [];
+  private held: (() => void)[] = [];
+
+  constructor() {
+    super({ highWaterMark: 16 * 1024 });
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.written.push(chunk);
+    if (this.stalled) this.held.push(() => done());
+    else done();
+  }
+
+  /** The peer sends bytes to the server. */
+  fromPeer(bytes: Buffer): void {
+    this.push(bytes);
+  }
+
+  release(): void {
+    this.stalled = false;
+    for (const done of this.held.splice(0)) done();
+  }
+
+  /** Every packet the server wrote. */
+  packets(): Packet[] {
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    const out: Packet[] = [];
+    parser.on('packet', (p: Packet) => out.push(p));
+    parser.parse(Buffer.concat(this.written));
+    return out;
+  }
+}
+
+const LIMITS: ConnectionLimits = { maxPacketBytes: 256 * 1024 + 4096, maxWriteBacklogBytes: 512 * 1024 };
+
+function open(h: Harness, limits: ConnectionLimits = LIMITS): { socket: PeerSocket; conn: MqttConnection; closed: Promise<unknown> } {
+  const socket = new PeerSocket();
+  const closed = once(socket, 'close');
+  const conn = new MqttConnection(socket, h.env, 'c-test', limits, () => undefined);
+  return { socket, conn, closed };
+}
+
+async function connected(h: Harness, id: string, limits?: ConnectionLimits): Promise<{ socket: PeerSocket; conn: MqttConnection; closed: Promise<unknown> }> {
+  const c = open(h, limits);
+  c.socket.fromPeer(mqttPacket.generate(connectPacket(clientIdOf(id), h.token(id))));
+  await until(() => c.conn.session.phase === 'connected', 'CONNACK');
+  return c;
+}
+
+describe('MqttConnection', () => {
+  test('an outgoing packet that cannot be encoded closes that connection (internal-error) and throws nothing', async () => {
+    const h = await Harness.create();
+    await h.addDevice('dev-1');
+    const { socket, conn, closed } = await connected(h, 'dev-1');
+    conn.send({ cmd: 'suback', messageId: 1, granted: [] });
+    await until(() => socket.destroyed, 'the connection dropped');
+    await closed;
+    assert.equal(socket.destroyed, true);
+    assert.deepEqual(h.metrics.reasons, ['internal-error']);
+  });
+
+  test('CONNECT and an empty SUBSCRIBE in one write: the connection is closed, nothing but the CONNACK is sent', async () => {
+    const h = await Harness.create();
+    await h.addDevice('dev-1');
+    const { socket } = open(h);
+    socket.fromPeer(Buffer.concat([mqttPacket.generate(connectPacket(clientIdOf('dev-1'), h.token('dev-1'))), Buffer.from([0x82, 0x02, 0x00, 0x01])]));
+    // Closed gracefully: what was sent is flushed, then the server's side ends.
+    await until(() => socket.writableFinished, 'the connection closed');
+    assert.deepEqual(
+      socket.packets().map((p) => p.cmd),
+      ['connack'],
+    );
+    assert.deepEqual(h.metrics.reasons, ['protocol-error']);
+  });
+
+  test('an exception in the clock tick closes that connection only', async () => {
+    const h = await Harness.create();
+    await h.addDevice('dev-1');
+    await h.addDevice('dev-2');
+    const one = await connected(h, 'dev-1');
+    const two = await connected(h, 'dev-2');
+    one.conn.session.tick = (): never => {
+      throw new Error('injected fault');
+    };
+    for (const c of [one, two]) c.conn.tick(h.clock.now());
+    await until(() => one.socket.destroyed, 'the faulty connection dropped');
+    assert.equal(two.socket.destroyed, false);
+    assert.equal(two.conn.session.phase, 'connected');
+  });
+
+  test('a peer that stops reading: reads pause while a write is pending and resume on drain', async () => {
+    const h = await Harness.create();
+    await h.addDevice('dev-1', { config: Buffer.alloc(40 * 1024, 1) });
+    const { socket } = await connected(h, 'dev-1');
+    socket.stalled = true;
+    socket.fromPeer(mqttPacket.generate(subscribe(1, ['/devices/dev-1/config', 0])));
+    await until(() => socket.writableLength > 40 * 1024, 'the config queued');
+    assert.equal(socket.isPaused(), true, 'no more requests are read while the answer waits');
+    socket.release();
+    await until(() => !socket.isPaused(), 'reads resumed after the drain');
+    assert.equal(socket.writableLength, 0);
+  });
+
+  test('past maxWriteBacklogBytes unread, the connection is dropped at once (write-backlog-exceeded)', async () => {
+    const h = await Harness.create({ limits: { maxMessagesPerSecond: 0 } });
+    await h.addDevice('dev-1', { config: Buffer.alloc(64 * 1024, 7) });
+    const { socket, conn } = await connected(h, 'dev-1');
+    socket.stalled = true;
+    // The slow reader of the field report: config SUBSCRIBEs while never reading.
+    const bursts = Buffer.concat(Array.from({ length: 200 }, (_, i) => mqttPacket.generate(subscribe(i + 1, ['/devices/dev-1/config', 0]))));
+    socket.fromPeer(bursts);
+    await until(() => socket.destroyed, 'the connection dropped');
+    assert.deepEqual(h.metrics.reasons, ['write-backlog-exceeded']);
+    const queued = socket.written.reduce((n, b) => n + b.length, 0);
+    assert.ok(queued <= LIMITS.maxWriteBacklogBytes + 70 * 1024, `at most the bound plus one packet was written (${queued} bytes)`);
+    // Later deliveries find the connection gone and queue nothing.
+    conn.send({ cmd: 'pingresp' });
+    assert.equal(socket.written.reduce((n, b) => n + b.length, 0), queued);
+  });
+});
