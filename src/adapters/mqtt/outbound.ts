@@ -13,10 +13,30 @@ import type { DeviceSlot, QoS01 } from './session-types.js';
  * always, right after a SUBSCRIBE). A newer version supersedes an unacknowledged one.
  */
 export function deliverLatestConfig(s: MqttSession, slot: DeviceSlot, onSubscribe = false): void {
-  s.env.store.getDeviceByNumId(slot.device.numId).then(
+  readForSubscribe(s, slot, onSubscribe).then(
     (device) => s.contain('delivering a config', () => sendConfig(s, slot, device, onSubscribe)),
     (err: unknown) => s.log.warn({ err }, 'could not read the device config for delivery'),
   );
+}
+
+/** Store reads for SUBSCRIBE deliveries under way, by slot. */
+const subscribeReads = new WeakMap<DeviceSlot, Promise<Device | undefined>>();
+
+/**
+ * SUBSCRIBEs that arrive while a read for an earlier one is under way share it: a burst of them
+ * then costs one copy of a config of up to 64 KiB, not one per SUBSCRIBE. (The read began before
+ * the SUBSCRIBE arrived; a version written since then is delivered by its own update.) An update
+ * always reads afresh.
+ */
+function readForSubscribe(s: MqttSession, slot: DeviceSlot, onSubscribe: boolean): Promise<Device | undefined> {
+  if (!onSubscribe) return s.env.store.getDeviceByNumId(slot.device.numId);
+  const shared = subscribeReads.get(slot);
+  if (shared) return shared;
+  const read = s.env.store.getDeviceByNumId(slot.device.numId);
+  subscribeReads.set(slot, read);
+  const done = (): void => void subscribeReads.delete(slot);
+  read.then(done, done);
+  return read;
 }
 
 function sendConfig(s: MqttSession, slot: DeviceSlot, device: Device | undefined, onSubscribe: boolean): void {

@@ -50,6 +50,32 @@ describe('malformed SUBSCRIBE and UNSUBSCRIBE close the connection', () => {
   });
 });
 
+describe('a burst of config SUBSCRIBEs costs one config read (docs/compat.md C-MQTT-BACKLOG)', () => {
+  test('SUBSCRIBEs while a read is under way share it, each still gets its delivery; an update reads afresh', async () => {
+    const { h, d, session, transport } = await connectedDevice({ device: { config: Buffer.from('v1') }, limits: { maxMessagesPerSecond: 0 } });
+    let reads = 0;
+    const read = h.store.getDeviceByNumId.bind(h.store);
+    h.store.getDeviceByNumId = (numId) => {
+      reads++;
+      return read(numId);
+    };
+    for (let i = 1; i <= 500; i++) session.handle(subscribe(i, [CONFIG, 0]));
+    await settle();
+    assert.equal(reads, 1);
+    assert.equal(transport.take().filter((p) => p.cmd === 'publish').length, 500);
+    await h.store.modifyConfig(d.device.numId, { versionToUpdate: 0, binaryData: Buffer.from('v2'), at: h.clock.now() + 2000, minIntervalMs: 1000 });
+    session.handle(subscribe(501, [CONFIG, 0]));
+    session.configUpdated(d.device.numId);
+    await settle();
+    assert.equal(reads, 3);
+    assert.deepEqual(
+      transport.take().filter((p) => p.cmd === 'publish'),
+      [outPublish(CONFIG, 'v2', 0)],
+      'the update finds v2 already sent by the SUBSCRIBE',
+    );
+  });
+});
+
 describe('the per-connection rate counts SUBSCRIBE and UNSUBSCRIBE (docs/compat.md C-MQTT-RATE)', () => {
   test('PUBLISH, SUBSCRIBE and UNSUBSCRIBE share the limit; PINGREQ and PUBACK do not count', async () => {
     const { h, session, transport } = await connectedDevice({ limits: { maxMessagesPerSecond: 3 } });
