@@ -1,5 +1,5 @@
 import { connect as tcpConnect, createServer, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { hostPort } from './mqtt-processes.js';
 
 /**
@@ -15,7 +15,10 @@ export const STALL_KINDS: readonly StallKind[] = ['tcp-silent', 'tls-silent', 't
 
 export interface StalledSocket {
   kind: StallKind;
-  /** Resolves with ms from connected to closed by the server. */
+  /**
+   * Resolves with ms from connected (for tls-no-connect: from the end of the handshake, where the
+   * CONNECT timeout starts) to closed by the server.
+   */
   closed: Promise<number>;
   destroy(): void;
 }
@@ -29,6 +32,16 @@ export interface StallTargets {
   ca: Buffer | string;
   /** A real ClientHello (clientHello()). */
   hello: Buffer;
+}
+
+// One context per CA: building one per connection parses the CA each time, which costs a flood of
+// thousands more than its handshakes.
+const contexts = new Map<string, SecureContext>();
+function contextFor(ca: Buffer | string): SecureContext {
+  const pem = ca.toString();
+  let ctx = contexts.get(pem);
+  if (!ctx) contexts.set(pem, (ctx = createSecureContext({ ca: pem })));
+  return ctx;
 }
 
 /** The first flight of a real TLS client, captured from a throw-away local listener. */
@@ -59,14 +72,15 @@ export async function clientHello(): Promise<Buffer> {
 export async function openStalled(kind: StallKind, t: StallTargets, trickleEveryMs = 500): Promise<StalledSocket> {
   if (kind === 'tls-no-connect') {
     const { host, port } = hostPort(t.tls);
-    const s = tlsConnect({ host, port, ca: t.ca, servername: 'localhost' });
+    const s = tlsConnect({ host, port, secureContext: contextFor(t.ca), servername: 'localhost' });
     s.on('error', () => undefined);
-    const openedAt = Date.now();
+    let openedAt = Date.now();
     const closed = new Promise<number>((resolve) => s.once('close', () => resolve(Date.now() - openedAt)));
     await new Promise<void>((resolve, reject) => {
       s.once('secureConnect', resolve);
       s.once('close', () => reject(new Error('closed before the TLS handshake finished')));
     });
+    openedAt = Date.now();
     return { kind, closed, destroy: () => s.destroy() };
   }
   const { host, port } = hostPort(kind === 'tcp-silent' ? t.plain : t.tls);

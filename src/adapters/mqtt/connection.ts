@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import mqtt, { type Packet } from 'mqtt-packet';
+import mqtt, { type Packet, type Parser } from 'mqtt-packet';
 import { MqttSession } from './session.js';
 import type { SessionEnv, SessionTransport } from './session-types.js';
 
@@ -27,7 +27,10 @@ export const DEFAULT_MAX_WRITE_BACKLOG_BYTES = 2 * 1024 * 1024;
  */
 export class MqttConnection implements SessionTransport {
   readonly session: MqttSession;
-  private readonly parser = mqtt.parser({ protocolVersion: 4 });
+  /** Made on the first byte: a socket that never sends anything costs no parser. */
+  private parser: Parser | undefined;
+  /** Closes a connection that has not authenticated in time, at its own moment (see the constructor). */
+  private readonly connectDeadline: NodeJS.Timeout;
   private out: Buffer[] = [];
   /** Bytes in `out`. */
   private outBytes = 0;
@@ -37,6 +40,8 @@ export class MqttConnection implements SessionTransport {
   private pausedBySession = false;
   /** The socket took our last write only into its buffer: reads wait for 'drain'. */
   private writeBlocked = false;
+  /** Set while the connect deadline runs: a close then drops the socket (see onConnectDeadline). */
+  private dropOnClose = false;
 
   constructor(
     private readonly socket: Duplex,
@@ -46,15 +51,16 @@ export class MqttConnection implements SessionTransport {
     onClosed: (c: MqttConnection) => void,
   ) {
     this.session = new MqttSession(env, this, connId);
-    this.parser.on('packet', (packet: Packet) => this.guard(`handling ${packet.cmd}`, () => this.session.handle(packet)));
-    this.parser.on('error', () => {
-      // Any codec error ends the connection: there is no resynchronising a byte stream.
-      this.guard('closing after a codec error', () => this.session.close('protocol-error'));
-      this.destroy();
-    });
+    // The bridge's 1 s tick would find a flood of such sockets expired all at once, and close
+    // hundreds in one go; a timer of its own spreads the closes as the sockets came, and on time
+    // (docs/compat.md C-MQTT-TIMEOUTS).
+    const timeout = env.limits.connectTimeoutMs;
+    // The timer counts on the monotonic clock; the session's clock may read a millisecond short.
+    this.connectDeadline = setTimeout(() => this.onConnectDeadline(Math.max(env.clock.now(), this.session.openedAt + timeout)), timeout).unref();
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => undefined);
     socket.on('close', (hadError: boolean) => {
+      clearTimeout(this.connectDeadline);
       this.ended = true;
       this.releaseOutput();
       try {
@@ -88,16 +94,41 @@ export class MqttConnection implements SessionTransport {
     this.guard('checking timers', () => this.session.tick(now));
   }
 
+  /**
+   * A socket closed for not authenticating in time has had nothing sent to it: it is dropped
+   * outright, without the half-close round trip a flood of them would pay for each.
+   */
+  private onConnectDeadline(now: number): void {
+    this.dropOnClose = true;
+    try {
+      this.tick(now);
+    } finally {
+      this.dropOnClose = false;
+    }
+  }
+
   private onData(chunk: Buffer): void {
     if (this.ended) return;
-    this.parser.parse(chunk);
+    const parser = (this.parser ??= this.makeParser());
+    parser.parse(chunk);
     // The declared remaining length is known as soon as the fixed header is in: refuse a huge
     // packet before buffering it (spec §5.8; docs/compat.md C-MQTT-SIZES).
-    const declared = (this.parser as unknown as ParserInternals).packet.length;
+    const declared = (parser as unknown as ParserInternals).packet.length;
     if (declared > this.limits.maxPacketBytes) {
       this.guard('refusing a large packet', () => this.session.close('packet-too-large'));
       this.destroy();
     }
+  }
+
+  private makeParser(): Parser {
+    const parser = mqtt.parser({ protocolVersion: 4 });
+    parser.on('packet', (packet: Packet) => this.guard(`handling ${packet.cmd}`, () => this.session.handle(packet)));
+    parser.on('error', () => {
+      // Any codec error ends the connection: there is no resynchronising a byte stream.
+      this.guard('closing after a codec error', () => this.session.close('protocol-error'));
+      this.destroy();
+    });
+    return parser;
   }
 
   send(packet: Packet): void {
@@ -157,6 +188,7 @@ export class MqttConnection implements SessionTransport {
 
   close(): void {
     if (this.ended) return;
+    if (this.dropOnClose && this.outBytes === 0 && this.socket.writableLength === 0) return this.destroy();
     // What the session sent last (a CONNACK refusing the connection) must precede the FIN.
     this.flushOut();
     this.ended = true;

@@ -110,6 +110,16 @@ describe('MqttConnection', () => {
     assert.equal(two.conn.session.phase, 'connected');
   });
 
+  test('a connection that does not authenticate in time is dropped by its own timer, with no half-close', async () => {
+    const h = await Harness.create({ limits: { connectTimeoutMs: 50 } });
+    const { socket } = open(h);
+    let ended = false;
+    socket.on('finish', () => (ended = true));
+    await until(() => socket.destroyed, 'dropped at the connect timeout', 2_000);
+    assert.equal(ended, false, 'destroyed, not ended');
+    assert.deepEqual(h.metrics.reasons, ['connect-timeout']);
+  });
+
   test('a peer that stops reading: reads pause while a write is pending and resume on drain', async () => {
     const h = await Harness.create();
     await h.addDevice('dev-1', { config: Buffer.alloc(40 * 1024, 1) });
