@@ -98,6 +98,8 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
         print(`  server RSS: ${mib(rssBefore)} before, ${mib(peak)} peak during (${((peak - rssBefore) / sockets / 1024).toFixed(1)} KiB per socket), ${mib(rssAfter)} 5 s after the abusive connections ended`);
         print(`  server CPU during the flood: ${fmtMs(cpuDuring)} (${((cpuDuring * 1000) / sockets).toFixed(0)} µs per socket, accept to close, TLS handshakes included)`);
         const during = probe.between(floodFrom, floodTo);
+        const bySecond = Array.from({ length: Math.ceil((floodTo - floodFrom) / 1000) }, (_, i) => percentile(probe.between(floodFrom + i * 1000, floodFrom + (i + 1) * 1000), 99));
+        print(`  healthy PUBACK p99 by second of the flood: ${bySecond.map((ms) => (Number.isNaN(ms) ? '-' : ms.toFixed(0))).join(' ')} ms`);
         rows.push([`flood round ${round}`, ...latency(during), (percentile(during, 99) / idleP99).toFixed(2)]);
       }
       print();

@@ -13,6 +13,8 @@ export interface ConnectionLimits {
   maxPacketBytes: number;
   /** Bytes sent but not yet taken by the peer, past which the connection is dropped (docs/compat.md C-MQTT-BACKLOG). */
   maxWriteBacklogBytes: number;
+  /** Time the socket already spent since its TCP accept (waiting to be let in), taken off the connect timeout. */
+  sinceAcceptMs?: number;
 }
 
 /**
@@ -55,8 +57,7 @@ export class MqttConnection implements SessionTransport {
     // hundreds in one go; a timer of its own spreads the closes as the sockets came, and on time
     // (docs/compat.md C-MQTT-TIMEOUTS).
     const timeout = env.limits.connectTimeoutMs;
-    // The timer counts on the monotonic clock; the session's clock may read a millisecond short.
-    this.connectDeadline = setTimeout(() => this.onConnectDeadline(Math.max(env.clock.now(), this.session.openedAt + timeout)), timeout).unref();
+    this.connectDeadline = setTimeout(() => this.onConnectDeadline(timeout), Math.max(0, timeout - (limits.sinceAcceptMs ?? 0))).unref();
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', () => undefined);
     socket.on('close', (hadError: boolean) => {
@@ -98,10 +99,14 @@ export class MqttConnection implements SessionTransport {
    * A socket closed for not authenticating in time has had nothing sent to it: it is dropped
    * outright, without the half-close round trip a flood of them would pay for each.
    */
-  private onConnectDeadline(now: number): void {
+  private onConnectDeadline(timeout: number): void {
+    const s = this.session;
+    if (s.phase !== 'awaiting-connect' && s.phase !== 'authenticating') return;
     this.dropOnClose = true;
     try {
-      this.tick(now);
+      // The timer has the say (it counted from the accept, on the monotonic clock): the session is
+      // shown a time at its deadline even if its own clock reads a little short of it.
+      this.tick(Math.max(s.env.clock.now(), s.openedAt + timeout));
     } finally {
       this.dropOnClose = false;
     }
