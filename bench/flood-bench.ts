@@ -76,6 +76,7 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
       const idleP99 = percentile(probe.between(idleFrom, now()), 99);
       // Twice: the second round shows whether what the first one took is reused or keeps growing.
       for (const round of [1, 2]) {
+        if (opts.signal?.aborted === true) break;
         print();
         print(`-- flood, round ${round}`);
         const floodFrom = now();
