@@ -36,11 +36,11 @@ const SLOW_SUBSCRIBES = 20_000;
 
 /** The documented limit per kind (docs/compat.md C-MQTT-TIMEOUTS), and what it is. */
 const DOCUMENTED: Record<StallKind, { ms: number; what: string }> = {
-  'tcp-silent': { ms: 10_000, what: 'CONNECT within 10 s (1 s tick)' },
-  'tls-silent': { ms: 10_000, what: 'TLS handshake within 10 s' },
-  'tls-partial-hello': { ms: 10_000, what: 'TLS handshake within 10 s' },
-  'tls-trickled-hello': { ms: 10_000, what: 'TLS handshake within 10 s' },
-  'tls-no-connect': { ms: 10_000, what: 'CONNECT within 10 s of the handshake (1 s tick)' },
+  'tcp-silent': { ms: 10_000, what: 'CONNECT within 10 s of the accept' },
+  'tls-silent': { ms: 10_000, what: 'TLS handshake within 10 s of the accept' },
+  'tls-partial-hello': { ms: 10_000, what: 'TLS handshake within 10 s of the accept' },
+  'tls-trickled-hello': { ms: 10_000, what: 'TLS handshake within 10 s of the accept' },
+  'tls-no-connect': { ms: 10_000, what: 'CONNECT within 10 s of the handshake' },
 };
 
 export interface FloodBenchOptions {
@@ -87,11 +87,16 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
         const cpuDuring = (cpuMs(pid) ?? 0) - cpuBefore;
         print(`  every stalled socket closed ${fmtMs(floodTo - floodFrom)} after the flood began; slow reader ${slowReader}`);
         for (const line of table(
-          ['kind', 'sockets', 'closed by server', 'closed after: median', 'last', 'documented'],
-          STALL_KINDS.map((k) => [k, fmtCount(flood.opened[k]), fmtCount(flood.closed[k].length), fmtMs(percentile(flood.closed[k], 50)), fmtMs(Math.max(0, ...flood.closed[k])), DOCUMENTED[k].what]),
+          ['kind', 'sockets', 'closed by server', 'closed after: median', 'last', 'last − limit', 'documented limit'],
+          STALL_KINDS.map((k) => {
+            const last = Math.max(0, ...flood.closed[k]);
+            return [k, fmtCount(flood.opened[k]), fmtCount(flood.closed[k].length), fmtMs(percentile(flood.closed[k], 50)), fmtMs(last), signedMs(last - DOCUMENTED[k].ms), DOCUMENTED[k].what];
+          }),
         ))
           print(`  ${line}`);
         if (flood.failedToOpen > 0) print(`  (${flood.failedToOpen} sockets could not be opened)`);
+        const shed = await disconnects(server, 'admission-timeout');
+        if (shed > 0) print(`  ${fmtCount(shed)} sockets so far shed before admission (docs/compat.md C-MQTT-ADMISSION)`);
         await sleep(5_000);
         const rssAfter = rssBytes(pid) ?? 0;
         const peak = Math.max(0, ...rss.filter((r) => r.at >= floodFrom && r.at <= floodTo).map((r) => r.bytes));
@@ -121,6 +126,9 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
     }
   });
 }
+
+/** Close times are taken in the flood's worker thread, whose own delays add to them. */
+const signedMs = (ms: number): string => `${ms >= 0 ? '+' : '−'}${fmtMs(Math.abs(ms))}`;
 
 const latency = (xs: number[]): string[] => [fmtCount(xs.length), fmtMs(percentile(xs, 50)), fmtMs(percentile(xs, 99)), fmtMs(percentile(xs, 100))];
 
