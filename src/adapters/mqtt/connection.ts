@@ -58,7 +58,7 @@ export class MqttConnection implements SessionTransport {
     // (docs/compat.md C-MQTT-TIMEOUTS).
     const timeout = env.limits.connectTimeoutMs;
     this.connectDeadline = setTimeout(() => this.onConnectDeadline(timeout), Math.max(0, timeout - (limits.sinceAcceptMs ?? 0))).unref();
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('data', (chunk: Buffer) => this.guard('reading', () => this.onData(chunk)));
     socket.on('error', () => undefined);
     socket.on('close', (hadError: boolean) => {
       clearTimeout(this.connectDeadline);

@@ -63,11 +63,12 @@ export function gatewayError(
       if (cached !== null) s.env.activity.error(cached, at, status);
     } else {
       s.env.store.getDevice(gw.device.registryKey, deviceId).then(
-        (d) => {
-          if (known.size >= 1024) known.clear();
-          known.set(deviceId, d ? d.numId : null);
-          if (d) s.env.activity.error(d.numId, at, status);
-        },
+        (d) =>
+          s.contain('recording a gateway error', () => {
+            if (known.size >= 1024) known.clear();
+            known.set(deviceId, d ? d.numId : null);
+            if (d) s.env.activity.error(d.numId, at, status);
+          }),
         () => undefined,
       );
     }

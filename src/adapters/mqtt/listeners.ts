@@ -63,7 +63,7 @@ export class MqttListeners {
       const handshakeTimeout = Math.max(1, this.opts.handshakeTimeoutMs - MAX_ADMISSION_WAIT_MS);
       const handshakes = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout });
       // CONNECT's own timeout starts after the handshake (docs/compat.md C-MQTT-TIMEOUTS).
-      handshakes.on('secureConnection', (s: TLSSocket) => this.onSocket(s, 0));
+      handshakes.on('secureConnection', (s: TLSSocket) => this.handOver(s, 0));
       // A failed or timed-out handshake is the peer's problem: its socket goes, and nothing else
       // happens (Node leaves the socket open once this event has a listener). The timer behind
       // handshakeTimeout is not reset by handshake bytes, so a trickled ClientHello is cut off too
@@ -74,8 +74,18 @@ export class MqttListeners {
     for (const addr of this.opts.plainListen) {
       await this.listen(addr, 'mqtt', (raw, waitedMs) => {
         raw.resume();
-        this.onSocket(raw, waitedMs);
+        this.handOver(raw, waitedMs);
       });
+    }
+  }
+
+  /** Passes a socket on; if that throws (our bug), the socket goes and nothing else does. */
+  private handOver(socket: Socket | TLSSocket, sinceAcceptMs: number): void {
+    try {
+      this.onSocket(socket, sinceAcceptMs);
+    } catch (err) {
+      this.opts.log.error({ err }, 'bug while setting up a connection; closing it');
+      socket.destroy();
     }
   }
 
