@@ -1,5 +1,11 @@
 import type { Socket } from 'node:net';
 
+interface Waiting {
+  socket: Socket;
+  admit: (socket: Socket, waitedMs: number) => void;
+  at: number;
+}
+
 /**
  * New sockets wait here, not yet read from, and are let in a few per turn of the event loop
  * (docs/compat.md C-MQTT-ADMISSION). Accepting a socket costs little; what follows does (a TLS
@@ -9,12 +15,6 @@ import type { Socket } from 'node:net';
  * waited longer than `maxWaitMs` is closed instead: under a flood the bridge sheds new
  * connections, and their clients retry.
  */
-interface Waiting {
-  socket: Socket;
-  admit: (socket: Socket, waitedMs: number) => void;
-  at: number;
-}
-
 export class AdmissionQueue {
   private queue: (Waiting | undefined)[] = [];
   private head = 0;
