@@ -1,5 +1,6 @@
 import type { Duplex } from 'node:stream';
 import mqtt, { type Packet, type Parser } from 'mqtt-packet';
+import { isPacketId } from './packet-id.js';
 import { MqttSession } from './session.js';
 import type { SessionEnv, SessionTransport } from './session-types.js';
 
@@ -140,6 +141,8 @@ export class MqttConnection implements SessionTransport {
     if (this.ended || this.socket.destroyed) return;
     let bytes: Buffer;
     try {
+      // mqtt-packet would encode a bad identifier as a packet cut short, not refuse it.
+      if ('messageId' in packet && packet.messageId !== undefined && !isPacketId(packet.messageId)) throw new Error(`packet identifier ${packet.messageId} out of range`);
       bytes = mqtt.generate(packet);
     } catch (err) {
       // A packet we built and cannot encode is our bug (mqtt-packet refuses e.g. an empty SUBACK).

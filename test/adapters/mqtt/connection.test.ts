@@ -95,6 +95,32 @@ describe('MqttConnection', () => {
     assert.deepEqual(h.metrics.reasons, ['protocol-error']);
   });
 
+  test('a QoS 1 PUBLISH whose body ends with its topic: closed, never answered with a PUBACK cut short [MQTT-2.3.1-1]', async () => {
+    const h = await Harness.create();
+    await h.addDevice('dev-1');
+    const { socket } = await connected(h, 'dev-1');
+    const topic = Buffer.from('/devices/dev-1/events');
+    const cut = Buffer.concat([Buffer.from([0x32, topic.length + 2, 0, topic.length]), topic]);
+    socket.fromPeer(cut);
+    await until(() => socket.writableFinished || socket.destroyed, 'the connection closed');
+    assert.deepEqual(
+      socket.packets().map((p) => p.cmd),
+      ['connack'],
+    );
+    assert.deepEqual(h.metrics.reasons, ['protocol-error']);
+  });
+
+  test('an outgoing packet identifier out of range is our bug: the connection closes (internal-error) instead of sending a packet cut short', async () => {
+    const h = await Harness.create();
+    await h.addDevice('dev-1');
+    const { socket, conn } = await connected(h, 'dev-1');
+    const before = socket.written.length;
+    conn.send({ cmd: 'puback', messageId: -1 });
+    await until(() => socket.destroyed, 'the connection dropped');
+    assert.equal(socket.written.length, before, 'nothing written');
+    assert.deepEqual(h.metrics.reasons, ['internal-error']);
+  });
+
   test('an exception in the clock tick closes that connection only', async () => {
     const h = await Harness.create();
     await h.addDevice('dev-1');

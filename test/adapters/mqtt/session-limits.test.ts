@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Packet } from 'mqtt-packet';
 import { ApiError } from '../../../src/domain/errors.js';
+import { gatewayFleet } from './gateway-harness.js';
 import { clientIdOf, connack, connectedDevice, connectPacket, Harness, outPublish, puback, publish, settle, subscribe, until } from './harness.js';
 
 /**
@@ -47,6 +48,38 @@ describe('malformed SUBSCRIBE and UNSUBSCRIBE close the connection', () => {
     session.handle(subscribe(1, ...Array.from({ length: 50 }, (): [string, 1] => [CONFIG, 1])));
     await settle();
     assert.deepEqual(transport.take(), [{ cmd: 'suback', messageId: 1, granted: Array.from({ length: 50 }, () => 1) }, outPublish(CONFIG, 'c', 1, 1)]);
+  });
+});
+
+describe('packet identifiers outside 1..65,535 close the connection [MQTT-2.3.1-1]', () => {
+  // mqtt-packet hands over -1 for a QoS 1 PUBLISH whose body ends with its topic; answering it
+  // once sent a PUBACK cut short that swallowed the client's next packet.
+  for (const [label, packet] of [
+    ['a QoS 1 PUBLISH with -1', publish('/devices/dev-1/events', 'x', 1, -1)],
+    ['a QoS 1 PUBLISH with 65,536', publish('/devices/dev-1/events', 'x', 1, 65_536)],
+    ['a SUBSCRIBE with -1', subscribe(-1, [CONFIG, 1])],
+    ['an UNSUBSCRIBE with -1', unsubscribe(-1, CONFIG)],
+  ] as const) {
+    test(`${label}: closed, nothing answered, nothing stored`, async () => {
+      const { h, session, transport } = await connectedDevice();
+      h.sink.auto = true;
+      session.handle(packet);
+      await settle();
+      assert.deepEqual(transport.sent, []);
+      assert.equal(transport.closes, 1);
+      assert.deepEqual(h.metrics.reasons, ['protocol-error']);
+      assert.deepEqual(h.sink.stored, []);
+    });
+  }
+
+  test("a gateway's attach with -1 closes its connection; nothing is attached", async () => {
+    const h = await gatewayFleet({ bound: ['dev-a'] });
+    const gw = await h.connected('gw-1');
+    gw.send(publish('/devices/dev-a/attach', '{"authorization":""}', 1, -1));
+    await settle();
+    assert.deepEqual(gw.transport.sent, []);
+    assert.equal(gw.transport.closes, 1);
+    assert.equal(h.directory.get(h.numId('dev-a')), undefined);
   });
 });
 

@@ -1,4 +1,5 @@
 import type { IPublishPacket } from 'mqtt-packet';
+import { isPacketId } from '../packet-id.js';
 import type { MqttSession } from '../session.js';
 import type { DeviceSlot } from '../session-types.js';
 
@@ -14,8 +15,9 @@ export function handlePublish(s: MqttSession, p: IPublishPacket): void {
   if (topic?.kind !== 'attach' && topic?.kind !== 'detach' && !s.withinRate()) return;
   // Spec §5.3: QoS 2 closes the connection.
   if (p.qos === 2) return s.close('qos2-publish');
-  // [MQTT-2.3.1-1] a QoS 1 PUBLISH needs a non-zero packet identifier (0 would never be acknowledged).
-  if (p.qos === 1 && !p.messageId) return s.close('protocol-error');
+  // [MQTT-2.3.1-1] a QoS 1 PUBLISH needs a packet identifier from 1 to 65,535 (0 would never be
+  // acknowledged; anything else cannot be).
+  if (p.qos === 1 && !isPacketId(p.messageId)) return s.close('protocol-error');
   if (!topic) return s.invalidPublishTopic(p);
   const slot = s.slots.get(topic.device);
   if (!slot) return s.publishForUnknownDevice(p, topic.device, topic.kind);

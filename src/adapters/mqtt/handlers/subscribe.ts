@@ -1,6 +1,7 @@
 import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
 import { parseSubscribeFilter } from '../../../domain/mqtt-topics.js';
 import { deliverLatestConfig, supersede } from '../outbound.js';
+import { isPacketId } from '../packet-id.js';
 import type { MqttSession } from '../session.js';
 import type { DeviceSlot, QoS01 } from '../session-types.js';
 
@@ -13,6 +14,8 @@ export function handleSubscribe(s: MqttSession, p: ISubscribePacket): void {
   // [MQTT-3.8.3-3] at least one filter; [MQTT-3-8.3-4] a requested QoS other than 0, 1, 2 is
   // malformed. Both close the connection (there is no SUBACK that could answer them).
   if (p.subscriptions.length === 0 || p.subscriptions.some((sub) => !(sub.qos >= 0 && sub.qos <= 2))) return s.close('protocol-error');
+  // [MQTT-2.3.1-1]: without a valid packet identifier there is no SUBACK to send.
+  if (!isPacketId(p.messageId)) return s.close('protocol-error');
   const granted: number[] = [];
   const configSlots: DeviceSlot[] = [];
   for (const sub of p.subscriptions) {
@@ -43,8 +46,8 @@ export function handleSubscribe(s: MqttSession, p: ISubscribePacket): void {
 
 export function handleUnsubscribe(s: MqttSession, p: IUnsubscribePacket): void {
   if (!s.withinRate()) return;
-  // [MQTT-3.10.3-2] at least one filter.
-  if (p.unsubscriptions.length === 0) return s.close('protocol-error');
+  // [MQTT-3.10.3-2] at least one filter; [MQTT-2.3.1-1] a valid packet identifier.
+  if (p.unsubscriptions.length === 0 || !isPacketId(p.messageId)) return s.close('protocol-error');
   for (const topic of p.unsubscriptions) {
     const f = parseSubscribeFilter(topic);
     const slot = f ? s.slots.get(f.device) : undefined;
