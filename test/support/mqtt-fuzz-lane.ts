@@ -52,11 +52,14 @@ export class FuzzConnection {
   private fed = 0;
   private framed = 0;
   private pingresps = 0;
+  /** Packets the server sent. */
+  private received = 0;
   private wake: (() => void) | undefined;
 
   private constructor(socket: Socket) {
     this.socket = socket;
     this.fromServer.on('packet', (p: Packet) => {
+      this.received++;
       if (p.cmd === 'pingresp') this.pingresps++;
       this.wake?.();
     });
@@ -106,6 +109,28 @@ export class FuzzConnection {
     }
   }
 
+  /** Waits until the server has sent `n` packets in all, or closed (at most `timeoutMs`). */
+  async receivedAtLeast(n: number, timeoutMs: number): Promise<void> {
+    await this.until(() => this.closed || this.received >= n, timeoutMs);
+  }
+
+  private async until(done: () => boolean, timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done()) {
+      const left = deadline - Date.now();
+      if (left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+    return true;
+  }
+
   /** Waits until the server has handled everything written so far, or closed. */
   async sync(timeoutMs: number): Promise<SyncOutcome> {
     if (this.closed) return 'closed';
@@ -116,19 +141,7 @@ export class FuzzConnection {
     }
     const want = this.pingresps + 1;
     if (!this.mirrorBroken) await this.write([PINGREQ]);
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed && this.pingresps < want) {
-      const left = deadline - Date.now();
-      if (left <= 0) return 'stall';
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wake = undefined;
-    }
+    if (!(await this.until(() => this.closed || this.pingresps >= want, timeoutMs))) return 'stall';
     return this.pingresps >= want ? 'answered' : 'closed';
   }
 
