@@ -8,15 +8,18 @@ import { api, type StartedServer } from './server.js';
 
 /**
  * A fuzz run against a started server: per lane its own ASSOCIATION_ONLY gateway with two bound
- * devices and its own direct device (lanes never take each other's sessions over), RS256 keys
- * (the cheapest JWT to verify, so reconnects cost the server little), and seeded lanes running
- * in parallel until a number of inputs or a deadline.
+ * devices and its own direct device (lanes never take each other's sessions over), and seeded
+ * lanes running in parallel until a number of inputs or a deadline.
  */
 
-/** Creates the lanes' gateways and devices in `registry` (which must exist) and mints their JWTs. */
-export async function createFuzzFleet(server: StartedServer, registry: string, lanes: number): Promise<LaneIdentities[]> {
-  const keys = await makeDeviceKeys('RS256');
-  const jwt = (): Promise<string> => mintDeviceJwt({ privateKeyPem: keys.privateKeyPem, alg: 'RS256', audience: PROJECT, expiresInSeconds: 6 * 3600 });
+/**
+ * Creates the lanes' gateways and devices in `registry` (which must exist) and mints their JWTs.
+ * RS256 is the cheapest JWT to verify (many reconnects cost the server little); ES256 the
+ * shortest (fewer bytes to split a CONNECT at).
+ */
+export async function createFuzzFleet(server: StartedServer, registry: string, lanes: number, alg: 'RS256' | 'ES256' = 'RS256'): Promise<LaneIdentities[]> {
+  const keys = await makeDeviceKeys(alg);
+  const jwt = (): Promise<string> => mintDeviceJwt({ privateKeyPem: keys.privateKeyPem, alg, audience: PROJECT, expiresInSeconds: 6 * 3600 });
   const base = `/v1/projects/${PROJECT}/locations/${REGION}/registries/${registry}`;
   const out: LaneIdentities[] = [];
   for (let i = 0; i < lanes; i++) {
