@@ -6,8 +6,9 @@
  * stops reading and sends 20,000 config SUBSCRIBEs. Bounded in count and time. Prints when the
  * server closed each kind against the documented timeout, the slow reader's fate, the server's
  * RSS before / during / after, and a healthy device's PUBACK latency idle vs during the flood
- * (target: p99 during ≤ 2× idle). The flood runs in a worker thread; the healthy device in the
- * main one.
+ * (target: p99 during ≤ 2× idle), overall and by second. Two rounds: the sockets as fast as
+ * the flood opens them, then paced over 10 s; the second also shows whether the memory the
+ * first took is reused. The flood runs in a worker thread; the healthy device in the main one.
  *
  * BENCH_FLOOD_PER_KIND (default 1,200 sockets of each of the 5 kinds) changes the size.
  */
@@ -57,8 +58,8 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
   const perKind = Number(process.env.BENCH_FLOOD_PER_KIND ?? 1200);
   print('== MQTT flood: sockets that never authenticate, and a slow reader ==');
   print(
-    `${fmtCount(perKind * STALL_KINDS.length)} sockets (${fmtCount(perKind)} of each: ${STALL_KINDS.join(', ')}), opened 100 at a time from a worker thread; ` +
-      `a device with a 64 KiB config that stops reading and sends ${fmtCount(SLOW_SUBSCRIBES)} config SUBSCRIBEs over TLS; a healthy device publishing QoS 1 every ${PROBE_INTERVAL_MS} ms over TLS; ` +
+    `${fmtCount(perKind * STALL_KINDS.length)} sockets (${fmtCount(perKind)} of each: ${STALL_KINDS.join(', ')}), opened from a worker thread (100 at a time; round 2 paced at ${PACED_PER_SECOND}/s); ` +
+      `a device with a 64 KiB config that stops reading and sends ${fmtCount(SLOW_SUBSCRIBES)} config SUBSCRIBEs over TLS ${SLOW_READER_AFTER_MS / 1000} s into each round; a healthy device publishing QoS 1 every ${PROBE_INTERVAL_MS} ms over TLS; ` +
       'server --mqtt-max-msgs-per-sec 0 (so that the slow reader meets the unread-bytes bound, not the rate limit)',
   );
   await withOwnServer(['--mqtt-max-msgs-per-sec', '0'], async (server) => {
