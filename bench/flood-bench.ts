@@ -6,8 +6,9 @@
  * stops reading and sends 20,000 config SUBSCRIBEs. Bounded in count and time. Prints when the
  * server closed each kind against the documented timeout, the slow reader's fate, the server's
  * RSS before / during / after, and a healthy device's PUBACK latency idle vs during the flood
- * (target: p99 during ≤ 2× idle). The flood runs in a worker thread; the healthy device in the
- * main one.
+ * (target: p99 during ≤ 2× idle), overall and by second. Two rounds: the sockets as fast as
+ * the flood opens them, then paced over 10 s; the second also shows whether the memory the
+ * first took is reused. The flood runs in a worker thread; the healthy device in the main one.
  *
  * BENCH_FLOOD_PER_KIND (default 1,200 sockets of each of the 5 kinds) changes the size.
  */
@@ -33,6 +34,10 @@ const PROBE_INTERVAL_MS = 20;
 /** The flood is given up on after this long (the documented limits are 10 s, 20 s for TLS). */
 const FLOOD_DEADLINE_MS = 40_000;
 const SLOW_SUBSCRIBES = 20_000;
+/** The slow reader starts this long into each flood, so that the figures by second tell its cost apart. */
+const SLOW_READER_AFTER_MS = 5_000;
+/** The second round's pace: the same sockets over 10 s. */
+const PACED_PER_SECOND = 600;
 
 /** The documented limit per kind (docs/compat.md C-MQTT-TIMEOUTS), and what it is. */
 const DOCUMENTED: Record<StallKind, { ms: number; what: string }> = {
@@ -53,8 +58,8 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
   const perKind = Number(process.env.BENCH_FLOOD_PER_KIND ?? 1200);
   print('== MQTT flood: sockets that never authenticate, and a slow reader ==');
   print(
-    `${fmtCount(perKind * STALL_KINDS.length)} sockets (${fmtCount(perKind)} of each: ${STALL_KINDS.join(', ')}), opened 100 at a time from a worker thread; ` +
-      `a device with a 64 KiB config that stops reading and sends ${fmtCount(SLOW_SUBSCRIBES)} config SUBSCRIBEs over TLS; a healthy device publishing QoS 1 every ${PROBE_INTERVAL_MS} ms over TLS; ` +
+    `${fmtCount(perKind * STALL_KINDS.length)} sockets (${fmtCount(perKind)} of each: ${STALL_KINDS.join(', ')}), opened from a worker thread (100 at a time; round 2 paced at ${PACED_PER_SECOND}/s); ` +
+      `a device with a 64 KiB config that stops reading and sends ${fmtCount(SLOW_SUBSCRIBES)} config SUBSCRIBEs over TLS ${SLOW_READER_AFTER_MS / 1000} s into each round; a healthy device publishing QoS 1 every ${PROBE_INTERVAL_MS} ms over TLS; ` +
       'server --mqtt-max-msgs-per-sec 0 (so that the slow reader meets the unread-bytes bound, not the rate limit)',
   );
   await withOwnServer(['--mqtt-max-msgs-per-sec', '0'], async (server) => {
@@ -74,15 +79,19 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
       const rssIdle = rssBytes(pid) ?? 0;
       const rows: string[][] = [['idle', ...latency(probe.between(idleFrom, now()))]];
       const idleP99 = percentile(probe.between(idleFrom, now()), 99);
-      // Twice: the second round shows whether what the first one took is reused or keeps growing.
-      for (const round of [1, 2]) {
+      // Twice: as fast as the flood can open sockets, then paced. The second round also shows
+      // whether the memory the first one took is reused or keeps growing.
+      for (const [round, perSecond] of [
+        [1, undefined],
+        [2, PACED_PER_SECOND],
+      ] as const) {
         if (opts.signal?.aborted === true) break;
         print();
-        print(`-- flood, round ${round}`);
+        print(`-- flood, round ${round}: ${perSecond === undefined ? 'as fast as the worker opens them' : `${perSecond} new sockets per second`}`);
         const floodFrom = now();
         const rssBefore = rssBytes(pid) ?? 0;
         const cpuBefore = cpuMs(pid) ?? 0;
-        const [flood, slowReader] = await Promise.all([runFlood(server, perKind, print), runSlowReader(server, slow)]);
+        const [flood, slowReader] = await Promise.all([runFlood(server, perKind, print, perSecond), sleep(SLOW_READER_AFTER_MS).then(() => runSlowReader(server, slow))]);
         const floodTo = now();
         const cpuDuring = (cpuMs(pid) ?? 0) - cpuBefore;
         print(`  every stalled socket closed ${fmtMs(floodTo - floodFrom)} after the flood began; slow reader ${slowReader}`);
@@ -106,7 +115,7 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
         const during = probe.between(floodFrom, floodTo);
         const bySecond = Array.from({ length: Math.ceil((floodTo - floodFrom) / 1000) }, (_, i) => percentile(probe.between(floodFrom + i * 1000, floodFrom + (i + 1) * 1000), 99));
         print(`  healthy PUBACK p99 by second of the flood: ${bySecond.map((ms) => (Number.isNaN(ms) ? '-' : ms.toFixed(0))).join(' ')} ms`);
-        rows.push([`flood round ${round}`, ...latency(during), (percentile(during, 99) / idleP99).toFixed(2)]);
+        rows.push([`flood round ${round} (${perSecond === undefined ? 'burst' : `${perSecond}/s`})`, ...latency(during), (percentile(during, 99) / idleP99).toFixed(2)]);
       }
       print();
       print(`server RSS idle before the floods: ${mib(rssIdle)}`);
@@ -140,11 +149,12 @@ interface FloodResult {
   failedToOpen: number;
 }
 
-async function runFlood(server: StartedServer, perKind: number, print: (l?: string) => void): Promise<FloodResult> {
+async function runFlood(server: StartedServer, perKind: number, print: (l?: string) => void, perSecond: number | undefined): Promise<FloodResult> {
   const job: FloodJob = {
     targets: { plain: mqttUrl(server), tls: mqttsUrl(server), ca: caOf(server).toString(), hello: await clientHello() },
     perKind,
     concurrency: Number(process.env.BENCH_FLOOD_CONCURRENCY ?? 100),
+    ...(perSecond === undefined ? {} : { perSecond }),
     deadlineMs: FLOOD_DEADLINE_MS,
   };
   const worker = new Worker(new URL('./loadgen/flood-worker.js', import.meta.url), { workerData: job });

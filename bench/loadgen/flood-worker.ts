@@ -13,6 +13,8 @@ export interface FloodJob {
   targets: { plain: string; tls: string; ca: string; hello: Uint8Array };
   perKind: number;
   concurrency: number;
+  /** Sockets opened per second at most (undefined: as fast as the concurrency allows). */
+  perSecond?: number;
   /** Ms after the start at which sockets still open are given up on. */
   deadlineMs: number;
 }
@@ -36,7 +38,12 @@ async function main(): Promise<void> {
   let next = 0;
   const lane = async (): Promise<void> => {
     while (next < kinds.length) {
-      const kind = kinds[next++]!;
+      const i = next++;
+      const kind = kinds[i]!;
+      if (job.perSecond !== undefined) {
+        const wait = t0 + (i * 1000) / job.perSecond - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
       try {
         const s = await openStalled(kind, targets);
         open.push(s);
