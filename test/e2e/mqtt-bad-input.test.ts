@@ -136,7 +136,7 @@ describe('MQTT bridge under bad input', () => {
   it('a socket that never sends CONNECT, or only half of one, is closed after the connect timeout', async () => {
     const [silentAt, halfAt] = await Promise.all([closedWithin(silent, CONNECT_TIMEOUT_MS + 5000), closedWithin(halfConnect, CONNECT_TIMEOUT_MS + 5000)]);
     for (const at of [silentAt, halfAt]) {
-      // The bridge checks timeouts on a 1 s tick.
+      // Each socket has a timer of its own; the slack is for a loaded machine.
       assert.ok(at >= CONNECT_TIMEOUT_MS - 1000 && at <= CONNECT_TIMEOUT_MS + 3000, `closed after ${at} ms`);
     }
     assert.deepEqual(silent.received(), Buffer.alloc(0));

@@ -40,7 +40,7 @@ export async function openRaw(url: string, timeoutMs = 5000): Promise<RawSocket>
 }
 
 /** Waits (bounded) for the server to close the socket; resolves with ms since it was opened. */
-export async function closedWithin(raw: RawSocket, timeoutMs: number): Promise<number> {
+export async function closedWithin(raw: Pick<RawSocket, 'closed'>, timeoutMs: number): Promise<number> {
   let timer: NodeJS.Timeout | undefined;
   try {
     return await Promise.race([

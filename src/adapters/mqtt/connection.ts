@@ -1,5 +1,6 @@
-import type { Socket } from 'node:net';
-import mqtt, { type Packet } from 'mqtt-packet';
+import type { Duplex } from 'node:stream';
+import mqtt, { type Packet, type Parser } from 'mqtt-packet';
+import { isPacketId } from './packet-id.js';
 import { MqttSession } from './session.js';
 import type { SessionEnv, SessionTransport } from './session-types.js';
 
@@ -8,64 +9,156 @@ interface ParserInternals {
   packet: { length: number };
 }
 
+export interface ConnectionLimits {
+  /** Largest remaining length accepted (docs/compat.md C-MQTT-SIZES). */
+  maxPacketBytes: number;
+  /** Bytes sent but not yet taken by the peer, past which the connection is dropped (docs/compat.md C-MQTT-BACKLOG). */
+  maxWriteBacklogBytes: number;
+  /** Time the socket already spent since its TCP accept (waiting to be let in), taken off the connect timeout. */
+  sinceAcceptMs?: number;
+}
+
+/**
+ * Room for several of the largest packets the bridge sends (a 256 KiB command, 64 KiB configs):
+ * only a peer that stops reading reaches it.
+ */
+export const DEFAULT_MAX_WRITE_BACKLOG_BYTES = 2 * 1024 * 1024;
+
 /**
  * Owns one socket and its one mqtt-packet parser for the connection's whole life, and carries out
- * what the session asks.
+ * what the session asks. Whatever goes wrong in here ends this connection, never the process.
  */
 export class MqttConnection implements SessionTransport {
   readonly session: MqttSession;
-  private readonly parser = mqtt.parser({ protocolVersion: 4 });
+  /** Made on the first byte: a socket that never sends anything costs no parser. */
+  private parser: Parser | undefined;
+  /** Closes a connection that has not authenticated in time, at its own moment (see the constructor). */
+  private readonly connectDeadline: NodeJS.Timeout;
   private out: Buffer[] = [];
+  /** Bytes in `out`. */
+  private outBytes = 0;
   private flushScheduled = false;
   private ended = false;
+  /** The session asked to stop reading (ingest window full, an attach under way). */
+  private pausedBySession = false;
+  /** The socket took our last write only into its buffer: reads wait for 'drain'. */
+  private writeBlocked = false;
+  /** Set while the connect deadline runs: a close then drops the socket (see onConnectDeadline). */
+  private dropOnClose = false;
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: Duplex,
     env: SessionEnv,
     connId: string,
-    private readonly maxPacketBytes: number,
+    private readonly limits: ConnectionLimits,
     onClosed: (c: MqttConnection) => void,
   ) {
     this.session = new MqttSession(env, this, connId);
-    this.parser.on('packet', (packet: Packet) => {
-      try {
-        this.session.handle(packet);
-      } catch (err) {
-        // Our bug, not the peer's: this connection ends, the process and everyone else go on.
-        this.session.log.error({ err, cmd: packet.cmd }, 'bug while handling an MQTT packet');
-        this.session.close('protocol-error');
-        this.destroy();
-      }
-    });
-    this.parser.on('error', () => {
-      // Any codec error ends the connection: there is no resynchronising a byte stream.
-      this.session.close('protocol-error');
-      this.destroy();
-    });
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // The bridge's 1 s tick would find a flood of such sockets expired all at once, and close
+    // hundreds in one go; a timer of its own spreads the closes as the sockets came, and on time
+    // (docs/compat.md C-MQTT-TIMEOUTS).
+    const timeout = env.limits.connectTimeoutMs;
+    this.connectDeadline = setTimeout(() => this.onConnectDeadline(timeout), Math.max(0, timeout - (limits.sinceAcceptMs ?? 0))).unref();
+    socket.on('data', (chunk: Buffer) => this.guard('reading', () => this.onData(chunk)));
     socket.on('error', () => undefined);
-    socket.on('close', (hadError) => {
+    socket.on('close', (hadError: boolean) => {
+      clearTimeout(this.connectDeadline);
       this.ended = true;
-      this.session.socketClosed(hadError ? 'socket-error' : 'socket-closed');
-      onClosed(this);
+      this.releaseOutput();
+      try {
+        this.guard('releasing a closed connection', () => this.session.socketClosed(hadError ? 'socket-error' : 'socket-closed'));
+      } finally {
+        onClosed(this);
+      }
     });
   }
 
-  private onData(chunk: Buffer): void {
-    if (this.ended) return;
-    this.parser.parse(chunk);
-    // The declared remaining length is known as soon as the fixed header is in: refuse a huge
-    // packet before buffering it (spec §5.8; docs/compat.md C-MQTT-MAXPACKET).
-    const declared = (this.parser as unknown as ParserInternals).packet.length;
-    if (declared > this.maxPacketBytes) {
-      this.session.close('packet-too-large');
+  /**
+   * Runs one step of this connection's handling; an exception is our bug: it is logged, and this
+   * connection (only) is closed.
+   */
+  guard(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.session.log.error({ err }, `bug while ${what}; closing the connection`);
+      try {
+        this.session.close('internal-error');
+      } catch {
+        // The session's bookkeeping failed as well; the socket goes all the same.
+      }
       this.destroy();
     }
   }
 
+  /** The bridge's clock: timeouts, keep-alive, redelivery. */
+  tick(now: number): void {
+    this.guard('checking timers', () => this.session.tick(now));
+  }
+
+  /**
+   * A socket closed for not authenticating in time has had nothing sent to it: it is dropped
+   * outright, without the half-close round trip a flood of them would pay for each.
+   */
+  private onConnectDeadline(timeout: number): void {
+    const s = this.session;
+    if (s.phase !== 'awaiting-connect' && s.phase !== 'authenticating') return;
+    this.dropOnClose = true;
+    try {
+      // The timer has the say (it counted from the accept, on the monotonic clock): the session is
+      // shown a time at its deadline even if its own clock reads a little short of it.
+      this.tick(Math.max(s.env.clock.now(), s.openedAt + timeout));
+    } finally {
+      this.dropOnClose = false;
+    }
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.ended) return;
+    const parser = (this.parser ??= this.makeParser());
+    parser.parse(chunk);
+    // The declared remaining length is known as soon as the fixed header is in: refuse a huge
+    // packet before buffering it (spec §5.8; docs/compat.md C-MQTT-SIZES).
+    const declared = (parser as unknown as ParserInternals).packet.length;
+    if (declared > this.limits.maxPacketBytes) {
+      this.guard('refusing a large packet', () => this.session.close('packet-too-large'));
+      this.destroy();
+    }
+  }
+
+  private makeParser(): Parser {
+    const parser = mqtt.parser({ protocolVersion: 4 });
+    parser.on('packet', (packet: Packet) => this.guard(`handling ${packet.cmd}`, () => this.session.handle(packet)));
+    parser.on('error', () => {
+      // Any codec error ends the connection: there is no resynchronising a byte stream.
+      this.guard('closing after a codec error', () => this.session.close('protocol-error'));
+      this.destroy();
+    });
+    return parser;
+  }
+
   send(packet: Packet): void {
     if (this.ended || this.socket.destroyed) return;
-    this.out.push(mqtt.generate(packet));
+    let bytes: Buffer;
+    try {
+      // mqtt-packet would encode a bad identifier as a packet cut short, not refuse it.
+      if ('messageId' in packet && packet.messageId !== undefined && !isPacketId(packet.messageId)) throw new Error(`packet identifier ${packet.messageId} out of range`);
+      bytes = mqtt.generate(packet);
+    } catch (err) {
+      // A packet we built and cannot encode is our bug (mqtt-packet refuses e.g. an empty SUBACK).
+      this.session.log.error({ err, cmd: packet.cmd }, 'bug: an outgoing packet could not be encoded; closing the connection');
+      this.abort('internal-error');
+      return;
+    }
+    this.out.push(bytes);
+    this.outBytes += bytes.length;
+    // A peer that does not read must not make us hold its traffic without limit
+    // (docs/compat.md C-MQTT-BACKLOG).
+    if (this.outBytes + this.socket.writableLength > this.limits.maxWriteBacklogBytes) {
+      this.session.log.info({ backlogBytes: this.outBytes + this.socket.writableLength }, 'mqtt peer does not read; dropping the connection');
+      this.abort('write-backlog-exceeded');
+      return;
+    }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       process.nextTick(this.flushOut);
@@ -79,13 +172,31 @@ export class MqttConnection implements SessionTransport {
   private readonly flushOut = (): void => {
     this.flushScheduled = false;
     const chunks = this.out;
-    this.out = [];
+    this.releaseOutput();
     if (this.ended || this.socket.destroyed || chunks.length === 0) return;
-    this.socket.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    const accepted = this.socket.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    if (!accepted && !this.writeBlocked) {
+      // Backpressure: the peer's requests are what make most of our writes, so stop reading them
+      // until the socket has passed on what it holds.
+      this.writeBlocked = true;
+      this.socket.pause();
+      this.socket.once('drain', this.onDrain);
+    }
   };
+
+  private readonly onDrain = (): void => {
+    this.writeBlocked = false;
+    if (!this.ended && !this.pausedBySession) this.socket.resume();
+  };
+
+  private releaseOutput(): void {
+    this.out = [];
+    this.outBytes = 0;
+  }
 
   close(): void {
     if (this.ended) return;
+    if (this.dropOnClose && this.outBytes === 0 && this.socket.writableLength === 0) return this.destroy();
     // What the session sent last (a CONNACK refusing the connection) must precede the FIN.
     this.flushOut();
     this.ended = true;
@@ -94,16 +205,31 @@ export class MqttConnection implements SessionTransport {
     setTimeout(() => this.socket.destroy(), 2000).unref();
   }
 
+  /** Closes the session for `reason` and drops the socket at once, unsent bytes included. */
+  private abort(reason: 'internal-error' | 'write-backlog-exceeded'): void {
+    this.ended = true;
+    this.releaseOutput();
+    try {
+      this.session.close(reason);
+    } catch (err) {
+      this.session.log.error({ err }, 'bug while closing a connection');
+    }
+    this.socket.destroy();
+  }
+
   destroy(): void {
     this.ended = true;
+    this.releaseOutput();
     this.socket.destroy();
   }
 
   pause(): void {
+    this.pausedBySession = true;
     this.socket.pause();
   }
 
   resume(): void {
-    if (!this.ended) this.socket.resume();
+    this.pausedBySession = false;
+    if (!this.ended && !this.writeBlocked) this.socket.resume();
   }
 }

@@ -25,7 +25,8 @@ export function newSlot(device: Device, registry: Registry, credentialKey: strin
     configQos: undefined,
     sentConfigVersion: 0,
     pendingConfig: undefined,
-    resendConfig: false,
+    subscribeDeliveries: 0,
+    subscribeReadPending: false,
     commandFilters: new Map(),
     credentialKey,
   };

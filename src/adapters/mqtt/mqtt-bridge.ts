@@ -1,7 +1,7 @@
-import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import type { Socket } from 'node:net';
 import type { ListenAddress } from '../../config/schema.js';
-import { MqttConnection } from './connection.js';
+import { DEFAULT_MAX_WRITE_BACKLOG_BYTES, MqttConnection } from './connection.js';
+import { MqttListeners } from './listeners.js';
 import type { SessionEnv } from './session-types.js';
 import type { TlsMaterial } from './tls-material.js';
 
@@ -12,30 +12,42 @@ export interface MqttBridgeOptions {
   plainListen: readonly ListenAddress[];
   maxConnections: number;
   maxPacketBytes: number;
+  /** Default DEFAULT_MAX_WRITE_BACKLOG_BYTES (docs/compat.md C-MQTT-BACKLOG). */
+  maxWriteBacklogBytes?: number;
   /** How often coalesced device timestamps are written. */
   activityFlushMs: number;
 }
 
 /**
- * The MQTT bridge's listeners (TLS, and plain TCP when asked) and the clock that drives every
+ * The MQTT bridge: its listeners (TLS, and plain TCP when asked) and the clock that drives every
  * session's timeouts. What the API changes reaches sessions through the LiveSessions service.
  */
 export class MqttBridge {
-  private readonly servers: { server: Server; url: string }[] = [];
+  private readonly listeners: MqttListeners;
   private readonly connections = new Set<MqttConnection>();
   private ticker: NodeJS.Timeout | undefined;
   private flusher: NodeJS.Timeout | undefined;
   private nextId = 0;
-  private tcpOpen = 0;
   private closing = false;
 
-  constructor(private readonly opts: MqttBridgeOptions) {}
+  constructor(private readonly opts: MqttBridgeOptions) {
+    const { env } = opts;
+    this.listeners = new MqttListeners(
+      {
+        tls: opts.tls,
+        listen: opts.listen,
+        plainListen: opts.plainListen,
+        maxConnections: opts.maxConnections,
+        handshakeTimeoutMs: env.limits.connectTimeoutMs,
+        metrics: env.metrics,
+        log: env.log,
+      },
+      (socket, sinceAcceptMs) => this.accept(socket, sinceAcceptMs),
+    );
+  }
 
   get urls(): { tls: string[]; plain: string[] } {
-    return {
-      tls: this.servers.filter((s) => s.url.startsWith('mqtts:')).map((s) => s.url),
-      plain: this.servers.filter((s) => s.url.startsWith('mqtt:')).map((s) => s.url),
-    };
+    return this.listeners.urls;
   }
 
   get openConnections(): number {
@@ -43,23 +55,8 @@ export class MqttBridge {
   }
 
   async start(): Promise<void> {
-    const { tls, env } = this.opts;
-    for (const addr of this.opts.listen) {
-      const server = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout: env.limits.connectTimeoutMs });
-      this.limitConnections(server);
-      server.on('secureConnection', (s) => this.accept(s));
-      // A failed handshake is the peer's problem; it must not reach the process.
-      server.on('tlsClientError', () => undefined);
-      this.servers.push({ server, url: await listen(server, addr, 'mqtts') });
-    }
-    for (const addr of this.opts.plainListen) {
-      const server = createTcpServer();
-      this.limitConnections(server);
-      server.on('connection', (s) => {
-        if (!s.destroyed) this.accept(s);
-      });
-      this.servers.push({ server, url: await listen(server, addr, 'mqtt') });
-    }
+    const { env } = this.opts;
+    await this.listeners.start();
     this.ticker = setInterval(() => this.tick(), 1000);
     this.ticker.unref();
     this.flusher = setInterval(() => {
@@ -68,29 +65,18 @@ export class MqttBridge {
     this.flusher.unref();
   }
 
-  /**
-   * Counts TCP connections as they arrive, before any TLS handshake, so that half-open handshakes
-   * count against the limit too (docs/compat.md C-MQTT-MAXCONN: over it, the socket is closed at once).
-   */
-  private limitConnections(server: Server): void {
-    server.on('connection', (raw: Socket) => {
-      if (this.closing || this.tcpOpen >= this.opts.maxConnections) {
-        this.opts.env.metrics.disconnect('max-connections');
-        raw.destroy();
-        return;
-      }
-      this.tcpOpen++;
-      raw.once('close', () => this.tcpOpen--);
-    });
-  }
-
-  private accept(socket: Socket): void {
+  private accept(socket: Socket, sinceAcceptMs: number): void {
     if (this.closing) {
       socket.destroy();
       return;
     }
     socket.setNoDelay(true);
-    const conn = new MqttConnection(socket, this.opts.env, `c${++this.nextId}`, this.opts.maxPacketBytes, (c) => {
+    const limits = {
+      maxPacketBytes: this.opts.maxPacketBytes,
+      maxWriteBacklogBytes: this.opts.maxWriteBacklogBytes ?? DEFAULT_MAX_WRITE_BACKLOG_BYTES,
+      sinceAcceptMs,
+    };
+    const conn = new MqttConnection(socket, this.opts.env, `c${++this.nextId}`, limits, (c) => {
       this.connections.delete(c);
       this.opts.env.metrics.connectionsOpen.set(this.connections.size);
     });
@@ -101,7 +87,7 @@ export class MqttBridge {
   /** Drives connect timeouts, keep-alive, idle cutoff, JWT expiry and redelivery for all sessions. */
   private tick(): void {
     const now = this.opts.env.clock.now();
-    for (const c of this.connections) c.session.tick(now);
+    for (const c of this.connections) c.tick(now);
   }
 
   /** Stops accepting, closes every session (reason server-shutdown), writes pending activity. */
@@ -110,7 +96,7 @@ export class MqttBridge {
     this.closing = true;
     clearInterval(this.ticker);
     clearInterval(this.flusher);
-    const stopped = Promise.all(this.servers.map(({ server }) => new Promise<void>((res) => server.close(() => res()))));
+    const stopped = this.listeners.stop();
     for (const c of this.connections) c.session.close('server-shutdown');
     const deadline = Date.now() + 3000;
     while (this.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -118,16 +104,4 @@ export class MqttBridge {
     await stopped;
     await this.opts.env.activity.flush();
   }
-}
-
-function listen(server: Server, addr: ListenAddress, scheme: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(addr.port, addr.host, () => {
-      server.off('error', reject);
-      const a = server.address() as AddressInfo;
-      const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-      resolve(`${scheme}://${host}:${a.port}`);
-    });
-  });
 }

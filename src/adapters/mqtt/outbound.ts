@@ -1,3 +1,4 @@
+import { ApiError } from '../../domain/errors.js';
 import type { DeviceConfig } from '../../domain/model.js';
 import { commandTopic, configTopic, topicMatches } from '../../domain/mqtt-topics.js';
 import type { OutboundContext } from './handlers/context.js';
@@ -8,34 +9,64 @@ import type { DeviceSlot, QoS01 } from './session-types.js';
  */
 
 /**
- * Asks for the device's latest config; `configLoaded` sends it if it is newer than what this
- * connection last sent (or anyway, right after a SUBSCRIBE: `slot.resendConfig`).
+ * A newer config version was stored: asks for it; `configLoaded` sends it if it is newer than what
+ * this connection last sent. An update always reads afresh (a read under way may predate it).
  */
 export function deliverLatestConfig(s: OutboundContext, slot: DeviceSlot): void {
   s.requestConfig(slot.device.numId);
 }
 
-/** The config read for a delivery; a newer version supersedes an unacknowledged one. */
+/**
+ * A config SUBSCRIBE was answered: the latest config goes to it once read. SUBSCRIBEs that arrive
+ * while a read for an earlier one is under way share it: a burst of them then costs one copy of a
+ * config of up to 64 KiB, not one per SUBSCRIBE. (The read began before the SUBSCRIBE arrived; a
+ * version written since then is delivered by its own update.)
+ */
+export function deliverSubscribedConfig(s: OutboundContext, slot: DeviceSlot): void {
+  slot.subscribeDeliveries++;
+  if (slot.subscribeReadPending) return;
+  slot.subscribeReadPending = true;
+  s.requestConfig(slot.device.numId);
+}
+
+/**
+ * The config read for a delivery: one copy for each SUBSCRIBE waiting for it, or else one if it
+ * is newer than what was sent. A newer delivery supersedes an unacknowledged one.
+ */
 export function configLoaded(s: OutboundContext, slot: DeviceSlot, config: DeviceConfig): void {
+  slot.subscribeReadPending = false;
+  const copies = slot.subscribeDeliveries;
+  slot.subscribeDeliveries = 0;
   if (s.phase !== 'connected' || slot.configQos === undefined) return;
-  if (!slot.resendConfig && config.version <= slot.sentConfigVersion) return;
-  slot.resendConfig = false;
+  if (copies === 0 && config.version <= slot.sentConfigVersion) return;
   const payload = Buffer.from(config.binaryData.buffer, config.binaryData.byteOffset, config.binaryData.byteLength);
+  // Each delivery may close the connection (too many unacknowledged, a peer that does not read).
+  for (let i = 0; i < Math.max(1, copies) && s.phase === 'connected' && slot.configQos !== undefined; i++) sendConfig(s, slot, config.version, payload);
+}
+
+function sendConfig(s: OutboundContext, slot: DeviceSlot, version: number, payload: Buffer): void {
+  const qos = slot.configQos;
   if (slot.pendingConfig) supersede(s, slot, slot.pendingConfig.messageId);
   slot.pendingConfig = undefined;
-  slot.sentConfigVersion = config.version;
-  const qos = slot.configQos;
+  slot.sentConfigVersion = version;
   const now = s.env.clock.now();
   if (qos === 1) {
+    // Replaced deliveries keep their packet IDs, so a device that never acknowledges fills the
+    // window: it is closed, and gets the latest config when it subscribes again (docs/compat.md
+    // C-MQTT-UNACKED).
+    if (windowFull(s)) return s.close('too-many-unacked-messages');
     const messageId = s.allocateMessageId();
-    slot.pendingConfig = { messageId, version: config.version, sentAt: now, payload };
-    s.outbound.set(messageId, { kind: 'config', slot, version: config.version });
+    slot.pendingConfig = { messageId, version, sentAt: now, payload };
+    s.outbound.set(messageId, { kind: 'config', slot, version });
     s.send({ cmd: 'publish', topic: configTopic(slot.device.id), payload, qos: 1, messageId, retain: false, dup: false });
   } else {
     s.send({ cmd: 'publish', topic: configTopic(slot.device.id), payload, qos: 0, retain: false, dup: false });
   }
   s.env.activity.configSent(slot.device.numId, now);
 }
+
+/** Every QoS 1 delivery takes a packet ID until its PUBACK: the bound keeps IDs from running out. */
+const windowFull = (s: OutboundContext): boolean => s.outbound.size >= s.env.limits.maxUnackedOutbound;
 
 /**
  * The device may still acknowledge a replaced config delivery: its packet ID stays reserved (so a
@@ -72,6 +103,9 @@ export function deliverCommand(s: OutboundContext, slot: DeviceSlot, subfolder: 
     s.send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
     return Promise.resolve(true);
   }
+  // The device is not keeping up: the API caller is told to retry, the connection stays
+  // (docs/compat.md C-MQTT-UNACKED).
+  if (windowFull(s)) return Promise.reject(new ApiError('RESOURCE_EXHAUSTED', `Device "${slot.device.id}" has too many unacknowledged messages; retry later.`));
   return new Promise<boolean>((resolve) => {
     const messageId = s.allocateMessageId();
     s.outbound.set(messageId, { kind: 'command', slot, resolve, deadline: s.env.clock.now() + s.env.limits.commandAckTimeoutMs });

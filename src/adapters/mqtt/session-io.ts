@@ -110,7 +110,7 @@ export async function lookUpAttach(services: Pick<SessionIoServices, 'auth' | 's
 }
 
 /** Feeds an answer; a bug the session hits while handling it ends that session, not the process. */
-function answer(target: SessionInputs, feed: () => void): void {
+export function answer(target: SessionInputs, feed: () => void): void {
   try {
     feed();
   } catch (err) {

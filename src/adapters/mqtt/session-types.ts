@@ -39,6 +39,10 @@ export type CloseReason =
   | 'device-deleted'
   | 'credentials-changed'
   | 'sink-failed'
+  | 'too-many-unacked-messages'
+  | 'write-backlog-exceeded'
+  /** Our own bug, contained at the connection that hit it. */
+  | 'internal-error'
   | 'server-shutdown';
 
 /** Disconnect reasons a device log reports with a status (spec §5.2, §9). */
@@ -52,6 +56,9 @@ export const CLOSE_STATUS: Partial<Record<CloseReason, { code: number; message: 
   'invalid-topic': { code: 3, message: 'mqtt: SERVER: Publish to a topic the device may not use.' },
   'qos2-publish': { code: 3, message: 'mqtt: SERVER: QoS 2 is not supported.' },
   'control-message-from-non-gateway': { code: 3, message: 'mqtt: SERVER: Only gateways may send attach and detach messages.' },
+  'too-many-unacked-messages': { code: 8, message: 'mqtt: SERVER: Too many QoS 1 messages to the device await a PUBACK.' },
+  'write-backlog-exceeded': { code: 8, message: 'mqtt: SERVER: The device did not read what the server sent it.' },
+  'internal-error': { code: 13, message: 'mqtt: SERVER: Internal error.' },
   'server-shutdown': { code: 14, message: 'mqtt: SERVER: The server is shutting down.' },
 };
 
@@ -80,6 +87,8 @@ export interface MqttLimits {
   configRedeliveryMs: number;
   commandAckTimeoutMs: number;
   maxAttachedPerGateway: number;
+  /** QoS 1 deliveries awaiting a PUBACK (configs, replaced configs, commands) per connection. */
+  maxUnackedOutbound: number;
 }
 
 export const DEFAULT_MQTT_LIMITS: MqttLimits = {
@@ -94,6 +103,9 @@ export const DEFAULT_MQTT_LIMITS: MqttLimits = {
   configRedeliveryMs: 10_000,
   commandAckTimeoutMs: 2_000,
   maxAttachedPerGateway: 1000,
+  // Room for a config and a command to every device a full gateway holds, far below the 65,535
+  // packet IDs (docs/compat.md C-MQTT-UNACKED).
+  maxUnackedOutbound: 4096,
 };
 
 /**
@@ -210,8 +222,13 @@ export interface DeviceSlot {
   /** Highest config version sent on this connection. */
   sentConfigVersion: number;
   pendingConfig: { messageId: number; version: number; sentAt: number; payload: Buffer } | undefined;
-  /** A SUBSCRIBE asked for the config: the next one loaded goes out even if this version was sent. */
-  resendConfig: boolean;
+  /**
+   * Config SUBSCRIBEs already answered whose delivery waits for the config read: each gets one
+   * when it comes, even of a version already sent (spec §5.5).
+   */
+  subscribeDeliveries: number;
+  /** A config read for a SUBSCRIBE is under way: later SUBSCRIBEs share it instead of reading again. */
+  subscribeReadPending: boolean;
   commandFilters: Map<string, QoS01>;
   /** The PEM of the credential the device authenticated with (undefined: association only). */
   credentialKey: string | undefined;

@@ -58,8 +58,8 @@ export class MqttSession
   readonly outbound = new Map<number, Outbound>();
   private nextMessageId = 1;
   inflight = 0;
-  rateWindowStart = 0;
-  rateCount = 0;
+  private rateWindowStart = 0;
+  private rateCount = 0;
   paused = false;
   errorDevices: Map<string, string | null | PendingDeviceError> | undefined;
   /** Parsed publish topics of this connection, made on the first PUBLISH (idle devices pay nothing). */
@@ -71,7 +71,7 @@ export class MqttSession
   /** Created on first use: most connections never log, and a child logger per connection costs memory. */
   private logger: Logger | undefined;
   private logBindings: Record<string, string>;
-  readonly resumeFromSink = (): void => this.resumeReading();
+  readonly resumeFromSink = (): void => this.contain('resuming reads', () => this.resumeReading());
 
   constructor(
     readonly env: SessionCoreEnv,
@@ -131,6 +131,52 @@ export class MqttSession
       return;
     }
     this.dispatch(packet);
+  }
+
+  /**
+   * Runs a step of this connection called from outside its own inputs (the ingress, the directory
+   * and other sessions): an exception in it is our bug, and it ends this connection, never the
+   * caller or the process.
+   */
+  contain(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.failed(what, err);
+    }
+  }
+
+  /** Our bug while `what`: logged, and this connection (only) is closed (docs/compat.md C-MQTT-FAULTS). */
+  failed(what: string, err: unknown): void {
+    try {
+      this.log.error({ err }, `bug while ${what}; closing the connection`);
+      this.close('internal-error');
+    } catch (again) {
+      try {
+        this.log.error({ err: again }, 'bug while closing a connection');
+      } catch {
+        // Not even the log works: the socket still goes below.
+      }
+    }
+    // The close may have stopped half-way (its bookkeeping may be what failed): the socket goes
+    // all the same.
+    this.transport.close();
+  }
+
+  /**
+   * Counts a PUBLISH, SUBSCRIBE or UNSUBSCRIBE against the per-connection rate; over it, the
+   * connection is closed and false returned (docs/compat.md C-MQTT-RATE, spec U10).
+   */
+  withinRate(): boolean {
+    const limit = this.env.limits.maxMessagesPerSecond;
+    if (limit <= 0) return true;
+    if (this.lastPacketAt - this.rateWindowStart >= 1000) {
+      this.rateWindowStart = this.lastPacketAt;
+      this.rateCount = 0;
+    }
+    if (++this.rateCount <= limit) return true;
+    this.close('message-rate-exceeded');
+    return false;
   }
 
   /** Handles held packets in order until one starts an attach or none are left. */
@@ -247,19 +293,17 @@ export class MqttSession
   }
 
   answerCrashed(error: unknown): void {
-    try {
-      this.log.error({ err: error }, 'bug while handling an I/O answer');
-      this.close('protocol-error');
-    } catch {
-      // Nothing more can be done for this connection; the socket's own end will finish it.
-    }
+    this.failed('handling an I/O answer', error);
   }
 
   // ---- LiveSession ----
 
   end(numId: string, reason: 'device-blocked' | 'device-deleted' | 'credentials-changed' | 'device-unbound' | 'session-taken-over'): void {
-    if (this.own?.device.numId === numId && reason !== 'device-unbound') return this.close(reason);
-    gateway.endAttached(this, numId, reason);
+    // Called from other sessions and the API: a failure here is this session's, not the caller's.
+    this.contain(`ending for ${reason}`, () => {
+      if (this.own?.device.numId === numId && reason !== 'device-unbound') return this.close(reason);
+      gateway.endAttached(this, numId, reason);
+    });
   }
 
   // ---- rules whose breach closes a device's connection but only tells a gateway (gateway.ts) ----
@@ -294,8 +338,10 @@ export class MqttSession
   }
 
   configUpdated(numId: string): void {
-    const slot = this.slotByNumId(numId);
-    if (slot && slot.configQos !== undefined && this.phase === 'connected') deliverLatestConfig(this, slot);
+    this.contain('delivering an updated config', () => {
+      const slot = this.slotByNumId(numId);
+      if (slot && slot.configQos !== undefined && this.phase === 'connected') deliverLatestConfig(this, slot);
+    });
   }
 
   sendCommand(numId: string, subfolder: string, data: Uint8Array): Promise<boolean> {
@@ -406,12 +452,7 @@ export class MqttSession
    * 0 for QoS 0) or failed. Only now may the PUBACK go out (spec §5.4).
    */
   stored(token: number, error: unknown): void {
-    try {
-      this.onStored(token, error);
-    } catch (err) {
-      this.log.error({ err }, 'bug while acknowledging a stored message');
-      this.close('protocol-error');
-    }
+    this.contain('acknowledging a stored message', () => this.onStored(token, error));
   }
 
   private onStored(token: number, error: unknown): void {
@@ -461,7 +502,8 @@ export class MqttSession
         ...(status ? { status: { code: status.code, message: status.message } } : {}),
       });
     }
-    this.log.debug({ reason }, 'mqtt connection closing');
+    // A child logger costs an allocation: thousands of sockets timing out at once must not pay it for nothing.
+    if (this.env.log.isLevelEnabled('debug')) this.log.debug({ reason }, 'mqtt connection closing');
     this.transport.close();
   }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import type { IConnectPacket, Packet } from 'mqtt-packet';
+import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
 import { pino } from 'pino';
 import { MqttSession } from '../../../src/adapters/mqtt/session.js';
 import { DEFAULT_MQTT_LIMITS, type MqttLimits, type SessionEnv, type SessionTransport } from '../../../src/adapters/mqtt/session-types.js';
@@ -46,13 +46,17 @@ export class FakeClock implements Clock {
   }
 }
 
-/** Records every call the session makes on its transport. */
+/**
+ * Records every call the session makes on its transport. Each packet is encoded as the real
+ * connection would, so a packet mqtt-packet refuses (an empty SUBACK) throws here as it would there.
+ */
 export class RecordingTransport implements SessionTransport {
   readonly sent: Packet[] = [];
   closes = 0;
   pauses = 0;
   resumes = 0;
   send(packet: Packet): void {
+    mqttPacket.generate(packet);
     this.sent.push(packet);
   }
   close(): void {

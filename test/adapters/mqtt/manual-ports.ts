@@ -1,4 +1,4 @@
-import { lookUpAttach } from '../../../src/adapters/mqtt/session-io.js';
+import { answer, lookUpAttach } from '../../../src/adapters/mqtt/session-io.js';
 import type { AttachRequest, SessionInputs, SessionPorts } from '../../../src/adapters/mqtt/session-types.js';
 import type { Registry, RegistryKey } from '../../../src/domain/model.js';
 import type { DeviceAuthenticator } from '../../../src/services/device-auth.js';
@@ -9,7 +9,8 @@ import type { SinkMessage, Store } from '../../../src/services/ports.js';
  * Session ports that only record: every request waits in `requests`, in the order made, until the
  * test answers it. `answer` computes the answer as the real shell would (the real store and
  * authenticator; attach facts through the shell's own `lookUpAttach`) and feeds it into the
- * session, which reacts before `answer` returns. Telemetry and state submissions wait the same way
+ * session as the shell does (a bug while handling it ends in `answerCrashed`), which reacts before
+ * `answer` returns. Telemetry and state submissions wait the same way
  * and are committed (or failed) by the test, as a sink would.
  *
  * (`node --test dist/test/` runs this file too; it only declares things.)
@@ -49,6 +50,8 @@ export class ManualPorts implements SessionPorts {
   /** What `holdIfSaturated` answers; `drain()` ends it. */
   saturated = false;
   private readonly held = new Set<() => void>();
+  /** Tests driving a real socket wait for a request with `next`. */
+  private readonly waiters: { kind: IoKind; found: (r: IoRequest) => void }[] = [];
 
   constructor(
     private readonly store: Store,
@@ -58,31 +61,31 @@ export class ManualPorts implements SessionPorts {
   // ---- SessionPorts: record ----
 
   requestAuth(target: SessionInputs, clientId: string, password: string | undefined): void {
-    this.requests.push({ kind: 'auth', target, clientId, password });
+    this.record({ kind: 'auth', target, clientId, password });
   }
   requestConfig(target: SessionInputs, numId: string): void {
-    this.requests.push({ kind: 'config', target, numId });
+    this.record({ kind: 'config', target, numId });
   }
   requestRecheck(target: SessionInputs, numId: string): void {
-    this.requests.push({ kind: 'recheck', target, numId });
+    this.record({ kind: 'recheck', target, numId });
   }
   requestAttachLookup(target: SessionInputs, request: AttachRequest): void {
-    this.requests.push({ kind: 'attach', target, request });
+    this.record({ kind: 'attach', target, request });
   }
   requestErrorDevice(target: SessionInputs, registryKey: RegistryKey, deviceId: string): void {
-    this.requests.push({ kind: 'error-device', target, registryKey, deviceId });
+    this.record({ kind: 'error-device', target, registryKey, deviceId });
   }
   submitEvent(numId: string, topic: string, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number, target: StoredTarget, token: number): void {
-    this.requests.push({ kind: 'event', target, token, numId, message: { topic, attributes, data, publishTime: at } });
+    this.record({ kind: 'event', target, token, numId, message: { topic, attributes, data, publishTime: at } });
   }
   submitState(numId: string, registry: Registry, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number, target: StoredTarget, token: number): void {
-    this.requests.push({ kind: 'state', target, token, numId, registry, message: { attributes, data, publishTime: at } });
+    this.record({ kind: 'state', target, token, numId, registry, message: { attributes, data, publishTime: at } });
   }
   recordConfigAck(target: SessionInputs, numId: string, version: number, at: number): void {
-    this.requests.push({ kind: 'config-ack', target, numId, version, at });
+    this.record({ kind: 'config-ack', target, numId, version, at });
   }
   recordGatewayAccess(target: SessionInputs, numId: string, gatewayId: string, at: number): void {
-    this.requests.push({ kind: 'gateway-access', target, numId, gatewayId, at });
+    this.record({ kind: 'gateway-access', target, numId, gatewayId, at });
   }
   holdIfSaturated(resume: () => void): boolean {
     if (this.saturated) this.held.add(resume);
@@ -92,7 +95,22 @@ export class ManualPorts implements SessionPorts {
     this.held.delete(resume);
   }
 
+  private record(r: IoRequest): void {
+    const i = this.waiters.findIndex((w) => w.kind === r.kind);
+    if (i === -1) this.requests.push(r);
+    else this.waiters.splice(i, 1)[0]!.found(r);
+  }
+
   // ---- the test's side ----
+
+  /**
+   * Removes and returns the oldest pending request of `kind`, or the next one made: for tests that
+   * drive a session through a real socket, whose bytes reach it in a later turn.
+   */
+  next<K extends IoKind>(kind: K): Promise<RequestOf<K>> {
+    if (this.requests.some((r) => r.kind === kind)) return Promise.resolve(this.take(kind));
+    return new Promise((resolve) => this.waiters.push({ kind, found: (r) => resolve(r as RequestOf<K>) }));
+  }
 
   /** The sink drained: every held session is told. */
   drain(): void {
@@ -122,13 +140,16 @@ export class ManualPorts implements SessionPorts {
     } catch (err) {
       return this.fail(r, err);
     }
-    feed();
+    if (r.kind === 'event' || r.kind === 'state') return feed();
+    answer(r.target, feed);
   }
 
   /** Feeds a failure for a request taken with `take`: the store or verifier was unavailable. */
   fail(r: IoRequest, error: unknown = new Error('unavailable')): void {
     if (r.kind === 'event' || r.kind === 'state') return r.target.stored(r.token, error);
-    r.target.ioFailed(r.kind, KEYS[r.kind](r), error);
+    const { kind, target } = r;
+    const key = KEYS[kind](r);
+    answer(target, () => target.ioFailed(kind, key, error));
   }
 
   /** Answers pending requests oldest first, and those the answers lead to, until none is left (telemetry and state only with `autoCommit`). */

@@ -66,6 +66,8 @@ export interface PubackContext extends HandlerContext {
 
 /** SUBSCRIBE and UNSUBSCRIBE (handlers/subscribe.ts). */
 export interface SubscribeContext extends OutboundContext {
+  /** Counts the request against the per-connection rate; false: over it, and the connection is closed. */
+  withinRate(): boolean;
   /** The SUBACK code for a filter naming a device the connection does not serve. */
   subscribeForUnknownDevice(p: Packet, device: string, filter: string): number;
   subscribeErrors(slot: DeviceSlot, qos: 0 | 1 | undefined): void;
@@ -74,8 +76,8 @@ export interface SubscribeContext extends OutboundContext {
 /** Device-to-cloud PUBLISH (handlers/publish.ts). */
 export interface PublishContext extends HandlerContext {
   readonly lastPacketAt: number;
-  rateWindowStart: number;
-  rateCount: number;
+  /** Counts the request against the per-connection rate; false: over it, and the connection is closed. */
+  withinRate(): boolean;
   parseTopic(topic: string): PublishTopic | undefined;
   invalidPublishTopic(p: Packet): void;
   publishForUnknownDevice(p: Packet, device: string, kind: string): void;

@@ -1,6 +1,7 @@
 import type { IPublishPacket } from 'mqtt-packet';
 import { selectEventTopic } from '../../../domain/event-routing.js';
 import { attributesOf, debugLogging } from '../device-slot.js';
+import { isPacketId } from '../packet-id.js';
 import type { DeviceSlot } from '../session-types.js';
 import type { PublishContext } from './context.js';
 
@@ -9,23 +10,16 @@ import type { PublishContext } from './context.js';
  * ingress has stored it durably; until then it counts against the connection's in-flight window.
  */
 export function handlePublish(s: PublishContext, p: IPublishPacket): void {
-  const limits = s.env.limits;
   const now = s.lastPacketAt;
   const topic = s.parseTopic(p.topic);
   // Control messages do not count: a gateway re-attaching its devices after a reconnect sends
   // them in a burst, and each gets its own answer (docs/compat.md C-MQTT-RATE).
-  if (limits.maxMessagesPerSecond > 0 && topic?.kind !== 'attach' && topic?.kind !== 'detach') {
-    if (now - s.rateWindowStart >= 1000) {
-      s.rateWindowStart = now;
-      s.rateCount = 0;
-    }
-    // docs/compat.md C-MQTT-RATE (spec U10): over the limit within one second closes.
-    if (++s.rateCount > limits.maxMessagesPerSecond) return s.close('message-rate-exceeded');
-  }
+  if (topic?.kind !== 'attach' && topic?.kind !== 'detach' && !s.withinRate()) return;
   // Spec §5.3: QoS 2 closes the connection.
   if (p.qos === 2) return s.close('qos2-publish');
-  // [MQTT-2.3.1-1] a QoS 1 PUBLISH needs a non-zero packet identifier (0 would never be acknowledged).
-  if (p.qos === 1 && !p.messageId) return s.close('protocol-error');
+  // [MQTT-2.3.1-1] a QoS 1 PUBLISH needs a packet identifier from 1 to 65,535 (0 would never be
+  // acknowledged; anything else cannot be).
+  if (p.qos === 1 && !isPacketId(p.messageId)) return s.close('protocol-error');
   if (!topic) return s.invalidPublishTopic(p);
   const slot = s.slots.get(topic.device);
   if (!slot) return s.publishForUnknownDevice(p, topic.device, topic.kind);

@@ -1,6 +1,7 @@
 import type { ISubscribePacket, IUnsubscribePacket } from 'mqtt-packet';
 import { parseSubscribeFilter } from '../../../domain/mqtt-topics.js';
-import { deliverLatestConfig, supersede } from '../outbound.js';
+import { deliverSubscribedConfig, supersede } from '../outbound.js';
+import { isPacketId } from '../packet-id.js';
 import type { DeviceSlot, QoS01 } from '../session-types.js';
 import type { SubscribeContext } from './context.js';
 
@@ -9,6 +10,12 @@ import type { SubscribeContext } from './context.js';
  * gateway's errors topic. QoS 2 is granted 1; any other filter gets 0x80 and the connection stays.
  */
 export function handleSubscribe(s: SubscribeContext, p: ISubscribePacket): void {
+  if (!s.withinRate()) return;
+  // [MQTT-3.8.3-3] at least one filter; [MQTT-3-8.3-4] a requested QoS other than 0, 1, 2 is
+  // malformed. Both close the connection (there is no SUBACK that could answer them).
+  if (p.subscriptions.length === 0 || p.subscriptions.some((sub) => !(sub.qos >= 0 && sub.qos <= 2))) return s.close('protocol-error');
+  // [MQTT-2.3.1-1]: without a valid packet identifier there is no SUBACK to send.
+  if (!isPacketId(p.messageId)) return s.close('protocol-error');
   const granted: number[] = [];
   const configSlots: DeviceSlot[] = [];
   for (const sub of p.subscriptions) {
@@ -21,8 +28,8 @@ export function handleSubscribe(s: SubscribeContext, p: ISubscribePacket): void 
     }
     if (f.kind === 'config') {
       slot.configQos = qos;
-      slot.resendConfig = true;
-      configSlots.push(slot);
+      // One delivery per device and SUBSCRIBE, however often the packet repeats the filter.
+      if (!configSlots.includes(slot)) configSlots.push(slot);
     } else if (f.kind === 'commands') {
       slot.commandFilters.set(f.filter, qos);
     } else {
@@ -34,10 +41,13 @@ export function handleSubscribe(s: SubscribeContext, p: ISubscribePacket): void 
   }
   s.send({ cmd: 'suback', messageId: p.messageId, granted });
   // The latest config goes out right after the SUBACK, even the empty version 1 (spec §5.5).
-  for (const slot of configSlots) deliverLatestConfig(s, slot);
+  for (const slot of configSlots) deliverSubscribedConfig(s, slot);
 }
 
 export function handleUnsubscribe(s: SubscribeContext, p: IUnsubscribePacket): void {
+  if (!s.withinRate()) return;
+  // [MQTT-3.10.3-2] at least one filter; [MQTT-2.3.1-1] a valid packet identifier.
+  if (p.unsubscriptions.length === 0 || !isPacketId(p.messageId)) return s.close('protocol-error');
   for (const topic of p.unsubscriptions) {
     const f = parseSubscribeFilter(topic);
     const slot = f ? s.slots.get(f.device) : undefined;

@@ -1,0 +1,234 @@
+/**
+ * Flood of sockets that never authenticate, and a slow reader (docs/compat.md C-MQTT-TIMEOUTS,
+ * C-MQTT-MAXCONN, C-MQTT-BACKLOG), against a server of its own over loopback: thousands of silent
+ * TCP sockets, TLS sockets that send nothing, half a ClientHello, a ClientHello trickled a byte at
+ * a time, or finish the handshake and never send CONNECT; plus a device with a 64 KiB config that
+ * stops reading and sends 20,000 config SUBSCRIBEs. Bounded in count and time. Prints when the
+ * server closed each kind against the documented timeout, the slow reader's fate, the server's
+ * RSS before / during / after, and a healthy device's PUBACK latency idle vs during the flood
+ * (target: p99 during ≤ 2× idle), overall and by second. Two rounds: the sockets as fast as
+ * the flood opens them, then paced over 10 s; the second also shows whether the memory the
+ * first took is reused. The flood runs in a worker thread; the healthy device in the main one.
+ *
+ * BENCH_FLOOD_PER_KIND (default 1,200 sockets of each of the 5 kinds) changes the size.
+ */
+import { Worker } from 'node:worker_threads';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
+import mqttPacket, { type Packet } from 'mqtt-packet';
+import { api, type StartedServer } from '../test/support/server.js';
+import { caOf, createDevice, createRegistry, devicePath, mqttsUrl, mqttUrl, type TestDevice } from '../test/support/fleet.js';
+import { assertDevicePublishes, disconnects } from '../test/support/mqtt-health.js';
+import { hostPort } from '../test/support/mqtt-processes.js';
+import { clientHello, STALL_KINDS, type StallKind } from '../test/support/stalled-sockets.js';
+import { fmtCount, fmtMs, now, percentile, table, type BenchSection } from './lib.js';
+import type { FloodJob, FloodMessage } from './loadgen/flood-worker.js';
+import { alive, containedBugs, withOwnServer } from './loadgen/own-server.js';
+import { cpuMs, rssBytes } from './loadgen/proc.js';
+import { PubackProbe } from './loadgen/puback-probe.js';
+
+const REG = 'reg-flood';
+const IDLE_MS = 15_000;
+const PROBE_INTERVAL_MS = 20;
+/** The flood is given up on after this long (the documented limits are 10 s, 20 s for TLS). */
+const FLOOD_DEADLINE_MS = 40_000;
+const SLOW_SUBSCRIBES = 20_000;
+/** The slow reader starts this long into each flood, so that the figures by second tell its cost apart. */
+const SLOW_READER_AFTER_MS = 5_000;
+/** The second round's pace: the same sockets over 10 s. */
+const PACED_PER_SECOND = 600;
+
+/** The documented limit per kind (docs/compat.md C-MQTT-TIMEOUTS), and what it is. */
+const DOCUMENTED: Record<StallKind, { ms: number; what: string }> = {
+  'tcp-silent': { ms: 10_000, what: 'CONNECT within 10 s of the accept' },
+  'tls-silent': { ms: 10_000, what: 'TLS handshake within 10 s of the accept' },
+  'tls-partial-hello': { ms: 10_000, what: 'TLS handshake within 10 s of the accept' },
+  'tls-trickled-hello': { ms: 10_000, what: 'TLS handshake within 10 s of the accept' },
+  'tls-no-connect': { ms: 10_000, what: 'CONNECT within 10 s of the handshake' },
+};
+
+export interface FloodBenchOptions {
+  signal?: AbortSignal;
+  print?: (line?: string) => void;
+}
+
+export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void> {
+  const print = opts.print ?? ((line = ''): void => console.log(line));
+  const perKind = Number(process.env.BENCH_FLOOD_PER_KIND ?? 1200);
+  print('== MQTT flood: sockets that never authenticate, and a slow reader ==');
+  print(
+    `${fmtCount(perKind * STALL_KINDS.length)} sockets (${fmtCount(perKind)} of each: ${STALL_KINDS.join(', ')}), opened from a worker thread (100 at a time; round 2 paced at ${PACED_PER_SECOND}/s); ` +
+      `a device with a 64 KiB config that stops reading and sends ${fmtCount(SLOW_SUBSCRIBES)} config SUBSCRIBEs over TLS ${SLOW_READER_AFTER_MS / 1000} s into each round; a healthy device publishing QoS 1 every ${PROBE_INTERVAL_MS} ms over TLS; ` +
+      'server --mqtt-max-msgs-per-sec 0 (so that the slow reader meets the unread-bytes bound, not the rate limit)',
+  );
+  await withOwnServer(['--mqtt-max-msgs-per-sec', '0'], async (server) => {
+    await createRegistry(server, REG);
+    const healthy = await createDevice(server, REG, 'healthy-dev');
+    const slow = await createDevice(server, REG, 'slow-reader');
+    const set = await api(server, 'POST', `${devicePath(REG, slow.id)}:modifyCloudToDeviceConfig`, { binaryData: Buffer.alloc(64 * 1024, 0x5a).toString('base64') });
+    if (set.status !== 200) throw new Error(`config: ${JSON.stringify(set.json)}`);
+    const pid = server.process.pid ?? -1;
+    const rss: { at: number; bytes: number }[] = [];
+    const sampler = setInterval(() => rss.push({ at: now(), bytes: rssBytes(pid) ?? 0 }), 250);
+    const probe = await PubackProbe.start(server, healthy, PROBE_INTERVAL_MS);
+    try {
+      await sleep(2_000);
+      const idleFrom = now();
+      await sleep(IDLE_MS);
+      const rssIdle = rssBytes(pid) ?? 0;
+      const rows: string[][] = [['idle', ...latency(probe.between(idleFrom, now()))]];
+      const idleP99 = percentile(probe.between(idleFrom, now()), 99);
+      // Twice: as fast as the flood can open sockets, then paced. The second round also shows
+      // whether the memory the first one took is reused or keeps growing.
+      for (const [round, perSecond] of [
+        [1, undefined],
+        [2, PACED_PER_SECOND],
+      ] as const) {
+        if (opts.signal?.aborted === true) break;
+        print();
+        print(`-- flood, round ${round}: ${perSecond === undefined ? 'as fast as the worker opens them' : `${perSecond} new sockets per second`}`);
+        const floodFrom = now();
+        const rssBefore = rssBytes(pid) ?? 0;
+        const cpuBefore = cpuMs(pid) ?? 0;
+        const [flood, slowReader] = await Promise.all([runFlood(server, perKind, print, perSecond), sleep(SLOW_READER_AFTER_MS).then(() => runSlowReader(server, slow))]);
+        const floodTo = now();
+        const cpuDuring = (cpuMs(pid) ?? 0) - cpuBefore;
+        print(`  every stalled socket closed ${fmtMs(floodTo - floodFrom)} after the flood began; slow reader ${slowReader}`);
+        for (const line of table(
+          ['kind', 'sockets', 'closed by server', 'closed after: median', 'last', 'last − limit', 'documented limit'],
+          STALL_KINDS.map((k) => {
+            const last = Math.max(0, ...flood.closed[k]);
+            return [k, fmtCount(flood.opened[k]), fmtCount(flood.closed[k].length), fmtMs(percentile(flood.closed[k], 50)), fmtMs(last), signedMs(last - DOCUMENTED[k].ms), DOCUMENTED[k].what];
+          }),
+        ))
+          print(`  ${line}`);
+        if (flood.failedToOpen > 0) print(`  (${flood.failedToOpen} sockets could not be opened)`);
+        const shed = await disconnects(server, 'admission-timeout');
+        if (shed > 0) print(`  ${fmtCount(shed)} sockets so far shed before admission (docs/compat.md C-MQTT-ADMISSION)`);
+        await sleep(5_000);
+        const rssAfter = rssBytes(pid) ?? 0;
+        const peak = Math.max(0, ...rss.filter((r) => r.at >= floodFrom && r.at <= floodTo).map((r) => r.bytes));
+        const sockets = perKind * STALL_KINDS.length;
+        print(`  server RSS: ${mib(rssBefore)} before, ${mib(peak)} peak during (${((peak - rssBefore) / sockets / 1024).toFixed(1)} KiB per socket), ${mib(rssAfter)} 5 s after the abusive connections ended`);
+        print(`  server CPU during the flood: ${fmtMs(cpuDuring)} (${((cpuDuring * 1000) / sockets).toFixed(0)} µs per socket, accept to close, TLS handshakes included)`);
+        const during = probe.between(floodFrom, floodTo);
+        const bySecond = Array.from({ length: Math.ceil((floodTo - floodFrom) / 1000) }, (_, i) => percentile(probe.between(floodFrom + i * 1000, floodFrom + (i + 1) * 1000), 99));
+        print(`  healthy PUBACK p99 by second of the flood: ${bySecond.map((ms) => (Number.isNaN(ms) ? '-' : ms.toFixed(0))).join(' ')} ms`);
+        rows.push([`flood round ${round} (${perSecond === undefined ? 'burst' : `${perSecond}/s`})`, ...latency(during), (percentile(during, 99) / idleP99).toFixed(2)]);
+      }
+      print();
+      print(`server RSS idle before the floods: ${mib(rssIdle)}`);
+      for (const line of table(['healthy device PUBACK', 'messages', 'p50', 'p99', 'max', 'p99 / idle'], rows)) print(`  ${line}`);
+      print(`target: p99 during ≤ 2 × idle; publish failures: ${probe.failures}`);
+      await probe.stop();
+      let health = 'published with PUBACK after the floods';
+      try {
+        await assertDevicePublishes(server, REG, healthy);
+      } catch (e) {
+        health = `FAILED after the floods: ${e instanceof Error ? e.message : String(e)}`;
+      }
+      print(`crashes: ${alive(server) ? 0 : 1}; bugs contained at one connection: ${containedBugs(server).length}; healthy device ${health}`);
+    } finally {
+      clearInterval(sampler);
+      await probe.stop();
+    }
+  });
+}
+
+/** Close times are taken in the flood's worker thread, whose own delays add to them. */
+const signedMs = (ms: number): string => `${ms >= 0 ? '+' : '−'}${fmtMs(Math.abs(ms))}`;
+
+const latency = (xs: number[]): string[] => [fmtCount(xs.length), fmtMs(percentile(xs, 50)), fmtMs(percentile(xs, 99)), fmtMs(percentile(xs, 100))];
+
+const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+
+interface FloodResult {
+  opened: Record<StallKind, number>;
+  closed: Record<StallKind, number[]>;
+  failedToOpen: number;
+}
+
+async function runFlood(server: StartedServer, perKind: number, print: (l?: string) => void, perSecond: number | undefined): Promise<FloodResult> {
+  const job: FloodJob = {
+    targets: { plain: mqttUrl(server), tls: mqttsUrl(server), ca: caOf(server).toString(), hello: await clientHello() },
+    perKind,
+    concurrency: Number(process.env.BENCH_FLOOD_CONCURRENCY ?? 100),
+    ...(perSecond === undefined ? {} : { perSecond }),
+    deadlineMs: FLOOD_DEADLINE_MS,
+  };
+  const worker = new Worker(new URL('./loadgen/flood-worker.js', import.meta.url), { workerData: job });
+  const closed = Object.fromEntries(STALL_KINDS.map((k) => [k, [] as number[]])) as Record<StallKind, number[]>;
+  const opened = Object.fromEntries(STALL_KINDS.map((k) => [k, perKind])) as Record<StallKind, number>;
+  let failedToOpen = 0;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      worker.on('message', (m: FloodMessage) => {
+        if (m.type === 'closed') closed[m.kind].push(m.afterMs);
+        else if (m.type === 'opened') {
+          failedToOpen = m.failed;
+          print(`  ${fmtCount(m.count)} sockets open after ${fmtMs(m.ms)}${m.failed > 0 ? ` (${m.failed} failed to open)` : ''}`);
+        } else {
+          const left = STALL_KINDS.filter((k) => m.stillOpen[k] > 0).map((k) => `${k}: ${m.stillOpen[k]}`);
+          if (left.length > 0) print(`  ! still open after ${fmtMs(FLOOD_DEADLINE_MS)} (given up): ${left.join(', ')}`);
+          resolve();
+        }
+      });
+      worker.once('error', reject);
+    });
+  } finally {
+    await worker.terminate();
+  }
+  return { opened, closed, failedToOpen };
+}
+
+/**
+ * The slow reader over TLS: CONNECT, then it stops reading and sends its SUBSCRIBEs. Resolves with
+ * what became of it once the server dropped it (or at the flood deadline).
+ */
+async function runSlowReader(server: StartedServer, device: TestDevice): Promise<string> {
+  const { host, port } = hostPort(mqttsUrl(server));
+  const socket: TLSSocket = tlsConnect({ host, port, ca: caOf(server), servername: 'localhost' });
+  socket.on('error', () => undefined);
+  const t0 = now();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('secureConnect', resolve);
+      socket.once('close', () => reject(new Error('slow reader: closed during the handshake')));
+    });
+    const parser = mqttPacket.parser({ protocolVersion: 4 });
+    const connack = new Promise<void>((resolve) => parser.once('packet', (p: Packet) => (p.cmd === 'connack' ? resolve() : undefined)));
+    socket.on('data', (d: Buffer) => parser.parse(d));
+    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: device.clientId, keepalive: 60, username: 'unused', password: Buffer.from(await device.jwt()) }));
+    await connack;
+    socket.pause();
+    const droppedBefore = await disconnects(server, 'write-backlog-exceeded');
+    const subscribe = (i: number): Buffer => mqttPacket.generate({ cmd: 'subscribe', messageId: (i % 65_535) + 1, subscriptions: [{ topic: `/devices/${device.id}/config`, qos: 0 }] });
+    socket.write(Buffer.concat(Array.from({ length: SLOW_SUBSCRIBES }, (_, i) => subscribe(i))));
+    const sentAt = now();
+    const deadline = t0 + FLOOD_DEADLINE_MS;
+    while (now() < deadline) {
+      if ((await disconnects(server, 'write-backlog-exceeded')) > droppedBefore) return `dropped by the server ${fmtMs(now() - sentAt)} after its SUBSCRIBEs (write-backlog-exceeded)`;
+      await sleep(250);
+    }
+    return `NOT dropped within ${fmtMs(FLOOD_DEADLINE_MS)}`;
+  } finally {
+    socket.destroy();
+  }
+}
+
+export const floodBench: BenchSection = {
+  name: 'flood',
+  summary: 'MQTT flood: 6,000 silent/half-open TCP and TLS sockets and a slow reader; close times vs timeouts, RSS, healthy PUBACK p50/p99 idle vs during',
+  ownServers: true,
+  run: (ctx) => runFloodBench({ signal: ctx.signal, print: ctx.print }),
+};
+
+// `node dist/bench/flood-bench.js` runs this section alone.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.once('SIGINT', () => process.exit(130));
+  runFloodBench().catch((e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  });
+}

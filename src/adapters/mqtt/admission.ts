@@ -1,0 +1,90 @@
+import type { Socket } from 'node:net';
+
+interface Waiting {
+  socket: Socket;
+  admit: (socket: Socket, waitedMs: number) => void;
+  at: number;
+}
+
+/**
+ * New sockets wait here, not yet read from, and are let in a few per turn of the event loop
+ * (docs/compat.md C-MQTT-ADMISSION). Accepting a socket costs little; what follows does (a TLS
+ * socket and its handshake, a session, authentication), and a flood of new sockets handled all
+ * at once would stall every connection already served for as long as that takes. Let in a few
+ * at a time, the work of new sockets alternates with the traffic of the others. A socket that
+ * waited longer than `maxWaitMs` is closed instead: under a flood the bridge sheds new
+ * connections, and their clients retry.
+ */
+export class AdmissionQueue {
+  private queue: (Waiting | undefined)[] = [];
+  private head = 0;
+  private scheduled = false;
+
+  constructor(
+    private readonly perTurn: number,
+    private readonly maxWaitMs: number,
+    /** Told of each socket closed for waiting too long. */
+    private readonly onShed: () => void,
+    /** Told when letting a socket in threw (our bug): that socket is closed, the others go on. */
+    private readonly onFailed: (err: unknown) => void,
+  ) {}
+
+  /**
+   * `socket` must be paused (`pauseOnConnect`); `admit` is called with it once its turn comes,
+   * and how long it waited (deadlines run from the accept).
+   */
+  enqueue(socket: Socket, admit: (socket: Socket, waitedMs: number) => void): void {
+    this.queue.push({ socket, admit, at: performance.now() });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.drain);
+    }
+  }
+
+  get waiting(): number {
+    return this.queue.length - this.head;
+  }
+
+  private readonly drain = (): void => {
+    const now = performance.now();
+    let admitted = 0;
+    // Shedding is cheap but not free: a long backlog of expired sockets is worked off over turns too.
+    let work = 0;
+    while (this.head < this.queue.length && admitted < this.perTurn && work < this.perTurn * 16) {
+      const entry = this.queue[this.head]!;
+      // Let go of it now: the array may be kept a while.
+      this.queue[this.head++] = undefined;
+      work++;
+      if (entry.socket.destroyed) continue;
+      const waited = now - entry.at;
+      if (waited > this.maxWaitMs) {
+        entry.socket.destroy();
+        this.onShed();
+        continue;
+      }
+      admitted++;
+      try {
+        entry.admit(entry.socket, waited);
+      } catch (err) {
+        entry.socket.destroy();
+        this.onFailed(err);
+      }
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+    } else if (this.head >= 4096) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
+    }
+    this.scheduled = this.head < this.queue.length;
+    if (this.scheduled) setImmediate(this.drain);
+  };
+
+  /** Closes every socket still waiting (server shutdown). */
+  clear(): void {
+    for (let i = this.head; i < this.queue.length; i++) this.queue[i]?.socket.destroy();
+    this.queue = [];
+    this.head = 0;
+  }
+}

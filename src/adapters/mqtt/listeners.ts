@@ -1,0 +1,127 @@
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import type { ListenAddress } from '../../config/schema.js';
+import type { BridgeMetrics } from '../../observability/metrics.js';
+import { AdmissionQueue } from './admission.js';
+import type { TlsMaterial } from './tls-material.js';
+
+export interface ListenerOptions {
+  tls: TlsMaterial;
+  listen: readonly ListenAddress[];
+  plainListen: readonly ListenAddress[];
+  maxConnections: number;
+  /** The TLS handshake must end this long after the TCP accept (docs/compat.md C-MQTT-TIMEOUTS). */
+  handshakeTimeoutMs: number;
+  metrics: BridgeMetrics;
+  log: Logger;
+}
+
+/** A socket ready for MQTT (TLS: handshake done), and how long ago it was accepted. */
+export type OnSocket = (socket: Socket | TLSSocket, sinceAcceptMs: number) => void;
+
+/** Sockets let in per turn of the event loop (docs/compat.md C-MQTT-ADMISSION). */
+const ADMIT_PER_TURN = 8;
+/** A socket not let in after this long is closed; it is also taken off the TLS handshake allowance. */
+const MAX_ADMISSION_WAIT_MS = 1000;
+
+/**
+ * The bridge's TCP listeners. Every socket is counted as it is accepted (docs/compat.md
+ * C-MQTT-MAXCONN), then waits paused in the admission queue; once let in, a TLS socket goes to a
+ * TLS server that does not listen itself (`emit('connection')`) for its handshake. Sockets that
+ * fail their handshake or run out of time are destroyed.
+ */
+export class MqttListeners {
+  private readonly servers: { server: Server; url: string }[] = [];
+  private readonly admission: AdmissionQueue;
+  private open = 0;
+  private closing = false;
+
+  constructor(
+    private readonly opts: ListenerOptions,
+    private readonly onSocket: OnSocket,
+  ) {
+    this.admission = new AdmissionQueue(
+      ADMIT_PER_TURN,
+      MAX_ADMISSION_WAIT_MS,
+      () => opts.metrics.disconnect('admission-timeout'),
+      (err) => opts.log.error({ err }, 'bug while letting a connection in'),
+    );
+  }
+
+  get urls(): { tls: string[]; plain: string[] } {
+    return {
+      tls: this.servers.filter((s) => s.url.startsWith('mqtts:')).map((s) => s.url),
+      plain: this.servers.filter((s) => s.url.startsWith('mqtt:')).map((s) => s.url),
+    };
+  }
+
+  async start(): Promise<void> {
+    const { tls } = this.opts;
+    for (const addr of this.opts.listen) {
+      // The queue may have held the socket for up to MAX_ADMISSION_WAIT_MS of the allowance.
+      const handshakeTimeout = Math.max(1, this.opts.handshakeTimeoutMs - MAX_ADMISSION_WAIT_MS);
+      const handshakes = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout });
+      // CONNECT's own timeout starts after the handshake (docs/compat.md C-MQTT-TIMEOUTS).
+      handshakes.on('secureConnection', (s: TLSSocket) => this.handOver(s, 0));
+      // A failed or timed-out handshake is the peer's problem: its socket goes, and nothing else
+      // happens (Node leaves the socket open once this event has a listener). The timer behind
+      // handshakeTimeout is not reset by handshake bytes, so a trickled ClientHello is cut off too
+      // (docs/compat.md C-MQTT-TIMEOUTS).
+      handshakes.on('tlsClientError', (_err: Error, s: TLSSocket) => s.destroy());
+      await this.listen(addr, 'mqtts', (raw) => handshakes.emit('connection', raw));
+    }
+    for (const addr of this.opts.plainListen) {
+      await this.listen(addr, 'mqtt', (raw, waitedMs) => {
+        raw.resume();
+        this.handOver(raw, waitedMs);
+      });
+    }
+  }
+
+  /** Passes a socket on; if that throws (our bug), the socket goes and nothing else does. */
+  private handOver(socket: Socket | TLSSocket, sinceAcceptMs: number): void {
+    try {
+      this.onSocket(socket, sinceAcceptMs);
+    } catch (err) {
+      this.opts.log.error({ err }, 'bug while setting up a connection; closing it');
+      socket.destroy();
+    }
+  }
+
+  /** A paused-on-connect TCP server at `addr` whose sockets are counted, then queued for `admit`. */
+  private async listen(addr: ListenAddress, scheme: string, admit: (raw: Socket, waitedMs: number) => void): Promise<void> {
+    const server = createTcpServer({ pauseOnConnect: true });
+    server.on('connection', (raw: Socket) => {
+      if (this.closing || this.open >= this.opts.maxConnections) {
+        this.opts.metrics.disconnect('max-connections');
+        raw.destroy();
+        return;
+      }
+      this.open++;
+      raw.once('close', () => this.open--);
+      raw.on('error', () => undefined);
+      this.admission.enqueue(raw, admit);
+    });
+    const url = await new Promise<string>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(addr.port, addr.host, () => {
+        server.off('error', reject);
+        const a = server.address() as AddressInfo;
+        const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+        resolve(`${scheme}://${host}:${a.port}`);
+      });
+    });
+    this.servers.push({ server, url });
+  }
+
+  /**
+   * Stops accepting and closes the sockets still waiting to be let in; resolves once every
+   * socket the listeners accepted has closed.
+   */
+  stop(): Promise<void> {
+    this.closing = true;
+    this.admission.clear();
+    return Promise.all(this.servers.map(({ server }) => new Promise<void>((res) => server.close(() => res())))).then(() => undefined);
+  }
+}
