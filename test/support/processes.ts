@@ -37,6 +37,9 @@ export function run(
       clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
+    // A child that exits without reading its stdin (getent, a failed unshare) closes the pipe
+    // under our write: EPIPE then says nothing the exit code does not, and must not go uncaught.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(opts.input ?? '');
   });
 }
