@@ -27,6 +27,8 @@ export class AdmissionQueue {
     private readonly onShed: () => void,
     /** Told when letting a socket in threw (our bug): that socket is closed, the others go on. */
     private readonly onFailed: (err: unknown) => void,
+    /** Milliseconds from a monotonic origin; injected so that tests need not wait. */
+    private readonly now: () => number = () => performance.now(),
   ) {}
 
   /**
@@ -34,7 +36,7 @@ export class AdmissionQueue {
    * and how long it waited (deadlines run from the accept).
    */
   enqueue(socket: Socket, admit: (socket: Socket, waitedMs: number) => void): void {
-    this.queue.push({ socket, admit, at: performance.now() });
+    this.queue.push({ socket, admit, at: this.now() });
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.drain);
@@ -46,7 +48,7 @@ export class AdmissionQueue {
   }
 
   private readonly drain = (): void => {
-    const now = performance.now();
+    const now = this.now();
     let admitted = 0;
     // Shedding is cheap but not free: a long backlog of expired sockets is worked off over turns too.
     let work = 0;
