@@ -41,10 +41,10 @@ const PACED_PER_SECOND = 600;
 
 /** The documented limit per kind (docs/compat.md C-MQTT-TIMEOUTS), and what it is. */
 const DOCUMENTED: Record<StallKind, { ms: number; what: string }> = {
-  'tcp-silent': { ms: 10_000, what: 'CONNECT within 10 s of the accept' },
-  'tls-silent': { ms: 10_000, what: 'TLS handshake within 10 s of the accept' },
-  'tls-partial-hello': { ms: 10_000, what: 'TLS handshake within 10 s of the accept' },
-  'tls-trickled-hello': { ms: 10_000, what: 'TLS handshake within 10 s of the accept' },
+  'tcp-silent': { ms: 10_000, what: 'CONNECT within 10 s of admission' },
+  'tls-silent': { ms: 10_000, what: 'TLS handshake within 10 s of admission' },
+  'tls-partial-hello': { ms: 10_000, what: 'TLS handshake within 10 s of admission' },
+  'tls-trickled-hello': { ms: 10_000, what: 'TLS handshake within 10 s of admission' },
   'tls-no-connect': { ms: 10_000, what: 'CONNECT within 10 s of the handshake' },
 };
 

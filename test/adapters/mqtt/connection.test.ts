@@ -136,6 +136,27 @@ describe('MqttConnection', () => {
     assert.equal(two.conn.session.phase, 'connected');
   });
 
+  test('a read of 2,000 packets is handled over several turns of the event loop, in order', async () => {
+    const h = await Harness.create({ limits: { maxMessagesPerSecond: 0 } });
+    await h.addDevice('dev-1');
+    const { socket, conn } = await connected(h, 'dev-1');
+    let handled = 0;
+    const handle = conn.session.handle.bind(conn.session);
+    conn.session.handle = (p) => {
+      handled++;
+      handle(p);
+    };
+    const burst = Buffer.concat(Array.from({ length: 2000 }, (_, i) => mqttPacket.generate(subscribe(i + 1, ['/devices/dev-1/commands/#', 0]))));
+    socket.fromPeer(burst);
+    await new Promise((r) => process.nextTick(r));
+    assert.ok(handled > 0 && handled < 2000, `${handled} handled before the other connections' turn`);
+    await until(() => handled === 2000, 'every packet handled');
+    await until(() => socket.packets().filter((p) => p.cmd === 'suback').length === 2000, 'every SUBACK written');
+    const ids = socket.packets().flatMap((p) => (p.cmd === 'suback' ? [p.messageId] : []));
+    assert.deepEqual(ids, Array.from({ length: 2000 }, (_, i) => i + 1));
+    assert.equal(socket.isPaused(), false, 'reading again');
+  });
+
   test('a connection that does not authenticate in time is dropped by its own timer, with no half-close', async () => {
     const h = await Harness.create({ limits: { connectTimeoutMs: 50 } });
     const { socket } = open(h);
