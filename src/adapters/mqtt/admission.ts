@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 
 interface Waiting {
   socket: Socket;
-  admit: (socket: Socket, waitedMs: number) => void;
+  admit: (socket: Socket) => void;
   at: number;
 }
 
@@ -31,11 +31,8 @@ export class AdmissionQueue {
     private readonly now: () => number = () => performance.now(),
   ) {}
 
-  /**
-   * `socket` must be paused (`pauseOnConnect`); `admit` is called with it once its turn comes,
-   * and how long it waited (deadlines run from the accept).
-   */
-  enqueue(socket: Socket, admit: (socket: Socket, waitedMs: number) => void): void {
+  /** `socket` must be paused (`pauseOnConnect`); `admit` is called with it once its turn comes. */
+  enqueue(socket: Socket, admit: (socket: Socket) => void): void {
     this.queue.push({ socket, admit, at: this.now() });
     if (!this.scheduled) {
       this.scheduled = true;
@@ -58,15 +55,14 @@ export class AdmissionQueue {
       this.queue[this.head++] = undefined;
       work++;
       if (entry.socket.destroyed) continue;
-      const waited = now - entry.at;
-      if (waited > this.maxWaitMs) {
+      if (now - entry.at > this.maxWaitMs) {
         entry.socket.destroy();
         this.onShed();
         continue;
       }
       admitted++;
       try {
-        entry.admit(entry.socket, waited);
+        entry.admit(entry.socket);
       } catch (err) {
         entry.socket.destroy();
         this.onFailed(err);

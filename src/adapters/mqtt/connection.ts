@@ -14,8 +14,6 @@ export interface ConnectionLimits {
   maxPacketBytes: number;
   /** Bytes sent but not yet taken by the peer, past which the connection is dropped (docs/compat.md C-MQTT-BACKLOG). */
   maxWriteBacklogBytes: number;
-  /** Time the socket already spent since its TCP accept (waiting to be let in), taken off the connect timeout. */
-  sinceAcceptMs?: number;
 }
 
 /**
@@ -23,6 +21,15 @@ export interface ConnectionLimits {
  * only a peer that stops reading reaches it.
  */
 export const DEFAULT_MAX_WRITE_BACKLOG_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Packets one connection may have handled before it lets the others have the event loop: a read
+ * can bring thousands of small packets (64 KiB of SUBSCRIBEs), and handling them in one go would
+ * stall every other connection for tens of milliseconds.
+ */
+const PACKETS_PER_TURN = 256;
+/** Input is parsed in slices of this size, so that the count above is checked often enough. */
+const PARSE_SLICE_BYTES = 4096;
 
 /**
  * Owns one socket and its one mqtt-packet parser for the connection's whole life, and carries out
@@ -45,6 +52,11 @@ export class MqttConnection implements SessionTransport {
   private writeBlocked = false;
   /** Set while the connect deadline runs: a close then drops the socket (see onConnectDeadline). */
   private dropOnClose = false;
+  /** Packets handled since this connection last yielded the event loop. */
+  private handledThisTurn = 0;
+  private turnResetScheduled = false;
+  /** Input put off to a later turn (reads wait meanwhile). */
+  private deferred: Buffer | undefined;
 
   constructor(
     private readonly socket: Duplex,
@@ -58,7 +70,7 @@ export class MqttConnection implements SessionTransport {
     // hundreds in one go; a timer of its own spreads the closes as the sockets came, and on time
     // (docs/compat.md C-MQTT-TIMEOUTS).
     const timeout = env.limits.connectTimeoutMs;
-    this.connectDeadline = setTimeout(() => this.onConnectDeadline(timeout), Math.max(0, timeout - (limits.sinceAcceptMs ?? 0))).unref();
+    this.connectDeadline = setTimeout(() => this.onConnectDeadline(timeout), timeout).unref();
     socket.on('data', (chunk: Buffer) => this.guard('reading', () => this.onData(chunk)));
     socket.on('error', () => undefined);
     socket.on('close', (hadError: boolean) => {
@@ -105,8 +117,8 @@ export class MqttConnection implements SessionTransport {
     if (s.phase !== 'awaiting-connect' && s.phase !== 'authenticating') return;
     this.dropOnClose = true;
     try {
-      // The timer has the say (it counted from the accept, on the monotonic clock): the session is
-      // shown a time at its deadline even if its own clock reads a little short of it.
+      // The timer has the say (it counts on the monotonic clock): the session is shown a time at
+      // its deadline even if its own clock reads a little short of it.
       this.tick(Math.max(s.env.clock.now(), s.openedAt + timeout));
     } finally {
       this.dropOnClose = false;
@@ -115,20 +127,54 @@ export class MqttConnection implements SessionTransport {
 
   private onData(chunk: Buffer): void {
     if (this.ended) return;
+    if (this.deferred !== undefined) {
+      // Whatever the socket still hands over while input waits goes behind it, in order.
+      this.deferred = Buffer.concat([this.deferred, chunk]);
+      return;
+    }
     const parser = (this.parser ??= this.makeParser());
-    parser.parse(chunk);
-    // The declared remaining length is known as soon as the fixed header is in: refuse a huge
-    // packet before buffering it (spec §5.8; docs/compat.md C-MQTT-SIZES).
-    const declared = (parser as unknown as ParserInternals).packet.length;
-    if (declared > this.limits.maxPacketBytes) {
-      this.guard('refusing a large packet', () => this.session.close('packet-too-large'));
-      this.destroy();
+    for (let offset = 0; offset < chunk.length && !this.ended; offset += PARSE_SLICE_BYTES) {
+      if (this.handledThisTurn >= PACKETS_PER_TURN) {
+        this.deferred = chunk.subarray(offset);
+        this.updateReading();
+        setImmediate(this.continueInput);
+        return;
+      }
+      parser.parse(chunk.subarray(offset, offset + PARSE_SLICE_BYTES));
+      // The declared remaining length is known as soon as the fixed header is in: refuse a huge
+      // packet before buffering it (spec §5.8; docs/compat.md C-MQTT-SIZES).
+      const declared = (parser as unknown as ParserInternals).packet.length;
+      if (declared > this.limits.maxPacketBytes) {
+        this.guard('refusing a large packet', () => this.session.close('packet-too-large'));
+        this.destroy();
+      }
+    }
+    if (this.handledThisTurn > 0 && !this.turnResetScheduled) {
+      this.turnResetScheduled = true;
+      setImmediate(this.resetTurn);
     }
   }
 
+  private readonly resetTurn = (): void => {
+    this.turnResetScheduled = false;
+    this.handledThisTurn = 0;
+  };
+
+  /** The other connections had their turn: go on with the input put off. */
+  private readonly continueInput = (): void => {
+    this.handledThisTurn = 0;
+    const rest = this.deferred;
+    this.deferred = undefined;
+    if (rest !== undefined && !this.ended) this.guard('reading', () => this.onData(rest));
+    this.updateReading();
+  };
+
   private makeParser(): Parser {
     const parser = mqtt.parser({ protocolVersion: 4 });
-    parser.on('packet', (packet: Packet) => this.guard(`handling ${packet.cmd}`, () => this.session.handle(packet)));
+    parser.on('packet', (packet: Packet) => {
+      this.handledThisTurn++;
+      this.guard(`handling ${packet.cmd}`, () => this.session.handle(packet));
+    });
     parser.on('error', () => {
       // Any codec error ends the connection: there is no resynchronising a byte stream.
       this.guard('closing after a codec error', () => this.session.close('protocol-error'));
@@ -179,15 +225,22 @@ export class MqttConnection implements SessionTransport {
       // Backpressure: the peer's requests are what make most of our writes, so stop reading them
       // until the socket has passed on what it holds.
       this.writeBlocked = true;
-      this.socket.pause();
+      this.updateReading();
       this.socket.once('drain', this.onDrain);
     }
   };
 
   private readonly onDrain = (): void => {
     this.writeBlocked = false;
-    if (!this.ended && !this.pausedBySession) this.socket.resume();
+    this.updateReading();
   };
+
+  /** Reads go on only while the session wants them, writes are not held up and no input waits. */
+  private updateReading(): void {
+    if (this.ended) return;
+    if (this.pausedBySession || this.writeBlocked || this.deferred !== undefined) this.socket.pause();
+    else this.socket.resume();
+  }
 
   private releaseOutput(): void {
     this.out = [];
@@ -225,11 +278,11 @@ export class MqttConnection implements SessionTransport {
 
   pause(): void {
     this.pausedBySession = true;
-    this.socket.pause();
+    this.updateReading();
   }
 
   resume(): void {
     this.pausedBySession = false;
-    if (!this.ended && !this.writeBlocked) this.socket.resume();
+    this.updateReading();
   }
 }

@@ -11,18 +11,18 @@ export interface ListenerOptions {
   listen: readonly ListenAddress[];
   plainListen: readonly ListenAddress[];
   maxConnections: number;
-  /** The TLS handshake must end this long after the TCP accept (docs/compat.md C-MQTT-TIMEOUTS). */
+  /** The TLS handshake must end this long after the socket is let in (docs/compat.md C-MQTT-TIMEOUTS). */
   handshakeTimeoutMs: number;
   metrics: BridgeMetrics;
   log: Logger;
 }
 
-/** A socket ready for MQTT (TLS: handshake done), and how long ago it was accepted. */
-export type OnSocket = (socket: Socket | TLSSocket, sinceAcceptMs: number) => void;
+/** A socket ready for MQTT (TLS: handshake done). */
+export type OnSocket = (socket: Socket | TLSSocket) => void;
 
 /** Sockets let in per turn of the event loop (docs/compat.md C-MQTT-ADMISSION). */
 const ADMIT_PER_TURN = 8;
-/** A socket not let in after this long is closed; it is also taken off the TLS handshake allowance. */
+/** A socket not let in after this long is closed. */
 const MAX_ADMISSION_WAIT_MS = 1000;
 
 /**
@@ -59,11 +59,9 @@ export class MqttListeners {
   async start(): Promise<void> {
     const { tls } = this.opts;
     for (const addr of this.opts.listen) {
-      // The queue may have held the socket for up to MAX_ADMISSION_WAIT_MS of the allowance.
-      const handshakeTimeout = Math.max(1, this.opts.handshakeTimeoutMs - MAX_ADMISSION_WAIT_MS);
-      const handshakes = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout });
+      const handshakes = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout: this.opts.handshakeTimeoutMs });
       // CONNECT's own timeout starts after the handshake (docs/compat.md C-MQTT-TIMEOUTS).
-      handshakes.on('secureConnection', (s: TLSSocket) => this.handOver(s, 0));
+      handshakes.on('secureConnection', (s: TLSSocket) => this.handOver(s));
       // A failed or timed-out handshake is the peer's problem: its socket goes, and nothing else
       // happens (Node leaves the socket open once this event has a listener). The timer behind
       // handshakeTimeout is not reset by handshake bytes, so a trickled ClientHello is cut off too
@@ -72,17 +70,17 @@ export class MqttListeners {
       await this.listen(addr, 'mqtts', (raw) => handshakes.emit('connection', raw));
     }
     for (const addr of this.opts.plainListen) {
-      await this.listen(addr, 'mqtt', (raw, waitedMs) => {
+      await this.listen(addr, 'mqtt', (raw) => {
         raw.resume();
-        this.handOver(raw, waitedMs);
+        this.handOver(raw);
       });
     }
   }
 
   /** Passes a socket on; if that throws (our bug), the socket goes and nothing else does. */
-  private handOver(socket: Socket | TLSSocket, sinceAcceptMs: number): void {
+  private handOver(socket: Socket | TLSSocket): void {
     try {
-      this.onSocket(socket, sinceAcceptMs);
+      this.onSocket(socket);
     } catch (err) {
       this.opts.log.error({ err }, 'bug while setting up a connection; closing it');
       socket.destroy();
@@ -90,7 +88,7 @@ export class MqttListeners {
   }
 
   /** A paused-on-connect TCP server at `addr` whose sockets are counted, then queued for `admit`. */
-  private async listen(addr: ListenAddress, scheme: string, admit: (raw: Socket, waitedMs: number) => void): Promise<void> {
+  private async listen(addr: ListenAddress, scheme: string, admit: (raw: Socket) => void): Promise<void> {
     const server = createTcpServer({ pauseOnConnect: true });
     server.on('connection', (raw: Socket) => {
       if (this.closing || this.open >= this.opts.maxConnections) {

@@ -42,7 +42,7 @@ export class MqttBridge {
         metrics: env.metrics,
         log: env.log,
       },
-      (socket, sinceAcceptMs) => this.accept(socket, sinceAcceptMs),
+      (socket) => this.accept(socket),
     );
   }
 
@@ -65,17 +65,13 @@ export class MqttBridge {
     this.flusher.unref();
   }
 
-  private accept(socket: Socket, sinceAcceptMs: number): void {
+  private accept(socket: Socket): void {
     if (this.closing) {
       socket.destroy();
       return;
     }
     socket.setNoDelay(true);
-    const limits = {
-      maxPacketBytes: this.opts.maxPacketBytes,
-      maxWriteBacklogBytes: this.opts.maxWriteBacklogBytes ?? DEFAULT_MAX_WRITE_BACKLOG_BYTES,
-      sinceAcceptMs,
-    };
+    const limits = { maxPacketBytes: this.opts.maxPacketBytes, maxWriteBacklogBytes: this.opts.maxWriteBacklogBytes ?? DEFAULT_MAX_WRITE_BACKLOG_BYTES };
     const conn = new MqttConnection(socket, this.opts.env, `c${++this.nextId}`, limits, (c) => {
       this.connections.delete(c);
       this.opts.env.metrics.connectionsOpen.set(this.connections.size);

@@ -30,6 +30,7 @@ class PeerSocket extends Duplex {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
     this.written.push(chunk);
+    this.emit('wrote');
     if (this.stalled) this.held.push(() => done());
     else done();
   }
@@ -141,6 +142,39 @@ describe('MqttConnection', () => {
     await one.closed;
     assert.equal(two.socket.destroyed, false);
     assert.equal(two.conn.session.phase, 'connected');
+  });
+
+  test('a read of 2,000 packets is handled over several turns of the event loop, in order', async () => {
+    const h = await Harness.create({ limits: { maxMessagesPerSecond: 0 } });
+    await h.addDevice('dev-1');
+    const { socket, conn } = await connected(h, 'dev-1');
+    let handled = 0;
+    let allHandled: () => void = () => undefined;
+    const everyPacketHandled = new Promise<void>((resolve) => (allHandled = resolve));
+    const handle = conn.session.handle.bind(conn.session);
+    conn.session.handle = (p) => {
+      handled++;
+      handle(p);
+      if (handled === 2000) allHandled();
+    };
+    const subacks = (): number => socket.packets().filter((p) => p.cmd === 'suback').length;
+    const everySubackWritten = new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (subacks() < 2000) return;
+        socket.off('wrote', check);
+        resolve();
+      };
+      socket.on('wrote', check);
+    });
+    const burst = Buffer.concat(Array.from({ length: 2000 }, (_, i) => mqttPacket.generate(subscribe(i + 1, ['/devices/dev-1/commands/#', 0]))));
+    socket.fromPeer(burst);
+    await new Promise((r) => process.nextTick(r));
+    assert.ok(handled > 0 && handled < 2000, `${handled} handled before the other connections' turn`);
+    await everyPacketHandled;
+    await everySubackWritten;
+    const ids = socket.packets().flatMap((p) => (p.cmd === 'suback' ? [p.messageId] : []));
+    assert.deepEqual(ids, Array.from({ length: 2000 }, (_, i) => i + 1));
+    assert.equal(socket.isPaused(), false, 'reading again');
   });
 
   test('a connection that does not authenticate in time is dropped by its own timer, with no half-close', async () => {
