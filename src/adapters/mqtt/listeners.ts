@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { ListenAddress } from '../../config/schema.js';
 import type { BridgeMetrics } from '../../observability/metrics.js';
 import { AdmissionQueue } from './admission.js';
-import type { TlsMaterial } from './tls-material.js';
+import { tlsServerOptions, type TlsMaterial } from './tls-material.js';
 
 export interface ListenerOptions {
   tls: TlsMaterial;
@@ -57,11 +57,11 @@ export class MqttListeners {
   }
 
   async start(): Promise<void> {
-    const { tls } = this.opts;
+    const certificates = tlsServerOptions(this.opts.tls);
     for (const addr of this.opts.listen) {
       // The queue may have held the socket for up to MAX_ADMISSION_WAIT_MS of the allowance.
       const handshakeTimeout = Math.max(1, this.opts.handshakeTimeoutMs - MAX_ADMISSION_WAIT_MS);
-      const handshakes = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout });
+      const handshakes = createTlsServer({ ...certificates, handshakeTimeout });
       // CONNECT's own timeout starts after the handshake (docs/compat.md C-MQTT-TIMEOUTS).
       handshakes.on('secureConnection', (s: TLSSocket) => this.handOver(s, 0));
       // A failed or timed-out handshake is the peer's problem: its socket goes, and nothing else
