@@ -12,6 +12,7 @@ interface ServeFlags {
   tlsCert?: string;
   tlsKey?: string;
   tlsHostname?: string[];
+  tlsSni?: string[];
   apiTlsListen?: string;
   grpcListen?: string;
   grpcAnonymous?: boolean;
@@ -46,6 +47,7 @@ export function registerServe(program: Command): void {
     .option('--tls-cert <file>', 'TLS certificate (PEM) for the MQTT and API TLS listeners; generated into the data dir if unset')
     .option('--tls-key <file>', 'TLS private key (PEM) matching --tls-cert')
     .option('--tls-hostname <name>', 'extra name for the generated server certificate, repeatable', collect)
+    .option('--tls-sni <host=cert,key>', 'certificate (PEM files) for TLS clients naming HOST by SNI, repeatable; others get the default certificate', collect)
     .option('--mqtt-max-msgs-per-sec <n>', 'per-connection message limit, 0 = none (default 100)')
     .option('--mqtt-max-connections <n>', 'maximum open MQTT connections (default 10000)')
     .option('--event-log-sync <mode>', 'FULL (default) or NORMAL durability of the embedded event log')
@@ -66,6 +68,7 @@ export function registerServe(program: Command): void {
           tlsCert: opts.tlsCert,
           tlsKey: opts.tlsKey,
           tlsHostnames: opts.tlsHostname,
+          tlsSni: opts.tlsSni,
           apiTlsListen: opts.apiTlsListen,
           grpcListen: opts.grpcListen,
           grpcAnonymous: opts.grpcAnonymous,

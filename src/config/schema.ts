@@ -4,6 +4,8 @@
  * problem together and returns a frozen `Config`.
  */
 
+import { parseTlsSni, type SniEntry } from './tls-sni.js';
+
 export interface ListenAddress {
   host: string;
   port: number;
@@ -36,6 +38,8 @@ export interface Config {
   tlsKey: string | undefined;
   /** Extra names for the generated server certificate, besides localhost, 127.0.0.1 and ::1. */
   tlsHostnames: string[];
+  /** Per-name certificates chosen by SNI on every TLS listener; other names get the default one. */
+  tlsSni: SniEntry[];
   /**
    * The Device Manager over gRPC and REST on one TLS port (what cloudiot.googleapis.com:443 was),
    * chosen per connection by ALPN and per HTTP/2 stream by content type; credentials always required.
@@ -75,6 +79,7 @@ export const DEFAULTS: RawConfig = {
   tlsCert: undefined,
   tlsKey: undefined,
   tlsHostnames: [],
+  tlsSni: [],
   apiTlsListen: undefined,
   grpcListen: undefined,
   grpcAnonymous: false,
@@ -99,6 +104,7 @@ export const KEYS: ReadonlyArray<{ key: keyof Config; env: string; secret?: bool
   { key: 'tlsCert', env: 'BRIDGEHEAD_TLS_CERT' },
   { key: 'tlsKey', env: 'BRIDGEHEAD_TLS_KEY' },
   { key: 'tlsHostnames', env: 'BRIDGEHEAD_TLS_HOSTNAMES' },
+  { key: 'tlsSni', env: 'BRIDGEHEAD_TLS_SNI' },
   { key: 'apiTlsListen', env: 'BRIDGEHEAD_API_TLS_LISTEN' },
   { key: 'grpcListen', env: 'BRIDGEHEAD_GRPC_LISTEN' },
   { key: 'grpcAnonymous', env: 'BRIDGEHEAD_GRPC_ANONYMOUS' },
@@ -204,6 +210,7 @@ export function validateConfig(raw: RawConfig): Config {
   const tlsKey = optionalString(raw.tlsKey, 'tlsKey', problems);
   if ((tlsCert === undefined) !== (tlsKey === undefined)) problems.push('tlsCert/tlsKey: give both or neither');
   const tlsHostnames = list(raw.tlsHostnames).map(String);
+  const tlsSni = parseTlsSni(raw.tlsSni, problems);
   const apiTlsListen = optionalListen(raw.apiTlsListen, 'apiTlsListen', problems);
   const grpcListen = optionalListen(raw.grpcListen, 'grpcListen', problems);
   const grpcAnonymous = bool(raw.grpcAnonymous, 'grpcAnonymous', problems);
@@ -229,6 +236,7 @@ export function validateConfig(raw: RawConfig): Config {
     tlsCert,
     tlsKey,
     tlsHostnames: Object.freeze(tlsHostnames) as string[],
+    tlsSni: Object.freeze(tlsSni.map((e) => Object.freeze(e))) as SniEntry[],
     apiTlsListen: apiTlsListen && Object.freeze(apiTlsListen),
     grpcListen: grpcListen && Object.freeze(grpcListen),
     grpcAnonymous,

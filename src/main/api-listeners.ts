@@ -38,8 +38,7 @@ export async function startApiListeners(
   const apiTls =
     secure &&
     new ApiTlsListener({
-      cert: deps.tls.cert,
-      key: deps.tls.key,
+      tls: deps.tls,
       rest: { server: deps.rest.server, routing: (req, res) => deps.rest.routing(req, res) },
       grpc: (connection) => secure.inject(connection),
       maxConnections: MAX_API_CONNECTIONS,

@@ -126,7 +126,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   );
   const accounts = new ServiceAccountAdmin({ store, crypto: saCrypto, clock: systemClock, auth, credentials, bus, tokenUri: config.tokenUri });
 
-  const tls = await ensureTlsMaterial(dataDir, { certFile: config.tlsCert, keyFile: config.tlsKey, hostnames: config.tlsHostnames });
+  const tls = await ensureTlsMaterial(dataDir, { certFile: config.tlsCert, keyFile: config.tlsKey, hostnames: config.tlsHostnames, sni: config.tlsSni });
   const bridge = new MqttBridge({
     env: {
       clock: systemClock,

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
+import { tlsServerOptions, type TlsMaterial } from '../mqtt/tls-material.js';
 import { GrpcStreamProxy } from './grpc-stream-proxy.js';
 
 /**
@@ -14,8 +15,8 @@ import { GrpcStreamProxy } from './grpc-stream-proxy.js';
  */
 
 export interface ApiTlsListenerOptions {
-  cert: string;
-  key: string;
+  /** The certificates, shared with the MQTT TLS listeners (docs/compat.md C-MQTT-TLS). */
+  tls: TlsMaterial;
   /** The REST application: its HTTP/1.1 server and its router. */
   rest: {
     server: HttpServer;
@@ -65,10 +66,8 @@ export class ApiTlsListener {
       else opts.rest.routing(req as unknown as IncomingMessage, res as unknown as ServerResponse);
     });
     this.tls = createTlsServer({
-      cert: opts.cert,
-      key: opts.key,
+      ...tlsServerOptions(opts.tls),
       ALPNProtocols: ['h2', 'http/1.1'],
-      minVersion: 'TLSv1.2',
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     });
     this.tls.maxConnections = opts.maxConnections;

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { ListenAddress } from '../../config/schema.js';
 import type { BridgeMetrics } from '../../observability/metrics.js';
 import { AdmissionQueue } from './admission.js';
-import type { TlsMaterial } from './tls-material.js';
+import { tlsServerOptions, type TlsMaterial } from './tls-material.js';
 
 export interface ListenerOptions {
   tls: TlsMaterial;
@@ -57,9 +57,10 @@ export class MqttListeners {
   }
 
   async start(): Promise<void> {
-    const { tls } = this.opts;
+    const certificates = tlsServerOptions(this.opts.tls);
     for (const addr of this.opts.listen) {
-      const handshakes = createTlsServer({ cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2', handshakeTimeout: this.opts.handshakeTimeoutMs });
+      // Deadlines run from admission (docs/compat.md C-MQTT-ADMISSION), so the whole allowance is the handshake's.
+      const handshakes = createTlsServer({ ...certificates, handshakeTimeout: this.opts.handshakeTimeoutMs });
       // CONNECT's own timeout starts after the handshake (docs/compat.md C-MQTT-TIMEOUTS).
       handshakes.on('secureConnection', (s: TLSSocket) => this.handOver(s));
       // A failed or timed-out handshake is the peer's problem: its socket goes, and nothing else

@@ -1,6 +1,8 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createSecureContext, type SecureContext, type TlsOptions } from 'node:tls';
+import type { SniEntry } from '../../config/tls-sni.js';
 import { createCertificateAuthority, issueTlsServerCertificate, LOCAL_SERVER_NAMES } from '../crypto/key-pairs.js';
 
 export interface TlsMaterial {
@@ -8,14 +10,51 @@ export interface TlsMaterial {
   key: string;
   /** The CA devices must trust, when Bridgehead made it. */
   caFile: string | undefined;
+  /** Per-name certificates (`--tls-sni`), by lower-case host name (`*.domain` for wildcards). */
+  sni: ReadonlyMap<string, { cert: string; key: string }>;
+}
+
+const MIN_TLS_VERSION = 'TLSv1.2';
+
+/**
+ * The certificate options of every TLS listener (MQTT and API): the default certificate, and an
+ * SNICallback answering a ClientHello that names a `--tls-sni` host (exactly, or one label under a
+ * `*.domain` entry) with that host's certificate; any other name, or none, gets the default.
+ */
+export function tlsServerOptions(material: TlsMaterial): Pick<TlsOptions, 'cert' | 'key' | 'minVersion' | 'SNICallback'> {
+  const contexts = new Map<string, SecureContext>();
+  for (const [host, { cert, key }] of material.sni) contexts.set(host, createSecureContext({ cert, key, minVersion: MIN_TLS_VERSION }));
+  const base = { cert: material.cert, key: material.key, minVersion: MIN_TLS_VERSION } as const;
+  if (contexts.size === 0) return base;
+  return {
+    ...base,
+    SNICallback: (servername, done) => done(null, secureContextFor(contexts, servername)),
+  };
+}
+
+/** The `--tls-sni` context for a ClientHello's server name; undefined: the listener's default certificate. */
+export function secureContextFor<T>(contexts: ReadonlyMap<string, T>, servername: string): T | undefined {
+  const name = servername.toLowerCase();
+  const exact = contexts.get(name);
+  if (exact !== undefined) return exact;
+  const dot = name.indexOf('.');
+  return dot > 0 ? contexts.get(`*${name.slice(dot)}`) : undefined;
 }
 
 /**
  * The MQTT bridge's TLS certificate: the operator's (`--tls-cert`/`--tls-key`) or, by default, a
  * local CA and server certificate generated into `<dataDir>/tls` on first start and reissued
- * when asked for names it does not cover.
+ * when asked for names it does not cover; plus the `--tls-sni` certificates (checked by the config).
  */
-export async function ensureTlsMaterial(dataDir: string, opts: { certFile?: string; keyFile?: string; hostnames: readonly string[] }): Promise<TlsMaterial> {
+export async function ensureTlsMaterial(
+  dataDir: string,
+  opts: { certFile?: string; keyFile?: string; hostnames: readonly string[]; sni?: readonly SniEntry[] },
+): Promise<TlsMaterial> {
+  const sni = new Map((opts.sni ?? []).map((e) => [e.host, { cert: readFileSync(e.certFile, 'utf8'), key: readFileSync(e.keyFile, 'utf8') }] as const));
+  return { ...(await defaultCertificate(dataDir, opts)), sni };
+}
+
+async function defaultCertificate(dataDir: string, opts: { certFile?: string; keyFile?: string; hostnames: readonly string[] }): Promise<Omit<TlsMaterial, 'sni'>> {
   if (opts.certFile && opts.keyFile) {
     return { cert: readFileSync(opts.certFile, 'utf8'), key: readFileSync(opts.keyFile, 'utf8'), caFile: undefined };
   }
