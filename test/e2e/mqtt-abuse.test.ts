@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { api, startServer, type StartedServer } from '../support/server.js';
 import { caOf, createDevice, createRegistry, devicePath, mqttsUrl, mqttUrl, PROJECT, REGION, type TestDevice } from '../support/fleet.js';
-import { adminSnapshot, assertDevicePublishes, disconnects, serverAlive } from '../support/mqtt-health.js';
+import { adminSnapshot, assertServerHealthy, disconnects } from '../support/mqtt-health.js';
 import { closedWithin, decodeAll, encode, openRaw, receivedAtLeast, type RawSocket } from '../support/mqtt-raw.js';
 import { clientHello, openStalled, STALL_KINDS, type StalledSocket } from '../support/stalled-sockets.js';
 
@@ -34,11 +34,7 @@ describe('MQTT bridge under abuse (default settings)', () => {
   /** Opened first, so that their timeouts run while the other cases do; checked last. */
   const stalled: StalledSocket[] = [];
 
-  const assertHealthy = async (): Promise<void> => {
-    assert.ok(serverAlive(server), `the server exited:\n${server.stderr().slice(-2000)}`);
-    await assertDevicePublishes(server, REG, good);
-    assert.deepEqual(await adminSnapshot(server, REG), baseline, 'registry data unchanged');
-  };
+  const assertHealthy = (): Promise<void> => assertServerHealthy(server, REG, good, baseline);
 
   before(async () => {
     server = await startServer();

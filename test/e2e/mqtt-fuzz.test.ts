@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createDevice, createRegistry, mqttUrl, type TestDevice } from '../support/fleet.js';
-import { adminSnapshot, assertDevicePublishes, serverAlive } from '../support/mqtt-health.js';
+import { adminSnapshot, assertServerHealthy } from '../support/mqtt-health.js';
 import mqttPacket from 'mqtt-packet';
 import { attachPacket, bodyLength, connectPacket, encode, PINGREQ, shrink, splitAt } from '../support/mqtt-fuzz-inputs.js';
 import { FuzzConnection } from '../support/mqtt-fuzz-lane.js';
@@ -29,11 +29,7 @@ describe(`MQTT fuzz (seed ${SEED})`, () => {
   let lanes: LaneIdentities[];
   let baseline: unknown;
 
-  const assertHealthy = async (): Promise<void> => {
-    assert.ok(serverAlive(server), `the server exited:\n${server.stderr().slice(-2000)}`);
-    await assertDevicePublishes(server, REG, good);
-    assert.deepEqual(await adminSnapshot(server, REG), baseline, 'registry data unchanged');
-  };
+  const assertHealthy = (): Promise<void> => assertServerHealthy(server, REG, good, baseline);
 
   before(async () => {
     // No rate limit: the fuzz sends far more than 100 packets a second per connection.

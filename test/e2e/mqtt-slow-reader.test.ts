@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { api, startServer, type StartedServer } from '../support/server.js';
 import { createDevice, createRegistry, devicePath, mqttUrl, type TestDevice } from '../support/fleet.js';
 import { pollFor } from '../support/mqtt-clients.js';
-import { adminSnapshot, assertDevicePublishes, disconnects, serverAlive, serverRss } from '../support/mqtt-health.js';
+import { adminSnapshot, assertServerHealthy, disconnects, serverRss } from '../support/mqtt-health.js';
 import { closedWithin, decodeAll, encode, openRaw, receivedAtLeast } from '../support/mqtt-raw.js';
 
 /**
@@ -28,11 +28,7 @@ describe('MQTT bridge: devices that do not acknowledge or do not read', () => {
   const configSubscribes = (d: TestDevice, n: number, qos: 0 | 1): Buffer =>
     Buffer.concat(Array.from({ length: n }, (_, i) => encode({ cmd: 'subscribe', messageId: (i % 65_535) + 1, subscriptions: [{ topic: `/devices/${d.id}/config`, qos }] })));
 
-  const assertHealthy = async (): Promise<void> => {
-    assert.ok(serverAlive(server), `the server exited:\n${server.stderr().slice(-2000)}`);
-    await assertDevicePublishes(server, REG, good);
-    assert.deepEqual(await adminSnapshot(server, REG), baseline, 'registry data unchanged');
-  };
+  const assertHealthy = (): Promise<void> => assertServerHealthy(server, REG, good, baseline);
 
   before(async () => {
     server = await startServer({ args: ['--mqtt-max-msgs-per-sec', '0'] });

@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import mqttPacket, { type Packet } from 'mqtt-packet';
 import { hostPort } from './mqtt-processes.js';
+import { connectedWithin } from './mqtt-raw.js';
 import { attachPacket, connectPacket, mutate, PINGREQ, randomCuts, splitAt, validPacket, type FuzzIdentity, type Mutation, type Prng } from './mqtt-fuzz-inputs.js';
 
 /**
@@ -84,17 +85,7 @@ export class FuzzConnection {
   static async open(url: string, timeoutMs: number): Promise<FuzzConnection> {
     const { host, port } = hostPort(url);
     const socket = connect({ host, port, noDelay: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no TCP connection to ${url} within ${timeoutMs} ms`)), timeoutMs);
-      socket.once('connect', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      socket.once('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-    });
+    await connectedWithin(socket, url, timeoutMs);
     return new FuzzConnection(socket);
   }
 

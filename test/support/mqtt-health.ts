@@ -82,3 +82,10 @@ export async function disconnects(server: StartedServer, reason: string): Promis
 export async function serverRss(server: StartedServer): Promise<number> {
   return sample(await metricsText(server), 'bridgehead_process_resident_memory_bytes');
 }
+
+/** All three checks at once: alive, a healthy device still publishes, the registry as `baseline`. */
+export async function assertServerHealthy(server: StartedServer, registry: string, device: TestDevice, baseline: unknown): Promise<void> {
+  assert.ok(serverAlive(server), `the server exited:\n${server.stderr().slice(-2000)}`);
+  await assertDevicePublishes(server, registry, device);
+  assert.deepEqual(await adminSnapshot(server, registry), baseline, 'registry data unchanged');
+}

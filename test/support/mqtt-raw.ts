@@ -25,17 +25,7 @@ export async function openRaw(url: string, timeoutMs = 5000): Promise<RawSocket>
   socket.on('error', () => undefined);
   const openedAt = Date.now();
   const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now() - openedAt)));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no TCP connection to ${url} within ${timeoutMs} ms`)), timeoutMs);
-    socket.once('connect', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    socket.once('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-  });
+  await connectedWithin(socket, url, timeoutMs);
   return { socket, received: () => Buffer.concat(chunks), closed, openedAt };
 }
 
@@ -93,4 +83,19 @@ export function pseudoRandomBytes(n: number, seed: number): Buffer {
     out[i] = ((t ^ (t >>> 14)) >>> 0) & 0xff;
   }
   return out;
+}
+
+/** Resolves once `socket` has connected; rejects on its error or after `timeoutMs`. */
+export function connectedWithin(socket: Socket, url: string, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no TCP connection to ${url} within ${timeoutMs} ms`)), timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
 }
