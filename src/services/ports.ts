@@ -200,6 +200,8 @@ export interface SinkMessage {
   data: Uint8Array;
   /** Epoch ms, set by the bridge when the message was received. */
   publishTime: number;
+  /** Pub/Sub ordering key of an API Publish; device telemetry has none. */
+  orderingKey?: string;
 }
 
 /**
