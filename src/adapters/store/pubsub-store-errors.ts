@@ -3,7 +3,7 @@ import { ApiError } from '../../domain/errors.js';
 /*
  * Client-visible Pub/Sub store errors, shared by the memory and SQLite stores so both report the
  * same codes and texts. The texts are Pub/Sub's own ("Resource not found (resource=my-topic)."):
- * scripts migrating from Google match on them.
+ * scripts migrating from Google match on them (docs/compat.md C-PS-ERRORS).
  */
 
 export type PsResourceKind = 'topic' | 'subscription' | 'snapshot';

@@ -49,7 +49,7 @@ export const SELECT_PS_PAGE_SQL =
 /**
  * Walks the topic's index from its newest row back to the first one published before the time:
  * a seek to a recent time (the usual one) reads a few rows, and no publish_time index has to be
- * maintained on the telemetry hot path for this rare call.
+ * maintained on the telemetry hot path for this rare call. Log order decides (C-PS-SEEK-TIME).
  */
 export const SEQ_BEFORE_SQL = 'SELECT seq FROM messages WHERE topic = ? AND publish_time < ? ORDER BY seq DESC LIMIT 1';
 /** The high-water mark survives deletions (sqlite_sequence), unlike max(seq). */

@@ -90,6 +90,7 @@ export class MemoryMessageLog implements Sink, MessageLog {
     return list.slice(lo, lo + Math.max(1, Math.floor(limit))).map(copyMessage);
   }
 
+  /** By seq, not by time order, as the embedded log answers it (docs/compat.md C-PS-SEEK-TIME). */
   async seqBefore(topic: string, time: number): Promise<number> {
     let best = 0;
     for (const m of this.byTopic.get(topic) ?? []) if (m.publishTime < time && m.seq > best) best = m.seq;

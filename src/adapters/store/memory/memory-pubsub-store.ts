@@ -255,5 +255,8 @@ export class MemoryPubSubStore implements PubSubStore {
   }
 }
 
-/** Without a clock reading (createSnapshot called without `now`) a stored snapshot counts as live. */
+/**
+ * Without a clock reading (createSnapshot called without `now`) a stored snapshot counts as live
+ * (docs/compat.md C-PS-SNAPSHOT-EXPIRY).
+ */
 const expired = (s: PsSnapshot, now: number | undefined): boolean => now !== undefined && s.expireTime <= now;

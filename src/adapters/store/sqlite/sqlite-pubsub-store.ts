@@ -275,7 +275,7 @@ export class SqlitePubSubStore implements PubSubStore {
       const held = this.q.getSnapshot.get(snapshot.name);
       if (held) {
         if (now === undefined || held.expire_time > now) throw err.psExists('snapshot', snapshot.name);
-        // The expired holder goes, and its policy with it: the new snapshot starts afresh.
+        // The expired holder goes, and its policy with it: the new snapshot starts afresh (C-PS-SNAPSHOT-EXPIRY).
         this.q.deleteSnapshot.run(snapshot.name);
         this.q.deleteIam.run(snapshot.name);
       }
