@@ -89,6 +89,9 @@ export interface MessageLog {
   seqBefore(topic: string, time: number): Promise<number>;
   /** The highest seq ever assigned (0 for a new log); a new subscription starts after it. */
   headSeq(): Promise<number>;
-  /** Calls `listener` after every commit that added messages to `topic`; returns an unsubscribe function. */
+  /**
+   * Calls `listener` after every commit that added messages to `topic` (they are readable by then);
+   * `lastSeq` is the commit's highest seq, which may belong to another topic. Returns an unsubscribe function.
+   */
   watch(topic: string, listener: (lastSeq: number) => void): () => void;
 }
