@@ -38,13 +38,16 @@ const notFound = (name: string): ApiError => new ApiError('NOT_FOUND', `Subscrip
 const detached = (name: string): ApiError =>
   new ApiError('FAILED_PRECONDITION', `Subscription ${name} is detached: it no longer receives messages.`);
 
-/** A non-negative integer of a later stream request; `field` names it in the error. */
-function count(value: string | number | undefined, field: string): number | undefined {
+/** A flow-control limit of a later stream request (int64, maybe a decimal string); <= 0 = no limit, as the proto says. */
+function flowLimit(value: string | number | undefined, field: string): number | undefined {
   if (value === undefined) return undefined;
-  const n = typeof value === 'string' ? Number(value) : value;
-  if (!Number.isSafeInteger(n) || n < 0) throw invalidArgument(field, `${field} must be a non-negative integer.`);
-  return n;
+  const n = typeof value === 'string' ? (/^-?\d{1,16}$/.test(value) ? Number(value) : NaN) : value;
+  if (!Number.isSafeInteger(n)) throw invalidArgument(field, `${field} must be an integer.`);
+  return Math.max(0, n);
 }
+
+/** 1..9 s lease for 10 s, the shortest lease kept (docs/compat.md C-PS-MODACK-MIN); 0 stays a nack. */
+const leaseSeconds = (s: number): number => (s === 0 ? 0 : Math.max(10, s));
 
 /**
  * The SubscriptionEngine over the durable log: one SubscriptionRuntime per subscription in use,
@@ -92,7 +95,7 @@ export class LogSubscriptionEngine implements SubscriptionEngine {
 
   async modifyAckDeadline(subscription: string, ackIds: readonly string[], seconds: number): Promise<void> {
     const rt = await this.runtime(subscription);
-    rt.modify(ackIds, seconds);
+    rt.modify(ackIds, leaseSeconds(seconds));
   }
 
   async ackState(subscription: string): Promise<AckState> {
@@ -163,15 +166,15 @@ export class LogSubscriptionEngine implements SubscriptionEngine {
     if (streamDeadline !== undefined && streamDeadline !== 0 && (!Number.isInteger(streamDeadline) || streamDeadline < 10 || streamDeadline > 600)) {
       throw invalidArgument('stream_ack_deadline_seconds', 'stream_ack_deadline_seconds must be 10..600.');
     }
-    const maxMessages = count(req.maxOutstandingMessages, 'max_outstanding_messages');
-    const maxBytes = count(req.maxOutstandingBytes, 'max_outstanding_bytes');
+    const maxMessages = flowLimit(req.maxOutstandingMessages, 'max_outstanding_messages');
+    const maxBytes = flowLimit(req.maxOutstandingBytes, 'max_outstanding_bytes');
     // A closed stream's late acks still count: the messages were received (Pub/Sub accepts them too).
     if (rt.ended !== undefined) return options;
     if (req.ackIds?.length) {
       rt.ack(req.ackIds);
       void rt.commit(this.deps.streamAckFlushMs ?? 50).catch(() => {});
     }
-    if (ids.length > 0) rt.modify(ids, seconds);
+    if (ids.length > 0) rt.modify(ids, seconds.map(leaseSeconds));
     if (!live) return options;
     const next: ConsumerOptions = {
       ackDeadlineSeconds: streamDeadline ? streamDeadline : options.ackDeadlineSeconds,
