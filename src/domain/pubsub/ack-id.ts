@@ -1,5 +1,5 @@
 /**
- * Ack IDs: opaque to clients, they name the subscription (a short hash of its name), the
+ * Ack IDs (docs/compat.md C-PS-ACK-ID): opaque to clients, they name the subscription (a short hash of its name), the
  * message's seq and the lease generation that delivered it. The generation makes an ack ID
  * stale once its lease ended (expired, nacked, redelivered): only the latest delivery's ID acks.
  * Decoding never throws: clients send anything, and Pub/Sub ignores what it cannot use.

@@ -63,7 +63,7 @@ interface Consumer {
 /** How long to wait before a dead-letter publish that failed is tried again. */
 const DEAD_LETTER_RETRY_MS = 1000;
 
-/** Pub/Sub's retry policy: min(maximum, minimum * 2^(attempt-1)); without a policy, at once. */
+/** Pub/Sub's retry policy: min(maximum, minimum * 2^(attempt-1)); without a policy, at once (C-PS-RETRY). */
 export function retryBackoffMs(policy: RetryPolicy | undefined, attempt: number): number {
   if (policy === undefined) return 0;
   const doubled = policy.minimumBackoffMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30);
@@ -321,15 +321,17 @@ export class LeaseBook {
     return Math.max(this.floor, below);
   }
 
+  /** C-PS-RETENTION. */
   private tooOld(m: PsMessage, now: number): boolean {
     return now - m.publishTime > this.rules.retentionMs;
   }
 
+  /** One outstanding message per ordering key (C-PS-ORDERING). */
   private blocked(e: Entry): boolean {
     return this.rules.ordering && e.message.orderingKey !== '' && (this.held.get(e.message.orderingKey) ?? 0) > 0;
   }
 
-  /** A consumer with nothing outstanding takes one message of any size, or it would never get it. */
+  /** A consumer with nothing outstanding takes one message of any size, or it would never get it (C-PS-FLOW). */
   private fits(c: Consumer, bytes: number): boolean {
     if (c.limits.maxMessages > 0 && c.messages >= c.limits.maxMessages) return false;
     return c.limits.maxBytes <= 0 || c.bytes === 0 || c.bytes + bytes <= c.limits.maxBytes;
@@ -355,6 +357,7 @@ export class LeaseBook {
     if (max !== undefined && e.attempts >= max) {
       e.phase = 'dead-letter';
       e.token = this.nextToken++;
+      // Attempt counts live here, in memory only (C-PS-ATTEMPTS).
       this.deadLetterQueue.push(seq);
       return;
     }

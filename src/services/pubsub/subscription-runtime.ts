@@ -192,7 +192,7 @@ export class SubscriptionRuntime {
     if (changed) this.pump();
   }
 
-  /** Commits what was acked so far within `delayMs` (streaming acks wait for company); resolves once committed. */
+  /** Commits what was acked so far within `delayMs` (streaming acks wait for company, C-PS-ACK-COMMIT); resolves once committed. */
   commit(delayMs: number): Promise<void> {
     const promise = new Promise<void>((resolve, reject) => this.nextCommit.push({ resolve, reject }));
     if (delayMs <= 0) {
@@ -224,7 +224,7 @@ export class SubscriptionRuntime {
     this.pump();
   }
 
-  /** Ends every stream and pull with `error`, stops reading and commits what was acked. */
+  /** Ends every stream and pull with `error` (C-PS-STREAM-END), stops reading and commits what was acked. */
   async end(error: ApiError): Promise<void> {
     if (this.ended) return this.chain;
     this.ended = error;
@@ -318,7 +318,7 @@ export class SubscriptionRuntime {
     };
   }
 
-  /** Reads the next page only while someone has room, and no further ahead than readAheadMessages. */
+  /** Reads the next page only while someone has room, and no further ahead than readAheadMessages (C-PS-READ-AHEAD). */
   private readMore(): void {
     if (this.reading || this.caughtUp || this.settings.topic === DELETED_TOPIC) return;
     let demand = 0;
@@ -366,7 +366,7 @@ export class SubscriptionRuntime {
     const messages = this.book.takeDeadLetters();
     if (messages.length === 0 || !policy) return;
     const publish = async (): Promise<void> => {
-      // A dead-letter topic that is gone keeps the messages here (retried), rather than losing them.
+      // Same data, attributes and key; a dead-letter topic that is gone keeps them here, retried (C-PS-DEAD-LETTER).
       if (!(await this.deps.store.getTopic(policy.deadLetterTopic))) {
         throw new ApiError('FAILED_PRECONDITION', `Dead-letter topic ${policy.deadLetterTopic} does not exist.`);
       }
