@@ -172,7 +172,7 @@ export class LogSubscriptionEngine implements SubscriptionEngine {
     if (rt.ended !== undefined) return options;
     if (req.ackIds?.length) {
       rt.ack(req.ackIds);
-      void rt.commit(this.deps.streamAckFlushMs ?? 50).catch(() => {});
+      rt.commitWithin(this.deps.streamAckFlushMs ?? 50);
     }
     if (ids.length > 0) rt.modify(ids, seconds.map(leaseSeconds));
     if (!live) return options;

@@ -195,6 +195,12 @@ export class SubscriptionRuntime {
   /** Commits what was acked so far within `delayMs` (streaming acks wait for company, C-PS-ACK-COMMIT); resolves once committed. */
   commit(delayMs: number): Promise<void> {
     const promise = new Promise<void>((resolve, reject) => this.nextCommit.push({ resolve, reject }));
+    this.commitWithin(delayMs);
+    return promise;
+  }
+
+  /** As `commit`, for acks nobody waits on (streams, dead letters): a failure is reported and retried. */
+  commitWithin(delayMs: number): void {
     if (delayMs <= 0) {
       if (!this.commitSoon) {
         this.commitSoon = true;
@@ -204,7 +210,6 @@ export class SubscriptionRuntime {
     } else if (this.commitTimer === undefined) {
       this.commitTimer = this.deps.timers.schedule(delayMs, () => this.startCommit());
     }
-    return promise;
   }
 
   async seek(state: AckState): Promise<void> {
@@ -383,7 +388,7 @@ export class SubscriptionRuntime {
     publish().then(
       () => {
         for (const m of messages) this.book.deadLettered(m.seq);
-        void this.commit(this.deps.streamAckFlushMs).catch(() => {});
+        this.commitWithin(this.deps.streamAckFlushMs);
         this.pump();
       },
       (error: unknown) => {
@@ -428,7 +433,7 @@ export class SubscriptionRuntime {
       this.book.requeue(acked);
       for (const w of waiters) w.reject(error);
       if (waiters.length === 0) this.deps.onError(error);
-      if (!this.ended) this.deps.timers.schedule(RETRY_MS, () => void this.commit(0).catch(() => {}));
+      if (!this.ended) this.deps.timers.schedule(RETRY_MS, () => this.commitWithin(0));
     }
   }
 }
