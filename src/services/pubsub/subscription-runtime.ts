@@ -95,7 +95,9 @@ export class SubscriptionRuntime {
   ) {
     this.tag = subscriptionTag(settings.name);
     this.committedFloor = state.floor;
-    this.book = new LeaseBook(state, deliveryRules(settings, matches), deps.clock.now());
+    // Generations start at the clock in microseconds: a restarted engine's leases never reuse the
+    // generations of IDs issued before it (unless it issued over 1,000 leases per millisecond of uptime).
+    this.book = new LeaseBook(state, deliveryRules(settings, matches), deps.clock.now() * 1000);
     this.unwatch =
       settings.topic === DELETED_TOPIC
         ? () => {}
