@@ -86,8 +86,9 @@ export class LeaseBook {
   private uncommitted: number[] = [];
   /** Unacknowledged messages read from the log; insertion order is seq order (reads only ascend). */
   private readonly entries = new Map<number, Entry>();
-  /** Seqs of ready entries, ascending: redeliveries go before newer messages. */
+  /** Seqs of ready entries from `readyHead` on, ascending: redeliveries go before newer messages. */
   private ready: number[] = [];
+  private readyHead = 0;
   private readonly heap = new DeadlineHeap();
   /** Ordering key -> entries of it that block the key (leased, in backoff, dead-lettering). */
   private readonly held = new Map<string, number>();
@@ -114,7 +115,7 @@ export class LeaseBook {
   }
 
   get readyCount(): number {
-    return this.ready.length;
+    return this.ready.length - this.readyHead;
   }
 
   /** Read and not acknowledged (ready, leased, in backoff, dead-lettering). */
@@ -179,7 +180,7 @@ export class LeaseBook {
     if (consumer !== undefined && !c) return [];
     const leases: Lease[] = [];
     const keep: number[] = [];
-    let i = 0;
+    let i = this.readyHead;
     for (; i < this.ready.length && leases.length < max; i++) {
       const seq = this.ready[i]!;
       const e = this.entries.get(seq)!;
@@ -196,7 +197,20 @@ export class LeaseBook {
       this.lease(seq, e, consumer, c, now, c ? c.limits.ackDeadlineMs : pullAckDeadlineMs);
       leases.push({ seq, generation: e.generation, message: e.message, attempt: e.attempts });
     }
-    if (leases.length > 0 || i > 0) this.ready = keep.concat(this.ready.slice(i));
+    if (keep.length === 0) {
+      // The common case costs nothing per message: the head moves on.
+      this.readyHead = i;
+    } else {
+      this.ready = keep.concat(this.ready.slice(i));
+      this.readyHead = 0;
+    }
+    if (this.readyHead === this.ready.length) {
+      this.ready = [];
+      this.readyHead = 0;
+    } else if (this.readyHead > 1024 && this.readyHead * 2 > this.ready.length) {
+      this.ready = this.ready.slice(this.readyHead);
+      this.readyHead = 0;
+    }
     return leases;
   }
 
@@ -306,6 +320,7 @@ export class LeaseBook {
     this.uncommitted = [];
     this.entries.clear();
     this.ready = [];
+    this.readyHead = 0;
     this.heap.clear();
     this.held.clear();
     this.deadLetterQueue = [];
@@ -376,7 +391,7 @@ export class LeaseBook {
     e.phase = 'ready';
     e.token = this.nextToken++;
     // Binary insertion: redeliveries keep seq order with the rest, so a key's earlier message goes first.
-    let lo = 0;
+    let lo = this.readyHead;
     let hi = this.ready.length;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;

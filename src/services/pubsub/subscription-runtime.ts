@@ -282,18 +282,16 @@ export class SubscriptionRuntime {
       if (leases.length === 0) break;
       waiter.resolve(leases.map((l) => this.received(l)));
     }
+    if (this.streams.size === 0 || this.book.readyCount === 0) return;
     // Round-robin over streams with room, each round sharing out what is ready.
     const order = [...this.streams.values()];
-    if (order.length === 0) return;
     this.rotation = (this.rotation + 1) % order.length;
     let progress = true;
     while (progress && this.book.readyCount > 0) {
       progress = false;
-      const active = order.filter((s) => !s.closed && !s.paused && this.book.room(s.id) > 0);
-      if (active.length === 0) break;
-      const share = Math.max(1, Math.ceil(this.book.readyCount / active.length));
-      for (let k = 0; k < active.length; k++) {
-        const s = active[(k + this.rotation) % active.length]!;
+      const share = Math.max(1, Math.ceil(this.book.readyCount / order.length));
+      for (let k = 0; k < order.length && this.book.readyCount > 0; k++) {
+        const s = order[(k + this.rotation) % order.length]!;
         if (s.closed || s.paused) continue;
         const leases = this.book.take(s.id, Math.min(share, 1000), now, 0);
         if (leases.length === 0) continue;
@@ -328,15 +326,16 @@ export class SubscriptionRuntime {
   /** Reads the next page only while someone has room, and no further ahead than readAheadMessages (C-PS-READ-AHEAD). */
   private readMore(): void {
     if (this.reading || this.caughtUp || this.settings.topic === DELETED_TOPIC) return;
+    const room = Math.min(this.deps.pageSize, this.deps.readAheadMessages - this.book.readyCount, this.deps.maxUnackedMessages - this.book.unackedCount);
+    if (room <= 0) return;
+    // What consumers could take now; counting stops once it fills a page (thousands of streams).
     let demand = 0;
     for (const w of this.pulls) demand += w.max;
-    for (const s of this.streams.values()) if (!s.paused) demand += Math.min(this.book.room(s.id), this.deps.readAheadMessages);
-    const limit = Math.min(
-      this.deps.pageSize,
-      this.deps.readAheadMessages - this.book.readyCount,
-      this.deps.maxUnackedMessages - this.book.unackedCount,
-      demand,
-    );
+    for (const s of this.streams.values()) {
+      if (demand >= room) break;
+      if (!s.paused) demand += Math.min(this.book.room(s.id), room);
+    }
+    const limit = Math.min(room, demand);
     if (limit <= 0) return;
     this.reading = true;
     this.announced = false;
