@@ -34,7 +34,9 @@ const limitsOf = (o: ConsumerOptions): ConsumerLimits => ({
   maxBytes: o.maxOutstandingBytes,
 });
 
-const notFound = (name: string): ApiError => new ApiError('NOT_FOUND', `Subscription does not exist: ${name}`, { reason: 'NOT_FOUND' });
+/** Pub/Sub's own text, as the stores answer (docs/compat.md C-PS-ERRORS). */
+const notFound = (name: string): ApiError =>
+  new ApiError('NOT_FOUND', `Resource not found (resource=${name.slice(name.lastIndexOf('/') + 1)}).`, { reason: 'SUBSCRIPTION_NOT_FOUND' });
 const detached = (name: string): ApiError =>
   new ApiError('FAILED_PRECONDITION', `Subscription ${name} is detached: it no longer receives messages.`);
 
