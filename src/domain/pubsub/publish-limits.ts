@@ -2,7 +2,7 @@ import { echo } from '../echo.js';
 import { invalidArgument } from '../errors.js';
 import { utf8Length } from '../ids.js';
 
-/** Pub/Sub's publish quotas (cloud.google.com/pubsub/quotas, "Resource limits"). */
+/** Pub/Sub's publish quotas (cloud.google.com/pubsub/quotas, "Resource limits"; docs/compat.md C-PS-LIMITS). */
 export const PUBLISH_LIMITS = {
   maxMessagesPerRequest: 1000,
   maxRequestBytes: 10 * 1024 * 1024,

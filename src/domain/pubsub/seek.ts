@@ -13,7 +13,7 @@ export interface SeekRetention {
 /**
  * The ack state after Seek to a time whose last message is `seq` (Pub/Sub: messages published
  * before the time become acknowledged, those after it unacknowledged, among the messages the
- * subscription retains). Acked messages are retained only with retain_acked_messages or topic
+ * subscription retains; docs/compat.md C-PS-SEEK-RETAINED). Acked messages are retained only with retain_acked_messages or topic
  * retention; otherwise they stay acknowledged whatever the time, so seeking back redelivers only
  * what was never acked. Before startSeq nothing is retained unless the topic retains it.
  */

@@ -333,7 +333,7 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
     if (sub.topic === DELETED_TOPIC) {
       throw new ApiError('FAILED_PRECONDITION', `Subscription "${echo(subName, ECHO_MAX_PATH_CHARS)}" has no topic (it was deleted); a snapshot needs one.`);
     }
-    // docs/compat.md C-PS-SNAPSHOT-EXPIRY: 7 days from creation.
+    // docs/compat.md C-PS-SNAPSHOT-LIFETIME: 7 days from creation.
     const now = this.clock.now();
     return this.store.createSnapshot({
       name: name.name,
