@@ -335,13 +335,17 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
     }
     // docs/compat.md C-PS-SNAPSHOT-LIFETIME: 7 days from creation.
     const now = this.clock.now();
-    return this.store.createSnapshot({
-      name: name.name,
-      topic: sub.topic,
-      expireTime: now + PS_LIMITS.snapshotLifetimeMs,
-      labels: snapshotLabels,
-      ackState: await this.engine.ackState(subName),
-    });
+    return this.store.createSnapshot(
+      {
+        name: name.name,
+        topic: sub.topic,
+        expireTime: now + PS_LIMITS.snapshotLifetimeMs,
+        labels: snapshotLabels,
+        ackState: await this.engine.ackState(subName),
+      },
+      // An expired snapshot no longer holds its name (docs/compat.md C-PS-SNAPSHOT-EXPIRY).
+      now,
+    );
   }
 
   async updateSnapshot(caller: Principal, req: Req.UpdateSnapshotRequest): Promise<PsSnapshot> {
@@ -448,20 +452,25 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
 
   /**
    * At start: creates the topics existing registries name, so that an installation upgraded from
-   * before Pub/Sub delivers to them. Returns how many registries were visited.
+   * before Pub/Sub delivers to them. A name Pub/Sub refuses (registries accepted IDs starting with
+   * "goog") is skipped, not fatal: it is reported for the operator's log.
    */
-  async ensureExistingRegistryTopics(registries: Pick<Store, 'listAllRegistries'>): Promise<number> {
+  async ensureExistingRegistryTopics(registries: Pick<Store, 'listAllRegistries'>): Promise<{ registries: number; skipped: string[] }> {
     let count = 0;
+    const skipped: string[] = [];
     let after: string | undefined;
     do {
       const page = await registries.listAllRegistries(after, MAX_PAGE_SIZE);
       for (const registry of page.items) {
-        await this.ensureTopics(notificationTopics(registry));
+        const names = notificationTopics(registry);
+        const valid = names.filter((n) => isTopicName(n));
+        skipped.push(...names.filter((n) => !isTopicName(n)));
+        await this.ensureTopics(valid);
         count++;
       }
       after = page.next;
     } while (after !== undefined);
-    return count;
+    return { registries: count, skipped: [...new Set(skipped)] };
   }
 
   // ---- helpers ----
@@ -477,7 +486,10 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
     const topic = settings.deadLetterPolicy?.deadLetterTopic;
     // Pub/Sub: "The operation will fail if the topic does not exist."
     if (topic !== undefined && !(await this.store.getTopic(topic))) {
-      throw new ApiError('NOT_FOUND', `Dead-letter topic "${echo(topic, ECHO_MAX_PATH_CHARS)}" not found.`, { field, reason: 'NOT_FOUND' });
+      throw new ApiError('NOT_FOUND', `Dead-letter topic not found (resource=${echo(topic.slice(topic.lastIndexOf('/') + 1))}).`, {
+        field,
+        reason: 'TOPIC_NOT_FOUND',
+      });
     }
   }
 
@@ -511,6 +523,15 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
   }
 }
 
+const isTopicName = (name: string): boolean => {
+  try {
+    parseTopicName(name, 'topic');
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const projectOf = (project: string): string => `projects/${project}`;
 
 function defaultSettings(): SubscriptionSettings {
@@ -531,10 +552,12 @@ function requireAttached(sub: PsSubscription): void {
   }
 }
 
-const SINGULAR: Record<PsCollection, string> = { topics: 'Topic', subscriptions: 'Subscription', snapshots: 'Snapshot' };
+const NOT_FOUND_REASON = { topics: 'TOPIC_NOT_FOUND', subscriptions: 'SUBSCRIPTION_NOT_FOUND', snapshots: 'SNAPSHOT_NOT_FOUND' } as const;
 
+/** Pub/Sub's own text, as the stores answer (docs/compat.md C-PS-ERRORS). */
 function missing(collection: PsCollection, name: string): ApiError {
-  return notFound(`${SINGULAR[collection]} "${echo(name, ECHO_MAX_PATH_CHARS)}" not found.`);
+  const id = name.slice(name.lastIndexOf('/') + 1);
+  return notFound(`Resource not found (resource=${echo(id)}).`, NOT_FOUND_REASON[collection]);
 }
 
 function iamResource(resource: string | undefined): { resource: string; collection: PsCollection } {
