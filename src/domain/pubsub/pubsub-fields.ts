@@ -75,7 +75,7 @@ export function ackDeadlineSeconds(v: number | undefined, field: string): number
   return n;
 }
 
-/** A deadline of ModifyAckDeadline / StreamingPull: 0 (nack) or 10..600 is checked by the caller's choice. */
+/** An ack deadline (a subscription's, or a stream's lease): 10..600 seconds. */
 export function checkDeadline(n: number, field: string): void {
   if (!Number.isInteger(n) || n < PS_LIMITS.minAckDeadlineSeconds || n > PS_LIMITS.maxAckDeadlineSeconds) {
     throw invalidArgument(
