@@ -1,11 +1,12 @@
 import { ApiError, invalidArgument } from '../../domain/errors.js';
+import { compileFilter, type AttributePredicate } from '../../domain/pubsub/filter.js';
 import type { ConsumerLimits } from '../../domain/pubsub/lease-book.js';
 import type { AckState } from '../../domain/pubsub/pubsub-model.js';
 import type { Clock, Sink, Timers } from '../ports.js';
 import type { ConsumerOptions, ReceivedMessage, StreamingPullSession, StreamingPullSink, SubscriptionEngine } from './pubsub-api.js';
 import type { MessageLog, PubSubStore } from './pubsub-ports.js';
 import type { StreamingPullRequest } from './pubsub-requests.js';
-import { SubscriptionRuntime, type AttributePredicate, type StreamConsumer } from './subscription-runtime.js';
+import { SubscriptionRuntime, type StreamConsumer } from './subscription-runtime.js';
 
 export interface SubscriptionEngineDeps {
   store: PubSubStore;
@@ -14,8 +15,8 @@ export interface SubscriptionEngineDeps {
   sink: Sink;
   clock: Clock;
   timers: Timers;
-  /** The subscription filter language (src/domain/pubsub/filter.ts). */
-  compileFilter: (filter: string) => AttributePredicate;
+  /** The subscription filter language; default the domain's (src/domain/pubsub/filter.ts). */
+  compileFilter?: (filter: string) => AttributePredicate;
   /** Background failures (commit, log read, dead-letter publish): each is retried; default ignores. */
   onError?: (error: unknown, subscription: string) => void;
   /** Messages read from the log ahead of consumers, per subscription (C-PS-READ-AHEAD). Default 1,000. */
@@ -215,7 +216,7 @@ export class LogSubscriptionEngine implements SubscriptionEngine {
     const settings = await this.deps.store.getSubscription(name);
     if (!settings) throw notFound(name);
     const state = await this.deps.store.loadAckState(name);
-    const matches = settings.filter === '' ? () => true : this.deps.compileFilter(settings.filter);
+    const matches = settings.filter === '' ? () => true : (this.deps.compileFilter ?? compileFilter)(settings.filter);
     return new SubscriptionRuntime(settings, state, matches, {
       store: this.deps.store,
       log: this.deps.log,

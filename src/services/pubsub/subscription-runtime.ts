@@ -1,12 +1,11 @@
 import { ApiError } from '../../domain/errors.js';
 import { decodeAckId, encodeAckId, subscriptionTag } from '../../domain/pubsub/ack-id.js';
 import { LeaseBook, type ConsumerLimits, type DeliveryRules, type Lease } from '../../domain/pubsub/lease-book.js';
+import type { AttributePredicate } from '../../domain/pubsub/filter.js';
 import { DELETED_TOPIC, type AckState, type PsSubscription } from '../../domain/pubsub/pubsub-model.js';
 import type { Clock, Sink, Timers } from '../ports.js';
 import type { ReceivedMessage, StreamingPullSink } from './pubsub-api.js';
 import type { MessageLog, PubSubStore } from './pubsub-ports.js';
-
-export type AttributePredicate = (attributes: Readonly<Record<string, string>>) => boolean;
 
 export interface RuntimeDeps {
   store: PubSubStore;

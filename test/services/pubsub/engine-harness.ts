@@ -11,13 +11,6 @@ export const SUB = 'projects/p/subscriptions/s';
 export const DLQ = 'projects/p/topics/dead';
 export const DAY_MS = 86_400_000;
 
-/** Enough of the filter language for these tests (`attributes.KEY = "VALUE"`); the real one is the domain's. */
-export function testFilter(filter: string): (attributes: Readonly<Record<string, string>>) => boolean {
-  const m = /^attributes\.(\w+) = "(.*)"$/.exec(filter);
-  if (!m) throw new Error(`test filter cannot read ${filter}`);
-  return (a) => a[m[1]!] === m[2];
-}
-
 /** A stream's edge that records what it got; `accept` is what deliver answers (false = buffer full). */
 export class RecordingSink implements StreamingPullSink {
   received: ReceivedMessage[] = [];
@@ -81,7 +74,7 @@ export async function harness(sub: Partial<PsSubscription> = {}, deps: Partial<S
     ...sub,
   });
   const newEngine = (over: Partial<SubscriptionEngineDeps> = {}): LogSubscriptionEngine =>
-    new LogSubscriptionEngine({ store, log, sink: log, clock: time, timers: time, compileFilter: testFilter, onError: (e) => errors.push(e), ...deps, ...over });
+    new LogSubscriptionEngine({ store, log, sink: log, clock: time, timers: time, onError: (e) => errors.push(e), ...deps, ...over });
   const publish = async (texts: string[], over: { attributes?: Record<string, string>; orderingKey?: string; topic?: string } = {}): Promise<void> => {
     await log.append(
       texts.map((t) => ({

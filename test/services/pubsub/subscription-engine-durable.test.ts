@@ -10,7 +10,7 @@ import type { ReceivedMessage, StreamingPullSink } from '../../../src/services/p
 import { LogSubscriptionEngine } from '../../../src/services/pubsub/subscription-engine.js';
 import type { ApiError } from '../../../src/domain/errors.js';
 import { ManualTime } from '../../support/manual-time.js';
-import { DAY_MS, testFilter } from './engine-harness.js';
+import { DAY_MS } from './engine-harness.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bridgehead-engine-'));
 after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -41,7 +41,7 @@ function openAll(time: ManualTime): { store: SqlitePubSubStore; sink: EmbeddedLo
   const store = SqlitePubSubStore.open(path.join(dir, 'pubsub.db'));
   const sink = EmbeddedLogSink.open(path.join(dir, 'events.db'), { writerThread: false });
   const log = EmbeddedMessageLog.open(path.join(dir, 'events.db'), sink);
-  const engine = new LogSubscriptionEngine({ store, log, sink, clock: time, timers: time, compileFilter: testFilter });
+  const engine = new LogSubscriptionEngine({ store, log, sink, clock: time, timers: time });
   return { store, sink, log, engine };
 }
 

@@ -73,14 +73,15 @@ describe('SubscriptionEngine: ordering, retries, dead letters, filters', () => {
   });
 
   test('the filter skips messages whose attributes do not match; skipped ones raise the floor', async () => {
-    const h = await harness({ filter: 'attributes.kind = "alert"' });
+    const h = await harness({ filter: 'attributes.kind = "alert" OR hasPrefix(attributes.kind, "crit")' });
     await h.publish(['no'], { attributes: { kind: 'info' } });
     await h.publish(['yes'], { attributes: { kind: 'alert' } });
     await h.publish(['none']);
+    await h.publish(['critical'], { attributes: { kind: 'critical' } });
     const got = await h.engine.pull(SUB, 10, 0);
-    assert.deepEqual(texts(got), ['yes']);
+    assert.deepEqual(texts(got), ['yes', 'critical']);
     await h.engine.acknowledge(SUB, ids(got));
-    assert.deepEqual(await h.store.loadAckState(SUB), { floor: 3, acked: [] });
+    assert.deepEqual(await h.store.loadAckState(SUB), { floor: 4, acked: [] });
   });
 
   test('messages older than messageRetentionMs are not delivered', async () => {
