@@ -1,6 +1,7 @@
-import { utf8Length } from '../ids.js';
 import { DeadlineHeap, type TimedEntry } from './deadline-heap.js';
-import type { AckState, PsMessage, RetryPolicy } from './pubsub-model.js';
+import { messageBytes, retryBackoffMs, type DeliveryRules } from './delivery-rules.js';
+import type { AckState, PsMessage } from './pubsub-model.js';
+import { ReadyQueue } from './ready-queue.js';
 
 /**
  * The delivery state of one subscription, as a pure state machine over injected time: what was
@@ -13,17 +14,6 @@ import type { AckState, PsMessage, RetryPolicy } from './pubsub-model.js';
  * amount, docs/compat.md C-PS-READ-AHEAD) and the acked seqs above the floor; time-driven work
  * lives in one heap per subscription, never a timer per message.
  */
-
-export interface DeliveryRules {
-  /** enableMessageOrdering: one outstanding message per non-empty ordering key, in seq order. */
-  ordering: boolean;
-  retryPolicy: RetryPolicy | undefined;
-  /** deadLetterPolicy.maxDeliveryAttempts; undefined without a dead-letter policy. */
-  maxDeliveryAttempts: number | undefined;
-  /** Messages older than this at delivery time are dropped (subscription messageRetentionDuration). */
-  retentionMs: number;
-  matches: (attributes: Readonly<Record<string, string>>) => boolean;
-}
 
 /** 0 = no limit for the two maxima. */
 export interface ConsumerLimits {
@@ -63,20 +53,6 @@ interface Consumer {
 /** How long to wait before a dead-letter publish that failed is tried again. */
 const DEAD_LETTER_RETRY_MS = 1000;
 
-/** Pub/Sub's retry policy: min(maximum, minimum * 2^(attempt-1)); without a policy, at once (C-PS-RETRY). */
-export function retryBackoffMs(policy: RetryPolicy | undefined, attempt: number): number {
-  if (policy === undefined) return 0;
-  const doubled = policy.minimumBackoffMs * 2 ** Math.min(Math.max(attempt - 1, 0), 30);
-  return Math.min(policy.maximumBackoffMs, doubled);
-}
-
-/** What flow control counts for a message: data plus attribute keys and values, in bytes. */
-export function messageBytes(message: PsMessage): number {
-  let n = message.data.length;
-  for (const [k, v] of Object.entries(message.attributes)) n += utf8Length(k) + utf8Length(v);
-  return n;
-}
-
 export class LeaseBook {
   private floor: number;
   /** Highest seq read from the log: every seq up to it is acked, skipped or an entry. */
@@ -86,9 +62,7 @@ export class LeaseBook {
   private uncommitted: number[] = [];
   /** Unacknowledged messages read from the log; insertion order is seq order (reads only ascend). */
   private readonly entries = new Map<number, Entry>();
-  /** Seqs of ready entries from `readyHead` on, ascending: redeliveries go before newer messages. */
-  private ready: number[] = [];
-  private readyHead = 0;
+  private readonly ready = new ReadyQueue();
   private readonly heap = new DeadlineHeap();
   /** Ordering key -> entries of it that block the key (leased, in backoff, dead-lettering). */
   private readonly held = new Map<string, number>();
@@ -115,7 +89,7 @@ export class LeaseBook {
   }
 
   get readyCount(): number {
-    return this.ready.length - this.readyHead;
+    return this.ready.size;
   }
 
   /** Read and not acknowledged (ready, leased, in backoff, dead-lettering). */
@@ -167,7 +141,7 @@ export class LeaseBook {
       if (this.acked.has(m.seq) || this.tooOld(m, now) || !this.rules.matches(m.attributes)) continue;
       const entry: Entry = { message: m, bytes: messageBytes(m), phase: 'ready', attempts: 0, generation: 0, deadline: 0, token: 0, consumer: undefined };
       this.entries.set(m.seq, entry);
-      this.ready.push(m.seq);
+      this.ready.append(m.seq);
     }
   }
 
@@ -179,38 +153,20 @@ export class LeaseBook {
     const c = consumer === undefined ? undefined : this.consumers.get(consumer);
     if (consumer !== undefined && !c) return [];
     const leases: Lease[] = [];
-    const keep: number[] = [];
-    let i = this.readyHead;
-    for (; i < this.ready.length && leases.length < max; i++) {
-      const seq = this.ready[i]!;
+    this.ready.scan((seq) => {
+      if (leases.length >= max) return 'stop';
       const e = this.entries.get(seq)!;
       if (this.tooOld(e.message, now)) {
         // Past retention: dropped unacknowledged, as Pub/Sub drops it.
         this.entries.delete(seq);
-        continue;
+        return 'drop';
       }
-      if (this.blocked(e)) {
-        keep.push(seq);
-        continue;
-      }
-      if (c && !this.fits(c, e.bytes)) break;
+      if (this.blocked(e)) return 'keep';
+      if (c && !this.fits(c, e.bytes)) return 'stop';
       this.lease(seq, e, consumer, c, now, c ? c.limits.ackDeadlineMs : pullAckDeadlineMs);
       leases.push({ seq, generation: e.generation, message: e.message, attempt: e.attempts });
-    }
-    if (keep.length === 0) {
-      // The common case costs nothing per message: the head moves on.
-      this.readyHead = i;
-    } else {
-      this.ready = keep.concat(this.ready.slice(i));
-      this.readyHead = 0;
-    }
-    if (this.readyHead === this.ready.length) {
-      this.ready = [];
-      this.readyHead = 0;
-    } else if (this.readyHead > 1024 && this.readyHead * 2 > this.ready.length) {
-      this.ready = this.ready.slice(this.readyHead);
-      this.readyHead = 0;
-    }
+      return 'take';
+    });
     return leases;
   }
 
@@ -319,8 +275,7 @@ export class LeaseBook {
     this.acked = new Set(state.acked.filter((s) => s > state.floor));
     this.uncommitted = [];
     this.entries.clear();
-    this.ready = [];
-    this.readyHead = 0;
+    this.ready.clear();
     this.heap.clear();
     this.held.clear();
     this.deadLetterQueue = [];
@@ -390,15 +345,7 @@ export class LeaseBook {
     if (e.phase !== 'leased' && e.phase !== 'ready') this.unhold(e);
     e.phase = 'ready';
     e.token = this.nextToken++;
-    // Binary insertion: redeliveries keep seq order with the rest, so a key's earlier message goes first.
-    let lo = this.readyHead;
-    let hi = this.ready.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.ready[mid]! < seq) lo = mid + 1;
-      else hi = mid;
-    }
-    this.ready.splice(lo, 0, seq);
+    this.ready.insert(seq);
   }
 
   private release(e: Entry): void {

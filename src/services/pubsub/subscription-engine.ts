@@ -93,7 +93,7 @@ export class LogSubscriptionEngine implements SubscriptionEngine {
   async acknowledge(subscription: string, ackIds: readonly string[]): Promise<void> {
     const rt = await this.runtime(subscription);
     rt.ack(ackIds);
-    await rt.commit(0);
+    await rt.acks.commit(0);
   }
 
   async modifyAckDeadline(subscription: string, ackIds: readonly string[], seconds: number): Promise<void> {
@@ -175,7 +175,7 @@ export class LogSubscriptionEngine implements SubscriptionEngine {
     if (rt.ended !== undefined) return options;
     if (req.ackIds?.length) {
       rt.ack(req.ackIds);
-      rt.commitWithin(this.deps.streamAckFlushMs ?? 50);
+      rt.acks.commitWithin(this.deps.streamAckFlushMs ?? 50);
     }
     if (ids.length > 0) rt.modify(ids, seconds.map(leaseSeconds));
     if (!live) return options;

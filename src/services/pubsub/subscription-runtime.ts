@@ -1,10 +1,12 @@
 import { ApiError } from '../../domain/errors.js';
 import { decodeAckId, encodeAckId, subscriptionTag } from '../../domain/pubsub/ack-id.js';
-import { LeaseBook, type ConsumerLimits, type DeliveryRules, type Lease } from '../../domain/pubsub/lease-book.js';
+import { deliveryRules } from '../../domain/pubsub/delivery-rules.js';
+import { LeaseBook, type ConsumerLimits, type Lease } from '../../domain/pubsub/lease-book.js';
 import type { AttributePredicate } from '../../domain/pubsub/filter.js';
 import { DELETED_TOPIC, type AckState, type PsSubscription } from '../../domain/pubsub/pubsub-model.js';
 import type { Clock, Sink, Timers } from '../ports.js';
 import type { ReceivedMessage, StreamingPullSink } from './pubsub-api.js';
+import { AckCommitter } from './ack-committer.js';
 import type { MessageLog, PubSubStore } from './pubsub-ports.js';
 
 export interface RuntimeDeps {
@@ -38,23 +40,8 @@ interface PullWaiter {
   reject: (error: ApiError) => void;
 }
 
-interface Deferred {
-  resolve: () => void;
-  reject: (error: unknown) => void;
-}
-
-/** After a failed log read or commit, how long before trying again. */
+/** After a failed log read, how long before trying again. */
 const RETRY_MS = 1000;
-
-export function deliveryRules(sub: PsSubscription, matches: AttributePredicate): DeliveryRules {
-  return {
-    ordering: sub.enableMessageOrdering,
-    retryPolicy: sub.retryPolicy,
-    maxDeliveryAttempts: sub.deadLetterPolicy?.maxDeliveryAttempts,
-    retentionMs: sub.messageRetentionMs,
-    matches,
-  };
-}
 
 /**
  * Delivery of one subscription: owns its LeaseBook and carries its effects out (reads pages of
@@ -78,12 +65,7 @@ export class SubscriptionRuntime {
   private pumpAgain = false;
   private wake: { at: number; cancel: () => void } | undefined;
   private unwatch: () => void;
-  /** Commits (and seeks) run one after another. */
-  private chain: Promise<void> = Promise.resolve();
-  private nextCommit: Deferred[] = [];
-  private commitTimer: (() => void) | undefined;
-  private commitSoon = false;
-  private committedFloor: number;
+  readonly acks: AckCommitter;
   ended: ApiError | undefined;
 
   constructor(
@@ -93,10 +75,10 @@ export class SubscriptionRuntime {
     private readonly deps: RuntimeDeps,
   ) {
     this.tag = subscriptionTag(settings.name);
-    this.committedFloor = state.floor;
     // Generations start at the clock in microseconds: a restarted engine's leases never reuse the
     // generations of IDs issued before it (unless it issued over 1,000 leases per millisecond of uptime).
     this.book = new LeaseBook(state, deliveryRules(settings, matches), deps.clock.now() * 1000);
+    this.acks = new AckCommitter(settings.name, this.book, deps.store, deps.timers, deps.onError, state.floor);
     this.unwatch =
       settings.topic === DELETED_TOPIC
         ? () => {}
@@ -193,46 +175,19 @@ export class SubscriptionRuntime {
     if (changed) this.pump();
   }
 
-  /** Commits what was acked so far within `delayMs` (streaming acks wait for company, C-PS-ACK-COMMIT); resolves once committed. */
-  commit(delayMs: number): Promise<void> {
-    const promise = new Promise<void>((resolve, reject) => this.nextCommit.push({ resolve, reject }));
-    this.commitWithin(delayMs);
-    return promise;
-  }
-
-  /** As `commit`, for acks nobody waits on (streams, dead letters): a failure is reported and retried. */
-  commitWithin(delayMs: number): void {
-    if (delayMs <= 0) {
-      if (!this.commitSoon) {
-        this.commitSoon = true;
-        // Acknowledge calls of the same turn share one commit.
-        queueMicrotask(() => this.startCommit());
-      }
-    } else if (this.commitTimer === undefined) {
-      this.commitTimer = this.deps.timers.schedule(delayMs, () => this.startCommit());
-    }
-  }
-
   async seek(state: AckState): Promise<void> {
-    // Behind any commit under way: a batch of acks from before the seek must not land after it.
-    const run = this.chain.then(async () => {
-      await this.deps.store.replaceAckState(this.settings.name, state);
+    await this.acks.replace(state, () => {
       this.book.reset(state);
       // A read started before the reset is dropped: it read from the old cursor.
       this.epoch++;
-      this.committedFloor = state.floor;
       this.caughtUp = false;
     });
-    this.chain = run.catch(() => {});
-    await run;
-    // Acks made before the seek are moot: their waiters are answered, not failed.
-    for (const d of this.nextCommit.splice(0)) d.resolve();
     this.pump();
   }
 
   /** Ends every stream and pull with `error` (C-PS-STREAM-END), stops reading and commits what was acked. */
   async end(error: ApiError): Promise<void> {
-    if (this.ended) return this.chain;
+    if (this.ended) return;
     this.ended = error;
     this.unwatch();
     this.wake?.cancel();
@@ -246,7 +201,8 @@ export class SubscriptionRuntime {
         this.deps.onError(e);
       }
     }
-    await this.commit(0).catch((e: unknown) => this.deps.onError(e));
+    // Acks committed from here on (streams closing) are answered; a failure is reported.
+    await this.acks.finish().catch((e: unknown) => this.deps.onError(e));
   }
 
   /** Runs the book's due events and hands out what it can; re-entrant calls are folded into one. */
@@ -388,7 +344,7 @@ export class SubscriptionRuntime {
     publish().then(
       () => {
         for (const m of messages) this.book.deadLettered(m.seq);
-        this.commitWithin(this.deps.streamAckFlushMs);
+        this.acks.commitWithin(this.deps.streamAckFlushMs);
         this.pump();
       },
       (error: unknown) => {
@@ -411,29 +367,5 @@ export class SubscriptionRuntime {
       this.pump();
     });
     this.wake = { at, cancel };
-  }
-
-  private startCommit(): void {
-    this.commitSoon = false;
-    this.commitTimer?.();
-    this.commitTimer = undefined;
-    const waiters = this.nextCommit.splice(0);
-    this.chain = this.chain.then(() => this.commitOnce(waiters));
-  }
-
-  private async commitOnce(waiters: Deferred[]): Promise<void> {
-    const { acked, floor } = this.book.drainCommit();
-    try {
-      if (acked.length > 0 || floor > this.committedFloor) {
-        await this.deps.store.recordAcks(this.settings.name, acked, floor);
-        this.committedFloor = Math.max(this.committedFloor, floor);
-      }
-      for (const w of waiters) w.resolve();
-    } catch (error) {
-      this.book.requeue(acked);
-      for (const w of waiters) w.reject(error);
-      if (waiters.length === 0) this.deps.onError(error);
-      if (!this.ended) this.deps.timers.schedule(RETRY_MS, () => this.commitWithin(0));
-    }
   }
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { LeaseBook, retryBackoffMs, type DeliveryRules } from '../../../src/domain/pubsub/lease-book.js';
+import { retryBackoffMs, type DeliveryRules } from '../../../src/domain/pubsub/delivery-rules.js';
+import { LeaseBook } from '../../../src/domain/pubsub/lease-book.js';
 import type { PsMessage } from '../../../src/domain/pubsub/pubsub-model.js';
 
 const DAY = 86_400_000;
