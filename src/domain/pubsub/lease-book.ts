@@ -239,6 +239,12 @@ export class LeaseBook {
     if (e?.phase === 'dead-letter') this.schedule(seq, e, now + DEAD_LETTER_RETRY_MS);
   }
 
+  /** The dead-letter policy was removed meanwhile: the message is delivered again instead. */
+  returnDeadLetter(seq: number): void {
+    const e = this.entries.get(seq);
+    if (e?.phase === 'dead-letter') this.toReady(seq, e);
+  }
+
   /**
    * The acks to commit and the floor to raise to: every seq at or below it is acked or skipped.
    * Hands each ack out once; `requeue` them if the commit failed.

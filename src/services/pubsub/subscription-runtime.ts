@@ -325,7 +325,12 @@ export class SubscriptionRuntime {
   private deadLetters(now: number): void {
     const policy = this.settings.deadLetterPolicy;
     const messages = this.book.takeDeadLetters();
-    if (messages.length === 0 || !policy) return;
+    if (messages.length === 0) return;
+    if (!policy) {
+      for (const m of messages) this.book.returnDeadLetter(m.seq);
+      this.pumpAgain = true;
+      return;
+    }
     const publish = async (): Promise<void> => {
       // Same data, attributes and key; a dead-letter topic that is gone keeps them here, retried (C-PS-DEAD-LETTER).
       if (!(await this.deps.store.getTopic(policy.deadLetterTopic))) {

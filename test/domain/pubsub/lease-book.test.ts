@@ -152,6 +152,19 @@ describe('LeaseBook', () => {
     assert.deepEqual(book.drainCommit(), { acked: [], floor: 1 });
   });
 
+  test('a dead letter whose policy was removed meanwhile is delivered again', () => {
+    const book = new LeaseBook({ floor: 0, acked: [] }, rules({ ordering: true, maxDeliveryAttempts: 1 }), 1);
+    book.ingest([msg(1, { orderingKey: 'k' }), msg(2, { orderingKey: 'k' })], 0);
+    const [l] = book.take(undefined, 10, 0, 10_000);
+    book.modify(1, l!.generation, 0, 0);
+    assert.deepEqual(book.takeDeadLetters().map((m) => m.seq), [1]);
+    book.setRules(rules({ ordering: true }));
+    book.returnDeadLetter(1);
+    const again = book.take(undefined, 10, 0, 10_000);
+    assert.deepEqual(seqs(again), [1], 'its key is still held for message 2');
+    assert.equal(again[0]!.attempt, 2);
+  });
+
   test('filter and retention: rejected and too old messages are skipped but passed by the floor', () => {
     const book = new LeaseBook({ floor: 0, acked: [] }, rules({ matches: (a) => a.k === 'yes', retentionMs: 1000 }), 1);
     book.ingest([msg(1, { attributes: { k: 'no' } }), msg(2, { attributes: { k: 'yes' }, publishTime: 0 }), msg(3, { attributes: { k: 'yes' }, publishTime: 2500 })], 2000);
