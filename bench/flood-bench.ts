@@ -5,10 +5,11 @@
  * a time, or finish the handshake and never send CONNECT; plus a device with a 64 KiB config that
  * stops reading and sends 20,000 config SUBSCRIBEs. Bounded in count and time. Prints when the
  * server closed each kind against the documented timeout, the slow reader's fate, the server's
- * RSS before / during / after, and a healthy device's PUBACK latency idle vs during the flood
- * (target: p99 during ≤ 2× idle), overall and by second. Two rounds: the sockets as fast as
- * the flood opens them, paced over 10 s, then as fast again; the later rounds show whether the
- * memory the first took is reused. The attackers run in a child process of their own; the healthy device here.
+ * RSS before / during / after (and up to 60 s after the last round), and a healthy device's
+ * PUBACK latency idle vs during the flood (target: p99 during ≤ 2× idle), overall and by second.
+ * Three rounds: the sockets as fast as the flood opens them, paced over 10 s, then as fast
+ * again; the later rounds show whether the memory the first took is reused or grows. The
+ * attackers run in a child process of their own; the healthy device here.
  *
  * BENCH_FLOOD_PER_KIND (default 1,200 sockets of each of the 5 kinds) changes the size.
  */
@@ -31,6 +32,8 @@ const PROBE_INTERVAL_MS = 20;
 /** The flood is given up on after this long (the documented limits are 10 s, 20 s for TLS). */
 const FLOOD_DEADLINE_MS = 40_000;
 const SLOW_SUBSCRIBES = 20_000;
+/** When (s after the last round's sockets are gone) the server's RSS is read again. */
+const RSS_LATER_S = [5, 15, 30, 60];
 /** The slow reader starts this long into each flood, so that the figures by second tell its cost apart. */
 const SLOW_READER_AFTER_MS = 5_000;
 /** The second round's pace: the same sockets over 10 s. */
@@ -108,15 +111,23 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
         const rssAfter = rssBytes(pid) ?? 0;
         const peak = Math.max(0, ...rss.filter((r) => r.at >= floodFrom && r.at <= floodTo).map((r) => r.bytes));
         const sockets = perKind * STALL_KINDS.length;
-        print(`  server RSS: ${mib(rssBefore)} before, ${mib(peak)} peak during (${((peak - rssBefore) / sockets / 1024).toFixed(1)} KiB per socket), ${mib(rssAfter)} 5 s after the abusive connections ended`);
+        print(`  server RSS: ${mib(rssBefore)} before, ${mib(peak)} peak during (${((peak - rssBefore) / sockets / 1024).toFixed(1)} KiB per socket), ${mib(rssAfter)} 5 s after the abusive connections ended (${await v8Heap(server)})`);
         print(`  server CPU during the flood: ${fmtMs(cpuDuring)} (${((cpuDuring * 1000) / sockets).toFixed(0)} µs per socket, accept to close, TLS handshakes included)`);
         const during = probe.between(floodFrom, floodTo);
         const bySecond = Array.from({ length: Math.ceil((floodTo - floodFrom) / 1000) }, (_, i) => percentile(probe.between(floodFrom + i * 1000, floodFrom + (i + 1) * 1000), 99));
         print(`  healthy PUBACK p99 by second of the flood: ${bySecond.map((ms) => (Number.isNaN(ms) ? '-' : ms.toFixed(0))).join(' ')} ms`);
         rows.push([`flood round ${round} (${perSecond === undefined ? 'burst' : `${perSecond}/s`})`, ...latency(during), (percentile(during, 99) / idleP99).toFixed(2)]);
       }
+      // V8 gives back the pages of a heap the flood grew only after major GCs, which an idle
+      // server runs on its own a while later: the readings that say whether memory came back.
+      const lastEnded = now();
+      const later: string[] = [];
+      for (const at of RSS_LATER_S) {
+        await sleep(Math.max(0, lastEnded + at * 1000 - now()));
+        later.push(`${mib(rssBytes(pid) ?? 0)} at ${at} s`);
+      }
       print();
-      print(`server RSS idle before the floods: ${mib(rssIdle)}`);
+      print(`server RSS idle before the floods: ${mib(rssIdle)}; after the last round: ${later.join(', ')} (${await v8Heap(server)})`);
       for (const line of table(['healthy device PUBACK', 'messages', 'p50', 'p99', 'max', 'p99 / idle'], rows)) print(`  ${line}`);
       print(`target: p99 during ≤ 2 × idle; publish failures: ${probe.failures}`);
       await probe.stop();
@@ -140,6 +151,13 @@ const signedMs = (ms: number): string => `${ms >= 0 ? '+' : '−'}${fmtMs(Math.a
 const latency = (xs: number[]): string[] => [fmtCount(xs.length), fmtMs(percentile(xs, 50)), fmtMs(percentile(xs, 99)), fmtMs(percentile(xs, 100))];
 
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+
+/** The V8 heap's size and use from the server's metrics: what of its RSS is JS, not native memory. */
+async function v8Heap(server: StartedServer): Promise<string> {
+  const text = await (await fetch(`${server.api}/metrics`)).text();
+  const value = (name: string): number => Number(new RegExp(`^bridgehead_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return `V8 heap ${mib(value('nodejs_heap_size_total_bytes'))}, ${mib(value('nodejs_heap_size_used_bytes'))} used`;
+}
 
 interface FloodResult {
   /** now() when the attackers' clock started. */
