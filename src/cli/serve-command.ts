@@ -20,6 +20,7 @@ interface ServeFlags {
   mqttMaxConnections?: string;
   eventLogSync?: string;
   tokenUri?: string;
+  pubsubAutoCreateTopics?: boolean;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -52,7 +53,8 @@ export function registerServe(program: Command): void {
     .option('--mqtt-max-connections <n>', 'maximum open MQTT connections (default 10000)')
     .option('--event-log-sync <mode>', 'FULL (default) or NORMAL durability of the embedded event log')
     .option('--token-uri <url>', 'token endpoint URL written into service-account key files (default: the API URL the key was created through + /token)')
-    .action(async (opts: ServeFlags) => {
+    .option('--no-pubsub-auto-create-topics', "don't create the Pub/Sub topics registries name; a missing topic is then a delivery error, as on Google")
+    .action(async (opts: ServeFlags, command: Command) => {
       const [{ loadConfig }, { ConfigError }] = await Promise.all([import('../config/loader.js'), import('../config/schema.js')]);
       let config;
       try {
@@ -76,6 +78,8 @@ export function registerServe(program: Command): void {
           mqttMaxConnections: opts.mqttMaxConnections,
           eventLogSync: opts.eventLogSync,
           tokenUri: opts.tokenUri,
+          // A --no-X flag defaults X to true; only an explicit flag may override the file and environment.
+          pubsubAutoCreateTopics: command.getOptionValueSource('pubsubAutoCreateTopics') === 'cli' ? opts.pubsubAutoCreateTopics : undefined,
         });
       } catch (e) {
         if (e instanceof ConfigError) {

@@ -62,6 +62,12 @@ export interface Config {
    * undefined: the URL the client creating the key reached the API at, plus /token.
    */
   tokenUri: string | undefined;
+  /**
+   * Pub/Sub topics a registry names are created when the registry is created or updated (and, at
+   * start, for existing registries). Off: Google's strictness, a missing topic is a delivery error
+   * on the device (spec §8.3, docs/compat.md C-PS-AUTO-TOPICS).
+   */
+  pubsubAutoCreateTopics: boolean;
 }
 
 /** Every key as a string or already typed; what sources provide before validation. */
@@ -89,6 +95,7 @@ export const DEFAULTS: RawConfig = {
   eventRetentionHours: 7 * 24,
   eventLogSync: 'FULL',
   tokenUri: undefined,
+  pubsubAutoCreateTopics: true,
 };
 
 /** Keys a user may set, with the environment variable and flag that set them. */
@@ -114,6 +121,7 @@ export const KEYS: ReadonlyArray<{ key: keyof Config; env: string; secret?: bool
   { key: 'eventRetentionHours', env: 'BRIDGEHEAD_EVENT_RETENTION_HOURS' },
   { key: 'eventLogSync', env: 'BRIDGEHEAD_EVENT_LOG_SYNC' },
   { key: 'tokenUri', env: 'BRIDGEHEAD_TOKEN_URI' },
+  { key: 'pubsubAutoCreateTopics', env: 'BRIDGEHEAD_PUBSUB_AUTO_CREATE_TOPICS' },
 ];
 
 export function parseListen(value: unknown, name: string, problems: string[]): ListenAddress {
@@ -223,6 +231,7 @@ export function validateConfig(raw: RawConfig): Config {
   if (eventLogSync !== 'FULL' && eventLogSync !== 'NORMAL') problems.push(`eventLogSync: expected FULL or NORMAL, got ${JSON.stringify(raw.eventLogSync)}`);
   const tokenUri = optionalString(raw.tokenUri, 'tokenUri', problems);
   if (tokenUri !== undefined && !isHttpUrl(tokenUri)) problems.push(`tokenUri: expected an absolute http(s) URL, got ${JSON.stringify(tokenUri)}`);
+  const pubsubAutoCreateTopics = bool(raw.pubsubAutoCreateTopics, 'pubsubAutoCreateTopics', problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     dataDir: dataDir as string,
@@ -246,6 +255,7 @@ export function validateConfig(raw: RawConfig): Config {
     eventRetentionHours,
     eventLogSync: eventLogSync as 'FULL' | 'NORMAL',
     tokenUri,
+    pubsubAutoCreateTopics,
   });
 }
 
