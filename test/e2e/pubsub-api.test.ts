@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
+import { pubSubDefinitions } from '../../src/adapters/grpc/protos.js';
 import { Collector, PS_PROJECT, startPubSubServer, type PubSubServer } from '../support/pubsub.js';
 
 /**
@@ -83,6 +84,33 @@ describe('Pub/Sub API with @google-cloud/pubsub', () => {
       assert.ok(m.publishTime.getTime() >= before - 1000 && m.publishTime.getTime() <= Date.now());
       assert.equal(m.deliveryAttempt, 0, 'no dead-letter policy: not reported');
     }
+  });
+
+  test("every StreamingPullResponse states the subscription's message ordering", async () => {
+    const { pubsub } = ps;
+    const [topic] = await pubsub.createTopic('props');
+    await topic.createSubscription('props-ordered', { enableMessageOrdering: true });
+    await topic.createSubscription('props-plain');
+    // The Node client does not surface subscription_properties; other languages' clients read it.
+    const Subscriber = makeGenericClientConstructor(pubSubDefinitions().subscriber, 'Subscriber');
+    const raw = new Subscriber(ps.endpoint, credentials.createInsecure());
+    const firstResponse = (subscription: string): Promise<Record<string, unknown>> => {
+      const call = (raw as unknown as { StreamingPull(): ClientDuplexStream<unknown, Record<string, unknown>> }).StreamingPull();
+      call.on('error', () => undefined);
+      call.write({ subscription: `projects/${PS_PROJECT}/subscriptions/${subscription}`, streamAckDeadlineSeconds: 10 });
+      return new Promise((resolve) =>
+        call.once('data', (response: Record<string, unknown>) => {
+          call.cancel();
+          resolve(response);
+        }),
+      );
+    };
+    const responses = Promise.all([firstResponse('props-ordered'), firstResponse('props-plain')]);
+    await topic.publishMessage({ data: Buffer.from('p') });
+    const [ordered, plain] = await responses;
+    raw.close();
+    assert.deepEqual(ordered!.subscriptionProperties, { messageOrderingEnabled: true });
+    assert.notEqual((plain!.subscriptionProperties as { messageOrderingEnabled?: boolean } | undefined)?.messageOrderingEnabled, true);
   });
 
   test('a filter delivers only matching messages; the rest are never delivered', async () => {

@@ -29,6 +29,8 @@ class PullStream implements StreamingPullSink {
   /** Requests that came while the session was opening, handed to it once open. */
   private early: StreamingPullRequest[] | undefined = [];
   private opened = false;
+  /** Messages the engine delivered before `open` resolved. */
+  private readonly heldBack: ReceivedMessage[] = [];
   private done = false;
 
   constructor(
@@ -84,7 +86,11 @@ class PullStream implements StreamingPullSink {
           for (const request of early) session.request(request);
         } catch (e) {
           this.finish(statusOf(e, METHOD, this.opts));
+          return;
         }
+        const held = this.heldBack.splice(0);
+        // Written at once; the engine resumes now, or at 'drain' if that filled the buffer.
+        if (held.length && this.deliver(held)) session.resume();
       },
       (e: unknown) => this.finish(statusOf(e, METHOD, this.opts)),
     );
@@ -92,6 +98,12 @@ class PullStream implements StreamingPullSink {
 
   deliver(messages: ReceivedMessage[]): boolean {
     if (this.done || this.call.destroyed || this.call.writableEnded) return false;
+    if (this.session === undefined) {
+      // Delivered while the session opens: held (and the engine paused) until its settings are
+      // known, since every response states the subscription's ordering.
+      this.heldBack.push(...messages);
+      return false;
+    }
     return this.call.write({
       receivedMessages: messages.map(receivedMessageProto),
       subscriptionProperties: { messageOrderingEnabled: this.session?.messageOrderingEnabled === true },

@@ -59,6 +59,7 @@ function harness() {
   let release!: () => void;
   const opened = new Promise<void>((resolve) => (release = resolve));
   const session: StreamingPullSession = {
+    messageOrderingEnabled: true,
     request: (r) => later.push(r),
     resume: () => events.push('resume'),
     close: () => events.push('close'),
@@ -99,6 +100,23 @@ describe('StreamingPull stream', () => {
       h.later.map((r) => r.ackIds),
       [['a'], ['b']],
     );
+  });
+
+  test('messages delivered while the session opens are held, the engine paused, then written with the ordering flag and the engine resumed', async () => {
+    const h = harness();
+    h.call.push({ subscription: 'projects/p/subscriptions/s' });
+    await tick();
+    assert.equal(h.sink().deliver([{ ackId: 'x', message, deliveryAttempt: 0 }]), false);
+    assert.equal(h.call.written.length, 0);
+    h.release();
+    await tick();
+    assert.deepEqual(h.call.written, [
+      {
+        receivedMessages: [{ ackId: 'x', message: { data: Buffer.from('x'), messageId: '1', publishTime: { seconds: 0, nanos: 0 } } }],
+        subscriptionProperties: { messageOrderingEnabled: true },
+      },
+    ]);
+    assert.deepEqual(h.events.slice(1), ['resume']);
   });
 
   test("deliver reports a full buffer; the stream's drain resumes the session", async () => {
