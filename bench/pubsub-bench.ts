@@ -10,7 +10,7 @@
  *   BENCH_PUBSUB_DEVICES      device counts of the end-to-end rows (default 100,1000)
  *   BENCH_PUBSUB_WINDOW       QoS 1 PUBLISHes in flight per device (default 8)
  *   BENCH_PUBSUB_DURATION_MS  measured time per end-to-end row (default 5000, after 1000 of warm-up)
- *   BENCH_PUBSUB_BACKLOG      messages in the backlog to drain (the issue's figure is 1,000,000; default below)
+ *   BENCH_PUBSUB_BACKLOG      messages in the backlog to drain (default 1000000, the issue's figure)
  *   BENCH_PUBSUB_STREAMS      open streaming pulls for the memory row (default 1000)
  */
 import { PubSub, v1, type ClientConfig, type Message, type Subscription } from '@google-cloud/pubsub';
@@ -24,7 +24,7 @@ import { LoadConnection, type DialSpec } from './loadgen/connection.js';
 import { BENCH_LOCATION, BENCH_PROJECT, BenchFleet, deviceId } from './loadgen/devices.js';
 import { withOwnServer } from './loadgen/own-server.js';
 import { LoadGenerator } from './loadgen/pool.js';
-import { CpuMeter, machineFacts, rssBytes, settledValue } from './loadgen/proc.js';
+import { CpuMeter, machineFacts, rssBytes, settledValue, type CpuShares } from './loadgen/proc.js';
 
 const SERVER_ARGS = ['--grpc-listen', '127.0.0.1:0', '--grpc-anonymous', '--mqtt-max-msgs-per-sec', '0'];
 const TELEMETRY_TOPIC = `projects/${BENCH_PROJECT}/topics/telemetry`;
@@ -38,13 +38,18 @@ const CATCH_UP_MS = 60_000;
 /** Publish requests of the backlog: Pub/Sub's maximum of messages per request, a few in flight. */
 const PUBLISH_BATCH = 1_000;
 const PUBLISH_CONCURRENCY = 4;
+/**
+ * Unacked messages a subscriber holds. The library's default of 1,000, with acks sent in batches
+ * every 100 ms, caps one subscriber near 7,000 msgs/s whatever the server does; a backend that
+ * wants throughput raises it, and so does the bench.
+ */
+const SUBSCRIBER_OUTSTANDING = 10_000;
 const DRAIN_TIMEOUT_MS = 240_000;
 /**
- * The issue asks for a 1,000,000-message backlog; on the 2-core bench machine publishing and
- * draining that takes several minutes of the run's ten, so the default is smaller and
- * BENCH_PUBSUB_BACKLOG=1000000 runs the documented figure.
+ * The issue's figure. Publishing and draining it takes about 40 s on the 2-core bench machine;
+ * BENCH_PUBSUB_BACKLOG runs a smaller one (the output says what was run).
  */
-const DEFAULT_BACKLOG = 200_000;
+const DEFAULT_BACKLOG = 1_000_000;
 /** The gRPC listener takes 100 concurrent streams per connection; each client object keeps to 50. */
 const STREAMS_PER_CLIENT = 50;
 const STREAMS_OPEN_MS = 60_000;
@@ -279,6 +284,8 @@ interface E2eRow {
   redeliveries: number;
   serverCpu: number | null;
   clientCpu: number | null;
+  /** Other processes on the machine (other developers' builds and tests share it). */
+  otherCpu: number | null;
 }
 
 /** Devices over MQTT → telemetry topic → one StreamingPull subscriber that acks, for each device count. */
@@ -310,7 +317,8 @@ async function endToEnd(ctx: BenchContext, s: PubSubSettings): Promise<E2eRow[]>
         });
         if (connected.ok < devices) throw new Error(`${connected.ok}/${devices} devices connected: ${connected.errors.map((e) => `${e.count}× ${e.message}`).join('; ')}`);
 
-        const [subscription] = await client.topic(TELEMETRY_TOPIC).createSubscription(`e2e-${devices}`, { ackDeadlineSeconds: 60 });
+        const [created] = await client.topic(TELEMETRY_TOPIC).createSubscription(`e2e-${devices}`, { ackDeadlineSeconds: 60 });
+        const subscription = client.subscription(created.name, { flowControl: { maxMessages: SUBSCRIBER_OUTSTANDING, allowExcessMessages: false } });
         const probe = await LatencyProbe.start(dial, fleet, probeId);
         const telemetry = new Counter();
         const probes = new Counter();
@@ -326,7 +334,7 @@ async function endToEnd(ctx: BenchContext, s: PubSubSettings): Promise<E2eRow[]>
           if (at >= windowStart && at < windowEnd) inWindow += 1;
         });
         let meter: CpuMeter | undefined;
-        let cpu = { server: null as number | null, loadgen: null as number | null };
+        let cpu: CpuShares = { server: null, loadgen: null, other: null };
         try {
           const result = await loadgen.telemetry(
             { group, window: s.window, payloadBytes: PAYLOAD_BYTES, warmupMs: WARMUP_MS, durationMs: s.durationMs, maxMessages: 50_000_000, drainMs: 10_000 },
@@ -362,6 +370,7 @@ async function endToEnd(ctx: BenchContext, s: PubSubSettings): Promise<E2eRow[]>
             redeliveries: sub.redeliveries,
             serverCpu: cpu.server,
             clientCpu: cpu.loadgen,
+            otherCpu: cpu.other,
           });
           ctx.print(`  ${fmtCount(devices)} devices: ${fmtCount(result.totalAcks)} PUBACKed, ${fmtCount(telemetry.value)} delivered (+ ${probes.value} probes)`);
         } finally {
@@ -414,7 +423,7 @@ async function backlogDrain(ctx: BenchContext, s: PubSubSettings): Promise<Backl
       ctx.print(`  backlog: ${fmtCount(s.backlog)} messages published in ${fmtMs(publishMs)}`);
 
       const sub = new AckingSubscriber(
-        client.subscription(subscription.name, { flowControl: { maxMessages: 10_000, allowExcessMessages: false } }),
+        client.subscription(subscription.name, { flowControl: { maxMessages: SUBSCRIBER_OUTSTANDING, allowExcessMessages: false } }),
       );
       const d0 = performance.now();
       try {
@@ -491,14 +500,14 @@ async function run(ctx: BenchContext): Promise<void> {
   );
   ctx.print(
     `load: TLS+JWT devices publishing QoS 1, ${PAYLOAD_BYTES}-byte payloads, ${s.window} in flight each, ${fmtMs(WARMUP_MS)} warm-up + ${fmtMs(s.durationMs)} measured; ` +
-      `one StreamingPull subscriber (library defaults: 5 streams, 1,000 outstanding) acking each message; ` +
+      `one StreamingPull subscriber (5 streams, ${fmtCount(SUBSCRIBER_OUTSTANDING)} outstanding) acking each message; ` +
       `latency probe: one more device, a message every ${PROBE_INTERVAL_MS} ms`,
   );
 
   const e2e = await endToEnd(ctx, s);
   ctx.print();
   for (const line of table(
-    ['devices', 'PUBACKed', 'delivered+acked', 'PUBACK→delivery p50', 'p99', 'PUBLISH→delivery p50', 'p99', 'caught up', 'server CPU', 'client CPU'],
+    ['devices', 'PUBACKed', 'delivered+acked', 'PUBACK→delivery p50', 'p99', 'PUBLISH→delivery p50', 'p99', 'caught up', 'server CPU', 'client CPU', 'others CPU'],
     e2e.map((r) => [
       fmtCount(r.devices),
       fmtRate(r.pubackRate),
@@ -510,6 +519,7 @@ async function run(ctx: BenchContext): Promise<void> {
       fmtMs(r.catchUpMs),
       cores(r.serverCpu),
       cores(r.clientCpu),
+      cores(r.otherCpu),
     ]),
   )) {
     ctx.print(`  ${line}`);
@@ -524,7 +534,7 @@ async function run(ctx: BenchContext): Promise<void> {
   const b = await backlogDrain(ctx, s);
   const note = b.messages === 1_000_000 ? '' : ` (the issue's figure is 1,000,000: BENCH_PUBSUB_BACKLOG=1000000)`;
   ctx.print(`  backlog of ${fmtCount(b.messages)} messages${note}: published ${fmtRate(b.publishRate)} (Publish, ${PUBLISH_BATCH} per request, ${PUBLISH_CONCURRENCY} in flight)`);
-  ctx.print(`  drained by one StreamingPull subscriber (10,000 outstanding) in ${fmtMs(b.drainMs)}: ${fmtRate(b.drainRate)}, ${b.redeliveries} redeliveries`);
+  ctx.print(`  drained by one StreamingPull subscriber (${fmtCount(SUBSCRIBER_OUTSTANDING)} outstanding) in ${fmtMs(b.drainMs)}: ${fmtRate(b.drainRate)}, ${b.redeliveries} redeliveries`);
 
   ctx.print();
   ctx.signal.throwIfAborted();
