@@ -20,6 +20,10 @@ interface ServeFlags {
   mqttMaxConnections?: string;
   eventLogSync?: string;
   tokenUri?: string;
+  pushMaxOutstanding?: string;
+  pushMaxSockets?: string;
+  pushTokenIssuer?: string;
+  pubsubForward?: string[];
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -52,6 +56,10 @@ export function registerServe(program: Command): void {
     .option('--mqtt-max-connections <n>', 'maximum open MQTT connections (default 10000)')
     .option('--event-log-sync <mode>', 'FULL (default) or NORMAL durability of the embedded event log')
     .option('--token-uri <url>', 'token endpoint URL written into service-account key files (default: the API URL the key was created through + /token)')
+    .option('--push-max-outstanding <n>', 'push subscriptions: POSTs in flight per subscription (default 10)')
+    .option('--push-max-sockets <n>', 'push subscriptions: sockets to all push endpoints together (default 100)')
+    .option('--push-token-issuer <iss>', 'iss of the tokens push requests carry (default https://accounts.google.com)')
+    .option('--pubsub-forward <local=target[@endpoint]>', 'republish a local topic to Google Pub/Sub, repeatable; endpoint host:port (TLS, Google credentials) or http://host:port (plaintext, none)', collect)
     .action(async (opts: ServeFlags) => {
       const [{ loadConfig }, { ConfigError }] = await Promise.all([import('../config/loader.js'), import('../config/schema.js')]);
       let config;
@@ -76,6 +84,10 @@ export function registerServe(program: Command): void {
           mqttMaxConnections: opts.mqttMaxConnections,
           eventLogSync: opts.eventLogSync,
           tokenUri: opts.tokenUri,
+          pushMaxOutstandingPerSubscription: opts.pushMaxOutstanding,
+          pushMaxSockets: opts.pushMaxSockets,
+          pushTokenIssuer: opts.pushTokenIssuer,
+          pubsubForwarding: opts.pubsubForward,
         });
       } catch (e) {
         if (e instanceof ConfigError) {
