@@ -1,4 +1,4 @@
-import { Agent as HttpAgent, request as httpRequest, type ClientRequest } from 'node:http';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 
 /** How one push request ended: the endpoint's status, or why there was none. */
@@ -33,9 +33,21 @@ export class HttpPushPoster implements PushPoster {
   }
 
   post(p: PushPost): Promise<PushOutcome> {
+    let url: URL;
+    try {
+      url = new URL(p.url);
+    } catch {
+      return Promise.resolve({ kind: 'error', message: 'invalid push endpoint URL' });
+    }
     return new Promise((resolve) => {
+      const https = url.protocol === 'https:';
+      const body = Buffer.from(p.body);
+      const req = (https ? httpsRequest : httpRequest)(url, {
+        method: 'POST',
+        agent: https ? this.https : this.http,
+        headers: { ...p.headers, 'content-length': String(body.length) },
+      });
       let settled = false;
-      let req: ClientRequest | undefined;
       const finish = (outcome: PushOutcome): void => {
         if (settled) return;
         settled = true;
@@ -44,27 +56,13 @@ export class HttpPushPoster implements PushPoster {
       };
       const timer = setTimeout(() => {
         finish({ kind: 'timeout' });
-        req?.destroy();
+        req.destroy();
       }, p.timeoutMs);
-      let url: URL;
-      try {
-        url = new URL(p.url);
-      } catch {
-        finish({ kind: 'error', message: 'invalid push endpoint URL' });
-        return;
-      }
-      const https = url.protocol === 'https:';
-      const body = Buffer.from(p.body);
-      req = (https ? httpsRequest : httpRequest)(url, {
-        method: 'POST',
-        agent: https ? this.https : this.http,
-        headers: { ...p.headers, 'content-length': String(body.length) },
-      });
       // Pub/Sub takes 102 Processing as an acknowledgement; the final answer is then not awaited.
       req.on('information', (info) => {
         if (info.statusCode === 102) {
           finish({ kind: 'status', status: 102 });
-          req?.destroy();
+          req.destroy();
         }
       });
       req.on('response', (res) => {
