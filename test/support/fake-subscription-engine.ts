@@ -32,6 +32,9 @@ export class FakeSubscriptionEngine extends EventEmitter implements Pick<Subscri
   maxOutstandingSeen = 0;
   private seq = 0;
   private gen = 0;
+  /** When set, nacked messages wait (as in a retry backoff) until `redeliver(seq)`. */
+  backoff = false;
+  private readonly waiting = new Map<number, Queued & { subscription: string }>();
   /** Subscriptions whose open fails with NOT_FOUND. */
   readonly missing = new Set<string>();
 
@@ -43,10 +46,17 @@ export class FakeSubscriptionEngine extends EventEmitter implements Pick<Subscri
     return message;
   }
 
-  /** Resolves with the next ack or nack of a message (after `count` of them). */
+  private readonly cursors = { ack: 0, nack: 0 };
+
+  /**
+   * The next `count` acks (or nacks) not yet taken by an earlier call, waiting for them if need be:
+   * settlements that happened before the call are not missed.
+   */
   async next(kind: 'ack' | 'nack', count = 1): Promise<PsMessage[]> {
-    const out: PsMessage[] = [];
-    while (out.length < count) out.push(((await once(this, kind)) as [PsMessage])[0]);
+    const list = kind === 'ack' ? this.acked : this.nacked;
+    while (list.length < this.cursors[kind] + count) await once(this, kind);
+    const out = list.slice(this.cursors[kind], this.cursors[kind] + count);
+    this.cursors[kind] += count;
     return out;
   }
 
@@ -77,6 +87,15 @@ export class FakeSubscriptionEngine extends EventEmitter implements Pick<Subscri
       c.sink.end(error);
     }
     this.consumers.delete(subscription);
+  }
+
+  /** Ends the backoff of a nacked message: it is delivered again. */
+  redeliver(seq: number): void {
+    const w = this.waiting.get(seq);
+    if (!w) throw new Error(`message ${seq} is not waiting`);
+    this.waiting.delete(seq);
+    this.queue(w.subscription).push({ message: w.message, attempt: w.attempt });
+    this.pump(w.subscription);
   }
 
   openConsumers(subscription: string): number {
@@ -113,7 +132,8 @@ export class FakeSubscriptionEngine extends EventEmitter implements Pick<Subscri
       this.emit('ack', lease.message);
     } else {
       this.nacked.push(lease.message);
-      this.queue(subscription).push({ message: lease.message, attempt: lease.attempt });
+      if (this.backoff) this.waiting.set(lease.message.seq, { message: lease.message, attempt: lease.attempt, subscription });
+      else this.queue(subscription).push({ message: lease.message, attempt: lease.attempt });
       this.emit('nack', lease.message);
     }
     this.pump(subscription);
