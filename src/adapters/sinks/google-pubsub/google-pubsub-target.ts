@@ -29,6 +29,8 @@ export class GooglePubSubTarget implements ForwardTarget {
       // Always explicit: PUBSUB_EMULATOR_HOST, set for other programs on the host, must not redirect Bridgehead's forwarding.
       apiEndpoint: rule.apiEndpoint ?? GOOGLE_ENDPOINT,
       emulatorMode: rule.emulator,
+      // Without credentials there is no universe to look up: skip the metadata-server probe an emulator client would make.
+      ...(rule.emulator ? { universeDomain: 'googleapis.com' } : {}),
     });
     this.topic = this.client.topic(rule.target, {
       messageOrdering: true,
