@@ -4,6 +4,7 @@ import { registerEvents } from './commands/events.js';
 import { registerGateways } from './commands/gateways.js';
 import { registerJwt } from './commands/jwt.js';
 import { registerKeys } from './commands/keys.js';
+import { registerPubSub } from './commands/pubsub.js';
 import { registerRegistries } from './commands/registries.js';
 import { registerServiceAccounts } from './commands/service-accounts.js';
 
@@ -18,6 +19,7 @@ import { registerServiceAccounts } from './commands/service-accounts.js';
  *   keys generate, jwt mint
  *   events tail (the embedded event log)
  *   service-accounts create|list|describe|delete, service-accounts keys create|list|disable|enable|delete
+ *   pubsub topics|subscriptions|snapshots ... (the google.pubsub.v1 gRPC API)
  */
 export function registerAdminCommands(program: Command): void {
   registerRegistries(program);
@@ -27,4 +29,5 @@ export function registerAdminCommands(program: Command): void {
   registerJwt(program);
   registerEvents(program);
   registerServiceAccounts(program);
+  registerPubSub(program);
 }

@@ -13,6 +13,7 @@ import type { AckState, PsMessage, PsSnapshot, PsSubscription, PsTopic } from '.
  * Pub/Sub resources and each subscription's acknowledgement state. Like Store: each operation is
  * atomic and either happens whole or throws an ApiError (ALREADY_EXISTS, NOT_FOUND, ABORTED with
  * reason REVISION_CONFLICT / ETAG_MISMATCH for a stale conditional write) and changes nothing.
+ * List calls page by full resource name: `after` is the `next` of the previous page.
  */
 export interface PubSubStore {
   /** Stores revision 1. ALREADY_EXISTS on a taken name. */
@@ -23,8 +24,9 @@ export interface PubSubStore {
   /** Replaces labels and retention if `topic.revision` is the stored one; returns the next revision. */
   updateTopic(topic: PsTopic): Promise<PsTopic>;
   /**
-   * Removes the topic and its IAM policy; its subscriptions stay, naming DELETED_TOPIC, and so do
-   * its snapshots until they expire. NOT_FOUND if absent.
+   * Removes the topic and its IAM policy; its subscriptions stay, naming DELETED_TOPIC (each at its
+   * next revision, so an update read before the deletion conflicts), and so do its snapshots until
+   * they expire. NOT_FOUND if absent.
    */
   deleteTopic(name: string): Promise<void>;
 
@@ -54,14 +56,18 @@ export interface PubSubStore {
   /** Replaces the ack state (Seek). NOT_FOUND if the subscription does not exist. */
   replaceAckState(subscription: string, state: AckState): Promise<void>;
 
-  /** ALREADY_EXISTS on a taken name. */
-  createSnapshot(snapshot: PsSnapshot): Promise<PsSnapshot>;
+  /**
+   * ALREADY_EXISTS on a taken name; a snapshot expired at `now` no longer holds its name (without
+   * `now` every stored snapshot does). The ack state is stored normalized (ascending, > floor).
+   */
+  createSnapshot(snapshot: PsSnapshot, now?: number): Promise<PsSnapshot>;
   /** Undefined if absent or expired at `now`. */
   getSnapshot(name: string, now: number): Promise<PsSnapshot | undefined>;
   listSnapshots(project: string, after: string | undefined, limit: number, now: number): Promise<Page<PsSnapshot>>;
   listTopicSnapshots(topic: string, after: string | undefined, limit: number, now: number): Promise<Page<string>>;
-  /** Replaces labels and expireTime. NOT_FOUND if absent. */
+  /** Replaces labels and expireTime. NOT_FOUND if absent (an expired one not yet removed counts as present). */
   updateSnapshot(snapshot: PsSnapshot): Promise<PsSnapshot>;
+  /** NOT_FOUND if absent. */
   deleteSnapshot(name: string): Promise<void>;
 
   /** The policy of a topic, subscription or snapshot, or EMPTY_POLICY; NOT_FOUND if the resource does not exist. */
@@ -83,6 +89,9 @@ export interface MessageLog {
   seqBefore(topic: string, time: number): Promise<number>;
   /** The highest seq ever assigned (0 for a new log); a new subscription starts after it. */
   headSeq(): Promise<number>;
-  /** Calls `listener` after every commit that added messages to `topic`; returns an unsubscribe function. */
+  /**
+   * Calls `listener` after every commit that added messages to `topic` (they are readable by then);
+   * `lastSeq` is the commit's highest seq, which may belong to another topic. Returns an unsubscribe function.
+   */
   watch(topic: string, listener: (lastSeq: number) => void): () => void;
 }

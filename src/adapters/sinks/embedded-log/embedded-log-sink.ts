@@ -2,7 +2,7 @@ import { ApiError } from '../../../domain/errors.js';
 import type { Clock, Sink, SinkMessage } from '../../../services/ports.js';
 import { encodeAttributes, openWriterDb, type Synchronous } from './log-schema.js';
 import { EmbeddedLogReader, type CommitEvent, type CommitSource } from './log-reader.js';
-import { InlineLogWriter, type LogWriter } from './log-writer.js';
+import { InlineLogWriter, type LogWriter, type WriteBatch } from './log-writer.js';
 import { WorkerLogWriter } from './worker-log-writer.js';
 
 export interface EmbeddedLogOptions {
@@ -117,6 +117,9 @@ export class EmbeddedLogSink implements Sink, CommitSource {
       if (typeof m.topic !== 'string' || !(m.data instanceof Uint8Array) || !Number.isFinite(m.publishTime)) {
         return Promise.reject(new ApiError('INVALID_ARGUMENT', 'A sink message needs a topic, a finite publishTime and Uint8Array data.'));
       }
+      if (m.orderingKey !== undefined && typeof m.orderingKey !== 'string') {
+        return Promise.reject(new ApiError('INVALID_ARGUMENT', 'A sink message\'s orderingKey must be a string.'));
+      }
     }
     return new Promise<string[]>((resolve, reject) => {
       this.queue.push({ messages, resolve, reject });
@@ -192,12 +195,16 @@ export class EmbeddedLogSink implements Sink, CommitSource {
     this.flushScheduled = false;
     if (this.writing || this.queue.length === 0) return;
     const calls = this.takeBatch();
-    const batch = { topics: [] as string[], publishTimes: [] as number[], attributes: [] as string[], data: [] as Uint8Array[] };
+    const publishTimes: number[] = [];
+    const batch: WriteBatch = { topics: [], publishTimes, attributes: [], data: [], orderingKeys: undefined };
     const topics = new Set<string>();
     for (const call of calls) {
       for (const m of call.messages) {
+        // Created at the first keyed message only: a telemetry batch never allocates it.
+        if (m.orderingKey) (batch.orderingKeys ??= new Array<string>(batch.topics.length).fill('')).push(m.orderingKey);
+        else batch.orderingKeys?.push('');
         batch.topics.push(m.topic);
-        batch.publishTimes.push(m.publishTime);
+        publishTimes.push(m.publishTime);
         batch.attributes.push(encodeAttributes(m.attributes));
         batch.data.push(m.data);
         topics.add(m.topic);

@@ -7,13 +7,16 @@ import { ApiError, isApiError } from '../../../domain/errors.js';
  * One table, appended to in seq order. `seq` is AUTOINCREMENT rather than a plain rowid so it is
  * never reused, even when retention has emptied the table: a reader's cursor must never point at
  * a number that later names a different message.
+ *
+ * Version 2 added `ordering_key` (Pub/Sub ordering keys of API Publish; '' for device messages).
  */
 
 export type Synchronous = 'FULL' | 'NORMAL';
 
-const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
-const SCHEMA = `
+/** Version 1's table; a new file is created as one and brought up to date like an old one. */
+const SCHEMA_V1 = `
   CREATE TABLE IF NOT EXISTS messages (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     topic        TEXT    NOT NULL,
@@ -24,7 +27,13 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS messages_topic_seq ON messages (topic, seq);
 `;
 
-export const INSERT_SQL = 'INSERT INTO messages (topic, publish_time, attributes, data) VALUES (?, ?, ?, ?)';
+/**
+ * v1 -> v2. A constant default makes ADD COLUMN a change of the schema text only: no row of a
+ * large existing log is rewritten, and the old rows read back with no ordering key.
+ */
+const ADD_ORDERING_KEY = "ALTER TABLE messages ADD COLUMN ordering_key TEXT NOT NULL DEFAULT ''";
+
+export const INSERT_SQL = 'INSERT INTO messages (topic, publish_time, attributes, data, ordering_key) VALUES (?, ?, ?, ?, ?)';
 
 /** Upper bound of one retention chunk: the seq `chunk` rows after `after` (or the last one). */
 export const CHUNK_END_SQL = 'SELECT seq FROM messages WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?';
@@ -34,6 +43,15 @@ export const DELETE_RANGE_SQL = 'DELETE FROM messages WHERE seq > ? AND seq <= ?
 
 export const SELECT_PAGE_SQL =
   'SELECT seq, publish_time, attributes, data FROM messages WHERE topic = ? AND seq > ? ORDER BY seq LIMIT ?';
+/** The Pub/Sub read side's page: SELECT_PAGE_SQL plus the ordering key. */
+export const SELECT_PS_PAGE_SQL =
+  'SELECT seq, publish_time, attributes, data, ordering_key FROM messages WHERE topic = ? AND seq > ? ORDER BY seq LIMIT ?';
+/**
+ * Walks the topic's index from its newest row back to the first one published before the time:
+ * a seek to a recent time (the usual one) reads a few rows, and no publish_time index has to be
+ * maintained on the telemetry hot path for this rare call. Log order decides (C-PS-SEEK-TIME).
+ */
+export const SEQ_BEFORE_SQL = 'SELECT seq FROM messages WHERE topic = ? AND publish_time < ? ORDER BY seq DESC LIMIT 1';
 /** The high-water mark survives deletions (sqlite_sequence), unlike max(seq). */
 export const HEAD_SQL = "SELECT seq FROM sqlite_sequence WHERE name = 'messages'";
 
@@ -42,6 +60,10 @@ export interface MessageRow {
   publish_time: number;
   attributes: string;
   data: Buffer;
+}
+
+export interface PsMessageRow extends MessageRow {
+  ordering_key: string;
 }
 
 /** Opens the writer's connection: creates the schema, WAL, the requested durability. */
@@ -59,8 +81,13 @@ export function openWriterDb(path: string, synchronous: Synchronous): Database.D
     if (version > SCHEMA_VERSION) {
       throw new Error(`${path} has event log schema version ${version}; this Bridgehead knows up to ${SCHEMA_VERSION}.`);
     }
-    db.exec(SCHEMA);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    db.transaction(() => {
+      db.exec(SCHEMA_V1);
+      // The column, not user_version, decides: a file is upgraded exactly once whatever its history.
+      const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('messages')").all();
+      if (!columns.some((c) => c.name === 'ordering_key')) db.exec(ADD_ORDERING_KEY);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }).immediate();
     return db;
   } catch (e) {
     db.close();

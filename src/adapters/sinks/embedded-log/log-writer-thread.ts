@@ -19,7 +19,7 @@ function unpack(p: PackedBatch): WriteBatch {
     data[i] = p.bytes.subarray(start, end);
     start = end;
   }
-  return { topics: p.topics, publishTimes: p.publishTimes, attributes: p.attributes, data };
+  return { topics: p.topics, publishTimes: p.publishTimes, attributes: p.attributes, data, orderingKeys: p.orderingKeys };
 }
 
 port.on('message', (req: WorkerRequest) => {

@@ -23,6 +23,11 @@ export interface WriteBatch {
   /** Encoded with encodeAttributes. */
   attributes: string[];
   data: Uint8Array[];
+  /**
+   * Per row, '' for none; undefined when no row of the batch has one (every telemetry batch), so
+   * device traffic builds, packs and posts nothing more than before ordering keys existed.
+   */
+  orderingKeys?: string[] | undefined;
 }
 
 export interface PruneStep {
@@ -44,7 +49,7 @@ export interface LogWriter {
 /** The synchronous core, used directly on the main thread and inside the worker. */
 export class LogWriterCore {
   private readonly db: Database.Database;
-  private readonly insert: Database.Statement<[string, number, string, Uint8Array]>;
+  private readonly insert: Database.Statement<[string, number, string, Uint8Array, string]>;
   private readonly chunkEnd: Database.Statement<[number, number], { seq: number }>;
   private readonly lastSeq: Database.Statement<[number], { seq: number | null }>;
   private readonly deleteRange: Database.Statement<[number, number, number]>;
@@ -59,11 +64,11 @@ export class LogWriterCore {
     // IMMEDIATE: the write lock is taken at BEGIN, so a contending process fails the whole batch
     // up front (after busy_timeout) rather than midway.
     this.writeTx = this.db.transaction((batch: WriteBatch): number => {
-      const { topics, publishTimes, attributes, data } = batch;
-      const first = Number(this.insert.run(topics[0]!, publishTimes[0]!, attributes[0]!, data[0]!).lastInsertRowid);
+      const { topics, publishTimes, attributes, data, orderingKeys } = batch;
+      const first = Number(this.insert.run(topics[0]!, publishTimes[0]!, attributes[0]!, data[0]!, orderingKeys?.[0] ?? '').lastInsertRowid);
       let last = first;
       for (let i = 1; i < topics.length; i++) {
-        last = Number(this.insert.run(topics[i]!, publishTimes[i]!, attributes[i]!, data[i]!).lastInsertRowid);
+        last = Number(this.insert.run(topics[i]!, publishTimes[i]!, attributes[i]!, data[i]!, orderingKeys?.[i] ?? '').lastInsertRowid);
       }
       // One writer holding the write lock gets consecutive AUTOINCREMENT values; if that ever failed
       // to hold, the IDs handed back would be wrong, so abort (and roll back) instead.

@@ -17,6 +17,7 @@ export interface PackedBatch {
   /** All payloads back to back; `ends[i]` is where payload i ends. */
   bytes: Uint8Array;
   ends: Uint32Array;
+  orderingKeys: string[] | undefined;
 }
 
 export type WorkerRequest =
@@ -59,7 +60,7 @@ export function packBatch(batch: WriteBatch): { packed: PackedBatch; transfer: A
   }
   const publishTimes = Float64Array.from(batch.publishTimes);
   return {
-    packed: { topics: batch.topics, publishTimes, attributes: batch.attributes, bytes, ends },
+    packed: { topics: batch.topics, publishTimes, attributes: batch.attributes, bytes, ends, orderingKeys: batch.orderingKeys },
     transfer: [bytes.buffer, ends.buffer, publishTimes.buffer],
   };
 }

@@ -117,16 +117,19 @@ export const MIGRATIONS: readonly string[] = [
   `,
 ];
 
-/** Brings the schema up to date in one immediate transaction, so concurrent openers serialize. */
-export function migrate(db: Database.Database): void {
+/**
+ * Brings the schema up to date in one immediate transaction, so concurrent openers serialize.
+ * `migrations` is the list of the file being opened (the registry store's by default).
+ */
+export function migrate(db: Database.Database, migrations: readonly string[] = MIGRATIONS): void {
   db.transaction(() => {
     const current = db.pragma('user_version', { simple: true }) as number;
-    if (current > MIGRATIONS.length) {
+    if (current > migrations.length) {
       throw new Error(
-        `Database schema version ${current} is newer than this Bridgehead supports (${MIGRATIONS.length}).`,
+        `Database schema version ${current} is newer than this Bridgehead supports (${migrations.length}).`,
       );
     }
-    for (let v = current; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v] as string);
-    if (current !== MIGRATIONS.length) db.pragma(`user_version = ${MIGRATIONS.length}`);
+    for (let v = current; v < migrations.length; v++) db.exec(migrations[v] as string);
+    if (current !== migrations.length) db.pragma(`user_version = ${migrations.length}`);
   }).immediate();
 }

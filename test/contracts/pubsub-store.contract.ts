@@ -1,0 +1,298 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { DELETED_TOPIC } from '../../src/domain/pubsub/pubsub-model.js';
+import type { PubSubStore } from '../../src/services/pubsub/pubsub-ports.js';
+import {
+  allPages,
+  fullSub,
+  newSnapshot,
+  newSub,
+  newTopic,
+  rejectsWithReason,
+  snapName,
+  subName,
+  T0,
+  topicName,
+  viewerPolicy,
+  type PubSubContractContext,
+  type PubSubStoreUnderTest,
+} from './pubsub-store-fixtures.js';
+import { pubsubStateContract } from './pubsub-store-state.contract.js';
+
+export type { PubSubStoreUnderTest } from './pubsub-store-fixtures.js';
+
+/**
+ * The PubSubStore port contract: the memory store (the services' tests) and SQLite (production)
+ * must behave alike, down to error reasons and the ack-state representation.
+ */
+export function pubsubStoreContract(name: string, make: () => Promise<PubSubStoreUnderTest>): void {
+  // Async so one probe decides whether the persistence suite exists (registered, not skipped).
+  describe(`PubSubStore contract: ${name}`, async () => {
+    const probe = await make();
+    const persistent = probe.reopen !== undefined;
+    await probe.store.close();
+
+    const opened: PubSubStore[] = [];
+    afterEach(async () => {
+      for (const s of opened.splice(0)) await s.close();
+    });
+    const ctx: PubSubContractContext = {
+      async freshWithReopen() {
+        const handle = await make();
+        opened.push(handle.store);
+        const reopen = handle.reopen;
+        if (!reopen) return handle;
+        return {
+          store: handle.store,
+          reopen: async () => {
+            const s = await reopen();
+            opened.push(s);
+            return s;
+          },
+        };
+      },
+      async fresh() {
+        return (await ctx.freshWithReopen()).store;
+      },
+    };
+
+    topicContract(ctx);
+    subscriptionContract(ctx);
+    pubsubStateContract(ctx, { persistent });
+  });
+}
+
+function topicContract({ fresh }: PubSubContractContext): void {
+  describe('topics', () => {
+    it('create stores revision 1; get returns an equal copy that callers cannot alias', async () => {
+      const store = await fresh();
+      const input = newTopic(topicName('t-1'), { labels: { a: '1' }, messageRetentionMs: 3_600_000 });
+      const created = await store.createTopic(input);
+      assert.deepEqual(created, { ...input, revision: 1 });
+      input.labels.a = 'changed by caller';
+      created.labels.b = 'also changed';
+      assert.deepEqual(await store.getTopic(topicName('t-1')), { ...newTopic(topicName('t-1'), { labels: { a: '1' }, messageRetentionMs: 3_600_000 }), revision: 1 });
+      const got = (await store.getTopic(topicName('t-1')))!;
+      got.labels.c = 'x';
+      assert.deepEqual((await store.getTopic(topicName('t-1')))?.labels, { a: '1' });
+      assert.equal(await store.getTopic(topicName('absent')), undefined);
+      assert.equal((await store.createTopic(newTopic(topicName('t-2')))).messageRetentionMs, undefined);
+    });
+
+    it('a taken name is ALREADY_EXISTS (TOPIC_EXISTS) and the stored topic is untouched', async () => {
+      const store = await fresh();
+      await store.createTopic(newTopic(topicName('t'), { labels: { v: '1' } }));
+      await rejectsWithReason(store.createTopic(newTopic(topicName('t'), { labels: { v: '2' } })), 'TOPIC_EXISTS');
+      assert.deepEqual((await store.getTopic(topicName('t')))?.labels, { v: '1' });
+      // The same ID in another project is another topic.
+      await store.createTopic(newTopic(topicName('t', 'proj-2')));
+    });
+
+    it('lists a project by name, in pages; other projects (even with a prefix in common) stay out', async () => {
+      const store = await fresh();
+      for (const id of ['t-c', 't-a', 't-e', 't-b', 't-d']) await store.createTopic(newTopic(topicName(id)));
+      await store.createTopic(newTopic(topicName('t-0', 'proj-2')));
+      await store.createTopic(newTopic(topicName('t-0', 'pro')));
+      const expected = ['t-a', 't-b', 't-c', 't-d', 't-e'].map((id) => topicName(id));
+      for (const limit of [1, 2, 5, 10]) {
+        const { names, pages } = await allPages((after) => store.listTopics('proj', after, limit), (t) => t.name, limit);
+        assert.deepEqual(names, expected, `limit ${limit}`);
+        // A list ending exactly at a page boundary hands out no empty last page.
+        if (limit === 5) assert.deepEqual(pages, [5]);
+      }
+      assert.deepEqual((await store.listTopics('nobody', undefined, 10)).items, []);
+      assert.deepEqual((await store.listTopics('pro', undefined, 10)).items.map((t) => t.name), [topicName('t-0', 'pro')]);
+    });
+
+    it('update replaces labels and retention from the current revision, keeps createTime, and bumps the revision', async () => {
+      const store = await fresh();
+      const created = await store.createTopic(newTopic(topicName('t'), { labels: { a: '1' } }));
+      const updated = await store.updateTopic({ ...created, labels: { b: '2' }, messageRetentionMs: 600_000, createTime: T0 + 999 });
+      assert.deepEqual(updated, { ...created, labels: { b: '2' }, messageRetentionMs: 600_000, revision: 2 });
+      assert.deepEqual(await store.getTopic(created.name), updated);
+      const cleared = await store.updateTopic({ ...updated, messageRetentionMs: undefined });
+      assert.equal(cleared.messageRetentionMs, undefined);
+      assert.equal(cleared.revision, 3);
+    });
+
+    it('update from a stale revision is ABORTED (REVISION_CONFLICT) and changes nothing; a missing topic is TOPIC_NOT_FOUND', async () => {
+      const store = await fresh();
+      const created = await store.createTopic(newTopic(topicName('t')));
+      const won = await store.updateTopic({ ...created, labels: { by: 'a' } });
+      await rejectsWithReason(store.updateTopic({ ...created, labels: { by: 'b' } }), 'REVISION_CONFLICT');
+      assert.deepEqual(await store.getTopic(created.name), won);
+      await rejectsWithReason(store.updateTopic({ ...created, name: topicName('ghost') }), 'TOPIC_NOT_FOUND');
+      assert.equal(await store.getTopic(topicName('ghost')), undefined);
+    });
+
+    it('delete removes the topic and its policy; a second delete is TOPIC_NOT_FOUND; the name can be reused', async () => {
+      const store = await fresh();
+      const name = topicName('t');
+      await store.createTopic(newTopic(name));
+      await store.setIamPolicy(name, viewerPolicy(), undefined);
+      await store.deleteTopic(name);
+      assert.equal(await store.getTopic(name), undefined);
+      assert.deepEqual((await store.listTopics('proj', undefined, 10)).items, []);
+      await rejectsWithReason(store.deleteTopic(name), 'TOPIC_NOT_FOUND');
+      await rejectsWithReason(store.getIamPolicy(name), 'TOPIC_NOT_FOUND');
+      const again = await store.createTopic(newTopic(name, { createTime: T0 + 1 }));
+      assert.equal(again.revision, 1);
+      assert.deepEqual((await store.getIamPolicy(name)).bindings, []);
+    });
+
+    it('deleting a topic leaves its subscriptions naming DELETED_TOPIC (next revision) and its snapshots in place', async () => {
+      const store = await fresh();
+      const t = topicName('t');
+      const other = topicName('other');
+      await store.createTopic(newTopic(t));
+      await store.createTopic(newTopic(other));
+      const s1 = await store.createSubscription(newSub(subName('s-1'), t));
+      await store.createSubscription(newSub(subName('s-2'), t, { startSeq: 7 }));
+      await store.createSubscription(newSub(subName('s-3'), other));
+      await store.recordAcks(s1.name, [3, 5], 2);
+      await store.createSnapshot(newSnapshot(snapName('snap'), t));
+      await store.deleteTopic(t);
+
+      const after1 = await store.getSubscription(s1.name);
+      assert.deepEqual(after1, { ...s1, topic: DELETED_TOPIC, revision: 2 });
+      assert.equal((await store.getSubscription(subName('s-2')))?.topic, DELETED_TOPIC);
+      assert.equal((await store.getSubscription(subName('s-3')))?.topic, other);
+      // Their ack state is kept: the subscription is still there, it just receives nothing new.
+      assert.deepEqual(await store.loadAckState(s1.name), { floor: 2, acked: [3, 5] });
+      assert.deepEqual((await store.listTopicSubscriptions(t, undefined, 10)).items, []);
+      // An update read before the deletion must not bring the old topic back.
+      await rejectsWithReason(store.updateSubscription({ ...s1, ackDeadlineSeconds: 30 }), 'REVISION_CONFLICT');
+      const updated = await store.updateSubscription({ ...after1!, ackDeadlineSeconds: 30 });
+      assert.equal(updated.topic, DELETED_TOPIC);
+      assert.equal((await store.getSnapshot(snapName('snap'), T0))?.topic, t);
+
+      // A new topic of the same name starts without the old subscriptions.
+      await store.createTopic(newTopic(t));
+      assert.deepEqual((await store.listTopicSubscriptions(t, undefined, 10)).items, []);
+      assert.equal((await store.getSubscription(s1.name))?.topic, DELETED_TOPIC);
+    });
+  });
+}
+
+function subscriptionContract({ fresh }: PubSubContractContext): void {
+  describe('subscriptions', () => {
+    it('create stores revision 1 with every field; get returns an equal copy that callers cannot alias', async () => {
+      const store = await fresh();
+      const t = topicName('t');
+      await store.createTopic(newTopic(t));
+      const input = fullSub(subName('s'), t, topicName('dead'));
+      const created = await store.createSubscription(input);
+      assert.deepEqual(created, { ...input, revision: 1 });
+      input.labels.team = 'changed';
+      input.pushConfig!.attributes['x-goog-version'] = 'v2';
+      created.deadLetterPolicy!.maxDeliveryAttempts = 99;
+      const got = await store.getSubscription(subName('s'));
+      assert.deepEqual(got, { ...fullSub(subName('s'), t, topicName('dead')), revision: 1 });
+      got!.retryPolicy!.minimumBackoffMs = 1;
+      assert.equal((await store.getSubscription(subName('s')))?.retryPolicy?.minimumBackoffMs, 1_500);
+      // The optional parts absent, as a minimal pull subscription has them.
+      const plain = await store.createSubscription(newSub(subName('plain'), t));
+      assert.deepEqual(await store.getSubscription(plain.name), plain);
+      assert.equal(plain.pushConfig, undefined);
+      assert.equal(plain.deadLetterPolicy, undefined);
+      assert.equal(plain.retryPolicy, undefined);
+      // A push config without an OIDC token.
+      const push = await store.createSubscription(
+        newSub(subName('push'), t, { pushConfig: { pushEndpoint: 'https://p.example.com', attributes: {}, oidcToken: undefined } }),
+      );
+      assert.deepEqual(await store.getSubscription(push.name), push);
+      assert.equal(await store.getSubscription(subName('absent')), undefined);
+    });
+
+    it('create on a missing topic is NOT_FOUND (TOPIC_NOT_FOUND) and stores nothing', async () => {
+      const store = await fresh();
+      await rejectsWithReason(store.createSubscription(newSub(subName('s'), topicName('missing'))), 'TOPIC_NOT_FOUND');
+      assert.equal(await store.getSubscription(subName('s')), undefined);
+      await rejectsWithReason(store.loadAckState(subName('s')), 'SUBSCRIPTION_NOT_FOUND');
+    });
+
+    it('a taken name is ALREADY_EXISTS (SUBSCRIPTION_EXISTS), even on another topic, and changes nothing', async () => {
+      const store = await fresh();
+      await store.createTopic(newTopic(topicName('a')));
+      await store.createTopic(newTopic(topicName('b')));
+      const s = await store.createSubscription(newSub(subName('s'), topicName('a')));
+      await store.recordAcks(s.name, [1], 0);
+      await rejectsWithReason(store.createSubscription(newSub(subName('s'), topicName('b'), { startSeq: 50 })), 'SUBSCRIPTION_EXISTS');
+      assert.deepEqual(await store.getSubscription(s.name), s);
+      assert.deepEqual(await store.loadAckState(s.name), { floor: 0, acked: [1] });
+    });
+
+    it('lists a project by name in pages, and a topic\'s subscription names in pages', async () => {
+      const store = await fresh();
+      const a = topicName('a');
+      const b = topicName('b');
+      await store.createTopic(newTopic(a));
+      await store.createTopic(newTopic(b));
+      await store.createTopic(newTopic(topicName('a', 'proj-2')));
+      for (const [id, topic] of [['s-4', a], ['s-1', b], ['s-3', a], ['s-0', a], ['s-2', b]] as const) {
+        await store.createSubscription(newSub(subName(id), topic));
+      }
+      await store.createSubscription(newSub(subName('s-9', 'proj-2'), topicName('a', 'proj-2')));
+      for (const limit of [1, 2, 3, 5, 50]) {
+        const all = await allPages((after) => store.listSubscriptions('proj', after, limit), (s) => s.name, limit);
+        assert.deepEqual(all.names, ['s-0', 's-1', 's-2', 's-3', 's-4'].map((id) => subName(id)));
+        const ofA = await allPages((after) => store.listTopicSubscriptions(a, after, limit), (n) => n, limit);
+        assert.deepEqual(ofA.names, ['s-0', 's-3', 's-4'].map((id) => subName(id)));
+      }
+      assert.deepEqual((await store.listTopicSubscriptions(topicName('none'), undefined, 10)).items, []);
+      assert.deepEqual((await store.listSubscriptions('proj-2', undefined, 10)).items.map((s) => s.name), [subName('s-9', 'proj-2')]);
+    });
+
+    it('update replaces the mutable fields, keeps name, topic, filter, startSeq and createTime, and bumps the revision', async () => {
+      const store = await fresh();
+      const t = topicName('t');
+      await store.createTopic(newTopic(t));
+      await store.createTopic(newTopic(topicName('other')));
+      const created = await store.createSubscription(newSub(subName('s'), t, { filter: 'attributes:x', startSeq: 40 }));
+      const changes = fullSub(subName('s'), topicName('other'), topicName('dead'));
+      const updated = await store.updateSubscription({ ...changes, detached: true, revision: created.revision });
+      assert.deepEqual(updated, {
+        ...changes,
+        detached: true,
+        topic: t,
+        filter: 'attributes:x',
+        startSeq: 40,
+        createTime: created.createTime,
+        revision: 2,
+      });
+      assert.deepEqual(await store.getSubscription(created.name), updated);
+      const back = await store.updateSubscription({ ...updated, pushConfig: undefined, deadLetterPolicy: undefined, retryPolicy: undefined, labels: {} });
+      assert.deepEqual(back, { ...updated, pushConfig: undefined, deadLetterPolicy: undefined, retryPolicy: undefined, labels: {}, revision: 3 });
+    });
+
+    it('update from a stale revision is ABORTED (REVISION_CONFLICT) and changes nothing; a missing one is SUBSCRIPTION_NOT_FOUND', async () => {
+      const store = await fresh();
+      await store.createTopic(newTopic(topicName('t')));
+      const created = await store.createSubscription(newSub(subName('s'), topicName('t')));
+      const won = await store.updateSubscription({ ...created, ackDeadlineSeconds: 60 });
+      await rejectsWithReason(store.updateSubscription({ ...created, ackDeadlineSeconds: 600 }), 'REVISION_CONFLICT');
+      assert.deepEqual(await store.getSubscription(created.name), won);
+      await rejectsWithReason(store.updateSubscription({ ...created, name: subName('ghost') }), 'SUBSCRIPTION_NOT_FOUND');
+    });
+
+    it('delete removes the subscription, its ack state and its policy; a second delete is SUBSCRIPTION_NOT_FOUND', async () => {
+      const store = await fresh();
+      const t = topicName('t');
+      await store.createTopic(newTopic(t));
+      const s = await store.createSubscription(newSub(subName('s'), t, { startSeq: 3 }));
+      await store.recordAcks(s.name, [5, 6], 4);
+      await store.setIamPolicy(s.name, viewerPolicy(), undefined);
+      await store.deleteSubscription(s.name);
+      assert.equal(await store.getSubscription(s.name), undefined);
+      await rejectsWithReason(store.loadAckState(s.name), 'SUBSCRIPTION_NOT_FOUND');
+      await rejectsWithReason(store.getIamPolicy(s.name), 'SUBSCRIPTION_NOT_FOUND');
+      await rejectsWithReason(store.deleteSubscription(s.name), 'SUBSCRIPTION_NOT_FOUND');
+      assert.deepEqual((await store.listTopicSubscriptions(t, undefined, 10)).items, []);
+      // The name comes back as a new subscription: revision 1, fresh ack state, empty policy.
+      const again = await store.createSubscription(newSub(subName('s'), t, { startSeq: 9 }));
+      assert.equal(again.revision, 1);
+      assert.deepEqual(await store.loadAckState(s.name), { floor: 9, acked: [] });
+      assert.deepEqual((await store.getIamPolicy(s.name)).bindings, []);
+    });
+  });
+}
