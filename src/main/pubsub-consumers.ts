@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Config } from '../config/schema.js';
-import { PushDelivery, type PushSubscriptionSource } from '../adapters/pubsub-push/push-delivery.js';
+import { PushDelivery } from '../adapters/pubsub-push/push-delivery.js';
 import { HttpPushPoster } from '../adapters/pubsub-push/push-http.js';
 import { registerPushKeysRoute } from '../adapters/pubsub-push/push-keys-route.js';
 import { PushTokenSigner } from '../adapters/pubsub-push/push-token-signer.js';
@@ -33,7 +33,7 @@ export async function preparePubSubConsumers(
   config: Pick<Config, 'pushMaxOutstandingPerSubscription' | 'pushMaxSockets' | 'pushTokenIssuer' | 'pubsubForwarding'>,
   deps: {
     dataDir: string;
-    store: PubSubStore & PushSubscriptionSource;
+    store: PubSubStore;
     log: Pick<MessageLog, 'headSeq'>;
     engine: SubscriptionEngine;
     api: FastifyInstance;

@@ -1,17 +1,13 @@
 import type { Logger } from 'pino';
 import type { ApiError } from '../../domain/errors.js';
-import type { Page } from '../../domain/paging.js';
 import type { PsSubscription } from '../../domain/pubsub/pubsub-model.js';
 import type { SubscriptionEngine } from '../../services/pubsub/pubsub-api.js';
+import type { PubSubStore } from '../../services/pubsub/pubsub-ports.js';
 import { PushConsumer, type PushConsumerDeps, type PushSettings, type PushTokens } from './push-consumer.js';
 import type { PushPoster } from './push-http.js';
 
 /** Where push delivery learns which subscriptions push: the Pub/Sub store, read only. */
-export interface PushSubscriptionSource {
-  getSubscription(name: string): Promise<PsSubscription | undefined>;
-  /** Every subscription of every project, by name, starting after `after`. */
-  listAllSubscriptions(after: string | undefined, limit: number): Promise<Page<PsSubscription>>;
-}
+export type PushSubscriptionSource = Pick<PubSubStore, 'getSubscription' | 'listAllSubscriptions'>;
 
 export interface PushDeliveryOptions {
   source: PushSubscriptionSource;
