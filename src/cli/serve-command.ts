@@ -20,6 +20,7 @@ interface ServeFlags {
   mqttMaxConnections?: string;
   eventLogSync?: string;
   tokenUri?: string;
+  pubsubAutoCreateTopics?: boolean;
   pushMaxOutstanding?: string;
   pushMaxSockets?: string;
   pushTokenIssuer?: string;
@@ -56,11 +57,12 @@ export function registerServe(program: Command): void {
     .option('--mqtt-max-connections <n>', 'maximum open MQTT connections (default 10000)')
     .option('--event-log-sync <mode>', 'FULL (default) or NORMAL durability of the embedded event log')
     .option('--token-uri <url>', 'token endpoint URL written into service-account key files (default: the API URL the key was created through + /token)')
+    .option('--no-pubsub-auto-create-topics', "don't create the Pub/Sub topics registries name; a missing topic is then a delivery error, as on Google")
     .option('--push-max-outstanding <n>', 'push subscriptions: POSTs in flight per subscription (default 10)')
     .option('--push-max-sockets <n>', 'push subscriptions: sockets to all push endpoints together (default 100)')
     .option('--push-token-issuer <iss>', 'iss of the tokens push requests carry (default https://accounts.google.com)')
     .option('--pubsub-forward <local=target[@endpoint]>', 'republish a local topic to Google Pub/Sub, repeatable; endpoint host:port (TLS, Google credentials) or http://host:port (plaintext, none)', collect)
-    .action(async (opts: ServeFlags) => {
+    .action(async (opts: ServeFlags, command: Command) => {
       const [{ loadConfig }, { ConfigError }] = await Promise.all([import('../config/loader.js'), import('../config/schema.js')]);
       let config;
       try {
@@ -84,6 +86,8 @@ export function registerServe(program: Command): void {
           mqttMaxConnections: opts.mqttMaxConnections,
           eventLogSync: opts.eventLogSync,
           tokenUri: opts.tokenUri,
+          // A --no-X flag defaults X to true; only an explicit flag may override the file and environment.
+          pubsubAutoCreateTopics: command.getOptionValueSource('pubsubAutoCreateTopics') === 'cli' ? opts.pubsubAutoCreateTopics : undefined,
           pushMaxOutstandingPerSubscription: opts.pushMaxOutstanding,
           pushMaxSockets: opts.pushMaxSockets,
           pushTokenIssuer: opts.pushTokenIssuer,

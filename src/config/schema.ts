@@ -63,6 +63,12 @@ export interface Config {
    * undefined: the URL the client creating the key reached the API at, plus /token.
    */
   tokenUri: string | undefined;
+  /**
+   * Pub/Sub topics a registry names are created when the registry is created or updated (and, at
+   * start, for existing registries). Off: Google's strictness, a missing topic is a delivery error
+   * on the device (spec §8.3, docs/compat.md C-PS-AUTO-TOPICS).
+   */
+  pubsubAutoCreateTopics: boolean;
   /** Push subscriptions: POSTs in flight per subscription (its consumer's maxOutstandingMessages). */
   pushMaxOutstandingPerSubscription: number;
   /** Sockets open to all push endpoints together. */
@@ -98,6 +104,7 @@ export const DEFAULTS: RawConfig = {
   eventRetentionHours: 7 * 24,
   eventLogSync: 'FULL',
   tokenUri: undefined,
+  pubsubAutoCreateTopics: true,
   pushMaxOutstandingPerSubscription: 10,
   pushMaxSockets: 100,
   pushTokenIssuer: 'https://accounts.google.com',
@@ -127,6 +134,7 @@ export const KEYS: ReadonlyArray<{ key: keyof Config; env: string; secret?: bool
   { key: 'eventRetentionHours', env: 'BRIDGEHEAD_EVENT_RETENTION_HOURS' },
   { key: 'eventLogSync', env: 'BRIDGEHEAD_EVENT_LOG_SYNC' },
   { key: 'tokenUri', env: 'BRIDGEHEAD_TOKEN_URI' },
+  { key: 'pubsubAutoCreateTopics', env: 'BRIDGEHEAD_PUBSUB_AUTO_CREATE_TOPICS' },
   { key: 'pushMaxOutstandingPerSubscription', env: 'BRIDGEHEAD_PUSH_MAX_OUTSTANDING_PER_SUBSCRIPTION' },
   { key: 'pushMaxSockets', env: 'BRIDGEHEAD_PUSH_MAX_SOCKETS' },
   { key: 'pushTokenIssuer', env: 'BRIDGEHEAD_PUSH_TOKEN_ISSUER' },
@@ -240,6 +248,7 @@ export function validateConfig(raw: RawConfig): Config {
   if (eventLogSync !== 'FULL' && eventLogSync !== 'NORMAL') problems.push(`eventLogSync: expected FULL or NORMAL, got ${JSON.stringify(raw.eventLogSync)}`);
   const tokenUri = optionalString(raw.tokenUri, 'tokenUri', problems);
   if (tokenUri !== undefined && !isHttpUrl(tokenUri)) problems.push(`tokenUri: expected an absolute http(s) URL, got ${JSON.stringify(tokenUri)}`);
+  const pubsubAutoCreateTopics = bool(raw.pubsubAutoCreateTopics, 'pubsubAutoCreateTopics', problems);
   const pushMaxOutstandingPerSubscription = positiveInt(raw.pushMaxOutstandingPerSubscription, 'pushMaxOutstandingPerSubscription', problems);
   const pushMaxSockets = positiveInt(raw.pushMaxSockets, 'pushMaxSockets', problems);
   const pushTokenIssuer = raw.pushTokenIssuer;
@@ -268,6 +277,7 @@ export function validateConfig(raw: RawConfig): Config {
     eventRetentionHours,
     eventLogSync: eventLogSync as 'FULL' | 'NORMAL',
     tokenUri,
+    pubsubAutoCreateTopics,
     pushMaxOutstandingPerSubscription,
     pushMaxSockets,
     pushTokenIssuer: pushTokenIssuer as string,

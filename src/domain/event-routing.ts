@@ -1,4 +1,4 @@
-import type { EventNotificationConfig } from './model.js';
+import type { EventNotificationConfig, Registry } from './model.js';
 
 /**
  * Chooses the Pub/Sub topic of a telemetry message (spec §8.2): the first config whose
@@ -26,4 +26,11 @@ export function messageAttributes(
   // docs/compat.md C-SUBFOLDER-ATTR: absent when there is no subfolder (spec U13).
   if (subfolder !== '') a.subFolder = subfolder;
   return a;
+}
+
+/** Every Pub/Sub topic a registry routes to (telemetry and state), each once, in config order. */
+export function notificationTopics(registry: Pick<Registry, 'eventNotificationConfigs' | 'stateNotificationConfig'>): string[] {
+  const names = registry.eventNotificationConfigs.map((c) => c.pubsubTopicName);
+  if (registry.stateNotificationConfig) names.push(registry.stateNotificationConfig.pubsubTopicName);
+  return [...new Set(names.filter((n) => n !== ''))];
 }

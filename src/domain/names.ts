@@ -7,6 +7,9 @@ import type { RegistryKey } from './model.js';
 // Project IDs are user-chosen here (no GCP rules): letters, digits and the punctuation of
 // domain-scoped GCP projects ("example.com:proj").
 const PROJECT = /^[a-zA-Z0-9][-a-zA-Z0-9._:]{0,127}$/;
+
+/** A project ID as Bridgehead accepts it in any resource name. */
+export const isProjectId = (s: string): boolean => PROJECT.test(s);
 const LOCATION = /^[a-zA-Z0-9][-a-zA-Z0-9_]{0,62}$/;
 
 export interface LocationKey {

@@ -49,12 +49,53 @@ export const ADMIN_PERMISSIONS = {
 export type AdminMethod = keyof typeof ADMIN_PERMISSIONS;
 export type AdminPermission = (typeof ADMIN_PERMISSIONS)[AdminMethod];
 
-/** Reading the embedded event log stands in for consuming a Pub/Sub subscription (docs/compat.md C-SA-EVENTLOG). */
-export const EVENT_LOG_PERMISSION = 'pubsub.subscriptions.consume';
+/**
+ * Pub/Sub's permissions (cloud.google.com/pubsub/docs/access-control, "Required Pub/Sub
+ * permissions"), checked by PubSubAdmin on the resource Google checks them on.
+ */
+export const PUBSUB_PERMISSIONS = [
+  'pubsub.topics.create',
+  'pubsub.topics.get',
+  'pubsub.topics.update',
+  'pubsub.topics.list',
+  'pubsub.topics.delete',
+  'pubsub.topics.publish',
+  'pubsub.topics.attachSubscription',
+  'pubsub.topics.detachSubscription',
+  'pubsub.topics.getIamPolicy',
+  'pubsub.topics.setIamPolicy',
+  'pubsub.topics.updateTag',
+  'pubsub.subscriptions.create',
+  'pubsub.subscriptions.get',
+  'pubsub.subscriptions.update',
+  'pubsub.subscriptions.list',
+  'pubsub.subscriptions.delete',
+  'pubsub.subscriptions.consume',
+  'pubsub.subscriptions.getIamPolicy',
+  'pubsub.subscriptions.setIamPolicy',
+  'pubsub.snapshots.create',
+  'pubsub.snapshots.get',
+  'pubsub.snapshots.list',
+  'pubsub.snapshots.update',
+  'pubsub.snapshots.delete',
+  'pubsub.snapshots.seek',
+  'pubsub.snapshots.getIamPolicy',
+  'pubsub.snapshots.setIamPolicy',
+] as const;
 
-export type Permission = CloudIotPermission | AdminPermission | typeof EVENT_LOG_PERMISSION;
+export type PubSubPermission = (typeof PUBSUB_PERMISSIONS)[number];
+
+/** Reading the embedded event log stands in for consuming a Pub/Sub subscription (docs/compat.md C-SA-EVENTLOG). */
+export const EVENT_LOG_PERMISSION = 'pubsub.subscriptions.consume' satisfies PubSubPermission;
+
+export type Permission = CloudIotPermission | AdminPermission | PubSubPermission;
 
 const CLOUDIOT: ReadonlySet<string> = new Set(Object.values(PERMISSIONS));
 
-/** The permissions testIamPermissions answers for: Cloud IoT's own. */
+/** The permissions the Device Manager's testIamPermissions answers for: Cloud IoT's own. */
 export const isKnownPermission = (p: string): p is CloudIotPermission => CLOUDIOT.has(p);
+
+const PUBSUB: ReadonlySet<string> = new Set(PUBSUB_PERMISSIONS);
+
+/** The permissions Pub/Sub's TestIamPermissions answers for. */
+export const isPubSubPermission = (p: string): p is PubSubPermission => PUBSUB.has(p);

@@ -13,6 +13,16 @@ export interface ServiceAccountAuth {
   credentials: Pick<ServiceAccountCredentials, 'authenticateJwt' | 'authenticateAccessToken'>;
   /** Where registry and project policies are read for every authorization of a service account. */
   policies: Pick<Store, 'getIamPolicy' | 'getProjectIamPolicy'>;
+  /**
+   * Where the policies of Pub/Sub topics, subscriptions and snapshots are read (PubSubStore
+   * satisfies it). Without it only project policies grant Pub/Sub permissions.
+   */
+  resourcePolicies?: ResourcePolicies;
+}
+
+/** The own policy of a Pub/Sub resource; NOT_FOUND when the resource does not exist. */
+export interface ResourcePolicies {
+  getIamPolicy(resource: string): Promise<IamPolicy>;
 }
 
 const MISSING_OR_INVALID = 'Request is missing a valid admin bearer token (Authorization: Bearer <token>).';
@@ -68,23 +78,33 @@ export class ApiAuth {
 
   /**
    * The admin token holds every permission (docs/compat.md C-ADMIN-AUTH); a service account the
-   * ones its roles on the resource's registry or project give it (C-IAM-EVAL).
+   * ones its roles on the resource's registry or project give it (C-IAM-EVAL), or on the Pub/Sub
+   * resource itself (C-PS-IAM).
    */
   async allowed(caller: Principal, permission: Permission, resource: string): Promise<boolean> {
     if (caller.kind === 'admin') return true;
     if (!this.serviceAccounts) return false;
     const scope = policyScope(resource);
     if (!scope) return false;
-    const { policies } = this.serviceAccounts;
+    const { policies, resourcePolicies } = this.serviceAccounts;
     const found: IamPolicy[] = [await policies.getProjectIamPolicy(scope.project)];
     if (scope.registry) {
-      try {
-        found.push(await policies.getIamPolicy(scope.registry));
-      } catch (e) {
-        // A registry that does not exist has no policy; the project's still decides.
-        if (!(isApiError(e) && e.kind === 'NOT_FOUND')) throw e;
-      }
+      const registry = scope.registry;
+      await addIfExists(found, () => policies.getIamPolicy(registry));
+    }
+    if (scope.pubsubResource && resourcePolicies) {
+      const resource = scope.pubsubResource;
+      await addIfExists(found, () => resourcePolicies.getIamPolicy(resource));
     }
     return grants(found, caller.email, permission);
+  }
+}
+
+/** A resource that does not exist has no policy; the project's still decides. */
+async function addIfExists(found: IamPolicy[], read: () => Promise<IamPolicy>): Promise<void> {
+  try {
+    found.push(await read());
+  } catch (e) {
+    if (!(isApiError(e) && e.kind === 'NOT_FOUND')) throw e;
   }
 }

@@ -1,5 +1,6 @@
 import { echo, ECHO_MAX_PATH_CHARS } from '../domain/echo.js';
 import { ApiError, invalidArgument, isApiError, notFound } from '../domain/errors.js';
+import { notificationTopics } from '../domain/event-routing.js';
 import { checkReadMask, DEVICE_FIELDS, parseDeviceUpdateMask, parseMask, parseRegistryUpdateMask } from '../domain/field-mask.js';
 import { checkCommandSubfolder, checkResourceId } from '../domain/ids.js';
 import { LIMITS } from '../domain/limits.js';
@@ -45,6 +46,12 @@ import type {
 } from './device-manager-requests.js';
 import type { Bus, BusEvent, Clock, DeviceListFilter, KeyInspector, Store } from './ports.js';
 
+/** What creates the Pub/Sub topics registries route to (PubSubAdmin). */
+export interface TopicProvisioner {
+  /** Creates those of `names` that do not exist; INVALID_ARGUMENT for a name Pub/Sub refuses. */
+  ensureTopics(names: readonly string[]): Promise<void>;
+}
+
 /** Fields every listed device shows whatever the mask (docs/compat.md C-LIST-PROJECTION). */
 const LISTED_ALWAYS = ['id', 'name', 'numId'] as const;
 
@@ -62,6 +69,11 @@ export class DeviceAdmin {
     private readonly bus: Pick<Bus, 'publish'>,
     private readonly commands: CommandSender,
     private readonly auth: Pick<ApiAuth, 'authorize' | 'allowed'>,
+    /**
+     * Creates the Pub/Sub topics a registry names that do not exist yet (docs/compat.md
+     * C-PS-AUTO-TOPICS); absent when pubsubAutoCreateTopics is off.
+     */
+    private readonly topics?: TopicProvisioner,
   ) {}
 
   // ---- registries ----
@@ -82,6 +94,8 @@ export class DeviceAdmin {
       credentials: [],
     };
     applyRegistryFields(registry, msg, undefined, this.keys);
+    // Before the registry: a registry whose topics could not be made must not exist half-routed.
+    await this.topics?.ensureTopics(notificationTopics(registry));
     return this.store.createRegistry(registry);
   }
 
@@ -106,6 +120,9 @@ export class DeviceAdmin {
     const updated = await retryOnConflict(async () => {
       const registry = await this.requireRegistry(key);
       applyRegistryFields(registry, msg, mask, this.keys);
+      if (mask.has('eventNotificationConfigs') || mask.has('stateNotificationConfig')) {
+        await this.topics?.ensureTopics(notificationTopics(registry));
+      }
       return this.store.updateRegistry(registry);
     });
     this.announce({ type: 'registry-changed', registryName: registryName(key) });

@@ -1,4 +1,4 @@
-import type { Registry } from '../domain/model.js';
+import type { ErrorStatus, Registry } from '../domain/model.js';
 import type { ActivityRecorder } from './activity-recorder.js';
 import type { Sink, SinkMessage, Store } from './ports.js';
 
@@ -10,7 +10,23 @@ export interface StoredTarget {
 /** Latency observations, for metrics: seconds, and how many messages the value stands for. */
 export interface IngressObserver {
   committed(seconds: number, messages: number): void;
+  /** A device's message was routed to a Pub/Sub topic that does not exist (spec §8.3: logged at ERROR). */
+  topicMissing?(numId: string, topic: string): void;
 }
+
+/** Whether a Pub/Sub topic exists (PubSubStore.getTopic does it). */
+export interface TopicCheck {
+  exists(topic: string): Promise<boolean>;
+}
+
+/** spec §8.3: what a device's lastErrorStatus says when its message's topic does not exist (code 5, NOT_FOUND). */
+export const topicMissingStatus = (topic: string): ErrorStatus => ({
+  code: 5,
+  message: `The Pub/Sub topic "${topic}" does not exist; the message reached no subscription.`,
+});
+
+/** A topic seen to exist is not looked up again for this long: the check must not cost a read per message. */
+const TOPIC_SEEN_MS = 1000;
 
 /**
  * Device-to-cloud messages from any bridge: telemetry into the sink, state into the store (and,
@@ -30,12 +46,19 @@ export class DeviceIngress {
   private scheduled = false;
   private batchStart = 0;
   private readonly flush = (): void => this.flushBatch();
+  private readonly topicsSeen = new Map<string, number>();
 
   constructor(
     private readonly sink: Sink,
     private readonly store: Store,
     private readonly activity: ActivityRecorder,
     private readonly observer: IngressObserver = { committed: () => undefined },
+    /**
+     * With Pub/Sub served: a message routed to a missing topic is still stored and acknowledged,
+     * but the device's lastErrorStatus says it reached no subscription (spec §8.3,
+     * docs/compat.md C-PS-AUTO-TOPICS). Checked after the commit, so it never delays a PUBACK.
+     */
+    private readonly topics?: TopicCheck,
   ) {
     sink.onDrain(() => {
       const list = [...this.waiting];
@@ -83,6 +106,7 @@ export class DeviceIngress {
           this.activity.event(numIds[i]!, messages[i]!.publishTime);
           notify(targets[i]!, tokens[i]!, undefined);
         }
+        this.checkTopics(messages, numIds);
       },
       (err: unknown) => {
         for (let i = 0; i < messages.length; i++) notify(targets[i]!, tokens[i]!, err ?? new Error('sink append failed'));
@@ -95,7 +119,41 @@ export class DeviceIngress {
     const topic = registry.stateNotificationConfig?.pubsubTopicName;
     if (topic) {
       // Best effort (spec §8.4): the state is stored whatever happens to the notification.
-      this.sink.append([{ topic, attributes, data, publishTime: at }]).catch(() => undefined);
+      const message = { topic, attributes, data, publishTime: at };
+      this.sink.append([message]).then(
+        () => this.checkTopics([message], [numId]),
+        () => undefined,
+      );
+    }
+  }
+
+  /** Records spec §8.3's error on the devices whose committed messages went to a missing topic. */
+  private checkTopics(messages: readonly SinkMessage[], numIds: readonly string[]): void {
+    const check = this.topics;
+    if (!check) return;
+    const now = performance.now();
+    const distinct = new Set<string>();
+    for (const m of messages) {
+      const seen = this.topicsSeen.get(m.topic);
+      if (seen === undefined || now - seen > TOPIC_SEEN_MS) distinct.add(m.topic);
+    }
+    for (const topic of distinct) {
+      check.exists(topic).then(
+        (exists) => {
+          if (exists) {
+            this.topicsSeen.set(topic, performance.now());
+            return;
+          }
+          this.topicsSeen.delete(topic);
+          for (let i = 0; i < messages.length; i++) {
+            if (messages[i]!.topic !== topic) continue;
+            this.activity.error(numIds[i]!, messages[i]!.publishTime, topicMissingStatus(topic));
+            this.observer.topicMissing?.(numIds[i]!, topic);
+          }
+        },
+        // The message is stored either way; a failed lookup must not become an unhandled rejection.
+        () => undefined,
+      );
     }
   }
 

@@ -64,6 +64,12 @@ export interface Store {
   /** Registries of one project/location ordered by ID, starting after `after`. */
   listRegistries(project: string, location: string, after: string | undefined, limit: number): Promise<Page<Registry>>;
   /**
+   * Every registry of every project, ordered by (project, location, ID), starting after the
+   * registry named `after` (`projects/p/locations/l/registries/r`, the `next` of a page). For work
+   * done across the installation (creating the Pub/Sub topics registries name at start).
+   */
+  listAllRegistries(after: string | undefined, limit: number): Promise<Page<Registry>>;
+  /**
    * Replaces the registry's mutable fields if `registry.revision` is still the stored one, and
    * returns it with the next revision. NOT_FOUND if absent; ABORTED (REVISION_CONFLICT) if stale.
    */

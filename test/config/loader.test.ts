@@ -261,3 +261,15 @@ describe('tokenUri', () => {
     }
   });
 });
+
+describe('pubsubAutoCreateTopics', () => {
+  test('on by default; off from the file, the environment or the flag', () => {
+    assert.equal(loadConfig({}, {}).pubsubAutoCreateTopics, true);
+    assert.equal(loadConfig({ configFile: configFile({ pubsubAutoCreateTopics: false }) }, {}).pubsubAutoCreateTopics, false);
+    assert.equal(loadConfig({}, { BRIDGEHEAD_PUBSUB_AUTO_CREATE_TOPICS: 'false' }).pubsubAutoCreateTopics, false);
+    assert.equal(loadConfig({ pubsubAutoCreateTopics: false }, { BRIDGEHEAD_PUBSUB_AUTO_CREATE_TOPICS: 'true' }).pubsubAutoCreateTopics, false);
+    assert.deepEqual(problemsOf(() => loadConfig({}, { BRIDGEHEAD_PUBSUB_AUTO_CREATE_TOPICS: 'no' })), [
+      'pubsubAutoCreateTopics: expected true or false, got "no"',
+    ]);
+  });
+});

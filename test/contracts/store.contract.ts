@@ -158,6 +158,22 @@ function registryContract({ fresh }: ContractContext): void {
       assert.deepEqual(p1.items[0], makeRegistry(regKey('r-00')));
     });
 
+    it('lists every registry of every project in (project, location, ID) order, page by page', async () => {
+      const store = await fresh();
+      // "a-b" sorts before "a/" as text but after "a" as a project: the order is by field, not by name.
+      const keys = [regKey('r-2', 'a'), regKey('r-1', 'a-b'), regKey('r-1', 'a'), regKey('r-0', 'a', 'asia-east1'), regKey('r-9', 'b')];
+      for (const k of keys) await store.createRegistry(makeRegistry(k));
+      const seen: string[] = [];
+      let after: string | undefined;
+      do {
+        const page = await store.listAllRegistries(after, 2);
+        seen.push(...page.items.map((r) => `${r.project}/${r.location}/${r.registry}`));
+        after = page.next;
+      } while (after !== undefined);
+      assert.deepEqual(seen, ['a/asia-east1/r-0', 'a/us-central1/r-1', 'a/us-central1/r-2', 'a-b/us-central1/r-1', 'b/us-central1/r-9']);
+      assert.deepEqual(await (await fresh()).listAllRegistries(undefined, 10), { items: [], next: undefined });
+    });
+
     it('a page that ends exactly at the last registry has no next token', async () => {
       const store = await fresh();
       for (let i = 0; i < 4; i++) await store.createRegistry(makeRegistry(regKey(`r-${i}`)));

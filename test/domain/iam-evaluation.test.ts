@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { grants, policyScope } from '../../src/domain/iam-evaluation.js';
 import { isKnownRole, rolePermissions, ROLES } from '../../src/domain/iam-roles.js';
 import type { IamBinding, IamPolicy } from '../../src/domain/model.js';
-import { PERMISSIONS, type Permission } from '../../src/domain/permissions.js';
+import { PERMISSIONS, PUBSUB_PERMISSIONS, type Permission } from '../../src/domain/permissions.js';
 
 const SA = 'robot-01@proj.iam.gserviceaccount.com';
 const policy = (...bindings: IamBinding[]): IamPolicy => ({ version: 1, bindings, etag: new Uint8Array([1]) });
@@ -50,6 +50,44 @@ describe('predefined roles (Google\'s "Access control with IAM" table)', () => {
   });
 });
 
+describe('Pub/Sub roles ("Pub/Sub roles and permissions")', () => {
+  const PS = [...PUBSUB_PERMISSIONS];
+  const psHeld = (role: string): string[] => PS.filter((p) => grants([policy(bind(role, `serviceAccount:${SA}`))], SA, p)).sort();
+
+  test('publisher publishes; subscriber consumes, seeks and attaches subscriptions', () => {
+    assert.deepEqual(psHeld('roles/pubsub.publisher'), ['pubsub.topics.publish']);
+    assert.deepEqual(psHeld('roles/pubsub.subscriber'), ['pubsub.snapshots.seek', 'pubsub.subscriptions.consume', 'pubsub.topics.attachSubscription']);
+  });
+
+  test('viewer reads, editor changes everything but policies, admin holds every Pub/Sub permission', () => {
+    assert.deepEqual(psHeld('roles/pubsub.viewer'), [
+      'pubsub.snapshots.get',
+      'pubsub.snapshots.list',
+      'pubsub.subscriptions.get',
+      'pubsub.subscriptions.list',
+      'pubsub.topics.get',
+      'pubsub.topics.list',
+    ]);
+    const editor = psHeld('roles/pubsub.editor');
+    assert.ok(editor.includes('pubsub.topics.publish') && editor.includes('pubsub.subscriptions.consume') && editor.includes('pubsub.topics.detachSubscription'));
+    assert.ok(!editor.some((p) => p.endsWith('IamPolicy')), 'an editor cannot read or change policies');
+    assert.deepEqual(psHeld('roles/pubsub.admin'), [...PS].sort());
+    assert.deepEqual(psHeld('roles/owner'), [...PS].sort());
+  });
+
+  test('the basic roles: viewer reads and reads policies, editor does not set them', () => {
+    assert.ok(psHeld('roles/viewer').includes('pubsub.topics.getIamPolicy'));
+    assert.ok(!psHeld('roles/viewer').includes('pubsub.subscriptions.consume'));
+    assert.ok(psHeld('roles/editor').includes('pubsub.subscriptions.consume'));
+    assert.ok(!psHeld('roles/editor').includes('pubsub.topics.setIamPolicy'));
+  });
+
+  test('no Pub/Sub role grants Cloud IoT permissions, nor the other way round', () => {
+    for (const role of ['roles/pubsub.admin', 'roles/pubsub.editor']) assert.deepEqual(held(role), []);
+    assert.deepEqual(psHeld('roles/cloudiot.admin'), []);
+  });
+});
+
 describe('grants', () => {
   test('a binding to another member, or of another role, grants nothing', () => {
     const p = policy(bind('roles/cloudiot.admin', 'serviceAccount:other-01@proj.iam.gserviceaccount.com', `user:${SA}`), bind('roles/cloudiot.viewer', `serviceAccount:${SA}`));
@@ -79,14 +117,17 @@ describe('grants', () => {
 });
 
 describe('policyScope', () => {
-  test('registry and device names reach their registry; everything else only its project', () => {
+  test('registry and device names reach their registry; Pub/Sub resources their own policy; everything else only its project', () => {
     const reg = { project: 'p', location: 'us-central1', registry: 'r1' };
-    assert.deepEqual(policyScope('projects/p/locations/us-central1/registries/r1'), { project: 'p', registry: reg });
-    assert.deepEqual(policyScope('projects/p/locations/us-central1/registries/r1/devices/d1'), { project: 'p', registry: reg });
-    assert.deepEqual(policyScope('projects/p/locations/us-central1'), { project: 'p', registry: undefined });
-    assert.deepEqual(policyScope('projects/p'), { project: 'p', registry: undefined });
-    assert.deepEqual(policyScope('projects/p/topics/t'), { project: 'p', registry: undefined });
-    assert.deepEqual(policyScope(`projects/p/serviceAccounts/${SA}/keys/abc`), { project: 'p', registry: undefined });
+    const none = { pubsubResource: undefined };
+    assert.deepEqual(policyScope('projects/p/locations/us-central1/registries/r1'), { project: 'p', registry: reg, ...none });
+    assert.deepEqual(policyScope('projects/p/locations/us-central1/registries/r1/devices/d1'), { project: 'p', registry: reg, ...none });
+    assert.deepEqual(policyScope('projects/p/locations/us-central1'), { project: 'p', registry: undefined, ...none });
+    assert.deepEqual(policyScope('projects/p'), { project: 'p', registry: undefined, ...none });
+    assert.deepEqual(policyScope(`projects/p/serviceAccounts/${SA}/keys/abc`), { project: 'p', registry: undefined, ...none });
+    for (const r of ['projects/p/topics/t', 'projects/p/subscriptions/s', 'projects/p/snapshots/s']) {
+      assert.deepEqual(policyScope(r), { project: 'p', registry: undefined, pubsubResource: r });
+    }
   });
 
   test('anything else has no scope', () => {

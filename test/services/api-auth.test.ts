@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryStore } from '../../src/adapters/store/memory/memory-store.js';
 import { ApiError } from '../../src/domain/errors.js';
-import type { IamBinding } from '../../src/domain/model.js';
+import type { IamBinding, IamPolicy } from '../../src/domain/model.js';
 import { ApiAuth, type Principal, type ServiceAccountAuth } from '../../src/services/api-auth.js';
 import type { ServiceAccountPrincipal } from '../../src/services/service-account-credentials.js';
 import { makeRegistry, regKey } from '../contracts/store-fixtures.js';
@@ -108,5 +108,55 @@ describe('ApiAuth.allowed and authorize (docs/compat.md C-IAM-EVAL)', () => {
       assert.equal(e.message, `Permission "cloudiot.devices.create" denied on resource "${REG}" (or it may not exist).`);
       return true;
     });
+  });
+});
+
+describe('ApiAuth.allowed on Pub/Sub resources (docs/compat.md C-PS-IAM)', () => {
+  const member = `serviceAccount:${SA.email}`;
+  const TOPIC = 'projects/proj/topics/telemetry';
+  const SUB = 'projects/proj/subscriptions/backend';
+  /** Resource policies as a PubSubStore keeps them: NOT_FOUND for a resource that does not exist. */
+  const resourcePolicies = (own: Record<string, IamBinding[]>, reads: string[]) => ({
+    async getIamPolicy(resource: string): Promise<IamPolicy> {
+      reads.push(resource);
+      const bindings = own[resource];
+      if (!bindings) throw new ApiError('NOT_FOUND', `${resource} not found`);
+      return { version: 1, bindings, etag: new Uint8Array([1]) };
+    },
+  });
+  const setup = async (own: Record<string, IamBinding[]>, project: IamBinding[], reads: string[] = []) => {
+    const store = new MemoryStore();
+    if (project.length) await store.setProjectIamPolicy('proj', { version: 1, bindings: project }, undefined);
+    return new ApiAuth(ADMIN_TOKEN, { credentials: fakeCredentials(), policies: store, resourcePolicies: resourcePolicies(own, reads) });
+  };
+
+  it("a topic's own policy grants on that topic only", async () => {
+    const auth = await setup({ [TOPIC]: [{ role: 'roles/pubsub.publisher', members: [member] }], 'projects/proj/topics/other': [] }, []);
+    assert.equal(await auth.allowed(SA, 'pubsub.topics.publish', TOPIC), true);
+    assert.equal(await auth.allowed(SA, 'pubsub.topics.publish', 'projects/proj/topics/other'), false);
+    assert.equal(await auth.allowed(SA, 'pubsub.topics.delete', TOPIC), false);
+  });
+
+  it("a subscription's own policy grants consume; the project's policy grants on every resource", async () => {
+    const auth = await setup({ [SUB]: [{ role: 'roles/pubsub.subscriber', members: [member] }] }, [{ role: 'roles/pubsub.viewer', members: [member] }]);
+    assert.equal(await auth.allowed(SA, 'pubsub.subscriptions.consume', SUB), true);
+    assert.equal(await auth.allowed(SA, 'pubsub.subscriptions.get', SUB), true, 'from the project');
+    assert.equal(await auth.allowed(SA, 'pubsub.topics.get', 'projects/proj/topics/missing'), true, 'a missing resource: the project decides');
+    assert.equal(await auth.allowed(SA, 'pubsub.subscriptions.consume', 'projects/proj/subscriptions/missing'), false);
+  });
+
+  it('the policy read is the one of the resource named, never another kind with the same ID', async () => {
+    const reads: string[] = [];
+    const auth = await setup({ 'projects/proj/topics/x1': [{ role: 'roles/pubsub.admin', members: [member] }] }, [], reads);
+    assert.equal(await auth.allowed(SA, 'pubsub.subscriptions.consume', 'projects/proj/subscriptions/x1'), false);
+    assert.deepEqual(reads, ['projects/proj/subscriptions/x1']);
+  });
+
+  it('without resource policies only the project grants (the Device Manager setup)', async () => {
+    const store = new MemoryStore();
+    await store.setProjectIamPolicy('proj', { version: 1, bindings: [{ role: 'roles/pubsub.publisher', members: [member] }] }, undefined);
+    const auth = new ApiAuth(ADMIN_TOKEN, { credentials: fakeCredentials(), policies: store });
+    assert.equal(await auth.allowed(SA, 'pubsub.topics.publish', TOPIC), true);
+    assert.equal(await auth.allowed(SA, 'pubsub.topics.create', 'projects/proj'), false);
   });
 });

@@ -3,9 +3,10 @@ import { nextConfigVersion } from '../../../domain/config-versioning.js';
 import { EMPTY_POLICY, nextPolicy } from '../../../domain/iam-policy.js';
 import { pageOf } from '../../../domain/paging.js';
 import { LIMITS } from '../../../domain/limits.js';
-import { isNumId } from '../../../domain/names.js';
+import { isNumId, parseRegistryName } from '../../../domain/names.js';
 import {
   isGateway,
+  registryName,
   type Device,
   type DeviceConfig,
   type DeviceState,
@@ -99,6 +100,19 @@ export class MemoryStore implements Store {
       .filter((r) => r.project === project && r.location === location && r.registry > (after ?? ''))
       .sort((a, b) => (a.registry < b.registry ? -1 : a.registry > b.registry ? 1 : 0));
     const page = pageOf(matching, limit, (r) => r.registry);
+    return { items: page.items.map(copyRegistry), next: page.next };
+  }
+
+  async listAllRegistries(after: string | undefined, limit: number): Promise<Page<Registry>> {
+    this.assertOpen();
+    const from = after === undefined ? undefined : parseRegistryName(after, 'after');
+    const cmp = (a: RegistryKey, b: RegistryKey): number =>
+      compare(a.project, b.project) || compare(a.location, b.location) || compare(a.registry, b.registry);
+    const matching = [...this.registries.values()]
+      .map((e) => e.registry)
+      .filter((r) => from === undefined || cmp(r, from) > 0)
+      .sort(cmp);
+    const page = pageOf(matching, limit, (r) => registryName(r));
     return { items: page.items.map(copyRegistry), next: page.next };
   }
 
@@ -405,3 +419,5 @@ export class MemoryStore implements Store {
     if (gateways?.size === 0) this.gatewaysOfDevice.delete(deviceNumId);
   }
 }
+
+const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -5,16 +5,17 @@ import { EMPTY_POLICY, nextPolicy } from '../../../domain/iam-policy.js';
 import { pageOf } from '../../../domain/paging.js';
 import { ApiError, isApiError } from '../../../domain/errors.js';
 import { LIMITS } from '../../../domain/limits.js';
-import { isNumId } from '../../../domain/names.js';
-import type {
-  Device,
-  DeviceConfig,
-  DeviceState,
-  IamPolicy,
-  NewDevice,
-  NewRegistry,
-  Registry,
-  RegistryKey,
+import { isNumId, parseRegistryName } from '../../../domain/names.js';
+import {
+  registryName,
+  type Device,
+  type DeviceConfig,
+  type DeviceState,
+  type IamPolicy,
+  type NewDevice,
+  type NewRegistry,
+  type Registry,
+  type RegistryKey,
 } from '../../../domain/model.js';
 import type { ServiceAccount, ServiceAccountKey } from '../../../domain/service-accounts.js';
 import type { ActivityPatch, BindLimits, ConfigUpdate, DeviceListFilter, Page, Store } from '../../../services/ports.js';
@@ -127,6 +128,15 @@ export class SqliteStore implements Store {
       const n = pageSize(limit);
       const rows = this.q.listRegistries.all(project, location, after ?? '', n + 1);
       return pageOf(rows.map(decodeRegistry), n, (r) => r.registry);
+    });
+  }
+
+  async listAllRegistries(after: string | undefined, limit: number): Promise<Page<Registry>> {
+    return this.read(() => {
+      const n = pageSize(limit);
+      const from = after === undefined ? { project: '', location: '', registry: '' } : parseRegistryName(after, 'after');
+      const rows = this.q.listAllRegistries.all(from.project, from.location, from.registry, n + 1);
+      return pageOf(rows.map(decodeRegistry), n, (r) => registryName(r));
     });
   }
 

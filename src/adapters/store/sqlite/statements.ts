@@ -63,6 +63,9 @@ export function prepareStatements(db: Database.Database) {
     listRegistries: db.prepare<[string, string, string, number], RegistryRow>(
       'SELECT project, location, id, doc, revision FROM registries WHERE project = ? AND location = ? AND id > ? ORDER BY id LIMIT ?',
     ),
+    listAllRegistries: db.prepare<[...Key3, number], RegistryRow>(
+      'SELECT project, location, id, doc, revision FROM registries WHERE (project, location, id) > (?, ?, ?) ORDER BY project, location, id LIMIT ?',
+    ),
     updateRegistry: db.prepare<[string, ...Key3, number]>(
       'UPDATE registries SET doc = ?, revision = revision + 1 WHERE project = ? AND location = ? AND id = ? AND revision = ?',
     ),

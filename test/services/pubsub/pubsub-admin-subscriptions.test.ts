@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { apiErrorOn, invalidOn } from '../../support/assertions.js';
+import { ADMIN, bytes, harness, subName, T0, topicName } from './pubsub-admin-support.js';
+
+const DAY = 24 * 3600 * 1000;
+const sink = { deliver: () => true, end: () => undefined };
+
+async function withTopic() {
+  const h = harness();
+  await h.admin.createTopic(ADMIN, { name: topicName('t-1') });
+  await h.admin.createTopic(ADMIN, { name: topicName('dlq') });
+  return h;
+}
+
+describe('PubSubAdmin subscriptions', () => {
+  it('creates with Pub/Sub defaults, starting after the log head at creation', async () => {
+    const h = await withTopic();
+    await h.admin.publish(ADMIN, { topic: topicName('t-1'), messages: [{ data: bytes('before') }] });
+    const sub = await h.admin.createSubscription(ADMIN, { name: subName('s-1'), topic: topicName('t-1') });
+    assert.deepEqual(sub, {
+      name: subName('s-1'),
+      topic: topicName('t-1'),
+      ackDeadlineSeconds: 10,
+      retainAckedMessages: false,
+      messageRetentionMs: 7 * DAY,
+      labels: {},
+      filter: '',
+      enableMessageOrdering: false,
+      deadLetterPolicy: undefined,
+      retryPolicy: undefined,
+      pushConfig: undefined,
+      detached: false,
+      startSeq: 1,
+      createTime: T0,
+      revision: 1,
+    });
+  });
+
+  it('keeps every field given, filter and policies included', async () => {
+    const h = await withTopic();
+    const sub = await h.admin.createSubscription(ADMIN, {
+      name: subName('s-1'),
+      topic: topicName('t-1'),
+      ackDeadlineSeconds: 60,
+      filter: 'attributes.subFolder = "alerts"',
+      enableMessageOrdering: true,
+      deadLetterPolicy: { deadLetterTopic: topicName('dlq') },
+      retryPolicy: { minimumBackoff: { seconds: 1 } },
+      pushConfig: { pushEndpoint: 'https://push.example/x' },
+      expirationPolicy: { ttl: { seconds: 86400 } },
+    });
+    assert.equal(sub.ackDeadlineSeconds, 60);
+    assert.equal(sub.filter, 'attributes.subFolder = "alerts"');
+    assert.equal(sub.enableMessageOrdering, true);
+    assert.deepEqual(sub.deadLetterPolicy, { deadLetterTopic: topicName('dlq'), maxDeliveryAttempts: 5 });
+    assert.deepEqual(sub.retryPolicy, { minimumBackoffMs: 1000, maximumBackoffMs: 600_000 });
+    assert.deepEqual(sub.pushConfig, { pushEndpoint: 'https://push.example/x', attributes: {}, oidcToken: undefined });
+  });
+
+  it('refuses bad fields naming them, a missing topic or dead-letter topic, and a taken name', async () => {
+    const h = await withTopic();
+    const base = { name: subName('s-1'), topic: topicName('t-1') };
+    await assert.rejects(h.admin.createSubscription(ADMIN, { ...base, filter: 'attributes:a AND attributes:b OR attributes:c' }), invalidOn('filter', /position/));
+    await assert.rejects(h.admin.createSubscription(ADMIN, { ...base, ackDeadlineSeconds: 601 }), invalidOn('ack_deadline_seconds'));
+    await assert.rejects(h.admin.createSubscription(ADMIN, { ...base, topic: 't-1' }), invalidOn('topic'));
+    await assert.rejects(h.admin.createSubscription(ADMIN, { ...base, enableExactlyOnceDelivery: true }), invalidOn('enable_exactly_once_delivery'));
+    await assert.rejects(h.admin.createSubscription(ADMIN, { ...base, topic: topicName('nope') }), apiErrorOn('NOT_FOUND', undefined));
+    await assert.rejects(
+      h.admin.createSubscription(ADMIN, { ...base, deadLetterPolicy: { deadLetterTopic: topicName('nope') } }),
+      apiErrorOn('NOT_FOUND', 'dead_letter_policy.dead_letter_topic'),
+    );
+    await h.admin.createSubscription(ADMIN, base);
+    await assert.rejects(h.admin.createSubscription(ADMIN, base), apiErrorOn('ALREADY_EXISTS', undefined));
+  });
+
+  it('updates the masked fields only, refuses immutable ones, and tells the engine', async () => {
+    const h = await withTopic();
+    await h.admin.createSubscription(ADMIN, { name: subName('s-1'), topic: topicName('t-1'), labels: { a: 'b' } });
+    const updated = await h.admin.updateSubscription(ADMIN, {
+      subscription: { name: subName('s-1'), ackDeadlineSeconds: 30, labels: {} },
+      updateMask: { paths: ['ack_deadline_seconds'] },
+    });
+    assert.deepEqual([updated.ackDeadlineSeconds, updated.labels, updated.revision], [30, { a: 'b' }, 2]);
+    assert.deepEqual(h.engine.named('subscriptionChanged'), [[subName('s-1')]]);
+    for (const path of ['filter', 'topic', 'enable_message_ordering']) {
+      await assert.rejects(h.admin.updateSubscription(ADMIN, { subscription: { name: subName('s-1') }, updateMask: { paths: [path] } }), invalidOn('update_mask'));
+    }
+    await assert.rejects(
+      h.admin.updateSubscription(ADMIN, { subscription: { name: subName('s-1'), ackDeadlineSeconds: 5 }, updateMask: { paths: ['ack_deadline_seconds'] } }),
+      invalidOn('subscription.ack_deadline_seconds'),
+    );
+    await h.admin.modifyPushConfig(ADMIN, { subscription: subName('s-1'), pushConfig: { pushEndpoint: 'http://127.0.0.1:9/push' } });
+    assert.equal((await h.admin.getSubscription(ADMIN, { subscription: subName('s-1') })).pushConfig?.pushEndpoint, 'http://127.0.0.1:9/push');
+    await h.admin.modifyPushConfig(ADMIN, { subscription: subName('s-1'), pushConfig: {} });
+    assert.equal((await h.admin.getSubscription(ADMIN, { subscription: subName('s-1') })).pushConfig, undefined, 'an empty push config makes it a pull subscription');
+    await assert.rejects(h.admin.modifyPushConfig(ADMIN, { subscription: subName('s-1'), pushConfig: { pushEndpoint: 'ftp://x/' } }), invalidOn('push_config.push_endpoint'));
+  });
+
+  it('lists, deletes (telling the engine) and detaches (then Pull fails with FAILED_PRECONDITION)', async () => {
+    const h = await withTopic();
+    for (const id of ['s-1', 's-2']) await h.admin.createSubscription(ADMIN, { name: subName(id), topic: topicName('t-1') });
+    assert.deepEqual((await h.admin.listSubscriptions(ADMIN, { project: 'projects/proj' })).items.map((s) => s.name), [subName('s-1'), subName('s-2')]);
+    await h.admin.deleteSubscription(ADMIN, { subscription: subName('s-2') });
+    assert.deepEqual(h.engine.named('subscriptionDeleted'), [[subName('s-2')]]);
+    await assert.rejects(h.admin.deleteSubscription(ADMIN, { subscription: subName('s-2') }), apiErrorOn('NOT_FOUND', undefined));
+
+    await h.admin.detachSubscription(ADMIN, { subscription: subName('s-1') });
+    const detached = await h.admin.getSubscription(ADMIN, { subscription: subName('s-1') });
+    assert.deepEqual([detached.detached, detached.topic], [true, topicName('t-1')]);
+    assert.deepEqual(h.engine.named('subscriptionChanged'), [[subName('s-1')]]);
+    await assert.rejects(h.admin.pull(ADMIN, { subscription: subName('s-1'), maxMessages: 1 }, AbortSignal.timeout(1000)), apiErrorOn('FAILED_PRECONDITION', undefined));
+    await assert.rejects(h.admin.detachSubscription(ADMIN, { subscription: subName('s-9') }), apiErrorOn('NOT_FOUND', undefined));
+  });
+});
+
+describe('PubSubAdmin consuming: what reaches the engine', () => {
+  it('Pull: max_messages required and capped at 1,000; returnImmediately waits 0, otherwise the bounded wait', async () => {
+    const h = await withTopic();
+    await h.admin.createSubscription(ADMIN, { name: subName('s-1'), topic: topicName('t-1') });
+    const signal = AbortSignal.timeout(60_000);
+    await assert.rejects(h.admin.pull(ADMIN, { subscription: subName('s-1') }, signal), invalidOn('max_messages'));
+    await h.admin.pull(ADMIN, { subscription: subName('s-1'), maxMessages: 5000, returnImmediately: true }, signal);
+    await h.admin.pull(ADMIN, { subscription: subName('s-1'), maxMessages: 3 }, signal);
+    assert.deepEqual(h.engine.named('pull'), [
+      [subName('s-1'), 1000, 0],
+      [subName('s-1'), 3, 10_000],
+    ]);
+    await assert.rejects(h.admin.pull(ADMIN, { subscription: subName('nope'), maxMessages: 1 }, signal), apiErrorOn('NOT_FOUND', undefined));
+  });
+
+  it('Acknowledge and ModifyAckDeadline: ack IDs required; deadlines 0..600 with 1..9 raised to 10', async () => {
+    const h = await withTopic();
+    await h.admin.createSubscription(ADMIN, { name: subName('s-1'), topic: topicName('t-1') });
+    const s = subName('s-1');
+    await assert.rejects(h.admin.acknowledge(ADMIN, { subscription: s, ackIds: [] }), invalidOn('ack_ids'));
+    await h.admin.acknowledge(ADMIN, { subscription: s, ackIds: ['x', 'not-even-an-ack-id'] });
+    await h.admin.modifyAckDeadline(ADMIN, { subscription: s, ackIds: ['x'], ackDeadlineSeconds: 0 });
+    await h.admin.modifyAckDeadline(ADMIN, { subscription: s, ackIds: ['x'], ackDeadlineSeconds: 5 });
+    await h.admin.modifyAckDeadline(ADMIN, { subscription: s, ackIds: ['x'], ackDeadlineSeconds: 600 });
+    await assert.rejects(h.admin.modifyAckDeadline(ADMIN, { subscription: s, ackIds: ['x'], ackDeadlineSeconds: 601 }), invalidOn('ack_deadline_seconds'));
+    await assert.rejects(h.admin.acknowledge(ADMIN, { subscription: subName('nope'), ackIds: ['x'] }), apiErrorOn('NOT_FOUND', undefined));
+    assert.deepEqual(h.engine.named('acknowledge'), [[s, ['x', 'not-even-an-ack-id']]]);
+    assert.deepEqual(h.engine.named('modifyAckDeadline'), [
+      [s, ['x'], 0],
+      [s, ['x'], 10],
+      [s, ['x'], 600],
+    ]);
+  });
+
+  it('StreamingPull: the first request sets the lease and flow control; its acks and later requests are checked and passed on', async () => {
+    const h = await withTopic();
+    await h.admin.createSubscription(ADMIN, { name: subName('s-1'), topic: topicName('t-1') });
+    const s = subName('s-1');
+    await assert.rejects(h.admin.streamingPull(ADMIN, { subscription: s }, sink), invalidOn('stream_ack_deadline_seconds'));
+    await assert.rejects(h.admin.streamingPull(ADMIN, { subscription: s, streamAckDeadlineSeconds: 9 }, sink), invalidOn('stream_ack_deadline_seconds'));
+    const session = await h.admin.streamingPull(
+      ADMIN,
+      { subscription: s, streamAckDeadlineSeconds: 60, maxOutstandingMessages: '1000', maxOutstandingBytes: -1, ackIds: ['a1'] },
+      sink,
+    );
+    assert.deepEqual(h.engine.named('open'), [[s, { ackDeadlineSeconds: 60, maxOutstandingMessages: 1000, maxOutstandingBytes: 0 }]]);
+    session.request({ modifyDeadlineAckIds: ['a2', 'a3'], modifyDeadlineSeconds: [0, 3] });
+    assert.throws(() => session.request({ modifyDeadlineAckIds: ['a2'], modifyDeadlineSeconds: [] }), invalidOn('modify_deadline_seconds'));
+    assert.throws(() => session.request({ modifyDeadlineAckIds: ['a2'], modifyDeadlineSeconds: [601] }), invalidOn('modify_deadline_seconds[0]'));
+    assert.deepEqual(h.engine.named('session.request'), [
+      [{ ackIds: ['a1'], modifyDeadlineAckIds: [], modifyDeadlineSeconds: [] }],
+      [{ modifyDeadlineAckIds: ['a2', 'a3'], modifyDeadlineSeconds: [0, 10] }],
+    ]);
+  });
+});
