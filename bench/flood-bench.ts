@@ -5,25 +5,23 @@
  * a time, or finish the handshake and never send CONNECT; plus a device with a 64 KiB config that
  * stops reading and sends 20,000 config SUBSCRIBEs. Bounded in count and time. Prints when the
  * server closed each kind against the documented timeout, the slow reader's fate, the server's
- * RSS before / during / after, and a healthy device's PUBACK latency idle vs during the flood
- * (target: p99 during ≤ 2× idle), overall and by second. Two rounds: the sockets as fast as
- * the flood opens them, then paced over 10 s; the second also shows whether the memory the
- * first took is reused. The flood runs in a worker thread; the healthy device in the main one.
+ * RSS before / during / after (and up to 60 s after the last round), and a healthy device's
+ * PUBACK latency idle vs during the flood (target: p99 during ≤ 2× idle), overall and by second.
+ * Three rounds: the sockets as fast as the flood opens them, paced over 10 s, then as fast
+ * again; the later rounds show whether the memory the first took is reused or grows. The
+ * attackers run in a child process of their own; the healthy device here.
  *
  * BENCH_FLOOD_PER_KIND (default 1,200 sockets of each of the 5 kinds) changes the size.
  */
-import { Worker } from 'node:worker_threads';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { fork } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { pathToFileURL } from 'node:url';
-import mqttPacket, { type Packet } from 'mqtt-packet';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { api, type StartedServer } from '../test/support/server.js';
 import { caOf, createDevice, createRegistry, devicePath, mqttsUrl, mqttUrl, type TestDevice } from '../test/support/fleet.js';
 import { assertDevicePublishes, disconnects } from '../test/support/mqtt-health.js';
-import { hostPort } from '../test/support/mqtt-processes.js';
 import { clientHello, STALL_KINDS, type StallKind } from '../test/support/stalled-sockets.js';
 import { fmtCount, fmtMs, now, percentile, table, type BenchSection } from './lib.js';
-import type { FloodJob, FloodMessage } from './loadgen/flood-worker.js';
+import type { FloodJob, FloodMessage } from './loadgen/flood-child.js';
 import { alive, containedBugs, withOwnServer } from './loadgen/own-server.js';
 import { cpuMs, rssBytes } from './loadgen/proc.js';
 import { PubackProbe } from './loadgen/puback-probe.js';
@@ -34,6 +32,8 @@ const PROBE_INTERVAL_MS = 20;
 /** The flood is given up on after this long (the documented limits are 10 s, 20 s for TLS). */
 const FLOOD_DEADLINE_MS = 40_000;
 const SLOW_SUBSCRIBES = 20_000;
+/** When (s after the last round's sockets are gone) the server's RSS is read again. */
+const RSS_LATER_S = [5, 15, 30, 60];
 /** The slow reader starts this long into each flood, so that the figures by second tell its cost apart. */
 const SLOW_READER_AFTER_MS = 5_000;
 /** The second round's pace: the same sockets over 10 s. */
@@ -58,7 +58,7 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
   const perKind = Number(process.env.BENCH_FLOOD_PER_KIND ?? 1200);
   print('== MQTT flood: sockets that never authenticate, and a slow reader ==');
   print(
-    `${fmtCount(perKind * STALL_KINDS.length)} sockets (${fmtCount(perKind)} of each: ${STALL_KINDS.join(', ')}), opened from a worker thread (100 at a time; round 2 paced at ${PACED_PER_SECOND}/s); ` +
+    `${fmtCount(perKind * STALL_KINDS.length)} sockets (${fmtCount(perKind)} of each: ${STALL_KINDS.join(', ')}), opened from a child process (100 at a time; round 2 paced at ${PACED_PER_SECOND}/s); ` +
       `a device with a 64 KiB config that stops reading and sends ${fmtCount(SLOW_SUBSCRIBES)} config SUBSCRIBEs over TLS ${SLOW_READER_AFTER_MS / 1000} s into each round; a healthy device publishing QoS 1 every ${PROBE_INTERVAL_MS} ms over TLS; ` +
       'server --mqtt-max-msgs-per-sec 0 (so that the slow reader meets the unread-bytes bound, not the rate limit)',
   );
@@ -71,10 +71,6 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
     const pid = server.process.pid ?? -1;
     const rss: { at: number; bytes: number }[] = [];
     const sampler = setInterval(() => rss.push({ at: now(), bytes: rssBytes(pid) ?? 0 }), 250);
-    // Made before anything is timed: encoding them takes the healthy device's thread a while.
-    const slowSubscribes = Buffer.concat(
-      Array.from({ length: SLOW_SUBSCRIBES }, (_, i) => mqttPacket.generate({ cmd: 'subscribe', messageId: (i % 65_535) + 1, subscriptions: [{ topic: `/devices/${slow.id}/config`, qos: 0 }] })),
-    );
     const probe = await PubackProbe.start(server, healthy, PROBE_INTERVAL_MS);
     try {
       await sleep(2_000);
@@ -83,19 +79,20 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
       const rssIdle = rssBytes(pid) ?? 0;
       const rows: string[][] = [['idle', ...latency(probe.between(idleFrom, now()))]];
       const idleP99 = percentile(probe.between(idleFrom, now()), 99);
-      // Twice: as fast as the flood can open sockets, then paced. The second round also shows
+      // As fast as the flood can open sockets, paced, then as fast again: the later rounds show
       // whether the memory the first one took is reused or keeps growing.
       for (const [round, perSecond] of [
         [1, undefined],
         [2, PACED_PER_SECOND],
+        [3, undefined],
       ] as const) {
         if (opts.signal?.aborted === true) break;
         print();
         print(`-- flood, round ${round}: ${perSecond === undefined ? 'as fast as the worker opens them' : `${perSecond} new sockets per second`}`);
-        const floodFrom = now();
         const rssBefore = rssBytes(pid) ?? 0;
         const cpuBefore = cpuMs(pid) ?? 0;
-        const [flood, slowReader] = await Promise.all([runFlood(server, perKind, print, perSecond), sleep(SLOW_READER_AFTER_MS).then(() => runSlowReader(server, slow, slowSubscribes))]);
+        const flood = await runFlood(server, slow, perKind, print, perSecond);
+        const { from: floodFrom, slowReader } = flood;
         const floodTo = now();
         const cpuDuring = (cpuMs(pid) ?? 0) - cpuBefore;
         print(`  every stalled socket closed ${fmtMs(floodTo - floodFrom)} after the flood began; slow reader ${slowReader}`);
@@ -114,15 +111,23 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
         const rssAfter = rssBytes(pid) ?? 0;
         const peak = Math.max(0, ...rss.filter((r) => r.at >= floodFrom && r.at <= floodTo).map((r) => r.bytes));
         const sockets = perKind * STALL_KINDS.length;
-        print(`  server RSS: ${mib(rssBefore)} before, ${mib(peak)} peak during (${((peak - rssBefore) / sockets / 1024).toFixed(1)} KiB per socket), ${mib(rssAfter)} 5 s after the abusive connections ended`);
+        print(`  server RSS: ${mib(rssBefore)} before, ${mib(peak)} peak during (${((peak - rssBefore) / sockets / 1024).toFixed(1)} KiB per socket), ${mib(rssAfter)} 5 s after the abusive connections ended (${await v8Heap(server)})`);
         print(`  server CPU during the flood: ${fmtMs(cpuDuring)} (${((cpuDuring * 1000) / sockets).toFixed(0)} µs per socket, accept to close, TLS handshakes included)`);
         const during = probe.between(floodFrom, floodTo);
         const bySecond = Array.from({ length: Math.ceil((floodTo - floodFrom) / 1000) }, (_, i) => percentile(probe.between(floodFrom + i * 1000, floodFrom + (i + 1) * 1000), 99));
         print(`  healthy PUBACK p99 by second of the flood: ${bySecond.map((ms) => (Number.isNaN(ms) ? '-' : ms.toFixed(0))).join(' ')} ms`);
         rows.push([`flood round ${round} (${perSecond === undefined ? 'burst' : `${perSecond}/s`})`, ...latency(during), (percentile(during, 99) / idleP99).toFixed(2)]);
       }
+      // V8 gives back the pages of a heap the flood grew only after major GCs, which an idle
+      // server runs on its own a while later: the readings that say whether memory came back.
+      const lastEnded = now();
+      const later: string[] = [];
+      for (const at of RSS_LATER_S) {
+        await sleep(Math.max(0, lastEnded + at * 1000 - now()));
+        later.push(`${mib(rssBytes(pid) ?? 0)} at ${at} s`);
+      }
       print();
-      print(`server RSS idle before the floods: ${mib(rssIdle)}`);
+      print(`server RSS idle before the floods: ${mib(rssIdle)}; after the last round: ${later.join(', ')} (${await v8Heap(server)})`);
       for (const line of table(['healthy device PUBACK', 'messages', 'p50', 'p99', 'max', 'p99 / idle'], rows)) print(`  ${line}`);
       print(`target: p99 during ≤ 2 × idle; publish failures: ${probe.failures}`);
       await probe.stop();
@@ -147,28 +152,52 @@ const latency = (xs: number[]): string[] => [fmtCount(xs.length), fmtMs(percenti
 
 const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
+/** The V8 heap's size and use from the server's metrics: what of its RSS is JS, not native memory. */
+async function v8Heap(server: StartedServer): Promise<string> {
+  const text = await (await fetch(`${server.api}/metrics`)).text();
+  const value = (name: string): number => Number(new RegExp(`^bridgehead_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return `V8 heap ${mib(value('nodejs_heap_size_total_bytes'))}, ${mib(value('nodejs_heap_size_used_bytes'))} used`;
+}
+
 interface FloodResult {
+  /** now() when the attackers' clock started. */
+  from: number;
   opened: Record<StallKind, number>;
   closed: Record<StallKind, number[]>;
   failedToOpen: number;
+  /** What became of the slow reader. */
+  slowReader: string;
 }
 
-async function runFlood(server: StartedServer, perKind: number, print: (l?: string) => void, perSecond: number | undefined): Promise<FloodResult> {
+/**
+ * Runs one round of the attack from a child process (loadgen/flood-child.ts): the stalled
+ * sockets, and the slow reader SLOW_READER_AFTER_MS in. Resolves once every stalled socket is
+ * closed (or given up on) and the slow reader's fate is known.
+ */
+async function runFlood(server: StartedServer, slow: TestDevice, perKind: number, print: (l?: string) => void, perSecond: number | undefined): Promise<FloodResult> {
   const job: FloodJob = {
-    targets: { plain: mqttUrl(server), tls: mqttsUrl(server), ca: caOf(server).toString(), hello: await clientHello() },
+    targets: { plain: mqttUrl(server), tls: mqttsUrl(server), ca: caOf(server).toString(), hello: [...(await clientHello())] },
     perKind,
     concurrency: Number(process.env.BENCH_FLOOD_CONCURRENCY ?? 100),
     ...(perSecond === undefined ? {} : { perSecond }),
     deadlineMs: FLOOD_DEADLINE_MS,
+    slowReader: { clientId: slow.clientId, jwt: await slow.jwt(), topic: `/devices/${slow.id}/config`, subscribes: SLOW_SUBSCRIBES, afterMs: SLOW_READER_AFTER_MS },
   };
-  const worker = new Worker(new URL('./loadgen/flood-worker.js', import.meta.url), { workerData: job });
+  const child = fork(fileURLToPath(new URL('./loadgen/flood-child.js', import.meta.url)), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const closed = Object.fromEntries(STALL_KINDS.map((k) => [k, [] as number[]])) as Record<StallKind, number[]>;
   const opened = Object.fromEntries(STALL_KINDS.map((k) => [k, perKind])) as Record<StallKind, number>;
   let failedToOpen = 0;
+  let from = now();
   try {
+    const droppedBefore = await disconnects(server, 'write-backlog-exceeded');
+    let slowReader: Promise<string> = Promise.resolve('never connected');
     await new Promise<void>((resolve, reject) => {
-      worker.on('message', (m: FloodMessage) => {
-        if (m.type === 'closed') closed[m.kind].push(m.afterMs);
+      child.on('message', (m: FloodMessage) => {
+        if (m.type === 'ready') child.send(job);
+        else if (m.type === 'started') from = now();
+        else if (m.type === 'closed') closed[m.kind].push(m.afterMs);
+        else if (m.type === 'slow-sent') slowReader = slowReaderFate(server, droppedBefore, now(), from + FLOOD_DEADLINE_MS);
+        else if (m.type === 'slow-failed') slowReader = Promise.resolve(`FAILED: ${m.error}`);
         else if (m.type === 'opened') {
           failedToOpen = m.failed;
           print(`  ${fmtCount(m.count)} sockets open after ${fmtMs(m.ms)}${m.failed > 0 ? ` (${m.failed} failed to open)` : ''}`);
@@ -178,46 +207,22 @@ async function runFlood(server: StartedServer, perKind: number, print: (l?: stri
           resolve();
         }
       });
-      worker.once('error', reject);
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`the flood's process exited early (${String(code)})`)));
     });
+    return { from, opened, closed, failedToOpen, slowReader: await slowReader };
   } finally {
-    await worker.terminate();
+    child.kill('SIGKILL');
   }
-  return { opened, closed, failedToOpen };
 }
 
-/**
- * The slow reader over TLS: CONNECT, then it stops reading and sends its SUBSCRIBEs. Resolves with
- * what became of it once the server dropped it (or at the flood deadline).
- */
-async function runSlowReader(server: StartedServer, device: TestDevice, subscribes: Buffer): Promise<string> {
-  const { host, port } = hostPort(mqttsUrl(server));
-  const socket: TLSSocket = tlsConnect({ host, port, ca: caOf(server), servername: 'localhost' });
-  socket.on('error', () => undefined);
-  const t0 = now();
-  try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('secureConnect', resolve);
-      socket.once('close', () => reject(new Error('slow reader: closed during the handshake')));
-    });
-    const parser = mqttPacket.parser({ protocolVersion: 4 });
-    const connack = new Promise<void>((resolve) => parser.once('packet', (p: Packet) => (p.cmd === 'connack' ? resolve() : undefined)));
-    socket.on('data', (d: Buffer) => parser.parse(d));
-    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: device.clientId, keepalive: 60, username: 'unused', password: Buffer.from(await device.jwt()) }));
-    await connack;
-    socket.pause();
-    const droppedBefore = await disconnects(server, 'write-backlog-exceeded');
-    socket.write(subscribes);
-    const sentAt = now();
-    const deadline = t0 + FLOOD_DEADLINE_MS;
-    while (now() < deadline) {
-      if ((await disconnects(server, 'write-backlog-exceeded')) > droppedBefore) return `dropped by the server ${fmtMs(now() - sentAt)} after its SUBSCRIBEs (write-backlog-exceeded)`;
-      await sleep(250);
-    }
-    return `NOT dropped within ${fmtMs(FLOOD_DEADLINE_MS)}`;
-  } finally {
-    socket.destroy();
+/** Whether the server dropped the slow reader for its backlog (counted in its metrics), and when. */
+async function slowReaderFate(server: StartedServer, droppedBefore: number, sentAt: number, deadline: number): Promise<string> {
+  while (now() < deadline) {
+    if ((await disconnects(server, 'write-backlog-exceeded')) > droppedBefore) return `dropped by the server within ${fmtMs(now() - sentAt)} of its SUBSCRIBEs (write-backlog-exceeded)`;
+    await sleep(250);
   }
+  return `NOT dropped within ${fmtMs(FLOOD_DEADLINE_MS)}`;
 }
 
 export const floodBench: BenchSection = {

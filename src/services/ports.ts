@@ -25,6 +25,12 @@ export interface Clock {
   now(): number;
 }
 
+/** Timers through a port like the clock, so that tests move time instead of waiting. */
+export interface Timers {
+  /** Calls `fn` once, `delayMs` from now; returns a function that cancels it. Never keeps the process alive. */
+  schedule(delayMs: number, fn: () => void): () => void;
+}
+
 export interface DeviceListFilter {
   deviceIds?: readonly string[];
   deviceNumIds?: readonly string[];

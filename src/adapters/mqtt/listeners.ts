@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { ListenAddress } from '../../config/schema.js';
 import type { BridgeMetrics } from '../../observability/metrics.js';
 import { AdmissionQueue } from './admission.js';
+import { awaitClientHello } from './client-hello.js';
 import { tlsServerOptions, type TlsMaterial } from './tls-material.js';
 
 export interface ListenerOptions {
@@ -34,6 +35,8 @@ const MAX_ADMISSION_WAIT_MS = 1000;
 export class MqttListeners {
   private readonly servers: { server: Server; url: string }[] = [];
   private readonly admission: AdmissionQueue;
+  /** The handshake deadline of each TLS socket let in and not yet secure, by peerKey. */
+  private readonly handshaking = new Map<string, NodeJS.Timeout>();
   private open = 0;
   private closing = false;
 
@@ -59,16 +62,18 @@ export class MqttListeners {
   async start(): Promise<void> {
     const certificates = tlsServerOptions(this.opts.tls);
     for (const addr of this.opts.listen) {
-      // Deadlines run from admission (docs/compat.md C-MQTT-ADMISSION), so the whole allowance is the handshake's.
+      // Node's own timeout, from the hand-over, is only a backstop: the deadline that counts runs
+      // from admission (see startHandshake).
       const handshakes = createTlsServer({ ...certificates, handshakeTimeout: this.opts.handshakeTimeoutMs });
       // CONNECT's own timeout starts after the handshake (docs/compat.md C-MQTT-TIMEOUTS).
-      handshakes.on('secureConnection', (s: TLSSocket) => this.handOver(s));
+      handshakes.on('secureConnection', (s: TLSSocket) => {
+        this.handshakeDone(s);
+        this.handOver(s);
+      });
       // A failed or timed-out handshake is the peer's problem: its socket goes, and nothing else
-      // happens (Node leaves the socket open once this event has a listener). The timer behind
-      // handshakeTimeout is not reset by handshake bytes, so a trickled ClientHello is cut off too
-      // (docs/compat.md C-MQTT-TIMEOUTS).
+      // happens (Node leaves the socket open once this event has a listener).
       handshakes.on('tlsClientError', (_err: Error, s: TLSSocket) => s.destroy());
-      await this.listen(addr, 'mqtts', (raw) => handshakes.emit('connection', raw));
+      await this.listen(addr, 'mqtts', (raw) => this.startHandshake(raw, handshakes));
     }
     for (const addr of this.opts.plainListen) {
       await this.listen(addr, 'mqtt', (raw) => {
@@ -76,6 +81,34 @@ export class MqttListeners {
         this.handOver(raw);
       });
     }
+  }
+
+  /**
+   * A TLS socket let in: the whole handshake must end within the allowance from now, however the
+   * bytes trickle in (docs/compat.md C-MQTT-TIMEOUTS). Until its ClientHello is complete the
+   * socket is only read (awaitClientHello): a flood of sockets that never get that far costs no
+   * TLS state at all.
+   */
+  private startHandshake(raw: Socket, handshakes: Server): void {
+    const key = peerKey(raw);
+    const deadline = setTimeout(() => {
+      this.handshaking.delete(key);
+      // Destroying the TCP socket also ends a TLS socket made over it.
+      raw.destroy();
+    }, this.opts.handshakeTimeoutMs).unref();
+    this.handshaking.set(key, deadline);
+    raw.once('close', () => {
+      clearTimeout(deadline);
+      if (this.handshaking.get(key) === deadline) this.handshaking.delete(key);
+    });
+    awaitClientHello(raw, (hello) => handshakes.emit('connection', hello));
+  }
+
+  /** The TLS socket over a raw one we let in is secure: its handshake deadline is off. */
+  private handshakeDone(secure: TLSSocket): void {
+    const key = peerKey(secure);
+    clearTimeout(this.handshaking.get(key));
+    this.handshaking.delete(key);
   }
 
   /** Passes a socket on; if that throws (our bug), the socket goes and nothing else does. */
@@ -124,3 +157,10 @@ export class MqttListeners {
     return Promise.all(this.servers.map(({ server }) => new Promise<void>((res) => server.close(() => res())))).then(() => undefined);
   }
 }
+
+/**
+ * Names one TCP connection on this host the same way from the raw socket and from the TLS socket
+ * Node makes over it (which shares its handle, so reports the same addresses): the link between
+ * the two that Node's public API offers.
+ */
+const peerKey = (s: Socket): string => `${s.localAddress}|${s.localPort}|${s.remoteAddress}|${s.remotePort}`;
