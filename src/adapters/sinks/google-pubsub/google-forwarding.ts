@@ -27,6 +27,8 @@ export interface GoogleForwardingOptions {
   retryPolicy?: RetryPolicy;
   /** Before reopening a forwarder whose stream ended unexpectedly. */
   reopenDelayMs?: number;
+  /** Each publish's result, after the counter is bumped (tests wait on it). */
+  onResult?: (topic: string, ok: boolean) => void;
 }
 
 /** The local subscription a rule reads: `projects/P/subscriptions/bridgehead-forward-<topicId>` in the topic's project. */
@@ -123,7 +125,10 @@ export class GoogleForwarding {
         now: this.opts.now,
         // Longer than any redelivery backoff plus a lease, so a held key only moves on for a message that is gone.
         holdMs: 10 * ((this.opts.retryPolicy ?? DEFAULT_RETRY).maximumBackoffMs + (this.opts.ackDeadlineSeconds ?? 60) * 1000),
-        onResult: (ok) => this.published?.inc({ topic: r.rule.topic, result: ok ? 'ok' : 'failed' }),
+        onResult: (ok) => {
+          this.published?.inc({ topic: r.rule.topic, result: ok ? 'ok' : 'failed' });
+          this.opts.onResult?.(r.rule.topic, ok);
+        },
         onEnded: (error) => {
           if (r.forwarder === forwarder) this.ended(r, error);
         },
