@@ -3,13 +3,13 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
 import { ApiTlsListener } from '../adapters/api-tls/api-tls-listener.js';
-import { GrpcDeviceManager, GrpcPlainListener, type GrpcLimits } from '../adapters/grpc/grpc-server.js';
+import { GrpcApiServer, GrpcPlainListener, type GrpcLimits, type GrpcServices } from '../adapters/grpc/grpc-server.js';
 import { statusCodec } from '../adapters/grpc/protos.js';
 import type { DeviceManagerServiceOptions } from '../adapters/grpc/device-manager-service.js';
 import type { TlsMaterial } from '../adapters/mqtt/tls-material.js';
 
 /**
- * The Device Manager listeners beyond the admin REST one: `--grpc-listen` and `--api-tls-listen`.
+ * The gRPC APIs' listeners (Device Manager, Pub/Sub) beyond the admin REST one: `--grpc-listen` and `--api-tls-listen`.
  * Part of the composition root, in a module of its own so that a server without them never loads
  * grpc-js and the protos.
  */
@@ -27,14 +27,20 @@ const MAX_CONCURRENT_STREAMS = 100;
 
 export async function startApiListeners(
   config: Pick<Config, 'grpcListen' | 'grpcAnonymous' | 'apiTlsListen' | 'apiBodyLimitBytes'>,
-  deps: Omit<DeviceManagerServiceOptions, 'codec' | 'log' | 'anonymousAsAdmin'> & { rest: FastifyInstance; tls: TlsMaterial; logger: Logger },
+  deps: Omit<DeviceManagerServiceOptions, 'codec' | 'log' | 'anonymousAsAdmin'> & {
+    rest: FastifyInstance;
+    tls: TlsMaterial;
+    logger: Logger;
+    /** google.pubsub.v1 on both listeners, beside DeviceManager. */
+    pubsub?: GrpcServices['pubsub'];
+  },
 ): Promise<ApiListeners> {
   const limits: GrpcLimits = { maxReceiveMessageBytes: config.apiBodyLimitBytes, maxConcurrentStreams: MAX_CONCURRENT_STREAMS };
   const service = { admin: deps.admin, auth: deps.auth, deadlines: deps.deadlines, codec: statusCodec(), log: deps.logger.child({ component: 'grpc' }) };
   // One gRPC server per listener: what a call without credentials may do differs between them.
-  const plain = config.grpcListen && new GrpcDeviceManager({ ...service, anonymousAsAdmin: config.grpcAnonymous }, limits);
+  const plain = config.grpcListen && new GrpcApiServer({ deviceManager: { ...service, anonymousAsAdmin: config.grpcAnonymous }, pubsub: deps.pubsub }, limits);
   const plainListener = plain && new GrpcPlainListener(plain, MAX_API_CONNECTIONS, service.log);
-  const secure = config.apiTlsListen && new GrpcDeviceManager({ ...service, anonymousAsAdmin: false }, limits);
+  const secure = config.apiTlsListen && new GrpcApiServer({ deviceManager: { ...service, anonymousAsAdmin: false }, pubsub: deps.pubsub }, limits);
   const apiTls =
     secure &&
     new ApiTlsListener({

@@ -33,6 +33,7 @@ import { createLogger } from '../observability/logger.js';
 import { BridgeMetrics } from '../observability/metrics.js';
 import { resolveAdminToken } from './admin-token.js';
 import type { ApiListeners } from './api-listeners.js';
+import { openPubSub } from './pubsub-wiring.js';
 
 export interface RunningServer {
   /** What the `listening` line reports. */
@@ -115,6 +116,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const credentials = new ServiceAccountCredentials(store, saCrypto, systemClock);
   const stopFollowingKeys = credentials.follow(bus);
   const auth = new ApiAuth(token, { credentials, policies: store });
+  const pubsub = openPubSub({ dataDir, eventLogPath, sink, auth, clock: systemClock, logger });
   const deadlines = new CallDeadlines(systemClock);
   const admin = new DeviceAdmin(
     deadlines.guardWrites(store, STORE_WRITES),
@@ -123,6 +125,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     bus,
     deadlines.guardWrites(live, ['send']),
     auth,
+    config.pubsubAutoCreateTopics ? pubsub.admin : undefined,
   );
   const accounts = new ServiceAccountAdmin({ store, crypto: saCrypto, clock: systemClock, auth, credentials, bus, tokenUri: config.tokenUri });
 
@@ -133,7 +136,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       limits: { ...DEFAULT_MQTT_LIMITS, maxMessagesPerSecond: config.mqttMaxMessagesPerSecond },
       ports: new SessionIo({
         auth: new DeviceAuthenticator(store, new JoseTokenVerifier(), systemClock, registries),
-        ingress: new DeviceIngress(sink, store, activity, metrics),
+        ingress: new DeviceIngress(sink, store, activity, metrics, pubsub.topics),
         store,
       }),
       store,
@@ -170,23 +173,38 @@ export async function startServer(config: Config): Promise<RunningServer> {
 
   let listeners: ApiListeners | undefined;
   const stopApi = async (): Promise<void> => {
-    await Promise.all([api.close(), listeners?.close()]);
+    // Streams end as the gRPC servers stop taking calls, so that their shutdown need not wait them out.
+    await Promise.all([api.close(), listeners?.close(), pubsub.stopDelivery()]);
   };
 
   const stopStorage = async (): Promise<void> => {
     stopFollowingKeys();
     live.close();
+    await pubsub.close();
     reader.close();
     await sink.close();
     await bus.close();
     await store.close();
   };
   try {
+    // An installation upgraded from before Pub/Sub: its registries' topics exist from the first start (C-PS-AUTO-TOPICS).
+    if (config.pubsubAutoCreateTopics) {
+      const { skipped } = await pubsub.admin.ensureExistingRegistryTopics(store);
+      if (skipped.length) logger.warn({ topics: skipped }, 'registries name Pub/Sub topics whose names Pub/Sub refuses; not created, their messages reach no subscription');
+    }
     await bridge.start();
     await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
     if (config.grpcListen || config.apiTlsListen) {
       const { startApiListeners } = await import('./api-listeners.js');
-      listeners = await startApiListeners(config, { admin, auth, deadlines, rest: api, tls, logger });
+      listeners = await startApiListeners(config, {
+        admin,
+        auth,
+        deadlines,
+        rest: api,
+        tls,
+        logger,
+        pubsub: { publisher: pubsub.admin, subscriber: pubsub.admin, iam: pubsub.admin },
+      });
     }
   } catch (e) {
     await bridge.close();

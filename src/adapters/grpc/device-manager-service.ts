@@ -1,11 +1,7 @@
-import type { handleUnaryCall, Metadata, ServerUnaryCall, UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { Logger } from 'pino';
-import { ApiError, isApiError } from '../../domain/errors.js';
-import type { ApiAuth, Principal } from '../../services/api-auth.js';
-import type { CallDeadlines } from '../../services/call-deadlines.js';
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Principal } from '../../services/api-auth.js';
 import type { DeviceAdmin } from '../../services/device-admin.js';
-import { grpcError } from './grpc-status.js';
-import { MalformedRequest, type StatusCodec } from './protos.js';
+import { unary, type GrpcCallOptions } from './grpc-calls.js';
 import * as rq from './request-messages.js';
 import {
   configProto,
@@ -22,21 +18,11 @@ import {
 /**
  * google.cloud.iot.v1.DeviceManager over gRPC (docs/compat.md C-GRPC): one handler per method, each only translating the
  * request message for DeviceAdmin and its result back (the REST routes' twin). Authentication,
- * deadlines, malformed messages and the error mapping are common to all, in `unary`.
+ * deadlines, malformed messages and the error mapping are common to all, in `unary` (./grpc-calls.ts).
  */
 
-export interface DeviceManagerServiceOptions {
+export interface DeviceManagerServiceOptions extends GrpcCallOptions {
   admin: DeviceAdmin;
-  auth: Pick<ApiAuth, 'authenticate'>;
-  deadlines: CallDeadlines;
-  codec: StatusCodec;
-  log: Logger;
-  /**
-   * Calls that carry no credentials run as the admin (`--grpc-anonymous`, C-GRPC-PLAIN: the emulator convention
-   * for plaintext listeners, where Google's client libraries send none). Credentials that are
-   * sent are still checked.
-   */
-  anonymousAsAdmin: boolean;
 }
 
 type Method<Req> = (admin: DeviceAdmin, caller: Principal, request: Req) => Promise<Message>;
@@ -95,38 +81,9 @@ export const DEVICE_MANAGER_METHODS = Object.keys(METHODS) as DeviceManagerMetho
 /** The grpc-js implementation object: method name -> handler. */
 export function deviceManagerService(opts: DeviceManagerServiceOptions): UntypedServiceImplementation {
   const impl: UntypedServiceImplementation = {};
-  for (const name of DEVICE_MANAGER_METHODS) impl[name] = unary(name, METHODS[name] as Method<unknown>, opts);
+  for (const name of DEVICE_MANAGER_METHODS) {
+    const method = METHODS[name] as Method<unknown>;
+    impl[name] = unary(name, (caller, request) => method(opts.admin, caller, request), opts);
+  }
   return impl;
-}
-
-function unary(name: string, method: Method<unknown>, opts: DeviceManagerServiceOptions): handleUnaryCall<unknown, Message> {
-  return (call: ServerUnaryCall<unknown, Message>, callback) => {
-    const respond = async (): Promise<Message> => {
-      const caller = await authenticate(call.metadata, opts);
-      if (call.request instanceof MalformedRequest) {
-        throw new ApiError('INVALID_ARGUMENT', `The request is not a valid ${name} request message: ${call.request.problem}.`, { reason: 'INVALID_BODY' });
-      }
-      const deadline = call.getDeadline();
-      const limits = { deadline: deadline instanceof Date ? deadline.getTime() : deadline, cancelled: () => call.cancelled };
-      // x-goog-request-params (the routing header gax sends) repeats names the message carries; the
-      // message is authoritative, so the header is accepted and not read.
-      return opts.deadlines.run(limits, () => method(opts.admin, caller, call.request));
-    };
-    respond().then(
-      (message) => callback(null, message),
-      (e: unknown) => {
-        const error = isApiError(e) ? e : new ApiError('INTERNAL', 'Internal error.', { cause: e });
-        if (error.kind === 'INTERNAL') opts.log.error({ err: e, method: name }, 'internal error in gRPC call');
-        callback(grpcError(error, opts.codec));
-      },
-    );
-  };
-}
-
-async function authenticate(metadata: Metadata, opts: DeviceManagerServiceOptions): Promise<Principal> {
-  const values = metadata.get('authorization');
-  const authorization = typeof values[0] === 'string' ? values[0] : undefined;
-  if (authorization === undefined && opts.anonymousAsAdmin) return { kind: 'admin' };
-  // Awaited: authentication may come to need I/O (service-account keys), and then be async.
-  return await opts.auth.authenticate(authorization);
 }

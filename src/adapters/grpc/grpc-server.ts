@@ -2,14 +2,22 @@ import { createServer, type AddressInfo, type Server as NetServer } from 'node:n
 import type { Duplex } from 'node:stream';
 import { Server, ServerCredentials, type ConnectionInjector, type ServerOptions } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { deviceManagerDefinition } from './protos.js';
+import { deviceManagerDefinition, pubSubDefinitions } from './protos.js';
 import { deviceManagerService, type DeviceManagerServiceOptions } from './device-manager-service.js';
+import { pubSubServices, type PubSubServiceOptions } from './pubsub-service.js';
 
 /**
- * A grpc-js server of the DeviceManager service that owns no port: connections are handed to it
- * (`inject`) by a listener, the plaintext one below or the TLS API listener, so that Bridgehead
- * decides what a connection is before gRPC sees it and keeps one place for connection limits.
+ * A grpc-js server of Bridgehead's gRPC APIs (DeviceManager; Pub/Sub's Publisher, Subscriber and
+ * IAMPolicy when given) that owns no port: connections are handed to it (`inject`) by a listener,
+ * the plaintext one below or the TLS API listener, so that Bridgehead decides what a connection is
+ * before gRPC sees it and keeps one place for connection limits.
  */
+
+export interface GrpcServices {
+  deviceManager: DeviceManagerServiceOptions;
+  /** The Pub/Sub APIs; their calls authenticate as DeviceManager's do. */
+  pubsub?: Pick<PubSubServiceOptions, 'publisher' | 'subscriber' | 'iam'>;
+}
 
 export interface GrpcLimits {
   /** Largest request message accepted (the REST body limit); larger ones get RESOURCE_EXHAUSTED. */
@@ -26,11 +34,11 @@ const MAX_SESSION_MEMORY_MB = 32;
 /** How long in-flight calls get to finish at shutdown. */
 const SHUTDOWN_GRACE_MS = 5000;
 
-export class GrpcDeviceManager {
+export class GrpcApiServer {
   private readonly server: Server;
   private readonly injector: ConnectionInjector;
 
-  constructor(service: DeviceManagerServiceOptions, limits: GrpcLimits) {
+  constructor(services: GrpcServices, limits: GrpcLimits) {
     const options: ServerOptions = {
       'grpc.max_receive_message_length': limits.maxReceiveMessageBytes,
       'grpc.max_concurrent_streams': limits.maxConcurrentStreams,
@@ -39,7 +47,14 @@ export class GrpcDeviceManager {
       'grpc-node.max_session_memory': MAX_SESSION_MEMORY_MB,
     };
     this.server = new Server(options);
-    this.server.addService(deviceManagerDefinition(), deviceManagerService(service));
+    this.server.addService(deviceManagerDefinition(), deviceManagerService(services.deviceManager));
+    if (services.pubsub) {
+      const definitions = pubSubDefinitions();
+      const implementations = pubSubServices({ ...services.deviceManager, ...services.pubsub });
+      this.server.addService(definitions.publisher, implementations.publisher);
+      this.server.addService(definitions.subscriber, implementations.subscriber);
+      this.server.addService(definitions.iamPolicy, implementations.iamPolicy);
+    }
     // HTTP/2 without TLS: a TLS listener terminates TLS before handing its connections over.
     this.injector = this.server.createConnectionInjector(ServerCredentials.createInsecure());
   }
@@ -69,7 +84,7 @@ export class GrpcPlainListener {
   private readonly server: NetServer;
 
   constructor(
-    grpc: GrpcDeviceManager,
+    grpc: GrpcApiServer,
     maxConnections: number,
     private readonly log: Logger,
   ) {
@@ -90,7 +105,7 @@ export class GrpcPlainListener {
     return this.server.address() as AddressInfo;
   }
 
-  /** Stops accepting; resolves once the connections are gone too (GrpcDeviceManager.close ends them). */
+  /** Stops accepting; resolves once the connections are gone too (GrpcApiServer.close ends them). */
   async close(): Promise<void> {
     if (!this.server.listening) return;
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

@@ -34,17 +34,53 @@ export type DeviceManagerDefinition = ServiceDefinition;
 
 let cached: DeviceManagerDefinition | undefined;
 
-/**
- * The DeviceManager service definition for grpc-js. Each method's request decoder is wrapped so
- * that malformed bytes reach the handler as a MalformedRequest (answered INVALID_ARGUMENT), where
- * grpc-js would answer INTERNAL, which is our fault, not the caller's.
- */
+/** The DeviceManager service definition for grpc-js, its decoders wrapped by `tolerant`. */
 export function deviceManagerDefinition(): DeviceManagerDefinition {
   if (cached) return cached;
   const pkg = loadSync('google/cloud/iot/v1/device_manager.proto', { ...LOAD_OPTIONS, includeDirs: [IOT_PROTOS, GAX_PROTOS] });
-  const service = pkg['google.cloud.iot.v1.DeviceManager'] as Record<string, MethodDefinition<unknown, unknown>>;
+  cached = tolerant(pkg['google.cloud.iot.v1.DeviceManager'] as ServiceDefinition);
+  return cached;
+}
+
+/*
+ * google.pubsub.v1 from `@google-cloud/pubsub`, whose own google-gax brings the google/api and
+ * google/iam protos it imports; IAMPolicy (google.iam.v1) is the service its clients call for
+ * topic and subscription policies.
+ */
+const PUBSUB_PROTOS = join(dirname(require.resolve('@google-cloud/pubsub/package.json')), 'build', 'protos');
+const PUBSUB_GAX_PROTOS = join(dirname(dirname(dirname(createRequire(PUBSUB_PROTOS).resolve('google-gax')))), 'build', 'protos');
+
+export interface PubSubDefinitions {
+  publisher: ServiceDefinition;
+  subscriber: ServiceDefinition;
+  iamPolicy: ServiceDefinition;
+}
+
+let cachedPubSub: PubSubDefinitions | undefined;
+
+/** Publisher, Subscriber and IAMPolicy for grpc-js, decoded with LOAD_OPTIONS (src/services/pubsub/pubsub-requests.ts). */
+export function pubSubDefinitions(): PubSubDefinitions {
+  if (cachedPubSub) return cachedPubSub;
+  const pkg = loadSync(['google/pubsub/v1/pubsub.proto', 'google/iam/v1/iam_policy.proto'], {
+    ...LOAD_OPTIONS,
+    includeDirs: [PUBSUB_PROTOS, PUBSUB_GAX_PROTOS],
+  });
+  cachedPubSub = {
+    publisher: tolerant(pkg['google.pubsub.v1.Publisher'] as ServiceDefinition),
+    subscriber: tolerant(pkg['google.pubsub.v1.Subscriber'] as ServiceDefinition),
+    iamPolicy: tolerant(pkg['google.iam.v1.IAMPolicy'] as ServiceDefinition),
+  };
+  return cachedPubSub;
+}
+
+/**
+ * Each method's request decoder wrapped so that malformed bytes reach the handler as a
+ * MalformedRequest (answered INVALID_ARGUMENT), where grpc-js would answer INTERNAL, which is our
+ * fault, not the caller's.
+ */
+function tolerant(service: ServiceDefinition): ServiceDefinition {
   const out: Record<string, MethodDefinition<unknown, unknown>> = {};
-  for (const [name, method] of Object.entries(service)) {
+  for (const [name, method] of Object.entries(service as Record<string, MethodDefinition<unknown, unknown>>)) {
     const decode = method.requestDeserialize;
     out[name] = {
       ...method,
@@ -57,7 +93,6 @@ export function deviceManagerDefinition(): DeviceManagerDefinition {
       },
     };
   }
-  cached = out;
   return out;
 }
 

@@ -288,6 +288,7 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
       session.request({ ackIds: first.ackIds ?? [], modifyDeadlineAckIds: first.modifyDeadlineAckIds ?? [], modifyDeadlineSeconds: first.modifyDeadlineSeconds ?? [] });
     }
     return {
+      messageOrderingEnabled: session.messageOrderingEnabled === true,
       request: (later) => session.request(normalisedStreamRequest(later)),
       resume: () => session.resume(),
       close: () => session.close(),

@@ -54,6 +54,11 @@ export interface StreamingPullSink {
 /** The engine's side of one open stream. */
 export interface StreamingPullSession {
   /**
+   * The subscription's enableMessageOrdering, which StreamingPullResponse.subscription_properties
+   * reports (some client libraries process ordered streams differently); absent = false.
+   */
+  readonly messageOrderingEnabled?: boolean;
+  /**
    * A later request of the stream (acks, deadline changes, a new stream deadline or flow-control
    * limits). Throws INVALID_ARGUMENT for a malformed one (the edge ends the stream with it).
    * Ack IDs that are malformed, expired or of another subscription are ignored, as Pub/Sub does.

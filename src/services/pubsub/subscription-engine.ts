@@ -70,6 +70,9 @@ export class LogSubscriptionEngine implements SubscriptionEngine {
     const consumer = rt.addStream(sink, limitsOf(options));
     const live = (): boolean => !consumer.closed && rt.ended === undefined;
     return {
+      get messageOrderingEnabled() {
+        return rt.subscription.enableMessageOrdering;
+      },
       request: (req) => {
         current = this.streamRequest(rt, consumer, current, req, live());
       },

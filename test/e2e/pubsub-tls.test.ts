@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { PubSub } from '@google-cloud/pubsub';
+import { Collector } from '../support/pubsub.js';
+import { rs256 } from '../support/sa-jwt.js';
+import { runCli, startServer, type StartedServer } from '../support/server.js';
+
+/**
+ * Pub/Sub on the TLS API port, where every call needs credentials: backends authenticate with
+ * Bridgehead-issued service-account keys (the JWT exchanged for an access token at the key's
+ * token_uri, as google-auth-library does) and are held to their Pub/Sub roles.
+ */
+
+const P = 'ps-tls-proj';
+
+describe('Pub/Sub over the TLS API port with service-account credentials', () => {
+  let server: StartedServer;
+  let dir: string;
+  const clients: PubSub[] = [];
+
+  /** A PubSub client on the TLS port presenting `token()` as its bearer, trusting the server's CA. */
+  function client(token: (() => Promise<string>) | undefined): PubSub {
+    const port = new URL(String(server.info.apiTls)).port;
+    const ssl = credentials.createSsl(readFileSync(server.info.caFile));
+    const bearer = credentials.createFromMetadataGenerator((_params, callback) => {
+      const metadata = new Metadata();
+      if (!token) return callback(null, metadata);
+      token().then(
+        (t) => {
+          metadata.set('authorization', `Bearer ${t}`);
+          callback(null, metadata);
+        },
+        (e: Error) => callback(e),
+      );
+    });
+    // The generated certificate names localhost, not the address.
+    const pubsub = new PubSub({ projectId: P, apiEndpoint: `localhost:${port}`, emulatorMode: false, sslCreds: credentials.combineChannelCredentials(ssl, bearer) });
+    clients.push(pubsub);
+    return pubsub;
+  }
+
+  /** A service account holding `role` on the project, and a client authenticated by its key file. */
+  async function serviceAccount(id: string, role: string): Promise<PubSub> {
+    const keyFile = join(dir, `${id}.json`);
+    for (const args of [
+      ['service-accounts', 'create', id, '--role', role],
+      ['service-accounts', 'keys', 'create', id, '--output', keyFile],
+    ]) {
+      const r = await runCli([...args, '--project', P, '--token', server.token], { env: { BRIDGEHEAD_API: server.api } });
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const key = JSON.parse(readFileSync(keyFile, 'utf8')) as { client_email: string; private_key: string; private_key_id: string };
+    // The self-signed JWT Google's libraries send for a key file, in its scope form (C-SA-JWT).
+    const now = Math.floor(Date.now() / 1000);
+    const jwt = rs256(
+      { kid: key.private_key_id },
+      { iss: key.client_email, sub: key.client_email, scope: 'https://www.googleapis.com/auth/cloud-platform', iat: now, exp: now + 3600 },
+      key.private_key,
+    );
+    return client(async () => jwt);
+  }
+
+  before(async () => {
+    server = await startServer({ args: ['--api-tls-listen', '127.0.0.1:0'] });
+    dir = mkdtempSync(join(tmpdir(), 'bridgehead-ps-tls-'));
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+    await server.cleanup();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('calls without credentials are refused; an editor sets up, a publisher publishes, a subscriber streams; each only that', async () => {
+    await assert.rejects(client(undefined).createTopic('anon-topic'), (e: ServiceError) => e.code === status.UNAUTHENTICATED);
+    const editor = await serviceAccount('ps-editor-01', 'roles/pubsub.editor');
+    const publisher = await serviceAccount('ps-publisher-01', 'roles/pubsub.publisher');
+    const subscriber = await serviceAccount('ps-subscriber-01', 'roles/pubsub.subscriber');
+
+    const [topic] = await editor.createTopic('secure');
+    await topic.createSubscription('secure-sub');
+    await assert.rejects(publisher.createTopic('not-mine'), (e: ServiceError) => e.code === status.PERMISSION_DENIED);
+    await assert.rejects(subscriber.topic('secure').publishMessage({ data: Buffer.from('x') }), (e: ServiceError) => e.code === status.PERMISSION_DENIED);
+
+    const ids = await Promise.all(['a', 'b', 'c'].map((d) => publisher.topic('secure').publishMessage({ data: Buffer.from(d), attributes: { d } })));
+    const collector = new Collector(subscriber.subscription('secure-sub'));
+    const got = await collector.next(3);
+    await collector.close();
+    assert.deepEqual(got.map((m) => m.id).sort(), [...ids].sort());
+    assert.deepEqual(got.map((m) => m.data.toString()).sort(), ['a', 'b', 'c']);
+  });
+});

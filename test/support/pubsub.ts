@@ -1,0 +1,89 @@
+import { createServer } from 'node:net';
+import { PubSub, v1, type Message, type Subscription } from '@google-cloud/pubsub';
+import { startServer, type StartedServer } from './server.js';
+
+/**
+ * A started server with its plaintext gRPC listener open to anonymous calls (the emulator
+ * convention, C-GRPC-PLAIN), and the real @google-cloud/pubsub client pointed at it as a
+ * backend would be: only the endpoint changes.
+ */
+
+export const PS_PROJECT = 'ps-proj';
+
+/** A port free right now on 127.0.0.1 (for a server restarted on the same address). */
+export async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as { port: number };
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}
+
+export interface PubSubServer {
+  server: StartedServer;
+  endpoint: string;
+  pubsub: PubSub;
+  /** The generated Subscriber client (unary Pull, Acknowledge, ...), on the same channel settings. */
+  subscriberClient(): InstanceType<typeof v1.SubscriberClient>;
+  cleanup(): Promise<void>;
+}
+
+export async function startPubSubServer(opts: { port?: number; dataDir?: string; args?: string[] } = {}): Promise<PubSubServer> {
+  const server = await startServer({
+    ...(opts.dataDir === undefined ? {} : { dataDir: opts.dataDir }),
+    args: ['--grpc-listen', `127.0.0.1:${opts.port ?? 0}`, '--grpc-anonymous', ...(opts.args ?? [])],
+  });
+  const endpoint = String(server.info.grpc).replace(/^grpc:\/\//, '');
+  const pubsub = new PubSub({ projectId: PS_PROJECT, apiEndpoint: endpoint, emulatorMode: true });
+  let client: InstanceType<typeof v1.SubscriberClient> | undefined;
+  return {
+    server,
+    endpoint,
+    pubsub,
+    subscriberClient() {
+      // The options the PubSub object resolved from apiEndpoint (servicePath, port, insecure credentials).
+      client ??= new v1.SubscriberClient({ ...pubsub.options, port: Number(pubsub.options.port) });
+      return client;
+    },
+    async cleanup() {
+      await client?.close();
+      await pubsub.close();
+      await server.cleanup();
+    },
+  };
+}
+
+/**
+ * Collects messages from a subscription's streaming pull; `handle` decides ack or nack (default:
+ * ack). `next(n)` resolves with the first `n` collected.
+ */
+export class Collector {
+  readonly messages: Message[] = [];
+  private waiters: { n: number; resolve: (m: Message[]) => void }[] = [];
+  readonly errors: Error[] = [];
+
+  constructor(
+    readonly subscription: Subscription,
+    private readonly handle: (m: Message) => void = (m) => m.ack(),
+  ) {
+    subscription.on('message', (m: Message) => {
+      this.messages.push(m);
+      this.handle(m);
+      this.waiters = this.waiters.filter((w) => {
+        if (this.messages.length < w.n) return true;
+        w.resolve(this.messages.slice(0, w.n));
+        return false;
+      });
+    });
+    subscription.on('error', (e: Error) => this.errors.push(e));
+  }
+
+  next(n: number): Promise<Message[]> {
+    if (this.messages.length >= n) return Promise.resolve(this.messages.slice(0, n));
+    return new Promise((resolve) => this.waiters.push({ n, resolve }));
+  }
+
+  close(): Promise<void> {
+    return this.subscription.close();
+  }
+}
