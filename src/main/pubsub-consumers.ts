@@ -6,7 +6,6 @@ import { PushDelivery } from '../adapters/pubsub-push/push-delivery.js';
 import { HttpPushPoster } from '../adapters/pubsub-push/push-http.js';
 import { registerPushKeysRoute } from '../adapters/pubsub-push/push-keys-route.js';
 import { PushTokenSigner } from '../adapters/pubsub-push/push-token-signer.js';
-import { observeSubscriptionWrites } from '../adapters/pubsub-push/subscription-write-observer.js';
 import { GoogleForwarding } from '../adapters/sinks/google-pubsub/google-forwarding.js';
 import { GooglePubSubTarget } from '../adapters/sinks/google-pubsub/google-pubsub-target.js';
 import type { SubscriptionEngine } from '../services/pubsub/pubsub-api.js';
@@ -15,13 +14,12 @@ import type { Clock } from '../services/ports.js';
 
 /**
  * Bridgehead's own Pub/Sub consumers, part of the composition root: push delivery and forwarding
- * to Google Pub/Sub. `prepare` runs before the API listens (it adds the JWKS route and hands back
- * the store the admin must write through); `start` once everything listens; `close` before the
- * engine closes.
+ * to Google Pub/Sub. `prepare` runs before the API listens (it adds the JWKS route); `start` once
+ * everything listens; `close` before the engine closes.
  */
 export interface PubSubConsumers {
-  /** The Pub/Sub store the admin writes through, so that push delivery follows every subscription change. */
-  store: PubSubStore;
+  /** A subscription was written through the API (openPubSub's onSubscriptionWrite). */
+  subscriptionWritten(name: string): void;
   start(): Promise<void>;
   close(): Promise<void>;
 }
@@ -66,7 +64,7 @@ export async function preparePubSubConsumers(
         })
       : undefined;
   return {
-    store: observeSubscriptionWrites(deps.store, (name) => void push.pushConfigChanged(name)),
+    subscriptionWritten: (name) => void push.pushConfigChanged(name),
     async start() {
       await push.start();
       await forwarding?.start();
