@@ -89,6 +89,8 @@ export interface MessageLog {
    * makes everything up to it acknowledged and everything after it not.
    */
   seqBefore(topic: string, time: number): Promise<number>;
+  /** How many messages of `topic` have seq > afterSeq: a backlog without reading it. */
+  count(topic: string, afterSeq: number): Promise<number>;
   /** The highest seq ever assigned (0 for a new log); a new subscription starts after it. */
   headSeq(): Promise<number>;
   /**

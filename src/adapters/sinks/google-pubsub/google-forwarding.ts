@@ -53,6 +53,9 @@ interface Running {
  * republished to the target. What the target has not acked stays unacked in the durable log: the
  * subscription's backlog, exported as `bridgehead_pubsub_forward_backlog_messages`.
  */
+/** How often the backlog gauge counts again at most. */
+const BACKLOG_REFRESH_MS = 5_000;
+
 export class GoogleForwarding {
   private readonly running: Running[] = [];
   private closed = false;
@@ -63,12 +66,17 @@ export class GoogleForwarding {
     if (!registry) return;
     const running = this.running;
     const engine = opts.engine;
+    let lastCounted = Number.NEGATIVE_INFINITY;
     new Gauge({
       name: 'bridgehead_pubsub_forward_backlog_messages',
       help: 'Messages of a forwarded topic not yet acknowledged by its Google Pub/Sub target',
       labelNames: ['topic', 'target'],
       registers: [registry],
       async collect() {
+        // Scrapes may come often and from several scrapers; a backlog a few seconds old is news enough.
+        const at = Date.now();
+        if (at - lastCounted < BACKLOG_REFRESH_MS) return;
+        lastCounted = at;
         this.reset();
         await Promise.all(
           running.map(async (r) => {

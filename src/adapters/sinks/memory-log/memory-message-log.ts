@@ -89,6 +89,12 @@ export class MemoryMessageLog implements Sink, MessageLog {
     return best;
   }
 
+  async count(topic: string, afterSeq: number): Promise<number> {
+    let n = 0;
+    for (const m of this.byTopic.get(topic) ?? []) if (m.seq > afterSeq) n++;
+    return n;
+  }
+
   async headSeq(): Promise<number> {
     return this.head;
   }
