@@ -9,6 +9,7 @@ import { gatewayBench } from './gateway-bench.js';
 import { grpcBench } from './grpc-bench.js';
 import { fmtMs, mergeServerArgs, now, type BenchSection } from './lib.js';
 import { mqttBench } from './mqtt-bench.js';
+import { pubsubBench } from './pubsub-bench.js';
 import { registryBench } from './registry-bench.js';
 
 /**
@@ -17,7 +18,7 @@ import { registryBench } from './registry-bench.js';
  * A section is a module exporting a BenchSection; add it to SECTIONS to make it selectable.
  */
 
-const SECTIONS: readonly BenchSection[] = [registryBench, grpcBench, mqttBench, gatewayBench, authBench, fuzzBench, floodBench];
+const SECTIONS: readonly BenchSection[] = [registryBench, grpcBench, mqttBench, gatewayBench, authBench, fuzzBench, floodBench, pubsubBench];
 
 /** The whole run's budget; requests are aborted once it is spent, and the process ends soon after. */
 const BUDGET_MS = 10 * 60_000;

@@ -113,7 +113,7 @@ export async function startBridgehead(fleet: BenchFleet): Promise<BenchTarget> {
 }
 
 /** The bench registry (telemetry goes to a topic, so events are accepted) and devices 1..count, each with both keys. */
-async function provision(server: StartedServer, registryPath: string, fleet: BenchFleet, count: number): Promise<void> {
+export async function provision(server: StartedServer, registryPath: string, fleet: BenchFleet, count: number): Promise<void> {
   const reg = await api(server, 'POST', registryPath, {
     id: BENCH_REGISTRY,
     eventNotificationConfigs: [{ pubsubTopicName: `projects/${BENCH_PROJECT}/topics/telemetry` }],
