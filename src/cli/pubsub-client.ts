@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { credentials, loadPackageDefinition, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { PUBSUB_PROTO_DIRS } from '../adapters/grpc/protos.js';
 
 /**
  * The CLI's client of Bridgehead's google.pubsub.v1 API, over gRPC with grpc-js and the protos
@@ -10,9 +9,6 @@ import { loadSync } from '@grpc/proto-loader';
  * so the other admin commands never pay for grpc-js. Responses are decoded JSON-friendly: int64
  * and enums as strings, bytes as base64.
  */
-
-const require = createRequire(import.meta.url);
-const PUBSUB_PROTOS = join(dirname(require.resolve('@google-cloud/pubsub/package.json')), 'build', 'protos');
 
 export type Message = Record<string, unknown>;
 
@@ -22,7 +18,8 @@ export class PubSubCallError extends Error {
     readonly code: string,
     message: string,
   ) {
-    super(message);
+    // Printed as `ERROR: (NOT_FOUND) ...`, as REST errors are.
+    super(`(${code}) ${message}`);
   }
 }
 
@@ -59,7 +56,7 @@ export class PubSubClient {
       enums: String,
       bytes: String,
       defaults: false,
-      includeDirs: [PUBSUB_PROTOS],
+      includeDirs: [...PUBSUB_PROTO_DIRS],
     });
     const pkg = loadPackageDefinition(definition) as unknown as { google: { pubsub: { v1: Record<string, ServiceConstructor> } } };
     const creds = options.tls

@@ -21,6 +21,10 @@ interface ServeFlags {
   eventLogSync?: string;
   tokenUri?: string;
   pubsubAutoCreateTopics?: boolean;
+  pushMaxOutstanding?: string;
+  pushMaxSockets?: string;
+  pushTokenIssuer?: string;
+  pubsubForward?: string[];
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -54,6 +58,10 @@ export function registerServe(program: Command): void {
     .option('--event-log-sync <mode>', 'FULL (default) or NORMAL durability of the embedded event log')
     .option('--token-uri <url>', 'token endpoint URL written into service-account key files (default: the API URL the key was created through + /token)')
     .option('--no-pubsub-auto-create-topics', "don't create the Pub/Sub topics registries name; a missing topic is then a delivery error, as on Google")
+    .option('--push-max-outstanding <n>', 'push subscriptions: POSTs in flight per subscription (default 10)')
+    .option('--push-max-sockets <n>', 'push subscriptions: sockets to all push endpoints together (default 100)')
+    .option('--push-token-issuer <iss>', 'iss of the tokens push requests carry (default https://accounts.google.com)')
+    .option('--pubsub-forward <local=target[@endpoint]>', 'republish a local topic to Google Pub/Sub, repeatable; endpoint host:port (TLS, Google credentials) or http://host:port (plaintext, none)', collect)
     .action(async (opts: ServeFlags, command: Command) => {
       const [{ loadConfig }, { ConfigError }] = await Promise.all([import('../config/loader.js'), import('../config/schema.js')]);
       let config;
@@ -80,6 +88,10 @@ export function registerServe(program: Command): void {
           tokenUri: opts.tokenUri,
           // A --no-X flag defaults X to true; only an explicit flag may override the file and environment.
           pubsubAutoCreateTopics: command.getOptionValueSource('pubsubAutoCreateTopics') === 'cli' ? opts.pubsubAutoCreateTopics : undefined,
+          pushMaxOutstandingPerSubscription: opts.pushMaxOutstanding,
+          pushMaxSockets: opts.pushMaxSockets,
+          pushTokenIssuer: opts.pushTokenIssuer,
+          pubsubForwarding: opts.pubsubForward,
         });
       } catch (e) {
         if (e instanceof ConfigError) {

@@ -4,6 +4,7 @@
  * problem together and returns a frozen `Config`.
  */
 
+import { parsePubsubForwarding, type ForwardingRule } from './pubsub-forwarding.js';
 import { parseTlsSni, type SniEntry } from './tls-sni.js';
 
 export interface ListenAddress {
@@ -68,6 +69,14 @@ export interface Config {
    * on the device (spec §8.3, docs/compat.md C-PS-AUTO-TOPICS).
    */
   pubsubAutoCreateTopics: boolean;
+  /** Push subscriptions: POSTs in flight per subscription (its consumer's maxOutstandingMessages). */
+  pushMaxOutstandingPerSubscription: number;
+  /** Sockets open to all push endpoints together. */
+  pushMaxSockets: number;
+  /** `iss` of the OIDC-style tokens push requests carry (docs/compat.md C-PS-PUSH-TOKEN). */
+  pushTokenIssuer: string;
+  /** Local topics republished to Google Pub/Sub. */
+  pubsubForwarding: ForwardingRule[];
 }
 
 /** Every key as a string or already typed; what sources provide before validation. */
@@ -96,6 +105,10 @@ export const DEFAULTS: RawConfig = {
   eventLogSync: 'FULL',
   tokenUri: undefined,
   pubsubAutoCreateTopics: true,
+  pushMaxOutstandingPerSubscription: 10,
+  pushMaxSockets: 100,
+  pushTokenIssuer: 'https://accounts.google.com',
+  pubsubForwarding: [],
 };
 
 /** Keys a user may set, with the environment variable and flag that set them. */
@@ -122,6 +135,10 @@ export const KEYS: ReadonlyArray<{ key: keyof Config; env: string; secret?: bool
   { key: 'eventLogSync', env: 'BRIDGEHEAD_EVENT_LOG_SYNC' },
   { key: 'tokenUri', env: 'BRIDGEHEAD_TOKEN_URI' },
   { key: 'pubsubAutoCreateTopics', env: 'BRIDGEHEAD_PUBSUB_AUTO_CREATE_TOPICS' },
+  { key: 'pushMaxOutstandingPerSubscription', env: 'BRIDGEHEAD_PUSH_MAX_OUTSTANDING_PER_SUBSCRIPTION' },
+  { key: 'pushMaxSockets', env: 'BRIDGEHEAD_PUSH_MAX_SOCKETS' },
+  { key: 'pushTokenIssuer', env: 'BRIDGEHEAD_PUSH_TOKEN_ISSUER' },
+  { key: 'pubsubForwarding', env: 'BRIDGEHEAD_PUBSUB_FORWARDING' },
 ];
 
 export function parseListen(value: unknown, name: string, problems: string[]): ListenAddress {
@@ -232,6 +249,11 @@ export function validateConfig(raw: RawConfig): Config {
   const tokenUri = optionalString(raw.tokenUri, 'tokenUri', problems);
   if (tokenUri !== undefined && !isHttpUrl(tokenUri)) problems.push(`tokenUri: expected an absolute http(s) URL, got ${JSON.stringify(tokenUri)}`);
   const pubsubAutoCreateTopics = bool(raw.pubsubAutoCreateTopics, 'pubsubAutoCreateTopics', problems);
+  const pushMaxOutstandingPerSubscription = positiveInt(raw.pushMaxOutstandingPerSubscription, 'pushMaxOutstandingPerSubscription', problems);
+  const pushMaxSockets = positiveInt(raw.pushMaxSockets, 'pushMaxSockets', problems);
+  const pushTokenIssuer = raw.pushTokenIssuer;
+  if (typeof pushTokenIssuer !== 'string' || pushTokenIssuer === '') problems.push(`pushTokenIssuer: expected a non-empty string, got ${JSON.stringify(pushTokenIssuer)}`);
+  const pubsubForwarding = parsePubsubForwarding(raw.pubsubForwarding, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     dataDir: dataDir as string,
@@ -256,6 +278,10 @@ export function validateConfig(raw: RawConfig): Config {
     eventLogSync: eventLogSync as 'FULL' | 'NORMAL',
     tokenUri,
     pubsubAutoCreateTopics,
+    pushMaxOutstandingPerSubscription,
+    pushMaxSockets,
+    pushTokenIssuer: pushTokenIssuer as string,
+    pubsubForwarding: Object.freeze(pubsubForwarding.map((r) => Object.freeze(r))) as ForwardingRule[],
   });
 }
 

@@ -34,6 +34,7 @@ import { BridgeMetrics } from '../observability/metrics.js';
 import { resolveAdminToken } from './admin-token.js';
 import type { ApiListeners } from './api-listeners.js';
 import { openPubSub } from './pubsub-wiring.js';
+import { preparePubSubConsumers } from './pubsub-consumers.js';
 
 export interface RunningServer {
   /** What the `listening` line reports. */
@@ -116,7 +117,9 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const credentials = new ServiceAccountCredentials(store, saCrypto, systemClock);
   const stopFollowingKeys = credentials.follow(bus);
   const auth = new ApiAuth(token, { credentials, policies: store });
-  const pubsub = openPubSub({ dataDir, eventLogPath, sink, auth, clock: systemClock, logger });
+  // Push delivery exists once the API server does (it adds a route); no API write can come before.
+  let followSubscription: (name: string) => void = () => {};
+  const pubsub = openPubSub({ dataDir, eventLogPath, sink, auth, clock: systemClock, logger, onSubscriptionWrite: (name) => followSubscription(name) });
   const deadlines = new CallDeadlines(systemClock);
   const admin = new DeviceAdmin(
     deadlines.guardWrites(store, STORE_WRITES),
@@ -171,8 +174,22 @@ export async function startServer(config: Config): Promise<RunningServer> {
     contentType: metrics.registry.contentType,
   });
 
+  const consumers = await preparePubSubConsumers(config, {
+    dataDir,
+    store: pubsub.store,
+    log: pubsub.log,
+    engine: pubsub.engine,
+    api,
+    registry: metrics.registry,
+    clock: systemClock,
+    logger,
+  });
+  followSubscription = (name) => consumers.subscriptionWritten(name);
+
   let listeners: ApiListeners | undefined;
   const stopApi = async (): Promise<void> => {
+    // Bridgehead's own consumers stop before the engine ends every stream.
+    await consumers.close();
     // Streams end as the gRPC servers stop taking calls, so that their shutdown need not wait them out.
     await Promise.all([api.close(), listeners?.close(), pubsub.stopDelivery()]);
   };
@@ -206,6 +223,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         pubsub: { publisher: pubsub.admin, subscriber: pubsub.admin, iam: pubsub.admin },
       });
     }
+    await consumers.start();
   } catch (e) {
     await bridge.close();
     await stopApi();

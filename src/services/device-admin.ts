@@ -1,5 +1,6 @@
 import { echo, ECHO_MAX_PATH_CHARS } from '../domain/echo.js';
-import { ApiError, invalidArgument, isApiError, notFound } from '../domain/errors.js';
+import { retryOnConflict } from './conflict-retry.js';
+import { ApiError, invalidArgument, notFound } from '../domain/errors.js';
 import { notificationTopics } from '../domain/event-routing.js';
 import { checkReadMask, DEVICE_FIELDS, parseDeviceUpdateMask, parseMask, parseRegistryUpdateMask } from '../domain/field-mask.js';
 import { checkCommandSubfolder, checkResourceId } from '../domain/ids.js';
@@ -438,20 +439,4 @@ function nonNegative(v: number | undefined, field: string): number {
   return n;
 }
 
-/**
- * Read-modify-write against a conditional store write: a conflict means another request changed
- * the resource between our read and our write, so read again and re-apply. Bounded, because a
- * resource rewritten continuously by others must not pin this request for ever.
- */
-async function retryOnConflict<T>(attempt: () => Promise<T>): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await attempt();
-    } catch (e) {
-      if (!(isApiError(e) && e.reason === 'REVISION_CONFLICT') || i >= MAX_CONFLICT_RETRIES) throw e;
-    }
-  }
-}
-
-const MAX_CONFLICT_RETRIES = 8;
 

@@ -130,6 +130,18 @@ export function messageLogContract(name: string, make: () => Promise<MessageLogU
       assert.equal(await log.seqBefore('projects/proj/topics/none', T0 + 1_000_000), 0);
     });
 
+    it('count is the number of the topic\'s messages after a seq, whatever other topics hold', async () => {
+      const { log, sink } = await fresh();
+      await sink.append([message(TOPIC, 'a'), message(OTHER, 'x'), message(TOPIC, 'b'), message(TOPIC, 'c')]);
+      const [a, b, c] = (await log.read(TOPIC, 0, 10)).map((m) => m.seq);
+      assert.equal(await log.count(TOPIC, 0), 3);
+      assert.equal(await log.count(TOPIC, a!), 2);
+      assert.equal(await log.count(TOPIC, b!), 1);
+      assert.equal(await log.count(TOPIC, c!), 0);
+      assert.equal(await log.count(OTHER, 0), 1);
+      assert.equal(await log.count('projects/proj/topics/none', 0), 0);
+    });
+
     it('watch calls the listener after a commit to its topic, with the commit\'s messages readable', async () => {
       const { log, sink } = await fresh();
       const calls: number[] = [];

@@ -241,6 +241,10 @@ function subscriptionContract({ fresh }: PubSubContractContext): void {
       }
       assert.deepEqual((await store.listTopicSubscriptions(topicName('none'), undefined, 10)).items, []);
       assert.deepEqual((await store.listSubscriptions('proj-2', undefined, 10)).items.map((s) => s.name), [subName('s-9', 'proj-2')]);
+      for (const limit of [1, 2, 4, 50]) {
+        const every = await allPages((after) => store.listAllSubscriptions(after, limit), (s) => s.name, limit);
+        assert.deepEqual(every.names, [...['s-0', 's-1', 's-2', 's-3', 's-4'].map((id) => subName(id)), subName('s-9', 'proj-2')].sort());
+      }
     });
 
     it('update replaces the mutable fields, keeps name, topic, filter, startSeq and createTime, and bumps the revision', async () => {

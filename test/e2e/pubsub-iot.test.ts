@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { PubSub } from '@google-cloud/pubsub';
 import type { MqttClient } from 'mqtt';
-import { createDevice, createRegistry, PROJECT, REGION } from '../support/fleet.js';
+import { createDevice, createRegistry, mqttsUrl, PROJECT, REGION } from '../support/fleet.js';
 import { connectDevice, endQuietly } from '../support/mqtt-clients.js';
+import { hostPort } from '../support/mqtt-processes.js';
+import { run } from '../support/processes.js';
 import { Collector, startPubSubServer, type PubSubServer } from '../support/pubsub.js';
 
 /**
@@ -59,5 +61,25 @@ describe('device telemetry to a @google-cloud/pubsub subscriber', () => {
     assert.equal(alarm!.data.toString(), 'overheat');
     assert.deepEqual(alarm!.attributes, { ...identity, subFolder: 'alerts' });
     assert.equal(tele.messages.length, 50, 'nothing more, nothing from the alerts topic');
+  });
+  test('mosquitto_pub, as the Cloud IoT docs ran it: each QoS 1 message it got a PUBACK for reaches a streaming-pull subscriber', async () => {
+    const [topic] = await pubsub.topic(`telemetry-${REG}`).get();
+    const [sub] = await topic.createSubscription('backend-mosquitto');
+    const d = await createDevice(ps.server, REG, 'mosq-1', { alg: 'RS256' });
+    const { host, port } = hostPort(mqttsUrl(ps.server));
+    const jwt = await d.jwt();
+    for (const text of ['one', 'two', 'three']) {
+      // mosquitto_pub -q 1 exits 0 only after the PUBACK, i.e. after the durable commit.
+      const r = await run('/usr/bin/mosquitto_pub', [
+        '-h', host, '-p', String(port), '--cafile', ps.server.info.caFile, '-i', d.clientId, '-u', 'unused', '-P', jwt,
+        '-V', 'mqttv311', '-q', '1', '-t', `/devices/${d.id}/events`, '-m', text,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const collector = new Collector(pubsub.subscription(sub.name));
+    const got = await collector.next(3);
+    await collector.close();
+    assert.deepEqual(got.map((m) => m.data.toString()).sort(), ['one', 'three', 'two']);
+    for (const m of got) assert.equal(m.attributes.deviceId, 'mosq-1');
   });
 });

@@ -49,6 +49,8 @@ export function deviceManagerDefinition(): DeviceManagerDefinition {
  */
 const PUBSUB_PROTOS = join(dirname(require.resolve('@google-cloud/pubsub/package.json')), 'build', 'protos');
 const PUBSUB_GAX_PROTOS = join(dirname(dirname(dirname(createRequire(PUBSUB_PROTOS).resolve('google-gax')))), 'build', 'protos');
+/** Where pubsub.proto and what it imports are found; the CLI's client loads them from here too. */
+export const PUBSUB_PROTO_DIRS: readonly string[] = [PUBSUB_PROTOS, PUBSUB_GAX_PROTOS];
 
 export interface PubSubDefinitions {
   publisher: ServiceDefinition;
@@ -63,7 +65,7 @@ export function pubSubDefinitions(): PubSubDefinitions {
   if (cachedPubSub) return cachedPubSub;
   const pkg = loadSync(['google/pubsub/v1/pubsub.proto', 'google/iam/v1/iam_policy.proto'], {
     ...LOAD_OPTIONS,
-    includeDirs: [PUBSUB_PROTOS, PUBSUB_GAX_PROTOS],
+    includeDirs: [...PUBSUB_PROTO_DIRS],
   });
   cachedPubSub = {
     publisher: tolerant(pkg['google.pubsub.v1.Publisher'] as ServiceDefinition),

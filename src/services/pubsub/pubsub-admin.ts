@@ -1,4 +1,5 @@
 import { echo, ECHO_MAX_PATH_CHARS } from '../../domain/echo.js';
+import { retryOnConflict } from '../conflict-retry.js';
 import { ApiError, invalidArgument, isApiError, notFound } from '../../domain/errors.js';
 import { notificationTopics } from '../../domain/event-routing.js';
 import type { IamPolicy } from '../../domain/model.js';
@@ -579,15 +580,3 @@ function listResult<T>(page: Page<T>): ListResult<T> {
   return { items: page.items, nextPageToken: page.next === undefined ? '' : encodePageToken(page.next) };
 }
 
-/** As DeviceAdmin's: re-read and re-apply when a concurrent write won, a bounded number of times. */
-async function retryOnConflict<T>(attempt: () => Promise<T>): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await attempt();
-    } catch (e) {
-      if (!(isApiError(e) && e.reason === 'REVISION_CONFLICT') || i >= MAX_CONFLICT_RETRIES) throw e;
-    }
-  }
-}
-
-const MAX_CONFLICT_RETRIES = 8;

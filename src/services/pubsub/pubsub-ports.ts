@@ -38,6 +38,8 @@ export interface PubSubStore {
   getSubscription(name: string): Promise<PsSubscription | undefined>;
   /** Subscriptions of a project ordered by name, starting after `after`. */
   listSubscriptions(project: string, after: string | undefined, limit: number): Promise<Page<PsSubscription>>;
+  /** Every subscription of every project ordered by name, starting after `after` (push delivery finds its subscriptions at start). */
+  listAllSubscriptions(after: string | undefined, limit: number): Promise<Page<PsSubscription>>;
   /** Names of the topic's subscriptions ordered by name, starting after `after`. */
   listTopicSubscriptions(topic: string, after: string | undefined, limit: number): Promise<Page<string>>;
   /** Replaces the mutable fields (everything but name, topic, filter, startSeq, createTime) if the revision is current. */
@@ -87,6 +89,8 @@ export interface MessageLog {
    * makes everything up to it acknowledged and everything after it not.
    */
   seqBefore(topic: string, time: number): Promise<number>;
+  /** How many messages of `topic` have seq > afterSeq: a backlog without reading it. */
+  count(topic: string, afterSeq: number): Promise<number>;
   /** The highest seq ever assigned (0 for a new log); a new subscription starts after it. */
   headSeq(): Promise<number>;
   /**

@@ -142,6 +142,14 @@ export class LogSubscriptionEngine implements SubscriptionEngine {
     let n = rt.book.unackedCount;
     const { topic } = rt.subscription;
     const state = rt.book.state();
+    if (rt.subscription.filter === '') {
+      // Without a filter every message after the cursor counts unless acked (after a seek acks may
+      // lie beyond the cursor): an index count, not a read of the backlog, which may be millions.
+      const cursor = rt.book.cursor;
+      let ackedAfter = 0;
+      for (const seq of state.acked) if (seq > cursor) ackedAfter++;
+      return n + (await this.deps.log.count(topic, cursor)) - ackedAfter;
+    }
     const acked = new Set(state.acked);
     const page = this.deps.pageSize ?? 500;
     for (let after = rt.book.cursor; ; ) {

@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { ApiError } from '../../../domain/errors.js';
 import type { PsMessage } from '../../../domain/pubsub/pubsub-model.js';
 import type { MessageLog } from '../../../services/pubsub/pubsub-ports.js';
-import { decodeAttributes, openReaderDb, SELECT_PS_PAGE_SQL, SEQ_BEFORE_SQL, type PsMessageRow } from './log-schema.js';
+import { COUNT_AFTER_SQL, decodeAttributes, openReaderDb, SELECT_PS_PAGE_SQL, SEQ_BEFORE_SQL, type PsMessageRow } from './log-schema.js';
 import { EmbeddedLogReader, type CommitSource } from './log-reader.js';
 
 const closedError = (): ApiError => new ApiError('UNAVAILABLE', 'The event log reader is closed.');
@@ -18,6 +18,7 @@ const closedError = (): ApiError => new ApiError('UNAVAILABLE', 'The event log r
 export class EmbeddedMessageLog implements MessageLog {
   private readonly page: Database.Statement<[string, number, number], PsMessageRow>;
   private readonly before: Database.Statement<[string, number], number>;
+  private readonly countAfter: Database.Statement<[string, number], number>;
 
   private constructor(
     private readonly db: Database.Database,
@@ -25,6 +26,7 @@ export class EmbeddedMessageLog implements MessageLog {
   ) {
     this.page = db.prepare(SELECT_PS_PAGE_SQL);
     this.before = db.prepare<[string, number], number>(SEQ_BEFORE_SQL).pluck();
+    this.countAfter = db.prepare<[string, number], number>(COUNT_AFTER_SQL).pluck();
   }
 
   /** `commits` is the EmbeddedLogSink writing the file; without it `watch` listeners are never called. */
@@ -58,6 +60,11 @@ export class EmbeddedMessageLog implements MessageLog {
   async seqBefore(topic: string, time: number): Promise<number> {
     if (!this.db.open) throw closedError();
     return this.before.get(topic, time) ?? 0;
+  }
+
+  async count(topic: string, afterSeq: number): Promise<number> {
+    if (!this.db.open) throw closedError();
+    return this.countAfter.get(topic, afterSeq) ?? 0;
   }
 
   async headSeq(): Promise<number> {

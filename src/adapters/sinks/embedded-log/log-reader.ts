@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import { ApiError } from '../../../domain/errors.js';
+import { TopicWatchers } from '../topic-watchers.js';
 import { decodeAttributes, HEAD_SQL, openReaderDb, SELECT_PAGE_SQL, type MessageRow } from './log-schema.js';
 
 /** What a commit touched; emitted by the sink after COMMIT has returned. */
@@ -46,7 +47,7 @@ export interface EventLogSource {
 export class EmbeddedLogReader implements EventLogSource {
   private readonly page: Database.Statement<[string, number, number], MessageRow>;
   private readonly head: Database.Statement<[], { seq: number }>;
-  private readonly watchers = new Map<string, Set<(lastSeq: number) => void>>();
+  private readonly watchers = new TopicWatchers();
   private readonly unsubscribe: () => void;
 
   private constructor(
@@ -85,22 +86,12 @@ export class EmbeddedLogReader implements EventLogSource {
   }
 
   watch(topic: string, listener: (lastSeq: number) => void): () => void {
-    let set = this.watchers.get(topic);
-    if (!set) this.watchers.set(topic, (set = new Set()));
-    set.add(listener);
-    return () => {
-      const s = this.watchers.get(topic);
-      if (!s) return;
-      s.delete(listener);
-      if (s.size === 0) this.watchers.delete(topic);
-    };
+    return this.watchers.add(topic, listener);
   }
 
   /** Number of live watchers (all topics): lets tests and metrics see that streams clean up. */
   watcherCount(): number {
-    let n = 0;
-    for (const s of this.watchers.values()) n += s.size;
-    return n;
+    return this.watchers.count();
   }
 
   close(): void {
@@ -110,10 +101,6 @@ export class EmbeddedLogReader implements EventLogSource {
   }
 
   private dispatch(e: CommitEvent): void {
-    // Iterate the (few) topics of the commit, not the (many) watched topics.
-    for (const topic of e.topics) {
-      const set = this.watchers.get(topic);
-      if (set) for (const listener of [...set]) listener(e.lastSeq);
-    }
+    this.watchers.dispatch(e.topics, e.lastSeq);
   }
 }

@@ -51,6 +51,8 @@ export const SELECT_PS_PAGE_SQL =
  * a seek to a recent time (the usual one) reads a few rows, and no publish_time index has to be
  * maintained on the telemetry hot path for this rare call. Log order decides (C-PS-SEEK-TIME).
  */
+/** Counted on the (topic, seq) index alone: no row is read. */
+export const COUNT_AFTER_SQL = 'SELECT count(*) FROM messages WHERE topic = ? AND seq > ?';
 export const SEQ_BEFORE_SQL = 'SELECT seq FROM messages WHERE topic = ? AND publish_time < ? ORDER BY seq DESC LIMIT 1';
 /** The high-water mark survives deletions (sqlite_sequence), unlike max(seq). */
 export const HEAD_SQL = "SELECT seq FROM sqlite_sequence WHERE name = 'messages'";

@@ -2,6 +2,7 @@ import { ApiError } from '../../../domain/errors.js';
 import type { PsMessage } from '../../../domain/pubsub/pubsub-model.js';
 import type { Sink, SinkMessage } from '../../../services/ports.js';
 import type { MessageLog } from '../../../services/pubsub/pubsub-ports.js';
+import { TopicWatchers } from '../topic-watchers.js';
 
 export interface MemoryMessageLogOptions {
   /** A watch listener threw. Default: rethrown on a later microtask, so a test sees its bug. */
@@ -19,7 +20,7 @@ const copyMessage = (m: PsMessage): PsMessage => ({ ...m, attributes: { ...m.att
 export class MemoryMessageLog implements Sink, MessageLog {
   /** Per topic, ascending by seq. */
   private readonly byTopic = new Map<string, PsMessage[]>();
-  private readonly watchers = new Map<string, Set<(lastSeq: number) => void>>();
+  private readonly watchers = new TopicWatchers();
   private readonly onError: (error: unknown) => void;
   private head = 0;
   private closed = false;
@@ -53,16 +54,7 @@ export class MemoryMessageLog implements Sink, MessageLog {
       topics.add(m.topic);
       ids.push(stored.messageId);
     }
-    const lastSeq = this.head;
-    for (const topic of topics) {
-      for (const listener of [...(this.watchers.get(topic) ?? [])]) {
-        try {
-          listener(lastSeq);
-        } catch (e) {
-          this.onError(e);
-        }
-      }
-    }
+    this.watchers.dispatch(topics, this.head, this.onError);
     return ids;
   }
 
@@ -97,26 +89,22 @@ export class MemoryMessageLog implements Sink, MessageLog {
     return best;
   }
 
+  async count(topic: string, afterSeq: number): Promise<number> {
+    let n = 0;
+    for (const m of this.byTopic.get(topic) ?? []) if (m.seq > afterSeq) n++;
+    return n;
+  }
+
   async headSeq(): Promise<number> {
     return this.head;
   }
 
   watch(topic: string, listener: (lastSeq: number) => void): () => void {
-    let set = this.watchers.get(topic);
-    if (!set) this.watchers.set(topic, (set = new Set()));
-    set.add(listener);
-    return () => {
-      const s = this.watchers.get(topic);
-      if (!s) return;
-      s.delete(listener);
-      if (s.size === 0) this.watchers.delete(topic);
-    };
+    return this.watchers.add(topic, listener);
   }
 
   /** Live watchers over all topics: lets tests see that the engine unsubscribes. */
   watcherCount(): number {
-    let n = 0;
-    for (const s of this.watchers.values()) n += s.size;
-    return n;
+    return this.watchers.count();
   }
 }

@@ -113,6 +113,13 @@ export class MemoryPubSubStore implements PubSubStore {
     return { items: page.items.map(copySubscription), next: page.next };
   }
 
+  async listAllSubscriptions(after: string | undefined, limit: number): Promise<Page<PsSubscription>> {
+    this.assertOpen();
+    const sorted = [...this.subscriptions.values()].map((e) => e.subscription).filter((s) => after === undefined || s.name > after).sort(byName);
+    const page = pageOf(sorted, limit, (s) => s.name);
+    return { items: page.items.map(copySubscription), next: page.next };
+  }
+
   async listTopicSubscriptions(topic: string, after: string | undefined, limit: number): Promise<Page<string>> {
     this.assertOpen();
     const names = [...this.subscriptions.values()]

@@ -56,6 +56,7 @@ export const RANGE_SQL = {
   // `from` is exclusive when it is a previous page's last name and harmless when it is the prefix.
   listTopics: 'SELECT * FROM topics WHERE name > ? AND name < ? ORDER BY name LIMIT ?',
   listSubscriptions: `SELECT ${SUB_COLS} FROM subscriptions WHERE name > ? AND name < ? ORDER BY name LIMIT ?`,
+  listAllSubscriptions: `SELECT ${SUB_COLS} FROM subscriptions WHERE name > ? ORDER BY name LIMIT ?`,
   listTopicSubscriptions: 'SELECT name FROM subscriptions WHERE topic = ? AND name > ? ORDER BY name LIMIT ?',
   listSnapshots: `SELECT ${SNAP_COLS} FROM snapshots WHERE name > ? AND name < ? AND expire_time > ? ORDER BY name LIMIT ?`,
   listTopicSnapshots: 'SELECT name FROM snapshots WHERE topic = ? AND name > ? AND expire_time > ? ORDER BY name LIMIT ?',
@@ -81,6 +82,7 @@ function prepare(db: Database.Database) {
     getSubscription: db.prepare<[string], SubscriptionRow>(`SELECT ${SUB_COLS} FROM subscriptions WHERE name = ?`),
     subscriptionExists: db.prepare<[string], { id: number }>('SELECT id FROM subscriptions WHERE name = ?'),
     listSubscriptions: db.prepare<[string, string, number], SubscriptionRow>(RANGE_SQL.listSubscriptions),
+    listAllSubscriptions: db.prepare<[string, number], SubscriptionRow>(RANGE_SQL.listAllSubscriptions),
     listTopicSubscriptions: db.prepare<[string, string, number], string>(RANGE_SQL.listTopicSubscriptions).pluck(),
     updateSubscription: db.prepare<[string, string, number], SubscriptionRow>(
       `UPDATE subscriptions SET doc = ?, revision = revision + 1 WHERE name = ? AND revision = ? RETURNING ${SUB_COLS}`,
@@ -209,6 +211,13 @@ export class SqlitePubSubStore implements PubSubStore {
       const n = pageSize(limit);
       const { from, to } = range(err.projectPrefix(project, 'subscriptions'), after);
       return pageOf(this.q.listSubscriptions.all(from, to, n + 1).map(decodeSubscription), n, (s) => s.name);
+    });
+  }
+
+  async listAllSubscriptions(after: string | undefined, limit: number): Promise<Page<PsSubscription>> {
+    return this.read(() => {
+      const n = pageSize(limit);
+      return pageOf(this.q.listAllSubscriptions.all(after ?? '', n + 1).map(decodeSubscription), n, (s) => s.name);
     });
   }
 

@@ -1,0 +1,126 @@
+import type { Logger } from 'pino';
+import type { ApiError } from '../../domain/errors.js';
+import type { PsSubscription, PushConfig } from '../../domain/pubsub/pubsub-model.js';
+import type { ReceivedMessage, StreamingPullSession, SubscriptionEngine } from '../../services/pubsub/pubsub-api.js';
+import { isPushAck, pushEnvelope } from './push-envelope.js';
+import type { PushOutcome, PushPoster } from './push-http.js';
+
+/** Mints the bearer token of a push config with an oidcToken. */
+export type PushTokens = (audience: string, email: string) => Promise<string>;
+
+export interface PushConsumerDeps {
+  engine: Pick<SubscriptionEngine, 'open' | 'acknowledge' | 'modifyAckDeadline'>;
+  poster: PushPoster;
+  tokens: PushTokens | undefined;
+  /** POSTs in flight at most: the engine consumer's maxOutstandingMessages. */
+  maxOutstanding: number;
+  log: Logger;
+  /** Each push request's result: for metrics and tests. */
+  onResult?: (subscription: string, outcome: PushOutcome, acked: boolean) => void;
+  /** The consumer's stream ended on the engine's side (subscription deleted, detached, engine closing). */
+  onEnded: (consumer: PushConsumer, error: ApiError) => void;
+}
+
+/** What of a subscription its push consumer uses. */
+export type PushSettings = Pick<PsSubscription, 'name' | 'ackDeadlineSeconds'> & { pushConfig: PushConfig };
+
+/**
+ * Delivers one push subscription: an engine consumer whose flow control bounds the POSTs in
+ * flight, each message POSTed in Pub/Sub's envelope, acked on a 102/200/201/202/204 and nacked
+ * (deadline 0) on anything else, a timeout (the ack deadline) or a connection error. The engine
+ * then applies the retry policy's backoff and the dead-letter policy, as for any consumer.
+ */
+export class PushConsumer {
+  private session: StreamingPullSession | undefined;
+  private closed = false;
+  private settings: PushSettings;
+
+  constructor(
+    settings: PushSettings,
+    private readonly deps: PushConsumerDeps,
+  ) {
+    this.settings = settings;
+  }
+
+  get name(): string {
+    return this.settings.name;
+  }
+
+  get ackDeadlineSeconds(): number {
+    return this.settings.ackDeadlineSeconds;
+  }
+
+  /** Opens the engine consumer; rejects like SubscriptionEngine.open (NOT_FOUND, FAILED_PRECONDITION). */
+  async start(): Promise<void> {
+    const session = await this.deps.engine.open(
+      this.settings.name,
+      { ackDeadlineSeconds: this.settings.ackDeadlineSeconds, maxOutstandingMessages: this.deps.maxOutstanding, maxOutstandingBytes: 0 },
+      {
+        deliver: (messages) => {
+          for (const m of messages) void this.push(m);
+          // Nothing is buffered here: the engine's flow control already bounds what is in flight.
+          return true;
+        },
+        end: (error) => {
+          this.session = undefined;
+          if (!this.closed) this.deps.onEnded(this, error);
+        },
+      },
+    );
+    if (this.closed) session.close();
+    else this.session = session;
+  }
+
+  /** A new push config (endpoint, attributes, token); requests already in flight finish as they were sent. */
+  update(settings: PushSettings): void {
+    this.settings = settings;
+  }
+
+  /** Nothing more is delivered; POSTs in flight still ack or nack what they carry. */
+  close(): void {
+    this.closed = true;
+    this.session?.close();
+    this.session = undefined;
+  }
+
+  private async push(received: ReceivedMessage): Promise<void> {
+    const { name, ackDeadlineSeconds, pushConfig } = this.settings;
+    let outcome: PushOutcome;
+    try {
+      const headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (pushConfig.oidcToken && this.deps.tokens) {
+        headers.authorization = `Bearer ${await this.deps.tokens(pushConfig.oidcToken.audience || pushConfig.pushEndpoint, pushConfig.oidcToken.serviceAccountEmail)}`;
+      }
+      outcome = await this.deps.poster.post({
+        url: pushConfig.pushEndpoint,
+        body: JSON.stringify(pushEnvelope(name, received, pushConfig)),
+        headers,
+        timeoutMs: ackDeadlineSeconds * 1000,
+      });
+    } catch (e) {
+      // Our own failure (signing): the message goes back like any failed push, and the cause is logged.
+      this.deps.log.error({ err: e, subscription: name }, 'push request could not be made');
+      outcome = { kind: 'error', message: 'internal' };
+    }
+    const ack = outcome.kind === 'status' && isPushAck(outcome.status);
+    if (!ack) this.deps.log.debug({ subscription: name, messageId: received.message.messageId, outcome }, 'push not acknowledged');
+    this.deps.onResult?.(name, outcome, ack);
+    this.settle(received.ackId, ack);
+  }
+
+  private settle(ackId: string, ack: boolean): void {
+    const session = this.session;
+    if (session) {
+      try {
+        // The stream batches acks into one durable commit, as for StreamingPull clients.
+        session.request(ack ? { ackIds: [ackId] } : { modifyDeadlineAckIds: [ackId], modifyDeadlineSeconds: [0] });
+        return;
+      } catch (err) {
+        this.deps.log.debug({ err, subscription: this.settings.name }, 'push result refused by the stream; recorded through the engine');
+      }
+    }
+    // The consumer was closed or replaced while the request was out: settle through the engine.
+    const done = ack ? this.deps.engine.acknowledge(this.settings.name, [ackId]) : this.deps.engine.modifyAckDeadline(this.settings.name, [ackId], 0);
+    done.catch((err: unknown) => this.deps.log.debug({ err, subscription: this.settings.name }, 'push result not recorded (the lease runs out instead)'));
+  }
+}

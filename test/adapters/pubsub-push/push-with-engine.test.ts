@@ -1,0 +1,186 @@
+import assert from 'node:assert/strict';
+import { EventEmitter, once } from 'node:events';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { PushDelivery } from '../../../src/adapters/pubsub-push/push-delivery.js';
+import type { PushEnvelope } from '../../../src/adapters/pubsub-push/push-envelope.js';
+import { HttpPushPoster } from '../../../src/adapters/pubsub-push/push-http.js';
+import { observeSubscriptionWrites } from '../../../src/adapters/pubsub-push/subscription-write-observer.js';
+import { MemoryMessageLog } from '../../../src/adapters/sinks/memory-log/memory-message-log.js';
+import { MemoryPubSubStore } from '../../../src/adapters/store/memory/memory-pubsub-store.js';
+import { systemClock, systemTimers } from '../../../src/adapters/timers/system-timers.js';
+import type { PsSubscription } from '../../../src/domain/pubsub/pubsub-model.js';
+import { LogSubscriptionEngine } from '../../../src/services/pubsub/subscription-engine.js';
+
+/*
+ * Push delivery over the real SubscriptionEngine (memory store and log, real timers): the retry
+ * policy's backoff between failed pushes and dead-lettering after max attempts are the engine's,
+ * and these tests check that push delivery drives them as a pull consumer would.
+ */
+
+const TOPIC = 'projects/p/topics/telemetry';
+const DLQ = 'projects/p/topics/dead-letters';
+const SUB = 'projects/p/subscriptions/pushed';
+
+interface Hit {
+  at: number;
+  envelope: PushEnvelope;
+}
+
+class Receiver {
+  readonly hits: Hit[] = [];
+  statuses: number[] = [];
+  fallback = 204;
+  private readonly server: Server;
+  private waiters: (() => void)[] = [];
+
+  constructor() {
+    this.server = createServer((req, res: ServerResponse) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        this.hits.push({ at: Date.now(), envelope: JSON.parse(Buffer.concat(chunks).toString('utf8')) as PushEnvelope });
+        res.writeHead(this.statuses.shift() ?? this.fallback).end();
+        for (const w of this.waiters.splice(0)) w();
+      });
+    });
+  }
+
+  async listen(): Promise<string> {
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/push`;
+  }
+
+  async count(n: number): Promise<void> {
+    while (this.hits.length < n) await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    this.server.close();
+    await once(this.server, 'close');
+  }
+}
+
+let receiver: Receiver;
+let endpoint: string;
+let store: MemoryPubSubStore;
+let log: MemoryMessageLog;
+let engine: LogSubscriptionEngine;
+let delivery: PushDelivery;
+let admin: MemoryPubSubStore;
+let commits: EventEmitter;
+
+const publish = (text: string, attributes: Record<string, string> = {}): Promise<string[]> =>
+  log.append([{ topic: TOPIC, attributes, data: new TextEncoder().encode(text), publishTime: Date.now() }]);
+
+async function createSub(over: Partial<PsSubscription>): Promise<void> {
+  await admin.createSubscription({
+    name: SUB,
+    topic: TOPIC,
+    ackDeadlineSeconds: 10,
+    retainAckedMessages: false,
+    messageRetentionMs: 86_400_000,
+    labels: {},
+    filter: '',
+    enableMessageOrdering: false,
+    deadLetterPolicy: undefined,
+    retryPolicy: { minimumBackoffMs: 100, maximumBackoffMs: 400 },
+    pushConfig: { pushEndpoint: endpoint, attributes: {}, oidcToken: undefined },
+    detached: false,
+    startSeq: await log.headSeq(),
+    createTime: Date.now(),
+    ...over,
+  });
+  await delivery.pushConfigChanged(SUB);
+}
+
+beforeEach(async () => {
+  receiver = new Receiver();
+  endpoint = await receiver.listen();
+  store = new MemoryPubSubStore();
+  log = new MemoryMessageLog();
+  for (const name of [TOPIC, DLQ]) await store.createTopic({ name, labels: {}, messageRetentionMs: undefined, createTime: Date.now() });
+  // Ack commits reach the store through this wrapper, so tests can wait for them.
+  commits = new EventEmitter();
+  const observed = new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'recordAcks') {
+        return async (subscription: string, acked: readonly number[], floor: number) => {
+          await target.recordAcks(subscription, acked, floor);
+          commits.emit('acks', floor);
+        };
+      }
+      const value: unknown = Reflect.get(target, prop, receiver);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  engine = new LogSubscriptionEngine({ store: observed, log, sink: log, clock: systemClock, timers: systemTimers });
+  delivery = new PushDelivery({ source: store, engine, poster: new HttpPushPoster(10), tokens: undefined, maxOutstandingPerSubscription: 5, log: pino({ level: 'silent' }) });
+  // What the admin writes through in the server: subscription writes reach push delivery.
+  admin = observeSubscriptionWrites(store, (name) => void delivery.pushConfigChanged(name));
+  await delivery.start();
+});
+
+afterEach(async () => {
+  await delivery.close();
+  await engine.close();
+  await receiver.close();
+});
+
+describe('push delivery over the SubscriptionEngine', () => {
+  test('2xx acks: the message is not pushed again and the backlog is empty', async () => {
+    await createSub({});
+    const [id] = await publish('hello', { deviceId: 'dev-1' });
+    await receiver.count(1);
+    assert.equal(Buffer.from(receiver.hits[0]!.envelope.message.data, 'base64').toString(), 'hello');
+    assert.deepEqual(receiver.hits[0]!.envelope.message.attributes, { deviceId: 'dev-1' });
+    // Acks of a stream are committed in the background, within ~50 ms.
+    while ((await store.loadAckState(SUB)).floor < Number(id)) await once(commits, 'acks');
+    assert.equal(await engine.backlog(SUB), 0);
+    assert.equal(receiver.hits.length, 1);
+  });
+
+  test('500, 503, then 200: redelivered after the retry policy\'s growing backoff, then acked', async () => {
+    await createSub({});
+    receiver.statuses = [500, 503, 200];
+    await publish('flaky');
+    await receiver.count(3);
+    const [a, b, c] = receiver.hits.map((h) => h.at);
+    assert.ok(b! - a! >= 90, `first backoff ${b! - a!} ms, the policy's minimum is 100 ms`);
+    assert.ok(c! - b! >= 190, `second backoff ${c! - b!} ms, should have doubled`);
+    assert.deepEqual(new Set(receiver.hits.map((h) => h.envelope.message.messageId)).size, 1);
+  });
+
+  test('dead-lettered after maxDeliveryAttempts failed pushes, with deliveryAttempt counted in the envelope', async () => {
+    await createSub({ deadLetterPolicy: { deadLetterTopic: DLQ, maxDeliveryAttempts: 5 } });
+    receiver.fallback = 500;
+    const deadLettered = new Promise<void>((resolve) => {
+      const stop = log.watch(DLQ, () => {
+        stop();
+        resolve();
+      });
+    });
+    const [id] = await publish('poison');
+    await receiver.count(5);
+    assert.deepEqual(receiver.hits.map((h) => h.envelope.deliveryAttempt), [1, 2, 3, 4, 5]);
+    await deadLettered;
+    const dead = await log.read(DLQ, 0, 10);
+    assert.equal(dead.length, 1);
+    assert.equal(new TextDecoder().decode(dead[0]!.data), 'poison');
+    assert.equal(receiver.hits.every((h) => h.envelope.message.messageId === id), true);
+  });
+
+  test('a subscription created, switched to pull and deleted through the store is followed', async () => {
+    await createSub({});
+    assert.deepEqual(delivery.active, [SUB]);
+    const sub = (await store.getSubscription(SUB))!;
+    await admin.updateSubscription({ ...sub, pushConfig: undefined });
+    await delivery.pushConfigChanged(SUB);
+    assert.deepEqual(delivery.active, []);
+    await admin.deleteSubscription(SUB);
+  });
+});
