@@ -5,6 +5,7 @@ import { MemoryPubSubStore } from '../../../src/adapters/store/memory/memory-pub
 import type { ReceivedMessage, StreamingPullSink } from '../../../src/services/pubsub/pubsub-api.js';
 import { LogSubscriptionEngine, type SubscriptionEngineDeps } from '../../../src/services/pubsub/subscription-engine.js';
 import { ManualTime, settle } from '../../support/manual-time.js';
+import { newSub } from '../../contracts/pubsub-store-fixtures.js';
 
 export const TOPIC = 'projects/p/topics/t';
 export const SUB = 'projects/p/subscriptions/s';
@@ -56,23 +57,8 @@ export async function harness(sub: Partial<PsSubscription> = {}, deps: Partial<S
   for (const name of [TOPIC, DLQ, 'projects/p/topics/other']) {
     await store.createTopic({ name, labels: {}, messageRetentionMs: undefined, createTime: time.now() });
   }
-  await store.createSubscription({
-    name: SUB,
-    topic: TOPIC,
-    ackDeadlineSeconds: 10,
-    retainAckedMessages: false,
-    messageRetentionMs: 7 * DAY_MS,
-    labels: {},
-    filter: '',
-    enableMessageOrdering: false,
-    deadLetterPolicy: undefined,
-    retryPolicy: undefined,
-    pushConfig: undefined,
-    detached: false,
-    startSeq: await log.headSeq(),
-    createTime: time.now(),
-    ...sub,
-  });
+  await store.createSubscription(newSub(SUB, TOPIC, { startSeq: await log.headSeq(), createTime: time.now(), ...sub }));
+
   const newEngine = (over: Partial<SubscriptionEngineDeps> = {}): LogSubscriptionEngine =>
     new LogSubscriptionEngine({ store, log, sink: log, clock: time, timers: time, onError: (e) => errors.push(e), ...deps, ...over });
   const publish = async (texts: string[], over: { attributes?: Record<string, string>; orderingKey?: string; topic?: string } = {}): Promise<void> => {

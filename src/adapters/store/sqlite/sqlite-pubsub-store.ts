@@ -1,5 +1,4 @@
 import Database from 'better-sqlite3';
-import { ApiError, isApiError } from '../../../domain/errors.js';
 import { EMPTY_POLICY, nextPolicy } from '../../../domain/iam-policy.js';
 import type { IamPolicy } from '../../../domain/model.js';
 import { pageOf, type Page } from '../../../domain/paging.js';
@@ -7,6 +6,7 @@ import { DELETED_TOPIC, type AckState, type PsSnapshot, type PsSubscription, typ
 import type { PubSubStore } from '../../../services/pubsub/pubsub-ports.js';
 import { decodeIam, type IamRow } from './codec.js';
 import { migrate } from './migrations.js';
+import { isUniqueViolation, sqliteErrorTranslator, SqliteTransactions } from './sqlite-transactions.js';
 import {
   decodeSnapshot,
   decodeSubscription,
@@ -20,20 +20,7 @@ import {
 import { PUBSUB_MIGRATIONS } from './pubsub-migrations.js';
 import * as err from '../pubsub-store-errors.js';
 
-const isUniqueViolation = (e: unknown): boolean =>
-  e instanceof Database.SqliteError && (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY');
 
-/** Driver messages name tables and columns; clients get a generic text, operators get the cause. */
-function translate(e: unknown): unknown {
-  if (isApiError(e)) return e;
-  if (e instanceof Database.SqliteError && (e.code.startsWith('SQLITE_BUSY') || e.code.startsWith('SQLITE_LOCKED'))) {
-    return new ApiError('UNAVAILABLE', 'The Pub/Sub store is busy; retry the request.', { cause: e, reason: 'STORE_BUSY' });
-  }
-  if (e instanceof Database.SqliteError && e.code === 'SQLITE_FULL') {
-    return new ApiError('RESOURCE_EXHAUSTED', 'The Pub/Sub store is out of space.', { cause: e, reason: 'STORE_FULL' });
-  }
-  return new ApiError('INTERNAL', 'Internal error in the Pub/Sub store.', { cause: e });
-}
 
 /**
  * The name range of one project's resources of one kind: every name under `prefix` is >= it and
@@ -127,7 +114,10 @@ type Statements = ReturnType<typeof prepare>;
 export class SqlitePubSubStore implements PubSubStore {
   private readonly q: Statements;
 
+  private readonly tx: SqliteTransactions;
+
   private constructor(private readonly db: Database.Database) {
+    this.tx = new SqliteTransactions(db, err.psStoreClosed, sqliteErrorTranslator('Pub/Sub store', false));
     this.q = prepare(db);
   }
 
@@ -149,7 +139,7 @@ export class SqlitePubSubStore implements PubSubStore {
   }
 
   async createTopic(topic: Omit<PsTopic, 'revision'>): Promise<PsTopic> {
-    this.write(() => {
+    this.tx.write(() => {
       try {
         this.q.insertTopic.run(topic.name, JSON.stringify(topic.labels), topic.messageRetentionMs ?? null, topic.createTime);
       } catch (e) {
@@ -160,14 +150,14 @@ export class SqlitePubSubStore implements PubSubStore {
   }
 
   async getTopic(name: string): Promise<PsTopic | undefined> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const row = this.q.getTopic.get(name);
       return row && decodeTopic(row);
     });
   }
 
   async listTopics(project: string, after: string | undefined, limit: number): Promise<Page<PsTopic>> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const n = pageSize(limit);
       const { from, to } = range(err.projectPrefix(project, 'topics'), after);
       return pageOf(this.q.listTopics.all(from, to, n + 1).map(decodeTopic), n, (t) => t.name);
@@ -175,7 +165,7 @@ export class SqlitePubSubStore implements PubSubStore {
   }
 
   async updateTopic(topic: PsTopic): Promise<PsTopic> {
-    return this.write(() => {
+    return this.tx.write(() => {
       const row = this.q.updateTopic.get(JSON.stringify(topic.labels), topic.messageRetentionMs ?? null, topic.name, topic.revision);
       if (row) return decodeTopic(row);
       throw this.q.getTopic.get(topic.name) ? err.psRevisionConflict('topic', topic.name) : err.psNotFound('topic', topic.name);
@@ -183,7 +173,7 @@ export class SqlitePubSubStore implements PubSubStore {
   }
 
   async deleteTopic(name: string): Promise<void> {
-    this.write(() => {
+    this.tx.write(() => {
       if (this.q.deleteTopic.run(name).changes === 0) throw err.psNotFound('topic', name);
       this.q.deleteIam.run(name);
       this.q.orphanSubscriptions.run(DELETED_TOPIC, name);
@@ -191,23 +181,23 @@ export class SqlitePubSubStore implements PubSubStore {
   }
 
   async createSubscription(s: Omit<PsSubscription, 'revision'>): Promise<PsSubscription> {
-    this.write(() => {
+    this.tx.write(() => {
       if (this.q.subscriptionExists.get(s.name)) throw err.psExists('subscription', s.name);
       if (!this.q.getTopic.get(s.topic)) throw err.psNotFound('topic', s.topic);
       this.q.insertSubscription.run(s.name, s.topic, s.filter, s.startSeq, s.createTime, encodeSubscriptionDoc(s), s.startSeq);
     });
-    return this.read(() => decodeSubscription(this.q.getSubscription.get(s.name)!));
+    return this.tx.read(() => decodeSubscription(this.q.getSubscription.get(s.name)!));
   }
 
   async getSubscription(name: string): Promise<PsSubscription | undefined> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const row = this.q.getSubscription.get(name);
       return row && decodeSubscription(row);
     });
   }
 
   async listSubscriptions(project: string, after: string | undefined, limit: number): Promise<Page<PsSubscription>> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const n = pageSize(limit);
       const { from, to } = range(err.projectPrefix(project, 'subscriptions'), after);
       return pageOf(this.q.listSubscriptions.all(from, to, n + 1).map(decodeSubscription), n, (s) => s.name);
@@ -215,21 +205,21 @@ export class SqlitePubSubStore implements PubSubStore {
   }
 
   async listAllSubscriptions(after: string | undefined, limit: number): Promise<Page<PsSubscription>> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const n = pageSize(limit);
       return pageOf(this.q.listAllSubscriptions.all(after ?? '', n + 1).map(decodeSubscription), n, (s) => s.name);
     });
   }
 
   async listTopicSubscriptions(topic: string, after: string | undefined, limit: number): Promise<Page<string>> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const n = pageSize(limit);
       return pageOf(this.q.listTopicSubscriptions.all(topic, after ?? '', n + 1), n, (name) => name);
     });
   }
 
   async updateSubscription(s: PsSubscription): Promise<PsSubscription> {
-    return this.write(() => {
+    return this.tx.write(() => {
       const row = this.q.updateSubscription.get(encodeSubscriptionDoc(s), s.name, s.revision);
       if (row) return decodeSubscription(row);
       throw this.q.subscriptionExists.get(s.name) ? err.psRevisionConflict('subscription', s.name) : err.psNotFound('subscription', s.name);
@@ -237,7 +227,7 @@ export class SqlitePubSubStore implements PubSubStore {
   }
 
   async deleteSubscription(name: string): Promise<void> {
-    this.write(() => {
+    this.tx.write(() => {
       // Its acks go with it (ON DELETE CASCADE).
       if (this.q.deleteSubscription.run(name).changes === 0) throw err.psNotFound('subscription', name);
       this.q.deleteIam.run(name);
@@ -245,7 +235,7 @@ export class SqlitePubSubStore implements PubSubStore {
   }
 
   async loadAckState(subscription: string): Promise<AckState> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const head = this.q.ackHead.get(subscription);
       if (!head) throw err.psNotFound('subscription', subscription);
       return { floor: head.ack_floor, acked: this.q.ackedSeqs.all(head.id) };
@@ -255,7 +245,7 @@ export class SqlitePubSubStore implements PubSubStore {
   async recordAcks(subscription: string, acked: readonly number[], floor: number): Promise<void> {
     // Subscribers' hot path: one IMMEDIATE transaction per batch, prepared statements only, and
     // the set trimmed as the floor rises so it holds only the acks out of order.
-    this.write(() => {
+    this.tx.write(() => {
       const head = this.q.ackHead.get(subscription);
       if (!head) return;
       let current = head.ack_floor;
@@ -269,7 +259,7 @@ export class SqlitePubSubStore implements PubSubStore {
   }
 
   async replaceAckState(subscription: string, state: AckState): Promise<void> {
-    this.write(() => {
+    this.tx.write(() => {
       const head = this.q.ackHead.get(subscription);
       if (!head) throw err.psNotFound('subscription', subscription);
       this.q.raiseFloor.run(state.floor, head.id);
@@ -280,7 +270,7 @@ export class SqlitePubSubStore implements PubSubStore {
 
   async createSnapshot(snapshot: PsSnapshot, now?: number): Promise<PsSnapshot> {
     const acked = normalizedAcks(snapshot.ackState.acked, snapshot.ackState.floor);
-    this.write(() => {
+    this.tx.write(() => {
       const held = this.q.getSnapshot.get(snapshot.name);
       if (held) {
         if (now === undefined || held.expire_time > now) throw err.psExists('snapshot', snapshot.name);
@@ -301,14 +291,14 @@ export class SqlitePubSubStore implements PubSubStore {
   }
 
   async getSnapshot(name: string, now: number): Promise<PsSnapshot | undefined> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const row = this.q.getSnapshot.get(name);
       return row && row.expire_time > now ? decodeSnapshot(row) : undefined;
     });
   }
 
   async listSnapshots(project: string, after: string | undefined, limit: number, now: number): Promise<Page<PsSnapshot>> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const n = pageSize(limit);
       const { from, to } = range(err.projectPrefix(project, 'snapshots'), after);
       return pageOf(this.q.listSnapshots.all(from, to, now, n + 1).map(decodeSnapshot), n, (s) => s.name);
@@ -316,14 +306,14 @@ export class SqlitePubSubStore implements PubSubStore {
   }
 
   async listTopicSnapshots(topic: string, after: string | undefined, limit: number, now: number): Promise<Page<string>> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const n = pageSize(limit);
       return pageOf(this.q.listTopicSnapshots.all(topic, after ?? '', now, n + 1), n, (name) => name);
     });
   }
 
   async updateSnapshot(snapshot: PsSnapshot): Promise<PsSnapshot> {
-    return this.write(() => {
+    return this.tx.write(() => {
       const row = this.q.updateSnapshot.get(JSON.stringify(snapshot.labels), snapshot.expireTime, snapshot.name);
       if (!row) throw err.psNotFound('snapshot', snapshot.name);
       return decodeSnapshot(row);
@@ -331,18 +321,18 @@ export class SqlitePubSubStore implements PubSubStore {
   }
 
   async deleteSnapshot(name: string): Promise<void> {
-    this.write(() => {
+    this.tx.write(() => {
       if (this.q.deleteSnapshot.run(name).changes === 0) throw err.psNotFound('snapshot', name);
       this.q.deleteIam.run(name);
     });
   }
 
   async getIamPolicy(resource: string): Promise<IamPolicy> {
-    return this.read(() => this.currentPolicy(resource));
+    return this.tx.read(() => this.currentPolicy(resource));
   }
 
   async setIamPolicy(resource: string, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): Promise<IamPolicy> {
-    return this.write(() => {
+    return this.tx.write(() => {
       const next = nextPolicy(this.currentPolicy(resource), policy, expectedEtag);
       this.q.upsertIam.run(resource, next.version, JSON.stringify(next.bindings), next.etag);
       return next;
@@ -372,22 +362,4 @@ export class SqlitePubSubStore implements PubSubStore {
     return row !== undefined;
   }
 
-  /** Multi-statement reads run in one deferred transaction so they see a single snapshot. */
-  private read<T>(fn: () => T): T {
-    return this.guard(() => this.db.transaction(fn).deferred());
-  }
-
-  /** IMMEDIATE takes the write lock up front, so a read-then-write never fails halfway on SQLITE_BUSY. */
-  private write<T>(fn: () => T): T {
-    return this.guard(() => this.db.transaction(fn).immediate());
-  }
-
-  private guard<T>(fn: () => T): T {
-    if (!this.db.open) throw err.psStoreClosed();
-    try {
-      return fn();
-    } catch (e) {
-      throw translate(e);
-    }
-  }
 }

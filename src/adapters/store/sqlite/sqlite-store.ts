@@ -3,7 +3,6 @@ import { decideBind } from '../../../domain/bindings.js';
 import { nextConfigVersion } from '../../../domain/config-versioning.js';
 import { EMPTY_POLICY, nextPolicy } from '../../../domain/iam-policy.js';
 import { pageOf } from '../../../domain/paging.js';
-import { ApiError, isApiError } from '../../../domain/errors.js';
 import { LIMITS } from '../../../domain/limits.js';
 import { isNumId, parseRegistryName } from '../../../domain/names.js';
 import {
@@ -32,6 +31,7 @@ import {
   type DeviceRow,
 } from './codec.js';
 import { migrate } from './migrations.js';
+import { isUniqueViolation, sqliteErrorTranslator, SqliteTransactions } from './sqlite-transactions.js';
 import { SqliteIam } from './sqlite-iam.js';
 import {
   activityParams,
@@ -45,22 +45,7 @@ import {
 } from './statements.js';
 import * as err from '../store-errors.js';
 
-const isUniqueViolation = (e: unknown): boolean =>
-  e instanceof Database.SqliteError &&
-  (e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY');
 
-/** Driver messages name tables and columns; clients get a generic text, operators get the cause. */
-function translate(e: unknown): unknown {
-  if (isApiError(e)) return e;
-  if (isUniqueViolation(e)) return new ApiError('ALREADY_EXISTS', 'The resource already exists.', { cause: e });
-  if (e instanceof Database.SqliteError && (e.code.startsWith('SQLITE_BUSY') || e.code.startsWith('SQLITE_LOCKED'))) {
-    return new ApiError('UNAVAILABLE', 'The registry store is busy; retry the request.', { cause: e, reason: 'STORE_BUSY' });
-  }
-  if (e instanceof Database.SqliteError && e.code === 'SQLITE_FULL') {
-    return new ApiError('RESOURCE_EXHAUSTED', 'The registry store is out of space.', { cause: e, reason: 'STORE_FULL' });
-  }
-  return new ApiError('INTERNAL', 'Internal error in the registry store.', { cause: e });
-}
 
 const key3 = (k: RegistryKey): [string, string, string] => [k.project, k.location, k.registry];
 const sameRegistry = (a: RegistryKey, b: RegistryKey): boolean =>
@@ -78,7 +63,10 @@ export class SqliteStore implements Store {
   /** List statements by filter shape: prepared on first use, then reused like the fixed ones. */
   private readonly listStatements = new Map<string, Database.Statement<[ListParams], DeviceRow>>();
 
+  private readonly tx: SqliteTransactions;
+
   private constructor(private readonly db: Database.Database) {
+    this.tx = new SqliteTransactions(db, err.storeClosed, sqliteErrorTranslator('registry store', true));
     this.q = prepareStatements(db);
     this.iam = new SqliteIam(db);
   }
@@ -101,7 +89,7 @@ export class SqliteStore implements Store {
   }
 
   async createRegistry(registry: NewRegistry): Promise<Registry> {
-    this.write(() => {
+    this.tx.write(() => {
       try {
         this.q.insertRegistry.run(...key3(registry), encodeRegistry(registry));
       } catch (e) {
@@ -112,7 +100,7 @@ export class SqliteStore implements Store {
   }
 
   async getRegistry(key: RegistryKey): Promise<Registry | undefined> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const row = this.q.getRegistry.get(...key3(key));
       return row && decodeRegistry(row);
     });
@@ -124,7 +112,7 @@ export class SqliteStore implements Store {
     after: string | undefined,
     limit: number,
   ): Promise<Page<Registry>> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const n = pageSize(limit);
       const rows = this.q.listRegistries.all(project, location, after ?? '', n + 1);
       return pageOf(rows.map(decodeRegistry), n, (r) => r.registry);
@@ -132,7 +120,7 @@ export class SqliteStore implements Store {
   }
 
   async listAllRegistries(after: string | undefined, limit: number): Promise<Page<Registry>> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const n = pageSize(limit);
       const from = after === undefined ? { project: '', location: '', registry: '' } : parseRegistryName(after, 'after');
       const rows = this.q.listAllRegistries.all(from.project, from.location, from.registry, n + 1);
@@ -141,7 +129,7 @@ export class SqliteStore implements Store {
   }
 
   async updateRegistry(registry: Registry): Promise<Registry> {
-    return this.write(() => {
+    return this.tx.write(() => {
       const changed = this.q.updateRegistry.run(encodeRegistry(registry), ...key3(registry), registry.revision).changes;
       if (changed === 0) {
         if (!this.q.getRegistry.get(...key3(registry))) throw err.registryNotFound(registry);
@@ -152,7 +140,7 @@ export class SqliteStore implements Store {
   }
 
   async deleteRegistry(key: RegistryKey): Promise<void> {
-    this.write(() => {
+    this.tx.write(() => {
       if (!this.q.getRegistry.get(...key3(key))) throw err.registryNotFound(key);
       if (this.q.registryHasDevices.get(...key3(key))) throw err.registryNotEmpty(key);
       // The IAM policy goes with it through ON DELETE CASCADE.
@@ -161,7 +149,7 @@ export class SqliteStore implements Store {
   }
 
   async createDevice(d: NewDevice): Promise<Device> {
-    return this.write(() => {
+    return this.tx.write(() => {
       const k = d.registryKey;
       if (!this.q.getRegistry.get(...key3(k))) throw err.registryNotFound(k);
       let numId: number;
@@ -198,7 +186,7 @@ export class SqliteStore implements Store {
   }
 
   async getDevice(key: RegistryKey, idOrNumId: string): Promise<Device | undefined> {
-    return this.read(() => {
+    return this.tx.read(() => {
       if (!isNumId(idOrNumId)) {
         const row = this.q.deviceById.get(...key3(key), idOrNumId);
         return row && decodeDevice(row);
@@ -209,7 +197,7 @@ export class SqliteStore implements Store {
   }
 
   async getDeviceByNumId(numId: string): Promise<Device | undefined> {
-    return this.read(() => this.loadDevice(parseNumId(numId)));
+    return this.tx.read(() => this.loadDevice(parseNumId(numId)));
   }
 
   async listDevices(
@@ -218,7 +206,7 @@ export class SqliteStore implements Store {
     after: string | undefined,
     limit: number,
   ): Promise<Page<Device>> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const n = pageSize(limit);
       const shape = listShape(filter);
       const cacheKey = JSON.stringify(shape);
@@ -233,7 +221,7 @@ export class SqliteStore implements Store {
   }
 
   async updateDevice(device: Device): Promise<Device> {
-    return this.write(() => {
+    return this.tx.write(() => {
       const brief = this.requireDevice(device.numId);
       if (this.q.updateDeviceDoc.run(encodeDeviceDoc(device), brief.num_id, device.revision).changes === 0) {
         throw err.revisionConflict(`Device "${brief.id}"`);
@@ -243,14 +231,14 @@ export class SqliteStore implements Store {
   }
 
   async deleteDevice(numId: string): Promise<void> {
-    this.write(() => {
+    this.tx.write(() => {
       // Config versions, states and bindings go with it through ON DELETE CASCADE.
       this.q.deleteDevice.run(this.requireDevice(numId).num_id);
     });
   }
 
   async modifyConfig(numId: string, update: ConfigUpdate): Promise<DeviceConfig> {
-    return this.write(() => {
+    return this.tx.write(() => {
       const n = parseNumId(numId);
       const latest = n === undefined ? undefined : this.q.latestConfig.get(n);
       if (n === undefined || !latest) throw err.deviceNotFound(numId);
@@ -268,14 +256,14 @@ export class SqliteStore implements Store {
   }
 
   async listConfigVersions(numId: string, limit: number): Promise<DeviceConfig[]> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const n = this.requireDevice(numId).num_id;
       return this.q.listConfigs.all(n, limit > 0 ? limit : -1).map(decodeConfig);
     });
   }
 
   async ackConfig(numId: string, version: number, at: number): Promise<void> {
-    this.write(() => {
+    this.tx.write(() => {
       const n = this.requireDevice(numId).num_id;
       this.q.ackConfigVersion.run(at, n, version);
       this.q.setConfigAckTime.run(at, n);
@@ -283,7 +271,7 @@ export class SqliteStore implements Store {
   }
 
   async recordState(numId: string, state: DeviceState): Promise<void> {
-    this.write(() => {
+    this.tx.write(() => {
       const n = this.requireDevice(numId).num_id;
       this.q.insertState.run(n, state.updateTime, state.binaryData);
       this.q.pruneStates.run(n, n, LIMITS.statesKept);
@@ -292,14 +280,14 @@ export class SqliteStore implements Store {
   }
 
   async listStates(numId: string, limit: number): Promise<DeviceState[]> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const n = this.requireDevice(numId).num_id;
       return this.q.listStates.all(n, limit > 0 ? limit : -1).map(decodeState);
     });
   }
 
   async recordActivity(patches: ReadonlyMap<string, ActivityPatch>): Promise<void> {
-    this.write(() => {
+    this.tx.write(() => {
       for (const [numId, patch] of patches) {
         const n = parseNumId(numId);
         // An unknown device updates no row, which is the "skipped silently" the port asks for.
@@ -309,13 +297,13 @@ export class SqliteStore implements Store {
   }
 
   async recordGatewayAccess(numId: string, gatewayId: string, at: number): Promise<void> {
-    this.write(() => {
+    this.tx.write(() => {
       this.q.recordGatewayAccess.run(gatewayId, at, this.requireDevice(numId).num_id);
     });
   }
 
   async bind(gatewayNumId: string, deviceNumId: string, limits: BindLimits): Promise<void> {
-    this.write(() => {
+    this.tx.write(() => {
       const gw = this.requireDevice(gatewayNumId);
       const dev = this.requireDevice(deviceNumId);
       const counts = {
@@ -328,7 +316,7 @@ export class SqliteStore implements Store {
   }
 
   async unbind(gatewayNumId: string, deviceNumId: string): Promise<boolean> {
-    return this.write(() => {
+    return this.tx.write(() => {
       const gw = this.requireDevice(gatewayNumId);
       const dev = this.requireDevice(deviceNumId);
       return this.q.deleteBinding.run(gw.num_id, dev.num_id).changes > 0;
@@ -336,7 +324,7 @@ export class SqliteStore implements Store {
   }
 
   async isBound(gatewayNumId: string, deviceNumId: string): Promise<boolean> {
-    return this.read(() => {
+    return this.tx.read(() => {
       const gw = parseNumId(gatewayNumId);
       const dev = parseNumId(deviceNumId);
       return gw !== undefined && dev !== undefined && this.q.isBound.get(gw, dev) !== undefined;
@@ -344,11 +332,11 @@ export class SqliteStore implements Store {
   }
 
   async getIamPolicy(key: RegistryKey): Promise<IamPolicy> {
-    return this.read(() => this.currentPolicy(key));
+    return this.tx.read(() => this.currentPolicy(key));
   }
 
   async setIamPolicy(key: RegistryKey, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): Promise<IamPolicy> {
-    return this.write(() => {
+    return this.tx.write(() => {
       const next = nextPolicy(this.currentPolicy(key), policy, expectedEtag);
       this.q.upsertIam.run(...key3(key), next.version, JSON.stringify(next.bindings), next.etag);
       return next;
@@ -362,71 +350,53 @@ export class SqliteStore implements Store {
   }
 
   async getProjectIamPolicy(project: string): Promise<IamPolicy> {
-    return this.read(() => this.iam.getProjectIamPolicy(project));
+    return this.tx.read(() => this.iam.getProjectIamPolicy(project));
   }
 
   async setProjectIamPolicy(project: string, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): Promise<IamPolicy> {
-    return this.write(() => this.iam.setProjectIamPolicy(project, policy, expectedEtag));
+    return this.tx.write(() => this.iam.setProjectIamPolicy(project, policy, expectedEtag));
   }
 
   async createServiceAccount(account: ServiceAccount, projectRoles: readonly string[]): Promise<ServiceAccount> {
-    return this.write(() => this.iam.createServiceAccount(account, projectRoles));
+    return this.tx.write(() => this.iam.createServiceAccount(account, projectRoles));
   }
 
   async getServiceAccount(emailOrUniqueId: string): Promise<ServiceAccount | undefined> {
-    return this.read(() => this.iam.getServiceAccount(emailOrUniqueId));
+    return this.tx.read(() => this.iam.getServiceAccount(emailOrUniqueId));
   }
 
   async listServiceAccounts(project: string, after: string | undefined, limit: number): Promise<Page<ServiceAccount>> {
-    return this.read(() => this.iam.listServiceAccounts(project, after, limit));
+    return this.tx.read(() => this.iam.listServiceAccounts(project, after, limit));
   }
 
   async deleteServiceAccount(email: string): Promise<void> {
-    this.write(() => this.iam.deleteServiceAccount(email));
+    this.tx.write(() => this.iam.deleteServiceAccount(email));
   }
 
   async createServiceAccountKey(key: ServiceAccountKey, maxKeys: number): Promise<ServiceAccountKey> {
-    return this.write(() => this.iam.createServiceAccountKey(key, maxKeys));
+    return this.tx.write(() => this.iam.createServiceAccountKey(key, maxKeys));
   }
 
   async getServiceAccountKey(keyId: string): Promise<ServiceAccountKey | undefined> {
-    return this.read(() => this.iam.getServiceAccountKey(keyId));
+    return this.tx.read(() => this.iam.getServiceAccountKey(keyId));
   }
 
   async listServiceAccountKeys(email: string): Promise<ServiceAccountKey[]> {
-    return this.read(() => this.iam.listServiceAccountKeys(email));
+    return this.tx.read(() => this.iam.listServiceAccountKeys(email));
   }
 
   async setServiceAccountKeyDisabled(keyId: string, disabled: boolean): Promise<ServiceAccountKey> {
-    return this.write(() => this.iam.setServiceAccountKeyDisabled(keyId, disabled));
+    return this.tx.write(() => this.iam.setServiceAccountKeyDisabled(keyId, disabled));
   }
 
   async deleteServiceAccountKey(keyId: string): Promise<void> {
-    this.write(() => this.iam.deleteServiceAccountKey(keyId));
+    this.tx.write(() => this.iam.deleteServiceAccountKey(keyId));
   }
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 
-  /** Multi-statement reads run in one deferred transaction so they see a single snapshot. */
-  private read<T>(fn: () => T): T {
-    return this.guard(() => this.db.transaction(fn).deferred());
-  }
-
-  /** IMMEDIATE takes the write lock up front, so a read-then-write never fails halfway on SQLITE_BUSY. */
-  private write<T>(fn: () => T): T {
-    return this.guard(() => this.db.transaction(fn).immediate());
-  }
-
-  private guard<T>(fn: () => T): T {
-    if (!this.db.open) throw err.storeClosed();
-    try {
-      return fn();
-    } catch (e) {
-      throw translate(e);
-    }
-  }
 
   private loadDevice(numId: number | undefined): Device | undefined {
     const row = numId === undefined ? undefined : this.q.deviceByNumId.get(numId);
