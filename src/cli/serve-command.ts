@@ -18,6 +18,7 @@ interface ServeFlags {
   grpcAnonymous?: boolean;
   mqttMaxMsgsPerSec?: string;
   mqttMaxConnections?: string;
+  mqttMaxConnRate?: string;
   eventLogSync?: string;
   tokenUri?: string;
   pubsubAutoCreateTopics?: boolean;
@@ -55,6 +56,7 @@ export function registerServe(program: Command): void {
     .option('--tls-sni <host=cert,key>', 'certificate (PEM files) for TLS clients naming HOST by SNI, repeatable; others get the default certificate', collect)
     .option('--mqtt-max-msgs-per-sec <n>', 'per-connection message limit, 0 = none (default 100)')
     .option('--mqtt-max-connections <n>', 'maximum open MQTT connections (default 10000)')
+    .option('--mqtt-max-conn-rate <n>', 'new MQTT connections let in per second, 0 = no cap (default 1000)')
     .option('--event-log-sync <mode>', 'FULL (default) or NORMAL durability of the embedded event log')
     .option('--token-uri <url>', 'token endpoint URL written into service-account key files (default: the API URL the key was created through + /token)')
     .option('--no-pubsub-auto-create-topics', "don't create the Pub/Sub topics registries name; a missing topic is then a delivery error, as on Google")
@@ -84,6 +86,7 @@ export function registerServe(program: Command): void {
           grpcAnonymous: opts.grpcAnonymous,
           mqttMaxMessagesPerSecond: opts.mqttMaxMsgsPerSec,
           mqttMaxConnections: opts.mqttMaxConnections,
+          mqttMaxConnectionRate: opts.mqttMaxConnRate,
           eventLogSync: opts.eventLogSync,
           tokenUri: opts.tokenUri,
           // A --no-X flag defaults X to true; only an explicit flag may override the file and environment.

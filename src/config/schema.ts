@@ -53,6 +53,8 @@ export interface Config {
   /** Per-connection inbound message limit (spec §2.2: 100/s); 0 disables it. */
   mqttMaxMessagesPerSecond: number;
   mqttMaxConnections: number;
+  /** New MQTT connections let in per second (EMQX's max_conn_rate); 0: no cap (docs/compat.md C-MQTT-ADMISSION). */
+  mqttMaxConnectionRate: number;
   mqttMaxPacketBytes: number;
   /** How long the embedded log keeps messages. */
   eventRetentionHours: number;
@@ -100,6 +102,7 @@ export const DEFAULTS: RawConfig = {
   grpcAnonymous: false,
   mqttMaxMessagesPerSecond: 100,
   mqttMaxConnections: 10_000,
+  mqttMaxConnectionRate: 1000,
   mqttMaxPacketBytes: 256 * 1024 + 4096,
   eventRetentionHours: 7 * 24,
   eventLogSync: 'FULL',
@@ -130,6 +133,7 @@ export const KEYS: ReadonlyArray<{ key: keyof Config; env: string; secret?: bool
   { key: 'grpcAnonymous', env: 'BRIDGEHEAD_GRPC_ANONYMOUS' },
   { key: 'mqttMaxMessagesPerSecond', env: 'BRIDGEHEAD_MQTT_MAX_MESSAGES_PER_SECOND' },
   { key: 'mqttMaxConnections', env: 'BRIDGEHEAD_MQTT_MAX_CONNECTIONS' },
+  { key: 'mqttMaxConnectionRate', env: 'BRIDGEHEAD_MQTT_MAX_CONNECTION_RATE' },
   { key: 'mqttMaxPacketBytes', env: 'BRIDGEHEAD_MQTT_MAX_PACKET_BYTES' },
   { key: 'eventRetentionHours', env: 'BRIDGEHEAD_EVENT_RETENTION_HOURS' },
   { key: 'eventLogSync', env: 'BRIDGEHEAD_EVENT_LOG_SYNC' },
@@ -242,6 +246,7 @@ export function validateConfig(raw: RawConfig): Config {
   if (grpcAnonymous && grpcListen === undefined) problems.push('grpcAnonymous: applies to grpcListen, which is not set');
   const mqttMaxMessagesPerSecond = positiveInt(raw.mqttMaxMessagesPerSecond, 'mqttMaxMessagesPerSecond', problems, true);
   const mqttMaxConnections = positiveInt(raw.mqttMaxConnections, 'mqttMaxConnections', problems);
+  const mqttMaxConnectionRate = positiveInt(raw.mqttMaxConnectionRate, 'mqttMaxConnectionRate', problems, true);
   const mqttMaxPacketBytes = positiveInt(raw.mqttMaxPacketBytes, 'mqttMaxPacketBytes', problems);
   const eventRetentionHours = positiveInt(raw.eventRetentionHours, 'eventRetentionHours', problems);
   const eventLogSync = typeof raw.eventLogSync === 'string' ? raw.eventLogSync.toUpperCase() : raw.eventLogSync;
@@ -273,6 +278,7 @@ export function validateConfig(raw: RawConfig): Config {
     grpcAnonymous,
     mqttMaxMessagesPerSecond,
     mqttMaxConnections,
+    mqttMaxConnectionRate,
     mqttMaxPacketBytes,
     eventRetentionHours,
     eventLogSync: eventLogSync as 'FULL' | 'NORMAL',

@@ -153,6 +153,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     listen: config.mqttListen,
     plainListen: config.mqttPlainListen,
     maxConnections: config.mqttMaxConnections,
+    maxConnectionRate: config.mqttMaxConnectionRate,
     maxPacketBytes: config.mqttMaxPacketBytes,
     activityFlushMs: 5000,
   });

@@ -63,9 +63,14 @@ export class DeviceAuthenticator {
   async authenticateClientId(clientId: string, token: string | undefined, protocol: 'mqtt' | 'http'): Promise<AuthOutcome> {
     const parsed = parseClientId(clientId);
     if (!parsed) return { ok: false, reason: 'bad-client-id', message: 'The client ID is not a device name.' };
-    const registry = await this.registries.get(parsed.registryKey);
+    return this.authenticateRef(parsed.registryKey, parsed.device, token, protocol);
+  }
+
+  /** A device named by registry and ID or numId (an HTTP bridge path, spec §7.1). */
+  async authenticateRef(registryKey: RegistryKey, idOrNumId: string, token: string | undefined, protocol: 'mqtt' | 'http'): Promise<AuthOutcome> {
+    const registry = await this.registries.get(registryKey);
     if (!registry) return { ok: false, reason: 'unknown-registry', message: 'Unknown registry.' };
-    const device = await this.store.getDevice(parsed.registryKey, parsed.device);
+    const device = await this.store.getDevice(registryKey, idOrNumId);
     if (!device) return { ok: false, reason: 'unknown-device', message: 'Unknown device.' };
     return this.authenticateDevice(registry, device, token, protocol);
   }

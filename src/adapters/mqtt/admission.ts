@@ -1,5 +1,11 @@
 import type { Socket } from 'node:net';
 
+/** A socket let in consumes a token; tokens come back at `perSecond`, at most `burst` saved up. */
+interface RateCap {
+  perSecond: number;
+  burst: number;
+}
+
 interface Waiting {
   socket: Socket;
   admit: (socket: Socket) => void;
@@ -14,22 +20,35 @@ interface Waiting {
  * at a time, the work of new sockets alternates with the traffic of the others. A socket that
  * waited longer than `maxWaitMs` is closed instead: under a flood the bridge sheds new
  * connections, and their clients retry.
+ *
+ * Per turn is not enough on its own: turns come quickly when little else runs, and a burst of
+ * TLS handshakes then takes the whole CPU. `perSecond` (EMQX's `max_conn_rate`) caps how many are
+ * let in per second; 0 lifts the cap.
  */
 export class AdmissionQueue {
   private queue: (Waiting | undefined)[] = [];
   private head = 0;
   private scheduled = false;
+  private readonly cap: RateCap | undefined;
+  private tokens = 0;
+  private refilledAt: number;
 
   constructor(
     private readonly perTurn: number,
     private readonly maxWaitMs: number,
+    perSecond: number,
     /** Told of each socket closed for waiting too long. */
     private readonly onShed: () => void,
     /** Told when letting a socket in threw (our bug): that socket is closed, the others go on. */
     private readonly onFailed: (err: unknown) => void,
     /** Milliseconds from a monotonic origin; injected so that tests need not wait. */
     private readonly now: () => number = () => performance.now(),
-  ) {}
+  ) {
+    // A tenth of a second's worth may be let in at once: enough that a lone socket never waits.
+    this.cap = perSecond > 0 ? { perSecond, burst: Math.max(1, Math.ceil(perSecond / 10)) } : undefined;
+    this.tokens = this.cap?.burst ?? 0;
+    this.refilledAt = this.now();
+  }
 
   /** `socket` must be paused (`pauseOnConnect`); `admit` is called with it once its turn comes. */
   enqueue(socket: Socket, admit: (socket: Socket) => void): void {
@@ -38,6 +57,19 @@ export class AdmissionQueue {
       this.scheduled = true;
       setImmediate(this.drain);
     }
+  }
+
+  /** Whether one more socket may be let in now under the rate cap (and takes its token). */
+  private takeToken(now: number): boolean {
+    const cap = this.cap;
+    if (!cap) return true;
+    if (this.tokens < 1) {
+      this.tokens = Math.min(cap.burst, this.tokens + ((now - this.refilledAt) * cap.perSecond) / 1000);
+      this.refilledAt = now;
+      if (this.tokens < 1) return false;
+    }
+    this.tokens--;
+    return true;
   }
 
   get waiting(): number {
@@ -49,17 +81,24 @@ export class AdmissionQueue {
     let admitted = 0;
     // Shedding is cheap but not free: a long backlog of expired sockets is worked off over turns too.
     let work = 0;
+    let capped = false;
     while (this.head < this.queue.length && admitted < this.perTurn && work < this.perTurn * 16) {
       const entry = this.queue[this.head]!;
-      // Let go of it now: the array may be kept a while.
-      this.queue[this.head++] = undefined;
       work++;
-      if (entry.socket.destroyed) continue;
-      if (now - entry.at > this.maxWaitMs) {
-        entry.socket.destroy();
-        this.onShed();
+      if (entry.socket.destroyed || now - entry.at > this.maxWaitMs) {
+        // Let go of it now: the array may be kept a while.
+        this.queue[this.head++] = undefined;
+        if (!entry.socket.destroyed) {
+          entry.socket.destroy();
+          this.onShed();
+        }
         continue;
       }
+      if (!this.takeToken(now)) {
+        capped = true;
+        break;
+      }
+      this.queue[this.head++] = undefined;
       admitted++;
       try {
         entry.admit(entry.socket);
@@ -76,7 +115,10 @@ export class AdmissionQueue {
       this.head = 0;
     }
     this.scheduled = this.head < this.queue.length;
-    if (this.scheduled) setImmediate(this.drain);
+    if (!this.scheduled) return;
+    // Out of tokens: come back when the next one is due rather than spinning through turns.
+    if (capped) setTimeout(this.drain, Math.max(1, Math.ceil(1000 / this.cap!.perSecond)));
+    else setImmediate(this.drain);
   };
 
   /** Closes every socket still waiting (server shutdown). */

@@ -1,5 +1,6 @@
 import { messageAttributes } from '../../domain/event-routing.js';
-import { ENUM_NUMBERS, registryName, type Device, type LogLevel, type Registry } from '../../domain/model.js';
+import { effectiveLogLevel } from '../../domain/device-log-level.js';
+import { registryName, type Device, type Registry } from '../../domain/model.js';
 import type { DeviceSlot } from './session-types.js';
 
 /** Rules about one device served by a connection that need nothing but its slot. */
@@ -32,11 +33,6 @@ export function newSlot(device: Device, registry: Registry, credentialKey: strin
   };
 }
 
-/** The device's log level, or else its registry's, as its proto number (spec §1.8). */
-export function effectiveLogLevel(device: Device, registry: Registry): number {
-  const configured: LogLevel = device.logLevel !== 'LOG_LEVEL_UNSPECIFIED' ? device.logLevel : registry.logLevel;
-  return ENUM_NUMBERS.LogLevel![configured] ?? 0;
-}
 
 /**
  * DEBUG device logging (every publish) is on, given the registry as just looked up: registry

@@ -12,6 +12,8 @@ export interface ListenerOptions {
   listen: readonly ListenAddress[];
   plainListen: readonly ListenAddress[];
   maxConnections: number;
+  /** New connections let in per second, 0: no cap (docs/compat.md C-MQTT-ADMISSION). */
+  maxConnectionRate: number;
   /** The TLS handshake must end this long after the socket is let in (docs/compat.md C-MQTT-TIMEOUTS). */
   handshakeTimeoutMs: number;
   metrics: BridgeMetrics;
@@ -47,6 +49,7 @@ export class MqttListeners {
     this.admission = new AdmissionQueue(
       ADMIT_PER_TURN,
       MAX_ADMISSION_WAIT_MS,
+      opts.maxConnectionRate,
       () => opts.metrics.disconnect('admission-timeout'),
       (err) => opts.log.error({ err }, 'bug while letting a connection in'),
     );

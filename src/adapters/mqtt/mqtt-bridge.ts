@@ -11,6 +11,8 @@ export interface MqttBridgeOptions {
   listen: readonly ListenAddress[];
   plainListen: readonly ListenAddress[];
   maxConnections: number;
+  /** New connections let in per second, 0: no cap (docs/compat.md C-MQTT-ADMISSION). */
+  maxConnectionRate: number;
   maxPacketBytes: number;
   /** Default DEFAULT_MAX_WRITE_BACKLOG_BYTES (docs/compat.md C-MQTT-BACKLOG). */
   maxWriteBacklogBytes?: number;
@@ -38,6 +40,7 @@ export class MqttBridge {
         listen: opts.listen,
         plainListen: opts.plainListen,
         maxConnections: opts.maxConnections,
+        maxConnectionRate: opts.maxConnectionRate,
         handshakeTimeoutMs: env.limits.connectTimeoutMs,
         metrics: env.metrics,
         log: env.log,

@@ -1,6 +1,6 @@
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
-import { ENUM_NUMBERS, type Device, type DeviceConfig, type Registry, type RegistryKey } from '../../domain/model.js';
+import { type Device, type DeviceConfig, type Registry, type RegistryKey } from '../../domain/model.js';
 import { parsePublishTopic, type PublishTopic } from '../../domain/mqtt-topics.js';
 import type { AuthOutcome } from '../../services/device-auth.js';
 import type { LiveSession } from '../../services/session-directory.js';
@@ -9,7 +9,7 @@ import { authenticationEnded, authenticationFailed, handleConnect } from './hand
 import { handlePublish } from './handlers/publish.js';
 import { handleSubscribe, handleUnsubscribe } from './handlers/subscribe.js';
 import { handlePuback } from './handlers/puback.js';
-import { effectiveLogLevel } from './device-slot.js';
+import { deviceLogs } from '../../domain/device-log-level.js';
 import { configLoaded, deliverCommand, deliverLatestConfig, redeliverConfigs } from './outbound.js';
 import * as gateway from './gateway.js';
 import {
@@ -482,8 +482,7 @@ export class MqttSession
 
   /** A device-log line, honouring the device's or else the registry's logLevel (spec §1.8, §9). */
   deviceLog(slot: DeviceSlot, level: DeviceLogLevel, eventType: string, fields: Record<string, unknown> = {}): void {
-    const have = effectiveLogLevel(slot.device, slot.registry);
-    if (have < 20 || have < (ENUM_NUMBERS.LogLevel![level] ?? 40)) return;
+    if (!deviceLogs(slot.device, slot.registry, level)) return;
     this.log.info({ deviceLog: true, eventType, protocol: 'MQTT', deviceId: slot.device.id, deviceNumId: slot.device.numId, ...fields }, `device ${eventType}`);
   }
 

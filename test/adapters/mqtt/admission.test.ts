@@ -17,7 +17,7 @@ const sockets = (n: number): Socket[] =>
 describe('AdmissionQueue', () => {
   test('lets sockets in, in order, at most perTurn per turn of the event loop', async () => {
     const admitted: number[] = [];
-    const q = new AdmissionQueue(3, 10_000, () => assert.fail('nothing is shed'), () => assert.fail('nothing fails'));
+    const q = new AdmissionQueue(3, 10_000, 0, () => assert.fail('nothing is shed'), () => assert.fail('nothing fails'));
     const all = sockets(8);
     all.forEach((s) => q.enqueue(s, (x) => admitted.push(all.indexOf(x))));
     assert.deepEqual(admitted, [], 'nothing synchronously');
@@ -36,7 +36,7 @@ describe('AdmissionQueue', () => {
     let shed = 0;
     const admitted: Socket[] = [];
     let clock = 0;
-    const q = new AdmissionQueue(1, 20, () => shed++, () => assert.fail('nothing fails'), () => clock);
+    const q = new AdmissionQueue(1, 20, 0, () => shed++, () => assert.fail('nothing fails'), () => clock);
     const [gone, ...rest] = sockets(4);
     q.enqueue(gone!, (s) => admitted.push(s));
     gone!.destroy();
@@ -52,7 +52,7 @@ describe('AdmissionQueue', () => {
   test('a socket whose admission throws is closed; the next one is still let in; clear() closes the waiting ones', async () => {
     const failures: unknown[] = [];
     const admitted: Socket[] = [];
-    const q = new AdmissionQueue(1, 10_000, () => undefined, (err) => failures.push(err));
+    const q = new AdmissionQueue(1, 10_000, 0, () => undefined, (err) => failures.push(err));
     const [bad, good, waiting] = sockets(3);
     q.enqueue(bad!, () => {
       throw new Error('injected fault');
@@ -67,5 +67,26 @@ describe('AdmissionQueue', () => {
     q.clear();
     assert.equal(waiting!.destroyed, true);
     await nextTurn();
+  });
+
+  test('perSecond caps sockets let in per second: a tenth of a second worth at once, the rest as tokens come back', async () => {
+    let clock = 0;
+    const admitted: Socket[] = [];
+    let shed = 0;
+    const q = new AdmissionQueue(8, 1000, 100, () => shed++, () => assert.fail('nothing fails'), () => clock);
+    const all = sockets(30);
+    for (const s of all) q.enqueue(s, (x) => admitted.push(x));
+    for (let i = 0; i < 5; i++) await nextTurn();
+    assert.equal(admitted.length, 10, 'the burst: 100/s ÷ 10');
+    clock = 50;
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(admitted.length, 15, '50 ms later, 5 more tokens');
+    assert.deepEqual(admitted, all.slice(0, 15), 'in order');
+    // The rest waited past maxWaitMs: shed, not let in.
+    clock = 2000;
+    await new Promise((r) => setTimeout(r, 30));
+    assert.equal(admitted.length, 15);
+    assert.equal(shed, 15);
+    assert.equal(q.waiting, 0);
   });
 });

@@ -96,6 +96,7 @@ describe('MqttListeners: TLS handshake deadline from admission', () => {
         listen: [{ host: '127.0.0.1', port: 0 }],
         plainListen: [],
         maxConnections: 100,
+        maxConnectionRate: 0,
         handshakeTimeoutMs: HANDSHAKE_MS,
         metrics: new BridgeMetrics(),
         log: pino({ level: 'silent' }),
