@@ -15,6 +15,9 @@ interface ServeFlags {
   tlsSni?: string[];
   apiTlsListen?: string;
   grpcListen?: string;
+  httpBridgeListen?: string;
+  httpBridgePlainListen?: string;
+  httpBridgeMaxConnections?: string;
   grpcAnonymous?: boolean;
   mqttMaxMsgsPerSec?: string;
   mqttMaxConnections?: string;
@@ -49,6 +52,9 @@ export function registerServe(program: Command): void {
     .option('--mqtt-plain-listen <host:port>', 'plain-TCP MQTT listener, repeatable (off by default)', collect)
     .option('--api-tls-listen <host:port>', 'gRPC and REST Device Manager API on one TLS port, e.g. 0.0.0.0:443 (off by default)')
     .option('--grpc-listen <host:port>', 'plaintext gRPC (h2c) Device Manager API, for a TLS-terminating proxy or local use (off by default)')
+    .option('--http-bridge-listen <host:port>', 'HTTP device bridge over TLS (HTTP/2 and HTTP/1.1), e.g. 0.0.0.0:443 (off by default)')
+    .option('--http-bridge-plain-listen <host:port>', 'HTTP device bridge in plaintext HTTP/1.1, for a TLS-terminating proxy or local use (off by default)')
+    .option('--http-bridge-max-connections <n>', 'open connections per HTTP bridge listener (default 10000)')
     .option('--grpc-anonymous', 'calls without credentials on --grpc-listen get full rights (emulator convention; off by default)')
     .option('--tls-cert <file>', 'TLS certificate (PEM) for the MQTT and API TLS listeners; generated into the data dir if unset')
     .option('--tls-key <file>', 'TLS private key (PEM) matching --tls-cert')
@@ -83,6 +89,9 @@ export function registerServe(program: Command): void {
           tlsSni: opts.tlsSni,
           apiTlsListen: opts.apiTlsListen,
           grpcListen: opts.grpcListen,
+          httpBridgeListen: opts.httpBridgeListen,
+          httpBridgePlainListen: opts.httpBridgePlainListen,
+          httpBridgeMaxConnections: opts.httpBridgeMaxConnections,
           grpcAnonymous: opts.grpcAnonymous,
           mqttMaxMessagesPerSecond: opts.mqttMaxMsgsPerSec,
           mqttMaxConnections: opts.mqttMaxConnections,

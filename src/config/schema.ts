@@ -48,6 +48,18 @@ export interface Config {
   apiTlsListen: ListenAddress | undefined;
   /** Plaintext gRPC (h2c): behind a TLS-terminating proxy, local development, CI. */
   grpcListen: ListenAddress | undefined;
+  /** The HTTP device bridge over TLS (what cloudiotdevice.googleapis.com:443 was); off unless set. */
+  httpBridgeListen: ListenAddress | undefined;
+  /** The HTTP device bridge in plaintext HTTP/1.1, for a TLS-terminating proxy and local tests. */
+  httpBridgePlainListen: ListenAddress | undefined;
+  /** Open connections per HTTP bridge listener; past it new ones are closed at once. */
+  httpBridgeMaxConnections: number;
+  /** HTTP bridge: request line and headers must arrive within this (slow-loris headers). */
+  httpBridgeHeadersTimeoutMs: number;
+  /** HTTP bridge: the whole request, body included, must arrive within this. */
+  httpBridgeRequestTimeoutMs: number;
+  /** HTTP bridge: an idle keep-alive connection is closed after this. */
+  httpBridgeKeepAliveTimeoutMs: number;
   /** Calls without credentials on `grpcListen` get full rights (the emulator convention). */
   grpcAnonymous: boolean;
   /** Per-connection inbound message limit (spec §2.2: 100/s); 0 disables it. */
@@ -99,6 +111,12 @@ export const DEFAULTS: RawConfig = {
   tlsSni: [],
   apiTlsListen: undefined,
   grpcListen: undefined,
+  httpBridgeListen: undefined,
+  httpBridgePlainListen: undefined,
+  httpBridgeMaxConnections: 10_000,
+  httpBridgeHeadersTimeoutMs: 10_000,
+  httpBridgeRequestTimeoutMs: 30_000,
+  httpBridgeKeepAliveTimeoutMs: 60_000,
   grpcAnonymous: false,
   mqttMaxMessagesPerSecond: 100,
   mqttMaxConnections: 10_000,
@@ -130,6 +148,12 @@ export const KEYS: ReadonlyArray<{ key: keyof Config; env: string; secret?: bool
   { key: 'tlsSni', env: 'BRIDGEHEAD_TLS_SNI' },
   { key: 'apiTlsListen', env: 'BRIDGEHEAD_API_TLS_LISTEN' },
   { key: 'grpcListen', env: 'BRIDGEHEAD_GRPC_LISTEN' },
+  { key: 'httpBridgeListen', env: 'BRIDGEHEAD_HTTP_BRIDGE_LISTEN' },
+  { key: 'httpBridgePlainListen', env: 'BRIDGEHEAD_HTTP_BRIDGE_PLAIN_LISTEN' },
+  { key: 'httpBridgeMaxConnections', env: 'BRIDGEHEAD_HTTP_BRIDGE_MAX_CONNECTIONS' },
+  { key: 'httpBridgeHeadersTimeoutMs', env: 'BRIDGEHEAD_HTTP_BRIDGE_HEADERS_TIMEOUT_MS' },
+  { key: 'httpBridgeRequestTimeoutMs', env: 'BRIDGEHEAD_HTTP_BRIDGE_REQUEST_TIMEOUT_MS' },
+  { key: 'httpBridgeKeepAliveTimeoutMs', env: 'BRIDGEHEAD_HTTP_BRIDGE_KEEP_ALIVE_TIMEOUT_MS' },
   { key: 'grpcAnonymous', env: 'BRIDGEHEAD_GRPC_ANONYMOUS' },
   { key: 'mqttMaxMessagesPerSecond', env: 'BRIDGEHEAD_MQTT_MAX_MESSAGES_PER_SECOND' },
   { key: 'mqttMaxConnections', env: 'BRIDGEHEAD_MQTT_MAX_CONNECTIONS' },
@@ -242,6 +266,12 @@ export function validateConfig(raw: RawConfig): Config {
   const tlsSni = parseTlsSni(raw.tlsSni, problems);
   const apiTlsListen = optionalListen(raw.apiTlsListen, 'apiTlsListen', problems);
   const grpcListen = optionalListen(raw.grpcListen, 'grpcListen', problems);
+  const httpBridgeListen = optionalListen(raw.httpBridgeListen, 'httpBridgeListen', problems);
+  const httpBridgePlainListen = optionalListen(raw.httpBridgePlainListen, 'httpBridgePlainListen', problems);
+  const httpBridgeMaxConnections = positiveInt(raw.httpBridgeMaxConnections, 'httpBridgeMaxConnections', problems);
+  const httpBridgeHeadersTimeoutMs = positiveInt(raw.httpBridgeHeadersTimeoutMs, 'httpBridgeHeadersTimeoutMs', problems);
+  const httpBridgeRequestTimeoutMs = positiveInt(raw.httpBridgeRequestTimeoutMs, 'httpBridgeRequestTimeoutMs', problems);
+  const httpBridgeKeepAliveTimeoutMs = positiveInt(raw.httpBridgeKeepAliveTimeoutMs, 'httpBridgeKeepAliveTimeoutMs', problems);
   const grpcAnonymous = bool(raw.grpcAnonymous, 'grpcAnonymous', problems);
   if (grpcAnonymous && grpcListen === undefined) problems.push('grpcAnonymous: applies to grpcListen, which is not set');
   const mqttMaxMessagesPerSecond = positiveInt(raw.mqttMaxMessagesPerSecond, 'mqttMaxMessagesPerSecond', problems, true);
@@ -275,6 +305,12 @@ export function validateConfig(raw: RawConfig): Config {
     tlsSni: Object.freeze(tlsSni.map((e) => Object.freeze(e))) as SniEntry[],
     apiTlsListen: apiTlsListen && Object.freeze(apiTlsListen),
     grpcListen: grpcListen && Object.freeze(grpcListen),
+    httpBridgeListen: httpBridgeListen && Object.freeze(httpBridgeListen),
+    httpBridgePlainListen: httpBridgePlainListen && Object.freeze(httpBridgePlainListen),
+    httpBridgeMaxConnections,
+    httpBridgeHeadersTimeoutMs,
+    httpBridgeRequestTimeoutMs,
+    httpBridgeKeepAliveTimeoutMs,
     grpcAnonymous,
     mqttMaxMessagesPerSecond,
     mqttMaxConnections,

@@ -17,6 +17,8 @@ import { MqttBridge } from '../adapters/mqtt/mqtt-bridge.js';
 import { SessionIo } from '../adapters/mqtt/session-io.js';
 import { DEFAULT_MQTT_LIMITS } from '../adapters/mqtt/session-types.js';
 import { ensureTlsMaterial } from '../adapters/mqtt/tls-material.js';
+import { HttpBridgeListeners } from '../adapters/http-bridge/http-bridge-listeners.js';
+import { DeviceHttpBridge } from '../services/device-http-bridge.js';
 import { servedByApiTls } from '../adapters/api-tls/api-tls-listener.js';
 import { DeviceAdmin } from '../services/device-admin.js';
 import { ActivityRecorder } from '../services/activity-recorder.js';
@@ -46,6 +48,10 @@ export interface RunningServer {
     grpc: string | undefined;
     mqtt: string[];
     mqttPlain: string[];
+    /** `--http-bridge-listen`: the HTTP device bridge over TLS. */
+    httpBridge: string | undefined;
+    /** `--http-bridge-plain-listen`. */
+    httpBridgePlain: string | undefined;
     caFile: string | undefined;
     dataDir: string;
     database: string;
@@ -133,15 +139,14 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const accounts = new ServiceAccountAdmin({ store, crypto: saCrypto, clock: systemClock, auth, credentials, bus, tokenUri: config.tokenUri });
 
   const tls = await ensureTlsMaterial(dataDir, { certFile: config.tlsCert, keyFile: config.tlsKey, hostnames: config.tlsHostnames, sni: config.tlsSni });
+  // One authenticator (and its key cache) and one ingress (one group commit) for both bridges.
+  const deviceAuth = new DeviceAuthenticator(store, new JoseTokenVerifier(), systemClock, registries);
+  const ingress = new DeviceIngress(sink, store, activity, metrics, pubsub.topics);
   const bridge = new MqttBridge({
     env: {
       clock: systemClock,
       limits: { ...DEFAULT_MQTT_LIMITS, maxMessagesPerSecond: config.mqttMaxMessagesPerSecond },
-      ports: new SessionIo({
-        auth: new DeviceAuthenticator(store, new JoseTokenVerifier(), systemClock, registries),
-        ingress: new DeviceIngress(sink, store, activity, metrics, pubsub.topics),
-        store,
-      }),
+      ports: new SessionIo({ auth: deviceAuth, ingress, store }),
       store,
       registries,
       directory: live,
@@ -157,6 +162,33 @@ export async function startServer(config: Config): Promise<RunningServer> {
     maxPacketBytes: config.mqttMaxPacketBytes,
     activityFlushMs: 5000,
   });
+
+  const httpBridge =
+    config.httpBridgeListen || config.httpBridgePlainListen
+      ? new HttpBridgeListeners({
+          bridge: new DeviceHttpBridge({
+            auth: deviceAuth,
+            store,
+            ingress,
+            activity,
+            clock: systemClock,
+            observer: { authFailure: (reason) => metrics.httpAuthFailure(reason) },
+            log: logger.child({ component: 'http-bridge' }),
+            registries,
+          }),
+          logger: logger.child({ component: 'http-bridge' }),
+          observer: metrics,
+          timeouts: {
+            headersMs: config.httpBridgeHeadersTimeoutMs,
+            requestMs: config.httpBridgeRequestTimeoutMs,
+            keepAliveMs: config.httpBridgeKeepAliveTimeoutMs,
+          },
+          tls,
+          listen: config.httpBridgeListen,
+          plainListen: config.httpBridgePlainListen,
+          maxConnections: config.httpBridgeMaxConnections,
+        })
+      : undefined;
 
   const api = createApiServer({
     admin,
@@ -211,6 +243,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
       if (skipped.length) logger.warn({ topics: skipped }, 'registries name Pub/Sub topics whose names Pub/Sub refuses; not created, their messages reach no subscription');
     }
     await bridge.start();
+    await httpBridge?.start();
     await api.listen({ host: config.apiListen.host, port: config.apiListen.port });
     if (config.grpcListen || config.apiTlsListen) {
       const { startApiListeners } = await import('./api-listeners.js');
@@ -226,6 +259,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     }
     await consumers.start();
   } catch (e) {
+    await httpBridge?.close();
     await bridge.close();
     await stopApi();
     await stopStorage();
@@ -246,6 +280,8 @@ export async function startServer(config: Config): Promise<RunningServer> {
       grpc: listeners?.grpc && url('grpc', listeners.grpc),
       mqtt: bridge.urls.tls,
       mqttPlain: bridge.urls.plain,
+      httpBridge: httpBridge?.urls.tls,
+      httpBridgePlain: httpBridge?.urls.plain,
       caFile: tls.caFile,
       dataDir,
       database: databasePath,
@@ -255,6 +291,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     close() {
       closing ??= (async () => {
         await stopApi();
+        await httpBridge?.close();
         await bridge.close();
         await stopStorage();
         logger.flush();

@@ -21,6 +21,9 @@ export class BridgeMetrics {
   readonly sinkCommitLatency: Histogram;
   private readonly disconnects: Counter<'reason'>;
   private readonly inTallies = new Map<string, Tally>();
+  private httpRequests: Counter | undefined;
+  private httpLatency: Histogram | undefined;
+  private httpAuthFailures: Counter | undefined;
   private readonly inByKind = new Map<string, Tally[]>();
 
   constructor() {
@@ -87,6 +90,33 @@ export class BridgeMetrics {
 
   disconnect(reason: string): void {
     this.disconnects.inc({ reason });
+  }
+
+  /** HttpBridgeObserver: one HTTP bridge request answered. */
+  request(method: string, status: number, seconds: number): void {
+    (this.httpRequests ??= new Counter({
+      name: 'bridgehead_http_bridge_requests_total',
+      help: 'HTTP device bridge requests by method and HTTP status',
+      labelNames: ['method', 'status'],
+      registers: [this.registry],
+    })).inc({ method, status: String(status) });
+    (this.httpLatency ??= new Histogram({
+      name: 'bridgehead_http_bridge_request_seconds',
+      help: 'HTTP device bridge requests, from the request to the answer (a publish: after the sink committed it)',
+      labelNames: ['method'],
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [this.registry],
+    })).observe({ method }, seconds);
+  }
+
+  /** DeviceHttpObserver: a device JWT refused over HTTP. */
+  httpAuthFailure(reason: string): void {
+    (this.httpAuthFailures ??= new Counter({
+      name: 'bridgehead_http_bridge_auth_failures_total',
+      help: 'HTTP device bridge authentication failures by reason',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    })).inc({ reason });
   }
 
   messageIn(kind: 'events' | 'state' | 'attach' | 'detach', qos: number): void {

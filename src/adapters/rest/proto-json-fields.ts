@@ -208,3 +208,20 @@ export const TEST_IAM_PERMISSIONS_REQUEST = message('google.iam.v1.TestIamPermis
   resource: STRING,
   permissions: repeated(STRING),
 });
+
+// ---- google.cloud.iot.v1 device API (cloudiotdevice.googleapis.com, the HTTP bridge, spec §7) ----
+
+const GATEWAY_INFO = message('google.cloud.iot.v1.GatewayInfo', { gateway_id: STRING, delegated_device_id: STRING });
+
+export const PUBLISH_DEVICE_EVENT_REQUEST = message('google.cloud.iot.v1.PublishDeviceEventRequest', {
+  name: STRING,
+  binary_data: BYTES,
+  sub_folder: STRING,
+  gateway_info: msg(GATEWAY_INFO),
+});
+
+export const SET_DEVICE_STATE_REQUEST = message('google.cloud.iot.v1.SetDeviceStateRequest', {
+  name: STRING,
+  state: msg(message('google.cloud.iot.v1.DeviceState', { update_time: TIMESTAMP, binary_data: BYTES })),
+  gateway_info: msg(GATEWAY_INFO),
+});
