@@ -72,8 +72,13 @@ export function createHttpBridgeApp(opts: HttpBridgeAppOptions): FastifyInstance
   // Fastify's types tie an instance to one server kind; both kinds serve the same routes here.
   const make = Fastify as unknown as (options: object) => FastifyInstance;
   const app = opts.tls
-    ? make({ ...common, http2: true, https: { ...opts.tls, allowHTTP1: true, ...http1 }, http2SessionTimeout: timeouts.keepAliveMs })
+    ? make({ ...common, http2: true, https: { ...opts.tls, allowHTTP1: true, handshakeTimeout: timeouts.headersMs, ...http1 }, http2SessionTimeout: timeouts.keepAliveMs })
     : make({ ...common, http: http1 });
+  if (opts.tls) {
+    // Node's HTTP/2 server takes no HTTP/1.1 options: its HTTP/1.1 side reads them from the server
+    // object (60 s headers, 5 min request, checked every 30 s, unless set here before it listens).
+    Object.assign(app.server, http1);
+  }
 
   const state = new WeakMap<FastifyRequest, RequestState>();
   let closing = false;
