@@ -31,6 +31,9 @@ export interface HttpBridgeTimeouts {
  */
 export const HTTP_BRIDGE_BODY_LIMIT = 384 * 1024;
 
+/** On shutdown, requests under way get this long to finish before their connections are destroyed. */
+const CLOSE_GRACE_MS = 2000;
+
 /** Content types a device body may come with; all are read as JSON (spec §7.1: no dependence on the header). */
 const BODY_TYPES = new Set(['', 'application/json', 'text/plain', 'application/x-www-form-urlencoded']);
 
@@ -82,9 +85,30 @@ export function createHttpBridgeApp(opts: HttpBridgeAppOptions): FastifyInstance
 
   const state = new WeakMap<FastifyRequest, RequestState>();
   let closing = false;
+  // Keep-alive connections and HTTP/2 sessions would hold the server open until their idle
+  // timeout: on close, sessions get GOAWAY (streams under way finish) and whatever is still open
+  // after a grace period is destroyed.
+  const sockets = new Set<import('node:net').Socket>();
+  const sessions = new Set<import('node:http2').ServerHttp2Session>();
+  app.server.on('connection', (socket: import('node:net').Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  app.server.on('session', (session: import('node:http2').ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+  let lastCall: NodeJS.Timeout | undefined;
   app.addHook('preClose', async () => {
     closing = true;
+    for (const session of sessions) session.close();
+    (app.server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+    lastCall = setTimeout(() => {
+      for (const socket of sockets) socket.destroy();
+    }, CLOSE_GRACE_MS);
+    lastCall.unref();
   });
+  app.addHook('onClose', async () => clearTimeout(lastCall));
 
   // Route and device JWT before the body: an unauthenticated caller costs no body read.
   app.addHook('onRequest', async (request) => {
