@@ -1,5 +1,6 @@
 import { parseClientId } from '../domain/client-id.js';
 import { checkClaims, JWT_SKEW_S } from '../domain/jwt-claims.js';
+import { LruCache } from '../domain/lru-cache.js';
 import type { Device, DeviceCredential, Registry, RegistryKey } from '../domain/model.js';
 import type { Clock, Store } from './ports.js';
 
@@ -48,8 +49,17 @@ export interface RegistryLookup {
   get(key: RegistryKey): Promise<Registry | undefined>;
 }
 
+/**
+ * Tokens whose signature verified, with the credential key that verified them. Devices send the
+ * same JWT for its whole lifetime (every HTTP request, every MQTT reconnect): the signature check
+ * was most of a request's CPU, and its answer for the same bytes and key cannot change. Claims,
+ * the device's state and its current credentials are still checked every time.
+ */
+const VERIFIED_TOKENS = 10_000;
+
 export class DeviceAuthenticator {
   private readonly registries: RegistryLookup;
+  private readonly verified = new LruCache<string>(VERIFIED_TOKENS);
 
   constructor(
     private readonly store: Store,
@@ -89,10 +99,13 @@ export class DeviceAuthenticator {
     const nowMs = this.clock.now();
     const claims = checkClaims(decoded.payload, registry.project, Math.floor(nowMs / 1000));
     if (!claims.ok) return fail(claims.reason, claims.message);
+    const cacheKey = `${device.numId}\n${token}`;
+    const knownKey = this.verified.get(cacheKey);
     for (const credential of device.credentials) {
       // An expired credential is skipped for new authentications (spec §1.4).
       if (credential.expirationTime !== 0 && credential.expirationTime <= nowMs) continue;
-      if (await this.verifier.verify(decoded, credential)) {
+      if (credential.key === knownKey || (await this.verifier.verify(decoded, credential))) {
+        this.verified.set(cacheKey, credential.key);
         return { ok: true, device, registry, credential, expiresAtMs: (claims.expiresAtS + JWT_SKEW_S) * 1000 };
       }
     }

@@ -1,6 +1,7 @@
 // @peculiar/x509 resolves its algorithm providers through tsyringe, which needs the Reflect
 // metadata polyfill loaded first; ES modules evaluate imports in order, so this line must stay first.
 import 'reflect-metadata';
+import { LruCache } from '../../domain/lru-cache.js';
 import * as x509 from '@peculiar/x509';
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { ApiError } from '../../domain/errors.js';
@@ -35,35 +36,11 @@ const FORMAT_RULES: Readonly<Record<PublicKeyFormat, FormatRule>> = {
   ES256_X509_PEM: { labels: ['CERTIFICATE'], alg: 'ES256', certificate: true },
 };
 
-/** Insertion-ordered Map used as an LRU: a hit is moved to the end, the front is evicted. */
-class BoundedCache<V> {
-  private readonly entries = new Map<string, V>();
-  constructor(private readonly limit: number) {}
-
-  get(key: string): V | undefined {
-    const value = this.entries.get(key);
-    if (value !== undefined) {
-      this.entries.delete(key);
-      this.entries.set(key, value);
-    }
-    return value;
-  }
-
-  set(key: string, value: V): void {
-    this.entries.delete(key);
-    this.entries.set(key, value);
-    if (this.entries.size > this.limit) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done !== true) this.entries.delete(oldest.value);
-    }
-  }
-}
-
 // Module-wide so the REST services and the MQTT bridge share one cache. Only successes are
 // cached: errors name the caller's field, and stored credentials were validated on the way in.
-const deviceKeyCache = new BoundedCache<DeviceVerificationKey>(CACHE_ENTRIES);
-const certificateCache = new BoundedCache<ParsedCertificate>(CACHE_ENTRIES);
-const detailsCache = new BoundedCache<Readonly<X509Details>>(CACHE_ENTRIES);
+const deviceKeyCache = new LruCache<DeviceVerificationKey>(CACHE_ENTRIES);
+const certificateCache = new LruCache<ParsedCertificate>(CACHE_ENTRIES);
+const detailsCache = new LruCache<Readonly<X509Details>>(CACHE_ENTRIES);
 
 interface ParsedCertificate {
   node: X509Certificate;
