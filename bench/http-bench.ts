@@ -5,7 +5,7 @@ import type { StartedServer } from '../test/support/server.js';
 import { fmtCount, fmtMs, fmtRate, pool, table, type BenchContext, type BenchSection } from './lib.js';
 import { Histogram } from './loadgen/histogram.js';
 import type { HttpGroupResult, HttpLoadGroup, HttpLoadJob, HttpLoadMessage } from './loadgen/http-child.js';
-import { cpuMs } from './loadgen/proc.js';
+import { cpuMs, machineBusyMs } from './loadgen/proc.js';
 
 /**
  * The HTTP device bridge under load (issue 10, spec §7): 100 ES256 devices, each with one JWT
@@ -16,7 +16,7 @@ import { cpuMs } from './loadgen/proc.js';
  * device per listener sending one request a second on a new connection each time, next to one
  * that keeps its connection, for what the handshake costs a sparse device. The load comes from
  * a child process; on a small machine client and server share the CPUs, which the client's CPU
- * column shows.
+ * column shows, and 'other cores' is what the rest of the machine took meanwhile (noise).
  */
 
 const REG = 'reg-httpbench';
@@ -38,6 +38,8 @@ interface Measured {
   groups: HttpGroupResult[];
   serverCpuMs: number;
   loadgenCpuMs: number;
+  /** The rest of the machine's busy time (other processes): noise that the figures suffered. */
+  otherCpuMs: number;
 }
 
 /** Runs one load job in a child process and reads both processes' CPU time over its measurement window. */
@@ -51,15 +53,18 @@ async function runLoad(server: StartedServer, job: HttpLoadJob, signal: AbortSig
     const measured = await new Promise<Measured>((resolve, reject) => {
       let s0 = 0;
       let c0 = 0;
+      let m0 = 0;
       child.on('message', (m: HttpLoadMessage) => {
         if (m.type === 'ready') child.send(job);
         else if (m.type === 'measuring') {
           s0 = cpuMs(serverPid) ?? Number.NaN;
           c0 = cpuMs(child.pid ?? -1) ?? Number.NaN;
+          m0 = machineBusyMs() ?? Number.NaN;
         } else if (m.type === 'measured') {
           const serverCpuMs = (cpuMs(serverPid) ?? Number.NaN) - s0;
           const loadgenCpuMs = (cpuMs(child.pid ?? -1) ?? Number.NaN) - c0;
-          resolve({ windowMs: m.windowMs, groups: m.groups, serverCpuMs, loadgenCpuMs });
+          const otherCpuMs = Math.max(0, (machineBusyMs() ?? Number.NaN) - m0 - serverCpuMs - loadgenCpuMs);
+          resolve({ windowMs: m.windowMs, groups: m.groups, serverCpuMs, loadgenCpuMs, otherCpuMs });
         } else if (m.type === 'failed') reject(new Error(`http load generator: ${m.error}`));
       });
       void exited.then(() => reject(new Error('http load generator exited before reporting')));
@@ -132,10 +137,11 @@ export const httpBench: BenchSection = {
         ok > 0 ? fmtMs((m.serverCpuMs * 1000) / ok) : '-',
         `${(m.serverCpuMs / m.windowMs).toFixed(2)}`,
         `${(m.loadgenCpuMs / m.windowMs).toFixed(2)}`,
+        `${(m.otherCpuMs / m.windowMs).toFixed(2)}`,
         statusLine(r),
       ]);
     }
-    for (const line of table(['listener', '200s', '200/s', 'p50', 'p99', 'max', 'server CPU / 1,000', 'server cores', 'client cores', 'not 200'], rows)) print(`  ${line}`);
+    for (const line of table(['listener', '200s', '200/s', 'p50', 'p99', 'max', 'server CPU / 1,000', 'server cores', 'client cores', 'other cores', 'not 200'], rows)) print(`  ${line}`);
 
     // Four devices at once, one request a second each: too little load to disturb one another.
     const sparse: HttpLoadGroup[] = (
