@@ -235,6 +235,31 @@ describe('DeviceHttpBridge.authenticate (spec §4, §7.1)', { timeout: 20_000 },
     assert.deepEqual(t.authFailures, ['unknown-device', 'unknown-registry', 'bad-signature', 'bad-signature']);
   });
 
+  // AUTH_MESSAGES promises that no message says whether the device exists: a caller without any
+  // valid JWT must not tell an existing device (or a blocked one, or a registry with HTTP off)
+  // from one that does not exist.
+  it('without a valid JWT, the message does not tell an existing device from an unknown one', async () => {
+    const t = await setup();
+    const off = await setup({ registry: { httpEnabledState: 'HTTP_DISABLED' } });
+    const nowS = Math.floor(t.time.now() / 1000);
+    const expired = `Bearer ${signRawJwt({ aud: P, iat: nowS - 7200, exp: nowS - 3600 }, { alg: 'ES256', key: otherKeys.privateKeyPem })}`;
+    for (const h of ['Bearer xyz', expired, forgeSignature(t.bearer())]) {
+      const messageOf = async (b: DeviceHttpBridge, p: DevicePath): Promise<string> => {
+        try {
+          await b.authenticate(p, h);
+        } catch (e) {
+          assert.ok(authFailed(e));
+          return (e as ApiError).message;
+        }
+        assert.fail('authenticated');
+      };
+      const unknown = await messageOf(t.bridge, path('no-such-device'));
+      assert.equal(await messageOf(t.bridge, path('dev-1')), unknown, `existing device, ${h.slice(0, 20)}`);
+      assert.equal(await messageOf(t.bridge, path('dev-blocked')), unknown, `blocked device, ${h.slice(0, 20)}`);
+      assert.equal(await messageOf(off.bridge, path('dev-1')), unknown, `HTTP disabled, ${h.slice(0, 20)}`);
+    }
+  });
+
   it('a blocked device, and a registry with HTTP disabled, are DEVICE_AUTH_FAILED even with a valid JWT', async () => {
     const t = await setup();
     await assert.rejects(t.bridge.authenticate(path('dev-blocked'), t.bearer()), authFailed);
@@ -308,6 +333,25 @@ describe('DeviceHttpBridge.publishEvent (spec §7.2, §8)', { timeout: 30_000 },
     assert.equal(d.lastErrorStatus?.code, 3);
     assert.match(d.lastErrorStatus?.message ?? '', /262145/);
     assert.equal(d.lastErrorTime, t.time.now());
+  });
+
+  it('a sub_folder over 1,024 bytes is refused on sub_folder (it becomes a Pub/Sub attribute)', async () => {
+    const t = await setup();
+    const c = await t.caller('dev-1');
+    await t.bridge.publishEvent(c, { data: data(1), subFolder: 'x'.repeat(1024), gatewayInfo: undefined });
+    await assert.rejects(t.bridge.publishEvent(c, { data: data(1), subFolder: 'é'.repeat(513), gatewayInfo: undefined }), apiError('INVALID_ARGUMENT', 'INVALID_FIELD', 'sub_folder'));
+    assert.equal(t.sink.stored.length, 1);
+  });
+
+  it('refused events do not count towards the minute', async () => {
+    const t = await setup();
+    const c = await t.caller('dev-1');
+    for (let i = 0; i < 10; i++) {
+      await assert.rejects(t.bridge.publishEvent(c, { data: data(256 * KIB + 1), subFolder: '', gatewayInfo: undefined }));
+    }
+    const event = { data: data(1), subFolder: '', gatewayInfo: undefined };
+    await Promise.all(Array.from({ length: 6000 }, () => t.bridge.publishEvent(c, event)));
+    assert.equal(t.sink.stored.length, 6000);
   });
 
   it('no matching event notification config is FAILED_PRECONDITION NO_EVENT_ROUTE', async () => {
@@ -488,6 +532,22 @@ describe('DeviceHttpBridge gateways (spec §7.3, docs/compat.md C-HTTP-GATEWAY)'
     await settle();
     assert.deepEqual(t.gatewayWrites.map(([n, g]) => [n, g]), [[b.numId, 'gw-1'], [b.numId, 'gw-2']]);
     assert.equal((await t.fresh('dev-b')).gatewayConfig.lastAccessedGatewayId, 'gw-2');
+  });
+
+  it('a device or gateway naming itself by numId acts for itself, as by ID', async () => {
+    const t = await setup();
+    await t.bridge.publishEvent(await t.caller('gw-1'), ev({ delegatedDeviceId: t.devices['gw-1']!.numId }));
+    await t.bridge.publishEvent(await t.caller('dev-1'), ev({ gatewayId: t.devices['dev-1']!.numId }));
+    assert.deepEqual(t.sink.stored.map((m) => m.attributes.deviceId), ['gw-1', 'dev-1']);
+  });
+
+  it('the other side may be named by numId; the gateway is recorded by ID', async () => {
+    const t = await setup();
+    await t.bridge.publishEvent(await t.caller('gw-1'), ev({ delegatedDeviceId: t.devices['dev-b']!.numId }));
+    await t.bridge.publishEvent(await t.caller('dev-b'), ev({ gatewayId: t.devices['gw-2']!.numId }));
+    assert.deepEqual(t.sink.stored.map((m) => m.attributes.deviceId), ['dev-b', 'dev-b']);
+    await settle();
+    assert.deepEqual(t.gatewayWrites.map(([, g]) => g), ['gw-1', 'gw-2']);
   });
 
   it('a device or gateway naming itself acts for itself, without a binding', async () => {
