@@ -52,10 +52,18 @@ class ControlledSink implements Sink {
     if (!this.hold) return Promise.resolve(commit());
     return new Promise((resolve, reject) => this.held.push({ messages, commit: () => resolve(commit()), fail: reject }));
   }
+  full = false;
+  private readonly drainListeners: (() => void)[] = [];
   saturated(): boolean {
-    return false;
+    return this.full;
   }
-  onDrain(): void {}
+  onDrain(listener: () => void): void {
+    this.drainListeners.push(listener);
+  }
+  drain(): void {
+    this.full = false;
+    for (const l of this.drainListeners) l();
+  }
   async close(): Promise<void> {}
 }
 
@@ -92,7 +100,7 @@ interface Setup {
   fresh: (id: string) => Promise<Device>;
 }
 
-async function setup(over: { registry?: Partial<Registry> } = {}): Promise<Setup> {
+async function setup(over: { registry?: Partial<Registry>; logLines?: Record<string, unknown>[] } = {}): Promise<Setup> {
   const store = new MemoryStore();
   const time = new ManualTime(Date.UTC(2024, 5, 1, 8, 0, 0));
   const reg = await store.createRegistry(registry(over.registry));
@@ -141,7 +149,9 @@ async function setup(over: { registry?: Partial<Registry> } = {}): Promise<Setup
     activity,
     clock: time,
     observer: { authFailure: (r) => authFailures.push(r) },
-    log: pino({ level: 'silent' }),
+    log: over.logLines
+      ? pino({ level: 'info' }, { write: (line: string) => void over.logLines!.push(JSON.parse(line) as Record<string, unknown>) })
+      : pino({ level: 'silent' }),
   });
   const fresh = async (id: string): Promise<Device> => (await store.getDevice(KEY, id))!;
   return {
@@ -319,6 +329,19 @@ describe('DeviceHttpBridge.publishEvent (spec §7.2, §8)', { timeout: 30_000 },
     );
   });
 
+  it('while the sink is saturated, a publish waits for it to drain before it is submitted', async () => {
+    const t = await setup();
+    t.sink.full = true;
+    let done = false;
+    const p = t.bridge.publishEvent(await t.caller('dev-1'), { data: data(1), subFolder: '', gatewayInfo: undefined }).then(() => (done = true));
+    await settle();
+    assert.equal(done, false);
+    assert.equal(t.sink.stored.length, 0, 'not submitted while saturated');
+    t.sink.drain();
+    await p;
+    assert.equal(t.sink.stored.length, 1);
+  });
+
   it('256 KiB is accepted; one byte more is PAYLOAD_TOO_LARGE on binary_data, noted as lastErrorStatus', async () => {
     const t = await setup();
     const c = await t.caller('dev-1');
@@ -391,6 +414,12 @@ describe('DeviceHttpBridge.setState (spec §7.2, §1.5)', { timeout: 20_000 }, (
     const states = await t.store.listStates(t.devices['dev-1']!.numId, 0);
     assert.deepEqual(states.map((s) => [[...s.binaryData], s.updateTime]), [[[2], t.time.now()], [[1], t.time.now() - 1000]]);
     assert.equal((await t.fresh('dev-1')).lastStateTime, t.time.now());
+  });
+
+  it('a store failure is UNAVAILABLE', async () => {
+    const t = await setup();
+    t.store.recordState = () => Promise.reject(new Error('store down'));
+    await assert.rejects(t.bridge.setState(await t.caller('dev-1'), { data: data(1), gatewayInfo: undefined }), (e: unknown) => e instanceof ApiError && e.kind === 'UNAVAILABLE');
   });
 
   it('one state per second: a second within the second is STATE_RATE_EXCEEDED and not stored', async () => {
@@ -523,6 +552,23 @@ describe('DeviceHttpBridge gateways (spec §7.3, docs/compat.md C-HTTP-GATEWAY)'
     assert.equal(t.gatewayWrites.length, 2, 'rewritten after a minute');
   });
 
+  it('a failed lastAccessedGatewayId write does not fail the request, and the next request writes again', async () => {
+    const t = await setup();
+    const record = t.store.recordGatewayAccess;
+    let failures = 0;
+    t.store.recordGatewayAccess = (numId, gatewayId, at) => {
+      if (failures++ === 0) return Promise.reject(new Error('store down'));
+      return record(numId, gatewayId, at);
+    };
+    const gw = await t.caller('gw-1');
+    await t.bridge.publishEvent(gw, ev({ delegatedDeviceId: 'dev-b' }));
+    await settle();
+    await t.bridge.publishEvent(gw, ev({ delegatedDeviceId: 'dev-b' }));
+    await settle();
+    assert.equal(failures, 2, 'written again within the minute, the first write having failed');
+    assert.equal((await t.fresh('dev-b')).gatewayConfig.lastAccessedGatewayId, 'gw-1');
+  });
+
   it('a change of gateway is recorded at once', async () => {
     const t = await setup();
     const b = t.devices['dev-b']!;
@@ -556,5 +602,30 @@ describe('DeviceHttpBridge gateways (spec §7.3, docs/compat.md C-HTTP-GATEWAY)'
     await t.bridge.publishEvent(await t.caller('dev-1'), ev({ gatewayId: 'dev-1' }));
     assert.deepEqual(t.sink.stored.map((m) => m.attributes.deviceId), ['gw-1', 'dev-1']);
     assert.deepEqual(t.gatewayWrites, []);
+  });
+});
+
+describe('DeviceHttpBridge device logs (spec §9)', { timeout: 20_000 }, () => {
+  it('at DEBUG, requests and refusals are logged with protocol HTTP; at NONE nothing is', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const t = await setup({ registry: { logLevel: 'DEBUG' }, logLines: lines });
+    const c = await t.caller('dev-1');
+    await t.bridge.publishEvent(c, { data: data(3), subFolder: 'a', gatewayInfo: undefined });
+    await t.bridge.setState(c, { data: data(2), gatewayInfo: undefined });
+    await t.bridge.getConfig(c, { localVersion: 0, gatewayInfo: undefined });
+    await assert.rejects(t.bridge.setState(c, { data: data(2), gatewayInfo: undefined }));
+    const logs = lines.filter((l) => l.deviceLog === true);
+    assert.deepEqual(logs.map((l) => [l.eventType, l.protocol, l.deviceId]), [
+      ['PUBLISH', 'HTTP', 'dev-1'],
+      ['SET_STATE', 'HTTP', 'dev-1'],
+      ['GET_CONFIG', 'HTTP', 'dev-1'],
+      ['ERROR', 'HTTP', 'dev-1'],
+    ]);
+    assert.deepEqual((logs[3]!.status as { code: number }).code, 8);
+
+    const quiet: Record<string, unknown>[] = [];
+    const q = await setup({ registry: { logLevel: 'NONE' }, logLines: quiet });
+    await q.bridge.publishEvent(await q.caller('dev-1'), { data: data(3), subFolder: '', gatewayInfo: undefined });
+    assert.deepEqual(quiet.filter((l) => l.deviceLog === true), []);
   });
 });
