@@ -7,6 +7,7 @@ import { floodBench } from './flood-bench.js';
 import { fuzzBench } from './fuzz-bench.js';
 import { gatewayBench } from './gateway-bench.js';
 import { grpcBench } from './grpc-bench.js';
+import { httpBench } from './http-bench.js';
 import { fmtMs, mergeServerArgs, now, type BenchSection } from './lib.js';
 import { mqttBench } from './mqtt-bench.js';
 import { pubsubBench } from './pubsub-bench.js';
@@ -18,7 +19,7 @@ import { registryBench } from './registry-bench.js';
  * A section is a module exporting a BenchSection; add it to SECTIONS to make it selectable.
  */
 
-const SECTIONS: readonly BenchSection[] = [registryBench, grpcBench, mqttBench, gatewayBench, authBench, fuzzBench, floodBench, pubsubBench];
+const SECTIONS: readonly BenchSection[] = [registryBench, grpcBench, mqttBench, gatewayBench, authBench, fuzzBench, floodBench, pubsubBench, httpBench];
 
 /** The whole run's budget; requests are aborted once it is spent, and the process ends soon after. */
 const BUDGET_MS = 10 * 60_000;
