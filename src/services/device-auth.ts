@@ -76,39 +76,68 @@ export class DeviceAuthenticator {
     return this.authenticateRef(parsed.registryKey, parsed.device, token, protocol);
   }
 
-  /** A device named by registry and ID or numId (an HTTP bridge path, spec §7.1). */
+  /**
+   * A device named by registry and ID or numId (an HTTP bridge path, spec §7.1). The token is read
+   * and its claims checked (its `aud` against the named project) before any lookup, and the
+   * device's state only once the signature verified: until a caller proves it holds a device's
+   * key, no answer depends on whether that device exists, is blocked or has the protocol off.
+   */
   async authenticateRef(registryKey: RegistryKey, idOrNumId: string, token: string | undefined, protocol: 'mqtt' | 'http'): Promise<AuthOutcome> {
+    const checked = this.checkToken(token, registryKey.project);
     const registry = await this.registries.get(registryKey);
+    const device = registry && (await this.store.getDevice(registryKey, idOrNumId));
+    // A refused token still names the device it was for (MQTT records it as the device's lastErrorStatus).
+    if (!checked.ok) return device ? { ...checked, device } : checked;
     if (!registry) return { ok: false, reason: 'unknown-registry', message: 'Unknown registry.' };
-    const device = await this.store.getDevice(registryKey, idOrNumId);
     if (!device) return { ok: false, reason: 'unknown-device', message: 'Unknown device.' };
-    return this.authenticateDevice(registry, device, token, protocol);
+    return this.verifyFor(registry, device, token!, checked, protocol);
   }
 
   /** Checks `token` as `device`'s credential, e.g. in a gateway's attach message. */
   async authenticateDevice(registry: Registry, device: Device, token: string | undefined, protocol: 'mqtt' | 'http' | 'attach'): Promise<AuthOutcome> {
+    const checked = this.checkToken(token, registry.project);
+    if (!checked.ok) return { ...checked, device };
+    return this.verifyFor(registry, device, token!, checked, protocol);
+  }
+
+  /** What can be known of a token without a device: present, parsed, an allowed alg, claims valid for `project`. */
+  private checkToken(token: string | undefined, project: string): CheckedToken | Extract<AuthOutcome, { ok: false }> {
+    if (!token) return { ok: false, reason: 'no-password', message: 'No JWT was presented.' };
+    const decoded = this.verifier.decode(token);
+    if (!decoded) return { ok: false, reason: 'malformed-jwt', message: 'The JWT could not be parsed.' };
+    // alg "none", HS256 and everything else never reach a key (spec §4.1).
+    if (!ALLOWED_ALGS.has(decoded.alg)) return { ok: false, reason: 'unsupported-alg', message: `JWT algorithm "${decoded.alg}" is not accepted; use RS256 or ES256.` };
+    const nowMs = this.clock.now();
+    const claims = checkClaims(decoded.payload, project, Math.floor(nowMs / 1000));
+    if (!claims.ok) return { ok: false, reason: claims.reason, message: claims.message };
+    return { ok: true, decoded, nowMs, expiresAtS: claims.expiresAtS };
+  }
+
+  private async verifyFor(registry: Registry, device: Device, token: string, checked: CheckedToken, protocol: 'mqtt' | 'http' | 'attach'): Promise<AuthOutcome> {
     const fail = (reason: AuthFailureReason, message: string): AuthOutcome => ({ ok: false, reason, message, device });
+    const cacheKey = `${device.numId}\n${token}`;
+    const knownKey = this.verified.get(cacheKey);
+    let credential: DeviceCredential | undefined;
+    for (const c of device.credentials) {
+      // An expired credential is skipped for new authentications (spec §1.4).
+      if (c.expirationTime !== 0 && c.expirationTime <= checked.nowMs) continue;
+      if (c.key === knownKey || (await this.verifier.verify(checked.decoded, c))) {
+        credential = c;
+        break;
+      }
+    }
+    if (!credential) return fail('bad-signature', 'The JWT signature does not verify with any current credential of the device.');
+    this.verified.set(cacheKey, credential.key);
     if (protocol === 'mqtt' && registry.mqttEnabledState === 'MQTT_DISABLED') return fail('mqtt-disabled', 'MQTT is disabled for this registry.');
     if (protocol === 'http' && registry.httpEnabledState === 'HTTP_DISABLED') return fail('http-disabled', 'HTTP is disabled for this registry.');
     if (device.blocked) return fail('blocked', 'The device is blocked.');
-    if (!token) return fail('no-password', 'No JWT was presented.');
-    const decoded = this.verifier.decode(token);
-    if (!decoded) return fail('malformed-jwt', 'The JWT could not be parsed.');
-    // alg "none", HS256 and everything else never reach a key (spec §4.1).
-    if (!ALLOWED_ALGS.has(decoded.alg)) return fail('unsupported-alg', `JWT algorithm "${decoded.alg}" is not accepted; use RS256 or ES256.`);
-    const nowMs = this.clock.now();
-    const claims = checkClaims(decoded.payload, registry.project, Math.floor(nowMs / 1000));
-    if (!claims.ok) return fail(claims.reason, claims.message);
-    const cacheKey = `${device.numId}\n${token}`;
-    const knownKey = this.verified.get(cacheKey);
-    for (const credential of device.credentials) {
-      // An expired credential is skipped for new authentications (spec §1.4).
-      if (credential.expirationTime !== 0 && credential.expirationTime <= nowMs) continue;
-      if (credential.key === knownKey || (await this.verifier.verify(decoded, credential))) {
-        this.verified.set(cacheKey, credential.key);
-        return { ok: true, device, registry, credential, expiresAtMs: (claims.expiresAtS + JWT_SKEW_S) * 1000 };
-      }
-    }
-    return fail('bad-signature', 'The JWT signature does not verify with any current credential of the device.');
+    return { ok: true, device, registry, credential, expiresAtMs: (checked.expiresAtS + JWT_SKEW_S) * 1000 };
   }
+}
+
+interface CheckedToken {
+  ok: true;
+  decoded: DecodedToken;
+  nowMs: number;
+  expiresAtS: number;
 }

@@ -191,10 +191,27 @@ describe('DeviceAuthenticator.authenticateClientId', () => {
     }
   });
 
-  test('blocked is refused before the token is looked at', async () => {
+  test('blocked and a disabled protocol are told only to a caller whose JWT verified (nothing reveals them to others)', async () => {
     const { auth } = await setup([cred(es)], { blocked: true });
     assert.equal(reasonOf(await auth.authenticateClientId(clientId('dev-a'), jwt(es), 'mqtt')), 'blocked');
-    assert.equal(reasonOf(await auth.authenticateClientId(clientId('dev-a'), undefined, 'mqtt')), 'blocked');
+    assert.equal(reasonOf(await auth.authenticateClientId(clientId('dev-a'), undefined, 'mqtt')), 'no-password');
+    assert.equal(reasonOf(await auth.authenticateClientId(clientId('dev-a'), jwt(es2), 'mqtt')), 'bad-signature');
+    const h = await setup([cred(es)], { registry: { httpEnabledState: 'HTTP_DISABLED' } });
+    assert.equal(reasonOf(await h.auth.authenticateClientId(clientId('dev-a'), jwt(es2), 'http')), 'bad-signature');
+    assert.equal(reasonOf(await h.auth.authenticateClientId(clientId('dev-a'), 'x.y.z', 'http')), 'malformed-jwt');
+  });
+
+  test('a token that verified once is not verified again; once its credential is replaced it is refused', async () => {
+    const { store, device } = await setup([cred(es)]);
+    const jose = new JoseTokenVerifier();
+    let verifies = 0;
+    const counting = { decode: (t: string) => jose.decode(t), verify: (d: Parameters<JoseTokenVerifier['verify']>[0], c: DeviceCredential) => (verifies++, jose.verify(d, c)) };
+    const auth = new DeviceAuthenticator(store, counting, clock);
+    const token = jwt(es);
+    for (let i = 0; i < 5; i++) assert.equal(reasonOf(await auth.authenticateClientId(clientId('dev-a'), token, 'mqtt')), 'ok');
+    assert.equal(verifies, 1);
+    await store.updateDevice({ ...(await store.getDeviceByNumId(device.numId))!, credentials: [cred(es2)] });
+    assert.equal(reasonOf(await auth.authenticateClientId(clientId('dev-a'), token, 'mqtt')), 'bad-signature');
   });
 
   test('protocol switches: MQTT_DISABLED refuses MQTT only, HTTP_DISABLED refuses HTTP only', async () => {

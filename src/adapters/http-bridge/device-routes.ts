@@ -91,7 +91,7 @@ export function setStateRequest(body: Json | undefined): SetStateRequest {
 }
 
 /** Query parameters every Google API accepts and ignores here (system parameters). */
-const SYSTEM_PARAMETERS = new Set(['alt', '$alt', 'fields', '$fields', 'prettyPrint', '$prettyPrint', 'key', 'quotaUser', '$quotaUser', 'callback', '$callback', 'access_token']);
+const SYSTEM_PARAMETERS = new Set(['alt', '$alt', 'fields', '$fields', 'prettyPrint', '$prettyPrint', 'key', 'quotaUser', '$quotaUser', 'callback', '$callback', 'access_token', 'oauth_token', '$.xgafv', 'upload_protocol', 'uploadType']);
 
 const QUERY_FIELDS: Readonly<Record<string, keyof typeof QUERY_TARGETS>> = {
   local_version: 'localVersion',
