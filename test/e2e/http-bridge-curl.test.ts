@@ -12,6 +12,7 @@ import {
   setConfig,
   type CurlReply,
 } from '../support/http-device.js';
+import { claims, signRawJwt } from '../support/mqtt-jwt.js';
 import { api, startServer, type StartedServer } from '../support/server.js';
 
 /**
@@ -192,6 +193,41 @@ describe('HTTP device bridge with curl', () => {
     // None of the refused requests reached the log.
     assert.deepEqual(await logMessages(server, 'telemetry-reg-nohttp'), []);
     assert.ok((await logMessages(server, `telemetry-${REG}`)).every((m) => m.attributes.deviceId !== blocked.id));
+  });
+
+  // docs/errors.md DEVICE_AUTH_FAILED: "unknown devices answer the same". A caller holding no
+  // device key must not learn which devices exist, which are blocked or which registries have
+  // HTTP off: every refusal it can provoke reads like the one for a device that does not exist.
+  it('a caller without the device key cannot tell an existing, blocked or HTTP-disabled device from an unknown one', async () => {
+    await createDevice(server, REG, 'probe-blocked', { body: { blocked: true } });
+    await createRegistry(server, 'reg-probe-off', { httpConfig: { httpEnabledState: 'HTTP_DISABLED' } });
+    await createDevice(server, 'reg-probe-off', 'probe-off');
+    const strangerKeys = (await createDevice(server, REG, 'stranger')).keys;
+    const now = Math.floor(Date.now() / 1000);
+    const https = httpsBridge(server);
+    const targets: [string, string][] = [
+      [REG, 'no-such-device'],
+      [REG, es.id],
+      [REG, 'probe-blocked'],
+      ['reg-probe-off', 'probe-off'],
+    ];
+    const tokens = [
+      'not-a-jwt',
+      // Well-formed, signed by a key none of these devices has.
+      signRawJwt(claims(PROJECT, now), { alg: 'ES256', key: strangerKeys.privateKeyPem }),
+      // Expired, by the same foreign key.
+      signRawJwt(claims(PROJECT, now - 10_000, 3600), { alg: 'ES256', key: strangerKeys.privateKeyPem }),
+    ];
+    for (const token of tokens) {
+      const answers = new Map<string, string>();
+      for (const [reg, dev] of targets) {
+        const r = await post(`${bridgeDeviceUrl(https, reg, dev)}:publishEvent`, token, { binaryData: '' });
+        assert.equal(r.status, 403, r.body);
+        answers.set(`${reg}/${dev}`, r.body);
+      }
+      const unknown = answers.get(`${REG}/no-such-device`);
+      for (const [target, body] of answers) assert.equal(body, unknown, `${target} answers like an unknown device (token ${token.slice(0, 12)}…)`);
+    }
   });
 
   it(`a client resolving ${GOOGLE_HOST} to the server verifies its certificate against the CA (--tls-hostname)`, async () => {
