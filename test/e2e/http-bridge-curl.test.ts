@@ -140,7 +140,8 @@ describe('HTTP device bridge with curl', () => {
     const history = states.json.deviceStates as { binaryData: string; updateTime: string }[];
     assert.equal(history.length, 1);
     assert.deepEqual(Buffer.from(history[0]!.binaryData, 'base64'), state);
-    const notified = await logMessages(server, `state-${REG}`);
+    // The notification is best effort and appended after the reply (spec §8.4): awaited, bounded.
+    const notified = await pollUntil(() => logMessages(server, `state-${REG}`), (m) => m.length > 0, 'state notification', 5_000);
     assert.equal(notified.length, 1);
     assert.deepEqual(Buffer.from(notified[0]!.data, 'base64'), state);
     assert.deepEqual(notified[0]!.attributes, identityAttributes(REG, rs));
