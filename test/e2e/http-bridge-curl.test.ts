@@ -13,6 +13,7 @@ import {
   type CurlReply,
 } from '../support/http-device.js';
 import { claims, signRawJwt } from '../support/mqtt-jwt.js';
+import { run } from '../support/processes.js';
 import { api, startServer, type StartedServer } from '../support/server.js';
 
 /**
@@ -228,6 +229,23 @@ describe('HTTP device bridge with curl', () => {
       }
       const unknown = answers.get(`${REG}/no-such-device`);
       for (const [target, body] of answers) assert.equal(body, unknown, `${target} answers like an unknown device (token ${token.slice(0, 12)}…)`);
+    }
+  });
+
+  it('one connection carries many requests: HTTP/1.1 keep-alive and HTTP/2 streams in parallel', async () => {
+    const jwt = await es.jwt();
+    const url = `${bridgeDeviceUrl(httpsBridge(server), REG, es.id)}/config?local_version=2`;
+    for (const mode of [['--http1.1'], ['--http2', '--parallel']]) {
+      // One line per transfer: connections it opened, protocol, status.
+      const r = await run('curl', ['-sS', ...tls(), ...auth(jwt), '-w', '%{num_connects} %{http_version} %{http_code}\n', ...[1, 2, 3, 4].flatMap(() => ['-o', '/dev/null', url]), ...mode]);
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout.trim().split('\n').map((l) => l.split(' '));
+      assert.equal(lines.length, 4, r.stdout);
+      for (const [, version, status] of lines) {
+        assert.equal(status, '200');
+        assert.equal(version, mode[0] === '--http2' ? '2' : '1.1');
+      }
+      assert.equal(lines.reduce((n, [connects]) => n + Number(connects), 0), 1, `${mode.join(' ')}: one connection for all: ${r.stdout}`);
     }
   });
 
