@@ -232,6 +232,33 @@ describe('HTTP device bridge with curl', () => {
     }
   });
 
+  it('IDs with + ~ . % in the path, as sent and percent-encoded, name the device they spell', async () => {
+    const reg = 'reg.a+b~c';
+    await createRegistry(server, reg);
+    const plus = await createDevice(server, reg, 'dev+1~x');
+    const pct = await createDevice(server, reg, 'dev%41');
+    const cases: [TestDevice, string, number][] = [
+      [plus, 'dev+1~x', 200],
+      [plus, 'dev%2B1~x', 200],
+      [pct, 'dev%2541', 200],
+      // Decoded, "dev%41" is "devA": another (unknown) device.
+      [pct, 'dev%41', 403],
+    ];
+    for (const [dev, segment, status] of cases) {
+      const r = await post(`${bridgeDeviceUrl(httpsBridge(server), encodeURIComponent(reg), segment)}:publishEvent`, await dev.jwt(), { binaryData: Buffer.from(segment).toString('base64') }, ['--path-as-is']);
+      assert.equal(r.status, status, `${segment}: ${r.body}`);
+    }
+    const logged = await logMessages(server, `telemetry-${reg}`);
+    assert.deepEqual(
+      logged.map((m) => [Buffer.from(m.data, 'base64').toString(), m.attributes.deviceId, m.attributes.deviceRegistryId]),
+      [
+        ['dev+1~x', 'dev+1~x', reg],
+        ['dev%2B1~x', 'dev+1~x', reg],
+        ['dev%2541', 'dev%41', reg],
+      ],
+    );
+  });
+
   it('one connection carries many requests: HTTP/1.1 keep-alive and HTTP/2 streams in parallel', async () => {
     const jwt = await es.jwt();
     const url = `${bridgeDeviceUrl(httpsBridge(server), REG, es.id)}/config?local_version=2`;
