@@ -79,13 +79,12 @@ export interface DeviceHttpBridgeDeps {
   registries?: RegistryLookup;
 }
 
-/**
- * What a caller reads about a refused JWT, whatever the reason (docs/errors.md DEVICE_AUTH_FAILED:
- * unknown devices answer the same). The blocked, HTTP-disabled and JWT-format checks run before
- * the signature is verified, so their own messages would tell a caller without the device key
- * which devices exist; the reason goes to the server's debug log and metrics instead.
- */
-const DEVICE_AUTH_FAILED_MESSAGE = 'The device is not known, or the JWT does not authenticate it.';
+/** Messages a device may read about a refused JWT: none says whether the device exists. */
+const AUTH_MESSAGES: Partial<Record<AuthFailureReason, string>> = {
+  'unknown-registry': 'The device is not known, or the JWT does not authenticate it.',
+  'unknown-device': 'The device is not known, or the JWT does not authenticate it.',
+  'bad-signature': 'The device is not known, or the JWT does not authenticate it.',
+};
 
 /**
  * The HTTP device bridge's rules (spec §7): every request is authenticated by its own JWT (no
@@ -120,8 +119,7 @@ export class DeviceHttpBridge {
     const outcome = await this.deps.auth.authenticateRef(path.registryKey, path.device, m?.[1], 'http');
     if (!outcome.ok) {
       this.deps.observer.authFailure(m ? outcome.reason : 'malformed-jwt');
-      this.deps.log.debug({ reason: outcome.reason, detail: outcome.message }, 'HTTP bridge: device JWT refused');
-      const message = m ? DEVICE_AUTH_FAILED_MESSAGE : 'The Authorization header is not "Bearer <device JWT>".';
+      const message = m ? (AUTH_MESSAGES[outcome.reason] ?? outcome.message) : 'The Authorization header is not "Bearer <device JWT>".';
       throw new ApiError('PERMISSION_DENIED', message, { reason: 'DEVICE_AUTH_FAILED' });
     }
     return { device: outcome.device, registry: outcome.registry };
