@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { Agent as HttpAgent, get as httpGet } from 'node:http';
+import { connect as connectHttp2 } from 'node:http2';
 import { run } from '../support/processes.js';
 import { api, CLI, startServer, TEST_TOKEN, type StartedServer } from '../support/server.js';
 
@@ -106,6 +108,41 @@ describe('server lifecycle', () => {
       assert.equal((await api({ ...server, token: envToken }, 'GET', `${LOC}/registries`)).status, 200);
       assert.equal((await api({ ...server, token: TEST_TOKEN }, 'GET', `${LOC}/registries`)).status, 401);
     } finally {
+      await server.cleanup();
+    }
+  });
+
+  it('SIGTERM stops the server promptly although HTTP bridge clients keep HTTP/2 sessions and keep-alive connections open', async () => {
+    const server = await startServer({ args: ['--http-bridge-listen', '127.0.0.1:0', '--http-bridge-plain-listen', '127.0.0.1:0'] });
+    const h2 = connectHttp2(server.info.httpBridge as string, { rejectUnauthorized: false });
+    const agent = new HttpAgent({ keepAlive: true });
+    try {
+      // Unauthenticated requests are enough to open the session and the connection (401 each).
+      const h2Status = await new Promise<number>((resolve, reject) => {
+        const req = h2.request({ ':path': '/v1/projects/p/locations/l/registries/r/devices/d/config' });
+        req.on('response', (h) => resolve(Number(h[':status'])));
+        req.on('error', reject);
+        req.resume();
+        req.end();
+      });
+      assert.equal(h2Status, 401);
+      const plainStatus = await new Promise<number>((resolve, reject) => {
+        httpGet(`${server.info.httpBridgePlain as string}/v1/projects/p/locations/l/registries/r/devices/d/config`, { agent }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on('error', reject);
+      });
+      assert.equal(plainStatus, 401);
+      const sessionClosed = new Promise((resolve) => h2.once('close', resolve));
+      const started = Date.now();
+      const code = await server.stop();
+      const took = Date.now() - started;
+      assert.equal(code, 0);
+      assert.ok(took < 5000, `stopped after ${took} ms (the keep-alive timeout is 60 s)`);
+      await sessionClosed;
+    } finally {
+      h2.destroy();
+      agent.destroy();
       await server.cleanup();
     }
   });
