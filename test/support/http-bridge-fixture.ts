@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { request as httpRequest, type Agent as HttpAgent, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import { connect as tcpConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { caOf, createDevice, createRegistry, devicePath, logMessages, PROJECT, REGION, type TestDevice } from './fleet.js';
 import { api, startServer, type StartedServer } from './server.js';
 
@@ -26,6 +27,8 @@ export interface BridgeResponse {
   headers: IncomingHttpHeaders;
   text: string;
   json: Record<string, unknown> | undefined;
+  /** The request went on a kept-alive connection of its agent. */
+  reused?: boolean;
 }
 
 export interface SendOptions {
@@ -109,7 +112,7 @@ export class BridgeFixture {
           } catch {
             json = undefined;
           }
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json });
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text, json, reused: req.reusedSocket });
         });
         res.on('error', reject);
       });
@@ -202,9 +205,17 @@ export interface RawConn {
   firstByte: Promise<number>;
 }
 
-export function openRawConn(url: URL): Promise<RawConn> {
+/**
+ * A raw connection to `url`; with `tls`, a finished TLS handshake offering only HTTP/1.1 (what
+ * curl or a device's HTTP/1.1 library does), and `closed`/`firstByte` count from its end.
+ */
+export function openRawConn(url: URL, tls?: { context: SecureContext }): Promise<RawConn> {
   return new Promise((resolve, reject) => {
-    const socket = tcpConnect({ host: url.hostname, port: Number(url.port) });
+    const host = url.hostname;
+    const port = Number(url.port);
+    const socket: Socket = tls
+      ? tlsConnect({ host, port, secureContext: tls.context, servername: 'localhost', ALPNProtocols: ['http/1.1'] })
+      : tcpConnect({ host, port });
     const chunks: Buffer[] = [];
     let openedAt = 0;
     let gotFirst: (ms: number) => void = () => undefined;
@@ -213,9 +224,8 @@ export function openRawConn(url: URL): Promise<RawConn> {
       if (chunks.length === 0) gotFirst(Date.now() - openedAt);
       chunks.push(d);
     });
-    socket.on('error', () => undefined);
     const closed = new Promise<number>((r) => socket.once('close', () => r(Date.now() - openedAt)));
-    socket.once('connect', () => {
+    socket.once(tls ? 'secureConnect' : 'connect', () => {
       openedAt = Date.now();
       socket.removeListener('error', reject);
       socket.on('error', () => undefined);
@@ -224,6 +234,9 @@ export function openRawConn(url: URL): Promise<RawConn> {
     socket.once('error', reject);
   });
 }
+
+/** One TLS context for many connections: a context per connection would parse the CA each time. */
+export const tlsContextOf = (server: StartedServer): SecureContext => createSecureContext({ ca: caOf(server) });
 
 /** The HTTP response in `raw`: status and parsed JSON body (Content-Length framed). */
 export function parseRawResponse(raw: Buffer): BridgeResponse {
