@@ -74,6 +74,11 @@ export function createHttpBridgeApp(opts: HttpBridgeAppOptions): FastifyInstance
   const app = opts.tls
     ? make({ ...common, http2: true, https: { ...opts.tls, allowHTTP1: true, ...http1 }, http2SessionTimeout: timeouts.keepAliveMs })
     : make({ ...common, http: http1 });
+  // Node's Http2SecureServer takes none of these as options, and Fastify sets them only on HTTP/1
+  // servers: its HTTP/1.1 connections would keep Node's defaults (60 s headers, 300 s request, no
+  // keep-alive timeout), and a silent or trickling client would hold one for minutes. Set before
+  // listen, where the connections check starts.
+  if (opts.tls) Object.assign(app.server, http1);
 
   const state = new WeakMap<FastifyRequest, RequestState>();
   let closing = false;
