@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
+import { connect as http2Connect } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
-import { devicePath } from '../support/fleet.js';
-import { assertGoogleError, BridgeFixture, openRawConn, parseRawResponse, within, PROJECT } from '../support/http-bridge-fixture.js';
+import { caOf, devicePath } from '../support/fleet.js';
+import { assertGoogleError, BridgeFixture, openRawConn, parseRawResponse, within, PROJECT, type BridgeResponse } from '../support/http-bridge-fixture.js';
 import { claims, forgeSignature, signRawJwt } from '../support/mqtt-jwt.js';
 import { api } from '../support/server.js';
 
@@ -24,7 +25,7 @@ describe('HTTP bridge under bad input', () => {
     await f?.cleanup();
   });
 
-  const publishWith = async (authorization: string | undefined): Promise<import('../support/http-bridge-fixture.js').BridgeResponse> =>
+  const publishWith = async (authorization: string | undefined): Promise<BridgeResponse> =>
     f.send(f.path(':publishEvent'), {
       headers: { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) },
       body: JSON.stringify({ binaryData: Buffer.from('should not be stored').toString('base64') }),
@@ -254,6 +255,47 @@ describe('HTTP bridge under bad input', () => {
     }
     assert.equal((last as { code?: number }).code, 8, 'RESOURCE_EXHAUSTED');
     await f.assertHealthy();
+  });
+
+  it('over HTTP/2: no JWT is 401, a forged one 403, 10 MB announced is 400; the session keeps serving', async () => {
+    await f.storesNothing(async () => {
+      const session = http2Connect(f.tlsUrl.origin, { ca: caOf(f.server), servername: 'localhost' });
+      session.on('error', () => undefined);
+      try {
+        const h2 = (headers: Record<string, string | number>, body?: string | null): Promise<BridgeResponse> =>
+          new Promise((resolve, reject) => {
+            const stream = session.request({ ':method': 'POST', ':path': f.path(':publishEvent'), 'content-type': 'application/json', ...headers });
+            let status = 0;
+            let got: Record<string, string | string[] | undefined> = {};
+            const chunks: Buffer[] = [];
+            stream.on('response', (h) => {
+              status = Number(h[':status']);
+              got = h;
+            });
+            stream.on('data', (c: Buffer) => chunks.push(c));
+            stream.on('end', () => {
+              // null: the request side is left open (its announced body never sent).
+              if (body === null) stream.close();
+              const text = Buffer.concat(chunks).toString();
+              resolve({ status, headers: got, text, json: text ? (JSON.parse(text) as Record<string, unknown>) : undefined });
+            });
+            stream.on('error', reject);
+            if (body === undefined) stream.end();
+            else if (body !== null) stream.end(body);
+          });
+        const body = JSON.stringify({ binaryData: Buffer.from('h2 must not be stored').toString('base64') });
+        assertGoogleError(await h2({}, body), 401, 'UNAUTHENTICATED');
+        assertGoogleError(await h2({ authorization: `Bearer ${forgeSignature(await f.good.jwt())}` }, body), 403, 'PERMISSION_DENIED', 'DEVICE_AUTH_FAILED');
+        // The body is never sent: the answer must come from the announced length alone.
+        const big = await within(h2({ authorization: `Bearer ${await f.good.jwt()}`, 'content-length': 10 * 1024 * KiB }, null), 3000, 'h2 10 MB refusal');
+        assertGoogleError(big, 400, 'INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE');
+        assertGoogleError(await h2({ authorization: `Bearer ${await f.good.jwt()}` }, '[1]'), 400, 'INVALID_ARGUMENT');
+        assertGoogleError(await h2({ authorization: `Bearer ${await f.good.jwt()}`, ':method': 'PUT' }, body), 404, 'NOT_FOUND', 'NO_SUCH_METHOD');
+        assert.equal(session.closed || session.destroyed, false, 'the HTTP/2 session survives refused streams');
+      } finally {
+        session.close();
+      }
+    });
   });
 
   it('the server is alive at the end', async () => {
