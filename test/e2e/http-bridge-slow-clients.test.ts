@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { connect as http2Connect } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
+import { caOf } from '../support/fleet.js';
 import { assertGoogleError, BRIDGE_TIMEOUTS, BridgeFixture, openRawConn, parseRawResponse, tlsContextOf, within, type RawConn } from '../support/http-bridge-fixture.js';
 
 /**
@@ -91,6 +93,39 @@ describe('HTTP bridge with slow and idle clients', () => {
       assert.ok(closedMs <= BRIDGE_TIMEOUTS.headersMs + SLACK_MS);
     });
   }
+
+  it('tls HTTP/2: a body trickled past the request timeout is cut off, nothing stored', async () => {
+    await f.storesNothing(async () => {
+      const session = http2Connect(f.tlsUrl.origin, { ca: caOf(f.server), servername: 'localhost' });
+      session.on('error', () => undefined);
+      try {
+        const body = JSON.stringify({ binaryData: Buffer.from('slow h2 body must not be stored').toString('base64') });
+        const stream = session.request({
+          ':method': 'POST',
+          ':path': f.path(':publishEvent'),
+          authorization: `Bearer ${await f.good.jwt()}`,
+          'content-type': 'application/json',
+          'content-length': body.length,
+        });
+        stream.on('error', () => undefined);
+        stream.resume();
+        const startedAt = Date.now();
+        const closed = new Promise<number>((r) => stream.once('close', () => r(Date.now() - startedAt)));
+        const timer = setInterval(() => {
+          if (!stream.destroyed && stream.writable) stream.write(body[Math.floor((Date.now() - startedAt) / 300) % body.length]!);
+        }, 300);
+        try {
+          const closedMs = await within(closed, BRIDGE_TIMEOUTS.requestMs + SLACK_MS + 1000, 'close of a trickled HTTP/2 stream');
+          console.log(`tls HTTP/2: trickled body's stream closed after ${closedMs} ms (request timeout ${BRIDGE_TIMEOUTS.requestMs}), RST code ${stream.rstCode}`);
+          assert.ok(closedMs <= BRIDGE_TIMEOUTS.requestMs + SLACK_MS, `closed after ${closedMs} ms`);
+        } finally {
+          clearInterval(timer);
+        }
+      } finally {
+        session.destroy();
+      }
+    });
+  });
 
   it('the server is alive at the end', async () => {
     await f.assertAlive();
