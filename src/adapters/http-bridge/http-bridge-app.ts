@@ -1,4 +1,4 @@
-import type { SecureServerOptions } from 'node:http2';
+import { constants as http2Constants, type SecureServerOptions, type ServerHttp2Stream } from 'node:http2';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { echo, ECHO_MAX_PATH_CHARS } from '../../domain/echo.js';
@@ -78,7 +78,19 @@ export function createHttpBridgeApp(opts: HttpBridgeAppOptions): FastifyInstance
   // servers: its HTTP/1.1 connections would keep Node's defaults (60 s headers, 300 s request, no
   // keep-alive timeout), and a silent or trickling client would hold one for minutes. Set before
   // listen, where the connections check starts.
-  if (opts.tls) Object.assign(app.server, http1);
+  if (opts.tls) {
+    Object.assign(app.server, http1);
+    // HTTP/2 has no request timeout of its own (the session timeout is an idle one, which a
+    // trickled body keeps resetting): a stream whose request has not fully arrived in time is reset.
+    app.server.on('stream', (stream: ServerHttp2Stream) => {
+      if (stream.endAfterHeaders) return;
+      const timer = setTimeout(() => stream.close(http2Constants.NGHTTP2_CANCEL), timeouts.requestMs);
+      timer.unref();
+      const done = (): void => clearTimeout(timer);
+      stream.once('end', done);
+      stream.once('close', done);
+    });
+  }
 
   const state = new WeakMap<FastifyRequest, RequestState>();
   let closing = false;
