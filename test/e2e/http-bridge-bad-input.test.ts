@@ -77,8 +77,9 @@ describe('HTTP bridge under bad input', () => {
           `Authorization: Bearer ${await f.good.jwt()}\r\nContent-Length: ${10 * 1024 * KiB}\r\n\r\n`,
       );
       // Not one body byte written: the answer must come anyway.
-      await within(raw.firstByte, 3000, 'answer to the announced 10 MB');
+      const answerMs = await within(raw.firstByte, 3000, 'answer to the announced 10 MB');
       const closedMs = await within(raw.closed, 3000, 'close after the 10 MB refusal');
+      console.log(`10 MB announced: answered after ${answerMs} ms, closed after ${closedMs} ms, no body byte sent`);
       const r = parseRawResponse(raw.received());
       assertGoogleError(r, 400, 'INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE');
       assert.ok(closedMs < 3000);
@@ -114,7 +115,7 @@ describe('HTTP bridge under bad input', () => {
       assert.ok(writtenAtAnswer < 20 * 1024 * KiB, 'the server stopped the stream');
       assert.ok(writtenAtAnswer >= 384 * KiB - chunk.length, `stopped early at ${writtenAtAnswer}`);
       // Bounded: the limit plus a few chunks in flight.
-      assert.ok(writtenAtAnswer <= 1024 * KiB, `${writtenAtAnswer} bytes written before the answer`);
+      assert.ok(writtenAtAnswer <= 512 * KiB, `${writtenAtAnswer} bytes written before the answer`);
       const received = raw.received();
       if (received.length > 0) assertGoogleError(parseRawResponse(received), 400, 'INVALID_ARGUMENT', 'PAYLOAD_TOO_LARGE');
     });
