@@ -1,4 +1,4 @@
-import type { SecureServerOptions } from 'node:http2';
+import { constants as http2Constants, type SecureServerOptions, type ServerHttp2Stream } from 'node:http2';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { echo, ECHO_MAX_PATH_CHARS } from '../../domain/echo.js';
@@ -77,10 +77,22 @@ export function createHttpBridgeApp(opts: HttpBridgeAppOptions): FastifyInstance
   const app = opts.tls
     ? make({ ...common, http2: true, https: { ...opts.tls, allowHTTP1: true, handshakeTimeout: timeouts.headersMs, ...http1 }, http2SessionTimeout: timeouts.keepAliveMs })
     : make({ ...common, http: http1 });
+  // Node's Http2SecureServer takes none of these as options, and Fastify sets them only on HTTP/1
+  // servers: its HTTP/1.1 connections would keep Node's defaults (60 s headers, 300 s request, no
+  // keep-alive timeout), and a silent or trickling client would hold one for minutes. Set before
+  // listen, where the connections check starts.
   if (opts.tls) {
-    // Node's HTTP/2 server takes no HTTP/1.1 options: its HTTP/1.1 side reads them from the server
-    // object (60 s headers, 5 min request, checked every 30 s, unless set here before it listens).
     Object.assign(app.server, http1);
+    // HTTP/2 has no request timeout of its own (the session timeout is an idle one, which a
+    // trickled body keeps resetting): a stream whose request has not fully arrived in time is reset.
+    app.server.on('stream', (stream: ServerHttp2Stream) => {
+      if (stream.endAfterHeaders) return;
+      const timer = setTimeout(() => stream.close(http2Constants.NGHTTP2_CANCEL), timeouts.requestMs);
+      timer.unref();
+      const done = (): void => clearTimeout(timer);
+      stream.once('end', done);
+      stream.once('close', done);
+    });
   }
 
   const state = new WeakMap<FastifyRequest, RequestState>();
