@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { registerConfig } from './commands/config.js';
+import { addListOptions } from './context.js';
 import { registerDevices } from './commands/devices.js';
 import { registerEvents } from './commands/events.js';
 import { registerGateways } from './commands/gateways.js';
@@ -20,6 +22,8 @@ import { registerServiceAccounts } from './commands/service-accounts.js';
  *   events tail (the embedded event log)
  *   service-accounts create|list|describe|delete, service-accounts keys create|list|disable|enable|delete
  *   pubsub topics|subscriptions|snapshots ... (the google.pubsub.v1 gRPC API)
+ *   config set|get|unset|list (per-user project, region, endpoint, key-file)
+ * Every list command gets gcloud's --filter, --limit and --page-size (addListOptions).
  */
 export function registerAdminCommands(program: Command): void {
   registerRegistries(program);
@@ -30,4 +34,16 @@ export function registerAdminCommands(program: Command): void {
   registerEvents(program);
   registerServiceAccounts(program);
   registerPubSub(program);
+  registerConfig(program);
+  for (const cmd of listCommands(program)) addListOptions(cmd);
+}
+
+/** Leaf commands named list or list-* (registered by the command modules, whichever they are). */
+function listCommands(cmd: Command): Command[] {
+  const out: Command[] = [];
+  for (const sub of cmd.commands) {
+    if (sub.commands.length > 0) out.push(...listCommands(sub));
+    else if (/^list(-|$)/.test(sub.name()) && sub.parent?.name() !== 'config') out.push(sub);
+  }
+  return out;
 }

@@ -49,7 +49,7 @@ export function addGlobalOptions(cmd: Command): Command {
 export const DEFAULT_REGION = 'us-central1';
 
 /** Checks --format while parsing (so that a bad one is a usage error before anything runs); keeps the text. */
-function formatArg(text: string): string {
+export function formatArg(text: string): string {
   try {
     parseFormat(text);
   } catch (e) {
