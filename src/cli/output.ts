@@ -41,7 +41,7 @@ export function parseFormat(text: string): OutputFormat {
     if (kind === 'value' || kind === 'table') throw new FormatSyntaxError(`--format ${kind} needs fields, e.g. --format '${kind}(id,numId)'; got "${text}".`);
     return { kind, fields: [] };
   }
-  if (kind === 'text') throw new FormatSyntaxError(`--format text takes no fields; use --format 'value(id)' or 'table(id)'; got "${text}".`);
+  if (kind === 'text') throw new FormatSyntaxError(`--format text takes no fields; for chosen fields use value(...) or table(...), e.g. --format 'value(id)'; got "${text}".`);
   const fields = m[2].split(',').map((f) => f.trim());
   if (fields.some((f) => f === '')) throw new FormatSyntaxError(`--format ${kind}(...) has an empty field, e.g. --format '${kind}(id,numId)'; got "${text}".`);
   return { kind, fields: fields.map((f) => parseProjection(f, text)) };
@@ -49,7 +49,7 @@ export function parseFormat(text: string): OutputFormat {
 
 function parseProjection(field: string, whole: string): Projection {
   const m = /^([A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*?)(\.basename\(\))?(?::label=(.*))?$/.exec(field);
-  if (!m) throw new FormatSyntaxError(`--format: "${field}" is not a field path such as gatewayConfig.gatewayType or name.basename(); got "${whole}".`);
+  if (!m) throw new FormatSyntaxError(`--format: "${field}" is not a field path, e.g. --format 'value(gatewayConfig.gatewayType,name.basename())'; got "${whole}".`);
   const p: Projection = { path: m[1]!, basename: m[2] !== undefined };
   if (m[3] !== undefined) p.label = m[3];
   return p;
