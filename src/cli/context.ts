@@ -178,19 +178,20 @@ export interface ApiContext {
   location: string;
 }
 
-let cachedUserConfig: UserConfig | undefined;
+let cachedUserConfig: { path: string; config: UserConfig } | undefined;
 
 /** The user's `bridgehead config` settings, read once per invocation; a damaged file is a usage error. */
 export function userConfig(): UserConfig {
-  if (cachedUserConfig === undefined) {
+  const path = userConfigPath();
+  if (cachedUserConfig?.path !== path) {
     try {
-      cachedUserConfig = readUserConfig(userConfigPath());
+      cachedUserConfig = { path, config: readUserConfig(path) };
     } catch (e) {
       if (e instanceof UserConfigError) throw new UsageError(e.message);
       throw e;
     }
   }
-  return cachedUserConfig;
+  return cachedUserConfig.config;
 }
 
 /**
