@@ -37,7 +37,7 @@ export function parseFormat(text: string): OutputFormat {
   if (!m || kind === undefined || !['json', 'yaml', 'text', 'value', 'table'].includes(kind)) {
     throw new FormatSyntaxError(`--format must be ${FORMAT_HELP}; got "${text}".`);
   }
-  if (m[2] === undefined) {
+  if (m[2] === undefined || (m[2].trim() === '' && kind !== 'text')) {
     if (kind === 'value' || kind === 'table') throw new FormatSyntaxError(`--format ${kind} needs fields, e.g. --format '${kind}(id,numId)'; got "${text}".`);
     return { kind, fields: [] };
   }
