@@ -23,7 +23,7 @@ export class ConnectionError extends Error {
     readonly url: string,
     detail: string,
   ) {
-    super(`could not reach the Bridgehead API at ${url} (${detail}). Is the server running? Check --api or BRIDGEHEAD_API.`);
+    super(`could not reach the Bridgehead API at ${url} (${detail}). Is the server running? Check --api, BRIDGEHEAD_API or bridgehead config get endpoint.`);
     this.name = 'ConnectionError';
   }
 }

@@ -35,14 +35,14 @@ export const DEFAULT_TOKEN_FILE = 'data/admin-token';
 
 export function addGlobalOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--api <url>', 'Bridgehead API base URL').env('BRIDGEHEAD_API').default(DEFAULT_API))
+    .addOption(new Option('--api <url>', 'Bridgehead API base URL (or: bridgehead config set endpoint URL)').env('BRIDGEHEAD_API').default(DEFAULT_API))
     .addOption(new Option('--token <token>', 'admin bearer token').env('BRIDGEHEAD_ADMIN_TOKEN'))
     .option('--token-file <path>', `file holding the admin token (default ./${DEFAULT_TOKEN_FILE} when it exists)`)
     .addOption(
-      new Option('--key-file <file>', 'service-account key file to authenticate with instead of the admin token').env('GOOGLE_APPLICATION_CREDENTIALS'),
+      new Option('--key-file <file>', 'service-account key file to authenticate with instead of the admin token (or: bridgehead config set key-file FILE)').env('GOOGLE_APPLICATION_CREDENTIALS'),
     )
-    .addOption(new Option('--project <project>', 'project ID').env('BRIDGEHEAD_PROJECT'))
-    .addOption(new Option('--region <region>', 'cloud region (location)').env('BRIDGEHEAD_REGION').default(DEFAULT_REGION))
+    .addOption(new Option('--project <project>', 'project ID (or: bridgehead config set project ID)').env('BRIDGEHEAD_PROJECT'))
+    .addOption(new Option('--region <region>', 'cloud region (location) (or: bridgehead config set region REGION)').env('BRIDGEHEAD_REGION').default(DEFAULT_REGION))
     .addOption(new Option('--format <format>', `output format: ${FORMAT_HELP}`).argParser(formatArg).default('text'));
 }
 
