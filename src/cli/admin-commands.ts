@@ -35,7 +35,15 @@ export function registerAdminCommands(program: Command): void {
   registerServiceAccounts(program);
   registerPubSub(program);
   registerConfig(program);
-  for (const cmd of listCommands(program)) addListOptions(cmd);
+  for (const cmd of listCommands(program)) addListOptions(cmd, { pageSize: pagesThroughApi(cmd) });
+}
+
+/** Lists whose items come from one API response (or from gRPC Pub/Sub), where a page size would not be sent. */
+const UNPAGED_GROUPS = new Set(['configs', 'states', 'keys', 'credentials', 'pubsub']);
+
+function pagesThroughApi(cmd: Command): boolean {
+  for (let c: Command | null = cmd.parent; c !== null; c = c.parent) if (UNPAGED_GROUPS.has(c.name())) return false;
+  return true;
 }
 
 /** Leaf commands named list or list-* (registered by the command modules, whichever they are). */

@@ -74,11 +74,11 @@ function filterArg(text: string): string {
  * apply to what is printed; --page-size is sent as pageSize (every page is still fetched unless
  * --limit is reached).
  */
-export function addListOptions(cmd: Command): Command {
+export function addListOptions(cmd: Command, opts: { pageSize: boolean } = { pageSize: true }): Command {
   const has = (flag: string): boolean => cmd.options.some((o) => o.long === flag);
   if (!has('--filter')) cmd.option('--filter <expr>', "only resources matching EXPR (gcloud filter syntax, e.g. 'id~^dev- AND NOT blocked=true')", filterArg);
   if (!has('--limit')) cmd.option('--limit <n>', 'show at most N resources', intParser('--limit', 1));
-  if (!has('--page-size')) cmd.option('--page-size <n>', 'resources per API request (all pages are fetched)', intParser('--page-size', 1));
+  if (opts.pageSize && !has('--page-size')) cmd.option('--page-size <n>', 'resources per API request (all pages are fetched)', intParser('--page-size', 1));
   return cmd;
 }
 
