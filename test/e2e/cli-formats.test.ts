@@ -133,6 +133,24 @@ describe('bridgehead config, --format, --filter and --limit against a running se
     await ok(['config', 'set', 'region', 'europe-west1']);
   });
 
+  test('config set key-file: commands authenticate with the service-account key, no token anywhere', async () => {
+    const keyFile = join(dir, 'viewer.json');
+    await ok(['service-accounts', 'create', 'viewer', '--role', 'roles/cloudiot.viewer']);
+    await ok(['service-accounts', 'keys', 'create', 'viewer', '--output', keyFile]);
+    await ok(['config', 'set', 'key-file', 'viewer.json']);
+    assert.equal((await ok(['config', 'get', 'key-file'])).stdout, `${keyFile}\n`);
+    const noToken = await runCli(['registries', 'list', '--format', 'value(id)'], { env: { XDG_CONFIG_HOME: xdg, HOME: dir }, cwd: dir });
+    assert.equal(noToken.code, 0, noToken.stderr);
+    assert.equal(noToken.stdout, 'reg1\n');
+    // A viewer may not create: the request really went out with the key's identity.
+    const denied = await runCli(['registries', 'create', 'reg2'], { env: { XDG_CONFIG_HOME: xdg, HOME: dir }, cwd: dir });
+    assert.equal(denied.code, 1, denied.stderr);
+    assert.match(denied.stderr, /^ERROR: \(PERMISSION_DENIED\)/m);
+    // The admin token from the environment still ranks above the key-file setting.
+    assert.equal((await ok(['registries', 'create', 'reg2', '--format', 'value(id)'])).stdout, 'reg2\n');
+    await ok(['config', 'unset', 'key-file']);
+  });
+
   test('a bad --filter or --format is a usage error (exit 2) naming the flag, the position or an example', async () => {
     const filter = await usage(['devices', 'list', '--registry', 'reg1', '--filter', 'id=dev-0 AND (blocked=true'], /--filter/);
     assert.match(filter.stderr, /at position 27: "\(" at position 14 is not closed/);
