@@ -23,7 +23,7 @@ export function handlePublish(s: PublishContext, p: IPublishPacket): void {
   if (!topic) return s.invalidPublishTopic(p);
   const slot = s.slots.get(topic.device);
   if (!slot) return s.publishForUnknownDevice(p, topic.device, topic.kind);
-  s.env.metrics.messageIn(topic.kind, p.qos);
+  s.env.metrics.messageIn(topic.kind, p.qos, slot);
   switch (topic.kind) {
     case 'events':
       return publishEvent(s, slot, p, topic.subfolder, now);
