@@ -1,0 +1,176 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import mqtt, { type MqttClient } from 'mqtt';
+import { iotGrpcClient, type DeviceManagerClient } from '../support/iot-client.js';
+import { createDevice, createRegistry, mqttUrl, PROJECT, REGION, type TestDevice } from '../support/fleet.js';
+import { bridgeDeviceUrl, plainBridge } from '../support/http-device.js';
+import { pollFor } from '../support/mqtt-clients.js';
+import { api, startServer, type StartedServer } from '../support/server.js';
+
+/**
+ * The metrics of issue 11 read from a real server's `/metrics` (loopback, no token) after real
+ * clients used it: REST and gRPC calls by method and code, per-registry MQTT and HTTP bridge series,
+ * gateway attach and detach (docs/compat.md C-METRICS-*). Every value is exact: nothing else talks
+ * to this server.
+ */
+
+const WAIT_MS = 10_000;
+const REG_A = 'metrics-a';
+const REG_B = 'metrics-b';
+const fullName = (r: string): string => `projects/${PROJECT}/locations/${REGION}/registries/${r}`;
+const DM = 'google.cloud.iot.v1.DeviceManager';
+
+function within<T>(p: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, rej) => {
+    timer = setTimeout(() => rej(new Error(`timed out waiting for ${what}`)), WAIT_MS);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The exposition text as Prometheus reads it: `name{labels}` to value. */
+async function scrape(server: StartedServer): Promise<Map<string, number>> {
+  const res = await fetch(`${server.api}/metrics`);
+  assert.equal(res.status, 200);
+  const out = new Map<string, number>();
+  for (const line of (await res.text()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    out.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return out;
+}
+
+/** Samples of `name` (all label sets), for deepEqual against exactly what is expected. */
+function family(m: Map<string, number>, name: string): Record<string, number> {
+  return Object.fromEntries([...m].filter(([k]) => k.startsWith(`${name}{`)).map(([k, v]) => [k.slice(name.length), v]));
+}
+
+async function connect(server: StartedServer, dev: TestDevice): Promise<MqttClient> {
+  const password = await dev.jwt();
+  return within(
+    mqtt.connectAsync(mqttUrl(server), { clientId: dev.clientId, username: 'unused', password, protocolVersion: 4, clean: true, reconnectPeriod: 0, connectTimeout: WAIT_MS }),
+    `connect ${dev.id}`,
+  );
+}
+
+describe('metrics after real traffic', () => {
+  let server: StartedServer;
+  let grpc: DeviceManagerClient;
+  const clients: MqttClient[] = [];
+
+  before(async () => {
+    server = await startServer({ args: ['--grpc-listen', '127.0.0.1:0', '--grpc-anonymous', '--http-bridge-plain-listen', '127.0.0.1:0'] });
+    grpc = iotGrpcClient(server);
+  });
+
+  after(async () => {
+    for (const c of clients) c.end(true);
+    await grpc.close();
+    await server.cleanup();
+  });
+
+  it('REST and gRPC calls are counted by transport, RPC name and canonical code, and timed', async () => {
+    await createRegistry(server, REG_A);
+    await createRegistry(server, REG_B);
+    await createRegistry(server, REG_B).then(
+      () => assert.fail('a second registry of the same ID was created'),
+      () => undefined,
+    );
+    const dev = `/v1/${fullName(REG_A)}/devices`;
+    await createDevice(server, REG_A, 'probe');
+    assert.equal((await api(server, 'GET', `${dev}/probe`)).status, 200);
+    assert.equal((await api(server, 'POST', `${dev}/probe`, {}, { 'x-http-method-override': 'GET' })).status, 200);
+    assert.equal((await api(server, 'GET', `${dev}/ghost`)).status, 404);
+    assert.equal((await api(server, 'GET', `/v1/${fullName(REG_A)}/nonsense-${Date.now()}/x`)).status, 404);
+    assert.equal((await fetch(`${server.api}${dev}/probe`)).status, 401);
+
+    const [device] = await grpc.getDevice({ name: grpc.devicePath(PROJECT, REGION, REG_A, 'probe') });
+    assert.equal(device.id, 'probe');
+    await grpc.getDevice({ name: grpc.devicePath(PROJECT, REGION, REG_A, 'ghost') }).then(
+      () => assert.fail('got a device that does not exist'),
+      (e: { code?: number }) => assert.equal(e.code, 5),
+    );
+    const [registries] = await grpc.listDeviceRegistries({ parent: grpc.locationPath(PROJECT, REGION) });
+    assert.equal(registries.length, 2);
+
+    const m = await scrape(server);
+    const calls = family(m, 'bridgehead_api_requests_total');
+    assert.deepEqual(calls, {
+      [`{transport="rest",method="${DM}/CreateDeviceRegistry",code="OK"}`]: 2,
+      [`{transport="rest",method="${DM}/CreateDeviceRegistry",code="ALREADY_EXISTS"}`]: 1,
+      [`{transport="rest",method="${DM}/CreateDevice",code="OK"}`]: 1,
+      [`{transport="rest",method="${DM}/GetDevice",code="OK"}`]: 2,
+      [`{transport="rest",method="${DM}/GetDevice",code="NOT_FOUND"}`]: 1,
+      [`{transport="rest",method="${DM}/GetDevice",code="UNAUTHENTICATED"}`]: 1,
+      [`{transport="rest",method="unknown",code="NOT_FOUND"}`]: 1,
+      [`{transport="grpc",method="${DM}/GetDevice",code="OK"}`]: 1,
+      [`{transport="grpc",method="${DM}/GetDevice",code="NOT_FOUND"}`]: 1,
+      [`{transport="grpc",method="${DM}/ListDeviceRegistries",code="OK"}`]: 1,
+    });
+    assert.equal(m.get(`bridgehead_api_request_seconds_count{transport="rest",method="${DM}/GetDevice"}`), 4);
+    assert.equal(m.get(`bridgehead_api_request_seconds_count{transport="grpc",method="${DM}/GetDevice"}`), 2);
+    const slowest = m.get(`bridgehead_api_request_seconds_sum{transport="grpc",method="${DM}/GetDevice"}`)!;
+    assert.ok(slowest > 0 && slowest < 10, `GetDevice over gRPC took ${slowest} s in all`);
+  });
+
+  it('MQTT messages and sessions per registry; gateway attach (accepted, refused) and detach', async () => {
+    const gw = await createDevice(server, REG_A, 'gw-1', { body: { gatewayConfig: { gatewayType: 'GATEWAY', gatewayAuthMethod: 'DEVICE_AUTH_TOKEN_ONLY' } } });
+    const child = await createDevice(server, REG_A, 'child');
+    const plain = await createDevice(server, REG_B, 'plain');
+    const g = await connect(server, gw);
+    clients.push(g);
+    const p = await connect(server, plain);
+    clients.push(p);
+
+    let sessions = family(await scrape(server), 'bridgehead_mqtt_sessions_open');
+    assert.deepEqual(sessions, { [`{registry="${fullName(REG_A)}"}`]: 1, [`{registry="${fullName(REG_B)}"}`]: 1 });
+
+    await within(g.publishAsync('/devices/child/attach', JSON.stringify({ authorization: await child.jwt() }), { qos: 1 }), 'attach child');
+    // Refused: no PUBACK comes; the gateway's next acknowledged packet shows it was handled (in order).
+    g.publish('/devices/ghost/attach', JSON.stringify({ authorization: await child.jwt() }), { qos: 1 });
+    await within(g.publishAsync('/devices/gw-1/events', 'gw', { qos: 1 }), 'gateway event');
+    await within(g.publishAsync('/devices/child/events', 'child', { qos: 1 }), 'child event');
+    await within(g.publishAsync('/devices/child/detach', '', { qos: 1 }), 'detach child');
+    p.publish('/devices/plain/events', 'q0', { qos: 0 });
+    await within(p.publishAsync('/devices/plain/events', 'q1', { qos: 1 }), 'plain event');
+    await within(p.publishAsync('/devices/plain/state', 's', { qos: 1 }), 'plain state');
+
+    const m = await scrape(server);
+    assert.deepEqual(family(m, 'bridgehead_mqtt_messages_in_total'), {
+      [`{kind="events",qos="1",registry="${fullName(REG_A)}"}`]: 2,
+      [`{kind="detach",qos="1",registry="${fullName(REG_A)}"}`]: 1,
+      [`{kind="events",qos="0",registry="${fullName(REG_B)}"}`]: 1,
+      [`{kind="events",qos="1",registry="${fullName(REG_B)}"}`]: 1,
+      [`{kind="state",qos="1",registry="${fullName(REG_B)}"}`]: 1,
+    });
+    assert.deepEqual(family(m, 'bridgehead_gateway_attach_total'), { '{result="accepted"}': 1, '{result="refused"}': 1 });
+    assert.deepEqual(family(m, 'bridgehead_gateway_detach_total'), { '{initiator="gateway"}': 1, '{initiator="server"}': 0 });
+
+    await within(p.endAsync(), 'disconnect plain');
+    sessions = await pollFor(
+      'the registry B session to be closed',
+      async () => {
+        const s = family(await scrape(server), 'bridgehead_mqtt_sessions_open');
+        return s[`{registry="${fullName(REG_B)}"}`] === 0 ? s : undefined;
+      },
+      WAIT_MS,
+    );
+    assert.deepEqual(sessions, { [`{registry="${fullName(REG_A)}"}`]: 1, [`{registry="${fullName(REG_B)}"}`]: 0 });
+  });
+
+  it('HTTP bridge requests by registry; an unauthenticated one under registry="none"', async () => {
+    const dev = await createDevice(server, REG_B, 'http-dev');
+    const url = `${bridgeDeviceUrl(plainBridge(server), REG_B, 'http-dev')}:publishEvent`;
+    const body = JSON.stringify({ binaryData: Buffer.from('hi').toString('base64') });
+    const ok = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${await dev.jwt()}`, 'content-type': 'application/json' }, body });
+    assert.equal(ok.status, 200, await ok.text());
+    const refused = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    assert.equal(refused.status, 401);
+    await refused.text();
+    assert.deepEqual(family(await scrape(server), 'bridgehead_http_bridge_requests_total'), {
+      [`{method="publishEvent",status="200",registry="${fullName(REG_B)}"}`]: 1,
+      '{method="other",status="401",registry="none"}': 1,
+    });
+  });
+});
