@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { PubSub } from '@google-cloud/pubsub';
 import mqtt, { type MqttClient } from 'mqtt';
 import { iotGrpcClient, type DeviceManagerClient } from '../support/iot-client.js';
 import { createDevice, createRegistry, mqttUrl, PROJECT, REGION, type TestDevice } from '../support/fleet.js';
@@ -171,6 +172,28 @@ describe('metrics after real traffic', () => {
     assert.deepEqual(family(await scrape(server), 'bridgehead_http_bridge_requests_total'), {
       [`{method="publishEvent",status="200",registry="${fullName(REG_B)}"}`]: 1,
       '{method="other",status="401",registry="none"}': 1,
+    });
+  });
+
+  it('Pub/Sub gRPC calls are counted the same way', async () => {
+    const endpoint = String(server.info.grpc).replace(/^grpc:\/\//, '');
+    const pubsub = new PubSub({ projectId: 'metrics-ps', apiEndpoint: endpoint, emulatorMode: true });
+    try {
+      const [topic] = await pubsub.createTopic('metrics-topic');
+      await pubsub.createTopic('metrics-topic').then(
+        () => assert.fail('a second topic of the same name was created'),
+        (e: { code?: number }) => assert.equal(e.code, 6),
+      );
+      await topic.publishMessage({ data: Buffer.from('x') });
+    } finally {
+      await pubsub.close();
+    }
+    const calls = family(await scrape(server), 'bridgehead_api_requests_total');
+    const ps = Object.fromEntries(Object.entries(calls).filter(([k]) => k.includes('google.pubsub.')));
+    assert.deepEqual(ps, {
+      '{transport="grpc",method="google.pubsub.v1.Publisher/CreateTopic",code="OK"}': 1,
+      '{transport="grpc",method="google.pubsub.v1.Publisher/CreateTopic",code="ALREADY_EXISTS"}': 1,
+      '{transport="grpc",method="google.pubsub.v1.Publisher/Publish",code="OK"}': 1,
     });
   });
 });
