@@ -140,6 +140,7 @@ describe('metrics after real traffic', () => {
     const m = await scrape(server);
     assert.deepEqual(family(m, 'bridgehead_mqtt_messages_in_total'), {
       [`{kind="events",qos="1",registry="${fullName(REG_A)}"}`]: 2,
+      [`{kind="attach",qos="1",registry="${fullName(REG_A)}"}`]: 2,
       [`{kind="detach",qos="1",registry="${fullName(REG_A)}"}`]: 1,
       [`{kind="events",qos="0",registry="${fullName(REG_B)}"}`]: 1,
       [`{kind="events",qos="1",registry="${fullName(REG_B)}"}`]: 1,
@@ -158,6 +159,22 @@ describe('metrics after real traffic', () => {
       WAIT_MS,
     );
     assert.deepEqual(sessions, { [`{registry="${fullName(REG_A)}"}`]: 1, [`{registry="${fullName(REG_B)}"}`]: 0 });
+
+    // Attached again, then blocked through the API: Bridgehead detaches it.
+    await within(g.publishAsync('/devices/child/attach', JSON.stringify({ authorization: await child.jwt() }), { qos: 1 }), 're-attach child');
+    const blocked = await api(server, 'PATCH', `/v1/${fullName(REG_A)}/devices/child?updateMask=blocked`, { blocked: true });
+    assert.equal(blocked.status, 200, JSON.stringify(blocked.json));
+    const later = await pollFor(
+      'the server-initiated detach to be counted',
+      async () => {
+        const s = await scrape(server);
+        return s.get('bridgehead_gateway_detach_total{initiator="server"}') === 1 ? s : undefined;
+      },
+      WAIT_MS,
+    );
+    assert.deepEqual(family(later, 'bridgehead_gateway_detach_total'), { '{initiator="gateway"}': 1, '{initiator="server"}': 1 });
+    assert.deepEqual(family(later, 'bridgehead_gateway_attach_total'), { '{result="accepted"}': 2, '{result="refused"}': 1 });
+    assert.equal(later.get(`bridgehead_mqtt_messages_in_total{kind="attach",qos="1",registry="${fullName(REG_A)}"}`), 3);
   });
 
   it('HTTP bridge requests by registry; an unauthenticated one under registry="none"', async () => {
