@@ -6,6 +6,7 @@ import { iotGrpcClient, type DeviceManagerClient } from '../support/iot-client.j
 import { createDevice, createRegistry, mqttUrl, PROJECT, REGION, type TestDevice } from '../support/fleet.js';
 import { bridgeDeviceUrl, plainBridge } from '../support/http-device.js';
 import { pollFor } from '../support/mqtt-clients.js';
+import { makeDeviceKeys } from '../support/pki.js';
 import { api, startServer, type StartedServer } from '../support/server.js';
 
 /**
@@ -212,5 +213,32 @@ describe('metrics after real traffic', () => {
       '{transport="grpc",method="google.pubsub.v1.Publisher/CreateTopic",code="ALREADY_EXISTS"}': 1,
       '{transport="grpc",method="google.pubsub.v1.Publisher/Publish",code="OK"}': 1,
     });
+  });
+
+  it('past 100 registries, further ones share registry="other"', async () => {
+    // Two registries (A, B) are labelled already; 100 more are created and each publishes once over HTTP.
+    const keys = await makeDeviceKeys('ES256');
+    const body = JSON.stringify({ binaryData: Buffer.from('n').toString('base64') });
+    const started = performance.now();
+    for (let i = 0; i < 100; i++) {
+      const reg = `metrics-many-${String(i).padStart(3, '0')}`;
+      await createRegistry(server, reg);
+      const dev = await createDevice(server, reg, 'dev-1', { keys });
+      const res = await fetch(`${bridgeDeviceUrl(plainBridge(server), reg, 'dev-1')}:publishEvent`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await dev.jwt()}`, 'content-type': 'application/json' },
+        body,
+      });
+      assert.equal(res.status, 200, await res.text());
+    }
+    const http = family(await scrape(server), 'bridgehead_http_bridge_requests_total');
+    const registries = new Set(Object.keys(http).map((k) => /registry="([^"]*)"/.exec(k)![1]));
+    // A and B took 2 of the 100 places: 98 new registries get theirs (000-097), 098 and 099 are "other".
+    // Seen here: B, the 98, "other", and "none" from the earlier unauthenticated request (A sent no HTTP).
+    assert.equal(registries.size, 101, [...registries].join(' '));
+    assert.equal(http[`{method="publishEvent",status="200",registry="${fullName('metrics-many-097')}"}`], 1);
+    assert.equal(http[`{method="publishEvent",status="200",registry="${fullName('metrics-many-098')}"}`], undefined);
+    assert.equal(http['{method="publishEvent",status="200",registry="other"}'], 2);
+    console.log(`100 registries created, each with a device that published over HTTP, in ${Math.round(performance.now() - started)} ms`);
   });
 });
