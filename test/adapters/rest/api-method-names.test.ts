@@ -4,6 +4,10 @@ import { codeOfStatus, DEVICE_MANAGER_REST_METHODS, restMethodName } from '../..
 import { ROUTE_KEYS } from '../../../src/adapters/rest/device-manager-routes.js';
 import { DEVICE_MANAGER_METHODS } from '../../../src/adapters/grpc/device-manager-service.js';
 import { codeName } from '../../../src/adapters/grpc/grpc-calls.js';
+import { createApiServer } from '../../../src/adapters/rest/api-server.js';
+import { registerMetricsRoute } from '../../../src/adapters/rest/metrics-route.js';
+import { pino } from 'pino';
+import { HARNESS_TOKEN, harnessAuth, memoryAdmin } from './api-harness.js';
 
 const call = (method: string, url: string, override?: string): Parameters<typeof restMethodName>[0] => ({ method, url, route: '/v1/*', override });
 const REG = '/v1/projects/p/locations/us-central1/registries/r';
@@ -43,5 +47,43 @@ describe('REST calls named as their RPC (docs/compat.md C-METRICS-API)', () => {
     assert.equal(codeName(5), 'NOT_FOUND');
     assert.equal(codeName(16), 'UNAUTHENTICATED');
     assert.equal(codeName(99), 'UNKNOWN');
+  });
+});
+
+describe('the API server reports every answered request', () => {
+  test('routes of other adapters, unmatched paths, errors by kind, and the time taken', async () => {
+    const seen: string[] = [];
+    const app = createApiServer({
+      admin: memoryAdmin(),
+      auth: harnessAuth,
+      bodyLimitBytes: 1024,
+      logger: pino({ level: 'silent' }),
+      observer: {
+        apiCall: (transport, method, code, seconds) => {
+          assert.ok(seconds !== undefined && seconds >= 0 && seconds < 10, String(seconds));
+          seen.push(`${transport} ${method} ${code}`);
+        },
+      },
+    });
+    // Added after the hook, as the composition root adds its routes.
+    registerMetricsRoute(app, { access: 'token', auth: harnessAuth, render: async () => '', contentType: 'text/plain' });
+    const auth = { authorization: `Bearer ${HARNESS_TOKEN}` };
+    const inject = async (method: 'GET' | 'POST', url: string, headers: Record<string, string> = auth, payload?: string): Promise<number> =>
+      (await app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) })).statusCode;
+    assert.equal(await inject('GET', '/healthz'), 200);
+    assert.equal(await inject('GET', '/metrics', {}), 401);
+    assert.equal(await inject('GET', '/no/such/thing-123'), 404);
+    assert.equal(await inject('GET', `${REG}/devices/d1`), 404);
+    assert.equal(await inject('POST', '/v1/projects/p/locations/l/registries', auth, 'x'.repeat(2048)), 400);
+    assert.equal(await inject('GET', '/v1/projects/p/locations/l/registries', {}), 401);
+    assert.deepEqual(seen, [
+      'rest GET /healthz OK',
+      'rest GET /metrics UNAUTHENTICATED',
+      'rest unknown NOT_FOUND',
+      'rest google.cloud.iot.v1.DeviceManager/GetDevice NOT_FOUND',
+      'rest google.cloud.iot.v1.DeviceManager/CreateDeviceRegistry INVALID_ARGUMENT',
+      'rest google.cloud.iot.v1.DeviceManager/ListDeviceRegistries UNAUTHENTICATED',
+    ]);
+    await app.close();
   });
 });
