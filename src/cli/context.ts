@@ -5,7 +5,7 @@ import { ApiCallError, ApiClient, ConnectionError, resourcePath, type ListOption
 import { chooseCredential, CredentialChoiceError, readSignerKey, selfSignedJwt, type OptionSource } from './credentials.js';
 import { evaluate, filterFields, FilterSyntaxError, parseFilter, type FilterNode } from './filter.js';
 import { intParser } from './flags.js';
-import { FORMAT_HELP, FormatSyntaxError, parseFormat, Printer, type Format, type JsonObject, type OutputFormat } from './output.js';
+import { FORMAT_HELP, FormatSyntaxError, parseFormat, Printer, type Format, type JsonObject, type ListShaping, type OutputFormat } from './output.js';
 import { readUserConfig, resolveSetting, userConfigPath, UserConfigError, type UserConfig } from './user-config.js';
 import { DEVICE_FIELDS } from '../domain/field-mask.js';
 
@@ -231,7 +231,7 @@ export function globals(cmd: Command): GlobalOptions {
 }
 
 /** What --filter and --limit do to the items a list prints (and to when paging stops). */
-function shaping(g: GlobalOptions): { filter?: FilterNode; limit?: number } {
+function shaping(g: { filter?: FilterNode | undefined; limit?: number | undefined }): ListShaping {
   return { ...(g.filter ? { filter: g.filter } : {}), ...(g.limit !== undefined ? { limit: g.limit } : {}) };
 }
 
@@ -239,7 +239,7 @@ function shaping(g: GlobalOptions): { filter?: FilterNode; limit?: number } {
 export function printer(cmd: Command): Printer {
   const o = cmd.opts<{ format?: string; filter?: string; limit?: number }>();
   const filter = o.filter === undefined ? undefined : parseFilter(o.filter);
-  return new Printer(parseFormat(o.format ?? 'text'), undefined, shaping({ filter, limit: o.limit } as GlobalOptions));
+  return new Printer(parseFormat(o.format ?? 'text'), undefined, shaping({ filter, limit: o.limit }));
 }
 
 const KNOWN_DEVICE_FIELDS: readonly string[] = DEVICE_FIELDS;
