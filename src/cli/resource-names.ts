@@ -55,6 +55,12 @@ export function parseDeviceRef(text: string, label: string): NameSource {
 
 const FIELD_NAMES: Record<keyof NameParts, string> = { project: 'project', region: 'region', registry: 'registry', device: 'device' };
 
+/** `--registry "r"`, or for a full name `the device argument "projects/…" (registry "r")`. */
+function describeSource(s: NameSource, key: keyof NameParts): string {
+  const v = s.parts[key]!;
+  return s.text === v ? `${s.label} "${v}"` : `${s.label} "${s.text}" (${FIELD_NAMES[key]} "${v}")`;
+}
+
 /** One value per field from all sources; two sources disagreeing is a usage error naming both. */
 export function mergeNames(sources: readonly NameSource[]): NameParts {
   const out: NameParts = {};
@@ -65,9 +71,7 @@ export function mergeNames(sources: readonly NameSource[]): NameParts {
       if (v === undefined) continue;
       const prev = from[key];
       if (prev !== undefined && out[key] !== v) {
-        throw new UsageError(
-          `${prev.label} "${prev.text}" names ${FIELD_NAMES[key]} "${out[key]!}" but ${s.label} "${s.text}" names "${v}"; give only one, or make them agree.`,
-        );
+        throw new UsageError(`${describeSource(prev, key)} conflicts with ${describeSource(s, key)}; give only one, or make them agree.`);
       }
       out[key] = v;
       from[key] = s;
