@@ -232,7 +232,7 @@ describe('HTTP bridge under bad input', () => {
         raw.socket.write(input);
         await within(raw.closed, 3000, `close after ${JSON.stringify(input)}`);
         const r = parseRawResponse(raw.received());
-        assertGoogleError(r, 400, 'INVALID_ARGUMENT');
+        assertGoogleError(r, 400, 'INVALID_ARGUMENT', 'INVALID_ARGUMENT');
       }
     });
   });

@@ -2,7 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyBaseLogger, FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ApiError } from '../../domain/errors.js';
-import { errorResponse, toApiError } from './error-response.js';
+import { errorResponse, REASON_HEADER, toApiError } from './error-response.js';
 
 /**
  * Requests that fail before any route sees them still answer in Google's error JSON
@@ -35,11 +35,12 @@ export function clientErrorToApiError(err: { code?: string }): ApiError {
 
 /** A whole HTTP/1.1 response carrying the error; the connection closes after it. */
 export function rawResponse(e: ApiError): string {
-  const { status, body } = errorResponse(e);
+  const { status, body, reason } = errorResponse(e);
   const text = JSON.stringify(body);
   return (
     `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n` +
     'Content-Type: application/json; charset=utf-8\r\n' +
+    `${REASON_HEADER}: ${reason}\r\n` +
     `Content-Length: ${Buffer.byteLength(text)}\r\n` +
     'Connection: close\r\n\r\n' +
     text
@@ -50,8 +51,8 @@ export function rawResponse(e: ApiError): string {
 export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
   const apiError = frameworkToApiError(error);
   if (apiError.kind === 'INTERNAL') request.log.error({ err: error }, 'router error');
-  const { status, body } = errorResponse(apiError);
-  void reply.code(status).header('content-type', 'application/json; charset=utf-8').send(body);
+  const { status, body, reason } = errorResponse(apiError);
+  void reply.code(status).header(REASON_HEADER, reason).header('content-type', 'application/json; charset=utf-8').send(body);
 }
 
 export function frameworkToApiError(error: { code?: string }): ApiError {
