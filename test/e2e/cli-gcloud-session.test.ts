@@ -191,6 +191,7 @@ describe('a gcloud quickstart session with bridgehead', () => {
     await usage(['device', 'list', '--registry', REG, ...scoped()], /Did you mean: bridgehead devices list \.\.\./);
     await usage(['devices', 'bind', '--gateway', 'g', '--device', 'd'], /Did you mean: bridgehead devices gateways bind/);
     await usage(['credentials', 'list'], /bridgehead devices credentials list/);
+    await usage(['devices', 'gateways', 'list', '--registry', REG], /Did you mean: bridgehead gateways list \.\.\./);
     await usage(['devices', 'credentials', 'create', '--device', 'x', '--path', 'k.pem', '--type', 'rsa', ...scoped()], /--type/, /--type es256/);
     await usage(['devices', 'credentials', 'describe', 'first', '--device', DEV_NAME, ...auth()], /INDEX must be/);
     await usage(['devices', 'create', 'x', '--registry', REG, ...scoped(), '--public-key', 'a.pem'], /--public-key/, /For example: --public-key path=/);

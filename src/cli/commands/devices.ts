@@ -136,6 +136,7 @@ export function registerDevices(program: Command): void {
   registerDeviceData(devices);
   registerCredentials(devices);
   // gcloud's spelling; the top-level `gateways bind|unbind|list-bound-devices` stay as aliases.
-  registerBindings(group(devices, 'gateways', 'bind devices to gateways (gcloud iot devices gateways)'));
-  registerMisspellings(program, devices);
+  const deviceGateways = group(devices, 'gateways', 'bind devices to gateways (gcloud iot devices gateways)');
+  registerBindings(deviceGateways);
+  registerMisspellings(program, devices, deviceGateways);
 }

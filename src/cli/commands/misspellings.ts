@@ -61,7 +61,9 @@ function addHidden(parent: Command, name: string, template: string, prefix: stri
     });
 }
 
-export function registerMisspellings(program: Command, devices: Command): void {
+export function registerMisspellings(program: Command, devices: Command, deviceGateways: Command): void {
   for (const [name, template] of Object.entries(TOP_LEVEL)) addHidden(program, name, template, '');
   for (const [name, template] of Object.entries(UNDER_DEVICES)) addHidden(devices, name, template, 'devices ');
+  // Listing gateways is `gateways list` (devices of type GATEWAY), not a bindings command.
+  addHidden(deviceGateways, 'list', 'gateways list', 'devices gateways ');
 }
