@@ -225,15 +225,17 @@ export async function planImport(records: readonly FleetRecord[], opts: PlanOpti
           problems.push({ where, field, message: `registry ${canonical} is neither in the files nor in the data directory` });
         }
         // Recorded once: later records of the same registry add nothing new.
-        plans.set(canonical, (plan = { registry: { ...key } as NewRegistry, inFile: false, devices: [], bindings: [] }));
+        plan = { registry: { ...key } as NewRegistry, inFile: refused.has(canonical), devices: [], bindings: [] };
+        plans.set(canonical, plan);
         missing.add(canonical);
-        return undefined;
+        return plan;
       }
       const { revision: _revision, ...registry } = stored;
       plan = { registry, inFile: false, devices: [], bindings: [] };
       plans.set(canonical, plan);
     }
-    return missing.has(canonical) ? undefined : plan;
+    // A registry that is refused or missing still gets its devices checked: every problem at once.
+    return plan;
   };
 
   const numIdWhere = new Map<string, string>();

@@ -23,7 +23,7 @@ export class Progress {
     this.phase = phase;
     this.total = total;
     this.started = Date.now();
-    this.lastDraw = 0;
+    this.lastDraw = this.started;
   }
 
   update(done: number): void {
