@@ -196,6 +196,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     serviceAccounts: { admin: accounts, credentials, tokenUri: config.tokenUri },
     bodyLimitBytes: config.apiBodyLimitBytes,
     logger,
+    observer: metrics,
   });
   registerEventLogRoutes(api, { reader, auth });
   registerMetricsRoute(api, {
@@ -254,6 +255,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
         rest: api,
         tls,
         logger,
+        observer: metrics,
         pubsub: { publisher: pubsub.admin, subscriber: pubsub.admin, iam: pubsub.admin },
       });
     }
