@@ -210,4 +210,26 @@ describe('bridgehead import on bad input', () => {
     assert.equal(exported.code, 0, exported.stderr);
     assert.equal(exported.stdout, '');
   });
+
+  it('--dry-run checks against the data directory and writes nothing', async () => {
+    const file = join(dir, 'good.jsonl');
+    writeFileSync(file, jsonl(registry(), device('dev-1', '3000000000000001')));
+    const dataDir = join(dir, 'dry');
+    const dry = await runCli(['import', file, '--data-dir', dataDir, '--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.match(dry.stdout, /1 registries, 1 devices would be imported; nothing written/);
+    assert.equal((await runCli(['import', file, '--data-dir', dataDir, '--quiet'])).code, 0);
+    writeFileSync(file, jsonl(registry(), device('dev-1', '3000000000000001', { blocked: true })));
+    const changed = await runCli(['import', file, '--data-dir', dataDir, '--dry-run']);
+    assert.equal(changed.code, 2);
+    assert.match(changed.stderr, /device "dev-1" \(numId 3000000000000001\) exists with other content/);
+    const exported = await runCli(['export', '--data-dir', dataDir]);
+    assert.doesNotMatch(exported.stdout, /"blocked":true/);
+  });
+
+  it('a --registry that is not a registry name says what to give', async () => {
+    const r = await runCli(['import', join(dir, 'none.jsonl'), '--registry', 'my-reg', '--data-dir', join(dir, 'x')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--registry projects\/my-project\/locations\/us-central1\/registries\/my-registry/);
+  });
 });

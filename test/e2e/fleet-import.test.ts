@@ -142,6 +142,9 @@ describe('fleet import of a 10,000-device Cloud IoT export', { timeout: 60_000 }
       const bound = await api(server, 'GET', `/v1/${REG}/devices?gatewayListOptions.associationsGatewayId=gw-0`);
       assert.deepEqual((bound.json.devices as { id: string }[]).map((x) => x.id).sort(), ['sensor-00001', 'sensor-00002', 'sensor-00003']);
 
+      // Export next to the running server (read-only, WAL): the same fleet.
+      assert.equal(await exportOf(dataDir), first);
+
       // numIds handed out after the import never collide with imported ones.
       const created = await api(server, 'POST', `/v1/${REG}/devices`, { id: 'new-after-import' });
       assert.equal(created.status, 200, JSON.stringify(created.json));
