@@ -5,6 +5,7 @@ import { LIMITS } from '../domain/limits.js';
 import {
   NO_ACTIVITY,
   registryName,
+  type Device,
   type DeviceState,
   type NewRegistry,
   type Registry,
@@ -320,6 +321,8 @@ export async function planImport(records: readonly FleetRecord[], opts: PlanOpti
  */
 export async function conflictsWithStore(store: Store, plan: FleetPlan, onDevice?: (done: number) => void): Promise<FleetProblem[]> {
   const problems: FleetProblem[] = [];
+  // An empty data directory holds nothing to conflict with (the usual first import).
+  if ((await store.listAllRegistries(undefined, 1)).items.length === 0) return problems;
   let done = 0;
   for (const p of plan.registries) {
     const where = registryName(p.registry);
@@ -327,10 +330,21 @@ export async function conflictsWithStore(store: Store, plan: FleetPlan, onDevice
     if (stored && p.inFile && !sameRegistrySettings(stored, p.registry)) {
       problems.push({ where, field: undefined, message: CONFLICT.registrySettings(p.registry) });
     }
-    if (!stored) continue;
+    // The registry's stored devices a page at a time, rather than a lookup per device (a re-run).
+    const own = new Map<string, Device>();
+    const numIdOfId = new Map<string, string>();
+    for (let after: string | undefined; stored; ) {
+      const page = await store.listDevices(p.registry, {}, after, 1000);
+      for (const d of page.items) {
+        own.set(d.numId, d);
+        numIdOfId.set(d.id, d.numId);
+      }
+      if (page.next === undefined) break;
+      after = page.next;
+    }
     for (const d of p.devices) {
       if (++done % 1000 === 0) onDevice?.(done);
-      const holder = await store.getDeviceByNumId(d.numId);
+      const holder = own.get(d.numId) ?? (await store.getDeviceByNumId(d.numId));
       if (holder && holder.id === d.id && registryName(holder.registryKey) === where) {
         if (plan.configUnset.has(d)) d.config = holder.config;
         else if (plan.configTimeUnset.has(d)) d.config.cloudUpdateTime = holder.config.cloudUpdateTime;
@@ -343,18 +357,8 @@ export async function conflictsWithStore(store: Store, plan: FleetPlan, onDevice
         }
         continue;
       }
-      const byId = await store.getDevice(p.registry, d.id);
-      if (byId) problems.push({ where, field: undefined, message: CONFLICT.idTaken(d.id, d.numId, byId.numId) });
-    }
-  }
-  // numIds held in registries the plan does not touch.
-  for (const p of plan.registries) {
-    if (await store.getRegistry(p.registry)) continue;
-    for (const d of p.devices) {
-      const holder = await store.getDeviceByNumId(d.numId);
-      if (holder) {
-        problems.push({ where: registryName(p.registry), field: undefined, message: CONFLICT.numIdTaken(d.id, d.numId, `${holder.id}" of registry "${registryName(holder.registryKey)}`) });
-      }
+      const storedNumId = numIdOfId.get(d.id);
+      if (storedNumId !== undefined) problems.push({ where, field: undefined, message: CONFLICT.idTaken(d.id, d.numId, storedNumId) });
     }
   }
   return problems;

@@ -345,7 +345,12 @@ export class SqliteStore implements Store {
       const conflicts: string[] = [];
       if (row && !sameRegistrySettings(decodeRegistry(row), input)) conflicts.push(CONFLICT.registrySettings(input));
       const typeOf = new Map<string, { numId: number; gateway: boolean }>();
-      for (const r of this.q.registryDeviceTypes.all(...k)) typeOf.set(r.id, { numId: r.num_id, gateway: r.gateway_type === 'GATEWAY' });
+      // The registry's devices in one query: a re-run compares every one of them.
+      const own = new Map<number, Device>();
+      for (const r of row ? this.q.registryDevices.iterate(...k) : []) {
+        own.set(r.num_id, decodeDevice(r));
+        typeOf.set(r.id, { numId: r.num_id, gateway: r.gateway_type === 'GATEWAY' });
+      }
       const toCreate: { n: number; d: ImportedDevice }[] = [];
       const given = { numIds: new Set<string>(), ids: new Set<string>() };
       for (const d of devices) {
@@ -356,13 +361,15 @@ export class SqliteStore implements Store {
         }
         given.numIds.add(d.numId);
         given.ids.add(d.id);
-        const holder = this.loadDevice(n);
+        const holder = own.get(n);
+        const elsewhere = holder ? undefined : this.q.brief.get(n);
         const stored = typeOf.get(d.id);
-        if (holder) {
-          if (holder.id !== d.id || !sameRegistry(holder.registryKey, input)) {
-            const where = sameRegistry(holder.registryKey, input) ? holder.id : `${holder.id}" of registry "${registryName(holder.registryKey)}`;
-            conflicts.push(CONFLICT.numIdTaken(d.id, d.numId, where));
-          } else if (!sameImportedDevice(holder, d)) conflicts.push(CONFLICT.differs(d.id, d.numId));
+        if (elsewhere) {
+          const where = `${elsewhere.id}" of registry "${registryName({ project: elsewhere.project, location: elsewhere.location, registry: elsewhere.registry })}`;
+          conflicts.push(CONFLICT.numIdTaken(d.id, d.numId, where));
+        } else if (holder) {
+          if (holder.id !== d.id) conflicts.push(CONFLICT.numIdTaken(d.id, d.numId, holder.id));
+          else if (!sameImportedDevice(holder, d)) conflicts.push(CONFLICT.differs(d.id, d.numId));
         } else if (stored !== undefined) {
           conflicts.push(CONFLICT.idTaken(d.id, d.numId, String(stored.numId)));
         } else {

@@ -90,9 +90,7 @@ export function prepareStatements(db: Database.Database) {
         @last_accessed_gateway_id, @last_accessed_gateway_time, @last_heartbeat_time, @last_event_time,
         @last_state_time, @last_config_ack_time, @last_config_send_time, @last_error_time, @last_error_status,
         @state_update_time, @state_data)`),
-    registryDeviceTypes: db.prepare<Key3, { id: string; num_id: number; gateway_type: string }>(
-      'SELECT id, num_id, gateway_type FROM devices WHERE project = ? AND location = ? AND registry = ?',
-    ),
+    registryDevices: db.prepare<Key3, DeviceRow>(`${DEVICE_SELECT} WHERE d.project = ? AND d.location = ? AND d.registry = ?`),
     deviceByNumId: db.prepare<[number], DeviceRow>(`${DEVICE_SELECT} WHERE d.num_id = ?`),
     deviceById: db.prepare<[...Key3, string], DeviceRow>(
       `${DEVICE_SELECT} WHERE d.project = ? AND d.location = ? AND d.registry = ? AND d.id = ?`,
