@@ -369,11 +369,17 @@ export interface RegistryOutcome extends ImportResult {
 }
 
 /** Writes the plan, one transaction per registry, in file order. */
-export async function runImport(store: Store, plan: FleetPlan, onRegistry?: (outcome: RegistryOutcome, devicesDone: number) => void): Promise<RegistryOutcome[]> {
+export async function runImport(
+  store: Store,
+  plan: FleetPlan,
+  onRegistry?: (outcome: RegistryOutcome, devicesDone: number) => void,
+  onDevices?: (devicesDone: number) => void,
+): Promise<RegistryOutcome[]> {
   const outcomes: RegistryOutcome[] = [];
   let devicesDone = 0;
   for (const p of plan.registries) {
-    const result = await store.importRegistry(p.registry, p.devices, p.bindings);
+    const before = devicesDone;
+    const result = await store.importRegistry(p.registry, p.devices, p.bindings, (n) => onDevices?.(before + n));
     devicesDone += p.devices.length;
     const outcome = { name: registryName(p.registry), ...result };
     outcomes.push(outcome);

@@ -148,7 +148,13 @@ export interface Store {
    * that differs, any binding that names no device of the registry: FAILED_PRECONDITION naming
    * every conflicting ID (domain/fleet-import-rules.ts), and nothing is written.
    */
-  importRegistry(registry: NewRegistry, devices: readonly ImportedDevice[], bindings: readonly ImportedBinding[]): Promise<ImportResult>;
+  importRegistry(
+    registry: NewRegistry,
+    devices: readonly ImportedDevice[],
+    bindings: readonly ImportedBinding[],
+    /** Called every 1,000 devices written, from inside the transaction (for a progress bar). */
+    onProgress?: (devicesDone: number) => void,
+  ): Promise<ImportResult>;
 
   /** Applies domain/bindings.ts decideBind to the pair as stored; idempotent. */
   bind(gatewayNumId: string, deviceNumId: string, limits: BindLimits): Promise<void>;

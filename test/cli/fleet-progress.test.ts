@@ -13,9 +13,23 @@ describe('fleet progress', () => {
     const out = sink(true);
     const p = new Progress(out, 'devices');
     p.begin('importing', 200);
+    // Drawn on the next update 100 ms into the phase; then the end draws the last figure.
+    const t0 = Date.now();
+    while (Date.now() - t0 < 110) {
+      // a busy phase: the bar is throttled by time, not by calls
+    }
+    p.update(100);
     p.end(200);
     assert.ok(out.text.startsWith('\r') && out.text.endsWith('\u001b[K\n'), JSON.stringify(out.text));
     assert.match(out.text, /importing \[#{30}\] 100% 200\/200 devices, [\d,]+\/s/);
+  });
+
+  it('a phase too short to watch shows nothing, on a terminal too', () => {
+    const out = sink(true);
+    const p = new Progress(out, 'devices');
+    p.begin('comparing', 10);
+    p.end(10);
+    assert.equal(out.text, '');
   });
 
   it('elsewhere: no bar, nothing for a phase shorter than a second', () => {

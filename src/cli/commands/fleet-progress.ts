@@ -11,15 +11,16 @@ export class Progress {
 
   constructor(
     private readonly out: NodeJS.WriteStream = process.stderr,
-    private readonly unit = 'devices',
+    private unit = 'devices',
     private readonly quiet = false,
   ) {
     this.tty = out.isTTY === true;
   }
 
   /** A new phase of `total` items; the rate restarts with it. */
-  begin(phase: string, total: number): void {
+  begin(phase: string, total: number, unit = this.unit): void {
     this.finishLine();
+    this.unit = unit;
     this.phase = phase;
     this.total = total;
     this.started = Date.now();
@@ -38,7 +39,8 @@ export class Progress {
   end(done: number): number {
     const now = Date.now();
     const rate = this.rate(done, now);
-    if (!this.quiet && (this.tty || now - this.started >= 1000)) this.draw(done, now, true);
+    // A phase too short to watch (nothing to compare in an empty data directory) shows nothing.
+    if (!this.quiet && (this.drawn || now - this.started >= (this.tty ? 100 : 1000))) this.draw(done, now, true);
     this.finishLine();
     this.phase = '';
     return rate;

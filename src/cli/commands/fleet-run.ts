@@ -71,7 +71,7 @@ export async function runImportCommand(files: readonly string[], flags: ImportFl
     store = SqliteStore.open(database);
   }
   try {
-    progress.begin('checking', read.records.length);
+    progress.begin('checking', read.records.length, 'records');
     const plan = await planImport(read.records, {
       keys: new NodeKeyInspector(),
       now: Date.now(),
@@ -81,7 +81,7 @@ export async function runImportCommand(files: readonly string[], flags: ImportFl
     progress.end(read.records.length);
     const problems = [...read.problems, ...plan.problems];
     if (problems.length === 0) {
-      progress.begin('comparing with the data directory', plan.devices);
+      progress.begin('comparing with the data directory', plan.devices, 'devices');
       problems.push(...(await conflictsWithStore(store, plan, (n) => progress.update(n))));
       progress.end(plan.devices);
     }
@@ -96,14 +96,15 @@ export async function runImportCommand(files: readonly string[], flags: ImportFl
     const writing = new Progress(process.stderr, 'devices', flags.quiet);
     writing.begin('importing', plan.devices);
     const started = Date.now();
-    const outcomes = await runImport(store, plan, (outcome, done) => {
-      writing.update(done);
-      process.stdout.write(
-        `${outcome.name}: ${outcome.registryCreated ? 'created' : 'existing'}, ${outcome.devicesCreated} devices created, ${outcome.devicesSkipped} unchanged, ` +
-          `${outcome.bindingsCreated} bindings created, ${outcome.bindingsSkipped} unchanged\n`,
-      );
-    });
+    const outcomes = await runImport(store, plan, (_outcome, done) => writing.update(done), (done) => writing.update(done));
     writing.end(plan.devices);
+    // After the bar's last line, so that a terminal shows them whole.
+    for (const o of outcomes) {
+      process.stdout.write(
+        `${o.name}: ${o.registryCreated ? 'created' : 'existing'}, ${o.devicesCreated} devices created, ${o.devicesSkipped} unchanged, ` +
+          `${o.bindingsCreated} bindings created, ${o.bindingsSkipped} unchanged\n`,
+      );
+    }
     const seconds = (Date.now() - started) / 1000;
     const created = outcomes.reduce((n, o) => n + o.devicesCreated, 0);
     process.stdout.write(`imported ${created} devices (${plan.devices - created} unchanged) in ${seconds.toFixed(1)} s, ${Math.round(plan.devices / Math.max(seconds, 0.001))} devices/s\n`);

@@ -314,6 +314,7 @@ export class MemoryStore implements Store {
     input: NewRegistry,
     devices: readonly ImportedDevice[],
     bindings: readonly ImportedBinding[],
+    onProgress?: (devicesDone: number) => void,
   ): Promise<ImportResult> {
     this.assertOpen();
     const k = keyOf(input);
@@ -363,7 +364,9 @@ export class MemoryStore implements Store {
       reg = { registry: copyRegistry({ ...input, revision: 1 }), ids: [], byId: new Map(), iam: undefined };
       this.registries.set(k, reg);
     }
+    let written = 0;
     for (const d of toCreate) {
+      if (++written % 1000 === 0) onProgress?.(written);
       const device = copyDevice({ ...d, registryKey: { project: input.project, location: input.location, registry: input.registry }, revision: 1 });
       const entry: DeviceEntry = { device, configs: [device.config], states: [] };
       if (device.state) entry.states.push({ seq: this.nextStateSeq++, state: device.state });

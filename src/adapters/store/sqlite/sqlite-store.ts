@@ -337,6 +337,7 @@ export class SqliteStore implements Store {
     input: NewRegistry,
     devices: readonly ImportedDevice[],
     bindings: readonly ImportedBinding[],
+    onProgress?: (devicesDone: number) => void,
   ): Promise<ImportResult> {
     // One write transaction: a conflict found anywhere throws, and the rollback leaves nothing.
     return this.tx.write(() => {
@@ -391,7 +392,9 @@ export class SqliteStore implements Store {
       if (!row) this.q.insertRegistry.run(...k, encodeRegistry(input));
       // An explicit rowid above sqlite_sequence raises it (AUTOINCREMENT), so createDevice never
       // hands an imported numId out again.
+      let written = 0;
       for (const { n, d } of toCreate) {
+        if (++written % 1000 === 0) onProgress?.(written);
         this.q.insertImportedDevice.run({
           num_id: n,
           config_version: d.config.version,
