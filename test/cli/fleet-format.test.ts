@@ -225,6 +225,11 @@ describe('bridgehead import on bad input', () => {
     assert.match(changed.stderr, /device "dev-1" \(numId 3000000000000001\) exists with other content/);
     const exported = await runCli(['export', '--data-dir', dataDir]);
     assert.doesNotMatch(exported.stdout, /"blocked":true/);
+    const one = await runCli(['export', '--data-dir', dataDir, '--registry', REG]);
+    assert.equal(one.stdout, exported.stdout);
+    const other = await runCli(['export', '--data-dir', dataDir, '--registry', `${REG}-x`]);
+    assert.equal(other.code, 2);
+    assert.match(other.stderr, /registry .*fleet-reg-x not found/);
   });
 
   it('a --registry that is not a registry name says what to give', async () => {

@@ -60,6 +60,15 @@ export function importContract({ fresh }: ContractContext): void {
       assert.equal(next.version, 8);
     });
 
+    it('reports progress every 1,000 devices written', async () => {
+      const store = await fresh();
+      const k = regKey();
+      const devices = Array.from({ length: 2500 }, (_, i) => imported(k, `dev-${i}`, NUM(i + 1)));
+      const seen: number[] = [];
+      await store.importRegistry(makeRegistry(k), devices, [], (n) => seen.push(n));
+      assert.deepEqual(seen, [1000, 2000]);
+    });
+
     it('a later createDevice never reuses an imported numId', async () => {
       const store = await fresh();
       const k = regKey();
