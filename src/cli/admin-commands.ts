@@ -16,13 +16,15 @@ import { registerServiceAccounts } from './commands/service-accounts.js';
  *
  *   registries create|list|describe|update|delete
  *   devices create|list|describe|update|delete|block|unblock
- *   devices configs update|list, devices states list, devices commands send
- *   gateways bind|unbind|list-bound-devices|list
+ *   devices credentials create|list|describe|update|delete|clear
+ *   devices configs update|list|get-value, devices states list, devices commands send
+ *   devices gateways bind|unbind|list-bound-devices (also as gateways bind|unbind|list-bound-devices), gateways list
  *   keys generate, jwt mint
  *   events tail (the embedded event log)
  *   service-accounts create|list|describe|delete, service-accounts keys create|list|disable|enable|delete
  *   pubsub topics|subscriptions|snapshots ... (the google.pubsub.v1 gRPC API)
  *   config set|get|unset|list (per-user project, region, endpoint, key-file)
+ *   import, export (fleet files, offline; registered in main.ts)
  * Every list command gets gcloud's --filter, --limit and --page-size (addListOptions).
  */
 export function registerAdminCommands(program: Command): void {
