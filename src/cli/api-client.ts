@@ -102,9 +102,15 @@ export class ApiClient {
     private readonly listOptions: ListOptions = {},
   ) {}
 
-  async call(method: string, path: string, opts: { query?: Query; body?: JsonObject } = {}): Promise<JsonObject> {
+  async call(method: string, path: string, opts: { query?: Query; body?: JsonObject; ifMatch?: string } = {}): Promise<JsonObject> {
+    return (await this.exchange(method, path, opts)).doc;
+  }
+
+  /** The answer and its ETag (devices carry one, docs/compat.md C-DEVICE-ETAG). */
+  async exchange(method: string, path: string, opts: { query?: Query; body?: JsonObject; ifMatch?: string } = {}): Promise<{ doc: JsonObject; etag: string | undefined }> {
     const url = buildUrl(this.api, path, opts.query);
     const headers: Record<string, string> = { authorization: `Bearer ${this.token}`, accept: 'application/json' };
+    if (opts.ifMatch !== undefined) headers['if-match'] = opts.ifMatch;
     if (opts.body !== undefined) headers['content-type'] = 'application/json';
     let res: HttpResponse;
     try {
@@ -120,9 +126,10 @@ export class ApiClient {
       throw new ApiCallError(`HTTP ${res.status}`, `the server redirected${where}; check --api or BRIDGEHEAD_API.`, res.status);
     }
     if (res.status < 200 || res.status >= 300) throw errorFromBody(res.status, text);
-    if (text.trim() === '') return {};
+    const etag = typeof res.headers.etag === 'string' ? res.headers.etag : undefined;
+    if (text.trim() === '') return { doc: {}, etag };
     try {
-      return JSON.parse(text) as JsonObject;
+      return { doc: JSON.parse(text) as JsonObject, etag };
     } catch {
       throw new ApiCallError(`HTTP ${res.status}`, `the server answered with something other than JSON: ${text.slice(0, 200)}`, res.status);
     }
@@ -136,8 +143,8 @@ export class ApiClient {
     return this.call('POST', path, query ? { body, query } : { body });
   }
 
-  patch(path: string, body: JsonObject, updateMask: readonly string[]): Promise<JsonObject> {
-    return this.call('PATCH', path, { body, query: { updateMask: updateMask.join(',') } });
+  patch(path: string, body: JsonObject, updateMask: readonly string[], ifMatch?: string): Promise<JsonObject> {
+    return this.call('PATCH', path, { body, query: { updateMask: updateMask.join(',') }, ...(ifMatch === undefined ? {} : { ifMatch }) });
   }
 
   delete(path: string): Promise<JsonObject> {

@@ -240,6 +240,13 @@ export class DeviceAdmin {
     const metadata = mask.has('metadata') ? deviceMetadata(msg.metadata) : undefined;
     return retryOnConflict(async () => {
       const device = await this.requireDevice(ref);
+      // The caller's copy is stale: re-applying its change to a newer device is the caller's
+      // decision (a credential list edited by index may mean another key now), not ours.
+      if (req.expectedRevision !== undefined && device.revision !== req.expectedRevision) {
+        throw new ApiError('ABORTED', `The device changed since it was read (revision ${device.revision}, expected ${req.expectedRevision}); read it again and retry.`, {
+          reason: 'ETAG_MISMATCH',
+        });
+      }
       const wasBlocked = device.blocked;
       if (credentials) {
         const registry = await this.requireRegistry(ref.registryKey);

@@ -90,6 +90,8 @@ export interface UpdateDeviceRequest {
   name?: string;
   device?: DeviceMessage;
   updateMask?: string[];
+  /** Write only if the device is still at this revision (REST If-Match, docs/compat.md C-DEVICE-ETAG). */
+  expectedRevision?: number;
 }
 
 export interface ListDevicesRequest {

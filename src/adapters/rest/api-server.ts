@@ -144,7 +144,17 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
       }
       const caller = callers.get(request);
       if (!caller) throw new ApiError('UNAUTHENTICATED', 'Request is missing a valid admin bearer token (Authorization: Bearer <token>).');
-      const rest = { method, segments, verb, query, body: body as JsonObject | undefined, enc: { enumsAsInt: alt.includes('enum-encoding=int') } };
+      const ifMatch = request.headers['if-match'];
+      const rest = {
+        method,
+        segments,
+        verb,
+        query,
+        body: body as JsonObject | undefined,
+        enc: { enumsAsInt: alt.includes('enum-encoding=int') },
+        ifMatch: typeof ifMatch === 'string' ? ifMatch : undefined,
+        setEtag: (etag: string) => void reply.header('etag', etag),
+      };
       const result =
         opts.serviceAccounts && isIamAdminPath(segments)
           ? await handleIamAdmin({ ...rest, origin: `${request.protocol}://${request.host}` }, opts.serviceAccounts.admin, caller)

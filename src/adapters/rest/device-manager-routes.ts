@@ -1,7 +1,7 @@
 import { echo, ECHO_MAX_PATH_CHARS } from '../../domain/echo.js';
 import { ApiError } from '../../domain/errors.js';
 import { project } from '../../domain/field-mask.js';
-import type { GatewayType } from '../../domain/model.js';
+import type { Device, GatewayType } from '../../domain/model.js';
 import type { Principal } from '../../services/api-auth.js';
 import type { DeviceAdmin } from '../../services/device-admin.js';
 import type { BindingRequest } from '../../services/device-manager-requests.js';
@@ -49,6 +49,10 @@ export interface RestRequest {
    */
   body: JsonObject | undefined;
   enc: Encoding;
+  /** The `If-Match` header (docs/compat.md C-DEVICE-ETAG). */
+  ifMatch?: string | undefined;
+  /** Sets the response's `ETag` header. */
+  setEtag?: (etag: string) => void;
 }
 
 export type RestResult = JsonObject;
@@ -124,21 +128,23 @@ const ROUTES: Record<string, Handler> = {
     return granted.length ? { permissions: granted } : ({} as JsonObject);
   },
   'PLR/devices GET': async (r, a, c) => listDevices(r, a, c),
-  'PLR/devices POST': async (r, a, c) => deviceJson(await a.createDevice(c, { parent: registryPath(r.segments), device: readDeviceMessage(r.body) }), r.enc),
+  'PLR/devices POST': async (r, a, c) =>
+    deviceJson(withEtag(r, await a.createDevice(c, { parent: registryPath(r.segments), device: readDeviceMessage(r.body) })), r.enc),
   'PLRD GET': async (r, a, c) => {
     const view = await a.getDevice(c, { name: devicePath(r.segments), fieldMask: queryMask(r.query, 'fieldMask', 'field_mask') });
-    const json = deviceJson(view.device, r.enc);
+    const json = deviceJson(withEtag(r, view.device), r.enc);
     return view.fields ? (project(json, view.fields, []) as JsonObject) : json;
   },
-  'PLRD PATCH': async (r, a, c) =>
-    deviceJson(
-      await a.updateDevice(c, {
-        name: devicePath(r.segments),
-        device: readDeviceMessage(r.body),
-        updateMask: queryMask(r.query, 'updateMask', 'update_mask'),
-      }),
-      r.enc,
-    ),
+  'PLRD PATCH': async (r, a, c) => {
+    const expectedRevision = r.ifMatch === undefined ? undefined : revisionOfEtag(r.ifMatch);
+    const saved = await a.updateDevice(c, {
+      name: devicePath(r.segments),
+      device: readDeviceMessage(r.body),
+      updateMask: queryMask(r.query, 'updateMask', 'update_mask'),
+      ...(expectedRevision === undefined ? {} : { expectedRevision }),
+    });
+    return deviceJson(withEtag(r, saved), r.enc);
+  },
   'PLRD DELETE': async (r, a, c) => {
     await a.deleteDevice(c, { name: devicePath(r.segments) });
     return {};
@@ -181,6 +187,27 @@ export const deviceManagerRouteKey = (segments: string[], verb: string | undefin
 
 /** Every `shape[:verb] METHOD` the surface answers; request-bodies.ts keys its table by these. */
 export const ROUTE_KEYS: readonly string[] = Object.keys(ROUTES);
+
+/**
+ * docs/compat.md C-DEVICE-ETAG: a device's revision travels as an HTTP entity tag, so that a
+ * client's read-modify-write (the CLI's credential edits) can be made conditional with If-Match.
+ * The v1 Device message has no etag field; the header keeps its JSON Google's.
+ */
+const deviceEtag = (d: Device): string => `"r${d.revision}"`;
+
+function withEtag(r: RestRequest, d: Device): Device {
+  r.setEtag?.(deviceEtag(d));
+  return d;
+}
+
+/** `"r12"` (or weak `W/"r12"`) to 12; `*` matches any revision (undefined). */
+function revisionOfEtag(header: string): number | undefined {
+  const h = header.trim();
+  if (h === '*') return undefined;
+  const m = /^(?:W\/)?"r(\d{1,15})"$/.exec(h);
+  if (!m) throw new ApiError('INVALID_ARGUMENT', `If-Match must be an ETag this server sent for the device (like "r12"), got ${echo(h)}.`, { reason: 'INVALID_ARGUMENT' });
+  return Number(m[1]);
+}
 
 export async function handleDeviceManager(req: RestRequest, admin: DeviceAdmin, caller: Principal): Promise<RestResult> {
   const s = shape(req.segments);
