@@ -131,7 +131,6 @@ export function registerServe(program: Command): void {
         process.exit(1);
       }
       const running = server;
-      process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), service: 'bridgehead', msg: 'listening', event: 'listening', pid: process.pid, ...running.info })}\n`);
       const stop = (signal: string): void => {
         lifecycleLine('info', 'stopping', { signal }, level);
         running.close().then(
@@ -149,5 +148,7 @@ export function registerServe(program: Command): void {
       process.once('SIGINT', () => stop('SIGINT'));
       // systemd's ExecReload (kill -HUP): renewed certificates without a restart.
       process.on('SIGHUP', () => void running.reloadTls());
+      // Only now: a script that signals the server as soon as it reads this line must find the handlers in place.
+      process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), service: 'bridgehead', msg: 'listening', event: 'listening', pid: process.pid, ...running.info })}\n`);
     });
 }
