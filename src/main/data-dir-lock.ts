@@ -21,6 +21,9 @@ export interface DataDirLock {
   release(): void;
 }
 
+/** Lock files this process holds: a PID file naming us is stale (a previous run, PID 1 in a container) unless listed here. */
+const heldHere = new Set<string>();
+
 /** A takeover marker older than this was left by a process that died mid-takeover. */
 const TAKEOVER_STALE_MS = 10_000;
 
@@ -95,6 +98,7 @@ function takeOver(file: string, stalePid: number | undefined): boolean {
  */
 export function acquireDataDirLock(dataDir: string): DataDirLock {
   const file = join(dataDir, LOCK_FILE);
+  if (heldHere.has(file)) throw new DataDirLockedError(dataDir, process.pid);
   for (let attempt = 0; attempt < 20; attempt++) {
     if (createExclusive(file)) return held(file);
     const pid = readPid(file);
@@ -108,12 +112,14 @@ export function acquireDataDirLock(dataDir: string): DataDirLock {
 }
 
 function held(file: string): DataDirLock {
+  heldHere.add(file);
   let released = false;
   return {
     file,
     release() {
       if (released) return;
       released = true;
+      heldHere.delete(file);
       try {
         if (readPid(file) === process.pid) rmSync(file, { force: true });
       } catch {
