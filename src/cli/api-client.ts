@@ -23,7 +23,7 @@ export class ConnectionError extends Error {
     readonly url: string,
     detail: string,
   ) {
-    super(`could not reach the Bridgehead API at ${url} (${detail}). Is the server running? Check --api or BRIDGEHEAD_API.`);
+    super(`could not reach the Bridgehead API at ${url} (${detail}). Is the server running? Check --api, BRIDGEHEAD_API or bridgehead config get endpoint.`);
     this.name = 'ConnectionError';
   }
 }
@@ -73,11 +73,33 @@ export function errorFromBody(httpStatus: number, text: string): ApiCallError {
   return new ApiCallError(`HTTP ${httpStatus}`, text.trim() || 'the server returned an error without a body', httpStatus);
 }
 
+/**
+ * How this invocation's `--page-size`, `--filter` and `--limit` reach list calls, so that list
+ * commands need not pass them: a page size for lists that do not set one, fields the filter or
+ * format reads added to a list's fieldMask, and paging that stops once `limit` items match.
+ */
+export interface ListOptions {
+  pageSize?: number;
+  /** Top-level fields to add when a list request carries a fieldMask. */
+  maskFields?: readonly string[];
+  /** Counts the items `--limit` would show; paging stops once `limit` have matched. */
+  matches?: (item: JsonObject) => boolean;
+  limit?: number;
+}
+
+/** `fieldMask` plus `extra`, each top-level field once. */
+export function widenMask(mask: string, extra: readonly string[]): string {
+  const paths = mask.split(',').map((p) => p.trim()).filter((p) => p !== '');
+  for (const f of extra) if (!paths.some((p) => p === f || p.startsWith(`${f}.`))) paths.push(f);
+  return paths.join(',');
+}
+
 export class ApiClient {
   constructor(
     readonly api: string,
     private readonly token: string,
     private readonly send: SendRequest = sendRequest,
+    private readonly listOptions: ListOptions = {},
   ) {}
 
   async call(method: string, path: string, opts: { query?: Query; body?: JsonObject } = {}): Promise<JsonObject> {
@@ -126,7 +148,12 @@ export class ApiClient {
    * Follows nextPageToken to the end and returns one document shaped like a single page:
    * the first page's fields, `itemsKey` holding every item, no nextPageToken.
    */
-  async listAll(path: string, itemsKey: string, query: Query = {}): Promise<JsonObject> {
+  async listAll(path: string, itemsKey: string, requested: Query = {}): Promise<JsonObject> {
+    const lo = this.listOptions;
+    const query: Query = { ...requested };
+    if (query.pageSize === undefined && lo.pageSize !== undefined) query.pageSize = lo.pageSize;
+    if (typeof query.fieldMask === 'string' && lo.maskFields !== undefined && lo.maskFields.length > 0) query.fieldMask = widenMask(query.fieldMask, lo.maskFields);
+    let matched = 0;
     const items: JsonObject[] = [];
     let doc: JsonObject = {};
     let token: string | undefined;
@@ -136,6 +163,11 @@ export class ApiClient {
       if (first) doc = page;
       const pageItems = page[itemsKey];
       if (Array.isArray(pageItems)) items.push(...(pageItems as JsonObject[]));
+      if (lo.limit !== undefined && Array.isArray(pageItems)) {
+        for (const item of pageItems as JsonObject[]) if (lo.matches === undefined || lo.matches(item)) matched++;
+        // Enough to show: the rest of the pages would be fetched only to be dropped.
+        if (matched >= lo.limit) break;
+      }
       const next = page.nextPageToken;
       token = typeof next === 'string' && next !== '' ? next : undefined;
       if (token !== undefined) {

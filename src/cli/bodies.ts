@@ -78,11 +78,7 @@ export const DEVICE_MASK_PATHS: Readonly<Partial<Record<keyof DeviceFlags, strin
 export function deviceBody(flags: DeviceFlags, read: ReadFile): JsonObject {
   const body: JsonObject = {};
   if (flags.publicKey) {
-    body.credentials = flags.publicKey.map((k) => {
-      const cred: JsonObject = { publicKey: { format: k.format, key: read(k.path, '--public-key path') } };
-      if (k.expirationTime !== undefined) cred.expirationTime = k.expirationTime;
-      return cred;
-    });
+    body.credentials = flags.publicKey.map((k) => credentialBody(k, read, '--public-key path'));
   }
   if (flags.blocked !== undefined) body.blocked = flags.blocked;
   if (flags.logLevel !== undefined) body.logLevel = flags.logLevel;
@@ -94,4 +90,47 @@ export function deviceBody(flags: DeviceFlags, read: ReadFile): JsonObject {
     body.gatewayConfig = gw;
   }
   return body;
+}
+
+/** The API's limit on a device's credentials (spec §3.4); checked here too so the message says what to do. */
+export const MAX_DEVICE_CREDENTIALS = 3;
+
+/** One device credential as the API takes it, from `--path/--type/--expiration-time` or a `--public-key` spec. */
+export function credentialBody(spec: PublicKeySpec, read: ReadFile, what = '--path'): JsonObject {
+  const cred: JsonObject = { publicKey: { format: spec.format, key: read(spec.path, what) } };
+  if (spec.expirationTime !== undefined) cred.expirationTime = spec.expirationTime;
+  return cred;
+}
+
+/** A device's credentials with `cred` appended; a full list is refused with what to type instead. */
+export function appendCredential(list: readonly JsonObject[], cred: JsonObject, deleteHint: string): JsonObject[] {
+  if (list.length >= MAX_DEVICE_CREDENTIALS) {
+    throw new CredentialIndexError(
+      `the device already has ${list.length} credentials, the most a device can have; remove one first: ${deleteHint}`,
+    );
+  }
+  return [...list, cred];
+}
+
+/** A credential index that does not exist on the device (or the list is full): exit 1, state not usage. */
+export class CredentialIndexError extends Error {}
+
+/** Checks `index` against the device's list; the message gives the valid range. */
+export function checkCredentialIndex(list: readonly JsonObject[], index: number): void {
+  if (index < list.length) return;
+  throw new CredentialIndexError(
+    list.length === 0
+      ? `the device has no credentials, so there is no credential ${index}.`
+      : `the device has ${list.length} credential${list.length === 1 ? '' : 's'} (indexes 0-${list.length - 1}); there is no credential ${index}.`,
+  );
+}
+
+export function withoutCredential(list: readonly JsonObject[], index: number): JsonObject[] {
+  checkCredentialIndex(list, index);
+  return list.filter((_c, i) => i !== index);
+}
+
+export function withExpiration(list: readonly JsonObject[], index: number, expirationTime: string): JsonObject[] {
+  checkCredentialIndex(list, index);
+  return list.map((c, i) => (i === index ? { ...c, expirationTime } : c));
 }

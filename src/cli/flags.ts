@@ -37,6 +37,19 @@ export interface EventConfigSpec {
   subfolderMatches?: string;
 }
 
+/** A correct use of each KEY=VALUE flag, shown when one is malformed. */
+export const FLAG_EXAMPLES: Readonly<Record<string, string>> = {
+  '--public-key': '--public-key path=ec_public.pem,type=es256,expiration-time=2030-01-01T00:00:00Z',
+  '--metadata': '--metadata location=lab,owner=ops',
+  '--event-notification-config': '--event-notification-config topic=projects/my-project/topics/telemetry,subfolder=alerts',
+};
+
+/** ` For example: …` for flags that have an example, else empty. */
+export function exampleOf(flag: string): string {
+  const ex = FLAG_EXAMPLES[flag];
+  return ex === undefined ? '' : ` For example: ${ex}`;
+}
+
 /**
  * `k=v,k2=v2` -> ordered pairs. A value keeps any further `=`; keys must be unique and non-empty
  * and, when `allowed` is given, one of those.
@@ -47,11 +60,11 @@ export function parseKeyValues(text: string, flag: string, allowed?: readonly st
   for (const part of text.split(',')) {
     if (part.trim() === '') continue;
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new InvalidArgumentError(`expected KEY=VALUE in ${flag}, got "${part}".`);
+    if (eq <= 0) throw new InvalidArgumentError(`expected KEY=VALUE in ${flag}, got "${part}".${exampleOf(flag)}`);
     const key = part.slice(0, eq).trim();
     const value = part.slice(eq + 1);
     if (allowed && !allowed.includes(key)) {
-      throw new InvalidArgumentError(`unknown key "${key}" in ${flag}; expected ${allowed.join(', ')}.`);
+      throw new InvalidArgumentError(`unknown key "${key}" in ${flag}; expected ${allowed.join(', ')}.${exampleOf(flag)}`);
     }
     if (seen.has(key)) throw new InvalidArgumentError(`key "${key}" given twice in ${flag}.`);
     seen.add(key);
@@ -65,14 +78,29 @@ export function parsePublicKey(text: string): PublicKeySpec {
   const kv = new Map(parseKeyValues(text, '--public-key', ['path', 'type', 'expiration-time']));
   const path = kv.get('path');
   const type = kv.get('type');
-  if (!path) throw new InvalidArgumentError('--public-key needs path=FILE.');
-  if (!type) throw new InvalidArgumentError(`--public-key needs type=${Object.keys(KEY_TYPES).join('|')}.`);
-  const format = KEY_TYPES[type.toLowerCase()];
-  if (!format) throw new InvalidArgumentError(`unknown key type "${type}"; expected one of ${Object.keys(KEY_TYPES).join(', ')}.`);
-  const spec: PublicKeySpec = { path, format };
+  if (!path) throw new InvalidArgumentError(`--public-key needs path=FILE.${exampleOf('--public-key')}`);
+  if (!type) throw new InvalidArgumentError(`--public-key needs type=${Object.keys(KEY_TYPES).join('|')}.${exampleOf('--public-key')}`);
+  const spec: PublicKeySpec = { path, format: parseKeyType(type, '--public-key type') };
   const exp = kv.get('expiration-time');
   if (exp !== undefined) spec.expirationTime = parseTimestamp(exp, '--public-key expiration-time');
   return spec;
+}
+
+/** gcloud's `--type` of `devices credentials create` (and `type=` of --public-key). */
+export function parseKeyType(text: string, flag = '--type'): PublicKeyFormat {
+  const format = KEY_TYPES[text.toLowerCase()];
+  if (!format) {
+    throw new InvalidArgumentError(`${flag}: unknown key type "${text}"; expected one of ${Object.keys(KEY_TYPES).join(', ')} (e.g. ${flag === '--type' ? '--type es256' : 'type=es256'}).`);
+  }
+  return format;
+}
+
+/** A credential INDEX as `devices credentials list` shows it: 0, 1 or 2. */
+export function parseIndex(text: string): number {
+  if (!/^\d+$/.test(text.trim())) {
+    throw new InvalidArgumentError(`INDEX must be a credential's index as \`devices credentials list\` shows it (0, 1 or 2), got "${text}".`);
+  }
+  return Number(text.trim());
 }
 
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
@@ -129,14 +157,17 @@ export function collect<T>(parse: (text: string) => T): (text: string, previous:
 export function enumParser(table: Readonly<Record<string, string>>, flag: string): (text: string) => string {
   return (text) => {
     const v = table[text.toLowerCase()];
-    if (v === undefined) throw new InvalidArgumentError(`${flag} must be one of ${Object.keys(table).join(', ')}.`);
+    if (v === undefined) {
+      const choices = Object.keys(table);
+      throw new InvalidArgumentError(`${flag} must be one of ${choices.join(', ')}, got "${text}" (e.g. ${flag} ${choices[0]!}).`);
+    }
     return v;
   };
 }
 
 export function intParser(flag: string, min: number): (text: string) => number {
   return (text) => {
-    if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError(`${flag} must be a whole number, got "${text}".`);
+    if (!/^\d+$/.test(text.trim())) throw new InvalidArgumentError(`${flag} must be a whole number, got "${text}" (e.g. ${flag} ${Math.max(min, 10)}).`);
     const n = Number(text);
     if (!Number.isSafeInteger(n) || n < min) throw new InvalidArgumentError(`${flag} must be at least ${min}, got "${text}".`);
     return n;

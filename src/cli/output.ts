@@ -1,11 +1,59 @@
-/** Output of the admin CLI: the API's JSON as-is (`--format json`) or a readable rendering (`text`). */
+import { evaluate, type FilterNode } from './filter.js';
+
+/**
+ * Output of the admin CLI, gcloud's `--format`: the API's JSON as-is (`json`), YAML (`yaml`, and
+ * `text` for single resources), `value(FIELD,...)` lines, `table(FIELD,...)` columns, or the
+ * command's own table (`text` for lists).
+ */
 
 export type Json = null | boolean | number | string | Json[] | JsonObject;
 export interface JsonObject {
   [key: string]: Json;
 }
 
-export type Format = 'json' | 'text';
+export type Format = 'json' | 'yaml' | 'text' | 'value' | 'table';
+
+/** One field of a `value(...)`/`table(...)` projection: `path[.basename()][:label=LABEL]`. */
+export interface Projection {
+  path: string;
+  basename: boolean;
+  label?: string;
+}
+
+export interface OutputFormat {
+  kind: Format;
+  /** Empty unless the format named fields. */
+  fields: Projection[];
+}
+
+export const FORMAT_HELP = "json|yaml|text|value(FIELD[,FIELD...])|table(FIELD[,FIELD...]), e.g. --format 'value(id)'";
+
+export class FormatSyntaxError extends Error {}
+
+/** Parses `--format`; the error text says what was wrong and shows an example. */
+export function parseFormat(text: string): OutputFormat {
+  const m = /^\s*([a-z]+)\s*(?:\((.*)\))?\s*$/s.exec(text);
+  const kind = m?.[1] as Format | undefined;
+  if (!m || kind === undefined || !['json', 'yaml', 'text', 'value', 'table'].includes(kind)) {
+    throw new FormatSyntaxError(`--format must be ${FORMAT_HELP}; got "${text}".`);
+  }
+  if (m[2] === undefined || (m[2].trim() === '' && kind !== 'text')) {
+    if (kind === 'value' || kind === 'table') throw new FormatSyntaxError(`--format ${kind} needs fields, e.g. --format '${kind}(id,numId)'; got "${text}".`);
+    return { kind, fields: [] };
+  }
+  if (kind === 'text') throw new FormatSyntaxError(`--format text takes no fields; for chosen fields use value(...) or table(...), e.g. --format 'value(id)'; got "${text}".`);
+  const fields = m[2].split(',').map((f) => f.trim());
+  if (fields.some((f) => f === '')) throw new FormatSyntaxError(`--format ${kind}(...) has an empty field, e.g. --format '${kind}(id,numId)'; got "${text}".`);
+  return { kind, fields: fields.map((f) => parseProjection(f, text)) };
+}
+
+function parseProjection(field: string, whole: string): Projection {
+  const m = /^([A-Za-z_][A-Za-z0-9_-]*(?:\.[A-Za-z_][A-Za-z0-9_-]*)*?)(\.basename\(\))?(?::label=(.*))?$/.exec(field);
+  if (!m) throw new FormatSyntaxError(`--format: "${field}" is not a field path, e.g. --format 'value(gatewayConfig.gatewayType,name.basename())'; got "${whole}".`);
+  const p: Projection = { path: m[1]!, basename: m[2] !== undefined };
+  if (m[3] !== undefined) p.label = m[3];
+  return p;
+}
 
 export interface Column {
   header: string;
@@ -26,6 +74,55 @@ export function pick(obj: Json | undefined, path: string): Json | undefined {
     cur = cur[part];
   }
   return cur;
+}
+
+/** A value as `value(...)` prints it: lists joined with `;`, maps as `k=v;...`, booleans True/False (gcloud's Python rendering). */
+export function valueText(v: Json | undefined): string {
+  if (v === undefined || v === null) return '';
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (Array.isArray(v)) return v.map((x) => (typeof x === 'object' && x !== null ? JSON.stringify(x) : valueText(x))).join(';');
+  if (typeof v === 'object') return Object.entries(v).map(([k, x]) => `${k}=${typeof x === 'object' && x !== null ? JSON.stringify(x) : valueText(x)}`).join(';');
+  return String(v);
+}
+
+function projected(row: JsonObject, p: Projection): Json | undefined {
+  const v = pick(row, p.path);
+  if (!p.basename) return v;
+  return typeof v === 'string' ? (v.split('/').pop() ?? '') : v;
+}
+
+/** One tab-separated line per resource. */
+export function formatValues(rows: readonly JsonObject[], fields: readonly Projection[]): string {
+  return rows.map((row) => fields.map((f) => valueText(projected(row, f))).join('\t') + '\n').join('');
+}
+
+/** `gatewayConfig.gatewayType` -> `GATEWAY_TYPE`, as gcloud heads a table column. */
+export function columnHeader(p: Projection): string {
+  if (p.label !== undefined) return p.label;
+  const last = p.path.split('.').pop()!;
+  return last.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/-/g, '_').toUpperCase();
+}
+
+export function projectionColumns(fields: readonly Projection[]): Column[] {
+  return fields.map((f) => ({ header: columnHeader(f), value: (row: JsonObject) => valueText(projected(row, f)) }));
+}
+
+/** `yaml(a.b,c)` / `json(...)`: a copy holding only those paths. */
+export function project(row: JsonObject, fields: readonly Projection[]): JsonObject {
+  if (fields.length === 0) return row;
+  const out: JsonObject = {};
+  for (const f of fields) {
+    const v = projected(row, f);
+    if (v === undefined) continue;
+    const parts = f.path.split('.');
+    let cur = out;
+    for (const part of parts.slice(0, -1)) {
+      const next = cur[part];
+      cur = (cur[part] = typeof next === 'object' && next !== null && !Array.isArray(next) ? next : {}) as JsonObject;
+    }
+    cur[parts[parts.length - 1]!] = v;
+  }
+  return out;
 }
 
 function scalar(v: Json | undefined): string {
@@ -111,37 +208,93 @@ function emit(value: Json, indent: number, lines: string[], prefix = ''): void {
   }
 }
 
+/** What `--filter` and `--limit` do to a list before it is printed. */
+export interface ListShaping {
+  filter?: FilterNode;
+  limit?: number;
+}
+
+/** The API list document with its item array replaced by `shown` (the array `rows` came from). */
+function withItems(doc: JsonObject, rows: readonly JsonObject[], shown: JsonObject[]): JsonObject {
+  const keys = Object.keys(doc).filter((k) => Array.isArray(doc[k]));
+  const key = keys.find((k) => doc[k] === rows) ?? keys.find((k) => (doc[k] as Json[]).length === rows.length);
+  return key === undefined ? doc : { ...doc, [key]: shown };
+}
+
 /** Where commands send their results; one instance per invocation. */
 export class Printer {
+  readonly spec: OutputFormat;
+  /** The format's name; commands compare it with 'json' to decide whether to print a document at all. */
+  readonly format: Format;
+
   constructor(
-    readonly format: Format,
+    format: Format | OutputFormat,
     private readonly streams: Streams = { stdout: process.stdout, stderr: process.stderr },
-  ) {}
+    private readonly shaping: ListShaping = {},
+  ) {
+    this.spec = typeof format === 'string' ? { kind: format, fields: [] } : format;
+    this.format = this.spec.kind;
+  }
 
-  /** One API document: JSON verbatim, or YAML. */
+  private write(s: string): void {
+    this.streams.stdout.write(s);
+  }
+
+  private json(doc: Json): void {
+    this.write(`${JSON.stringify(doc, null, 2)}\n`);
+  }
+
+  /** One API document: JSON verbatim, YAML (text, yaml), or the projection's line/table. */
   resource(doc: JsonObject): void {
-    this.streams.stdout.write(this.format === 'json' ? `${JSON.stringify(doc, null, 2)}\n` : formatYaml(doc));
+    const { kind, fields } = this.spec;
+    if (kind === 'json') this.json(project(doc, fields));
+    else if (kind === 'value') this.write(formatValues([doc], fields));
+    else if (kind === 'table') this.write(formatTable([doc], projectionColumns(fields)));
+    else this.write(formatYaml(project(doc, fields)));
   }
 
-  /** A list: JSON document verbatim, or a table of `rows` (or a note when there are none). */
-  list(doc: JsonObject, rows: readonly JsonObject[], columns: readonly Column[], noun: string): void {
-    if (this.format === 'json') {
-      this.streams.stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
-    } else if (rows.length === 0) {
-      this.streams.stderr.write(`Listed 0 ${noun}.\n`);
-    } else {
-      this.streams.stdout.write(formatTable(rows, columns));
+  /** The rows `--filter` keeps, up to `--limit`. */
+  shape(rows: readonly JsonObject[]): JsonObject[] {
+    const { filter, limit } = this.shaping;
+    const out: JsonObject[] = [];
+    for (const row of rows) {
+      if (limit !== undefined && out.length >= limit) break;
+      if (filter === undefined || evaluate(filter, row)) out.push(row);
     }
+    return out;
   }
 
-  /** A human status line (`Created device [d1].`): stderr, text format only, so stdout stays parseable. */
+  /**
+   * A list: in json the API document (items filtered and limited), in yaml one `---` document per
+   * resource, value/table per the projection, in text the command's table of `rows`.
+   */
+  list(doc: JsonObject, rows: readonly JsonObject[], columns: readonly Column[], noun: string): void {
+    const { kind, fields } = this.spec;
+    const shown = this.shape(rows);
+    if (kind === 'json') {
+      const shaped = shown.length === rows.length && fields.length === 0 ? doc : withItems(doc, rows, shown.map((r) => project(r, fields)));
+      this.json(shaped);
+      return;
+    }
+    if (shown.length === 0) {
+      this.streams.stderr.write(`Listed 0 ${noun}.\n`);
+      return;
+    }
+    if (kind === 'yaml') this.write(shown.map((r) => `---\n${formatYaml(project(r, fields))}`).join(''));
+    else if (kind === 'value') this.write(formatValues(shown, fields));
+    else if (kind === 'table') this.write(formatTable(shown, projectionColumns(fields)));
+    else this.write(formatTable(shown, columns));
+  }
+
+  /** A human status line (`Created device [d1].`): stderr, so stdout stays parseable; not with json. */
   status(message: string): void {
-    if (this.format === 'text') this.streams.stderr.write(`${message}\n`);
+    if (this.format !== 'json') this.streams.stderr.write(`${message}\n`);
   }
 
-  /** A bare value (a JWT, a path) in text; `json` is printed instead in JSON format. */
+  /** A bare value (a JWT, a path) in text; `json` is printed (or projected) in the other formats. */
   value(text: string, json: JsonObject): void {
-    this.streams.stdout.write(this.format === 'json' ? `${JSON.stringify(json, null, 2)}\n` : `${text}\n`);
+    if (this.format === 'text') this.write(`${text}\n`);
+    else this.resource(json);
   }
 }
 

@@ -36,7 +36,7 @@ export async function startApiListeners(
   },
 ): Promise<ApiListeners> {
   const limits: GrpcLimits = { maxReceiveMessageBytes: config.apiBodyLimitBytes, maxConcurrentStreams: MAX_CONCURRENT_STREAMS };
-  const service = { admin: deps.admin, auth: deps.auth, deadlines: deps.deadlines, codec: statusCodec(), log: deps.logger.child({ component: 'grpc' }) };
+  const service = { admin: deps.admin, auth: deps.auth, deadlines: deps.deadlines, codec: statusCodec(), log: deps.logger.child({ component: 'grpc' }), observer: deps.observer };
   // One gRPC server per listener: what a call without credentials may do differs between them.
   const plain = config.grpcListen && new GrpcApiServer({ deviceManager: { ...service, anonymousAsAdmin: config.grpcAnonymous }, pubsub: deps.pubsub }, limits);
   const plainListener = plain && new GrpcPlainListener(plain, MAX_API_CONNECTIONS, service.log);

@@ -249,6 +249,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     serviceAccounts: { admin: accounts, credentials, tokenUri: config.tokenUri },
     bodyLimitBytes: config.apiBodyLimitBytes,
     logger,
+    observer: metrics,
   });
   registerEventLogRoutes(api, { reader, auth });
   registerMetricsRoute(api, {
@@ -307,6 +308,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
         rest: api,
         tls,
         logger,
+        observer: metrics,
         pubsub: { publisher: pubsub.admin, subscriber: pubsub.admin, iam: pubsub.admin },
       });
     }

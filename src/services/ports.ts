@@ -44,6 +44,27 @@ export interface DeviceListFilter {
 export type { Page } from '../domain/paging.js';
 export type { BindLimits } from '../domain/bindings.js';
 
+/**
+ * A device as a fleet import hands it to the store: its numId is the one it had before (an import
+ * is the only way to choose one), its config the latest version as given. Activity is not imported.
+ */
+export type ImportedDevice = Omit<Device, 'revision'>;
+
+/** A gateway binding of an import, by device IDs of the imported registry. */
+export interface ImportedBinding {
+  gatewayId: string;
+  deviceId: string;
+}
+
+/** What one registry's import did; skipped items were already stored exactly as given. */
+export interface ImportResult {
+  registryCreated: boolean;
+  devicesCreated: number;
+  devicesSkipped: number;
+  bindingsCreated: number;
+  bindingsSkipped: number;
+}
+
 export interface ConfigUpdate {
   /** 0 = unconditional. */
   versionToUpdate: number;
@@ -118,6 +139,22 @@ export interface Store {
   recordActivity(patches: ReadonlyMap<string, ActivityPatch>): Promise<void>;
   /** Sets gatewayConfig.lastAccessedGatewayId/Time of a device. */
   recordGatewayAccess(numId: string, gatewayId: string, at: number): Promise<void>;
+
+  /**
+   * Imports one registry with its devices and bindings in one transaction (docs/compat.md
+   * C-IMPORT-*): creates the registry if absent (an existing one must have identical settings);
+   * creates each device under its given numId, skipping one already stored with the same numId, ID
+   * and content, so a re-run resumes. Any numId or ID held by another device, any stored device
+   * that differs, any binding that names no device of the registry: FAILED_PRECONDITION naming
+   * every conflicting ID (domain/fleet-import-rules.ts), and nothing is written.
+   */
+  importRegistry(
+    registry: NewRegistry,
+    devices: readonly ImportedDevice[],
+    bindings: readonly ImportedBinding[],
+    /** Called every 1,000 devices written, from inside the transaction (for a progress bar). */
+    onProgress?: (devicesDone: number) => void,
+  ): Promise<ImportResult>;
 
   /** Applies domain/bindings.ts decideBind to the pair as stored; idempotent. */
   bind(gatewayNumId: string, deviceNumId: string, limits: BindLimits): Promise<void>;

@@ -9,6 +9,8 @@ import {
   intParser,
   LOG_LEVELS,
   parseEventConfig,
+  parseIndex,
+  parseKeyType,
   parseKeyValues,
   parseList,
   parseMetadata,
@@ -126,5 +128,31 @@ describe('buildUpdateMask', () => {
     assert.deepEqual(buildUpdateMask({ authMethod: 'ASSOCIATION_ONLY' }, paths), ['gatewayConfig.gatewayAuthMethod']);
     assert.deepEqual(buildUpdateMask({ a: 1, b: 2 }, paths), ['x']);
     assert.deepEqual(buildUpdateMask({ blocked: undefined }, paths), []);
+  });
+});
+
+describe('flags with wrong shapes name the flag and show an example', () => {
+  test('--public-key without KEY=VALUE shows a whole --public-key', () => {
+    assert.throws(() => parsePublicKey('ec_public.pem'), invalid(/expected KEY=VALUE in --public-key, got "ec_public.pem"\. For example: --public-key path=ec_public\.pem,type=es256/));
+    assert.throws(() => parsePublicKey('path=a.pem'), invalid(/needs type=.*For example: --public-key path=/));
+    assert.throws(() => parseMetadata('location'), invalid(/For example: --metadata location=lab,owner=ops/));
+  });
+
+  test('--type of credentials create', () => {
+    assert.equal(parseKeyType('ES256'), 'ES256_PEM');
+    assert.equal(parseKeyType('rsa-x509-pem'), 'RSA_X509_PEM');
+    assert.throws(() => parseKeyType('rsa'), invalid(/--type: unknown key type "rsa"; expected one of rs256, .* \(e\.g\. --type es256\)/));
+    assert.throws(() => parsePublicKey('path=a.pem,type=rsa'), invalid(/--public-key type: unknown key type "rsa".*type=es256/));
+  });
+
+  test('credential INDEX', () => {
+    assert.equal(parseIndex('0'), 0);
+    assert.equal(parseIndex(' 2 '), 2);
+    for (const bad of ['-1', 'first', '1.5', '']) assert.throws(() => parseIndex(bad), invalid(/INDEX must be .*credentials list/));
+  });
+
+  test('enum and number flags say what they got and show a use', () => {
+    assert.throws(() => enumParser({ gateway: 'GATEWAY', 'non-gateway': 'NON_GATEWAY' }, '--device-type')('sensor'), invalid(/--device-type must be one of gateway, non-gateway, got "sensor" \(e\.g\. --device-type gateway\)/));
+    assert.throws(() => intParser('--page-size', 1)('ten'), invalid(/--page-size must be a whole number, got "ten" \(e\.g\. --page-size 10\)/));
   });
 });

@@ -21,6 +21,7 @@ import {
 } from './store-fixtures.js';
 import { historyContract } from './store-history.contract.js';
 import { iamContract } from './store-iam.contract.js';
+import { importContract } from './store-import.contract.js';
 
 export type { StoreUnderTest } from './store-fixtures.js';
 
@@ -66,6 +67,7 @@ export function storeContract(name: string, make: () => Promise<StoreUnderTest>)
     bindingContract(ctx, { persistent });
     concurrencyContract(ctx);
     iamContract(ctx, { persistent });
+    importContract(ctx);
   });
 }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { ApiError, isApiError } from '../../domain/errors.js';
 import type { ApiAuth, Principal } from '../../services/api-auth.js';
 import type { CallDeadlines } from '../../services/call-deadlines.js';
+import type { ApiCallObserver } from '../../observability/api-call-observer.js';
 import { grpcError } from './grpc-status.js';
 import { MalformedRequest, type StatusCodec } from './protos.js';
 import type { Message } from './resource-messages.js';
@@ -23,6 +24,8 @@ export interface GrpcCallOptions {
    * sent are still checked.
    */
   anonymousAsAdmin: boolean;
+  /** Told of every call's outcome (metrics); absent: nobody is. */
+  observer?: ApiCallObserver;
 }
 
 /** A unary handler: the decoded request (never a MalformedRequest) in, the response message out. */
@@ -30,6 +33,7 @@ export type UnaryMethod = (caller: Principal, request: unknown, call: ServerUnar
 
 export function unary(name: string, method: UnaryMethod, opts: GrpcCallOptions): handleUnaryCall<unknown, Message> {
   return (call: ServerUnaryCall<unknown, Message>, callback) => {
+    const started = performance.now();
     const respond = async (): Promise<Message> => {
       const caller = await authenticate(call.metadata, opts);
       const request = checkedRequest(name, call.request);
@@ -40,10 +44,36 @@ export function unary(name: string, method: UnaryMethod, opts: GrpcCallOptions):
       return opts.deadlines.run(limits, () => method(caller, request, call));
     };
     respond().then(
-      (message) => callback(null, message),
-      (e: unknown) => callback(statusOf(e, name, opts)),
+      (message) => {
+        opts.observer?.apiCall('grpc', methodOf(call), 'OK', (performance.now() - started) / 1000);
+        callback(null, message);
+      },
+      (e: unknown) => {
+        const status = statusOf(e, name, opts);
+        opts.observer?.apiCall('grpc', methodOf(call), codeName(status.code), (performance.now() - started) / 1000);
+        callback(status);
+      },
     );
   };
+}
+
+/**
+ * The method's full name (`google.cloud.iot.v1.DeviceManager/GetDevice`): grpc-js calls handlers
+ * only for the methods of added services, so the label's values are a fixed set.
+ */
+export function methodOf(call: { getPath(): string }): string {
+  const path = call.getPath();
+  return path.startsWith('/') ? path.slice(1) : path;
+}
+
+/** google.rpc code names by number, for metric labels. */
+const CODE_NAMES = [
+  'OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND', 'ALREADY_EXISTS', 'PERMISSION_DENIED',
+  'RESOURCE_EXHAUSTED', 'FAILED_PRECONDITION', 'ABORTED', 'OUT_OF_RANGE', 'UNIMPLEMENTED', 'INTERNAL', 'UNAVAILABLE', 'DATA_LOSS', 'UNAUTHENTICATED',
+];
+
+export function codeName(code: number): string {
+  return CODE_NAMES[code] ?? 'UNKNOWN';
 }
 
 /** INVALID_ARGUMENT for bytes that did not decode as the method's request message. */

@@ -2,7 +2,7 @@ import type { handleBidiStreamingCall, ServerDuplexStream, StatusObject } from '
 import type { ApiError } from '../../domain/errors.js';
 import type { ReceivedMessage, StreamingPullSession, StreamingPullSink, SubscriberApi } from '../../services/pubsub/pubsub-api.js';
 import type { StreamingPullRequest } from '../../services/pubsub/pubsub-requests.js';
-import { authenticate, checkedRequest, statusOf, type GrpcCallOptions } from './grpc-calls.js';
+import { authenticate, checkedRequest, codeName, methodOf, statusOf, type GrpcCallOptions } from './grpc-calls.js';
 import { grpcError } from './grpc-status.js';
 import { receivedMessageProto } from './pubsub-messages.js';
 import type { Message } from './resource-messages.js';
@@ -121,6 +121,8 @@ class PullStream implements StreamingPullSink {
   private finish(status: StatusObject | null | undefined): void {
     if (this.done) return;
     this.done = true;
+    // A stream's length is the subscriber's choice: counted by how it ended, its duration not observed.
+    this.opts.observer?.apiCall('grpc', methodOf(this.call), status === null ? 'OK' : status === undefined ? 'CANCELLED' : codeName(status.code), undefined);
     this.early = undefined;
     this.session?.close();
     this.session = undefined;

@@ -3,6 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import { echo, ECHO_MAX_PATH_CHARS } from '../../domain/echo.js';
 import { ApiError } from '../../domain/errors.js';
+import { registryName } from '../../domain/model.js';
 import type { ConfigReply } from '../../domain/device-http.js';
 import type { DeviceHttpBridge, HttpCaller } from '../../services/device-http-bridge.js';
 import { errorResponse, REASON_HEADER, toApiError } from '../rest/error-response.js';
@@ -12,7 +13,8 @@ import { getConfigRequest, publishEventRequest, routeOf, setStateRequest, type D
 
 /** What the HTTP bridge tells metrics: one answered request. */
 export interface HttpBridgeObserver {
-  request(method: DeviceMethod | 'other', status: number, seconds: number): void;
+  /** `registryName`: the authenticated device's registry; undefined when refused before that. */
+  request(method: DeviceMethod | 'other', status: number, seconds: number, registryName: string | undefined): void;
 }
 
 export interface HttpBridgeTimeouts {
@@ -176,7 +178,8 @@ export function createHttpBridgeApp(opts: HttpBridgeAppOptions): FastifyInstance
 
   app.addHook('onResponse', async (request, reply) => {
     const s = state.get(request);
-    opts.observer.request(s?.route.method ?? 'other', reply.statusCode, s ? (performance.now() - s.started) / 1000 : 0);
+    if (!s) return opts.observer.request('other', reply.statusCode, 0, undefined);
+    opts.observer.request(s.route.method, reply.statusCode, (performance.now() - s.started) / 1000, registryName(s.caller.registry));
   });
 
   app.setNotFoundHandler((request, reply) => {

@@ -30,6 +30,9 @@ export function newSlot(device: Device, registry: Registry, credentialKey: strin
     subscribeReadPending: false,
     commandFilters: new Map(),
     credentialKey,
+    // Present from the start: every slot keeps one shape for the handlers' property reads.
+    meter: undefined,
+    sessionCounted: false,
   };
 }
 

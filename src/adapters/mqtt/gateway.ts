@@ -104,18 +104,23 @@ export function handleControl(s: GatewayContext, p: IPublishPacket, kind: 'attac
   const own = gatewayOf(s);
   if (kind === 'detach') {
     const slot = s.slots.get(deviceId);
-    if (slot && slot !== own) detachSlot(s, slot);
+    if (slot && slot !== own) {
+      detachSlot(s, slot);
+      s.env.metrics.gatewayDetach('gateway');
+    }
     // Detaching a device that is not attached is ignored, and still acknowledged (seed guide).
     if (p.qos === 1) s.send({ cmd: 'puback', messageId: p.messageId! });
     return;
   }
   if (s.slots.has(deviceId)) {
     // Attaching an attached device (or the gateway itself) succeeds (spec §6.4).
+    s.env.metrics.gatewayAttach('accepted');
     if (p.qos === 1) s.send({ cmd: 'puback', messageId: p.messageId! });
     return;
   }
   const payload = parseAttachPayload((p.payload as Buffer).toString('utf8'));
   if (!payload) {
+    s.env.metrics.gatewayAttach('refused');
     gatewayError(s, 'GATEWAY_ATTACHMENT_ERROR', deviceId, 'The attach payload is not JSON of the form {"authorization":"<device JWT>"}.', p);
     return;
   }
@@ -136,6 +141,8 @@ export function attachLookedUp(s: GatewayContext, lookup: AttachLookup): void {
   if (!attaching) return;
   s.attaching = undefined;
   if (s.phase === 'connected') decide(s, attaching.packet, attaching.deviceId, lookup);
+  // Decided on a connection already closing: nobody was told, and nothing was attached.
+  else s.env.metrics.gatewayAttach('refused');
   s.drainPending();
 }
 
@@ -145,6 +152,7 @@ export function attachLookupFailed(s: GatewayContext): void {
   if (!attaching) return;
   s.attaching = undefined;
   const { deviceId, packet } = attaching;
+  s.env.metrics.gatewayAttach('refused');
   if (s.phase === 'connected') gatewayError(s, 'UNKNOWN', deviceId, `Device "${deviceId}" could not be attached: internal error.`, packet);
   s.drainPending();
 }
@@ -166,6 +174,7 @@ function decide(s: GatewayContext, p: IPublishPacket, deviceId: string, lookup: 
   });
   if (!decision.ok || !device) {
     const reason = decision.ok ? 'the device does not exist' : decision.reason;
+    s.env.metrics.gatewayAttach('refused');
     gatewayError(s, 'GATEWAY_ATTACHMENT_ERROR', deviceId, `Device "${deviceId}" could not be attached: ${reason}.`, p, device?.numId);
     return;
   }
@@ -178,6 +187,7 @@ function decide(s: GatewayContext, p: IPublishPacket, deviceId: string, lookup: 
     s.recordGatewayAccess(device.numId, own.device.id, s.env.clock.now());
     s.deviceLog(slot, 'INFO', 'ATTACH', { gatewayId: own.device.id });
   }
+  s.env.metrics.gatewayAttach('accepted');
   if (p.qos === 1) s.send({ cmd: 'puback', messageId: p.messageId! });
 }
 
@@ -197,6 +207,7 @@ export function detachSlot(s: GatewayContext, slot: DeviceSlot): void {
 /** The bridge detached a device because of the device's own error (spec §6.3, §6.6). */
 export function detachForError(s: GatewayContext, slot: DeviceSlot, description: string): void {
   detachSlot(s, slot);
+  s.env.metrics.gatewayDetach('server');
   gatewayError(s, 'GATEWAY_DETACHMENT_DEVICE_ERROR', slot.device.id, description, undefined, slot.device.numId);
 }
 

@@ -8,7 +8,7 @@ import type { StoredTarget } from '../../services/device-ingress.js';
 import type { Clock, Store } from '../../services/ports.js';
 import type { RegistryCache } from '../../services/registry-cache.js';
 import type { SessionRegistry } from '../../services/session-directory.js';
-import type { BridgeMetrics } from '../../observability/metrics.js';
+import type { BridgeMetrics, RegistryMeter } from '../../observability/metrics.js';
 
 /** Lifecycle phases; changed only through `MqttSession.transition`. */
 export type Phase = 'awaiting-connect' | 'authenticating' | 'connected' | 'closing' | 'closed';
@@ -232,6 +232,10 @@ export interface DeviceSlot {
   commandFilters: Map<string, QoS01>;
   /** The PEM of the credential the device authenticated with (undefined: association only). */
   credentialKey: string | undefined;
+  /** Metrics tallies of the device's registry, looked up at its first message (observability/metrics.ts). */
+  meter?: RegistryMeter;
+  /** The connection is counted as an open session of the registry. */
+  sessionCounted?: boolean;
 }
 
 export type Outbound =

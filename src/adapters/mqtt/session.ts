@@ -511,6 +511,7 @@ export class MqttSession
     if (this.phase === 'closed') return;
     if (this.phase !== 'closing') this.transition('closing', 'finish');
     this.transition('closed');
+    if (this.own) this.env.metrics.sessionClosed(this.own);
     for (const slot of this.slots.values()) this.env.directory.release(slot.device.numId, this);
     for (const o of this.outbound.values()) if (o.kind === 'command') o.resolve(true);
     this.outbound.clear();

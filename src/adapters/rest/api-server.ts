@@ -7,6 +7,8 @@ import type { ApiAuth, Principal } from '../../services/api-auth.js';
 import type { DeviceAdmin } from '../../services/device-admin.js';
 import type { ServiceAccountAdmin } from '../../services/service-account-admin.js';
 import type { ServiceAccountCredentials } from '../../services/service-account-credentials.js';
+import type { ApiCallObserver } from '../../observability/api-call-observer.js';
+import { codeOfStatus, restMethodName } from './api-method-names.js';
 import { handleDeviceManager } from './device-manager-routes.js';
 import { errorResponse, REASON_HEADER, toApiError } from './error-response.js';
 import { answerClientError, frameworkErrorHandler } from './http-errors.js';
@@ -27,6 +29,8 @@ export interface ApiServerOptions {
   };
   bodyLimitBytes: number;
   logger: Logger;
+  /** Told of every answered request (metrics); absent: nobody is. */
+  observer?: ApiCallObserver;
 }
 
 /**
@@ -51,6 +55,22 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
   });
   /** Who made each authenticated request, for the handler to pass on to the services. */
   const callers = new WeakMap<FastifyRequest, Principal>();
+
+  /** The canonical code of each request answered with an error, for metrics. */
+  const errorKinds = new WeakMap<FastifyRequest, string>();
+  const observer = opts.observer;
+  if (observer) {
+    // Every route's requests, those of routes other adapters add included (one encapsulation context).
+    app.addHook('onResponse', async (request, reply) => {
+      const method = restMethodName({
+        method: request.method,
+        url: request.url,
+        route: request.routeOptions.url,
+        override: request.headers['x-http-method-override'],
+      });
+      observer.apiCall('rest', method, errorKinds.get(request) ?? codeOfStatus(reply.statusCode), reply.elapsedTime / 1000);
+    });
+  }
 
   let closing = false;
   app.addHook('preClose', async () => {
@@ -138,6 +158,7 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
 
   app.setNotFoundHandler((request, reply) => {
     const path = echo(request.url.split('?')[0]!, ECHO_MAX_PATH_CHARS);
+    errorKinds.set(request, 'NOT_FOUND');
     const { status, body, reason } = errorResponse(new ApiError('NOT_FOUND', `No such endpoint: ${echo(request.method)} ${path}`, { reason: 'NO_SUCH_METHOD' }));
     void reply.code(status).header(REASON_HEADER, reason).send(body);
   });
@@ -145,6 +166,7 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
   app.setErrorHandler((error, request, reply) => {
     const apiError = fastifyToApiError(error);
     if (apiError.kind === 'INTERNAL') request.log.error({ err: error }, 'internal error in API request');
+    errorKinds.set(request, apiError.kind);
     const { status, body, reason } = errorResponse(apiError);
     void reply.code(status).header(REASON_HEADER, reason).send(body);
   });

@@ -175,6 +175,10 @@ const ROUTES: Record<string, Handler> = {
   },
 };
 
+/** The `shape[:verb] METHOD` key of a request (one of ROUTE_KEYS when answered), for metrics. */
+export const deviceManagerRouteKey = (segments: string[], verb: string | undefined, method: string): string =>
+  `${shape(segments)}${verb ? `:${verb}` : ''} ${method}`;
+
 /** Every `shape[:verb] METHOD` the surface answers; request-bodies.ts keys its table by these. */
 export const ROUTE_KEYS: readonly string[] = Object.keys(ROUTES);
 

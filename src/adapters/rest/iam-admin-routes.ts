@@ -35,6 +35,10 @@ export interface IamRestRequest extends RestRequest {
 
 const EMPTY: JsonObject = {};
 
+/** The `shape[:verb] METHOD` key the switch below answers by, for metrics. */
+export const iamAdminRouteKey = (segments: readonly string[], verb: string | undefined, method: string): string =>
+  `${routeShape(segments)}${verb ? `:${verb}` : ''} ${method}`;
+
 export async function handleIamAdmin(req: IamRestRequest, admin: ServiceAccountAdmin, caller: Principal): Promise<JsonObject> {
   const s = req.segments;
   const name = s.join('/');

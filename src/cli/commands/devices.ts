@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { deviceBody, DEVICE_MASK_PATHS, type DeviceFlags } from '../bodies.js';
-import { apiContext, arg, devicePath, group, leaf, readText, registryPath, run, UsageError, type ApiContext } from '../context.js';
+import { confirmOrStop, withQuiet } from '../confirm.js';
+import { arg, group, leaf, readText, registryPath, run, UsageError, type ApiContext } from '../context.js';
 import {
   AUTH_METHODS,
   buildUpdateMask,
@@ -14,7 +15,11 @@ import {
   parsePublicKey,
 } from '../flags.js';
 import { pick, type Column, type JsonObject } from '../output.js';
+import { deviceTarget, registryTarget } from '../resource-names.js';
+import { registerCredentials } from './credentials.js';
 import { registerDeviceData } from './device-data.js';
+import { registerBindings } from './gateways.js';
+import { registerMisspellings } from './misspellings.js';
 
 /** `bridgehead devices ...`: gcloud iot devices. */
 
@@ -28,7 +33,8 @@ export const DEVICE_COLUMNS: Column[] = [
 /** List requests ask for these beyond {id, name, numId} so the table can show them. */
 export const LIST_FIELD_MASK = 'blocked,gatewayConfig';
 
-const KEY_HELP = 'path=FILE,type=rs256|es256|rsa-x509-pem|es256-x509-pem[,expiration-time=RFC3339]; repeatable (up to 3)';
+const KEY_HELP =
+  'path=FILE,type=rs256|es256|rsa-x509-pem|es256-x509-pem[,expiration-time=RFC3339]; repeatable (up to 3); replaces every key (to add or remove one, use devices credentials)';
 
 /** Flags that both create and update take. */
 function addMutableFlags(cmd: Command): Command {
@@ -39,8 +45,9 @@ function addMutableFlags(cmd: Command): Command {
     .option('--log-level <level>', 'none|error|info|debug', enumParser(LOG_LEVELS, '--log-level'));
 }
 
-function withRegistry(cmd: Command): Command {
-  return cmd.requiredOption('--registry <registry>', 'registry ID');
+/** --registry is required unless the device is given as a full name (checked when run). */
+export function withRegistry(cmd: Command): Command {
+  return cmd.option('--registry <registry>', 'registry ID or projects/P/locations/L/registries/R');
 }
 
 /** Lists every page of a registry's devices with `query` as the filter, then prints them. */
@@ -50,12 +57,10 @@ export async function listDevices(ctx: ApiContext, registry: string, query: Reco
 }
 
 async function setBlocked(cmd: Command, blocked: boolean): Promise<void> {
-  const ctx = apiContext(cmd);
-  const id = arg(cmd, 0);
-  const { registry } = cmd.opts<{ registry: string }>();
-  const doc = await ctx.client.patch(devicePath(ctx, registry, id), { blocked }, ['blocked']);
-  ctx.out.status(`${blocked ? 'Blocked' : 'Unblocked'} device [${id}].`);
-  ctx.out.resource(doc);
+  const t = deviceTarget(cmd, arg(cmd, 0), 'the device argument');
+  const doc = await t.ctx.client.patch(t.path, { blocked }, ['blocked']);
+  t.ctx.out.status(`${blocked ? 'Blocked' : 'Unblocked'} device [${t.device}].`);
+  t.ctx.out.resource(doc);
 }
 
 export function registerDevices(program: Command): void {
@@ -66,10 +71,10 @@ export function registerDevices(program: Command): void {
     .option('--blocked', 'create the device blocked')
     .action(
       run(async (cmd) => {
-        const ctx = apiContext(cmd);
-        const id = arg(cmd, 0);
-        const opts = cmd.opts<DeviceFlags & { registry: string }>();
-        const doc = await ctx.client.post(`${registryPath(ctx, opts.registry)}/devices`, { id, ...deviceBody(opts, readText) });
+        const t = deviceTarget(cmd, arg(cmd, 0), 'the device argument');
+        const { ctx, device: id } = t;
+        const opts = cmd.opts<DeviceFlags>();
+        const doc = await ctx.client.post(`${registryPath(ctx, t.registry)}/devices`, { id, ...deviceBody(opts, readText) });
         ctx.out.status(`Created device [${id}].`);
         ctx.out.resource(doc);
       }),
@@ -82,9 +87,9 @@ export function registerDevices(program: Command): void {
     .option('--page-size <n>', 'devices per request (all pages are fetched)', intParser('--page-size', 1))
     .action(
       run(async (cmd) => {
-        const ctx = apiContext(cmd);
-        const o = cmd.opts<{ registry: string; deviceIds?: string[]; deviceNumIds?: string[]; deviceType?: string; pageSize?: number }>();
-        await listDevices(ctx, o.registry, {
+        const { ctx, registry } = registryTarget(cmd);
+        const o = cmd.opts<{ deviceIds?: string[]; deviceNumIds?: string[]; deviceType?: string; pageSize?: number }>();
+        await listDevices(ctx, registry, {
           deviceIds: o.deviceIds,
           deviceNumIds: o.deviceNumIds,
           'gatewayListOptions.gatewayType': o.deviceType,
@@ -95,8 +100,8 @@ export function registerDevices(program: Command): void {
 
   withRegistry(leaf(devices, 'describe <id>', 'show a device (ID or numeric ID)')).action(
     run(async (cmd) => {
-      const ctx = apiContext(cmd);
-      ctx.out.resource(await ctx.client.get(devicePath(ctx, cmd.opts<{ registry: string }>().registry, arg(cmd, 0))));
+      const t = deviceTarget(cmd, arg(cmd, 0), 'the device argument');
+      t.ctx.out.resource(await t.ctx.client.get(t.path));
     }),
   );
 
@@ -105,24 +110,23 @@ export function registerDevices(program: Command): void {
     .option('--no-blocked', 'unblock the device')
     .action(
       run(async (cmd) => {
-        const ctx = apiContext(cmd);
-        const id = arg(cmd, 0);
-        const opts = cmd.opts<DeviceFlags & { registry: string }>();
+        const opts = cmd.opts<DeviceFlags>();
         const mask = buildUpdateMask({ ...opts }, DEVICE_MASK_PATHS as Record<string, string>);
         if (mask.length === 0) throw new UsageError('nothing to update: give at least one of --blocked, --no-blocked, --metadata, --log-level, --auth-method, --public-key.');
-        const doc = await ctx.client.patch(devicePath(ctx, opts.registry, id), deviceBody(opts, readText), mask);
-        ctx.out.status(`Updated device [${id}].`);
-        ctx.out.resource(doc);
+        const t = deviceTarget(cmd, arg(cmd, 0), 'the device argument');
+        const doc = await t.ctx.client.patch(t.path, deviceBody(opts, readText), mask);
+        t.ctx.out.status(`Updated device [${t.device}].`);
+        t.ctx.out.resource(doc);
       }),
     );
 
-  withRegistry(leaf(devices, 'delete <id>', 'delete a device')).action(
+  withQuiet(withRegistry(leaf(devices, 'delete <id>', 'delete a device'))).action(
     run(async (cmd) => {
-      const ctx = apiContext(cmd);
-      const id = arg(cmd, 0);
-      const doc = await ctx.client.delete(devicePath(ctx, cmd.opts<{ registry: string }>().registry, id));
-      ctx.out.status(`Deleted device [${id}].`);
-      if (ctx.out.format === 'json') ctx.out.resource(doc);
+      const t = deviceTarget(cmd, arg(cmd, 0), 'the device argument');
+      await confirmOrStop(cmd, `Device [${t.device}] of registry [${t.registry}] will be deleted.`);
+      const doc = await t.ctx.client.delete(t.path);
+      t.ctx.out.status(`Deleted device [${t.device}].`);
+      if (t.ctx.out.format === 'json') t.ctx.out.resource(doc);
     }),
   );
 
@@ -130,4 +134,9 @@ export function registerDevices(program: Command): void {
   withRegistry(leaf(devices, 'unblock <id>', 'unblock a device')).action(run((cmd) => setBlocked(cmd, false)));
 
   registerDeviceData(devices);
+  registerCredentials(devices);
+  // gcloud's spelling; the top-level `gateways bind|unbind|list-bound-devices` stay as aliases.
+  const deviceGateways = group(devices, 'gateways', 'bind devices to gateways (gcloud iot devices gateways)');
+  registerBindings(deviceGateways);
+  registerMisspellings(program, devices, deviceGateways);
 }

@@ -1,51 +1,73 @@
 import type { Command } from 'commander';
-import { apiContext, group, leaf, registryPath, run } from '../context.js';
+import { group, leaf, registryPath, run } from '../context.js';
+import { parseDeviceRef, registryTarget, type NameSource } from '../resource-names.js';
 import { listDevices } from './devices.js';
 
-/** `bridgehead gateways ...`: gcloud iot devices gateways. */
+/**
+ * Gateway bindings: `bridgehead devices gateways bind|unbind|list-bound-devices` (gcloud iot devices
+ * gateways), the same commands under the older top-level `bridgehead gateways`, and `gateways list`.
+ */
+
+/** A --gateway/--device value as the registry scope it implies and the device ID it names. */
+function deviceSource(text: string, label: string): { scope: NameSource; id: string } {
+  const src = parseDeviceRef(text, label);
+  const { device, ...scope } = src.parts;
+  return { scope: { ...src, parts: scope }, id: device! };
+}
+
+const REGISTRY_HELP = 'registry ID or projects/P/locations/L/registries/R (implied by full --gateway/--device names)';
 
 function bindLeaf(parent: Command, name: string, description: string, verb: string, done: string): void {
   leaf(parent, name, description)
-    .requiredOption('--registry <registry>', 'registry ID')
-    .requiredOption('--gateway <gateway>', 'gateway ID or numeric ID')
-    .requiredOption('--device <device>', 'device ID or numeric ID')
+    .option('--registry <registry>', REGISTRY_HELP)
+    .requiredOption('--gateway <gateway>', 'gateway ID, numeric ID or full name')
+    .requiredOption('--device <device>', 'device ID, numeric ID or full name')
     .action(
       run(async (cmd) => {
-        const ctx = apiContext(cmd);
-        const o = cmd.opts<{ registry: string; gateway: string; device: string }>();
-        const doc = await ctx.client.post(`${registryPath(ctx, o.registry)}:${verb}`, { gatewayId: o.gateway, deviceId: o.device });
-        ctx.out.status(`${done} device [${o.device}] ${verb.startsWith('bind') ? 'to' : 'from'} gateway [${o.gateway}].`);
+        const o = cmd.opts<{ gateway: string; device: string }>();
+        const gw = deviceSource(o.gateway, '--gateway');
+        const dev = deviceSource(o.device, '--device');
+        const { ctx, registry } = registryTarget(cmd, [gw.scope, dev.scope]);
+        const doc = await ctx.client.post(`${registryPath(ctx, registry)}:${verb}`, { gatewayId: gw.id, deviceId: dev.id });
+        ctx.out.status(`${done} device [${dev.id}] ${verb.startsWith('bind') ? 'to' : 'from'} gateway [${gw.id}].`);
         if (ctx.out.format === 'json') ctx.out.resource(doc);
       }),
     );
 }
 
-export function registerGateways(program: Command): void {
-  const gateways = group(program, 'gateways', 'gateways and the devices bound to them');
+/** bind, unbind and list-bound-devices under `parent` (`devices gateways` or `gateways`). */
+export function registerBindings(parent: Command): void {
+  bindLeaf(parent, 'bind', 'bind a device to a gateway', 'bindDeviceToGateway', 'Bound');
+  bindLeaf(parent, 'unbind', 'unbind a device from a gateway', 'unbindDeviceFromGateway', 'Unbound');
 
-  bindLeaf(gateways, 'bind', 'bind a device to a gateway', 'bindDeviceToGateway', 'Bound');
-  bindLeaf(gateways, 'unbind', 'unbind a device from a gateway', 'unbindDeviceFromGateway', 'Unbound');
-
-  leaf(gateways, 'list-bound-devices', 'list the devices bound to a gateway')
-    .requiredOption('--registry <registry>', 'registry ID')
-    .requiredOption('--gateway <gateway>', 'gateway ID or numeric ID')
+  leaf(parent, 'list-bound-devices', 'list the devices bound to a gateway')
+    .option('--registry <registry>', REGISTRY_HELP)
+    .requiredOption('--gateway <gateway>', 'gateway ID, numeric ID or full name')
     .action(
       run(async (cmd) => {
-        const o = cmd.opts<{ registry: string; gateway: string }>();
-        await listDevices(apiContext(cmd), o.registry, { 'gatewayListOptions.associationsGatewayId': o.gateway });
+        const gw = deviceSource(cmd.opts<{ gateway: string }>().gateway, '--gateway');
+        const { ctx, registry } = registryTarget(cmd, [gw.scope]);
+        await listDevices(ctx, registry, { 'gatewayListOptions.associationsGatewayId': gw.id });
       }),
     );
+}
 
-  leaf(gateways, 'list', 'list the gateways of a registry')
-    .requiredOption('--registry <registry>', 'registry ID')
-    .option('--device <device>', 'only gateways this device is bound to')
+export function registerGateways(program: Command): void {
+  const gateways = group(program, 'gateways', 'gateways and the devices bound to them (bind commands also as devices gateways)');
+  registerBindings(gateways);
+
+  leaf(gateways, 'list', 'list the gateways of a registry (devices of type GATEWAY)')
+    .option('--registry <registry>', 'registry ID or projects/P/locations/L/registries/R')
+    .option('--device <device>', 'only gateways this device is bound to (ID, numeric ID or full name)')
     .action(
       run(async (cmd) => {
-        const o = cmd.opts<{ registry: string; device?: string }>();
+        const text = cmd.opts<{ device?: string }>().device;
+        const dev = text === undefined ? undefined : deviceSource(text, '--device');
+        const { ctx, registry } = registryTarget(cmd, dev ? [dev.scope] : []);
         await listDevices(
-          apiContext(cmd),
-          o.registry,
-          o.device === undefined ? { 'gatewayListOptions.gatewayType': 'GATEWAY' } : { 'gatewayListOptions.associationsDeviceId': o.device },
+          ctx,
+          registry,
+          dev === undefined ? { 'gatewayListOptions.gatewayType': 'GATEWAY' } : { 'gatewayListOptions.associationsDeviceId': dev.id },
         );
       }),
     );

@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { buildUpdateMask, collect, enumParser, intParser, LOG_LEVELS, parseEventConfig } from '../flags.js';
 import { REGISTRY_MASK_PATHS, registryBody, type RegistryFlags } from '../bodies.js';
-import { apiContext, arg, group, leaf, readText, registryPath, run, UsageError } from '../context.js';
+import { confirmOrStop, withQuiet } from '../confirm.js';
+import { apiContext, arg, group, leaf, readText, registryPath, run, UsageError, type ApiContext } from '../context.js';
 import { pick, type Column, type JsonObject } from '../output.js';
+import { parseRegistryRef, resolveScope } from '../resource-names.js';
 
 /** `bridgehead registries ...`: gcloud iot registries. */
 
@@ -29,13 +31,18 @@ function addRegistryFlags(cmd: Command): Command {
     .option('--public-key-path <file>', 'CA certificate (X.509 PEM) that device certificates must chain to; repeatable', collect(String));
 }
 
+/** The registry argument (ID or full name); a full name sets the project and region. */
+function registryArg(cmd: Command): { ctx: ApiContext; id: string } {
+  const parts = resolveScope(cmd, [parseRegistryRef(arg(cmd, 0), 'the registry argument')]);
+  return { ctx: apiContext(cmd), id: parts.registry! };
+}
+
 export function registerRegistries(program: Command): void {
   const registries = group(program, 'registries', 'manage device registries');
 
   addRegistryFlags(leaf(registries, 'create <id>', 'create a device registry')).action(
     run(async (cmd) => {
-      const ctx = apiContext(cmd);
-      const id = arg(cmd, 0);
+      const { ctx, id } = registryArg(cmd);
       const body: JsonObject = { id, ...registryBody(cmd.opts<RegistryFlags>(), ctx.project, readText) };
       const doc = await ctx.client.post(`${ctx.location}/registries`, body);
       ctx.out.status(`Created registry [${id}].`);
@@ -56,28 +63,27 @@ export function registerRegistries(program: Command): void {
 
   leaf(registries, 'describe <id>', 'show a registry').action(
     run(async (cmd) => {
-      const ctx = apiContext(cmd);
-      ctx.out.resource(await ctx.client.get(registryPath(ctx, arg(cmd, 0))));
+      const { ctx, id } = registryArg(cmd);
+      ctx.out.resource(await ctx.client.get(registryPath(ctx, id)));
     }),
   );
 
   addRegistryFlags(leaf(registries, 'update <id>', 'change a registry; the update mask covers exactly the flags given')).action(
     run(async (cmd) => {
-      const ctx = apiContext(cmd);
-      const id = arg(cmd, 0);
       const flags = cmd.opts<RegistryFlags>();
       const mask = buildUpdateMask({ ...flags }, REGISTRY_MASK_PATHS);
       if (mask.length === 0) throw new UsageError('nothing to update: give at least one registry flag.');
+      const { ctx, id } = registryArg(cmd);
       const doc = await ctx.client.patch(registryPath(ctx, id), registryBody(flags, ctx.project, readText), mask);
       ctx.out.status(`Updated registry [${id}].`);
       ctx.out.resource(doc);
     }),
   );
 
-  leaf(registries, 'delete <id>', 'delete a registry (it must have no devices)').action(
+  withQuiet(leaf(registries, 'delete <id>', 'delete a registry (it must have no devices)')).action(
     run(async (cmd) => {
-      const ctx = apiContext(cmd);
-      const id = arg(cmd, 0);
+      const { ctx, id } = registryArg(cmd);
+      await confirmOrStop(cmd, `Registry [${id}] will be deleted.`);
       const doc = await ctx.client.delete(registryPath(ctx, id));
       ctx.out.status(`Deleted registry [${id}].`);
       if (ctx.out.format === 'json') ctx.out.resource(doc);

@@ -73,6 +73,7 @@ function accept(s: ConnectContext, outcome: Extract<AuthOutcome, { ok: true }>):
   s.claimDevice(device.numId);
   s.transition('connected');
   s.env.metrics.connect('accepted');
+  s.env.metrics.sessionOpened(slot);
   s.env.activity.heartbeat(device.numId, s.env.clock.now());
   s.send({ cmd: 'connack', returnCode: 0, sessionPresent: false });
   s.deviceLog(slot, 'INFO', 'CONNECT');

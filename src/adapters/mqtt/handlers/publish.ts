@@ -22,8 +22,10 @@ export function handlePublish(s: PublishContext, p: IPublishPacket): void {
   if (p.qos === 1 && !isPacketId(p.messageId)) return s.close('protocol-error');
   if (!topic) return s.invalidPublishTopic(p);
   const slot = s.slots.get(topic.device);
+  // An attach names a device not attached yet: counted under the connection's own device.
+  const counted = slot ?? (topic.kind === 'attach' || topic.kind === 'detach' ? s.own : undefined);
+  if (counted) s.env.metrics.messageIn(topic.kind, p.qos, counted);
   if (!slot) return s.publishForUnknownDevice(p, topic.device, topic.kind);
-  s.env.metrics.messageIn(topic.kind, p.qos);
   switch (topic.kind) {
     case 'events':
       return publishEvent(s, slot, p, topic.subfolder, now);

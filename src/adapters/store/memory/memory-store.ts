@@ -3,6 +3,7 @@ import { nextConfigVersion } from '../../../domain/config-versioning.js';
 import { EMPTY_POLICY, nextPolicy } from '../../../domain/iam-policy.js';
 import { pageOf } from '../../../domain/paging.js';
 import { LIMITS } from '../../../domain/limits.js';
+import { CONFLICT, importConflicts, sameImportedDevice, sameRegistrySettings } from '../../../domain/fleet-import-rules.js';
 import { isNumId, parseRegistryName } from '../../../domain/names.js';
 import {
   isGateway,
@@ -17,7 +18,17 @@ import {
   type RegistryKey,
 } from '../../../domain/model.js';
 import type { ServiceAccount, ServiceAccountKey } from '../../../domain/service-accounts.js';
-import type { ActivityPatch, BindLimits, ConfigUpdate, DeviceListFilter, Page, Store } from '../../../services/ports.js';
+import type {
+  ActivityPatch,
+  BindLimits,
+  ConfigUpdate,
+  DeviceListFilter,
+  ImportedBinding,
+  ImportedDevice,
+  ImportResult,
+  Page,
+  Store,
+} from '../../../services/ports.js';
 import { copyBytes, copyConfig, copyDevice, copyIamPolicy, copyMutable, copyRegistry, copyState } from './copies.js';
 import { MemoryIam } from './memory-iam.js';
 import * as err from '../store-errors.js';
@@ -299,6 +310,89 @@ export class MemoryStore implements Store {
     g.lastAccessedGatewayTime = at;
   }
 
+  async importRegistry(
+    input: NewRegistry,
+    devices: readonly ImportedDevice[],
+    bindings: readonly ImportedBinding[],
+    onProgress?: (devicesDone: number) => void,
+  ): Promise<ImportResult> {
+    this.assertOpen();
+    const k = keyOf(input);
+    const existing = this.registries.get(k);
+    const conflicts: string[] = [];
+    if (existing && !sameRegistrySettings(existing.registry, input)) conflicts.push(CONFLICT.registrySettings(input));
+    const toCreate: ImportedDevice[] = [];
+    // The registry's devices after the import, by ID: what the bindings may name.
+    const typeOf = new Map<string, { numId: string; gateway: boolean }>();
+    for (const [id, numId] of existing?.byId ?? []) {
+      typeOf.set(id, { numId, gateway: isGateway((this.devices.get(numId) as DeviceEntry).device) });
+    }
+    const given = { numIds: new Set<string>(), ids: new Set<string>() };
+    for (const d of devices) {
+      if (given.numIds.has(d.numId) || given.ids.has(d.id)) {
+        conflicts.push(CONFLICT.duplicate(d.id, d.numId));
+        continue;
+      }
+      given.numIds.add(d.numId);
+      given.ids.add(d.id);
+      const holder = this.devices.get(d.numId)?.device;
+      const storedNumId = existing?.byId.get(d.id);
+      if (holder) {
+        if (holder.id !== d.id || keyOf(holder.registryKey) !== k) conflicts.push(CONFLICT.numIdTaken(d.id, d.numId, holderName(holder, input)));
+        else if (!sameImportedDevice(holder, d)) conflicts.push(CONFLICT.differs(d.id, d.numId));
+      } else if (storedNumId !== undefined) {
+        conflicts.push(CONFLICT.idTaken(d.id, d.numId, storedNumId));
+      } else {
+        toCreate.push(d);
+        typeOf.set(d.id, { numId: d.numId, gateway: isGateway(d) });
+      }
+    }
+    const pairs: [string, string][] = [];
+    for (const b of bindings) {
+      const gw = typeOf.get(b.gatewayId);
+      const dev = typeOf.get(b.deviceId);
+      if (!gw || !dev) conflicts.push(CONFLICT.unknownBindingSide(b.gatewayId, b.deviceId));
+      else if (!gw.gateway) conflicts.push(CONFLICT.notGateway(b.gatewayId));
+      else if (dev.gateway) conflicts.push(CONFLICT.gatewayAsDevice(b.deviceId));
+      else pairs.push([gw.numId, dev.numId]);
+    }
+    if (conflicts.length > 0) throw importConflicts(input, conflicts);
+
+    // Everything checked: from here on nothing throws, which keeps the import atomic.
+    let reg = existing;
+    if (!reg) {
+      reg = { registry: copyRegistry({ ...input, revision: 1 }), ids: [], byId: new Map(), iam: undefined };
+      this.registries.set(k, reg);
+    }
+    let written = 0;
+    for (const d of toCreate) {
+      if (++written % 1000 === 0) onProgress?.(written);
+      const device = copyDevice({ ...d, registryKey: { project: input.project, location: input.location, registry: input.registry }, revision: 1 });
+      const entry: DeviceEntry = { device, configs: [device.config], states: [] };
+      if (device.state) entry.states.push({ seq: this.nextStateSeq++, state: device.state });
+      this.devices.set(device.numId, entry);
+      reg.byId.set(device.id, device.numId);
+      // Numbers after every imported numId, so a later createDevice never hands one out again.
+      this.nextNumId = Math.max(this.nextNumId, Number(device.numId) + 1);
+    }
+    if (toCreate.length > 0) reg.ids = [...reg.byId.keys()].sort(compare);
+    let bindingsCreated = 0;
+    for (const [gw, dev] of pairs) {
+      const set = this.devicesOfGateway.get(gw) ?? new Set<string>();
+      if (set.has(dev)) continue;
+      this.devicesOfGateway.set(gw, set.add(dev));
+      this.gatewaysOfDevice.set(dev, (this.gatewaysOfDevice.get(dev) ?? new Set<string>()).add(gw));
+      bindingsCreated++;
+    }
+    return {
+      registryCreated: !existing,
+      devicesCreated: toCreate.length,
+      devicesSkipped: devices.length - toCreate.length,
+      bindingsCreated,
+      bindingsSkipped: pairs.length - bindingsCreated,
+    };
+  }
+
   async bind(gatewayNumId: string, deviceNumId: string, limits: BindLimits): Promise<void> {
     this.assertOpen();
     const gw = this.entry(gatewayNumId).device;
@@ -419,5 +513,9 @@ export class MemoryStore implements Store {
     if (gateways?.size === 0) this.gatewaysOfDevice.delete(deviceNumId);
   }
 }
+
+/** The holder of a numId, by its ID, and by its registry too when that is another one. */
+const holderName = (holder: Device, importing: RegistryKey): string =>
+  keyOf(holder.registryKey) === keyOf(importing) ? holder.id : `${holder.id}" of registry "${registryName(holder.registryKey)}`;
 
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

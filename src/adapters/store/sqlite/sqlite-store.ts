@@ -5,6 +5,7 @@ import { EMPTY_POLICY, nextPolicy } from '../../../domain/iam-policy.js';
 import { pageOf } from '../../../domain/paging.js';
 import { LIMITS } from '../../../domain/limits.js';
 import { isNumId, parseRegistryName } from '../../../domain/names.js';
+import { CONFLICT, importConflicts, sameImportedDevice, sameRegistrySettings } from '../../../domain/fleet-import-rules.js';
 import {
   registryName,
   type Device,
@@ -17,7 +18,17 @@ import {
   type RegistryKey,
 } from '../../../domain/model.js';
 import type { ServiceAccount, ServiceAccountKey } from '../../../domain/service-accounts.js';
-import type { ActivityPatch, BindLimits, ConfigUpdate, DeviceListFilter, Page, Store } from '../../../services/ports.js';
+import type {
+  ActivityPatch,
+  BindLimits,
+  ConfigUpdate,
+  DeviceListFilter,
+  ImportedBinding,
+  ImportedDevice,
+  ImportResult,
+  Page,
+  Store,
+} from '../../../services/ports.js';
 import {
   decodeConfig,
   decodeDevice,
@@ -30,7 +41,7 @@ import {
   parseNumId,
   type DeviceRow,
 } from './codec.js';
-import { migrate } from './migrations.js';
+import { migrate, MIGRATIONS } from './migrations.js';
 import { isUniqueViolation, sqliteErrorTranslator, SqliteTransactions } from './sqlite-transactions.js';
 import { SqliteIam } from './sqlite-iam.js';
 import {
@@ -69,6 +80,26 @@ export class SqliteStore implements Store {
     this.tx = new SqliteTransactions(db, err.storeClosed, sqliteErrorTranslator('registry store', true));
     this.q = prepareStatements(db);
     this.iam = new SqliteIam(db);
+  }
+
+  /**
+   * A read-only view of an existing store file, for an export next to a running server (WAL lets
+   * it read a consistent snapshot without blocking the writer). Never migrates: a file of another
+   * schema version is refused.
+   */
+  static openReadOnly(path: string): SqliteStore {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 5000');
+      const version = db.pragma('user_version', { simple: true }) as number;
+      if (version !== MIGRATIONS.length) {
+        throw new Error(`${path} has schema version ${version}; this Bridgehead reads version ${MIGRATIONS.length}. Start the server once to migrate it.`);
+      }
+      return new SqliteStore(db);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
   }
 
   static open(path: string): SqliteStore {
@@ -299,6 +330,109 @@ export class SqliteStore implements Store {
   async recordGatewayAccess(numId: string, gatewayId: string, at: number): Promise<void> {
     this.tx.write(() => {
       this.q.recordGatewayAccess.run(gatewayId, at, this.requireDevice(numId).num_id);
+    });
+  }
+
+  async importRegistry(
+    input: NewRegistry,
+    devices: readonly ImportedDevice[],
+    bindings: readonly ImportedBinding[],
+    onProgress?: (devicesDone: number) => void,
+  ): Promise<ImportResult> {
+    // One write transaction: a conflict found anywhere throws, and the rollback leaves nothing.
+    return this.tx.write(() => {
+      const k = key3(input);
+      const row = this.q.getRegistry.get(...k);
+      const conflicts: string[] = [];
+      if (row && !sameRegistrySettings(decodeRegistry(row), input)) conflicts.push(CONFLICT.registrySettings(input));
+      const typeOf = new Map<string, { numId: number; gateway: boolean }>();
+      // The registry's devices in one query: a re-run compares every one of them.
+      const own = new Map<number, Device>();
+      for (const r of row ? this.q.registryDevices.iterate(...k) : []) {
+        own.set(r.num_id, decodeDevice(r));
+        typeOf.set(r.id, { numId: r.num_id, gateway: r.gateway_type === 'GATEWAY' });
+      }
+      const toCreate: { n: number; d: ImportedDevice }[] = [];
+      const given = { numIds: new Set<string>(), ids: new Set<string>() };
+      for (const d of devices) {
+        const n = parseNumId(d.numId);
+        if (n === undefined || given.numIds.has(d.numId) || given.ids.has(d.id)) {
+          conflicts.push(CONFLICT.duplicate(d.id, d.numId));
+          continue;
+        }
+        given.numIds.add(d.numId);
+        given.ids.add(d.id);
+        const holder = own.get(n);
+        const elsewhere = holder ? undefined : this.q.brief.get(n);
+        const stored = typeOf.get(d.id);
+        if (elsewhere) {
+          const where = `${elsewhere.id}" of registry "${registryName({ project: elsewhere.project, location: elsewhere.location, registry: elsewhere.registry })}`;
+          conflicts.push(CONFLICT.numIdTaken(d.id, d.numId, where));
+        } else if (holder) {
+          if (holder.id !== d.id) conflicts.push(CONFLICT.numIdTaken(d.id, d.numId, holder.id));
+          else if (!sameImportedDevice(holder, d)) conflicts.push(CONFLICT.differs(d.id, d.numId));
+        } else if (stored !== undefined) {
+          conflicts.push(CONFLICT.idTaken(d.id, d.numId, String(stored.numId)));
+        } else {
+          toCreate.push({ n, d });
+          typeOf.set(d.id, { numId: n, gateway: d.gatewayConfig.gatewayType === 'GATEWAY' });
+        }
+      }
+      const pairs: [number, number][] = [];
+      for (const b of bindings) {
+        const gw = typeOf.get(b.gatewayId);
+        const dev = typeOf.get(b.deviceId);
+        if (!gw || !dev) conflicts.push(CONFLICT.unknownBindingSide(b.gatewayId, b.deviceId));
+        else if (!gw.gateway) conflicts.push(CONFLICT.notGateway(b.gatewayId));
+        else if (dev.gateway) conflicts.push(CONFLICT.gatewayAsDevice(b.deviceId));
+        else pairs.push([gw.numId, dev.numId]);
+      }
+      if (conflicts.length > 0) throw importConflicts(input, conflicts);
+
+      if (!row) this.q.insertRegistry.run(...k, encodeRegistry(input));
+      // An explicit rowid above sqlite_sequence raises it (AUTOINCREMENT), so createDevice never
+      // hands an imported numId out again.
+      let written = 0;
+      for (const { n, d } of toCreate) {
+        if (++written % 1000 === 0) onProgress?.(written);
+        this.q.insertImportedDevice.run({
+          num_id: n,
+          config_version: d.config.version,
+          project: input.project,
+          location: input.location,
+          registry: input.registry,
+          id: d.id,
+          gateway_type: d.gatewayConfig.gatewayType,
+          doc: encodeDeviceDoc(d),
+          last_accessed_gateway_id: d.gatewayConfig.lastAccessedGatewayId ?? null,
+          last_accessed_gateway_time: d.gatewayConfig.lastAccessedGatewayTime ?? null,
+          last_heartbeat_time: d.lastHeartbeatTime ?? null,
+          last_event_time: d.lastEventTime ?? null,
+          last_state_time: d.lastStateTime ?? null,
+          last_config_ack_time: d.lastConfigAckTime ?? null,
+          last_config_send_time: d.lastConfigSendTime ?? null,
+          last_error_time: d.lastErrorTime ?? null,
+          last_error_status: encodeErrorStatus(d.lastErrorStatus),
+          state_update_time: d.state?.updateTime ?? null,
+          state_data: d.state?.binaryData ?? null,
+        });
+        const c = d.config;
+        this.q.insertConfig.run(n, c.version, c.cloudUpdateTime, c.deviceAckTime ?? null, c.binaryData);
+        if (d.state) this.q.insertState.run(n, d.state.updateTime, d.state.binaryData);
+      }
+      let bindingsCreated = 0;
+      for (const [gw, dev] of pairs) {
+        if (this.q.isBound.get(gw, dev) !== undefined) continue;
+        this.q.insertBinding.run(gw, dev);
+        bindingsCreated++;
+      }
+      return {
+        registryCreated: !row,
+        devicesCreated: toCreate.length,
+        devicesSkipped: devices.length - toCreate.length,
+        bindingsCreated,
+        bindingsSkipped: pairs.length - bindingsCreated,
+      };
     });
   }
 

@@ -82,6 +82,15 @@ export function prepareStatements(db: Database.Database) {
         @last_accessed_gateway_time, @last_heartbeat_time, @last_event_time, @last_state_time,
         @last_config_ack_time, @last_config_send_time, @last_error_time, @last_error_status,
         @state_update_time, @state_data)`),
+    insertImportedDevice: db.prepare<InsertDeviceParams & { num_id: number; config_version: number }>(`INSERT INTO devices (num_id,
+        project, location, registry, id, gateway_type, doc, config_version, last_accessed_gateway_id,
+        last_accessed_gateway_time, last_heartbeat_time, last_event_time, last_state_time, last_config_ack_time,
+        last_config_send_time, last_error_time, last_error_status, state_update_time, state_data)
+      VALUES (@num_id, @project, @location, @registry, @id, @gateway_type, @doc, @config_version,
+        @last_accessed_gateway_id, @last_accessed_gateway_time, @last_heartbeat_time, @last_event_time,
+        @last_state_time, @last_config_ack_time, @last_config_send_time, @last_error_time, @last_error_status,
+        @state_update_time, @state_data)`),
+    registryDevices: db.prepare<Key3, DeviceRow>(`${DEVICE_SELECT} WHERE d.project = ? AND d.location = ? AND d.registry = ?`),
     deviceByNumId: db.prepare<[number], DeviceRow>(`${DEVICE_SELECT} WHERE d.num_id = ?`),
     deviceById: db.prepare<[...Key3, string], DeviceRow>(
       `${DEVICE_SELECT} WHERE d.project = ? AND d.location = ? AND d.registry = ? AND d.id = ?`,

@@ -1,0 +1,217 @@
+import { existsSync, mkdirSync, readFileSync, createWriteStream, type WriteStream } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { once } from 'node:events';
+import { NodeKeyInspector } from '../../adapters/crypto/key-inspector.js';
+import { MemoryStore } from '../../adapters/store/memory/memory-store.js';
+import { SqliteStore } from '../../adapters/store/sqlite/sqlite-store.js';
+import { isApiError } from '../../domain/errors.js';
+import { isGateway, registryName, type Registry } from '../../domain/model.js';
+import { parseRegistryName } from '../../domain/names.js';
+import { conflictsWithStore, planImport, runImport, type FleetProblem } from '../../services/fleet-import.js';
+import type { Store } from '../../services/ports.js';
+import { bindingLine, deviceLine, readFleetText, registryLine, type ReadResult } from './fleet-json.js';
+import { Progress } from './fleet-progress.js';
+
+/** Problems printed before "and N more". */
+const MAX_PROBLEMS_SHOWN = 50;
+
+/** Exit codes: 2 for input the import refuses (problems, conflicts), as for other usage errors. */
+export const EXIT_INPUT = 2;
+
+export interface ImportFlags {
+  dataDir?: string;
+  dryRun?: boolean;
+  registry?: string;
+  quiet?: boolean;
+}
+
+export interface ExportFlags {
+  dataDir?: string;
+  out?: string;
+  registry?: string[];
+}
+
+const databaseOf = (dataDir: string | undefined): string => join(resolve(dataDir ?? 'data'), 'registry.db');
+
+function printProblems(problems: readonly FleetProblem[]): void {
+  const shown = problems.slice(0, MAX_PROBLEMS_SHOWN);
+  process.stderr.write(`import refused, nothing written: ${problems.length} problem${problems.length === 1 ? '' : 's'}\n`);
+  for (const p of shown) process.stderr.write(`  ${p.where}${p.field ? ` ${p.field}` : ''}: ${p.message}\n`);
+  if (problems.length > shown.length) process.stderr.write(`  ... and ${problems.length - shown.length} more\n`);
+}
+
+export async function runImportCommand(files: readonly string[], flags: ImportFlags): Promise<number> {
+  const progress = new Progress(process.stderr, 'records', flags.quiet);
+  let defaultRegistry: string | undefined;
+  try {
+    defaultRegistry = flags.registry === undefined ? undefined : registryName(parseRegistryName(flags.registry, '--registry'));
+  } catch {
+    process.stderr.write(`--registry wants a full registry name, e.g. --registry projects/my-project/locations/us-central1/registries/my-registry\n`);
+    return EXIT_INPUT;
+  }
+  const read: ReadResult = { records: [], problems: [] };
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      read.problems.push({ where: file, field: undefined, message: `cannot read: ${(e as Error).message}` });
+      continue;
+    }
+    readFleetText(file, text, defaultRegistry, read);
+  }
+
+  const database = databaseOf(flags.dataDir);
+  // TODO(lead): take the exclusive data-dir lock (src/main/data-dir-lock.ts) here once it is on
+  // main: an import must not run next to a server on the same data directory (docs/compat.md C-IMPORT-OFFLINE).
+  let store: Store;
+  if (flags.dryRun) store = existsSync(database) ? SqliteStore.openReadOnly(database) : new MemoryStore();
+  else {
+    mkdirSync(resolve(flags.dataDir ?? 'data'), { recursive: true, mode: 0o700 });
+    store = SqliteStore.open(database);
+  }
+  try {
+    progress.begin('checking', read.records.length, 'records');
+    const plan = await planImport(read.records, {
+      keys: new NodeKeyInspector(),
+      now: Date.now(),
+      storedRegistry: (key) => store.getRegistry(key),
+      onRecord: (n) => progress.update(n),
+    });
+    progress.end(read.records.length);
+    const problems = [...read.problems, ...plan.problems];
+    if (problems.length === 0) {
+      progress.begin('comparing with the data directory', plan.devices, 'devices');
+      problems.push(...(await conflictsWithStore(store, plan, (n) => progress.update(n))));
+      progress.end(plan.devices);
+    }
+    if (problems.length > 0) {
+      printProblems(problems);
+      return EXIT_INPUT;
+    }
+    if (flags.dryRun) {
+      process.stdout.write(`dry run: ${plan.registries.length} registries, ${plan.devices} devices would be imported; nothing written\n`);
+      return 0;
+    }
+    const writing = new Progress(process.stderr, 'devices', flags.quiet);
+    writing.begin('importing', plan.devices);
+    const started = Date.now();
+    const outcomes = await runImport(store, plan, (_outcome, done) => writing.update(done), (done) => writing.update(done));
+    writing.end(plan.devices);
+    // After the bar's last line, so that a terminal shows them whole.
+    for (const o of outcomes) {
+      process.stdout.write(
+        `${o.name}: ${o.registryCreated ? 'created' : 'existing'}, ${o.devicesCreated} devices created, ${o.devicesSkipped} unchanged, ` +
+          `${o.bindingsCreated} bindings created, ${o.bindingsSkipped} unchanged\n`,
+      );
+    }
+    const seconds = (Date.now() - started) / 1000;
+    const created = outcomes.reduce((n, o) => n + o.devicesCreated, 0);
+    process.stdout.write(`imported ${created} devices (${plan.devices - created} unchanged) in ${seconds.toFixed(1)} s, ${Math.round(plan.devices / Math.max(seconds, 0.001))} devices/s\n`);
+    return 0;
+  } catch (e) {
+    if (isApiError(e) && e.kind === 'FAILED_PRECONDITION') {
+      process.stderr.write(`${e.message}\n`);
+      return EXIT_INPUT;
+    }
+    throw e;
+  } finally {
+    await store.close();
+  }
+}
+
+/** Writes lines to a stream, waiting when its buffer is full. */
+class LineWriter {
+  private pending: string[] = [];
+  private size = 0;
+
+  constructor(private readonly out: NodeJS.WritableStream) {}
+
+  async line(s: string): Promise<void> {
+    this.pending.push(s);
+    this.size += s.length;
+    if (this.size > 1 << 20) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const chunk = `${this.pending.join('\n')}\n`;
+    this.pending = [];
+    this.size = 0;
+    if (!this.out.write(chunk)) await once(this.out, 'drain');
+  }
+}
+
+const PAGE = 1000;
+
+export async function runExportCommand(flags: ExportFlags): Promise<number> {
+  const database = databaseOf(flags.dataDir);
+  if (!existsSync(database)) {
+    process.stderr.write(`no registry store at ${database}: give --data-dir, the directory the server runs with\n`);
+    return EXIT_INPUT;
+  }
+  let wanted: Set<string> | undefined;
+  try {
+    wanted = flags.registry?.length ? new Set(flags.registry.map((r) => registryName(parseRegistryName(r, '--registry')))) : undefined;
+  } catch {
+    process.stderr.write(`--registry wants a full registry name, e.g. --registry projects/my-project/locations/us-central1/registries/my-registry\n`);
+    return EXIT_INPUT;
+  }
+  // Read-only: an export may run next to the server (WAL readers see one consistent snapshot per read).
+  const store = SqliteStore.openReadOnly(database);
+  let file: WriteStream | undefined;
+  const progress = new Progress(process.stderr, 'devices', !flags.out);
+  try {
+    file = flags.out ? createWriteStream(flags.out) : undefined;
+    const out = new LineWriter(file ?? process.stdout);
+    let devices = 0;
+    progress.begin('exporting', 0);
+    const registries: Registry[] = [];
+    for (let after: string | undefined; ; ) {
+      const page = await store.listAllRegistries(after, 100);
+      registries.push(...page.items.filter((r) => !wanted || wanted.has(registryName(r))));
+      if (page.next === undefined) break;
+      after = page.next;
+    }
+    for (const name of wanted ?? []) {
+      if (!registries.some((r) => registryName(r) === name)) {
+        process.stderr.write(`registry ${name} not found\n`);
+        return EXIT_INPUT;
+      }
+    }
+    for (const r of registries) {
+      await out.line(registryLine(r));
+      const gateways: string[] = [];
+      for (let after: string | undefined; ; ) {
+        const page = await store.listDevices(r, {}, after, PAGE);
+        for (const d of page.items) {
+          await out.line(deviceLine(d));
+          if (isGateway(d)) gateways.push(d.numId);
+        }
+        devices += page.items.length;
+        progress.update(devices);
+        if (page.next === undefined) break;
+        after = page.next;
+      }
+      for (const gw of gateways) {
+        const gateway = await store.getDeviceByNumId(gw);
+        for (let after: string | undefined; ; ) {
+          const page = await store.listDevices(r, { boundToGateway: gw }, after, PAGE);
+          for (const d of page.items) await out.line(bindingLine(registryName(r), gateway!.id, d.id));
+          if (page.next === undefined) break;
+          after = page.next;
+        }
+      }
+    }
+    await out.flush();
+    progress.end(devices);
+    if (flags.out) process.stderr.write(`exported ${registries.length} registries, ${devices} devices to ${flags.out}\n`);
+    return 0;
+  } finally {
+    await store.close();
+    if (file) {
+      file.end();
+      await once(file, 'close');
+    }
+  }
+}
