@@ -19,10 +19,10 @@ import { startServer, type StartedServer } from '../support/server.js';
  */
 
 /** The serial number of the certificate a new TLS handshake to `url` gets. */
-function servedSerial(url: string, ca: string, alpn?: string[]): Promise<string> {
+function servedSerial(url: string, ca: string, alpn?: string[], servername = 'localhost'): Promise<string> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const socket = connect({ host: hostname, port: Number(port), servername: 'localhost', ca, ...(alpn ? { ALPNProtocols: alpn } : {}) }, () => {
+    const socket = connect({ host: hostname, port: Number(port), servername, ca, ...(alpn ? { ALPNProtocols: alpn } : {}) }, () => {
       resolve(socket.getPeerX509Certificate()!.serialNumber);
       socket.destroy();
     });
@@ -64,6 +64,9 @@ describe('SIGHUP reloads the TLS certificate without dropping connections', () =
   const dir = mkdtempSync(join(tmpdir(), 'bridgehead-reload-'));
   const certFile = join(dir, 'server.pem');
   const keyFile = join(dir, 'server-key.pem');
+  const sniCert = join(dir, 'sni.pem');
+  const sniKey = join(dir, 'sni-key.pem');
+  const SNI_HOST = 'devices.example.test';
   let ca: TestCa;
   let server: StartedServer;
   let device: TestDevice;
@@ -75,8 +78,22 @@ describe('SIGHUP reloads the TLS certificate without dropping connections', () =
     oldSerial = new X509Certificate(first.certificatePem).serialNumber;
     writeFileSync(certFile, first.certificatePem);
     writeFileSync(keyFile, first.privateKeyPem);
+    const sni = await issueTlsServerCertificate(ca, [SNI_HOST], { commonName: SNI_HOST });
+    writeFileSync(sniCert, sni.certificatePem);
+    writeFileSync(sniKey, sni.privateKeyPem);
     server = await startServer({
-      args: ['--tls-cert', certFile, '--tls-key', keyFile, '--api-tls-listen', '127.0.0.1:0', '--http-bridge-listen', '127.0.0.1:0'],
+      args: [
+        '--tls-cert',
+        certFile,
+        '--tls-key',
+        keyFile,
+        '--tls-sni',
+        `${SNI_HOST}=${sniCert},${sniKey}`,
+        '--api-tls-listen',
+        '127.0.0.1:0',
+        '--http-bridge-listen',
+        '127.0.0.1:0',
+      ],
       logLevel: 'info',
     });
     await createRegistry(server, 'reload-reg');
@@ -106,6 +123,10 @@ describe('SIGHUP reloads the TLS certificate without dropping connections', () =
       assert.equal((await firstEvent(client as never, ['connect', 'error', 'close'])).event, 'connect');
       await publishAcked(client, `/devices/${device.id}/events`, 'before');
 
+      const sniBefore = await servedSerial(listeners.mqtt, ca.certificatePem, undefined, SNI_HOST);
+      const renewedSni = await issueTlsServerCertificate(ca, [SNI_HOST], { commonName: SNI_HOST });
+      writeFileSync(sniCert, renewedSni.certificatePem);
+      writeFileSync(sniKey, renewedSni.privateKeyPem);
       const renewed = await issueTlsServerCertificate(ca, [], { commonName: 'renewed' });
       const newSerial = new X509Certificate(renewed.certificatePem).serialNumber;
       assert.notEqual(newSerial, oldSerial);
@@ -117,6 +138,9 @@ describe('SIGHUP reloads the TLS certificate without dropping connections', () =
       assert.equal((line.certificate as { serialNumber: string }).serialNumber, newSerial);
 
       for (const [name, url] of Object.entries(listeners)) assert.equal(await servedSerial(url, ca.certificatePem, ['h2']), newSerial, `${name} serves the renewed certificate`);
+      const sniAfter = new X509Certificate(renewedSni.certificatePem).serialNumber;
+      assert.notEqual(sniBefore, sniAfter);
+      for (const [name, url] of Object.entries(listeners)) assert.equal(await servedSerial(url, ca.certificatePem, ['h2'], SNI_HOST), sniAfter, `${name} serves the renewed --tls-sni certificate`);
       // The connection from before the reload is untouched.
       assert.equal(client.connected, true);
       await publishAcked(client, `/devices/${device.id}/events`, 'after');
