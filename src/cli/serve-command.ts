@@ -71,7 +71,11 @@ export function registerServe(program: Command): void {
     .option('--push-token-issuer <iss>', 'iss of the tokens push requests carry (default https://accounts.google.com)')
     .option('--pubsub-forward <local=target[@endpoint]>', 'republish a local topic to Google Pub/Sub, repeatable; endpoint host:port (TLS, Google credentials) or http://host:port (plaintext, none)', collect)
     .action(async (opts: ServeFlags, command: Command) => {
-      const [{ loadConfig }, { ConfigError }] = await Promise.all([import('../config/loader.js'), import('../config/schema.js')]);
+      const [{ loadConfig }, { ConfigError }, { lifecycleLine }] = await Promise.all([
+        import('../config/loader.js'),
+        import('../config/schema.js'),
+        import('../main/lifecycle-log.js'),
+      ]);
       let config;
       try {
         config = loadConfig({
@@ -107,25 +111,44 @@ export function registerServe(program: Command): void {
         });
       } catch (e) {
         if (e instanceof ConfigError) {
-          process.stderr.write(`bridgehead: ${e.message}\n`);
+          lifecycleLine('fatal', `invalid configuration: ${e.problems.join('; ')}`, { problems: e.problems, exitCode: 2 }, 'fatal');
           process.exit(2);
         }
         throw e;
       }
-      const { startServer } = await import('../main/server.js');
-      const server = await startServer(config);
-      process.stdout.write(`${JSON.stringify({ event: 'listening', ...server.info })}\n`);
+      const level = config.logLevel;
+      const [{ startServer }, { StartupError }] = await Promise.all([import('../main/server.js'), import('../main/startup-error.js')]);
+      let server;
+      try {
+        server = await startServer(config);
+      } catch (e) {
+        if (e instanceof StartupError) {
+          lifecycleLine('fatal', e.message, { setting: e.setting, value: e.value, exitCode: 2 }, level);
+          process.exit(2);
+        }
+        // Not the operator's doing: the stack is for the bug report.
+        lifecycleLine('fatal', `startup failed: ${(e as Error)?.message ?? String(e)}`, { err: { type: (e as Error)?.name, stack: (e as Error)?.stack }, exitCode: 1 }, level);
+        process.exit(1);
+      }
+      const running = server;
       const stop = (signal: string): void => {
-        process.stderr.write(`bridgehead: ${signal} received, draining\n`);
-        server.close().then(
-          () => process.exit(0),
+        lifecycleLine('info', 'stopping', { signal }, level);
+        running.close().then(
+          () => {
+            lifecycleLine('info', 'stopped', { signal }, level);
+            process.exit(0);
+          },
           (err: unknown) => {
-            process.stderr.write(`bridgehead: error while stopping: ${String(err)}\n`);
+            lifecycleLine('error', `error while stopping: ${(err as Error)?.message ?? String(err)}`, { err: { stack: (err as Error)?.stack } }, level);
             process.exit(1);
           },
         );
       };
       process.once('SIGTERM', () => stop('SIGTERM'));
       process.once('SIGINT', () => stop('SIGINT'));
+      // systemd's ExecReload (kill -HUP): renewed certificates without a restart.
+      process.on('SIGHUP', () => void running.reloadTls());
+      // Only now: a script that signals the server as soon as it reads this line must find the handlers in place.
+      process.stdout.write(`${JSON.stringify({ level: 30, time: Date.now(), service: 'bridgehead', msg: 'listening', event: 'listening', pid: process.pid, ...running.info })}\n`);
     });
 }

@@ -4,6 +4,7 @@
  * problem together and returns a frozen `Config`.
  */
 
+import { checkTlsFiles } from './tls-files.js';
 import { parsePubsubForwarding, type ForwardingRule } from './pubsub-forwarding.js';
 import { parseTlsSni, type SniEntry } from './tls-sni.js';
 
@@ -262,6 +263,7 @@ export function validateConfig(raw: RawConfig): Config {
   const tlsCert = optionalString(raw.tlsCert, 'tlsCert', problems);
   const tlsKey = optionalString(raw.tlsKey, 'tlsKey', problems);
   if ((tlsCert === undefined) !== (tlsKey === undefined)) problems.push('tlsCert/tlsKey: give both or neither');
+  else if (tlsCert !== undefined && tlsKey !== undefined) checkTlsFiles(tlsCert, tlsKey, problems);
   const tlsHostnames = list(raw.tlsHostnames).map(String);
   const tlsSni = parseTlsSni(raw.tlsSni, problems);
   const apiTlsListen = optionalListen(raw.apiTlsListen, 'apiTlsListen', problems);

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { randomUUID, X509Certificate } from 'node:crypto';
+import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { isLoopbackHost, redactConfig, type Config, type ListenAddress } from '../config/schema.js';
@@ -16,7 +16,7 @@ import { LocalBus } from '../adapters/bus/local-bus.js';
 import { MqttBridge } from '../adapters/mqtt/mqtt-bridge.js';
 import { SessionIo } from '../adapters/mqtt/session-io.js';
 import { DEFAULT_MQTT_LIMITS } from '../adapters/mqtt/session-types.js';
-import { ensureTlsMaterial } from '../adapters/mqtt/tls-material.js';
+import { ensureTlsMaterial, reloadTlsMaterial } from '../adapters/mqtt/tls-material.js';
 import { HttpBridgeListeners } from '../adapters/http-bridge/http-bridge-listeners.js';
 import { DeviceHttpBridge } from '../services/device-http-bridge.js';
 import { servedByApiTls } from '../adapters/api-tls/api-tls-listener.js';
@@ -31,12 +31,15 @@ import { LiveSessions } from '../services/live-sessions.js';
 import { ServiceAccountAdmin } from '../services/service-account-admin.js';
 import { ServiceAccountCredentials } from '../services/service-account-credentials.js';
 import type { Clock, Store } from '../services/ports.js';
+import type { Logger } from 'pino';
 import { createLogger } from '../observability/logger.js';
 import { BridgeMetrics } from '../observability/metrics.js';
 import { resolveAdminToken } from './admin-token.js';
 import type { ApiListeners } from './api-listeners.js';
 import { openPubSub } from './pubsub-wiring.js';
 import { preparePubSubConsumers } from './pubsub-consumers.js';
+import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js';
+import { dataDirError, explainStartupError } from './startup-error.js';
 
 export interface RunningServer {
   /** What the `listening` line reports. */
@@ -58,7 +61,33 @@ export interface RunningServer {
     eventLog: string;
     adminTokenFile: string | undefined;
   };
+  /**
+   * SIGHUP: reads the TLS certificates and keys (`--tls-cert`/`--tls-key`, `--tls-sni`, or the
+   * generated ones) from disk again; new handshakes get them, open connections stay. A bad
+   * certificate keeps the running ones and is logged. Resolves to whether the new ones took.
+   */
+  reloadTls(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+/**
+ * The data directory, created if missing, checked writable, and locked for this process: a second
+ * server on it stops here (DataDirLockedError, docs/compat.md C-SERVER-LOCK).
+ */
+function claimDataDir(dataDir: string): DataDirLock {
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    accessSync(dataDir, fsConstants.R_OK | fsConstants.W_OK | fsConstants.X_OK);
+  } catch (e) {
+    throw dataDirError(dataDir, e as NodeJS.ErrnoException);
+  }
+  try {
+    return acquireDataDirLock(dataDir);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EROFS' || code === 'EPERM') throw dataDirError(dataDir, e as NodeJS.ErrnoException);
+    throw e;
+  }
 }
 
 const systemClock: Clock = { now: () => Date.now() };
@@ -80,6 +109,16 @@ const STORE_WRITES: readonly (keyof Store)[] = [
   'setIamPolicy',
 ];
 
+/** What an operator checks after a reload: which certificate is now served. */
+function certificateSummary(pem: string): { serialNumber: string; fingerprint256: string; validTo: string } | undefined {
+  try {
+    const cert = new X509Certificate(pem);
+    return { serialNumber: cert.serialNumber, fingerprint256: cert.fingerprint256, validTo: cert.validTo };
+  } catch {
+    return undefined;
+  }
+}
+
 function url(scheme: string, address: AddressInfo): string {
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return `${scheme}://${host}:${address.port}`;
@@ -93,7 +132,21 @@ export async function startServer(config: Config): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
   logger.info({ config: redactConfig(config) }, 'starting');
   const dataDir = resolve(config.dataDir);
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  let lock: DataDirLock | undefined;
+  try {
+    lock = claimDataDir(dataDir);
+    const running = await startLocked(config, dataDir, logger);
+    const held = lock;
+    return { ...running, close: () => running.close().finally(() => held.release()) };
+  } catch (e) {
+    lock?.release();
+    logger.flush();
+    // The operator's problems (address in use, data directory) become one line naming the setting.
+    throw explainStartupError(config, dataDir, e) ?? e;
+  }
+}
+
+async function startLocked(config: Config, dataDir: string, logger: Logger): Promise<RunningServer> {
   const { token, file: adminTokenFile } = resolveAdminToken(config.adminToken, dataDir);
   const metrics = new BridgeMetrics();
 
@@ -275,7 +328,19 @@ export async function startServer(config: Config): Promise<RunningServer> {
   }
 
   let closing: Promise<void> | undefined;
+  const reloadTls = async (): Promise<boolean> => {
+    try {
+      const next = await ensureTlsMaterial(dataDir, { certFile: config.tlsCert, keyFile: config.tlsKey, hostnames: config.tlsHostnames, sni: config.tlsSni });
+      reloadTlsMaterial(tls, next);
+      logger.info({ certificate: certificateSummary(tls.cert), sni: [...tls.sni.keys()] }, 'TLS certificates reloaded');
+      return true;
+    } catch (err) {
+      logger.error({ err: { message: (err as Error).message }, tlsCert: config.tlsCert, tlsKey: config.tlsKey }, 'TLS certificate reload failed; the running certificates stay in use');
+      return false;
+    }
+  };
   return {
+    reloadTls,
     info: {
       api: url('http', api.server.address() as AddressInfo),
       apiTls: listeners?.apiTls && url('https', listeners.apiTls),

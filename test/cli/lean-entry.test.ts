@@ -127,7 +127,10 @@ describe('the CLI entry point loads only what the command needs', () => {
   test('serve with an invalid configuration exits 2 before loading the server', async () => {
     const { result, modules } = await traced(['serve', '--data-dir', join(dir, 'data'), '--admin-token', 'short']);
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /^bridgehead: invalid configuration:\n {2}- adminToken: /);
+    // One JSON log line, like every other server line.
+    const line = JSON.parse(result.stderr) as { level: number; msg: string };
+    assert.equal(line.level, 60);
+    assert.match(line.msg, /^invalid configuration: adminToken: /);
     assert.ok(modules.has('src/config/loader.js'));
     assert.ok(!modules.has('src/main/server.js'));
   });

@@ -41,7 +41,7 @@ describe('gRPC listener start-up', () => {
     const port = (taken.address() as AddressInfo).port;
     const dataDir = mkdtempSync(join(tmpdir(), 'bridgehead-grpc-bind-'));
     try {
-      await assert.rejects(startServer({ dataDir, args: ['--grpc-listen', `127.0.0.1:${port}`] }), /exited with 1 before listening[\s\S]*EADDRINUSE/);
+      await assert.rejects(startServer({ dataDir, args: ['--grpc-listen', `127.0.0.1:${port}`] }), new RegExp(`exited with 2 before listening[\\s\\S]*grpcListen 127\\.0\\.0\\.1:${port} is in use; free the port or choose another with --grpc-listen`));
     } finally {
       taken.close();
       rmSync(dataDir, { recursive: true, force: true });

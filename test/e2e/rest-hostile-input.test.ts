@@ -292,7 +292,7 @@ describe('/metrics access settings', () => {
   it('an unknown mode stops the server at start with the choices named', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'bridgehead-metrics-'));
     try {
-      await assert.rejects(startServer({ dataDir, args: ['--metrics-access', 'open'] }), /metricsAccess: expected one of loopback, token, public, got "open"/);
+      await assert.rejects(startServer({ dataDir, args: ['--metrics-access', 'open'] }), /metricsAccess: expected one of loopback, token, public, got \\"open\\"/);
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }

@@ -152,8 +152,9 @@ describe('server lifecycle', () => {
     const { code, stdout, stderr } = await run(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--api-listen', 'nonsense', '--log-level', 'loud']);
     assert.equal(code, 2);
     assert.equal(stdout, '', 'no listening line');
-    assert.match(stderr, /apiListen: expected HOST:PORT \(port 0-65535\), got "nonsense"/);
-    assert.match(stderr, /logLevel: expected one of .*, got "loud"/);
+    const { msg } = JSON.parse(stderr) as { msg: string };
+    assert.match(msg, /apiListen: expected HOST:PORT \(port 0-65535\), got "nonsense"/);
+    assert.match(msg, /logLevel: expected one of .*, got "loud"/);
     assert.equal(existsSync(join(dataDir, 'registry.db')), false, 'nothing was opened');
   });
 

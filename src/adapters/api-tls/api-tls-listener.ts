@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { tlsServerOptions, type TlsMaterial } from '../mqtt/tls-material.js';
+import { followCertificates, tlsServerOptions, type TlsMaterial } from '../mqtt/tls-material.js';
 import { GrpcStreamProxy } from './grpc-stream-proxy.js';
 
 /**
@@ -71,6 +71,7 @@ export class ApiTlsListener {
       handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     });
     this.tls.maxConnections = opts.maxConnections;
+    followCertificates(opts.tls, this.tls);
     this.tls.on('secureConnection', (socket: TLSSocket & { [API_TLS]?: true }) => {
       socket[API_TLS] = true;
       // A TLS server leaves Nagle on (Node's HTTP server does not): a REST answer written in two

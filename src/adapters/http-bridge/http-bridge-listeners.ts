@@ -3,7 +3,8 @@ import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { ListenAddress } from '../../config/schema.js';
 import type { DeviceHttpBridge } from '../../services/device-http-bridge.js';
-import { tlsServerOptions, type TlsMaterial } from '../mqtt/tls-material.js';
+import type { Server as TlsServer } from 'node:tls';
+import { followCertificates, tlsServerOptions, type TlsMaterial } from '../mqtt/tls-material.js';
 import { createHttpBridgeApp, type HttpBridgeObserver, type HttpBridgeTimeouts } from './http-bridge-app.js';
 
 export interface HttpBridgeListenerOptions {
@@ -27,7 +28,10 @@ export class HttpBridgeListeners {
   constructor(opts: HttpBridgeListenerOptions) {
     const base = { bridge: opts.bridge, logger: opts.logger, observer: opts.observer, timeouts: opts.timeouts };
     if (opts.listen) {
-      this.apps.push({ app: createHttpBridgeApp({ ...base, tls: tlsServerOptions(opts.tls) }), scheme: 'https', address: opts.listen });
+      const app = createHttpBridgeApp({ ...base, tls: tlsServerOptions(opts.tls) });
+      // Fastify's server here is an Http2SecureServer, a tls.Server: SIGHUP swaps its certificate.
+      followCertificates(opts.tls, app.server as unknown as TlsServer);
+      this.apps.push({ app, scheme: 'https', address: opts.listen });
     }
     if (opts.plainListen) this.apps.push({ app: createHttpBridgeApp({ ...base, tls: undefined }), scheme: 'http', address: opts.plainListen });
     for (const { app } of this.apps) app.server.maxConnections = opts.maxConnections;

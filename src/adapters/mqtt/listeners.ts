@@ -5,7 +5,7 @@ import type { ListenAddress } from '../../config/schema.js';
 import type { BridgeMetrics } from '../../observability/metrics.js';
 import { AdmissionQueue } from './admission.js';
 import { awaitClientHello } from './client-hello.js';
-import { tlsServerOptions, type TlsMaterial } from './tls-material.js';
+import { followCertificates, tlsServerOptions, type TlsMaterial } from './tls-material.js';
 
 export interface ListenerOptions {
   tls: TlsMaterial;
@@ -68,6 +68,7 @@ export class MqttListeners {
       // Node's own timeout, from the hand-over, is only a backstop: the deadline that counts runs
       // from admission (see startHandshake).
       const handshakes = createTlsServer({ ...certificates, handshakeTimeout: this.opts.handshakeTimeoutMs });
+      followCertificates(this.opts.tls, handshakes);
       // CONNECT's own timeout starts after the handshake (docs/compat.md C-MQTT-TIMEOUTS).
       handshakes.on('secureConnection', (s: TLSSocket) => {
         this.handshakeDone(s);

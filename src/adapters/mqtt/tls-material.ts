@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSecureContext, type SecureContext, type TlsOptions } from 'node:tls';
+import { createSecureContext, type SecureContext, type Server as TlsServer, type TlsOptions } from 'node:tls';
 import type { SniEntry } from '../../config/tls-sni.js';
 import { createCertificateAuthority, issueTlsServerCertificate, LOCAL_SERVER_NAMES } from '../crypto/key-pairs.js';
 
@@ -17,19 +17,74 @@ export interface TlsMaterial {
 const MIN_TLS_VERSION = 'TLSv1.2';
 
 /**
+ * What a reload changes in place for every listener built from one TlsMaterial: the servers whose
+ * default certificate it swaps (setSecureContext), and the `--tls-sni` contexts their SNICallbacks
+ * read at each handshake.
+ */
+interface LiveCertificates {
+  servers: Set<TlsServer>;
+  sniContexts: Map<string, SecureContext>;
+}
+
+const live = new WeakMap<TlsMaterial, LiveCertificates>();
+
+function sniContexts(material: TlsMaterial): Map<string, SecureContext> {
+  const contexts = new Map<string, SecureContext>();
+  for (const [host, { cert, key }] of material.sni) contexts.set(host, createSecureContext({ cert, key, minVersion: MIN_TLS_VERSION }));
+  return contexts;
+}
+
+function liveCertificates(material: TlsMaterial): LiveCertificates {
+  let state = live.get(material);
+  if (!state) {
+    state = { servers: new Set(), sniContexts: sniContexts(material) };
+    live.set(material, state);
+  }
+  return state;
+}
+
+/**
  * The certificate options of every TLS listener (MQTT and API): the default certificate, and an
  * SNICallback answering a ClientHello that names a `--tls-sni` host (exactly, or one label under a
  * `*.domain` entry) with that host's certificate; any other name, or none, gets the default.
+ * A listener passes its server to followCertificates so that reloadTlsMaterial reaches it.
  */
 export function tlsServerOptions(material: TlsMaterial): Pick<TlsOptions, 'cert' | 'key' | 'minVersion' | 'SNICallback'> {
-  const contexts = new Map<string, SecureContext>();
-  for (const [host, { cert, key }] of material.sni) contexts.set(host, createSecureContext({ cert, key, minVersion: MIN_TLS_VERSION }));
+  const state = liveCertificates(material);
   const base = { cert: material.cert, key: material.key, minVersion: MIN_TLS_VERSION } as const;
-  if (contexts.size === 0) return base;
+  if (state.sniContexts.size === 0) return base;
   return {
     ...base,
-    SNICallback: (servername, done) => done(null, secureContextFor(contexts, servername)),
+    SNICallback: (servername, done) => done(null, secureContextFor(state.sniContexts, servername)),
   };
+}
+
+/** Registers a TLS server built with tlsServerOptions(material): a reload swaps its certificate. */
+export function followCertificates(material: TlsMaterial, server: TlsServer): void {
+  const state = liveCertificates(material);
+  state.servers.add(server);
+  server.once('close', () => state.servers.delete(server));
+}
+
+/**
+ * SIGHUP: `next` (read from disk again) replaces the certificates of `material` in every server that
+ * follows it. New handshakes get the new certificates; established connections keep theirs. Every
+ * context is built before anything changes, so a bad certificate or a key that does not match
+ * throws and leaves the old certificates in place.
+ */
+export function reloadTlsMaterial(material: TlsMaterial, next: TlsMaterial): void {
+  if (next.sni.size !== material.sni.size || [...material.sni.keys()].some((h) => !next.sni.has(h))) {
+    throw new Error('the --tls-sni host names differ from the running ones; a restart changes them');
+  }
+  createSecureContext({ cert: next.cert, key: next.key, minVersion: MIN_TLS_VERSION });
+  const contexts = sniContexts(next);
+  const state = liveCertificates(material);
+  material.cert = next.cert;
+  material.key = next.key;
+  material.caFile = next.caFile;
+  material.sni = next.sni;
+  state.sniContexts = contexts;
+  for (const server of state.servers) server.setSecureContext({ cert: next.cert, key: next.key, minVersion: MIN_TLS_VERSION });
 }
 
 /** The `--tls-sni` context for a ClientHello's server name; undefined: the listener's default certificate. */
