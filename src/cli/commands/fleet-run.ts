@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, createWriteStream, type WriteStream } from 'node:fs';
+import { acquireDataDirLock, DataDirLockedError, type DataDirLock } from '../../main/data-dir-lock.js';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { NodeKeyInspector } from '../../adapters/crypto/key-inspector.js';
@@ -62,12 +63,21 @@ export async function runImportCommand(files: readonly string[], flags: ImportFl
   }
 
   const database = databaseOf(flags.dataDir);
-  // TODO(lead): take the exclusive data-dir lock (src/main/data-dir-lock.ts) here once it is on
-  // main: an import must not run next to a server on the same data directory (docs/compat.md C-IMPORT-OFFLINE).
   let store: Store;
+  // An import must not run next to a server on the same data directory (docs/compat.md
+  // C-IMPORT-OFFLINE): it takes the server's exclusive lock (C-SERVER-LOCK).
+  let lock: DataDirLock | undefined;
   if (flags.dryRun) store = existsSync(database) ? SqliteStore.openReadOnly(database) : new MemoryStore();
   else {
-    mkdirSync(resolve(flags.dataDir ?? 'data'), { recursive: true, mode: 0o700 });
+    const dir = resolve(flags.dataDir ?? 'data');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    try {
+      lock = acquireDataDirLock(dir);
+    } catch (e) {
+      if (!(e instanceof DataDirLockedError)) throw e;
+      process.stderr.write(`${e.message}\n`);
+      return EXIT_INPUT;
+    }
     store = SqliteStore.open(database);
   }
   try {
@@ -117,6 +127,7 @@ export async function runImportCommand(files: readonly string[], flags: ImportFl
     throw e;
   } finally {
     await store.close();
+    lock?.release();
   }
 }
 
