@@ -15,9 +15,10 @@ import { registerServiceAccounts } from './commands/service-accounts.js';
  * cloudiot v1 REST API (src/cli/api-client.ts); `keys` and `jwt` work locally.
  *
  *   registries create|list|describe|update|delete
+ *   registries get-iam-policy|set-iam-policy|add-iam-policy-binding|remove-iam-policy-binding, registries credentials create|list|describe|delete|clear
  *   devices create|list|describe|update|delete|block|unblock
  *   devices credentials create|list|describe|update|delete|clear
- *   devices configs update|list|get-value, devices states list, devices commands send
+ *   devices configs update|list|describe|get-value, devices states list, devices commands send
  *   devices gateways bind|unbind|list-bound-devices (also as gateways bind|unbind|list-bound-devices), gateways list
  *   keys generate, jwt mint
  *   events tail (the embedded event log)

@@ -97,6 +97,14 @@ export function registerDeviceData(devices: Command): void {
     }),
   );
 
+  deviceLeaf(configs, 'describe', "show the device's latest configuration: version, cloudUpdateTime, deviceAckTime, binaryData").action(
+    run(async (cmd) => {
+      const { ctx, path } = target(cmd);
+      const device = await ctx.client.get(path);
+      ctx.out.resource((device.config ?? {}) as JsonObject);
+    }),
+  );
+
   const states = group(devices, 'states', 'states reported by a device');
   deviceLeaf(states, 'list', 'list the retained states, newest first')
     .option('--limit <n>', 'at most N states', intParser('--limit', 1))

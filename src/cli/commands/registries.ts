@@ -5,6 +5,8 @@ import { confirmOrStop, withQuiet } from '../confirm.js';
 import { apiContext, arg, group, leaf, readText, registryPath, run, UsageError, type ApiContext } from '../context.js';
 import { pick, type Column, type JsonObject } from '../output.js';
 import { parseRegistryRef, resolveScope } from '../resource-names.js';
+import { registerRegistryCredentials } from './registry-credentials.js';
+import { registerRegistryIam } from './registry-iam.js';
 
 /** `bridgehead registries ...`: gcloud iot registries. */
 
@@ -89,4 +91,6 @@ export function registerRegistries(program: Command): void {
       if (ctx.out.format === 'json') ctx.out.resource(doc);
     }),
   );
+  registerRegistryIam(registries);
+  registerRegistryCredentials(registries);
 }
