@@ -1,7 +1,8 @@
+import { ApiCallError } from './api-client.js';
 import type { JsonObject } from './output.js';
 
 /**
- * gcloud's add-iam-policy-binding / remove-iam-policy-binding as pure edits of a policy document
+ * gcloud's add-iam-policy-binding / remove-iam-policy-binding as edits of a policy document
  * (the JSON of getIamPolicy). Both are idempotent by member+role, so that a command which lost a
  * race (ABORTED, ETAG_MISMATCH) can re-read and apply the same edit to the newer policy.
  */
@@ -85,4 +86,32 @@ export function parsePolicyFile(text: string, path: string): JsonObject {
     }
   }
   return policy;
+}
+
+/** How often a binding edit re-reads and re-applies when other writes keep winning. */
+export const EDIT_ATTEMPTS = 5;
+
+const etagMismatch = (e: unknown): boolean => e instanceof ApiCallError && e.status === 'ABORTED';
+
+/**
+ * Reads, edits and writes the policy (which carries the etag read, so the write is conditional);
+ * on ABORTED (ETAG_MISMATCH) reads and edits again, at most `attempts` times in all. An edit that
+ * returns undefined (nothing to change) writes nothing.
+ */
+export async function editPolicy(
+  read: () => Promise<JsonObject>,
+  write: (policy: JsonObject) => Promise<JsonObject>,
+  edit: (policy: JsonObject) => JsonObject | undefined,
+  attempts = EDIT_ATTEMPTS,
+): Promise<{ policy: JsonObject; changed: boolean }> {
+  for (let attempt = 1; ; attempt++) {
+    const current = await read();
+    const next = edit(current);
+    if (next === undefined) return { policy: current, changed: false };
+    try {
+      return { policy: await write(next), changed: true };
+    } catch (e) {
+      if (!etagMismatch(e) || attempt >= attempts) throw e;
+    }
+  }
 }

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { ApiCallError } from '../api-client.js';
 import { apiContext, arg, leaf, readText, registryPath, run, UsageError, type ApiContext } from '../context.js';
-import { addBinding, hasBinding, parseMember, parsePolicyFile, parseRole, PolicyInputError, removeBinding } from '../iam-policy-edit.js';
+import { addBinding, editPolicy, hasBinding, parseMember, parsePolicyFile, parseRole, PolicyInputError, removeBinding } from '../iam-policy-edit.js';
 import type { JsonObject } from '../output.js';
 import { parseRegistryRef, resolveScope } from '../resource-names.js';
 
@@ -13,9 +12,6 @@ import { parseRegistryRef, resolveScope } from '../resource-names.js';
  * safe because adding or removing a member+role is idempotent.
  */
 
-/** How often a binding edit re-reads and re-applies when other writes keep winning. */
-const EDIT_ATTEMPTS = 5;
-
 function registryArg(cmd: Command): { ctx: ApiContext; id: string; path: string } {
   const parts = resolveScope(cmd, [parseRegistryRef(arg(cmd, 0), 'the registry argument')]);
   const ctx = apiContext(cmd);
@@ -25,33 +21,12 @@ function registryArg(cmd: Command): { ctx: ApiContext; id: string; path: string 
 const getPolicy = (ctx: ApiContext, path: string): Promise<JsonObject> => ctx.client.post(`${path}:getIamPolicy`, {});
 const setPolicy = (ctx: ApiContext, path: string, policy: JsonObject): Promise<JsonObject> => ctx.client.post(`${path}:setIamPolicy`, { policy });
 
-const etagMismatch = (e: unknown): boolean => e instanceof ApiCallError && e.status === 'ABORTED';
-
 function usage<T>(f: () => T): T {
   try {
     return f();
   } catch (e) {
     if (e instanceof PolicyInputError) throw new UsageError(e.message);
     throw e;
-  }
-}
-
-/** Reads, edits and writes with the etag read, again on ETAG_MISMATCH; a no-op edit writes nothing. */
-export async function editPolicy(
-  read: () => Promise<JsonObject>,
-  write: (policy: JsonObject) => Promise<JsonObject>,
-  edit: (policy: JsonObject) => JsonObject | undefined,
-  attempts = EDIT_ATTEMPTS,
-): Promise<{ policy: JsonObject; changed: boolean }> {
-  for (let attempt = 1; ; attempt++) {
-    const current = await read();
-    const next = edit(current);
-    if (next === undefined) return { policy: current, changed: false };
-    try {
-      return { policy: await write(next), changed: true };
-    } catch (e) {
-      if (!etagMismatch(e) || attempt >= attempts) throw e;
-    }
   }
 }
 
