@@ -120,6 +120,12 @@ export class DeviceAdmin {
     const mask = parseRegistryUpdateMask(req.updateMask);
     const updated = await retryOnConflict(async () => {
       const registry = await this.requireRegistry(key);
+      // As for devices: re-applying a stale copy's change (a CA list edited by index) is the caller's call.
+      if (req.expectedRevision !== undefined && registry.revision !== req.expectedRevision) {
+        throw new ApiError('ABORTED', `The registry changed since it was read (revision ${registry.revision}, expected ${req.expectedRevision}); read it again and retry.`, {
+          reason: 'ETAG_MISMATCH',
+        });
+      }
       applyRegistryFields(registry, msg, mask, this.keys);
       if (mask.has('eventNotificationConfigs') || mask.has('stateNotificationConfig')) {
         await this.topics?.ensureTopics(notificationTopics(registry));

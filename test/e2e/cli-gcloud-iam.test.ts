@@ -140,6 +140,52 @@ describe('registries credentials', () => {
   });
 });
 
+describe('registry ETag and If-Match (C-REGISTRY-ETAG)', () => {
+  const REG2 = 'etag-reg';
+  const PATH = `${LOC}/registries/${REG2}`;
+  async function call(method: string, body?: unknown, headers: Record<string, string> = {}, query = ''): Promise<{ status: number; etag: string | null; json: Record<string, unknown> }> {
+    const res = await fetch(`${server.api}${PATH}${query}`, {
+      method,
+      headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, etag: res.headers.get('etag'), json: text ? (JSON.parse(text) as Record<string, unknown>) : {} };
+  }
+
+  before(async () => {
+    assert.equal((await api(server, 'POST', `${LOC}/registries`, { id: REG2 })).status, 200);
+  });
+
+  test('GET answers the revision as an ETag; a PATCH with a stale If-Match is 409 and changes nothing', async () => {
+    const read = await call('GET');
+    assert.match(read.etag ?? '', /^"r\d+"$/);
+    const first = await call('PATCH', { logLevel: 'DEBUG' }, { 'if-match': read.etag! }, '?updateMask=logLevel');
+    assert.equal(first.status, 200, JSON.stringify(first.json));
+    assert.notEqual(first.etag, read.etag);
+    const stale = await call('PATCH', { logLevel: 'ERROR' }, { 'if-match': read.etag! }, '?updateMask=logLevel');
+    assert.equal(stale.status, 409);
+    assert.equal((stale.json.error as { status: string }).status, 'ABORTED');
+    assert.equal((await call('GET')).json.logLevel, 'DEBUG', 'the stale write changed nothing');
+  });
+
+  test('two `registries credentials create` at the same moment keep both certificates (3 rounds)', async () => {
+    const cas = await Promise.all([0, 1].map((i) => makeCa({ subject: { commonName: `race-${i}` } })));
+    const files = cas.map((ca, i) => {
+      const f = join(dir, `race${i}.pem`);
+      writeFileSync(f, ca.certificatePem);
+      return f;
+    });
+    for (let round = 0; round < 3; round++) {
+      assert.equal((await call('PATCH', { credentials: [] }, {}, '?updateMask=credentials')).status, 200);
+      const results = await Promise.all(files.map((f) => cli('registries', 'credentials', 'create', REG2, '--path', f, '--format', 'json')));
+      for (const r of results) assert.equal(r.code, 0, r.stderr);
+      const stored = ((await call('GET')).json.credentials as { publicKeyCertificate: { certificate: string } }[]).map((c) => c.publicKeyCertificate.certificate.trim());
+      assert.deepEqual(stored.sort(), cas.map((c) => c.certificatePem.trim()).sort(), `round ${round}: both kept`);
+    }
+  });
+});
+
 describe('devices configs describe', () => {
   test('shows the latest configuration with its version and data', async () => {
     const dev = ['--registry', REG];
