@@ -1,7 +1,7 @@
 import { echo, ECHO_MAX_PATH_CHARS } from '../../domain/echo.js';
 import { ApiError } from '../../domain/errors.js';
 import { project } from '../../domain/field-mask.js';
-import type { Device, GatewayType } from '../../domain/model.js';
+import type { Device, GatewayType, Registry } from '../../domain/model.js';
 import type { Principal } from '../../services/api-auth.js';
 import type { DeviceAdmin } from '../../services/device-admin.js';
 import type { BindingRequest } from '../../services/device-manager-requests.js';
@@ -96,17 +96,21 @@ const ROUTES: Record<string, Handler> = {
     return out;
   },
   'PL/registries POST': async (r, a, c) =>
-    registryJson(await a.createDeviceRegistry(c, { parent: locationName(r.segments), deviceRegistry: readRegistryMessage(r.body, 'device_registry') }), r.enc),
-  'PLR GET': async (r, a, c) => registryJson(await a.getDeviceRegistry(c, { name: registryPath(r.segments) }), r.enc),
-  'PLR PATCH': async (r, a, c) =>
     registryJson(
-      await a.updateDeviceRegistry(c, {
-        name: registryPath(r.segments),
-        deviceRegistry: readRegistryMessage(r.body, 'device_registry'),
-        updateMask: queryMask(r.query, 'updateMask', 'update_mask'),
-      }),
+      withEtag(r, await a.createDeviceRegistry(c, { parent: locationName(r.segments), deviceRegistry: readRegistryMessage(r.body, 'device_registry') })),
       r.enc,
     ),
+  'PLR GET': async (r, a, c) => registryJson(withEtag(r, await a.getDeviceRegistry(c, { name: registryPath(r.segments) })), r.enc),
+  'PLR PATCH': async (r, a, c) => {
+    const expectedRevision = r.ifMatch === undefined ? undefined : revisionOfEtag(r.ifMatch);
+    const saved = await a.updateDeviceRegistry(c, {
+      name: registryPath(r.segments),
+      deviceRegistry: readRegistryMessage(r.body, 'device_registry'),
+      updateMask: queryMask(r.query, 'updateMask', 'update_mask'),
+      ...(expectedRevision === undefined ? {} : { expectedRevision }),
+    });
+    return registryJson(withEtag(r, saved), r.enc);
+  },
   'PLR DELETE': async (r, a, c) => {
     await a.deleteDeviceRegistry(c, { name: registryPath(r.segments) });
     return {};
@@ -189,15 +193,13 @@ export const deviceManagerRouteKey = (segments: string[], verb: string | undefin
 export const ROUTE_KEYS: readonly string[] = Object.keys(ROUTES);
 
 /**
- * docs/compat.md C-DEVICE-ETAG: a device's revision travels as an HTTP entity tag, so that a
- * client's read-modify-write (the CLI's credential edits) can be made conditional with If-Match.
- * The v1 Device message has no etag field; the header keeps its JSON Google's.
+ * docs/compat.md C-DEVICE-ETAG: a device's or registry's revision travels as an HTTP entity tag,
+ * so that a client's read-modify-write (the CLI's credential edits) can be made conditional with
+ * If-Match. The v1 messages have no etag field; the header keeps their JSON Google's.
  */
-const deviceEtag = (d: Device): string => `"r${d.revision}"`;
-
-function withEtag(r: RestRequest, d: Device): Device {
-  r.setEtag?.(deviceEtag(d));
-  return d;
+function withEtag<T extends Device | Registry>(r: RestRequest, resource: T): T {
+  r.setEtag?.(`"r${resource.revision}"`);
+  return resource;
 }
 
 /** `"r12"` (or weak `W/"r12"`) to 12; `*` matches any revision (undefined). */
@@ -205,7 +207,7 @@ function revisionOfEtag(header: string): number | undefined {
   const h = header.trim();
   if (h === '*') return undefined;
   const m = /^(?:W\/)?"r(\d{1,15})"$/.exec(h);
-  if (!m) throw new ApiError('INVALID_ARGUMENT', `If-Match must be an ETag this server sent for the device (like "r12"), got ${echo(h)}.`, { reason: 'INVALID_ARGUMENT' });
+  if (!m) throw new ApiError('INVALID_ARGUMENT', `If-Match must be an ETag this server sent for the resource (like "r12"), got ${echo(h)}.`, { reason: 'INVALID_ARGUMENT' });
   return Number(m[1]);
 }
 
