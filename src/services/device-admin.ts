@@ -120,12 +120,7 @@ export class DeviceAdmin {
     const mask = parseRegistryUpdateMask(req.updateMask);
     const updated = await retryOnConflict(async () => {
       const registry = await this.requireRegistry(key);
-      // As for devices: re-applying a stale copy's change (a CA list edited by index) is the caller's call.
-      if (req.expectedRevision !== undefined && registry.revision !== req.expectedRevision) {
-        throw new ApiError('ABORTED', `The registry changed since it was read (revision ${registry.revision}, expected ${req.expectedRevision}); read it again and retry.`, {
-          reason: 'ETAG_MISMATCH',
-        });
-      }
+      checkExpectedRevision('registry', registry.revision, req.expectedRevision);
       applyRegistryFields(registry, msg, mask, this.keys);
       if (mask.has('eventNotificationConfigs') || mask.has('stateNotificationConfig')) {
         await this.topics?.ensureTopics(notificationTopics(registry));
@@ -246,13 +241,7 @@ export class DeviceAdmin {
     const metadata = mask.has('metadata') ? deviceMetadata(msg.metadata) : undefined;
     return retryOnConflict(async () => {
       const device = await this.requireDevice(ref);
-      // The caller's copy is stale: re-applying its change to a newer device is the caller's
-      // decision (a credential list edited by index may mean another key now), not ours.
-      if (req.expectedRevision !== undefined && device.revision !== req.expectedRevision) {
-        throw new ApiError('ABORTED', `The device changed since it was read (revision ${device.revision}, expected ${req.expectedRevision}); read it again and retry.`, {
-          reason: 'ETAG_MISMATCH',
-        });
-      }
+      checkExpectedRevision('device', device.revision, req.expectedRevision);
       const wasBlocked = device.blocked;
       if (credentials) {
         const registry = await this.requireRegistry(ref.registryKey);
@@ -452,4 +441,14 @@ function nonNegative(v: number | undefined, field: string): number {
   return n;
 }
 
-
+/**
+ * A write conditional on the caller's read (REST If-Match, docs/compat.md C-DEVICE-ETAG): when
+ * the resource moved on, re-applying the change to the newer one is the caller's decision (a
+ * credential list edited by index may mean another key now), not ours.
+ */
+function checkExpectedRevision(what: 'device' | 'registry', revision: number, expected: number | undefined): void {
+  if (expected === undefined || revision === expected) return;
+  throw new ApiError('ABORTED', `The ${what} changed since it was read (revision ${revision}, expected ${expected}); read it again and retry.`, {
+    reason: 'ETAG_MISMATCH',
+  });
+}

@@ -68,7 +68,7 @@ export interface UpdateDeviceRegistryRequest {
   name?: string;
   deviceRegistry?: RegistryMessage;
   updateMask?: string[];
-  /** Write only if the registry is still at this revision (REST If-Match, docs/compat.md C-REGISTRY-ETAG). */
+  /** Write only if the registry is still at this revision (REST If-Match, docs/compat.md C-DEVICE-ETAG). */
   expectedRevision?: number;
 }
 

@@ -140,7 +140,7 @@ describe('registries credentials', () => {
   });
 });
 
-describe('registry ETag and If-Match (C-REGISTRY-ETAG)', () => {
+describe('registry ETag and If-Match (C-DEVICE-ETAG)', () => {
   const REG2 = 'etag-reg';
   const PATH = `${LOC}/registries/${REG2}`;
   async function call(method: string, body?: unknown, headers: Record<string, string> = {}, query = ''): Promise<{ status: number; etag: string | null; json: Record<string, unknown> }> {

@@ -7,7 +7,7 @@ import { makeDeviceKeys } from '../support/pki.js';
 import { runCli, startServer, type StartedServer } from '../support/server.js';
 
 /**
- * docs/compat.md C-DEVICE-ETAG: devices carry their revision as an HTTP ETag, and a PATCH with
+ * docs/compat.md C-DEVICE-ETAG: devices and registries carry their revision as an HTTP ETag, and a PATCH with
  * If-Match writes only if the device has not changed since; the CLI's credential edits use it, so
  * two edits at the same moment keep both keys.
  */
@@ -61,6 +61,17 @@ describe('device ETag and If-Match', () => {
     const bad = await call('PATCH', `${DEV}?updateMask=logLevel`, { logLevel: 'ERROR' }, { 'if-match': 'yesterday' });
     assert.equal(bad.status, 400);
     assert.equal((await call('PATCH', `${DEV}?updateMask=logLevel`, { logLevel: 'ERROR' })).status, 200);
+  });
+
+  test('registries carry an ETag too: a stale If-Match on PATCH is 409 ETAG_MISMATCH', async () => {
+    const read = await call('GET', `${LOC}/registries/${REG}`);
+    assert.match(read.etag ?? '', /^"r\d+"$/);
+    const first = await call('PATCH', `${LOC}/registries/${REG}?updateMask=logLevel`, { logLevel: 'ERROR' }, { 'if-match': read.etag! });
+    assert.equal(first.status, 200, JSON.stringify(first.json));
+    const stale = await call('PATCH', `${LOC}/registries/${REG}?updateMask=logLevel`, { logLevel: 'DEBUG' }, { 'if-match': read.etag! });
+    assert.equal(stale.status, 409);
+    assert.equal(stale.reason, 'ETAG_MISMATCH');
+    assert.equal((await call('GET', `${LOC}/registries/${REG}`)).json.logLevel, 'ERROR');
   });
 
   test('two `devices credentials create` at the same moment keep both keys (the loser re-reads and appends)', async () => {

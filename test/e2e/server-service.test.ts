@@ -119,9 +119,10 @@ describe('npm start', () => {
     let stderr = '';
     npm.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const npmExited = new Promise<number | null>((res) => npm.once('exit', (code, signal) => res(code ?? (signal ? -1 : null))));
+    let serverPid: number | undefined;
     try {
       const info = await listeningLine(npm, () => stderr);
-      const serverPid = info.pid as number;
+      serverPid = info.pid as number;
       assert.equal(typeof serverPid, 'number');
       assert.notEqual(serverPid, npm.pid, 'the server is a child of npm');
       assert.ok(await portOpen(info.api as string));
@@ -140,6 +141,10 @@ describe('npm start', () => {
       assert.ok(lines.some((l) => l.msg === 'stopped'), stderr);
     } finally {
       npm.kill('SIGKILL');
+      // A failed assertion must not leave the server behind: it holds this test's pipes open.
+      if (serverPid !== undefined && processAlive(serverPid)) process.kill(serverPid, 'SIGKILL');
+      npm.stdout!.destroy();
+      npm.stderr!.destroy();
     }
   });
 });

@@ -96,7 +96,10 @@ const ROUTES: Record<string, Handler> = {
     return out;
   },
   'PL/registries POST': async (r, a, c) =>
-    registryJson(withEtag(r, await a.createDeviceRegistry(c, { parent: locationName(r.segments), deviceRegistry: readRegistryMessage(r.body, 'device_registry') })), r.enc),
+    registryJson(
+      withEtag(r, await a.createDeviceRegistry(c, { parent: locationName(r.segments), deviceRegistry: readRegistryMessage(r.body, 'device_registry') })),
+      r.enc,
+    ),
   'PLR GET': async (r, a, c) => registryJson(withEtag(r, await a.getDeviceRegistry(c, { name: registryPath(r.segments) })), r.enc),
   'PLR PATCH': async (r, a, c) => {
     const expectedRevision = r.ifMatch === undefined ? undefined : revisionOfEtag(r.ifMatch);
@@ -190,15 +193,13 @@ export const deviceManagerRouteKey = (segments: string[], verb: string | undefin
 export const ROUTE_KEYS: readonly string[] = Object.keys(ROUTES);
 
 /**
- * docs/compat.md C-DEVICE-ETAG, C-REGISTRY-ETAG: a device's or registry's revision travels as an
- * HTTP entity tag, so that a client's read-modify-write (the CLI's credential edits) can be made
- * conditional with If-Match. The v1 messages have no etag field; the header keeps their JSON Google's.
+ * docs/compat.md C-DEVICE-ETAG: a device's or registry's revision travels as an HTTP entity tag,
+ * so that a client's read-modify-write (the CLI's credential edits) can be made conditional with
+ * If-Match. The v1 messages have no etag field; the header keeps their JSON Google's.
  */
-const revisionEtag = (d: { revision: number }): string => `"r${d.revision}"`;
-
-function withEtag<T extends Device | Registry>(r: RestRequest, d: T): T {
-  r.setEtag?.(revisionEtag(d));
-  return d;
+function withEtag<T extends Device | Registry>(r: RestRequest, resource: T): T {
+  r.setEtag?.(`"r${resource.revision}"`);
+  return resource;
 }
 
 /** `"r12"` (or weak `W/"r12"`) to 12; `*` matches any revision (undefined). */
