@@ -64,9 +64,28 @@ class Receiver {
   }
 
   async close(): Promise<void> {
-    this.server.closeAllConnections();
+    // Stop accepting first: a POST connecting between the two calls would otherwise be accepted
+    // after closeAllConnections and hold 'close' (and the test) open for ever.
+    const closed = once(this.server, 'close');
     this.server.close();
-    await once(this.server, 'close');
+    this.server.closeAllConnections();
+    await closed;
+  }
+}
+
+/** Bounded waits: a step that never ends fails the test, saying which and what had arrived. */
+async function within<T>(p: Promise<T>, what: string, ms = 8000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${what}: not done after ${ms} ms (requests received: ${receiver.requests.length}, consumers: ${JSON.stringify(delivery?.active)})`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 
@@ -130,8 +149,8 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
-  await delivery?.close();
-  await receiver.close();
+  await within(delivery?.close() ?? Promise.resolve(), 'closing the delivery');
+  await within(receiver.close(), 'closing the receiver');
 });
 
 describe('PushDelivery', () => {
@@ -250,14 +269,14 @@ describe('PushDelivery', () => {
   });
 
   test('oidcToken: a bearer token the JWKS verifies, audience as configured or else the endpoint', async () => {
-    const signer = await PushTokenSigner.open(dir, 'https://accounts.google.com');
+    const signer = await within(PushTokenSigner.open(dir, 'https://accounts.google.com'), 'the signer');
     const other = 'projects/p/subscriptions/default-audience';
     source.subs.set(SUB, subscription(SUB, { pushEndpoint: endpoint, attributes: {}, oidcToken: { serviceAccountEmail: 'pusher@p.iam.gserviceaccount.com', audience: 'my-receiver' } }));
     source.subs.set(other, subscription(other, { pushEndpoint: endpoint, attributes: {}, oidcToken: { serviceAccountEmail: 'pusher@p.iam.gserviceaccount.com', audience: '' } }));
-    await startDelivery({ signer }).start();
+    await within(startDelivery({ signer }).start(), 'start');
     engine.publish(SUB, 'a');
     engine.publish(other, 'b');
-    const requests = await receiver.requestCount(2);
+    const requests = await within(receiver.requestCount(2), 'two requests');
     const jwks = createLocalJWKSet(signer.jwks());
     for (const r of requests) {
       const auth = r.headers.authorization ?? '';
