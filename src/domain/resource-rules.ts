@@ -1,7 +1,7 @@
 import { ApiError, invalidArgument } from './errors.js';
 import { checkMetadata, checkSubfolderMatches } from './ids.js';
 import { LIMITS } from './limits.js';
-import type { DeviceCredential, EventNotificationConfig, PublicKeyFormat } from './model.js';
+import type { DeviceCredential, EventNotificationConfig, GatewayAuthMethod, GatewayConfig, GatewayType, PublicKeyFormat } from './model.js';
 import { checkTopicName } from './names.js';
 
 /** Pure checks of registry and device field values (spec §1, §2, §3.3, §3.4). */
@@ -48,3 +48,13 @@ export function checkPayloadSize(data: Uint8Array, max: number, field: string, w
 }
 
 export { checkMetadata };
+
+/** A new device's gateway settings; docs/compat.md C-GW-DEFAULT: no type (or UNSPECIFIED) is NON_GATEWAY. */
+export function newGatewayConfig(type: GatewayType | undefined, authMethod: GatewayAuthMethod | undefined): GatewayConfig {
+  return {
+    gatewayType: type === undefined || type === 'GATEWAY_TYPE_UNSPECIFIED' ? 'NON_GATEWAY' : type,
+    gatewayAuthMethod: authMethod ?? 'GATEWAY_AUTH_METHOD_UNSPECIFIED',
+    lastAccessedGatewayId: undefined,
+    lastAccessedGatewayTime: undefined,
+  };
+}

@@ -20,7 +20,7 @@ import {
 import { parseDeviceName, parseLocationName, parseRegistryName, type DeviceRef } from '../domain/names.js';
 import { checkPageSize, decodePageToken, encodePageToken } from '../domain/page-token.js';
 import { isKnownPermission, PERMISSIONS, type DeviceManagerMethod } from '../domain/permissions.js';
-import { checkPayloadSize, credentialNotVerified, isX509Format, newCredentialIndexes } from '../domain/resource-rules.js';
+import { checkPayloadSize, credentialNotVerified, isX509Format, newCredentialIndexes, newGatewayConfig } from '../domain/resource-rules.js';
 import type { ApiAuth, Principal } from './api-auth.js';
 import type { CommandSender } from './command-sender.js';
 import { applyRegistryFields, checkDeviceIdentity, deviceCredentials, deviceMetadata, policyFrom } from './device-manager-inputs.js';
@@ -165,13 +165,7 @@ export class DeviceAdmin {
       blocked: msg.blocked ?? false,
       logLevel: msg.logLevel ?? 'LOG_LEVEL_UNSPECIFIED',
       metadata,
-      gatewayConfig: {
-        // docs/compat.md C-GW-DEFAULT: devices created without a type report NON_GATEWAY.
-        gatewayType: type === undefined || type === 'GATEWAY_TYPE_UNSPECIFIED' ? 'NON_GATEWAY' : type,
-        gatewayAuthMethod: msg.gatewayConfig?.gatewayAuthMethod ?? 'GATEWAY_AUTH_METHOD_UNSPECIFIED',
-        lastAccessedGatewayId: undefined,
-        lastAccessedGatewayTime: undefined,
-      },
+      gatewayConfig: newGatewayConfig(type, msg.gatewayConfig?.gatewayAuthMethod),
       config: { version: 1, cloudUpdateTime: now, deviceAckTime: undefined, binaryData: data },
       state: undefined,
       ...NO_ACTIVITY,

@@ -12,7 +12,7 @@ import {
   type RegistryKey,
 } from '../domain/model.js';
 import { parseRegistryName } from '../domain/names.js';
-import { checkPayloadSize } from '../domain/resource-rules.js';
+import { checkPayloadSize, newGatewayConfig } from '../domain/resource-rules.js';
 import { applyRegistryFields, deviceCredentials, deviceMetadata } from './device-manager-inputs.js';
 import type { DeviceMessage, RegistryMessage } from './device-manager-requests.js';
 import type { ImportedBinding, ImportedDevice, ImportResult, KeyInspector, Store } from './ports.js';
@@ -147,13 +147,7 @@ function deviceFrom(
     blocked: msg.blocked ?? false,
     logLevel: msg.logLevel ?? 'LOG_LEVEL_UNSPECIFIED',
     metadata,
-    gatewayConfig: {
-      // docs/compat.md C-GW-DEFAULT, as createDevice.
-      gatewayType: type === undefined || type === 'GATEWAY_TYPE_UNSPECIFIED' ? 'NON_GATEWAY' : type,
-      gatewayAuthMethod: msg.gatewayConfig?.gatewayAuthMethod ?? 'GATEWAY_AUTH_METHOD_UNSPECIFIED',
-      lastAccessedGatewayId: undefined,
-      lastAccessedGatewayTime: undefined,
-    },
+    gatewayConfig: newGatewayConfig(type, msg.gatewayConfig?.gatewayAuthMethod),
     // docs/compat.md C-IMPORT-CONFIG: the latest version as given; a device without one gets version 1.
     config: {
       version: msg.config?.version && msg.config.version > 0 ? msg.config.version : 1,

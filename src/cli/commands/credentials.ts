@@ -7,7 +7,7 @@ import {
   withoutCredential,
 } from '../bodies.js';
 import { confirmOrStop, withQuiet } from '../confirm.js';
-import { ApiCallError } from '../api-client.js';
+import { readCredentialList, writeCredentialList, writeEditedCredentialList, appendToCredentialList, type CredentialList } from '../credential-list-edit.js';
 import { arg, group, leaf, readText, run } from '../context.js';
 import { parseIndex, parseKeyType, parseTimestamp } from '../flags.js';
 import { pick, type Column, type JsonObject } from '../output.js';
@@ -15,20 +15,8 @@ import { deviceTarget, type DeviceTarget } from '../resource-names.js';
 
 /**
  * `bridgehead devices credentials create|list|describe|update|delete|clear`: gcloud iot devices
- * credentials, one key at a time. Each edit reads the device's credentials, changes the list and
- * writes it back with update mask `credentials`, on condition that the device has not changed
- * since the read (If-Match with the device's ETag, docs/compat.md C-DEVICE-ETAG): two edits at the
- * same moment never lose a key. A create that lost the race appends to the newer list; an edit by
- * index stops instead, as the index may name another key by then.
+ * credentials, one key at a time, edited conditionally (../credential-list-edit.ts).
  */
-
-/** A create re-reads and re-appends at most this many times when other edits keep winning. */
-const CREATE_ATTEMPTS = 5;
-
-interface ReadCredentials {
-  list: JsonObject[];
-  etag: string | undefined;
-}
 
 const COLUMNS: Column[] = [
   { header: 'INDEX', value: 'index' },
@@ -46,28 +34,17 @@ function target(cmd: Command): DeviceTarget {
   return deviceTarget(cmd, cmd.opts<{ device: string }>().device, '--device');
 }
 
-async function readCredentials(t: DeviceTarget): Promise<ReadCredentials> {
-  const { doc, etag } = await t.ctx.client.exchange('GET', t.path);
-  const list = doc.credentials;
-  return { list: Array.isArray(list) ? (list as JsonObject[]) : [], etag };
-}
+const readCredentials = (t: DeviceTarget): Promise<CredentialList> => readCredentialList(t.ctx.client, t.path);
 
-async function writeCredentials(t: DeviceTarget, credentials: JsonObject[], etag: string | undefined): Promise<JsonObject[]> {
-  const doc = await t.ctx.client.patch(t.path, { credentials }, ['credentials'], etag);
-  return Array.isArray(doc.credentials) ? (doc.credentials as JsonObject[]) : [];
-}
-
-const changedMeanwhile = (e: unknown): boolean => e instanceof ApiCallError && e.status === 'ABORTED';
-
-/** An edit by index whose device changed since the read: stop, and say what to do. */
-async function writeEdited(t: DeviceTarget, credentials: JsonObject[], etag: string | undefined): Promise<JsonObject[]> {
-  try {
-    return await writeCredentials(t, credentials, etag);
-  } catch (e) {
-    if (!changedMeanwhile(e)) throw e;
-    throw new Error(`the credentials of device [${t.device}] changed while this command ran; check them with \`bridgehead devices credentials list ${again(t)}\` and try again.`);
-  }
-}
+/** An edit by index whose device changed since the read stops, saying what to do. */
+const writeEdited = (t: DeviceTarget, credentials: JsonObject[], etag: string | undefined): Promise<JsonObject[]> =>
+  writeEditedCredentialList(
+    t.ctx.client,
+    t.path,
+    credentials,
+    etag,
+    `the credentials of device [${t.device}] changed while this command ran; check them with \`bridgehead devices credentials list ${again(t)}\` and try again.`,
+  );
 
 function indexArg(cmd: Command): number {
   return parseIndex(arg(cmd, 0));
@@ -90,19 +67,10 @@ export function registerCredentials(devices: Command): void {
         const o = cmd.opts<{ path: string; type: ReturnType<typeof parseKeyType>; expirationTime?: string }>();
         const t = target(cmd);
         const cred = credentialBody({ path: o.path, format: o.type, ...(o.expirationTime ? { expirationTime: o.expirationTime } : {}) }, readText);
-        let next: JsonObject[] = [];
-        let saved: JsonObject[] = [];
-        for (let attempt = 1; ; attempt++) {
-          const { list, etag } = await readCredentials(t);
-          next = appendCredential(list, cred, `bridgehead devices credentials delete INDEX ${again(t)} (see credentials list)`);
-          try {
-            saved = await writeCredentials(t, next, etag);
-            break;
-          } catch (e) {
-            // Another edit won the race: append to what it left (the 3-key check runs again).
-            if (!changedMeanwhile(e) || attempt >= CREATE_ATTEMPTS) throw e;
-          }
-        }
+        // Another edit winning the race is appended to (the 3-key check runs again).
+        const { next, saved } = await appendToCredentialList(t.ctx.client, t.path, (list) =>
+          appendCredential(list, cred, `bridgehead devices credentials delete INDEX ${again(t)} (see credentials list)`),
+        );
         const index = next.length - 1;
         t.ctx.out.status(`Created credential ${index} of device [${t.device}].`);
         t.ctx.out.resource({ index, ...(saved[index] ?? cred) });
@@ -158,7 +126,7 @@ export function registerCredentials(devices: Command): void {
     run(async (cmd) => {
       const t = target(cmd);
       await confirmOrStop(cmd, `Every credential of device [${t.device}] will be deleted; the device cannot connect until a key is added.`);
-      const saved = await writeCredentials(t, [], undefined);
+      const saved = await writeCredentialList(t.ctx.client, t.path, [], undefined);
       t.ctx.out.status(`Cleared the credentials of device [${t.device}].`);
       if (t.ctx.out.format === 'json') t.ctx.out.resource({ credentials: saved });
     }),

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { ApiCallError } from '../api-client.js';
 import { CredentialIndexError } from '../bodies.js';
+import { appendToCredentialList, readCredentialList, writeCredentialList, writeEditedCredentialList, type CredentialList } from '../credential-list-edit.js';
 import { confirmOrStop, withQuiet } from '../confirm.js';
 import { apiContext, arg, group, leaf, readText, registryPath, run, type ApiContext } from '../context.js';
 import { InvalidArgumentError } from 'commander';
@@ -9,17 +9,12 @@ import { parseRegistryRef, resolveScope } from '../resource-names.js';
 
 /**
  * `bridgehead registries credentials create|list|describe|delete|clear`: gcloud iot registries
- * credentials, the registry's CA certificates one at a time. Each edit reads the registry, changes
- * its `credentials` list and writes it back with update mask `credentials`, with If-Match set to
- * the ETag the read carried (when the server sends one), as device credentials are edited
- * (./credentials.ts): a create that lost the race appends to the newer list; a delete by index
- * stops instead, as the index may name another certificate by then.
+ * credentials, the registry's CA certificates one at a time, edited conditionally as device keys
+ * are (../credential-list-edit.ts).
  */
 
 /** The API's limit on a registry's credentials (spec §3.3). */
 export const MAX_REGISTRY_CREDENTIALS = 10;
-
-const CREATE_ATTEMPTS = 5;
 
 const COLUMNS: Column[] = [
   { header: 'INDEX', value: 'index' },
@@ -40,17 +35,7 @@ function target(cmd: Command): Target {
   return { ctx, id: parts.registry!, path: registryPath(ctx, parts.registry!) };
 }
 
-async function readCredentials(t: Target): Promise<{ list: JsonObject[]; etag: string | undefined }> {
-  const { doc, etag } = await t.ctx.client.exchange('GET', t.path);
-  return { list: Array.isArray(doc.credentials) ? (doc.credentials as JsonObject[]) : [], etag };
-}
-
-async function writeCredentials(t: Target, credentials: JsonObject[], etag: string | undefined): Promise<JsonObject[]> {
-  const doc = await t.ctx.client.patch(t.path, { credentials }, ['credentials'], etag);
-  return Array.isArray(doc.credentials) ? (doc.credentials as JsonObject[]) : [];
-}
-
-const changedMeanwhile = (e: unknown): boolean => e instanceof ApiCallError && e.status === 'ABORTED';
+const readCredentials = (t: Target): Promise<CredentialList> => readCredentialList(t.ctx.client, t.path);
 
 /** `list` plus `cred`; a full list is refused with what to type instead. */
 export function appendRegistryCredential(list: readonly JsonObject[], cred: JsonObject, registry: string): JsonObject[] {
@@ -89,19 +74,8 @@ export function registerRegistryCredentials(registries: Command): void {
         const file = cmd.opts<{ path: string }>().path;
         const cred: JsonObject = { publicKeyCertificate: { format: 'X509_CERTIFICATE_PEM', certificate: readText(file, '--path') } };
         const t = target(cmd);
-        let next: JsonObject[] = [];
-        let saved: JsonObject[] = [];
-        for (let attempt = 1; ; attempt++) {
-          const { list, etag } = await readCredentials(t);
-          next = appendRegistryCredential(list, cred, t.id);
-          try {
-            saved = await writeCredentials(t, next, etag);
-            break;
-          } catch (e) {
-            // Another edit won the race: append to what it left (the limit is checked again).
-            if (!changedMeanwhile(e) || attempt >= CREATE_ATTEMPTS) throw e;
-          }
-        }
+        // Another edit winning the race is appended to (the limit is checked again).
+        const { next, saved } = await appendToCredentialList(t.ctx.client, t.path, (list) => appendRegistryCredential(list, cred, t.id));
         const index = next.length - 1;
         t.ctx.out.status(`Created credential ${index} of registry [${t.id}].`);
         t.ctx.out.resource({ index, ...(saved[index] ?? cred) });
@@ -133,13 +107,13 @@ export function registerRegistryCredentials(registries: Command): void {
       const { list, etag } = await readCredentials(t);
       checkRegistryCredentialIndex(list, index, t.id);
       await confirmOrStop(cmd, `Credential ${index} of registry [${t.id}] will be deleted; devices whose certificates chain only to it can no longer be given such certificates.`);
-      let saved: JsonObject[];
-      try {
-        saved = await writeCredentials(t, list.filter((_c, i) => i !== index), etag);
-      } catch (e) {
-        if (!changedMeanwhile(e)) throw e;
-        throw new Error(`the credentials of registry [${t.id}] changed while this command ran; check them with \`bridgehead registries credentials list ${t.id}\` and try again.`);
-      }
+      const saved = await writeEditedCredentialList(
+        t.ctx.client,
+        t.path,
+        list.filter((_c, i) => i !== index),
+        etag,
+        `the credentials of registry [${t.id}] changed while this command ran; check them with \`bridgehead registries credentials list ${t.id}\` and try again.`,
+      );
       t.ctx.out.status(`Deleted credential ${index} of registry [${t.id}].`);
       if (t.ctx.out.format === 'json') t.ctx.out.resource({ credentials: saved });
     }),
@@ -149,7 +123,7 @@ export function registerRegistryCredentials(registries: Command): void {
     run(async (cmd) => {
       const t = target(cmd);
       await confirmOrStop(cmd, `Every credential of registry [${t.id}] will be deleted.`);
-      const saved = await writeCredentials(t, [], undefined);
+      const saved = await writeCredentialList(t.ctx.client, t.path, [], undefined);
       t.ctx.out.status(`Cleared the credentials of registry [${t.id}].`);
       if (t.ctx.out.format === 'json') t.ctx.out.resource({ credentials: saved });
     }),

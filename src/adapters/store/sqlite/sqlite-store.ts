@@ -186,25 +186,7 @@ export class SqliteStore implements Store {
       let numId: number;
       try {
         numId = Number(
-          this.q.insertDevice.run({
-            project: k.project,
-            location: k.location,
-            registry: k.registry,
-            id: d.id,
-            gateway_type: d.gatewayConfig.gatewayType,
-            doc: encodeDeviceDoc(d),
-            last_accessed_gateway_id: d.gatewayConfig.lastAccessedGatewayId ?? null,
-            last_accessed_gateway_time: d.gatewayConfig.lastAccessedGatewayTime ?? null,
-            last_heartbeat_time: d.lastHeartbeatTime ?? null,
-            last_event_time: d.lastEventTime ?? null,
-            last_state_time: d.lastStateTime ?? null,
-            last_config_ack_time: d.lastConfigAckTime ?? null,
-            last_config_send_time: d.lastConfigSendTime ?? null,
-            last_error_time: d.lastErrorTime ?? null,
-            last_error_status: encodeErrorStatus(d.lastErrorStatus),
-            state_update_time: d.state?.updateTime ?? null,
-            state_data: d.state?.binaryData ?? null,
-          }).lastInsertRowid,
+          this.q.insertDevice.run(deviceRow(k, d)).lastInsertRowid,
         );
       } catch (e) {
         throw isUniqueViolation(e) ? err.deviceExists(k, d.id) : e;
@@ -395,27 +377,7 @@ export class SqliteStore implements Store {
       let written = 0;
       for (const { n, d } of toCreate) {
         if (++written % 1000 === 0) onProgress?.(written);
-        this.q.insertImportedDevice.run({
-          num_id: n,
-          config_version: d.config.version,
-          project: input.project,
-          location: input.location,
-          registry: input.registry,
-          id: d.id,
-          gateway_type: d.gatewayConfig.gatewayType,
-          doc: encodeDeviceDoc(d),
-          last_accessed_gateway_id: d.gatewayConfig.lastAccessedGatewayId ?? null,
-          last_accessed_gateway_time: d.gatewayConfig.lastAccessedGatewayTime ?? null,
-          last_heartbeat_time: d.lastHeartbeatTime ?? null,
-          last_event_time: d.lastEventTime ?? null,
-          last_state_time: d.lastStateTime ?? null,
-          last_config_ack_time: d.lastConfigAckTime ?? null,
-          last_config_send_time: d.lastConfigSendTime ?? null,
-          last_error_time: d.lastErrorTime ?? null,
-          last_error_status: encodeErrorStatus(d.lastErrorStatus),
-          state_update_time: d.state?.updateTime ?? null,
-          state_data: d.state?.binaryData ?? null,
-        });
+        this.q.insertImportedDevice.run({ ...deviceRow(input, d), num_id: n, config_version: d.config.version });
         const c = d.config;
         this.q.insertConfig.run(n, c.version, c.cloudUpdateTime, c.deviceAckTime ?? null, c.binaryData);
         if (d.state) this.q.insertState.run(n, d.state.updateTime, d.state.binaryData);
@@ -546,3 +508,26 @@ export class SqliteStore implements Store {
 }
 
 const pageSize = (limit: number): number => Math.max(1, Math.floor(limit));
+
+/** The devices row of a new or imported device (its numId, when given, is the caller's to add). */
+function deviceRow(k: RegistryKey, d: NewDevice) {
+  return {
+    project: k.project,
+    location: k.location,
+    registry: k.registry,
+    id: d.id,
+    gateway_type: d.gatewayConfig.gatewayType,
+    doc: encodeDeviceDoc(d),
+    last_accessed_gateway_id: d.gatewayConfig.lastAccessedGatewayId ?? null,
+    last_accessed_gateway_time: d.gatewayConfig.lastAccessedGatewayTime ?? null,
+    last_heartbeat_time: d.lastHeartbeatTime ?? null,
+    last_event_time: d.lastEventTime ?? null,
+    last_state_time: d.lastStateTime ?? null,
+    last_config_ack_time: d.lastConfigAckTime ?? null,
+    last_config_send_time: d.lastConfigSendTime ?? null,
+    last_error_time: d.lastErrorTime ?? null,
+    last_error_status: encodeErrorStatus(d.lastErrorStatus),
+    state_update_time: d.state?.updateTime ?? null,
+    state_data: d.state?.binaryData ?? null,
+  };
+}
