@@ -13,7 +13,6 @@ import {
   type DeviceCredential,
   type DeviceState,
   type IamPolicy,
-  type NewRegistry,
   type Registry,
   type RegistryKey,
 } from '../domain/model.js';
@@ -23,7 +22,7 @@ import { isKnownPermission, PERMISSIONS, type DeviceManagerMethod } from '../dom
 import { checkPayloadSize, credentialNotVerified, isX509Format, newCredentialIndexes, newGatewayConfig } from '../domain/resource-rules.js';
 import type { ApiAuth, Principal } from './api-auth.js';
 import type { CommandSender } from './command-sender.js';
-import { applyRegistryFields, checkDeviceIdentity, deviceCredentials, deviceMetadata, policyFrom } from './device-manager-inputs.js';
+import { applyRegistryFields, checkDeviceIdentity, deviceCredentials, deviceMetadata, newRegistryFromMessage, policyFrom } from './device-manager-inputs.js';
 import type {
   BindingRequest,
   CreateDeviceRegistryRequest,
@@ -84,17 +83,7 @@ export class DeviceAdmin {
     await this.authorize(caller, 'createDeviceRegistry', req.parent!);
     const msg = req.deviceRegistry ?? {};
     const id = checkResourceId(msg.id, 'device_registry.id', 'registry');
-    const registry: NewRegistry = {
-      ...parent,
-      registry: id,
-      eventNotificationConfigs: [],
-      stateNotificationConfig: undefined,
-      mqttEnabledState: undefined,
-      httpEnabledState: undefined,
-      logLevel: 'LOG_LEVEL_UNSPECIFIED',
-      credentials: [],
-    };
-    applyRegistryFields(registry, msg, undefined, this.keys);
+    const registry = newRegistryFromMessage({ ...parent, registry: id }, msg, this.keys);
     // Before the registry: a registry whose topics could not be made must not exist half-routed.
     await this.topics?.ensureTopics(notificationTopics(registry));
     return this.store.createRegistry(registry);

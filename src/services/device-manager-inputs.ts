@@ -2,7 +2,7 @@ import { invalidArgument } from '../domain/errors.js';
 import { checkTopicName } from '../domain/names.js';
 import { LIMITS } from '../domain/limits.js';
 import type { RegistryMutable } from '../domain/field-mask.js';
-import type { DeviceCredential, IamPolicy, NewRegistry, RegistryCredential } from '../domain/model.js';
+import type { DeviceCredential, IamPolicy, NewRegistry, RegistryCredential, RegistryKey } from '../domain/model.js';
 import { checkEventNotificationConfigs, checkMetadata } from '../domain/resource-rules.js';
 import type { DeviceCredentialMessage, DeviceMessage, PolicyMessage, RegistryMessage } from './device-manager-requests.js';
 import type { KeyInspector } from './ports.js';
@@ -12,6 +12,21 @@ import type { KeyInspector } from './ports.js';
  * spec §1-§3, with the proto field path of anything refused. Shared by every edge through the
  * DeviceAdmin service.
  */
+
+/** A new registry `key` from a create (or import) message: every field applied onto the defaults. */
+export function newRegistryFromMessage(key: RegistryKey, msg: RegistryMessage, keys: KeyInspector): NewRegistry {
+  const registry: NewRegistry = {
+    ...key,
+    eventNotificationConfigs: [],
+    stateNotificationConfig: undefined,
+    mqttEnabledState: undefined,
+    httpEnabledState: undefined,
+    logLevel: 'LOG_LEVEL_UNSPECIFIED',
+    credentials: [],
+  };
+  applyRegistryFields(registry, msg, undefined, keys);
+  return registry;
+}
 
 /** Applies a registry message's fields (all, or those of an update mask) onto `registry`. */
 export function applyRegistryFields(

@@ -13,7 +13,7 @@ import {
 } from '../domain/model.js';
 import { parseRegistryName } from '../domain/names.js';
 import { checkPayloadSize, newGatewayConfig } from '../domain/resource-rules.js';
-import { applyRegistryFields, deviceCredentials, deviceMetadata } from './device-manager-inputs.js';
+import { deviceCredentials, deviceMetadata, newRegistryFromMessage } from './device-manager-inputs.js';
 import type { DeviceMessage, RegistryMessage } from './device-manager-requests.js';
 import type { ImportedBinding, ImportedDevice, ImportResult, KeyInspector, Store } from './ports.js';
 
@@ -96,17 +96,7 @@ function registryFrom(msg: RegistryMessage, keys: KeyInspector): NewRegistry {
   const key = parseRegistryName(msg.name, 'device_registry.name');
   if (msg.id && msg.id !== key.registry) throw new Error(`device_registry.id "${msg.id}" does not match its name "${msg.name}"`);
   checkResourceId(key.registry, 'device_registry.name', 'registry');
-  const registry: NewRegistry = {
-    ...key,
-    eventNotificationConfigs: [],
-    stateNotificationConfig: undefined,
-    mqttEnabledState: undefined,
-    httpEnabledState: undefined,
-    logLevel: 'LOG_LEVEL_UNSPECIFIED',
-    credentials: [],
-  };
-  applyRegistryFields(registry, msg, undefined, keys);
-  return registry;
+  return newRegistryFromMessage(key, msg, keys);
 }
 
 /** A device record to what the store imports, every field checked as createDevice checks it; problems collected. */

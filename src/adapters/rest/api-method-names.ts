@@ -1,4 +1,4 @@
-import { deviceManagerRouteKey } from './device-manager-routes.js';
+import { deviceManagerRouteKey, splitVerb } from './device-manager-routes.js';
 import { iamAdminRouteKey, isIamAdminPath } from './iam-admin-routes.js';
 
 /**
@@ -74,13 +74,7 @@ export function restMethodName(call: RestCall): string {
       return UNKNOWN_METHOD;
     }
   }
-  const last = segments[segments.length - 1] ?? '';
-  const colon = last.lastIndexOf(':');
-  let verb: string | undefined;
-  if (colon > 0) {
-    verb = last.slice(colon + 1);
-    segments[segments.length - 1] = last.slice(0, colon);
-  }
+  const verb = splitVerb(segments);
   if (isIamAdminPath(segments)) return IAM_REST_METHODS[iamAdminRouteKey(segments, verb, method)] ?? UNKNOWN_METHOD;
   const rpc = DEVICE_MANAGER_REST_METHODS[deviceManagerRouteKey(segments, verb, method)];
   return rpc === undefined ? UNKNOWN_METHOD : DEVICE_MANAGER + rpc;

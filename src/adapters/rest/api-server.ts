@@ -9,7 +9,7 @@ import type { ServiceAccountAdmin } from '../../services/service-account-admin.j
 import type { ServiceAccountCredentials } from '../../services/service-account-credentials.js';
 import type { ApiCallObserver } from '../../observability/api-call-observer.js';
 import { codeOfStatus, restMethodName } from './api-method-names.js';
-import { handleDeviceManager } from './device-manager-routes.js';
+import { handleDeviceManager, splitVerb } from './device-manager-routes.js';
 import { errorResponse, REASON_HEADER, toApiError } from './error-response.js';
 import { answerClientError, frameworkErrorHandler } from './http-errors.js';
 import type { Json, JsonObject } from './json-read.js';
@@ -129,13 +129,7 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
       if (!request.url.startsWith('/v1/')) throw new ApiError('NOT_FOUND', 'No such endpoint.', { reason: 'NO_SUCH_METHOD' });
       const rawPath = request.url.slice('/v1/'.length).split('?')[0]!;
       const segments = rawPath.split('/').map(decodeSegment);
-      const last = segments[segments.length - 1] ?? '';
-      const colon = last.lastIndexOf(':');
-      let verb: string | undefined;
-      if (colon > 0) {
-        verb = last.slice(colon + 1);
-        segments[segments.length - 1] = last.slice(0, colon);
-      }
+      const verb = splitVerb(segments);
       const query = request.query as Record<string, unknown>;
       const alt = String(query.$alt ?? query.alt ?? '');
       const body = request.body as Json | undefined;

@@ -272,3 +272,11 @@ function bindingRequest(r: RestRequest): BindingRequest {
   return { parent: registryPath(r.segments), gatewayId: idField(r.body?.gatewayId, 'gateway_id'), deviceId: idField(r.body?.deviceId, 'device_id') };
 }
 
+/** Splits a custom verb (`…/devices/d:modifyCloudToDeviceConfig`) off the last path segment, in place. */
+export function splitVerb(segments: string[]): string | undefined {
+  const last = segments[segments.length - 1] ?? '';
+  const colon = last.lastIndexOf(':');
+  if (colon <= 0) return undefined;
+  segments[segments.length - 1] = last.slice(0, colon);
+  return last.slice(colon + 1);
+}
