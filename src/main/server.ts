@@ -32,7 +32,7 @@ import { ServiceAccountAdmin } from '../services/service-account-admin.js';
 import { ServiceAccountCredentials } from '../services/service-account-credentials.js';
 import type { Clock, Store } from '../services/ports.js';
 import type { Logger } from 'pino';
-import { createLogger } from '../observability/logger.js';
+import { createLogger, flushLogSync } from '../observability/logger.js';
 import { BridgeMetrics } from '../observability/metrics.js';
 import { resolveAdminToken } from './admin-token.js';
 import type { ApiListeners } from './api-listeners.js';
@@ -140,7 +140,7 @@ export async function startServer(config: Config): Promise<RunningServer> {
     return { ...running, close: () => running.close().finally(() => held.release()) };
   } catch (e) {
     lock?.release();
-    logger.flush();
+    flushLogSync(logger);
     // The operator's problems (address in use, data directory) become one line naming the setting.
     throw explainStartupError(config, dataDir, e) ?? e;
   }

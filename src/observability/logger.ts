@@ -15,3 +15,16 @@ export function createLogger(level: ServerLogLevel): Logger {
     pino.destination({ fd: 2, sync: false }),
   );
 }
+
+/**
+ * Writes out what the logger still buffers, now: lines written with `writeSync` right after (a
+ * startup failure's last line) must come after them, not before.
+ */
+export function flushLogSync(logger: Logger): void {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { flushSync?: () => void } | undefined;
+  try {
+    stream?.flushSync?.();
+  } catch {
+    // Not open yet, or already closed: nothing of ours is buffered then.
+  }
+}
