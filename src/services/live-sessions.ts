@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { ApiError, isApiError } from '../domain/errors.js';
 import type { Device } from '../domain/model.js';
 import type { CommandSender } from './command-sender.js';
-import type { Bus, BusEvent, BusReply, BusRequest, Clock, CommandOutcome, Store } from './ports.js';
+import type { Bus, BusEvent, BusReply, BusRequest, Clock, CommandOutcome, Store, Timers } from './ports.js';
 import type { RegistryCache } from './registry-cache.js';
 import { SessionDirectory, type LiveSession, type SessionRegistry } from './session-directory.js';
 
@@ -16,7 +16,21 @@ export interface LiveSessionsOptions {
   log: Logger;
   /** How long a command may take on another node, its QoS 1 wait included (docs/compat.md C-CMD-ACK). */
   remoteCommandTimeoutMs: number;
+  /**
+   * With timers, the node takes part in membership: it sends a heartbeat every `heartbeatMs`, and
+   * forgets the sessions of a node not heard from within `nodeTimeoutMs`. Without, it knows other
+   * nodes only by their session events (one node, or a bus without failures).
+   */
+  timers?: Timers;
+  /** Default 2 s. */
+  heartbeatMs?: number;
+  /** Default 3 heartbeats. */
+  nodeTimeoutMs?: number;
+  /** A node was not heard from within nodeTimeoutMs; `sessions` of its were forgotten. */
+  onNodeGone?: (nodeId: string, sessions: number) => void;
 }
+
+export const DEFAULT_HEARTBEAT_MS = 2000;
 
 /**
  * Where each device's live session is, and everything the rest of the server asks of it: the
@@ -31,18 +45,38 @@ export class LiveSessions implements SessionRegistry, CommandSender {
   private readonly claimedAt = new Map<string, number>();
   /** Devices whose session another node holds, and which node. */
   private readonly remote = new Map<string, string>();
+  /** The same, by node: what to forget when a node is gone. */
+  private readonly remoteByNode = new Map<string, Set<string>>();
+  /** Other nodes heard from, when membership is on: when last, and the timer that expires them. */
+  private readonly members = new Map<string, { lastHeard: number; cancelExpiry: () => void }>();
   private stops: (() => void)[] = [];
+  private cancelHeartbeat: (() => void) | undefined;
+  private readonly heartbeatMs: number;
+  private readonly nodeTimeoutMs: number;
 
-  constructor(private readonly opts: LiveSessionsOptions) {}
+  constructor(private readonly opts: LiveSessionsOptions) {
+    this.heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    this.nodeTimeoutMs = opts.nodeTimeoutMs ?? 3 * this.heartbeatMs;
+  }
 
   start(): void {
     const { bus, nodeId } = this.opts;
     this.stops.push(bus.subscribe((e) => this.onEvent(e)));
     this.stops.push(bus.respond(nodeId, (r) => this.onRequest(r)));
+    if (this.opts.timers) this.heartbeat();
   }
 
   close(): void {
     for (const stop of this.stops.splice(0)) stop();
+    this.cancelHeartbeat?.();
+    this.cancelHeartbeat = undefined;
+    for (const m of this.members.values()) m.cancelExpiry();
+    this.members.clear();
+  }
+
+  /** Other nodes this one has heard from within nodeTimeoutMs (membership on), in no order. */
+  liveNodes(): string[] {
+    return [...this.members.keys()];
   }
 
   /** Devices with a live session on this node. */
@@ -50,7 +84,10 @@ export class LiveSessions implements SessionRegistry, CommandSender {
     return this.local.size;
   }
 
-  /** Whether the device has a live session on any node this one knows of. */
+  /**
+   * Whether the device has a live session on any node this one knows of. A node that started
+   * after the device connected elsewhere does not know it (sendCommandToDevice asks every node).
+   */
   isConnected(numId: string): boolean {
     return this.local.get(numId) !== undefined || this.remote.has(numId);
   }
@@ -61,7 +98,7 @@ export class LiveSessions implements SessionRegistry, CommandSender {
     const at = this.opts.clock.now();
     this.local.claim(numId, session);
     this.claimedAt.set(numId, at);
-    this.remote.delete(numId);
+    this.forgetRemote(numId);
     this.announce({ type: 'session-claimed', numId, nodeId: this.opts.nodeId, at });
   }
 
@@ -96,17 +133,48 @@ export class LiveSessions implements SessionRegistry, CommandSender {
   private async deliverCommand(numId: string, subfolder: string, data: Uint8Array): Promise<CommandOutcome> {
     const session = this.local.get(numId);
     if (session) return (await session.sendCommand(numId, subfolder, data)) ? 'delivered' : 'not-subscribed';
-    const node = this.remote.get(numId);
-    if (node === undefined) return 'not-connected';
+    const known = this.remote.get(numId);
+    if (known !== undefined) {
+      const answer = await this.ask(known, numId, subfolder, data);
+      if (answer !== 'not-connected' && answer !== 'gone') return answer;
+      if (this.remote.get(numId) === known) this.forgetRemote(numId);
+      // A node that took the whole command timeout is not asked around again: the caller's wait is spent.
+      if (answer === 'gone') return 'not-connected';
+    }
+    return this.askEveryone(numId, subfolder, data, known);
+  }
+
+  /**
+   * The device is neither here nor where this node last knew it (this node started after it
+   * connected, or missed the claim): every live node is asked at once, and the one that holds it
+   * answers. Nodes that do not hold it answer not-connected at once.
+   */
+  private async askEveryone(numId: string, subfolder: string, data: Uint8Array, except: string | undefined): Promise<CommandOutcome> {
+    const nodes = this.liveNodes().filter((n) => n !== except);
+    const answers = await Promise.allSettled(nodes.map((n) => this.ask(n, numId, subfolder, data)));
+    let failure: unknown;
+    let outcome: CommandOutcome = 'not-connected';
+    answers.forEach((a, i) => {
+      if (a.status === 'rejected') failure ??= a.reason;
+      else if (a.value === 'delivered' || (a.value === 'not-subscribed' && outcome === 'not-connected')) {
+        outcome = a.value;
+        this.rememberRemote(numId, nodes[i]!);
+      }
+    });
+    // A node that could not be asked (the bus is down) might hold the device: say so, not "offline".
+    if (outcome === 'not-connected' && failure !== undefined) throw failure;
+    return outcome;
+  }
+
+  /** 'gone': the node did not answer within the command timeout, or nothing answers at its address. */
+  private async ask(node: string, numId: string, subfolder: string, data: Uint8Array): Promise<CommandOutcome | 'gone'> {
     try {
       const reply = await this.opts.bus.request(node, { type: 'deliver-command', numId, subfolder, data }, this.opts.remoteCommandTimeoutMs);
       return reply.outcome;
     } catch (e) {
-      // The node is gone (or never answered): as far as anyone can tell, the device is not connected.
-      if (isApiError(e) && (e.reason === 'BUS_NO_RESPONDER' || e.reason === 'BUS_TIMEOUT')) {
-        if (this.remote.get(numId) === node) this.remote.delete(numId);
-        return 'not-connected';
-      }
+      // The node is gone (or never answered): as far as anyone can tell, the device is not connected there.
+      if (isApiError(e) && e.reason === 'BUS_NO_RESPONDER') return 'not-connected';
+      if (isApiError(e) && e.reason === 'BUS_TIMEOUT') return 'gone';
       throw e;
     }
   }
@@ -125,7 +193,7 @@ export class LiveSessions implements SessionRegistry, CommandSender {
       case 'device-blocked':
         return this.local.get(e.numId)?.end(e.numId, 'device-blocked');
       case 'device-deleted':
-        this.remote.delete(e.numId);
+        this.forgetRemote(e.numId);
         return this.local.get(e.numId)?.end(e.numId, 'device-deleted');
       case 'config-updated':
         return this.local.get(e.numId)?.configUpdated(e.numId);
@@ -141,7 +209,8 @@ export class LiveSessions implements SessionRegistry, CommandSender {
         return;
       case 'session-claimed': {
         if (e.nodeId === this.opts.nodeId) return;
-        this.remote.set(e.numId, e.nodeId);
+        this.heard(e.nodeId);
+        this.rememberRemote(e.numId, e.nodeId);
         const session = this.local.get(e.numId);
         // Only a claim at least as new as ours takes over: a late event of an older claim must not
         // end the newer session here.
@@ -153,7 +222,12 @@ export class LiveSessions implements SessionRegistry, CommandSender {
         return;
       }
       case 'session-released':
-        if (e.nodeId !== this.opts.nodeId && this.remote.get(e.numId) === e.nodeId) this.remote.delete(e.numId);
+        if (e.nodeId === this.opts.nodeId) return;
+        this.heard(e.nodeId);
+        if (this.remote.get(e.numId) === e.nodeId) this.forgetRemote(e.numId);
+        return;
+      case 'node-heartbeat':
+        if (e.nodeId !== this.opts.nodeId) this.heard(e.nodeId);
         return;
       case 'service-account-key-revoked':
         // API credentials, not device sessions: ServiceAccountCredentials follows this one.
@@ -172,6 +246,69 @@ export class LiveSessions implements SessionRegistry, CommandSender {
       },
       (err: unknown) => this.opts.log.warn({ err }, 'could not check changed credentials'),
     );
+  }
+
+  // ---- where remote sessions are, and which nodes are alive ----
+
+  private rememberRemote(numId: string, nodeId: string): void {
+    const previous = this.remote.get(numId);
+    if (previous === nodeId) return;
+    if (previous !== undefined) this.remoteByNode.get(previous)?.delete(numId);
+    this.remote.set(numId, nodeId);
+    let held = this.remoteByNode.get(nodeId);
+    if (!held) this.remoteByNode.set(nodeId, (held = new Set()));
+    held.add(numId);
+  }
+
+  private forgetRemote(numId: string): void {
+    const node = this.remote.get(numId);
+    if (node === undefined) return;
+    this.remote.delete(numId);
+    this.remoteByNode.get(node)?.delete(numId);
+  }
+
+  private heartbeat(): void {
+    this.announce({ type: 'node-heartbeat', nodeId: this.opts.nodeId, at: this.opts.clock.now() });
+    this.cancelHeartbeat = this.opts.timers!.schedule(this.heartbeatMs, () => this.heartbeat());
+  }
+
+  /** Another node is alive. A node heard for the first time is answered at once, so it knows this one without waiting a beat. */
+  private heard(nodeId: string): void {
+    const timers = this.opts.timers;
+    if (!timers) return;
+    const now = this.opts.clock.now();
+    const member = this.members.get(nodeId);
+    if (member) {
+      member.lastHeard = now;
+      return;
+    }
+    const entry = { lastHeard: now, cancelExpiry: () => {} };
+    this.members.set(nodeId, entry);
+    const expire = (): void => {
+      if (this.members.get(nodeId) !== entry) return;
+      const due = entry.lastHeard + this.nodeTimeoutMs - this.opts.clock.now();
+      if (due > 0) {
+        entry.cancelExpiry = timers.schedule(due, expire);
+        return;
+      }
+      this.nodeGone(nodeId);
+    };
+    entry.cancelExpiry = timers.schedule(this.nodeTimeoutMs, expire);
+    this.announce({ type: 'node-heartbeat', nodeId: this.opts.nodeId, at: now });
+  }
+
+  private nodeGone(nodeId: string): void {
+    this.members.delete(nodeId);
+    const held = this.remoteByNode.get(nodeId);
+    this.remoteByNode.delete(nodeId);
+    let forgotten = 0;
+    for (const numId of held ?? []) {
+      if (this.remote.get(numId) !== nodeId) continue;
+      this.remote.delete(numId);
+      forgotten++;
+    }
+    this.opts.log.warn({ nodeId, sessions: forgotten, nodeTimeoutMs: this.nodeTimeoutMs }, 'a node stopped sending heartbeats; its sessions are forgotten');
+    this.opts.onNodeGone?.(nodeId, forgotten);
   }
 
   private announce(event: BusEvent): void {

@@ -282,6 +282,8 @@ export type BusEvent =
   /** A node now holds the device's session: any other node holding it lets go (takeover). */
   | { type: 'session-claimed'; numId: string; nodeId: string; at: number }
   | { type: 'session-released'; numId: string; nodeId: string }
+  /** A node is alive (sent every heartbeat interval): one not heard from for a while is gone, and its sessions with it. */
+  | { type: 'node-heartbeat'; nodeId: string; at: number }
   /** A service-account key was disabled or deleted: every node forgets what it verified with it. */
   | { type: 'service-account-key-revoked'; keyId: string };
 
