@@ -41,6 +41,15 @@ const MAX_PINGS_OUT = 3;
  */
 const servedInProcess = new Set<string>();
 
+/** Rejects when `p` has not settled within `ms`: the client's flush has no timeout of its own. */
+function within<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 const unavailable = (message: string, cause?: unknown): ApiError => new ApiError('UNAVAILABLE', message, { cause });
 
 /**
@@ -95,7 +104,7 @@ export class NatsBus implements Bus {
     const bus = new NatsBus(nc, opts.prefix ?? DEFAULT_SUBJECT_PREFIX, servers, opts, backoff);
     try {
       // Once the server has the events subscription, nothing published after connect is missed.
-      await nc.flush();
+      await within(nc.flush(), opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     } catch (e) {
       await bus.close();
       throw unavailable(`Could not subscribe on NATS at ${servers.join(', ')}.`, e);
@@ -109,15 +118,19 @@ export class NatsBus implements Bus {
   }
 
   /** Resolves once the server has processed everything sent before (subscriptions included). */
-  async flush(): Promise<void> {
+  async flush(timeoutMs = DEFAULT_CONNECT_TIMEOUT_MS): Promise<void> {
     if (!this.isConnected()) throw unavailable('The NATS bus is disconnected.');
-    await this.nc.flush();
+    try {
+      await within(this.nc.flush(), timeoutMs);
+    } catch (e) {
+      throw unavailable('The NATS server did not answer a flush.', e);
+    }
   }
 
   async publish(event: BusEvent): Promise<void> {
     if (this.closing) return;
     const bytes = encodeEvent(event);
-    if (!this.connected) {
+    if (!this.connected || !this.socketUp()) {
       // The client discards what it holds on each reconnect attempt, so events wait here.
       if (this.bufferedBytes + bytes.length > (this.opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES)) {
         throw unavailable('The NATS bus is disconnected and its send buffer is full.');
@@ -199,6 +212,15 @@ export class NatsBus implements Bus {
   }
 
   // ---- internals ----
+
+  /**
+   * The client's own flag, read before its status report arrives: the socket closes a few
+   * microtasks earlier, and what is published in between is discarded on the first reconnect
+   * attempt. It is not public API, so its absence counts as connected.
+   */
+  private socketUp(): boolean {
+    return (this.nc as unknown as { protocol?: { connected?: boolean } }).protocol?.connected !== false;
+  }
 
   private nodeSubject(address: string): string {
     return `${this.prefix}.bus.node.${subjectToken(address)}`;
