@@ -171,4 +171,26 @@ describe('LiveSessions over NATS (two and three nodes, one nats-server)', () => 
       await b.close();
     }
   });
+
+  it('nats-server restarted: the nodes find each other again and commands cross, with nothing re-created', async () => {
+    const prefix = `ls${prefixes++}`;
+    const a = await startNode('a', prefix);
+    const b = await startNode('b', prefix);
+    try {
+      const onA = new FakeSession();
+      const bHeard = heard(b.bus, claimOf('1', 'a'));
+      a.live.claim('1', onA);
+      await bHeard;
+      await nats.stop('kill');
+      await nats.start();
+      // A heartbeat from A reaching B means both clients are back and subscribed.
+      await heard(b.bus, (e) => e.type === 'node-heartbeat' && e.nodeId === 'a');
+      await b.live.send(device('1'), new Uint8Array([5]), '');
+      assert.deepEqual(onA.commands, [['1', '', [5]]]);
+      assert.deepEqual(b.live.liveNodes(), ['a']);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
 });
