@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
+import type { DependencyHealth } from '../adapters/rest/health-routes.js';
 import { LocalBus } from '../adapters/bus/local-bus.js';
 import { EmbeddedLogSink } from '../adapters/sinks/embedded-log/embedded-log-sink.js';
 import { EmbeddedMessageLog } from '../adapters/sinks/embedded-log/embedded-message-log.js';
@@ -39,11 +40,7 @@ export interface Backend {
   close(): Promise<void>;
 }
 
-export interface DependencyHealth {
-  ok: boolean;
-  /** What the dependency is (redacted URL, file) and, when not ok, why. */
-  detail: string;
-}
+export type { DependencyHealth } from '../adapters/rest/health-routes.js';
 
 export async function openBackend(config: Config, dataDir: string, logger: Logger): Promise<Backend> {
   return openEmbedded(config, dataDir, logger);

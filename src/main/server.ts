@@ -9,6 +9,7 @@ import { JoseTokenVerifier } from '../adapters/crypto/device-token-verifier.js';
 import { NodeServiceAccountCrypto } from '../adapters/crypto/service-account-crypto.js';
 import { registerEventLogRoutes } from '../adapters/rest/event-log-routes.js';
 import { registerMetricsRoute } from '../adapters/rest/metrics-route.js';
+import { registerHealthRoutes } from '../adapters/rest/health-routes.js';
 import { MqttBridge } from '../adapters/mqtt/mqtt-bridge.js';
 import { SessionIo } from '../adapters/mqtt/session-io.js';
 import { DEFAULT_MQTT_LIMITS } from '../adapters/mqtt/session-types.js';
@@ -240,6 +241,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     logger,
     observer: metrics,
   });
+  registerHealthRoutes(api, { checks: () => backend.health() });
   registerEventLogRoutes(api, { reader: backend.eventLog, auth });
   registerMetricsRoute(api, {
     access: config.metricsAccess,
