@@ -87,8 +87,9 @@ function openEmbedded(config: Config, dataDir: string, logger: Logger): Backend 
       eventLog: reader,
       newEngine: ({ clock, onError }) => new LogSubscriptionEngine({ store: pubsubStore, log: messageLog, sink, clock, timers: systemTimers, onError }),
       where: { database, pubsubDatabase, eventLog: eventLogPath },
-      // Embedded files either opened at start or the server did not start.
-      health: async () => ({ store: { ok: true, detail: database }, log: { ok: true, detail: eventLogPath } }),
+      // Embedded files either opened at start or the server did not start. Details name the kind
+      // of dependency, never a path or host: the routes need no credential.
+      health: async () => ({ store: { ok: true, detail: 'embedded SQLite' }, log: { ok: true, detail: 'embedded event log' } }),
       async close() {
         messageLog.close();
         await pubsubStore.close();

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify';
 /** One dependency's reachability: the PostgreSQL store, the NATS bus, the JetStream log, an embedded file. */
 export interface DependencyHealth {
   ok: boolean;
-  /** What the dependency is (a redacted URL, a file) and, when not ok, why. */
+  /** What kind of dependency it is ("PostgreSQL") and, when not ok, why; never a host, path or password (the routes need no credential). */
   detail: string;
 }
 
