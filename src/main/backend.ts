@@ -42,7 +42,7 @@ export interface Backend {
 
 export type { DependencyHealth } from '../adapters/rest/health-routes.js';
 
-export async function openBackend(config: Config, dataDir: string, logger: Logger): Promise<Backend> {
+export async function openBackend(config: Config, dataDir: string, logger: Logger, _nodeId: string): Promise<Backend> {
   return openEmbedded(config, dataDir, logger);
 }
 

@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import { observeSubscriptionWrites } from '../adapters/pubsub-push/subscription-write-observer.js';
 import type { ApiAuth } from '../services/api-auth.js';
 import type { TopicCheck } from '../services/device-ingress.js';
-import type { Clock } from '../services/ports.js';
+import type { Bus, Clock } from '../services/ports.js';
+import { SubscriptionChangeRelay } from '../services/pubsub/subscription-change-relay.js';
 import { PubSubAdmin } from '../services/pubsub/pubsub-admin.js';
 import type { SubscriptionEngine } from '../services/pubsub/pubsub-api.js';
 import type { MessageLog, PubSubStore } from '../services/pubsub/pubsub-ports.js';
@@ -25,6 +26,8 @@ export interface PubSub {
   engine: SubscriptionEngine;
   /** Ends every stream (UNAVAILABLE: clients reconnect) and flushes pending acks: before the gRPC server waits for its calls. */
   stopDelivery(): Promise<void>;
+  /** Subscription writes made through other nodes reach this node's engine and `onRemoteChange` (push delivery); returns a stop function. */
+  followOtherNodes(onRemoteChange: (name: string) => void): () => void;
 }
 
 export function openPubSub(deps: {
@@ -32,6 +35,8 @@ export function openPubSub(deps: {
   auth: ApiAuth;
   clock: Clock;
   logger: Logger;
+  bus: Bus;
+  nodeId: string;
   /** After every committed subscription write of the API (create, update, push config, detach, delete): push delivery follows. */
   onSubscriptionWrite?: (name: string) => void;
 }): PubSub {
@@ -43,7 +48,8 @@ export function openPubSub(deps: {
   });
   const onWrite = deps.onSubscriptionWrite;
   const adminStore = onWrite ? observeSubscriptionWrites(store, onWrite) : store;
-  const admin = new PubSubAdmin({ store: adminStore, sink, log: messages, engine, auth: deps.auth, clock: deps.clock });
+  const relay = new SubscriptionChangeRelay(deps.bus, deps.nodeId, (err) => log.warn({ err }, 'could not tell other nodes of a subscription change'));
+  const admin = new PubSubAdmin({ store: adminStore, sink, log: messages, engine: relay.wrap(engine), auth: deps.auth, clock: deps.clock });
   return {
     admin,
     topics: { exists: async (topic) => (await store.getTopic(topic)) !== undefined },
@@ -52,5 +58,6 @@ export function openPubSub(deps: {
     engine,
     // The engine's last acks go to the store, and it reads the log until it stops: before the backend closes.
     stopDelivery: () => engine.close(),
+    followOtherNodes: (onRemoteChange) => relay.follow(engine, onRemoteChange),
   };
 }

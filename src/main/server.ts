@@ -1,4 +1,5 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
+import { hostname } from 'node:os';
 import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
@@ -148,12 +149,14 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
   const { token, file: adminTokenFile } = resolveAdminToken(config.adminToken, dataDir);
   const metrics = new BridgeMetrics();
 
-  const backend = await openBackend(config, dataDir, logger);
+  // Unique per node: the bus addresses it, and JetStream deduplicates its retried appends by it.
+  const nodeId = config.nodeId ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
+  const backend = await openBackend(config, dataDir, logger, nodeId);
   const { store, sink, bus } = backend;
   const activity = new ActivityRecorder(store);
   const registries = new RegistryCache(store, systemClock, REGISTRY_CACHE_MAX_AGE_MS);
   const live = new LiveSessions({
-    nodeId: randomUUID(),
+    nodeId,
     bus,
     store,
     registries,
@@ -168,7 +171,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
   const auth = new ApiAuth(token, { credentials, policies: store });
   // Push delivery exists once the API server does (it adds a route); no API write can come before.
   let followSubscription: (name: string) => void = () => {};
-  const pubsub = openPubSub({ backend, auth, clock: systemClock, logger, onSubscriptionWrite: (name) => followSubscription(name) });
+  const pubsub = openPubSub({ backend, auth, clock: systemClock, logger, bus, nodeId, onSubscriptionWrite: (name) => followSubscription(name) });
   const deadlines = new CallDeadlines(systemClock);
   const admin = new DeviceAdmin(
     deadlines.guardWrites(store, STORE_WRITES),
@@ -263,6 +266,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     logger,
   });
   followSubscription = (name) => consumers.subscriptionWritten(name);
+  const stopFollowingNodes = pubsub.followOtherNodes((name) => consumers.subscriptionWritten(name));
 
   let listeners: ApiListeners | undefined;
   const stopApi = async (): Promise<void> => {
@@ -274,6 +278,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
 
   const stopStorage = async (): Promise<void> => {
     stopFollowingKeys();
+    stopFollowingNodes();
     live.close();
     await pubsub.stopDelivery();
     await backend.close();
