@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { KEYS } from '../../src/config/schema.js';
-import { runCli } from '../support/server.js';
+import { runCli, startServer } from '../support/server.js';
 import { checkWithServer, LISTEN_FLAGS, listenPorts } from './server-accepts.js';
 
 /**
@@ -199,6 +199,19 @@ test('the listeners are the declared container ports; probes read /readyz and /h
   probe(bridgehead.readinessProbe, '/readyz', 'readiness');
   probe(bridgehead.livenessProbe, '/healthz', 'liveness');
   probe(bridgehead.startupProbe, '/healthz', 'startup');
+});
+
+test("the probes' paths answer 200 without a token on a running server's admin listener", async () => {
+  const server = await startServer();
+  try {
+    for (const p of [bridgehead.readinessProbe, bridgehead.livenessProbe, bridgehead.startupProbe]) {
+      const path = p?.httpGet?.path ?? '';
+      const r = await fetch(`${server.api}${path}`, { signal: AbortSignal.timeout(5_000) });
+      assert.equal(r.status, 200, `${path}: ${await r.text()}`);
+    }
+  } finally {
+    await server.cleanup();
+  }
 });
 
 test('the Services select the Bridgehead pods and put MQTT on 8883 and 443, the HTTP bridge and the API on 443, the admin API in-cluster', () => {
