@@ -254,6 +254,20 @@ test('three replicas spread over machines, one down at a time (rolling update an
   assert.ok(terms.some((t) => (t.topologyKey ?? t.podAffinityTerm?.topologyKey) === 'kubernetes.io/hostname'), 'anti-affinity by machine');
 });
 
+test("the container's memory: requested, limited, and V8's heap cap below the limit", () => {
+  const { resources } = bridgehead as Container & { resources?: { requests?: Record<string, string>; limits?: Record<string, string> } };
+  const mib = (q: string | undefined): number => {
+    const m = /^(\d+)(Mi|Gi)$/.exec(q ?? '');
+    assert.ok(m, `a quantity in Mi or Gi: ${q}`);
+    return Number(m[1]) * (m[2] === 'Gi' ? 1024 : 1);
+  };
+  assert.ok(resources?.requests?.cpu, 'a CPU request');
+  const limit = mib(resources?.limits?.memory);
+  assert.ok(mib(resources?.requests?.memory) <= limit);
+  const heap = Number(/--max-old-space-size=(\d+)/.exec(env.get('NODE_OPTIONS')?.value ?? '')?.[1]);
+  assert.ok(heap > 0 && heap <= limit * 0.8, `heap ${heap} MiB leaves room under the ${limit} MiB limit for buffers and native memory`);
+});
+
 test('the TLS files are the mounted kubernetes.io/tls Secret, and every Secret read is one docs/deploy.md creates', () => {
   const pod = bridgeheadSpec.template.spec;
   const tlsVolume = pod.volumes?.find((v) => v.secret !== undefined);
