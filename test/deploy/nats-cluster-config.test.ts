@@ -102,7 +102,7 @@ test("three nats-servers from nats.yaml form a JetStream cluster that stores a s
       for (;;) {
         try {
           jsm ??= await bounded(jetstreamManager(nc, { timeout: 3_000 }), 'JetStream');
-          await bounded(jsm.streams.add({ name: 'BH_deploy-check', subjects: ['bh.ev.deploy-check.>'], num_replicas: replicas }), 'stream add');
+          await bounded(jsm.streams.add({ name: 'bh_deploy-check', subjects: ['bh.ev.deploy-check.>'], num_replicas: replicas }), 'stream add');
           break;
         } catch (e) {
           if (Date.now() > deadline) throw new Error(`no replicated stream within 25 s: ${(e as Error).message}\n${output.join('\n---\n').slice(-4000)}`);
@@ -111,7 +111,7 @@ test("three nats-servers from nats.yaml form a JetStream cluster that stores a s
       }
       const ack = await bounded(jetstream(nc, { timeout: 3_000 }).publish('bh.ev.deploy-check.telemetry', new TextEncoder().encode('x')), 'publish');
       assert.equal(ack.seq, 1);
-      const info = await bounded(jsm.streams.info('BH_deploy-check'), 'stream info');
+      const info = await bounded(jsm.streams.info('bh_deploy-check'), 'stream info');
       assert.equal(info.config.num_replicas, replicas);
       assert.equal(info.cluster?.name, 'bridgehead');
       assert.equal((info.cluster?.replicas ?? []).length, replicas - 1, 'a leader and its followers');
