@@ -209,7 +209,9 @@ const ACTIVITY_FIELDS = Object.keys(ACTIVITY_COLUMNS) as ActivityField[];
 
 /**
  * Every patch of a flush in one UPDATE: per column an array of "has this key" flags and one of
- * values, unnested row by row, so partial patches need neither dynamic SQL nor a read first.
+ * values, unnested row by row, so partial patches need neither dynamic SQL nor a read first. The
+ * `= ANY` makes the devices side an index lookup of the flushed numIds (without it the planner
+ * hashes the whole table once the flush is a few hundred devices).
  */
 export const RECORD_ACTIVITY: Sql = sql(
   'record_activity',
@@ -219,15 +221,23 @@ export const RECORD_ACTIVITY: Sql = sql(
   }).join(', ')}
    FROM unnest($1::bigint[], ${ACTIVITY_FIELDS.map((f, i) => `$${2 + 2 * i}::bool[], $${3 + 2 * i}::${f === 'lastErrorStatus' ? 'text' : 'bigint'}[]`).join(', ')})
      AS p(num_id, ${ACTIVITY_FIELDS.map((f) => `set_${ACTIVITY_COLUMNS[f]}, ${ACTIVITY_COLUMNS[f]}`).join(', ')})
-   WHERE d.num_id = p.num_id`,
+   WHERE d.num_id = p.num_id AND d.num_id = ANY($1::bigint[])`,
 );
 
-/** The RECORD_ACTIVITY parameters of a flush; patches of numIds that name no device are left out. */
+/**
+ * The RECORD_ACTIVITY parameters of a flush, in numId order: the update locks rows in the order it
+ * reads the patches, so two nodes flushing overlapping devices queue instead of deadlocking.
+ * Patches of numIds that name no device are left out.
+ */
 export function activityArrays(patches: ReadonlyMap<string, ActivityPatch>): unknown[][] {
-  const arrays: unknown[][] = Array.from({ length: 1 + 2 * ACTIVITY_FIELDS.length }, () => []);
+  const rows: [number, ActivityPatch][] = [];
   for (const [numId, patch] of patches) {
     const n = parseNumId(numId);
-    if (n === undefined) continue;
+    if (n !== undefined) rows.push([n, patch]);
+  }
+  rows.sort((x, y) => x[0] - y[0]);
+  const arrays: unknown[][] = Array.from({ length: 1 + 2 * ACTIVITY_FIELDS.length }, () => []);
+  for (const [n, patch] of rows) {
     arrays[0]!.push(n);
     ACTIVITY_FIELDS.forEach((f, i) => {
       const present = Object.hasOwn(patch, f);

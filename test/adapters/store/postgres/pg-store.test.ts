@@ -4,7 +4,7 @@ import pg from 'pg';
 import { SchemaVersionError } from '../../../../src/adapters/store/postgres/pg-migrations.js';
 import { PgStore } from '../../../../src/adapters/store/postgres/pg-store.js';
 import { REGISTRY_MIGRATIONS } from '../../../../src/adapters/store/postgres/pg-store-migrations.js';
-import { listDevicesQuery } from '../../../../src/adapters/store/postgres/pg-statements.js';
+import { activityArrays, listDevicesQuery, RECORD_ACTIVITY } from '../../../../src/adapters/store/postgres/pg-statements.js';
 import { ApiError } from '../../../../src/domain/errors.js';
 import type { ErrorReason } from '../../../../src/domain/error-reasons.js';
 import type { ImportedDevice } from '../../../../src/services/ports.js';
@@ -259,6 +259,23 @@ describe('PgStore: schema', () => {
         assert.match(plan, /Index Scan using devices_by_id on devices d/, plan);
         assert.doesNotMatch(plan, /Sort/, plan);
       }
+    });
+  });
+
+  it('an activity flush looks its devices up by numId, whatever the size of the table', async () => {
+    const url = await server.createDatabase();
+    await (await PgStore.open(url)).close();
+    const patches = new Map(Array.from({ length: 300 }, (_, i) => [String(2_000_000_000_000_001 + 7 * i), { lastEventTime: T0 + i }]));
+    await withClient(url, async (c) => {
+      await c.query(`INSERT INTO registries (project, location, id, doc) VALUES ('p', 'l', 'r', '{}')`);
+      await c.query(`INSERT INTO devices (num_id, project, location, registry, id, gateway_type, doc, config_version)
+        SELECT 2000000000000000 + g, 'p', 'l', 'r', 'd' || g, 'NON_GATEWAY', '{}', 1 FROM generate_series(1, 20000) AS g`);
+      await c.query('ANALYZE devices');
+      const plan = (await c.query<{ 'QUERY PLAN': string }>(`EXPLAIN ${RECORD_ACTIVITY.text}`, activityArrays(patches))).rows
+        .map((r) => r['QUERY PLAN'])
+        .join('\n');
+      assert.match(plan, /Index Cond: \(num_id = ANY/, plan);
+      assert.doesNotMatch(plan, /Seq Scan on devices/, plan);
     });
   });
 });
