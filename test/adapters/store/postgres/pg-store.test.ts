@@ -310,4 +310,40 @@ describe('PgStore: PostgreSQL going away', () => {
       await store.close();
     }
   });
+
+  it('a connection dying in the middle of a transaction: the call is UNAVAILABLE, the process does not crash, and the store recovers', async () => {
+    const url = await server.createDatabase();
+    const store = await PgStore.open(url, { connectTimeoutMs: 2000 });
+    const holder = new pg.Client({ connectionString: url });
+    holder.on('error', () => undefined);
+    try {
+      await store.createRegistry(makeRegistry(regKey()));
+      const d = await store.createDevice(makeDevice(regKey(), 'dev-1'));
+      await withClient(url, (c) => c.query('CHECKPOINT'));
+      // Another session holds the device row, so modifyConfig waits inside its transaction.
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM devices FOR UPDATE');
+      const waiting = store.modifyConfig(d.numId, { versionToUpdate: 0, binaryData: new Uint8Array([1]), at: T0 + 5000, minIntervalMs: 0 });
+      await waitFor(url, "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'");
+      await server.stop('kill');
+      await assert.rejects(waiting, (e: unknown) => e instanceof ApiError && e.reason === 'STORE_UNAVAILABLE');
+      await server.start();
+      assert.equal((await store.modifyConfig(d.numId, { versionToUpdate: 1, binaryData: new Uint8Array([2]), at: T0 + 6000, minIntervalMs: 0 })).version, 2);
+    } finally {
+      await holder.end().catch(() => undefined);
+      await store.close();
+    }
+  });
 });
+
+/** Polls until `sql` returns a row (bounded): for a state of the server that no event announces. */
+async function waitFor(url: string, sql: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  await withClient(url, async (c) => {
+    while ((await c.query(sql)).rowCount === 0) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for: ${sql}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
+}
