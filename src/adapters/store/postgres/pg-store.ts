@@ -381,7 +381,9 @@ export class PgStore implements Store {
         if (chunk.length === IMPORT_CHUNK) onProgress?.(i + IMPORT_CHUNK);
       }
       const bindingsCreated = pairs[0].length === 0 ? 0 : (await query(c, Q.insertImportedBindings, pairs)).length;
-      if (toCreate.length > 0) await query(c, Q.raiseNumbering, [Math.max(...toCreate.map((t) => t.n))]);
+      // A loop, not Math.max(...): a spread of 100,000 arguments overflows the stack.
+      const highest = toCreate.reduce((max, t) => (t.n > max ? t.n : max), 0);
+      if (highest > 0) await query(c, Q.raiseNumbering, [highest]);
       return {
         registryCreated: !row,
         devicesCreated: toCreate.length,
