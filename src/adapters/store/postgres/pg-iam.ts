@@ -105,6 +105,12 @@ const Q = {
 /** ILIKE pattern finding a member inside a policy's JSON; case-insensitive, as IAM compares members. */
 const likeMember = (member: string): string => `%"${member.replace(/[\\%_]/g, (c) => `\\${c}`)}"%`;
 
+/**
+ * The policy nobody has set, as a copy: `{ ...EMPTY_POLICY }` would hand every caller the one shared
+ * etag array, and a caller writing into it would change the empty etag of the whole process.
+ */
+export const emptyPolicy = (): IamPolicy => ({ version: EMPTY_POLICY.version, bindings: [], etag: new Uint8Array(EMPTY_POLICY.etag) });
+
 const policyParams = (p: IamPolicy): unknown[] => [p.version, JSON.stringify(p.bindings), Buffer.from(p.etag)];
 
 /**
@@ -117,7 +123,7 @@ const policyParams = (p: IamPolicy): unknown[] => [p.version, JSON.stringify(p.b
 export const pgIam = {
   async getProjectIamPolicy(db: Queryable, project: string): Promise<IamPolicy> {
     const [row] = await query<IamRow>(db, Q.getProjectIam, [project]);
-    return row ? decodeIam(row) : { ...EMPTY_POLICY, bindings: [] };
+    return row ? decodeIam(row) : emptyPolicy();
   },
 
   async setProjectIamPolicy(c: Queryable, project: string, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): Promise<IamPolicy> {

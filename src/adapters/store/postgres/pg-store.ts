@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { decideBind } from '../../../domain/bindings.js';
 import { nextConfigVersion } from '../../../domain/config-versioning.js';
 import { CONFLICT, importConflicts, sameImportedDevice, sameRegistrySettings } from '../../../domain/fleet-import-rules.js';
-import { EMPTY_POLICY, nextPolicy } from '../../../domain/iam-policy.js';
+import { nextPolicy } from '../../../domain/iam-policy.js';
 import { LIMITS } from '../../../domain/limits.js';
 import {
   registryName,
@@ -47,7 +47,7 @@ import {
 import * as err from '../store-errors.js';
 import { bytesParam, createdDevice, deviceValues, importedDeviceArrays, query, type Queryable } from './pg-codec.js';
 import { isRetryable, pgErrorTranslator } from './pg-errors.js';
-import { pgIam } from './pg-iam.js';
+import { emptyPolicy, pgIam } from './pg-iam.js';
 import { migratePostgres } from './pg-migrations.js';
 import { openPgPool, type PgPoolOptions } from './pg-pool.js';
 import { REGISTRY_MIGRATIONS } from './pg-store-migrations.js';
@@ -445,7 +445,7 @@ export class PgStore implements Store {
     return this.run(async (db) => {
       const [row] = await query<{ version: number | null; bindings: string | null; etag: Buffer | null }>(db, Q.registryIam, key3(key));
       if (!row) throw err.registryNotFound(key);
-      return row.etag === null ? { ...EMPTY_POLICY, bindings: [] } : decodeIam(row as IamRow);
+      return row.etag === null ? emptyPolicy() : decodeIam(row as IamRow);
     });
   }
 
@@ -454,7 +454,7 @@ export class PgStore implements Store {
       // The registry row is the lock: the policy row may not exist yet.
       if ((await query(c, Q.lockRegistry, key3(key))).length === 0) throw err.registryNotFound(key);
       const [row] = await query<IamRow>(c, Q.getIam, key3(key));
-      const next = nextPolicy(row ? decodeIam(row) : { ...EMPTY_POLICY, bindings: [] }, policy, expectedEtag);
+      const next = nextPolicy(row ? decodeIam(row) : emptyPolicy(), policy, expectedEtag);
       await query(c, Q.upsertIam, [...key3(key), next.version, JSON.stringify(next.bindings), Buffer.from(next.etag)]);
       return next;
     });

@@ -6,6 +6,7 @@ import { PgStore } from '../../../../src/adapters/store/postgres/pg-store.js';
 import { REGISTRY_MIGRATIONS } from '../../../../src/adapters/store/postgres/pg-store-migrations.js';
 import { activityArrays, listDevicesQuery, RECORD_ACTIVITY } from '../../../../src/adapters/store/postgres/pg-statements.js';
 import { ApiError } from '../../../../src/domain/errors.js';
+import { EMPTY_POLICY } from '../../../../src/domain/iam-policy.js';
 import type { ErrorReason } from '../../../../src/domain/error-reasons.js';
 import type { ImportedDevice } from '../../../../src/services/ports.js';
 import { storeContract } from '../../../contracts/store.contract.js';
@@ -205,6 +206,22 @@ describe('PgStore: two nodes on one database', () => {
       assert.equal(new Set(all).size, all.length, 'no numId handed out twice');
     } finally {
       await close();
+    }
+  });
+});
+
+describe('PgStore: returned policies are copies', () => {
+  it('writing into the etag of an empty policy changes no other policy read', async () => {
+    const store = await PgStore.open(await server.createDatabase());
+    try {
+      await store.createRegistry(makeRegistry(regKey()));
+      for (const read of [() => store.getIamPolicy(regKey()), () => store.getProjectIamPolicy('proj')]) {
+        (await read()).etag.fill(9);
+        assert.deepEqual(await read(), EMPTY_POLICY);
+        assert.deepEqual([...EMPTY_POLICY.etag], [0x41, 0x43, 0x41, 0x42]);
+      }
+    } finally {
+      await store.close();
     }
   });
 });
