@@ -49,10 +49,9 @@ import { bytesParam, createdDevice, deviceValues, importedDeviceArrays, query, t
 import { isRetryable, pgErrorTranslator } from './pg-errors.js';
 import { emptyPolicy, pgIam } from './pg-iam.js';
 import { migratePostgres } from './pg-migrations.js';
-import { openPgPool, type PgPoolOptions } from './pg-pool.js';
+import { inTransaction, openPgPool, type PgPoolOptions } from './pg-pool.js';
 import { REGISTRY_MIGRATIONS } from './pg-store-migrations.js';
 import { activityArrays, listDevicesQuery, Q, RECORD_ACTIVITY } from './pg-statements.js';
-import { transaction } from './pg-transaction.js';
 
 type BriefRow = Pick<DeviceRow, 'num_id' | 'project' | 'location' | 'registry' | 'id' | 'gateway_type' | 'revision'>;
 
@@ -541,6 +540,6 @@ export class PgStore implements Store {
   }
 
   private tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    return this.run((pool) => transaction(pool, fn));
+    return this.run((pool) => inTransaction(pool, fn));
   }
 }
