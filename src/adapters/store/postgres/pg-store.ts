@@ -46,7 +46,7 @@ import {
 } from '../sqlite/codec.js';
 import * as err from '../store-errors.js';
 import { bytesParam, createdDevice, deviceValues, importedDeviceArrays, query, type Queryable } from './pg-codec.js';
-import { isRetryable, pgErrorTranslator } from './pg-errors.js';
+import { isRetryable, isUniqueViolation, pgErrorTranslator } from './pg-errors.js';
 import { emptyPolicy, pgIam } from './pg-iam.js';
 import { migratePostgres } from './pg-migrations.js';
 import { inTransaction, openPgPool, type PgPoolOptions } from './pg-pool.js';
@@ -82,9 +82,12 @@ export type PgStoreOptions = PgPoolOptions & {
 /**
  * The Store port on PostgreSQL, for several nodes sharing one registry. Isolation is READ
  * COMMITTED throughout; every read-modify-write takes a row lock (SELECT ... FOR NO KEY UPDATE) or
- * an advisory lock first and reads in a later statement, so two nodes racing end as two calls on
- * the SQLite store would. Plain conditional writes (revisions) are single UPDATEs with the
- * condition in their WHERE: the loser re-checks the row after the winner commits and matches none.
+ * an advisory lock first and reads what it decides on in a later statement, so two nodes racing
+ * end as two calls on the SQLite store would. Never in the same statement: one that waited for a
+ * lock still returns every other row from the snapshot it started with, before the holder's commit
+ * (an etag read that way is stale and both writers win). Plain conditional writes (revisions) are
+ * single UPDATEs with the condition in their WHERE: the loser re-checks the row after the winner
+ * commits and matches none.
  */
 export class PgStore implements Store {
   private closed = false;
@@ -113,7 +116,7 @@ export class PgStore implements Store {
       try {
         await query(db, Q.insertRegistry, [...key3(registry), encodeRegistry(registry)]);
       } catch (e) {
-        throw sqlStateOf(e) === '23505' ? err.registryExists(registry) : e;
+        throw isUniqueViolation(e) ? err.registryExists(registry) : e;
       }
     });
     return { ...registry, revision: 1 };
@@ -181,7 +184,7 @@ export class PgStore implements Store {
         ]);
       } catch (e) {
         if (sqlStateOf(e) === '23503') throw err.registryNotFound(k);
-        if (sqlStateOf(e) === '23505' && constraintOf(e) === 'devices_by_id') throw err.deviceExists(k, d.id);
+        if (isUniqueViolation(e) && constraintOf(e) === 'devices_by_id') throw err.deviceExists(k, d.id);
         throw e;
       }
       return createdDevice(rows[0]!.num_id, k, d);
@@ -488,7 +491,7 @@ export class PgStore implements Store {
       try {
         return await pgIam.createServiceAccountKey(c, key, maxKeys);
       } catch (e) {
-        throw sqlStateOf(e) === '23505' ? err.keyExists(key.keyId) : e;
+        throw isUniqueViolation(e) ? err.keyExists(key.keyId) : e;
       }
     });
   }
