@@ -1,5 +1,5 @@
 import { serviceAccountMember } from '../../../domain/iam-evaluation.js';
-import { EMPTY_POLICY, nextPolicy, withMember, withoutMember } from '../../../domain/iam-policy.js';
+import { emptyPolicy, nextPolicy, withMember, withoutMember } from '../../../domain/iam-policy.js';
 import type { IamPolicy } from '../../../domain/model.js';
 import { pageOf, type Page } from '../../../domain/paging.js';
 import { isUniqueId, type ServiceAccount, type ServiceAccountKey } from '../../../domain/service-accounts.js';
@@ -105,11 +105,6 @@ const Q = {
 /** ILIKE pattern finding a member inside a policy's JSON; case-insensitive, as IAM compares members. */
 const likeMember = (member: string): string => `%"${member.replace(/[\\%_]/g, (c) => `\\${c}`)}"%`;
 
-/**
- * The policy nobody has set, as a copy: `{ ...EMPTY_POLICY }` would hand every caller the one shared
- * etag array, and a caller writing into it would change the empty etag of the whole process.
- */
-export const emptyPolicy = (): IamPolicy => ({ version: EMPTY_POLICY.version, bindings: [], etag: new Uint8Array(EMPTY_POLICY.etag) });
 
 const policyParams = (p: IamPolicy): unknown[] => [p.version, JSON.stringify(p.bindings), Buffer.from(p.etag)];
 

@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { decideBind } from '../../../domain/bindings.js';
 import { nextConfigVersion } from '../../../domain/config-versioning.js';
 import { CONFLICT, importConflicts, sameImportedDevice, sameRegistrySettings } from '../../../domain/fleet-import-rules.js';
-import { nextPolicy } from '../../../domain/iam-policy.js';
+import { emptyPolicy, nextPolicy } from '../../../domain/iam-policy.js';
 import { LIMITS } from '../../../domain/limits.js';
 import {
   registryName,
@@ -47,7 +47,7 @@ import {
 import * as err from '../store-errors.js';
 import { bytesParam, createdDevice, deviceValues, importedDeviceArrays, query, type Queryable } from './pg-codec.js';
 import { isRetryable, isUniqueViolation, pgErrorTranslator } from './pg-errors.js';
-import { emptyPolicy, pgIam } from './pg-iam.js';
+import { pgIam } from './pg-iam.js';
 import { migratePostgres } from './pg-migrations.js';
 import { inTransaction, openPgPool, type PgPoolOptions } from './pg-pool.js';
 import { REGISTRY_MIGRATIONS } from './pg-store-migrations.js';
