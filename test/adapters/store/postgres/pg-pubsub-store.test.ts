@@ -39,6 +39,17 @@ async function twoNodes(): Promise<{ url: string; a: PgPubSubStore; b: PgPubSubS
   return { url, a, b, close: async () => void (await Promise.all([a.close(), b.close()])) };
 }
 
+/** Resolves once `n` other backends wait for a lock (bounded: a test that never gets there fails). */
+async function waitForLockWaiters(c: pg.Client, n: number): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const r = await c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()");
+    if ((r.rows[0].n as number) >= n) return;
+    if (Date.now() > deadline) throw new Error(`fewer than ${n} backends waiting for a lock after 10 s`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 const isReason = (r: PromiseSettledResult<unknown>, reason: string): boolean =>
   r.status === 'rejected' && r.reason instanceof ApiError && r.reason.reason === reason;
 
@@ -235,6 +246,35 @@ describe('PgPubSubStore: two nodes on one database', () => {
         else assert.ok(isReason(created, 'TOPIC_NOT_FOUND') && stored === undefined, `round ${round}`);
       }
     } finally {
+      await close();
+    }
+  });
+
+  it('a subscription created while a deleteTopic is between its delete and its orphaning update waits for it, and is refused', async () => {
+    const { url, a, b, close } = await twoNodes();
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    try {
+      const t = topicName('t');
+      await a.createTopic(newTopic(t));
+      await a.createSubscription(newSub(subName('held'), t));
+      // Holding a lock on the topic's existing subscription stops deleteTopic at its orphaning
+      // UPDATE, after its DELETE: the window in which a create must not slip a subscription in.
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM ps_subscriptions WHERE name = $1 FOR UPDATE', [subName('held')]);
+      const deleting = b.deleteTopic(t);
+      await waitForLockWaiters(holder, 1);
+      let settled = false;
+      const creating = a.createSubscription(newSub(subName('late'), t)).finally(() => (settled = true));
+      await Promise.race([creating.catch(() => undefined), waitForLockWaiters(holder, 2)]);
+      assert.equal(settled, false, 'the create did not wait for the deleting transaction');
+      await holder.query('COMMIT');
+      await deleting;
+      await rejectsWithReason(creating, 'TOPIC_NOT_FOUND');
+      assert.equal(await b.getSubscription(subName('late')), undefined);
+      assert.equal((await b.getSubscription(subName('held')))?.topic, DELETED_TOPIC);
+    } finally {
+      await holder.end();
       await close();
     }
   });
