@@ -112,6 +112,12 @@ describe('PgPubSubStore specifics', () => {
       await store.recordAcks(s.name, [], 990);
       const rows = async (): Promise<number> => (await inspect(url, (c) => c.query('SELECT count(*)::int AS n FROM ps_acks'))).rows[0].n as number;
       assert.equal(await rows(), 10);
+      // An ack a racing batch committed below a floor risen meanwhile (recordAcks' DELETE cannot
+      // see it) never counts, and the next raise removes it.
+      await inspect(url, (c) => c.query('INSERT INTO ps_acks (subscription_id, seq) SELECT id, 500 FROM ps_subscriptions'));
+      assert.deepEqual(await store.loadAckState(s.name), { floor: 990, acked: [991, 992, 993, 994, 995, 996, 997, 998, 999, 1000] });
+      await store.recordAcks(s.name, [], 995);
+      assert.equal(await rows(), 5);
       await store.deleteSubscription(s.name);
       assert.equal(await rows(), 0);
     } finally {
@@ -132,6 +138,29 @@ describe('PgPubSubStore specifics', () => {
         assert.doesNotMatch(plan, /Seq Scan|Sort/, `${name}:\n${plan}`);
       }
     });
+  });
+
+  it('a statement stuck behind a lock ends at the statement timeout as UNAVAILABLE (STORE_BUSY), and the next call works', async () => {
+    const url = await server.createDatabase();
+    const store = await PgPubSubStore.open(url, { statementTimeoutMs: 300 });
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    try {
+      await store.createTopic(newTopic(topicName('t')));
+      const s = (await store.createSubscription(newSub(subName('s'), topicName('t')))).name;
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM ps_subscriptions WHERE name = $1 FOR UPDATE', [s]);
+      const t0 = Date.now();
+      await rejectsWithReason(store.recordAcks(s, [1], 0), 'STORE_BUSY');
+      await rejectsWithReason(store.setIamPolicy(s, viewerPolicy(), undefined), 'STORE_BUSY');
+      assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms`);
+      await holder.query('ROLLBACK');
+      await store.recordAcks(s, [1], 0);
+      assert.deepEqual(await store.loadAckState(s), { floor: 0, acked: [1] });
+    } finally {
+      await holder.end();
+      await store.close();
+    }
   });
 
   it('a store on a shared pool leaves the pool open when it closes', async () => {
