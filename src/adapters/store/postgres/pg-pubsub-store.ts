@@ -77,9 +77,13 @@ const RESOURCE_TABLE = { topic: 'ps_topics', subscription: 'ps_subscriptions', s
 
 type Db = pg.Pool | pg.PoolClient;
 
-/** Prepared per connection under `name`, with the store's type parsers. */
-const q = <R extends pg.QueryResultRow>(db: Db, name: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> =>
-  db.query<R>({ name: `ps_${name}`, text, values, types: PS_TYPES });
+/**
+ * Every statement with the store's type parsers. Unnamed (not prepared per connection): planning
+ * is a small part of a round trip here, and named statements break behind PgBouncer's transaction
+ * pooling, which operators often put in front of PostgreSQL.
+ */
+const q = <R extends pg.QueryResultRow>(db: Db, text: string, values: unknown[]): Promise<pg.QueryResult<R>> =>
+  db.query<R>({ text, values, types: PS_TYPES });
 
 /** Serialization failures and deadlocks are the server's "try again": a few attempts, then STORE_BUSY. */
 const MAX_ATTEMPTS = 3;
@@ -121,7 +125,6 @@ export class PgPubSubStore implements PubSubStore {
     return this.call(async () => {
       const r = await q(
         this.pool,
-        'insertTopic',
         'INSERT INTO ps_topics (name, labels, retention_ms, create_time, revision) VALUES ($1, $2, $3, $4, 1) ON CONFLICT (name) DO NOTHING',
         [topic.name, JSON.stringify(topic.labels), topic.messageRetentionMs ?? null, topic.createTime],
       );
@@ -141,7 +144,7 @@ export class PgPubSubStore implements PubSubStore {
     return this.call(async () => {
       const n = pageSize(limit);
       const { from, to } = range(err.projectPrefix(project, 'topics'), after);
-      const r = await q<TopicRow>(this.pool, 'listTopics', PG_RANGE_SQL.listTopics, [from, to, n + 1]);
+      const r = await q<TopicRow>(this.pool, PG_RANGE_SQL.listTopics, [from, to, n + 1]);
       return pageOf(r.rows.map(decodeTopic), n, (t) => t.name);
     });
   }
@@ -150,7 +153,6 @@ export class PgPubSubStore implements PubSubStore {
     return this.call(async () => {
       const r = await q<TopicRow>(
         this.pool,
-        'updateTopic',
         `UPDATE ps_topics SET labels = $1, retention_ms = $2, revision = revision + 1 WHERE name = $3 AND revision = $4 RETURNING ${TOPIC_COLS}`,
         [JSON.stringify(topic.labels), topic.messageRetentionMs ?? null, topic.name, topic.revision],
       );
@@ -163,9 +165,9 @@ export class PgPubSubStore implements PubSubStore {
     await this.tx(async (c) => {
       // The DELETE waits for a createSubscription holding the topic (FOR SHARE); the UPDATE after
       // it is a new statement, so it sees that subscription and orphans it too.
-      if ((await q(c, 'deleteTopic', 'DELETE FROM ps_topics WHERE name = $1', [name])).rowCount === 0) throw err.psNotFound('topic', name);
+      if ((await q(c, 'DELETE FROM ps_topics WHERE name = $1', [name])).rowCount === 0) throw err.psNotFound('topic', name);
       await this.deletePolicy(c, name);
-      await q(c, 'orphanSubscriptions', 'UPDATE ps_subscriptions SET topic = $1, revision = revision + 1 WHERE topic = $2', [DELETED_TOPIC, name]);
+      await q(c, 'UPDATE ps_subscriptions SET topic = $1, revision = revision + 1 WHERE topic = $2', [DELETED_TOPIC, name]);
     });
   }
 
@@ -175,7 +177,6 @@ export class PgPubSubStore implements PubSubStore {
       // subscription to orphan, or deleted the topic first and the insert finds none.
       const r = await q<SubscriptionRow>(
         this.pool,
-        'insertSubscription',
         `INSERT INTO ps_subscriptions (name, topic, filter, start_seq, create_time, doc, revision, ack_floor)
          SELECT $1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::text, 1, $4::bigint
          WHERE EXISTS (SELECT 1 FROM ps_topics WHERE name = $2::text FOR SHARE)
@@ -190,7 +191,7 @@ export class PgPubSubStore implements PubSubStore {
 
   async getSubscription(name: string): Promise<PsSubscription | undefined> {
     return this.call(async () => {
-      const r = await q<SubscriptionRow>(this.pool, 'getSubscription', `SELECT ${SUB_COLS} FROM ps_subscriptions WHERE name = $1`, [name]);
+      const r = await q<SubscriptionRow>(this.pool, `SELECT ${SUB_COLS} FROM ps_subscriptions WHERE name = $1`, [name]);
       return r.rows[0] && decodeSubscription(r.rows[0]);
     });
   }
@@ -199,7 +200,7 @@ export class PgPubSubStore implements PubSubStore {
     return this.call(async () => {
       const n = pageSize(limit);
       const { from, to } = range(err.projectPrefix(project, 'subscriptions'), after);
-      const r = await q<SubscriptionRow>(this.pool, 'listSubscriptions', PG_RANGE_SQL.listSubscriptions, [from, to, n + 1]);
+      const r = await q<SubscriptionRow>(this.pool, PG_RANGE_SQL.listSubscriptions, [from, to, n + 1]);
       return pageOf(r.rows.map(decodeSubscription), n, (s) => s.name);
     });
   }
@@ -207,7 +208,7 @@ export class PgPubSubStore implements PubSubStore {
   async listAllSubscriptions(after: string | undefined, limit: number): Promise<Page<PsSubscription>> {
     return this.call(async () => {
       const n = pageSize(limit);
-      const r = await q<SubscriptionRow>(this.pool, 'listAllSubscriptions', PG_RANGE_SQL.listAllSubscriptions, [after ?? '', n + 1]);
+      const r = await q<SubscriptionRow>(this.pool, PG_RANGE_SQL.listAllSubscriptions, [after ?? '', n + 1]);
       return pageOf(r.rows.map(decodeSubscription), n, (s) => s.name);
     });
   }
@@ -215,7 +216,7 @@ export class PgPubSubStore implements PubSubStore {
   async listTopicSubscriptions(topic: string, after: string | undefined, limit: number): Promise<Page<string>> {
     return this.call(async () => {
       const n = pageSize(limit);
-      const r = await q<{ name: string }>(this.pool, 'listTopicSubscriptions', PG_RANGE_SQL.listTopicSubscriptions, [topic, after ?? '', n + 1]);
+      const r = await q<{ name: string }>(this.pool, PG_RANGE_SQL.listTopicSubscriptions, [topic, after ?? '', n + 1]);
       return pageOf(
         r.rows.map((row) => row.name),
         n,
@@ -228,7 +229,6 @@ export class PgPubSubStore implements PubSubStore {
     return this.call(async () => {
       const r = await q<SubscriptionRow>(
         this.pool,
-        'updateSubscription',
         `UPDATE ps_subscriptions SET doc = $1, revision = revision + 1 WHERE name = $2 AND revision = $3 RETURNING ${SUB_COLS}`,
         [encodeSubscriptionDoc(s), s.name, s.revision],
       );
@@ -242,7 +242,7 @@ export class PgPubSubStore implements PubSubStore {
   async deleteSubscription(name: string): Promise<void> {
     await this.tx(async (c) => {
       // Its acks go with it (ON DELETE CASCADE).
-      if ((await q(c, 'deleteSubscription', 'DELETE FROM ps_subscriptions WHERE name = $1', [name])).rowCount === 0) {
+      if ((await q(c, 'DELETE FROM ps_subscriptions WHERE name = $1', [name])).rowCount === 0) {
         throw err.psNotFound('subscription', name);
       }
       await this.deletePolicy(c, name);
@@ -251,7 +251,7 @@ export class PgPubSubStore implements PubSubStore {
 
   async loadAckState(subscription: string): Promise<AckState> {
     return this.call(async () => {
-      const r = await q<{ ack_floor: number; acked: number[] }>(this.pool, 'loadAckState', PG_RANGE_SQL.loadAckState, [subscription]);
+      const r = await q<{ ack_floor: number; acked: number[] }>(this.pool, PG_RANGE_SQL.loadAckState, [subscription]);
       const row = r.rows[0];
       if (!row) throw err.psNotFound('subscription', subscription);
       return { floor: row.ack_floor, acked: row.acked };
@@ -259,22 +259,22 @@ export class PgPubSubStore implements PubSubStore {
   }
 
   async recordAcks(subscription: string, acked: readonly number[], floor: number): Promise<void> {
-    await this.call(() => this.retrying(() => q(this.pool, 'recordAcks', RECORD_ACKS_SQL, [subscription, acked, floor])));
+    await this.call(() => this.retrying(() => q(this.pool, RECORD_ACKS_SQL, [subscription, acked, floor])));
   }
 
   async replaceAckState(subscription: string, state: AckState): Promise<void> {
     await this.tx(async (c) => {
       // The UPDATE takes the row lock first, so the DELETE after it sees every ack committed before.
-      const head = await q<{ id: number }>(c, 'setFloor', 'UPDATE ps_subscriptions SET ack_floor = $1 WHERE name = $2 RETURNING id', [
+      const head = await q<{ id: number }>(c, 'UPDATE ps_subscriptions SET ack_floor = $1 WHERE name = $2 RETURNING id', [
         state.floor,
         subscription,
       ]);
       const id = head.rows[0]?.id;
       if (id === undefined) throw err.psNotFound('subscription', subscription);
-      await q(c, 'dropAllAcked', 'DELETE FROM ps_acks WHERE subscription_id = $1', [id]);
+      await q(c, 'DELETE FROM ps_acks WHERE subscription_id = $1', [id]);
       const acked = normalizedAcks(state.acked, state.floor);
       if (acked.length > 0) {
-        await q(c, 'insertAcks', 'INSERT INTO ps_acks (subscription_id, seq) SELECT $1, unnest($2::bigint[])', [id, acked]);
+        await q(c, 'INSERT INTO ps_acks (subscription_id, seq) SELECT $1, unnest($2::bigint[])', [id, acked]);
       }
     });
   }
@@ -282,19 +282,18 @@ export class PgPubSubStore implements PubSubStore {
   async createSnapshot(snapshot: PsSnapshot, now?: number): Promise<PsSnapshot> {
     const acked = normalizedAcks(snapshot.ackState.acked, snapshot.ackState.floor);
     await this.tx(async (c) => {
-      const held = await q<{ expire_time: number }>(c, 'lockSnapshot', 'SELECT expire_time FROM ps_snapshots WHERE name = $1 FOR UPDATE', [
+      const held = await q<{ expire_time: number }>(c, 'SELECT expire_time FROM ps_snapshots WHERE name = $1 FOR UPDATE', [
         snapshot.name,
       ]);
       const holder = held.rows[0];
       if (holder) {
         if (now === undefined || holder.expire_time > now) throw err.psExists('snapshot', snapshot.name);
         // The expired holder goes, and its policy with it: the new snapshot starts afresh (C-PS-SNAPSHOT-EXPIRY).
-        await q(c, 'deleteSnapshot', 'DELETE FROM ps_snapshots WHERE name = $1', [snapshot.name]);
+        await q(c, 'DELETE FROM ps_snapshots WHERE name = $1', [snapshot.name]);
         await this.deletePolicy(c, snapshot.name);
       }
       const r = await q(
         c,
-        'insertSnapshot',
         `INSERT INTO ps_snapshots (${SNAP_COLS}) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING`,
         [snapshot.name, snapshot.topic, snapshot.expireTime, JSON.stringify(snapshot.labels), snapshot.ackState.floor, acked],
       );
@@ -306,7 +305,7 @@ export class PgPubSubStore implements PubSubStore {
 
   async getSnapshot(name: string, now: number): Promise<PsSnapshot | undefined> {
     return this.call(async () => {
-      const r = await q<PgSnapshotRow>(this.pool, 'getLiveSnapshot', `SELECT ${SNAP_COLS} FROM ps_snapshots WHERE name = $1 AND expire_time > $2`, [
+      const r = await q<PgSnapshotRow>(this.pool, `SELECT ${SNAP_COLS} FROM ps_snapshots WHERE name = $1 AND expire_time > $2`, [
         name,
         now,
       ]);
@@ -318,7 +317,7 @@ export class PgPubSubStore implements PubSubStore {
     return this.call(async () => {
       const n = pageSize(limit);
       const { from, to } = range(err.projectPrefix(project, 'snapshots'), after);
-      const r = await q<PgSnapshotRow>(this.pool, 'listSnapshots', PG_RANGE_SQL.listSnapshots, [from, to, now, n + 1]);
+      const r = await q<PgSnapshotRow>(this.pool, PG_RANGE_SQL.listSnapshots, [from, to, now, n + 1]);
       return pageOf(r.rows.map(decodeSnapshot), n, (s) => s.name);
     });
   }
@@ -326,7 +325,7 @@ export class PgPubSubStore implements PubSubStore {
   async listTopicSnapshots(topic: string, after: string | undefined, limit: number, now: number): Promise<Page<string>> {
     return this.call(async () => {
       const n = pageSize(limit);
-      const r = await q<{ name: string }>(this.pool, 'listTopicSnapshots', PG_RANGE_SQL.listTopicSnapshots, [topic, after ?? '', now, n + 1]);
+      const r = await q<{ name: string }>(this.pool, PG_RANGE_SQL.listTopicSnapshots, [topic, after ?? '', now, n + 1]);
       return pageOf(
         r.rows.map((row) => row.name),
         n,
@@ -339,7 +338,6 @@ export class PgPubSubStore implements PubSubStore {
     return this.call(async () => {
       const r = await q<PgSnapshotRow>(
         this.pool,
-        'updateSnapshot',
         `UPDATE ps_snapshots SET labels = $1, expire_time = $2 WHERE name = $3 RETURNING ${SNAP_COLS}`,
         [JSON.stringify(snapshot.labels), snapshot.expireTime, snapshot.name],
       );
@@ -350,7 +348,7 @@ export class PgPubSubStore implements PubSubStore {
 
   async deleteSnapshot(name: string): Promise<void> {
     await this.tx(async (c) => {
-      if ((await q(c, 'deleteSnapshot', 'DELETE FROM ps_snapshots WHERE name = $1', [name])).rowCount === 0) throw err.psNotFound('snapshot', name);
+      if ((await q(c, 'DELETE FROM ps_snapshots WHERE name = $1', [name])).rowCount === 0) throw err.psNotFound('snapshot', name);
       await this.deletePolicy(c, name);
     });
   }
@@ -362,7 +360,6 @@ export class PgPubSubStore implements PubSubStore {
       // One statement: the resource's existence and its policy from one snapshot.
       const r = await q<{ [K in keyof IamRow]: IamRow[K] | null }>(
         this.pool,
-        `getIam_${kind}`,
         `SELECT p.version, p.bindings, p.etag FROM ${RESOURCE_TABLE[kind]} r LEFT JOIN ps_iam_policies p ON p.resource = r.name WHERE r.name = $1`,
         [resource],
       );
@@ -378,13 +375,12 @@ export class PgPubSubStore implements PubSubStore {
     return this.tx(async (c) => {
       // The resource's row lock serialises its policy writers on every node (a policy row may not
       // exist yet to lock) and keeps a delete from slipping in; the policy is read after it.
-      const held = await q(c, `lockResource_${kind}`, `SELECT 1 FROM ${RESOURCE_TABLE[kind]} WHERE name = $1 FOR NO KEY UPDATE`, [resource]);
+      const held = await q(c, `SELECT 1 FROM ${RESOURCE_TABLE[kind]} WHERE name = $1 FOR NO KEY UPDATE`, [resource]);
       if (held.rowCount === 0) throw err.psResourceNotFound(resource);
-      const current = (await q<IamRow>(c, 'getIam', 'SELECT version, bindings, etag FROM ps_iam_policies WHERE resource = $1', [resource])).rows[0];
+      const current = (await q<IamRow>(c, 'SELECT version, bindings, etag FROM ps_iam_policies WHERE resource = $1', [resource])).rows[0];
       const next = nextPolicy(current ? decodeIam(current) : { ...EMPTY_POLICY, bindings: [] }, policy, expectedEtag);
       await q(
         c,
-        'upsertIam',
         `INSERT INTO ps_iam_policies (resource, version, bindings, etag) VALUES ($1, $2, $3, $4)
          ON CONFLICT (resource) DO UPDATE SET version = EXCLUDED.version, bindings = EXCLUDED.bindings, etag = EXCLUDED.etag`,
         [resource, next.version, JSON.stringify(next.bindings), Buffer.from(next.etag)],
@@ -400,15 +396,15 @@ export class PgPubSubStore implements PubSubStore {
   }
 
   private topicRow(db: Db, name: string): Promise<TopicRow[]> {
-    return q<TopicRow>(db, 'getTopic', `SELECT ${TOPIC_COLS} FROM ps_topics WHERE name = $1`, [name]).then((r) => r.rows);
+    return q<TopicRow>(db, `SELECT ${TOPIC_COLS} FROM ps_topics WHERE name = $1`, [name]).then((r) => r.rows);
   }
 
   private async subscriptionId(db: Db, name: string): Promise<number | undefined> {
-    return (await q<{ id: number }>(db, 'subscriptionId', 'SELECT id FROM ps_subscriptions WHERE name = $1', [name])).rows[0]?.id;
+    return (await q<{ id: number }>(db, 'SELECT id FROM ps_subscriptions WHERE name = $1', [name])).rows[0]?.id;
   }
 
   private async deletePolicy(c: pg.PoolClient, resource: string): Promise<void> {
-    await q(c, 'deleteIam', 'DELETE FROM ps_iam_policies WHERE resource = $1', [resource]);
+    await q(c, 'DELETE FROM ps_iam_policies WHERE resource = $1', [resource]);
   }
 
   /** Every call: refused once closed, driver errors in the store's vocabulary. */
