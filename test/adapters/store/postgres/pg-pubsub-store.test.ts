@@ -218,6 +218,29 @@ describe('PgPubSubStore: two nodes on one database', () => {
     }
   });
 
+  it('a batch with a lower floor queued behind a higher one on another node neither lowers the floor nor brings its seqs back', async () => {
+    const { url, a, b, close } = await twoNodes();
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    try {
+      await a.createTopic(newTopic(topicName('t')));
+      const s = (await a.createSubscription(newSub(subName('s'), topicName('t')))).name;
+      // Both batches start while the row is held, so both read floor 0 before either commits.
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM ps_subscriptions WHERE name = $1 FOR UPDATE', [s]);
+      const higher = a.recordAcks(s, [25], 20);
+      await waitForLockWaiters(holder, 1);
+      const lower = b.recordAcks(s, [15], 10);
+      await waitForLockWaiters(holder, 2);
+      await holder.query('COMMIT');
+      await Promise.all([higher, lower]);
+      assert.deepEqual(await a.loadAckState(s), { floor: 20, acked: [25] });
+    } finally {
+      await holder.end();
+      await close();
+    }
+  });
+
   it('setIamPolicy from two nodes with one etag: exactly one wins, the other is ABORTED (ETAG_MISMATCH), 20 rounds', async () => {
     const { a, b, close } = await twoNodes();
     try {
