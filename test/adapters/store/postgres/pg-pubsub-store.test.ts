@@ -39,15 +39,20 @@ async function twoNodes(): Promise<{ url: string; a: PgPubSubStore; b: PgPubSubS
   return { url, a, b, close: async () => void (await Promise.all([a.close(), b.close()])) };
 }
 
-/** Resolves once `n` other backends wait for a lock (bounded: a test that never gets there fails). */
-async function waitForLockWaiters(c: pg.Client, n: number): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const r = await c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()");
-    if ((r.rows[0].n as number) >= n) return;
-    if (Date.now() > deadline) throw new Error(`fewer than ${n} backends waiting for a lock after 10 s`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/**
+ * Resolves once `n` backends of the database at `url` wait for a lock (bounded: a test that never
+ * gets there fails). Polled outside any transaction: inside one, pg_stat_activity is a snapshot.
+ */
+async function waitForLockWaiters(url: string, n: number): Promise<void> {
+  await inspect(url, async (c) => {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const r = await c.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()");
+      if ((r.rows[0].n as number) >= n) return;
+      if (Date.now() > deadline) throw new Error(`fewer than ${n} backends waiting for a lock after 10 s`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  });
 }
 
 const isReason = (r: PromiseSettledResult<unknown>, reason: string): boolean =>
@@ -229,9 +234,9 @@ describe('PgPubSubStore: two nodes on one database', () => {
       await holder.query('BEGIN');
       await holder.query('SELECT 1 FROM ps_subscriptions WHERE name = $1 FOR UPDATE', [s]);
       const higher = a.recordAcks(s, [25], 20);
-      await waitForLockWaiters(holder, 1);
+      await waitForLockWaiters(url, 1);
       const lower = b.recordAcks(s, [15], 10);
-      await waitForLockWaiters(holder, 2);
+      await waitForLockWaiters(url, 2);
       await holder.query('COMMIT');
       await Promise.all([higher, lower]);
       assert.deepEqual(await a.loadAckState(s), { floor: 20, acked: [25] });
@@ -315,10 +320,10 @@ describe('PgPubSubStore: two nodes on one database', () => {
       await holder.query('BEGIN');
       await holder.query('SELECT 1 FROM ps_subscriptions WHERE name = $1 FOR UPDATE', [subName('held')]);
       const deleting = b.deleteTopic(t);
-      await waitForLockWaiters(holder, 1);
+      await waitForLockWaiters(url, 1);
       let settled = false;
       const creating = a.createSubscription(newSub(subName('late'), t)).finally(() => (settled = true));
-      await Promise.race([creating.catch(() => undefined), waitForLockWaiters(holder, 2)]);
+      await Promise.race([creating.catch(() => undefined), waitForLockWaiters(url, 2)]);
       assert.equal(settled, false, 'the create did not wait for the deleting transaction');
       await holder.query('COMMIT');
       await deleting;
@@ -351,7 +356,7 @@ describe('PgPubSubStore: two nodes on one database', () => {
 });
 
 describe('PgPubSubStore: PostgreSQL goes away and comes back', () => {
-  it('calls fail UNAVAILABLE (STORE_UNAVAILABLE) within the connect timeout while it is down, and work again after a restart without reopening', async () => {
+  it('calls in flight and calls made while it is down fail UNAVAILABLE (STORE_UNAVAILABLE) within the connect timeout, and work again after a restart without reopening', async () => {
     const url = await server.createDatabase();
     const store = await PgPubSubStore.open(url, { connectTimeoutMs: 1000, statementTimeoutMs: 3000 });
     try {
@@ -361,7 +366,19 @@ describe('PgPubSubStore: PostgreSQL goes away and comes back', () => {
       // The file's server runs without synchronous commit (fast: true): a checkpoint puts what the
       // test wrote into the OS's hands, so the kill tests the store, not the server's durability.
       await inspect(url, (c) => c.query('CHECKPOINT'));
+      // Two calls in flight when it dies, held behind a row lock: a lone statement and a transaction.
+      const holder = new pg.Client({ connectionString: url });
+      holder.on('error', () => undefined);
+      await holder.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM ps_subscriptions WHERE name = $1 FOR UPDATE', [s]);
+      const inFlight = Promise.allSettled([store.recordAcks(s, [9], 0), store.setIamPolicy(s, viewerPolicy(), undefined)]);
+      await waitForLockWaiters(url, 2);
+      const killedAt = Date.now();
       await server.stop('kill');
+      for (const r of await inFlight) assert.ok(isReason(r, 'STORE_UNAVAILABLE'), r.status === 'rejected' ? String(r.reason) : 'fulfilled');
+      assert.ok(Date.now() - killedAt < 2500, `in-flight calls took ${Date.now() - killedAt} ms to fail`);
+      await holder.end().catch(() => undefined);
       for (const call of [() => store.getTopic(topicName('t')), () => store.recordAcks(s, [3], 0), () => store.deleteTopic(topicName('t'))]) {
         const t0 = Date.now();
         await rejectsWithReason(call(), 'STORE_UNAVAILABLE');
@@ -371,6 +388,7 @@ describe('PgPubSubStore: PostgreSQL goes away and comes back', () => {
       assert.equal((await store.getTopic(topicName('t')))?.revision, 1);
       await store.recordAcks(s, [3], 0);
       assert.deepEqual(await store.loadAckState(s), { floor: 0, acked: [1, 2, 3] });
+      assert.deepEqual((await store.getIamPolicy(s)).bindings, []);
     } finally {
       await store.close();
     }
