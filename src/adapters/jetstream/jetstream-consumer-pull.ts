@@ -34,24 +34,29 @@ export class PullEndedError extends Error {
 
 export interface PullOptions {
   batch: number;
-  /** Long-poll this long for the batch to fill; 0 = no_wait (answer with what is there now). */
+  /** The server ends the request after this long, filled or not (JetStream answers 408). */
   expiresMs: number;
+  /** Answer with what is there now (the server ends the request at once with it, or within expiresMs). */
+  noWait: boolean;
   onMessage(message: PulledMessage): void;
   /** After the server's expiry, how long before the client gives up on an answer (NATS down). */
   graceMs: number;
   /**
-   * End the request once a message says nothing more is pending for the consumer (Pull answers
-   * with what there is rather than waiting to fill its batch). Without it, only the batch, an
-   * expiry or the bound ends it: a no_wait request that got part of its batch gets no closing
-   * status from nats-server 2.9.
+   * A message that arrived after cancel(): the caller hands it back (nak) with a delay of at least
+   * `lingerMs`, the time the server may still send to this request, or it would come straight back.
    */
-  stopWhenDrained: boolean;
+  onLate(ackId: string, lingerMs: number): void;
 }
 
 export interface PullRequest {
-  /** Resolves when the batch was delivered, or the server ended the request (expired, no messages). */
+  /** Resolves once the server ended the request (batch delivered, expired, no messages); rejects on a failure or the bound. */
   done: Promise<void>;
-  /** Stops listening; the server drops the waiting request once it sees no interest. */
+  /**
+   * Stops handing messages to onMessage. The request stays subscribed until the server ends it:
+   * nats-server 2.9 mis-sequences a message it sends to a pull request whose inbox went away
+   * (seen: one message lost until ack_wait, the next delivered twice), so an inbox is never
+   * dropped while the server may still send to it.
+   */
   cancel(): void;
 }
 
@@ -61,8 +66,10 @@ export function pullBatch(nc: NatsConnection, stream: string, consumer: string, 
     settle = (error) => (error ? reject(error) : resolve());
   });
   let finished = false;
+  let cancelled = false;
   let sub: Subscription | undefined;
   let received = 0;
+  const expiresAt = Date.now() + o.expiresMs;
   const guard = setTimeout(
     () => finish(received > 0 ? undefined : new PullEndedError('JetStream did not answer the pull request in time', 0)),
     o.expiresMs + o.graceMs,
@@ -85,7 +92,7 @@ export function pullBatch(nc: NatsConnection, stream: string, consumer: string, 
         if (!msg.reply && code !== 0) {
           if (code === 100) return; // idle heartbeat
           const text = `${code} ${msg.headers?.description ?? ''}`.trim();
-          // 404 no messages, 408 expired or requests pending, 409 limits (max waiting, max bytes): nothing now.
+          // 404 no messages, 408 expired, 409 limits (max waiting, max bytes): nothing (more) now.
           if (code === 404 || code === 408 || (code === 409 && !/deleted/i.test(text))) return finish();
           return finish(new PullEndedError(text, code));
         }
@@ -93,16 +100,24 @@ export function pullBatch(nc: NatsConnection, stream: string, consumer: string, 
         if (!ref) return;
         received++;
         try {
-          o.onMessage({ ...ref, ackId: msg.reply!, data: msg.data });
+          if (cancelled) o.onLate(msg.reply!, Math.max(0, expiresAt - Date.now()));
+          else o.onMessage({ ...ref, ackId: msg.reply!, data: msg.data });
         } finally {
-          if (received >= o.batch || (o.stopWhenDrained && ref.pending === 0)) finish();
+          if (received >= o.batch) finish();
         }
       },
     });
-    const body = o.expiresMs > 0 ? { batch: o.batch, expires: o.expiresMs * 1_000_000 } : { batch: o.batch, no_wait: true };
-    nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, JSON.stringify(body), { reply: inbox });
+    const expires = o.expiresMs * 1_000_000;
+    nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${stream}.${consumer}`, JSON.stringify(o.noWait ? { batch: o.batch, expires, no_wait: true } : { batch: o.batch, expires }), {
+      reply: inbox,
+    });
   } catch (e) {
     finish(e instanceof Error ? e : new Error(String(e)));
   }
-  return { done, cancel: () => finish() };
+  return {
+    done,
+    cancel: () => {
+      cancelled = true;
+    },
+  };
 }

@@ -1,5 +1,5 @@
 import { AckPolicy, DeliverPolicy, jetstreamManager, ReplayPolicy, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { ApiError, invalidArgument } from '../../domain/errors.js';
 import { messageBytes, retryBackoffMs } from '../../domain/pubsub/delivery-rules.js';
 import { compileFilter, type AttributePredicate } from '../../domain/pubsub/filter.js';
@@ -46,6 +46,12 @@ export interface JetStreamSubscriptionEngineDeps {
   secondMs?: number;
 }
 
+/** How long a "what is there now" pull request may take: the server answers at once unless the consumer is at max_ack_pending. */
+const NOW_MS = 100;
+/** Long polls of pull() in slices of this: an aborted pull's request lingers on the server no longer. */
+const PULL_SLICE_MS = 5000;
+/** A message handed back because a request lingered is delayed past the request's end by this much. */
+const LATE_NAK_MARGIN_MS = 50;
 /** After a pull request came back empty at once, how long before the next. */
 const QUICK_EMPTY_PAUSE_MS = 50;
 
@@ -100,6 +106,16 @@ interface Extension {
   lastWorking: number;
 }
 
+interface Fetch {
+  left: number;
+  request: PullRequest | undefined;
+  cancelled: boolean;
+  /** When the server ends the request at the latest. */
+  expiresAt: number;
+  /** Settles once the request is over on the server too. */
+  over: Promise<void>;
+}
+
 /** What one node knows of one subscription. */
 interface SubState {
   name: string;
@@ -110,7 +126,12 @@ interface SubState {
   ensured: Promise<void> | undefined;
   streams: Set<LocalStream>;
   rotation: number;
+  /** Pull requests of pull() calls in flight. */
   requests: Set<PullRequest>;
+  /** Pull requests for the streams in flight. */
+  fetches: Set<Fetch>;
+  /** Acks, nacks and terminations of this consumer made on any node, seen while local streams hold messages. */
+  ackWatch: Subscription[] | undefined;
   /** Messages asked for by the pull requests in flight and not yet received. */
   requested: number;
   /** No fetching before this time (after a failure). */
@@ -146,6 +167,7 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     if (st.settings.detached) throw detached(subscription);
     const stream: LocalStream = { sink, options, paused: false, closed: false, held: new Map(), bytes: 0 };
     st.streams.add(stream);
+    this.watchAcks(st);
     this.pump(st);
     return {
       get messageOrderingEnabled() {
@@ -168,11 +190,13 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     const deadline = this.deps.clock.now() + Math.max(0, waitMs);
     const out: ReceivedMessage[] = [];
     if (st.settings.topic === DELETED_TOPIC) return this.idle(waitMs, signal).then(() => out);
-    const pullOnce = (batch: number, expiresMs: number): Promise<void> =>
-      this.pullOnce(st, batch, expiresMs, out, signal).catch((e: unknown) => {
+    const pullOnce = (batch: number, expiresMs: number, noWait: boolean): Promise<void> =>
+      this.pullOnce(st, { batch, expiresMs, noWait }, out, signal).catch((e: unknown) => {
         if (e instanceof PullEndedError && e.consumerGone) st.ensured = undefined;
         throw unavailable(e);
       });
+    // Ordered subscriptions have one message outstanding at most (max_ack_pending 1).
+    const batch = (): number => (st.settings.enableMessageOrdering ? 1 : max - out.length);
     while (!signal?.aborted && !st.ended) {
       try {
         await this.ensureConsumer(st);
@@ -183,10 +207,16 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
         if (this.deps.clock.now() >= deadline) break;
         continue;
       }
-      // One request answers with what is there (up to max) or waits for the first message until the deadline.
-      await pullOnce(st.settings.enableMessageOrdering ? 1 : max - out.length, Math.max(0, deadline - this.deps.clock.now()));
-      // Empty before the deadline: what came was filtered out or dead-lettered; wait on.
-      if (out.length > 0 || this.deps.clock.now() >= deadline) break;
+      // What is there now; if nothing, long-poll (in slices) for one, then take what else is there with it.
+      await pullOnce(batch(), NOW_MS, true);
+      if (out.length > 0) break;
+      const left = deadline - this.deps.clock.now();
+      if (left <= 0 || signal?.aborted) break;
+      await pullOnce(1, Math.min(left, PULL_SLICE_MS), false);
+      if (out.length > 0) {
+        if (batch() > 0) await pullOnce(batch(), NOW_MS, true);
+        break;
+      }
     }
     if (st.ended && out.length > 0) this.nak(out.map((r) => r.ackId));
     else if (st.ended) throw st.ended;
@@ -236,7 +266,7 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     const st = await this.sub(subscription);
     // The store keeps where the consumer starts, so a node that recreates it later starts there too.
     await this.deps.store.replaceAckState(subscription, { floor: state.floor, acked: [] });
-    for (const r of st.requests) r.cancel();
+    this.cancelRequests(st);
     st.extensions.clear();
     for (const s of st.streams) this.clearHeld(s);
     const previous = st.ensured;
@@ -298,8 +328,10 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
 
   async close(): Promise<void> {
     this.closed = true;
-    const names = [...this.subs.keys()];
-    await Promise.all(names.map((n) => this.drop(n, shuttingDown())));
+    const subs = await Promise.all([...this.subs.values()].map((p) => p.catch(() => undefined)));
+    await Promise.all([...this.subs.keys()].map((n) => this.drop(n, shuttingDown())));
+    // Requests end on the server within fetchExpiresMs; what they still bring is handed back meanwhile.
+    await Promise.all(subs.flatMap((st) => [...(st?.fetches ?? [])].map((f) => f.over)));
   }
 
   // ---- subscriptions
@@ -335,6 +367,8 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
       streams: new Set(),
       rotation: 0,
       requests: new Set(),
+      fetches: new Set(),
+      ackWatch: undefined,
       requested: 0,
       retryAt: 0,
       retryTimer: undefined,
@@ -354,7 +388,7 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     st.settings = settings;
     if (settings.topic !== before.topic) {
       // Its topic was deleted: a new topic of the same name is not this subscription's.
-      for (const r of st.requests) r.cancel();
+      this.cancelRequests(st);
       return;
     }
     if (settings.ackDeadlineSeconds !== before.ackDeadlineSeconds || settings.enableMessageOrdering !== before.enableMessageOrdering) {
@@ -373,7 +407,9 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     const st = await loading.catch(() => undefined);
     if (!st || st.ended) return;
     st.ended = error;
-    for (const r of st.requests) r.cancel();
+    this.cancelRequests(st);
+    for (const w of st.ackWatch ?? []) w.unsubscribe();
+    st.ackWatch = undefined;
     st.retryTimer?.();
     st.ticker?.();
     st.ticker = undefined;
@@ -460,19 +496,55 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
 
   // ---- fetching for streams
 
-  /** Issues pull requests for what local streams have room for, minus what is already asked for. */
+  /**
+   * Issues pull requests for what local streams have room for, minus what is already asked for;
+   * cancels requests asking for more than that (a stream paused or closed), or what they bring
+   * would only be nak'ed back, to be sent to the same requests again.
+   */
   private pump(st: SubState): void {
-    if (st.ended || this.closed || st.settings.topic === DELETED_TOPIC || st.streams.size === 0) return;
+    if (st.ended || this.closed || st.settings.topic === DELETED_TOPIC) return;
     const now = this.deps.clock.now();
+    let gap = this.demand(st, now) - st.requested;
+    if (gap < 0) {
+      for (const f of st.fetches) {
+        if (gap >= 0) break;
+        if (f.cancelled || f.left <= 0) continue;
+        gap += f.left;
+        this.cancelFetch(st, f);
+      }
+      return;
+    }
     if (now < st.retryAt) return;
     const maxBatch = this.deps.maxBatch ?? 256;
     const maxInFlight = this.deps.maxRequestsInFlight ?? 4;
-    let gap = this.demand(st, now) - st.requested;
-    while (gap > 0 && st.requests.size < maxInFlight) {
+    let inFlight = 0;
+    for (const f of st.fetches) if (!f.cancelled) inFlight++;
+    while (gap > 0 && inFlight++ < maxInFlight) {
       const batch = Math.min(gap, maxBatch);
       gap -= batch;
       this.fetch(st, batch);
     }
+  }
+
+  private cancelRequests(st: SubState): void {
+    for (const r of st.requests) r.cancel();
+    for (const f of st.fetches) this.cancelFetch(st, f);
+  }
+
+  /** What a cancelled request still brings is handed back (PullRequest.cancel); it no longer counts as asked for. */
+  private cancelFetch(st: SubState, f: Fetch): void {
+    if (f.cancelled) return;
+    f.cancelled = true;
+    f.request?.cancel();
+    st.requested -= f.left;
+    f.left = 0;
+  }
+
+  /** How long this node's requests of the subscription may still receive messages: a nak'ed one is delayed past it. */
+  private lingerMs(st: SubState): number {
+    let until = Date.now();
+    for (const f of st.fetches) until = Math.max(until, f.expiresAt);
+    return until - Date.now() + LATE_NAK_MARGIN_MS;
   }
 
   private demand(st: SubState, now: number): number {
@@ -483,42 +555,49 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
 
   private room(s: LocalStream, now: number): number {
     if (s.closed || s.paused) return 0;
-    for (const [id, h] of s.held) if (h.until <= now) this.unhold(s, id, h);
     const { maxOutstandingMessages: maxM, maxOutstandingBytes: maxB } = s.options;
-    if (maxB > 0 && s.bytes >= maxB) return 0;
-    return Math.max(0, (maxM > 0 ? maxM : (this.deps.unlimitedStreamRoom ?? 1000)) - s.held.size);
+    const limit = maxM > 0 ? maxM : (this.deps.unlimitedStreamRoom ?? 1000);
+    const full = (): boolean => s.held.size >= limit || (maxB > 0 && s.bytes >= maxB);
+    // Leases that ran out (acked elsewhere unseen, or the client just dropped them) stop counting; only looked for when full.
+    if (full()) for (const [id, h] of s.held) if (h.until <= now) this.unhold(s, id, h);
+    return full() ? 0 : limit - s.held.size;
   }
 
   private fetch(st: SubState, batch: number): void {
-    let left = batch;
+    const expiresMs = this.deps.fetchExpiresMs ?? 2000;
     const started = this.deps.clock.now();
+    let over!: () => void;
+    const f: Fetch = { left: batch, request: undefined, cancelled: false, expiresAt: Date.now() + expiresMs, over: new Promise((r) => (over = r)) };
+    st.fetches.add(f);
     st.requested += batch;
-    let request: PullRequest | undefined;
     const run = async (): Promise<void> => {
       await this.ensureConsumer(st);
-      if (st.ended) return;
-      request = pullBatch(this.deps.nc, st.stream, st.consumer, {
+      if (st.ended || f.cancelled) return;
+      f.expiresAt = Date.now() + expiresMs;
+      f.request = pullBatch(this.deps.nc, st.stream, st.consumer, {
         batch,
-        expiresMs: this.deps.fetchExpiresMs ?? 5000,
+        expiresMs,
+        noWait: false,
         graceMs: this.timeoutMs,
-        stopWhenDrained: false,
+        onLate: (id, lingerMs) => this.nak([id], lingerMs + LATE_NAK_MARGIN_MS),
         onMessage: (m) => {
-          left--;
+          f.left--;
           st.requested--;
           this.dispatch(st, m);
         },
       });
-      st.requests.add(request);
-      await request.done;
+      await f.request.done;
     };
     run().then(
       () => {
-        // Answered at once with nothing (max_ack_pending reached, a 409 limit): do not spin on it.
-        const quick = left === batch && this.deps.clock.now() - started < 100;
-        this.fetched(st, request, left, quick ? QUICK_EMPTY_PAUSE_MS : 0);
+        over();
+        // Answered at once with nothing (a 409 limit): do not spin on it.
+        const quick = !f.cancelled && f.left === batch && this.deps.clock.now() - started < 100;
+        this.fetched(st, f, quick ? QUICK_EMPTY_PAUSE_MS : 0);
       },
       (e: unknown) => {
-        this.fetched(st, request, left, this.deps.retryMs ?? 1000);
+        over();
+        this.fetched(st, f, this.deps.retryMs ?? 1000);
         if (st.ended) return;
         if (e instanceof PullEndedError && e.consumerGone) {
           st.ensured = undefined;
@@ -530,9 +609,10 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     );
   }
 
-  private fetched(st: SubState, request: PullRequest | undefined, left: number, pauseMs: number): void {
-    st.requested -= left;
-    if (request) st.requests.delete(request);
+  private fetched(st: SubState, f: Fetch, pauseMs: number): void {
+    st.requested -= f.left;
+    f.left = 0;
+    st.fetches.delete(f);
     if (pauseMs > 0) this.retryLater(st, pauseMs);
     else this.pump(st);
   }
@@ -551,7 +631,7 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
   private dispatch(st: SubState, m: PulledMessage): void {
     const received = this.admit(st, m);
     if (!received) return;
-    if (st.ended || this.closed) return this.nak([m.ackId]);
+    if (st.ended || this.closed) return this.nak([m.ackId], this.lingerMs(st));
     const now = this.deps.clock.now();
     const order = [...st.streams];
     for (let k = 0; k < order.length; k++) {
@@ -573,10 +653,14 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
         this.removeStream(st, s);
         return;
       }
-      if (!more) s.paused = true;
+      if (!more) {
+        s.paused = true;
+        this.pump(st);
+      }
       return;
     }
-    this.nak([m.ackId]);
+    this.pump(st);
+    this.nak([m.ackId], this.lingerMs(st));
   }
 
   /** Decodes a fetched message; filtered-out ones are acked, over-delivered ones dead-lettered: both undefined. */
@@ -630,24 +714,28 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
 
   // ---- pulls
 
-  private pullOnce(st: SubState, batch: number, expiresMs: number, out: ReceivedMessage[], signal: AbortSignal | undefined): Promise<void> {
+  /** One pull request for pull(); an abort answers at once, and what the abandoned request still gets goes back. */
+  private pullOnce(st: SubState, o: { batch: number; expiresMs: number; noWait: boolean }, out: ReceivedMessage[], signal: AbortSignal | undefined): Promise<void> {
     const request = pullBatch(this.deps.nc, st.stream, st.consumer, {
-      batch,
-      expiresMs,
+      ...o,
       graceMs: this.timeoutMs,
-      stopWhenDrained: true,
+      onLate: (id, lingerMs) => this.nak([id], lingerMs + LATE_NAK_MARGIN_MS),
       onMessage: (m) => {
         const r = this.admit(st, m);
-        if (!r) return;
-        out.push(r);
+        if (r) out.push(r);
       },
     });
-    const onAbort = (): void => request.cancel();
-    signal?.addEventListener('abort', onAbort);
     st.requests.add(request);
-    return request.done.finally(() => {
-      st.requests.delete(request);
-      signal?.removeEventListener('abort', onAbort);
+    const finished = request.done.finally(() => st.requests.delete(request));
+    if (!signal) return finished;
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        request.cancel();
+        resolve();
+      };
+      if (signal.aborted) onAbort();
+      signal.addEventListener('abort', onAbort);
+      finished.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
     });
   }
 
@@ -721,6 +809,29 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     st.ticker = this.deps.timers.schedule(period, tick);
   }
 
+  /**
+   * Flow control counts a stream's messages until they are acked, and the ack may be made on
+   * another node: every node serving streams of the subscription sees the consumer's ack subjects
+   * (plain NATS subjects), so a message acked anywhere frees its stream's room at once.
+   */
+  private watchAcks(st: SubState): void {
+    if (st.ackWatch || st.settings.topic === DELETED_TOPIC) return;
+    const callback = (err: Error | null, msg: { subject: string; data: Uint8Array }): void => {
+      if (err || st.ended) return;
+      const verb = Buffer.from(msg.data.subarray(0, 5)).toString('latin1');
+      if (verb.startsWith('+ACK') || verb.startsWith('-NAK') || verb.startsWith('+TERM') || msg.data.length === 0) this.release(st, msg.subject);
+    };
+    try {
+      st.ackWatch = [
+        this.deps.nc.subscribe(`$JS.ACK.${st.stream}.${st.consumer}.>`, { callback }),
+        this.deps.nc.subscribe(`$JS.ACK.*.*.${st.stream}.${st.consumer}.>`, { callback }),
+      ];
+    } catch (e) {
+      // A closed connection: acks on other nodes then free room only when leases run out.
+      this.report(e, st.name);
+    }
+  }
+
   private release(st: SubState, id: string): void {
     st.extensions.delete(id);
     for (const s of st.streams) {
@@ -743,8 +854,9 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     s.bytes = 0;
   }
 
-  private nak(ids: readonly string[]): void {
-    for (const id of ids) this.deps.nc.publish(id, '-NAK');
+  private nak(ids: readonly string[], delayMs = 0): void {
+    const body = delayMs > 0 ? `-NAK ${JSON.stringify({ delay: Math.round(delayMs * 1_000_000) })}` : '-NAK';
+    for (const id of ids) this.deps.nc.publish(id, body);
   }
 
   private removeStream(st: SubState, s: LocalStream): void {
@@ -753,6 +865,11 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     st.streams.delete(s);
     // Its leases run out on their own (the client may still ack them); only this node's accounting goes.
     this.clearHeld(s);
+    if (st.streams.size === 0) {
+      for (const w of st.ackWatch ?? []) w.unsubscribe();
+      st.ackWatch = undefined;
+    }
+    this.pump(st);
   }
 
   private streamRequest(st: SubState, s: LocalStream, req: StreamingPullRequest): void {
