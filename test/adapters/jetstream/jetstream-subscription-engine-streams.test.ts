@@ -164,12 +164,12 @@ describe('JetStreamSubscriptionEngine: streams and nodes', () => {
     const batch = Array.from({ length: 500 }, (_, i) => `m${i}`);
     for (let i = 0; i < n / batch.length; i++) await h.publish(batch);
     const sink = new RecordingSink();
-    let session: StreamingPullSession | undefined;
     const pendingAcks: string[] = [];
     sink.onDeliver = (m) => pendingAcks.push(m.ackId);
-    const flusher = setInterval(() => session?.request({ ackIds: pendingAcks.splice(0) }), 10);
     const started = Date.now();
-    session = await h.engine.open(h.sub, { ...STREAM, maxOutstandingMessages: 1000 }, sink);
+    const session = await h.engine.open(h.sub, { ...STREAM, maxOutstandingMessages: 1000 }, sink);
+    // Acks as a client library sends them: batched on the stream every few milliseconds.
+    const flusher = setInterval(() => session.request({ ackIds: pendingAcks.splice(0) }), 10);
     await sink.waitFor(n, 30_000);
     const elapsed = Date.now() - started;
     clearInterval(flusher);
