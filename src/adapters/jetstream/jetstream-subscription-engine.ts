@@ -243,8 +243,8 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
   async modifyAckDeadline(subscription: string, ackIds: readonly string[], seconds: number): Promise<void> {
     const st = await this.sub(subscription);
     this.modify(st, this.ownIds(st, ackIds), () => leaseSeconds(seconds));
-    // Deadline changes are not confirmed by JetStream; flushing bounds how long they may wait in the client.
-    await this.deps.nc.flush().catch((e: unknown) => {
+    // Deadline changes are not confirmed by JetStream: they were sent once the server answered a ping after them.
+    await this.bounded(this.deps.nc.flush()).catch((e: unknown) => {
       throw unavailable(e);
     });
   }
@@ -305,11 +305,14 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     void this.drop(subscription, notFound(subscription));
     void (async () => {
       const st = await loading?.catch(() => undefined);
+      // Not loaded here: the settings are gone with the subscription, so its topic's project is unknown;
+      // the subscription's own project is where its topic almost always is.
+      const stream = st ? st.stream : this.deps.names.streamOfProject(subscription.split('/')[1] ?? '');
+      if (stream === '') return;
       const jsm = await this.jsm();
-      const names = this.deps.names;
-      await jsm.consumers.delete(st?.stream ?? this.streamName(st?.settings.topic), names.consumerOf(subscription));
+      await jsm.consumers.delete(stream, this.deps.names.consumerOf(subscription));
     })().catch((e: unknown) => {
-      if (!isConsumerNotFound(e) && !isStreamNotFound(e) && !(e instanceof NoTopic)) this.report(e, subscription);
+      if (!isConsumerNotFound(e) && !isStreamNotFound(e)) this.report(e, subscription);
     });
   }
 
@@ -437,9 +440,21 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     return this.jsmLoading;
   }
 
-  private streamName(topic: string | undefined): string {
-    if (!topic || topic === DELETED_TOPIC) throw new NoTopic();
-    return this.deps.names.streamOf(topic);
+  /** Rejects UNAVAILABLE once requestTimeoutMs passed (a promise NATS settles only after reconnecting). */
+  private bounded<T>(work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const cancel = this.deps.timers.schedule(this.timeoutMs, () => reject(unavailable(new Error('no answer in time'))));
+      work.then(
+        (v) => {
+          cancel();
+          resolve(v);
+        },
+        (e: unknown) => {
+          cancel();
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
   }
 
   private ackWaitMs(st: SubState): number {
@@ -916,6 +931,3 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     this.deps.onError?.(error, subscription);
   }
 }
-
-/** A subscription of a deleted topic has no stream, hence no consumer to delete. */
-class NoTopic extends Error {}

@@ -159,6 +159,7 @@ describe('JetStreamSubscriptionEngine: lifecycle', () => {
       await assert.rejects(h.engine.pull(h.sub, 1, 0), (e: ApiError) => e.kind === 'UNAVAILABLE');
       await assert.rejects(h.engine.acknowledge(h.sub, [sink.received[0]!.ackId]), (e: ApiError) => e.kind === 'UNAVAILABLE');
       await assert.rejects(h.engine.backlog(h.sub), (e: ApiError) => e.kind === 'UNAVAILABLE');
+      await assert.rejects(h.engine.modifyAckDeadline(h.sub, [sink.received[0]!.ackId], 60), (e: ApiError) => e.kind === 'UNAVAILABLE');
       assert.ok(Date.now() - t0 < 8000, `failed within ${Date.now() - t0} ms`);
       assert.equal(sink.ended, undefined, 'the stream stays open');
     } finally {
