@@ -214,7 +214,7 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
       if (left <= 0 || signal?.aborted) break;
       await pullOnce(1, Math.min(left, PULL_SLICE_MS), false);
       if (out.length > 0) {
-        if (batch() > 0) await pullOnce(batch(), NOW_MS, true);
+        if (!st.settings.enableMessageOrdering && batch() > 0) await pullOnce(batch(), NOW_MS, true);
         break;
       }
     }
@@ -280,7 +280,7 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
       await this.ensureConsumer(st);
       // Another node may have recreated it from the old start between the delete and the create.
       const info = await jsm.consumers.info(st.stream, st.consumer);
-      if (info.config.opt_start_seq !== this.startOf(st, state.floor)) {
+      if (info.config.opt_start_seq !== this.startOf(state.floor)) {
         await jsm.consumers.delete(st.stream, st.consumer);
         st.ensured = undefined;
         await this.ensureConsumer(st);
@@ -461,8 +461,9 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     return st.settings.ackDeadlineSeconds * this.second;
   }
 
-  private startOf(st: SubState, floor: number): number {
-    return Math.max(st.settings.startSeq, floor) + 1;
+  /** The store's floor is startSeq until a Seek moves it (earlier, too, when the topic retains messages). */
+  private startOf(floor: number): number {
+    return floor + 1;
   }
 
   /** Creates the durable consumer unless it exists; any node may do this at the same moment. */
@@ -491,7 +492,7 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
       ack_policy: AckPolicy.Explicit,
       ack_wait: this.ackWaitMs(st) * 1_000_000,
       deliver_policy: DeliverPolicy.StartSequence,
-      opt_start_seq: this.startOf(st, floor),
+      opt_start_seq: this.startOf(floor),
       filter_subject: this.deps.names.subjectOf(st.settings.topic),
       replay_policy: ReplayPolicy.Instant,
       // Ordering keys: one outstanding message for the whole subscription keeps every key in order
