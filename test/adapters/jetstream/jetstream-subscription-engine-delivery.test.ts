@@ -94,6 +94,16 @@ describe('JetStreamSubscriptionEngine: delivery', () => {
     assert.ok(held >= 3000 && held < 6500, `lease held ${held} ms`);
   });
 
+  test('an expired lease\'s ack ID still acks its redelivery (JetStream acks by stream sequence; C-PS-JS-STALE-ACK)', async () => {
+    const h = await make();
+    await h.publish(['a']);
+    const [first] = await h.engine.pull(h.sub, 1, 2000);
+    const [second] = await h.engine.pull(h.sub, 1, 5000);
+    assert.equal(text(second!), 'a', 'redelivered after the deadline');
+    await h.engine.acknowledge(h.sub, [first!.ackId]);
+    assert.equal(await h.engine.backlog(h.sub), 0);
+  });
+
   test('garbage, foreign and other-consumer ack IDs are ignored', async () => {
     const h = await make();
     const other = `projects/${h.project}/subscriptions/other`;

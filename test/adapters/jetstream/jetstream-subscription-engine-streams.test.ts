@@ -61,6 +61,22 @@ describe('JetStreamSubscriptionEngine: streams and nodes', () => {
     assert.equal(text(sink.received[1]!), 'd');
   });
 
+  test('a stream ack deadline longer than ack_wait holds its messages that long', async () => {
+    const h = await make();
+    const sink = new RecordingSink();
+    // 40 s = 4 s here; the subscription's ack_wait is 1 s.
+    await h.engine.open(h.sub, { ...STREAM, ackDeadlineSeconds: 40 }, sink);
+    await h.publish(['a']);
+    await sink.waitFor(1);
+    const t0 = Date.now();
+    const other = await h.newEngine();
+    assert.deepEqual(await other.pull(h.sub, 1, 2500), [], 'still leased past ack_wait');
+    await sink.waitFor(2, 6000).catch(() => {});
+    const got = sink.received.length > 1 ? sink.received.slice(1) : await other.pull(h.sub, 1, 5000);
+    assert.equal(got.length, 1, 'redelivered once the stream deadline passed');
+    assert.ok(Date.now() - t0 >= 3000, `held ${Date.now() - t0} ms`);
+  });
+
   test('stream requests are validated as Pub/Sub does', async () => {
     const h = await make();
     const session = await h.engine.open(h.sub, STREAM, new RecordingSink());
