@@ -285,7 +285,10 @@ export type BusEvent =
   /** A node is alive (sent every heartbeat interval): one not heard from for a while is gone, and its sessions with it. */
   | { type: 'node-heartbeat'; nodeId: string; at: number }
   /** A service-account key was disabled or deleted: every node forgets what it verified with it. */
-  | { type: 'service-account-key-revoked'; keyId: string };
+  | { type: 'service-account-key-revoked'; keyId: string }
+  /** A Pub/Sub subscription was updated, detached or its push config changed, through `nodeId`. */
+  | { type: 'subscription-changed'; name: string; nodeId: string }
+  | { type: 'subscription-deleted'; name: string; nodeId: string };
 
 /** Requests one node makes of another, addressed by node ID. */
 export type BusRequest = { type: 'deliver-command'; numId: string; subfolder: string; data: Uint8Array };
