@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ApiError, isApiError } from '../domain/errors.js';
 import type { Device } from '../domain/model.js';
@@ -51,6 +52,8 @@ export class LiveSessions implements SessionRegistry, CommandSender {
   private readonly members = new Map<string, { lastHeard: number; cancelExpiry: () => void }>();
   private stops: (() => void)[] = [];
   private cancelHeartbeat: (() => void) | undefined;
+  private readonly incarnation = randomUUID();
+  private duplicateReported = false;
   private readonly heartbeatMs: number;
   private readonly nodeTimeoutMs: number;
 
@@ -228,6 +231,7 @@ export class LiveSessions implements SessionRegistry, CommandSender {
         return;
       case 'node-heartbeat':
         if (e.nodeId !== this.opts.nodeId) this.heard(e.nodeId);
+        else if (e.incarnation !== this.incarnation) this.duplicateNode();
         return;
       case 'service-account-key-revoked':
         // API credentials, not device sessions: ServiceAccountCredentials follows this one.
@@ -268,7 +272,7 @@ export class LiveSessions implements SessionRegistry, CommandSender {
   }
 
   private heartbeat(): void {
-    this.announce({ type: 'node-heartbeat', nodeId: this.opts.nodeId, at: this.opts.clock.now() });
+    this.announce({ type: 'node-heartbeat', nodeId: this.opts.nodeId, at: this.opts.clock.now(), incarnation: this.incarnation });
     this.cancelHeartbeat = this.opts.timers!.schedule(this.heartbeatMs, () => this.heartbeat());
   }
 
@@ -294,7 +298,17 @@ export class LiveSessions implements SessionRegistry, CommandSender {
       this.nodeGone(nodeId);
     };
     entry.cancelExpiry = timers.schedule(this.nodeTimeoutMs, expire);
-    this.announce({ type: 'node-heartbeat', nodeId: this.opts.nodeId, at: now });
+    this.announce({ type: 'node-heartbeat', nodeId: this.opts.nodeId, at: now, incarnation: this.incarnation });
+  }
+
+  /**
+   * Another process runs under this node's ID: both answer its bus address, so commands may get
+   * the wrong one's answer. Nothing here can fix a configuration; it is said loudly, once.
+   */
+  private duplicateNode(): void {
+    if (this.duplicateReported) return;
+    this.duplicateReported = true;
+    this.opts.log.error({ nodeId: this.opts.nodeId }, 'another node runs with this node ID; give every node its own (commands may fail)');
   }
 
   private nodeGone(nodeId: string): void {

@@ -283,7 +283,7 @@ export type BusEvent =
   | { type: 'session-claimed'; numId: string; nodeId: string; at: number }
   | { type: 'session-released'; numId: string; nodeId: string }
   /** A node is alive (sent every heartbeat interval): one not heard from for a while is gone, and its sessions with it. */
-  | { type: 'node-heartbeat'; nodeId: string; at: number }
+  | { type: 'node-heartbeat'; nodeId: string; at: number; /** Random per process: tells two nodes given one ID apart. */ incarnation: string }
   /** A service-account key was disabled or deleted: every node forgets what it verified with it. */
   | { type: 'service-account-key-revoked'; keyId: string }
   /** A Pub/Sub subscription was updated, detached or its push config changed, through `nodeId`. */

@@ -74,7 +74,7 @@ describe('LiveSessions membership', () => {
     const time = new ManualTime();
     const bus = new LocalBus();
     const a = node(bus, 'a', time);
-    await bus.publish({ type: 'node-heartbeat', nodeId: 'x', at: time.now() });
+    await bus.publish({ type: 'node-heartbeat', nodeId: 'x', at: time.now(), incarnation: 'x1' });
     await settle();
     assert.deepEqual(a.live.liveNodes(), ['x']);
     await time.advance(NODE_TIMEOUT_MS);
@@ -168,9 +168,36 @@ describe('LiveSessions membership', () => {
       remoteCommandTimeoutMs: 500,
     });
     live.start();
-    await bus.publish({ type: 'node-heartbeat', nodeId: 'other', at: 1 });
+    await bus.publish({ type: 'node-heartbeat', nodeId: 'other', at: 1, incarnation: 'o1' });
     await settle();
     assert.equal(events, 1);
+    assert.deepEqual(live.liveNodes(), []);
+    live.close();
+  });
+
+  it('a heartbeat under this node ID from another process is reported once, as a configuration error', async () => {
+    const time = new ManualTime();
+    const bus = new LocalBus();
+    const lines: string[] = [];
+    const live = new LiveSessions({
+      nodeId: 'a',
+      bus,
+      store: { getDeviceByNumId: async () => undefined },
+      registries: { refresh: async () => {} },
+      clock: time,
+      timers: time,
+      log: pino({ level: 'error' }, { write: (l: string) => void lines.push(l) }),
+      remoteCommandTimeoutMs: 500,
+    });
+    live.start();
+    // Its own heartbeats come back to it: not a duplicate.
+    await time.advance(3 * HEARTBEAT_MS);
+    assert.deepEqual(lines, []);
+    await bus.publish({ type: 'node-heartbeat', nodeId: 'a', at: time.now(), incarnation: 'someone-else' });
+    await bus.publish({ type: 'node-heartbeat', nodeId: 'a', at: time.now(), incarnation: 'someone-else' });
+    await settle();
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /another node runs with this node ID/);
     assert.deepEqual(live.liveNodes(), []);
     live.close();
   });
