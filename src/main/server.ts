@@ -251,7 +251,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     logger,
     observer: metrics,
   });
-  registerEventLogRoutes(api, { reader, auth });
+  registerEventLogRoutes(api, { log: pubsub.log, auth });
   registerMetricsRoute(api, {
     access: config.metricsAccess,
     auth,
