@@ -13,6 +13,7 @@ const server = async (): Promise<TestNats> => (nats ??= await startNats());
 describe('JetStreamSink on a real nats-server', () => {
   after(async () => {
     await nats?.cleanup();
+    nats = undefined;
   });
 
   sinkContract('JetStream', async (opts): Promise<SinkUnderTest> => {
