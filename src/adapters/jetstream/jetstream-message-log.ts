@@ -17,8 +17,6 @@ export interface JetStreamMessageLogOptions {
   onError?: (error: unknown) => void;
 }
 
-/** Messages per read at most, whatever the caller asks: one pull stays a bounded amount of memory. */
-const MAX_READ = 10_000;
 /**
  * Messages a read fetches one get at a time before it opens a consumer for the rest: a get costs
  * ~0.12 ms, a consumer ~4 ms plus ~0.016 ms a message (bench/jetstream-log-bench.ts, local server).
@@ -59,7 +57,9 @@ export class JetStreamMessageLog implements MessageLog {
   }
 
   async read(topic: string, afterSeq: number, limit: number): Promise<PsMessage[]> {
-    const n = Math.min(MAX_READ, Math.max(1, Math.floor(limit)));
+    // No cap of our own: a short page tells the Pub/Sub engine it has caught up, so a page holds
+    // min(limit, available) like the embedded log's, and the caller's limit bounds its memory.
+    const n = Math.max(1, Math.floor(limit));
     const jsm = await this.manager();
     const stream = this.streams.names.streamOf(topic);
     const subject = this.streams.names.subjectOf(topic);
