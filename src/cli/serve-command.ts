@@ -29,6 +29,12 @@ interface ServeFlags {
   pushMaxSockets?: string;
   pushTokenIssuer?: string;
   pubsubForward?: string[];
+  store?: string;
+  nats?: string[];
+  nodeId?: string;
+  natsPrefix?: string;
+  jetstreamReplicas?: string;
+  jetstreamMaxBytes?: string;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
@@ -70,6 +76,12 @@ export function registerServe(program: Command): void {
     .option('--push-max-sockets <n>', 'push subscriptions: sockets to all push endpoints together (default 100)')
     .option('--push-token-issuer <iss>', 'iss of the tokens push requests carry (default https://accounts.google.com)')
     .option('--pubsub-forward <local=target[@endpoint]>', 'republish a local topic to Google Pub/Sub, repeatable; endpoint host:port (TLS, Google credentials) or http://host:port (plaintext, none)', collect)
+    .option('--store <url>', 'registry and Pub/Sub resources: embedded (default, SQLite in the data dir) or postgres://user:pass@host/db (shared by a cluster)')
+    .option('--nats <url>', 'NATS server with JetStream, repeatable or comma-separated: the bus between nodes and the durable event log (needs --store postgres://)', collect)
+    .option('--node-id <name>', "this node's name in a cluster (default: host name plus a random suffix)")
+    .option('--nats-prefix <token>', 'first token of every NATS subject, to share a NATS account (default bh)')
+    .option('--jetstream-replicas <n>', "replicas of each project's JetStream stream (default 1)")
+    .option('--jetstream-max-bytes <n>', "bytes a project's stream keeps at most, oldest dropped first; 0 = by age only (default 0)")
     .action(async (opts: ServeFlags, command: Command) => {
       const [{ loadConfig }, { ConfigError }, { lifecycleLine }] = await Promise.all([
         import('../config/loader.js'),
@@ -108,6 +120,12 @@ export function registerServe(program: Command): void {
           pushMaxSockets: opts.pushMaxSockets,
           pushTokenIssuer: opts.pushTokenIssuer,
           pubsubForwarding: opts.pubsubForward,
+          store: opts.store,
+          nats: opts.nats,
+          nodeId: opts.nodeId,
+          natsPrefix: opts.natsPrefix,
+          jetstreamReplicas: opts.jetstreamReplicas,
+          jetstreamMaxBytes: opts.jetstreamMaxBytes,
         });
       } catch (e) {
         if (e instanceof ConfigError) {

@@ -92,6 +92,24 @@ export interface Config {
   pushTokenIssuer: string;
   /** Local topics republished to Google Pub/Sub. */
   pubsubForwarding: ForwardingRule[];
+  /**
+   * Undefined: the embedded SQLite stores in the data directory. A `postgres://` URL: the registry
+   * and Pub/Sub resources in PostgreSQL, shared by every node of a cluster (issue 12).
+   */
+  store: string | undefined;
+  /**
+   * NATS servers (`nats://host:4222`): the bus between nodes and JetStream as the durable event log.
+   * Needs a shared store (PostgreSQL); empty: one node, in-process bus, embedded log.
+   */
+  nats: string[];
+  /** This node's name among the cluster's; unique per node. Default: host name plus a random suffix. */
+  nodeId: string | undefined;
+  /** First token of every subject and the bus's subjects, so installations can share a NATS account. */
+  natsPrefix: string;
+  /** Replicas of each project's JetStream stream (1, or 3 on a 3-node NATS cluster). */
+  jetstreamReplicas: number;
+  /** Bytes a project's stream keeps at most, oldest discarded first; 0 = no limit (retention by age only). */
+  jetstreamMaxBytes: number;
 }
 
 /** Every key as a string or already typed; what sources provide before validation. */
@@ -131,6 +149,12 @@ export const DEFAULTS: RawConfig = {
   pushMaxSockets: 100,
   pushTokenIssuer: 'https://accounts.google.com',
   pubsubForwarding: [],
+  store: undefined,
+  nats: [],
+  nodeId: undefined,
+  natsPrefix: 'bh',
+  jetstreamReplicas: 1,
+  jetstreamMaxBytes: 0,
 };
 
 /** Keys a user may set, with the environment variable and flag that set them. */
@@ -168,6 +192,13 @@ export const KEYS: ReadonlyArray<{ key: keyof Config; env: string; secret?: bool
   { key: 'pushMaxSockets', env: 'BRIDGEHEAD_PUSH_MAX_SOCKETS' },
   { key: 'pushTokenIssuer', env: 'BRIDGEHEAD_PUSH_TOKEN_ISSUER' },
   { key: 'pubsubForwarding', env: 'BRIDGEHEAD_PUBSUB_FORWARDING' },
+  // Secret: a PostgreSQL URL usually carries the password.
+  { key: 'store', env: 'BRIDGEHEAD_STORE', secret: true },
+  { key: 'nats', env: 'BRIDGEHEAD_NATS', secret: true },
+  { key: 'nodeId', env: 'BRIDGEHEAD_NODE_ID' },
+  { key: 'natsPrefix', env: 'BRIDGEHEAD_NATS_PREFIX' },
+  { key: 'jetstreamReplicas', env: 'BRIDGEHEAD_JETSTREAM_REPLICAS' },
+  { key: 'jetstreamMaxBytes', env: 'BRIDGEHEAD_JETSTREAM_MAX_BYTES' },
 ];
 
 export function parseListen(value: unknown, name: string, problems: string[]): ListenAddress {
@@ -291,6 +322,23 @@ export function validateConfig(raw: RawConfig): Config {
   const pushTokenIssuer = raw.pushTokenIssuer;
   if (typeof pushTokenIssuer !== 'string' || pushTokenIssuer === '') problems.push(`pushTokenIssuer: expected a non-empty string, got ${JSON.stringify(pushTokenIssuer)}`);
   const pubsubForwarding = parsePubsubForwarding(raw.pubsubForwarding, problems);
+  const store = optionalString(raw.store, 'store', problems);
+  if (store !== undefined && store !== 'embedded' && !/^postgres(ql)?:\/\/./.test(store)) {
+    problems.push('store: expected "embedded" or a postgres:// URL');
+  }
+  const shared = store !== undefined && store !== 'embedded' ? store : undefined;
+  const nats = list(raw.nats).map(String);
+  for (const [i, u] of nats.entries()) {
+    if (!/^(nats|tls|wss?):\/\/[^\s]+$/.test(u)) problems.push(`nats[${i}]: expected a nats:// URL, got ${JSON.stringify(redactUrl(u))}`);
+  }
+  if (nats.length > 0 && shared === undefined) problems.push('nats: a cluster needs a shared store; set store to a postgres:// URL');
+  const nodeId = optionalString(raw.nodeId, 'nodeId', problems);
+  if (nodeId !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(nodeId)) problems.push(`nodeId: expected 1-64 of A-Z a-z 0-9 _ -, got ${JSON.stringify(nodeId)}`);
+  const natsPrefix = raw.natsPrefix;
+  if (typeof natsPrefix !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(natsPrefix)) problems.push(`natsPrefix: expected 1-32 of A-Z a-z 0-9 _ -, got ${JSON.stringify(natsPrefix)}`);
+  const jetstreamReplicas = positiveInt(raw.jetstreamReplicas, 'jetstreamReplicas', problems);
+  if (Number.isInteger(jetstreamReplicas) && jetstreamReplicas > 5) problems.push('jetstreamReplicas: JetStream allows at most 5');
+  const jetstreamMaxBytes = positiveInt(raw.jetstreamMaxBytes, 'jetstreamMaxBytes', problems, true);
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze({
     dataDir: dataDir as string,
@@ -326,7 +374,18 @@ export function validateConfig(raw: RawConfig): Config {
     pushMaxSockets,
     pushTokenIssuer: pushTokenIssuer as string,
     pubsubForwarding: Object.freeze(pubsubForwarding.map((r) => Object.freeze(r))) as ForwardingRule[],
+    store: shared,
+    nats: Object.freeze(nats) as string[],
+    nodeId,
+    natsPrefix: natsPrefix as string,
+    jetstreamReplicas,
+    jetstreamMaxBytes,
   });
+}
+
+/** A URL with its password replaced, for messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
 }
 
 function isHttpUrl(s: string): boolean {
@@ -342,5 +401,8 @@ function isHttpUrl(s: string): boolean {
 export function redactConfig(config: Config): Record<string, unknown> {
   const out: Record<string, unknown> = { ...config };
   for (const { key, secret } of KEYS) if (secret && out[key] !== undefined) out[key] = '[redacted]';
+  // Where the node's dependencies are is what an operator reads the start line for; only passwords go.
+  if (config.store !== undefined) out.store = redactUrl(config.store);
+  out.nats = config.nats.map(redactUrl);
   return out;
 }

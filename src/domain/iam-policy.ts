@@ -4,6 +4,12 @@ import type { IamBinding, IamPolicy } from './model.js';
 /** The policy of a registry nobody has set one on (what Cloud IoT returned: version 0, etag "ACAB"). */
 export const EMPTY_POLICY: Readonly<IamPolicy> = Object.freeze({ version: 0, bindings: [], etag: new Uint8Array([0x41, 0x43, 0x41, 0x42]) });
 
+/**
+ * The policy nobody has set, as a fresh copy for a store to return: `{ ...EMPTY_POLICY }` would
+ * hand every caller the one shared etag array (a frozen object's typed array is still writable).
+ */
+export const emptyPolicy = (): IamPolicy => ({ version: EMPTY_POLICY.version, bindings: [], etag: new Uint8Array(EMPTY_POLICY.etag) });
+
 const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
 
 /**

@@ -1,18 +1,16 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
+import { hostname } from 'node:os';
 import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { isLoopbackHost, redactConfig, type Config, type ListenAddress } from '../config/schema.js';
 import { createApiServer } from '../adapters/rest/api-server.js';
-import { SqliteStore } from '../adapters/store/sqlite/sqlite-store.js';
 import { NodeKeyInspector } from '../adapters/crypto/key-inspector.js';
 import { JoseTokenVerifier } from '../adapters/crypto/device-token-verifier.js';
 import { NodeServiceAccountCrypto } from '../adapters/crypto/service-account-crypto.js';
-import { EmbeddedLogSink } from '../adapters/sinks/embedded-log/embedded-log-sink.js';
-import { EmbeddedLogReader } from '../adapters/sinks/embedded-log/log-reader.js';
 import { registerEventLogRoutes } from '../adapters/rest/event-log-routes.js';
 import { registerMetricsRoute } from '../adapters/rest/metrics-route.js';
-import { LocalBus } from '../adapters/bus/local-bus.js';
+import { registerHealthRoutes } from '../adapters/rest/health-routes.js';
 import { MqttBridge } from '../adapters/mqtt/mqtt-bridge.js';
 import { SessionIo } from '../adapters/mqtt/session-io.js';
 import { DEFAULT_MQTT_LIMITS } from '../adapters/mqtt/session-types.js';
@@ -37,6 +35,7 @@ import { BridgeMetrics } from '../observability/metrics.js';
 import { resolveAdminToken } from './admin-token.js';
 import type { ApiListeners } from './api-listeners.js';
 import { openPubSub } from './pubsub-wiring.js';
+import { openBackend } from './backend.js';
 import { preparePubSubConsumers } from './pubsub-consumers.js';
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.js';
 import { dataDirError, explainStartupError } from './startup-error.js';
@@ -150,20 +149,14 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
   const { token, file: adminTokenFile } = resolveAdminToken(config.adminToken, dataDir);
   const metrics = new BridgeMetrics();
 
-  const databasePath = join(dataDir, 'registry.db');
-  const eventLogPath = join(dataDir, 'events.db');
-  const store = SqliteStore.open(databasePath);
-  const sink = EmbeddedLogSink.open(eventLogPath, {
-    retentionMs: config.eventRetentionHours * 3600_000,
-    synchronous: config.eventLogSync,
-    onError: (err) => logger.warn({ err }, 'event log background task failed'),
-  });
-  const reader = EmbeddedLogReader.open(eventLogPath, sink);
-  const bus = new LocalBus();
+  // Unique per node: the bus addresses it, and JetStream deduplicates its retried appends by it.
+  const nodeId = config.nodeId ?? `${hostname()}-${randomUUID().slice(0, 8)}`;
+  const backend = await openBackend(config, dataDir, logger, nodeId);
+  const { store, sink, bus } = backend;
   const activity = new ActivityRecorder(store);
   const registries = new RegistryCache(store, systemClock, REGISTRY_CACHE_MAX_AGE_MS);
   const live = new LiveSessions({
-    nodeId: randomUUID(),
+    nodeId,
     bus,
     store,
     registries,
@@ -178,7 +171,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
   const auth = new ApiAuth(token, { credentials, policies: store });
   // Push delivery exists once the API server does (it adds a route); no API write can come before.
   let followSubscription: (name: string) => void = () => {};
-  const pubsub = openPubSub({ dataDir, eventLogPath, sink, auth, clock: systemClock, logger, onSubscriptionWrite: (name) => followSubscription(name) });
+  const pubsub = openPubSub({ backend, auth, clock: systemClock, logger, bus, nodeId, onSubscriptionWrite: (name) => followSubscription(name) });
   const deadlines = new CallDeadlines(systemClock);
   const admin = new DeviceAdmin(
     deadlines.guardWrites(store, STORE_WRITES),
@@ -251,7 +244,8 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     logger,
     observer: metrics,
   });
-  registerEventLogRoutes(api, { log: pubsub.log, auth });
+  registerHealthRoutes(api, { checks: () => backend.health() });
+  registerEventLogRoutes(api, { log: backend.messageLog, auth });
   registerMetricsRoute(api, {
     access: config.metricsAccess,
     auth,
@@ -272,6 +266,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     logger,
   });
   followSubscription = (name) => consumers.subscriptionWritten(name);
+  const stopFollowingNodes = pubsub.followOtherNodes((name) => consumers.subscriptionWritten(name));
 
   let listeners: ApiListeners | undefined;
   const stopApi = async (): Promise<void> => {
@@ -283,12 +278,10 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
 
   const stopStorage = async (): Promise<void> => {
     stopFollowingKeys();
+    stopFollowingNodes();
     live.close();
-    await pubsub.close();
-    reader.close();
-    await sink.close();
-    await bus.close();
-    await store.close();
+    await pubsub.stopDelivery();
+    await backend.close();
   };
   try {
     // An installation upgraded from before Pub/Sub: its registries' topics exist from the first start (C-PS-AUTO-TOPICS).
@@ -351,8 +344,8 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
       httpBridgePlain: httpBridge?.urls.plain,
       caFile: tls.caFile,
       dataDir,
-      database: databasePath,
-      eventLog: eventLogPath,
+      database: backend.where.database,
+      eventLog: backend.where.eventLog,
       adminTokenFile,
     },
     close() {

@@ -283,7 +283,10 @@ export type BusEvent =
   | { type: 'session-claimed'; numId: string; nodeId: string; at: number }
   | { type: 'session-released'; numId: string; nodeId: string }
   /** A service-account key was disabled or deleted: every node forgets what it verified with it. */
-  | { type: 'service-account-key-revoked'; keyId: string };
+  | { type: 'service-account-key-revoked'; keyId: string }
+  /** A Pub/Sub subscription was updated, detached or its push config changed, through `nodeId`. */
+  | { type: 'subscription-changed'; name: string; nodeId: string }
+  | { type: 'subscription-deleted'; name: string; nodeId: string };
 
 /** Requests one node makes of another, addressed by node ID. */
 export type BusRequest = { type: 'deliver-command'; numId: string; subfolder: string; data: Uint8Array };

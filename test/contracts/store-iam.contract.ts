@@ -53,6 +53,15 @@ export function iamContract({ fresh, freshWithReopen }: ContractContext, { persi
       await store.createRegistry(makeRegistry(regKey()));
       assert.deepEqual((await store.getIamPolicy(regKey())).bindings, []);
     });
+
+    it('an empty policy handed out is the caller\'s own copy: writing into it changes nobody else\'s', async () => {
+      const store = await fresh();
+      (await store.getProjectIamPolicy('proj')).etag.fill(9);
+      await store.createRegistry(makeRegistry(regKey()));
+      (await store.getIamPolicy(regKey())).etag.fill(9);
+      assert.deepEqual(bytesOf((await store.getProjectIamPolicy('proj')).etag), [0x41, 0x43, 0x41, 0x42]);
+      assert.deepEqual(bytesOf((await store.getIamPolicy(regKey())).etag), [0x41, 0x43, 0x41, 0x42]);
+    });
   });
 
   describe('service accounts', () => {

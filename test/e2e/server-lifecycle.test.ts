@@ -48,7 +48,12 @@ describe('server lifecycle', () => {
       assert.equal(existsSync(join(server.dataDir, 'admin-token')), false);
 
       const health = await fetchJson(`${server.api}/healthz`);
-      assert.deepEqual(health, { status: 200, json: { status: 'ok' } });
+      assert.deepEqual(health, {
+        status: 200,
+        json: { status: 'ok', checks: { store: { ok: true, detail: 'embedded SQLite' }, log: { ok: true, detail: 'embedded event log' } } },
+      });
+      const ready = await fetchJson(`${server.api}/readyz`);
+      assert.equal(ready.status, 200);
     } finally {
       await server.cleanup();
     }

@@ -9,7 +9,8 @@ import { freePort } from './pubsub.js';
  * A real PostgreSQL server for one test file: `initdb` into a temp dir, `postgres` on a free
  * loopback port, trust authentication. PostgreSQL refuses to run as root, so under root (CI, this
  * machine) both run as the `postgres` user the Debian package creates. Durability settings stay
- * on unless `fast` is asked for (contract tests, which do not kill the server).
+ * on unless `fast` is asked for (contract tests): with fsync off, `stop('kill')` loses committed
+ * data, even tables, so kill tests use a durable server (or CHECKPOINT before the kill).
  */
 export interface TestPostgres {
   /** `postgres://postgres@127.0.0.1:PORT/postgres`. */

@@ -5,10 +5,11 @@ import { createHash } from 'node:crypto';
  * topic. Topic and project IDs may hold characters a NATS subject token or stream name cannot
  * ('.', and for domain-scoped projects ':'), so tokens are percent-encoded over a small safe set.
  *
- *   stream  BH_<project>          subjects  <prefix>.ev.<project>.>
+ *   stream  <prefix>_<project>    subjects  <prefix>.ev.<project>.>
  *   subject <prefix>.ev.<project>.<topic>
  *
- * The prefix (default "bh") lets several installations share one NATS account.
+ * The prefix (default "bh") lets several installations share one NATS account: it is in every
+ * subject and every stream name, so two installations with a project of the same ID never meet.
  */
 
 export const DEFAULT_SUBJECT_PREFIX = 'bh';
@@ -34,9 +35,9 @@ export class JetStreamNames {
 
   /** Stream names allow [A-Za-z0-9_-]; '%' is replaced so the name stays valid and distinct per project. */
   streamOfProject(project: string): string {
-    const name = `BH_${subjectToken(project).replace(/%/g, '_')}`;
+    const name = `${this.prefix}_${subjectToken(project).replace(/%/g, '_')}`;
     // JetStream limits names to 255 bytes (file store); hash the rare long one.
-    return name.length <= 200 ? name : `BH_${createHash('sha256').update(project).digest('hex').slice(0, 40)}`;
+    return name.length <= 200 ? name : `${this.prefix}_${createHash('sha256').update(project).digest('hex').slice(0, 40)}`;
   }
 
   streamOf(topic: string): string {

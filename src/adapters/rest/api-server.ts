@@ -34,9 +34,9 @@ export interface ApiServerOptions {
 }
 
 /**
- * The API's HTTP server: `/healthz` without auth, the Device Manager and service-account REST
+ * The API's HTTP server: the Device Manager and service-account REST
  * APIs under `/v1` behind a bearer credential, and the OAuth token endpoint. Further adapters
- * (metrics, event log) add routes to the returned instance before it listens.
+ * (health, metrics, event log) add routes to the returned instance before it listens.
  */
 export function createApiServer(opts: ApiServerOptions): FastifyInstance {
   const log = opts.logger.child({ component: 'api' }) as FastifyBaseLogger;
@@ -116,8 +116,6 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
       done(e as Error, undefined);
     }
   });
-
-  app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.route({
     method: ['GET', 'POST', 'PATCH', 'DELETE', 'PUT'],

@@ -58,7 +58,11 @@ describe('JetStream names', () => {
   it('stream names are valid and one per project', () => {
     assert.equal(names.streamOf('projects/p/topics/a'), names.streamOf('projects/p/topics/b'));
     assert.notEqual(names.streamOf('projects/p/topics/a'), names.streamOf('projects/q/topics/a'));
-    assert.match(names.streamOfProject('example.com:proj'), /^BH_[A-Za-z0-9_-]+$/);
+    assert.match(names.streamOfProject('example.com:proj'), /^bh_[A-Za-z0-9_-]+$/);
+    // Two installations sharing a NATS account: distinct prefixes, distinct streams and subjects.
+    const other = new JetStreamNames('site2');
+    assert.notEqual(other.streamOf('projects/p/topics/a'), names.streamOf('projects/p/topics/a'));
+    assert.notEqual(other.subjectOf('projects/p/topics/a'), names.subjectOf('projects/p/topics/a'));
     assert.match(names.consumerOf('projects/p/subscriptions/s'), /^sub_[0-9a-f]{40}$/);
   });
 });

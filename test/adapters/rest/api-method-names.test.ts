@@ -5,6 +5,7 @@ import { ROUTE_KEYS } from '../../../src/adapters/rest/device-manager-routes.js'
 import { DEVICE_MANAGER_METHODS } from '../../../src/adapters/grpc/device-manager-service.js';
 import { codeName } from '../../../src/adapters/grpc/grpc-calls.js';
 import { createApiServer } from '../../../src/adapters/rest/api-server.js';
+import { registerHealthRoutes } from '../../../src/adapters/rest/health-routes.js';
 import { registerMetricsRoute } from '../../../src/adapters/rest/metrics-route.js';
 import { pino } from 'pino';
 import { HARNESS_TOKEN, harnessAuth, memoryAdmin } from './api-harness.js';
@@ -67,6 +68,7 @@ describe('the API server reports every answered request', () => {
     });
     // Added after the hook, as the composition root adds its routes.
     registerMetricsRoute(app, { access: 'token', auth: harnessAuth, render: async () => '', contentType: 'text/plain' });
+    registerHealthRoutes(app, { checks: async () => ({}) });
     const auth = { authorization: `Bearer ${HARNESS_TOKEN}` };
     const inject = async (method: 'GET' | 'POST', url: string, headers: Record<string, string> = auth, payload?: string): Promise<number> =>
       (await app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) })).statusCode;

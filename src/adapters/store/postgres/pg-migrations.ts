@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { inTransaction } from './pg-pool.js';
 
 /**
  * Versioned schema migrations for the PostgreSQL stores. Each store (the registry store, the
@@ -27,10 +28,8 @@ export class SchemaVersionError extends Error {
   }
 }
 
-export async function migratePostgres(pool: pg.Pool, component: string, migrations: readonly string[]): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+export function migratePostgres(pool: pg.Pool, component: string, migrations: readonly string[]): Promise<void> {
+  return inTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock($1)', [LOCK_KEY]);
     await client.query(
       'CREATE TABLE IF NOT EXISTS bridgehead_schema (component TEXT PRIMARY KEY, version INTEGER NOT NULL, migrated_at TIMESTAMPTZ NOT NULL DEFAULT now())',
@@ -46,11 +45,5 @@ export async function migratePostgres(pool: pg.Pool, component: string, migratio
         [component, migrations.length],
       );
     }
-    await client.query('COMMIT');
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
-  } finally {
-    client.release();
-  }
+  });
 }

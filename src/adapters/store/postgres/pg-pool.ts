@@ -38,18 +38,43 @@ export function openPgPool(url: string, opts: PgPoolOptions = {}): pg.Pool {
   return pool;
 }
 
-/** Runs `fn` in one transaction on one pooled connection; rolls back on any error. */
-export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, isolation: 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE' = 'READ COMMITTED'): Promise<T> {
+/**
+ * A pooled connection held for several statements, with an 'error' listener for as long as it is
+ * held: pg-pool stops listening when it hands a connection out, and node-postgres emits 'error'
+ * when the server goes away under it (PostgreSQL restarted or killed, network cut). Without a
+ * listener that event is an uncaught exception and the whole node goes down. A connection that
+ * failed goes back with its error, so the pool drops it instead of reusing it.
+ */
+export async function withConnection<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  let broken: Error | undefined;
+  const onError = (e: Error): void => {
+    broken = e;
+  };
+  client.on('error', onError);
   try {
-    await client.query(isolation === 'READ COMMITTED' ? 'BEGIN' : `BEGIN ISOLATION LEVEL ${isolation}`);
-    const result = await fn(client);
-    await client.query('COMMIT');
-    return result;
-  } catch (e) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw e;
+    return await fn(client);
   } finally {
-    client.release();
+    client.removeListener('error', onError);
+    client.release(broken);
   }
+}
+
+/** Runs `fn` in one transaction on one pooled connection; rolls back on any error. */
+export function inTransaction<T>(
+  pool: pg.Pool,
+  fn: (client: pg.PoolClient) => Promise<T>,
+  isolation: 'READ COMMITTED' | 'REPEATABLE READ' | 'SERIALIZABLE' = 'READ COMMITTED',
+): Promise<T> {
+  return withConnection(pool, async (client) => {
+    await client.query(isolation === 'READ COMMITTED' ? 'BEGIN' : `BEGIN ISOLATION LEVEL ${isolation}`);
+    try {
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (e) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw e;
+    }
+  });
 }

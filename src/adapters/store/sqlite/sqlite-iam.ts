@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { serviceAccountMember } from '../../../domain/iam-evaluation.js';
-import { EMPTY_POLICY, nextPolicy, withMember, withoutMember } from '../../../domain/iam-policy.js';
+import { emptyPolicy, nextPolicy, withMember, withoutMember } from '../../../domain/iam-policy.js';
 import type { IamPolicy } from '../../../domain/model.js';
 import { pageOf, type Page } from '../../../domain/paging.js';
 import { isUniqueId, type ServiceAccount, type ServiceAccountKey } from '../../../domain/service-accounts.js';
@@ -105,7 +105,7 @@ export class SqliteIam {
 
   getProjectIamPolicy(project: string): IamPolicy {
     const row = this.q.getProjectIam.get(project);
-    return row ? decodeIam(row) : { ...EMPTY_POLICY, bindings: [] };
+    return row ? decodeIam(row) : emptyPolicy();
   }
 
   setProjectIamPolicy(project: string, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): IamPolicy {

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { EMPTY_POLICY, nextPolicy } from '../../../domain/iam-policy.js';
+import { emptyPolicy, nextPolicy } from '../../../domain/iam-policy.js';
 import type { IamPolicy } from '../../../domain/model.js';
 import { pageOf, type Page } from '../../../domain/paging.js';
 import { DELETED_TOPIC, type AckState, type PsSnapshot, type PsSubscription, type PsTopic } from '../../../domain/pubsub/pubsub-model.js';
@@ -346,7 +346,7 @@ export class SqlitePubSubStore implements PubSubStore {
   private currentPolicy(resource: string): IamPolicy {
     if (!this.exists(resource)) throw err.psResourceNotFound(resource);
     const row = this.q.getIam.get(resource);
-    return row ? decodeIam(row) : { ...EMPTY_POLICY, bindings: [] };
+    return row ? decodeIam(row) : emptyPolicy();
   }
 
   private exists(resource: string): boolean {

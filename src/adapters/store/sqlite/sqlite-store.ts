@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { decideBind } from '../../../domain/bindings.js';
 import { nextConfigVersion } from '../../../domain/config-versioning.js';
-import { EMPTY_POLICY, nextPolicy } from '../../../domain/iam-policy.js';
+import { emptyPolicy, nextPolicy } from '../../../domain/iam-policy.js';
 import { pageOf } from '../../../domain/paging.js';
 import { LIMITS } from '../../../domain/limits.js';
 import { isNumId, parseRegistryName } from '../../../domain/names.js';
@@ -442,7 +442,7 @@ export class SqliteStore implements Store {
   private currentPolicy(key: RegistryKey): IamPolicy {
     if (!this.q.getRegistry.get(...key3(key))) throw err.registryNotFound(key);
     const row = this.q.getIam.get(...key3(key));
-    return row ? decodeIam(row) : { ...EMPTY_POLICY, bindings: [] };
+    return row ? decodeIam(row) : emptyPolicy();
   }
 
   async getProjectIamPolicy(project: string): Promise<IamPolicy> {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { migratePostgres, SchemaVersionError } from '../../../../src/adapters/store/postgres/pg-migrations.js';
-import { openPgPool } from '../../../../src/adapters/store/postgres/pg-pool.js';
+import { inTransaction, openPgPool } from '../../../../src/adapters/store/postgres/pg-pool.js';
 import { pgErrorTranslator } from '../../../../src/adapters/store/postgres/pg-errors.js';
 import { isApiError } from '../../../../src/domain/errors.js';
 import { startPostgres, type TestPostgres } from '../../../support/postgres.js';
@@ -104,6 +104,45 @@ describe('PostgreSQL migrations (real postgres)', () => {
       assert.ok(isApiError(no) && no.kind === 'INTERNAL');
     } finally {
       await client.end();
+    }
+  });
+});
+
+describe('inTransaction when PostgreSQL dies under it (real postgres)', () => {
+  it('the statement fails, nothing is uncaught, and the pool works again after a restart', async () => {
+    const server = await startPostgres({ fast: true });
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown): void => {
+      uncaught.push(e);
+    };
+    process.on('uncaughtException', onUncaught);
+    const pool = openPgPool(await server.createDatabase(), { connectTimeoutMs: 2000 });
+    try {
+      const running = inTransaction(pool, async (c) => {
+        await c.query('SELECT pg_sleep(30)');
+      }).then(
+        () => 'committed',
+        (e: unknown) => e,
+      );
+      // Wait until the statement is running, then kill the server under it.
+      for (let i = 0; i < 100; i++) {
+        const probe = openPgPool(server.url, { max: 1 });
+        const n = (await probe.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep%'")).rows[0].n as number;
+        await probe.end();
+        if (n > 0) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await server.stop('kill');
+      const outcome = await running;
+      assert.notEqual(outcome, 'committed');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(uncaught, [], 'no uncaught exception');
+      await server.start();
+      assert.equal((await inTransaction(pool, async (c) => (await c.query('SELECT 1 AS one')).rows[0].one)) as number, 1);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      await pool.end();
+      await server.cleanup();
     }
   });
 });
