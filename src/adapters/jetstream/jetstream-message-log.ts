@@ -131,13 +131,21 @@ export class JetStreamMessageLog implements MessageLog {
     const remove = this.watchers.add(topic, listener);
     let entry = this.subscriptions.get(topic);
     if (!entry) {
-      const sub = this.nc.subscribe(commitSubjectOf(this.streams.names, topic), {
-        callback: (err, msg) => {
-          if (err) return;
-          const seq = Number(msg.string());
-          this.watchers.dispatch([topic], Number.isSafeInteger(seq) ? seq : 0, this.onError);
-        },
-      });
+      let sub: Subscription;
+      try {
+        sub = this.nc.subscribe(commitSubjectOf(this.streams.names, topic), {
+          callback: (err, msg) => {
+            if (err) return;
+            const seq = Number(msg.string());
+            this.watchers.dispatch([topic], Number.isSafeInteger(seq) ? seq : 0, this.onError);
+          },
+        });
+      } catch (e) {
+        // A closed connection (the node is stopping): the watcher is kept but never called, as
+        // watching has no error path; its reads fail with LOG_UNAVAILABLE instead.
+        this.onError(e);
+        return remove;
+      }
       entry = { sub, listeners: 0 };
       this.subscriptions.set(topic, entry);
     }
