@@ -54,6 +54,22 @@ describe('JetStreamSink on a real nats-server', () => {
       }
     });
 
+    it('a project whose stream cannot be created (its subjects taken by another stream) rejects LOG_UNAVAILABLE, not a hang', async () => {
+      const { url } = await server();
+      const j = await openJetStreamLog(url);
+      try {
+        const jsm = await jetstreamManager(j.nc);
+        await jsm.streams.add({ name: 'SOMEONE_ELSE', subjects: [new JetStreamNames().projectSubjects('clash')] });
+        const started = Date.now();
+        await assert.rejects(j.sink.append([msg('projects/clash/topics/t', 'x')]), (e: unknown) => e instanceof ApiError && e.reason === 'LOG_UNAVAILABLE' && /clash/.test(e.message));
+        assert.ok(Date.now() - started < 5_000);
+        // Other projects are unaffected.
+        assert.equal((await j.sink.append([msg('projects/fine/topics/t', 'y')])).length, 1);
+      } finally {
+        await j.close();
+      }
+    });
+
     it('two nodes creating the same project stream at the same moment both succeed', async () => {
       const { url } = await server();
       const nodes = await Promise.all([openJetStreamLog(url), openJetStreamLog(url), openJetStreamLog(url)]);
