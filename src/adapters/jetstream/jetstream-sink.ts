@@ -48,7 +48,9 @@ const closedError = (): ApiError => new ApiError('UNAVAILABLE', 'The telemetry l
  * PUBACK waits for); seqs of the project stream are the message IDs.
  *
  * Appends of one event-loop turn form one batch published together (all in flight at once, in
- * order, so seqs within a project follow the calls); batches do not wait for each other. A
+ * order, so seqs within a project follow the calls); batches do not wait for each other, and each
+ * call resolves as soon as its own PubAcks are in. Stored messages are announced on
+ * commitSubjectOf(topic) once per topic per event-loop turn, right after the appends resolve. A
  * timed-out publish is retried under the same Nats-Msg-Id, which JetStream deduplicates within
  * its duplicate window, so a retry never stores a message twice. Msg-Ids carry a per-process
  * token beside the node ID: a restarted node counting from 1 again must not hit the window and
@@ -74,6 +76,8 @@ export class JetStreamSink implements Sink {
   private closing: Promise<void> | undefined;
   private idleWaiters: (() => void)[] = [];
   private readonly drainListeners: (() => void)[] = [];
+  private unannounced = new Map<string, number>();
+  private announceScheduled = false;
   private readonly stats = { batches: 0, published: 0, failedMessages: 0, retries: 0 };
 
   constructor(private readonly opts: JetStreamSinkOptions) {
@@ -144,39 +148,55 @@ export class JetStreamSink implements Sink {
     if (calls.length === 0) return;
     this.stats.batches++;
     this.batchesInFlight++;
-    const outcomes = calls.map((call) => Promise.allSettled(call.messages.map((m) => this.publish(m))));
-    void Promise.all(outcomes).then((settled) => {
-      // Watchers hear of the batch before its appends resolve: a caller that waits on its append
-      // and then reads finds a listener already told.
-      const heads = new Map<string, number>();
-      settled.forEach((results, i) => {
-        const messages = calls[i]!.messages;
-        results.forEach((r, j) => {
-          if (r.status !== 'fulfilled') return;
-          const topic = messages[j]!.topic;
-          heads.set(topic, Math.max(heads.get(topic) ?? 0, r.value));
-        });
-      });
-      for (const [topic, seq] of heads) this.announce(topic, seq);
-      settled.forEach((results, i) => {
-        const call = calls[i]!;
-        const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // Each call settles on its own: a call waiting out a failing publish never holds back the
+    // PUBACKs of the others in its batch.
+    const done = calls.map((call) =>
+      Promise.allSettled(call.messages.map((m) => this.publish(m))).then((results) => {
         const n = call.messages.length;
-        if (failed) {
-          this.stats.failedMessages += results.filter((r) => r.status === 'rejected').length;
-          call.reject(failed.reason instanceof Error ? failed.reason : logUnavailable(String(failed.reason)));
-        } else {
+        let failed: unknown;
+        const ids = new Array<string>(n);
+        results.forEach((r, j) => {
+          if (r.status === 'rejected') {
+            failed ??= r.reason;
+            this.stats.failedMessages++;
+          } else {
+            ids[j] = String(r.value);
+            this.stored(call.messages[j]!.topic, r.value);
+          }
+        });
+        if (failed === undefined) {
           this.stats.published += n;
-          call.resolve(results.map((r) => String((r as PromiseFulfilledResult<number>).value)));
+          call.resolve(ids);
+        } else {
+          call.reject(failed instanceof Error ? failed : logUnavailable(String(failed)));
         }
         this.settled(n);
-      });
+      }),
+    );
+    void Promise.all(done).then(() => {
       this.batchesInFlight--;
       if (this.batchesInFlight === 0 && this.queue.length === 0 && !this.flushScheduled) {
         const waiters = this.idleWaiters;
         this.idleWaiters = [];
         for (const w of waiters) w();
       }
+    });
+  }
+
+  /**
+   * Notes a stored message for the next announcement: one per topic per event-loop turn, with
+   * the turn's highest seq, however many calls settled in it.
+   */
+  private stored(topic: string, seq: number): void {
+    const head = this.unannounced.get(topic);
+    if (head === undefined || seq > head) this.unannounced.set(topic, seq);
+    if (this.announceScheduled) return;
+    this.announceScheduled = true;
+    setImmediate(() => {
+      this.announceScheduled = false;
+      const heads = this.unannounced;
+      this.unannounced = new Map();
+      for (const [t, s] of heads) this.announce(t, s);
     });
   }
 
