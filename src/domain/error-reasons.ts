@@ -98,6 +98,7 @@ export const ERROR_REASONS = {
   STORE_FULL: 'RESOURCE_EXHAUSTED',
   BUS_TIMEOUT: 'DEADLINE_EXCEEDED',
   BUS_NO_RESPONDER: 'UNAVAILABLE',
+  LOG_UNAVAILABLE: 'UNAVAILABLE',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorReason = keyof typeof ERROR_REASONS;

@@ -245,7 +245,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     observer: metrics,
   });
   registerHealthRoutes(api, { checks: () => backend.health() });
-  registerEventLogRoutes(api, { reader: backend.eventLog, auth });
+  registerEventLogRoutes(api, { log: backend.messageLog, auth });
   registerMetricsRoute(api, {
     access: config.metricsAccess,
     auth,

@@ -49,7 +49,7 @@ export function messageLogContract(name: string, make: () => Promise<MessageLogU
 
     it('a new log is empty: head 0, nothing to read, nothing before any time', async () => {
       const { log } = await fresh();
-      assert.equal(await log.headSeq(), 0);
+      assert.equal(await log.headSeq(TOPIC), 0);
       assert.deepEqual(await log.read(TOPIC, 0, 10), []);
       assert.equal(await log.seqBefore(TOPIC, T0 + 1_000_000), 0);
     });
@@ -58,10 +58,10 @@ export function messageLogContract(name: string, make: () => Promise<MessageLogU
       const { log, sink } = await fresh();
       const ids = await sink.append([message(TOPIC, 'a'), message(OTHER, 'b'), message(TOPIC, 'c')]);
       assert.deepEqual(ids, ['1', '2', '3']);
-      assert.equal(await log.headSeq(), 3);
+      assert.equal(await log.headSeq(TOPIC), 3);
       const more = await sink.append([message(OTHER, 'd')]);
       assert.deepEqual(more, ['4']);
-      assert.equal(await log.headSeq(), 4);
+      assert.equal(await log.headSeq(TOPIC), 4);
       const main = await log.read(TOPIC, 0, 10);
       assert.deepEqual(main.map((m) => m.seq), [1, 3]);
       assert.deepEqual(main.map((m) => m.messageId), ['1', '3']);
@@ -190,7 +190,7 @@ export function messageLogContract(name: string, make: () => Promise<MessageLogU
       const seqs = calls.flat().map(Number);
       assert.equal(new Set(seqs).size, 60);
       for (const ids of calls) assert.ok(Number(ids[0]) < Number(ids[1]));
-      assert.equal(await log.headSeq(), Math.max(...seqs));
+      assert.equal(await log.headSeq(TOPIC), Math.max(...seqs));
       assert.equal((await log.read(TOPIC, 0, 100)).length, 60);
     });
 
@@ -200,7 +200,7 @@ export function messageLogContract(name: string, make: () => Promise<MessageLogU
         await first.sink.append([message(TOPIC, 'a', { orderingKey: 'k' }), message(OTHER, 'b')]);
         const second = await first.reopen!();
         opened.push(second);
-        assert.equal(await second.log.headSeq(), 2);
+        assert.equal(await second.log.headSeq(TOPIC), 2);
         const read = await second.log.read(TOPIC, 0, 10);
         assert.deepEqual(texts(read), ['a']);
         assert.equal(read[0]!.orderingKey, 'k');

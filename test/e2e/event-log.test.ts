@@ -9,7 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { ApiAuth } from '../../src/services/api-auth.js';
 import { registerEventLogRoutes } from '../../src/adapters/rest/event-log-routes.js';
 import { EmbeddedLogSink } from '../../src/adapters/sinks/embedded-log/embedded-log-sink.js';
-import type { EmbeddedLogReader } from '../../src/adapters/sinks/embedded-log/log-reader.js';
+import { EmbeddedMessageLog } from '../../src/adapters/sinks/embedded-log/embedded-message-log.js';
 import { msg } from '../contracts/sink.contract.js';
 import type { ProcessResult } from '../support/processes.js';
 import { CLI, cliEnv, runCli } from '../support/server.js';
@@ -25,7 +25,7 @@ const attrs = Object.freeze({ deviceId: 'dev-1', deviceNumId: '42', projectId: '
 
 let dir: string;
 let sink: EmbeddedLogSink;
-let reader: EmbeddedLogReader;
+let reader: EmbeddedMessageLog;
 let app: FastifyInstance;
 let api: string;
 let ids: string[];
@@ -35,9 +35,9 @@ const cli = (args: string[]): Promise<ProcessResult> => runCli(args, { cwd: dir 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bridgehead-event-log-cli-'));
   sink = EmbeddedLogSink.open(path.join(dir, 'events.db'));
-  reader = sink.createReader();
+  reader = EmbeddedMessageLog.open(path.join(dir, 'events.db'), sink);
   app = Fastify();
-  registerEventLogRoutes(app, { reader, auth: new ApiAuth(TOKEN) });
+  registerEventLogRoutes(app, { log: reader, auth: new ApiAuth(TOKEN) });
   api = await app.listen({ host: '127.0.0.1', port: 0 });
   ids = await sink.append([
     msg(TOPIC, '21.5', attrs, Date.UTC(2030, 0, 1)),

@@ -81,7 +81,8 @@ export function decodeEnvelope(bytes: Uint8Array): DecodedEnvelope {
     const vl = b.readUInt32BE(o);
     o += 4;
     need(o, vl);
-    attributes[key] = b.toString('utf8', o, o + vl);
+    // Defined, not assigned: an attribute named "__proto__" must stay an ordinary own attribute.
+    Object.defineProperty(attributes, key, { value: b.toString('utf8', o, o + vl), enumerable: true, writable: true, configurable: true });
     o += vl;
   }
   return { publishTime, orderingKey, attributes, data: b.subarray(o) };

@@ -4,11 +4,12 @@ import { echoJson } from '../../domain/echo.js';
 import { invalidArgument } from '../../domain/errors.js';
 import { EVENT_LOG_PERMISSION } from '../../domain/permissions.js';
 import type { ApiAuth } from '../../services/api-auth.js';
-import type { EventLogSource, LogMessage } from '../sinks/embedded-log/log-reader.js';
+import type { PsMessage } from '../../domain/pubsub/pubsub-model.js';
+import type { MessageLog } from '../../services/pubsub/pubsub-ports.js';
 import { errorResponse, REASON_HEADER, toApiError } from './error-response.js';
 
 /**
- * Reading the embedded event log over the admin API (behind the admin bearer token):
+ * Reading the telemetry log (embedded, or JetStream in cluster mode) over the admin API (behind the admin bearer token):
  *
  *   GET /v1/projects/{p}/topics/{t}/messages?after=CURSOR&limit=N
  *     -> {"messages":[{"messageId","publishTime","attributes","data"}],"nextCursor":"<seq>"}
@@ -21,11 +22,15 @@ import { errorResponse, REASON_HEADER, toApiError } from './error-response.js';
  *     `after`; with neither, only messages committed from now on. A comment line every 15 s
  *     keeps proxies from timing the stream out.
  *
- * Cursors are message seqs (messageId == seq): global, increasing, never reused.
+ * Cursors are message seqs (messageId == seq): increasing, never reused; global in the embedded
+ * log, per project stream in JetStream.
  */
 
+/** What the routes read: the MessageLog port, so one set of routes serves every log. */
+export type EventLogSource = Pick<MessageLog, 'read' | 'headSeq' | 'watch'>;
+
 export interface EventLogRoutesOptions {
-  reader: EventLogSource;
+  log: EventLogSource;
   /**
    * Callers authenticate as on every `/v1` route; a service account needs pubsub.subscriptions.consume
    * on the project (docs/compat.md C-SA-EVENTLOG).
@@ -52,7 +57,7 @@ export interface MessageJson {
   data: string;
 }
 
-export function messageJson(m: LogMessage): MessageJson {
+export function messageJson(m: Pick<PsMessage, 'messageId' | 'publishTime' | 'attributes' | 'data'>): MessageJson {
   return {
     messageId: m.messageId,
     publishTime: rfc3339(m.publishTime),
@@ -68,7 +73,7 @@ function rfc3339(ms: number): string {
 }
 
 export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoutesOptions): void {
-  const { reader, auth } = opts;
+  const { log, auth } = opts;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
   /** Closers of the open streams: they would otherwise hold `app.close()` open forever. */
   const streams = new Set<() => void>();
@@ -88,9 +93,10 @@ export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoute
       const query = request.query as Record<string, unknown>;
       const after = parseCursor(query.after, 'after') ?? 0;
       const limit = parseLimit(query.limit);
-      const page = reader.read(topicName(request.params), after, limit);
+      const messages = await log.read(topicName(request.params), after, limit);
+      const cursor = messages.length > 0 ? messages[messages.length - 1]!.seq : after;
       void reply.header('content-type', 'application/json; charset=utf-8');
-      return { messages: page.messages.map(messageJson), nextCursor: String(page.cursor) };
+      return { messages: messages.map(messageJson), nextCursor: String(cursor) };
     } catch (e) {
       return sendError(request, reply, e);
     }
@@ -102,12 +108,12 @@ export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoute
     try {
       await authorized(request);
       const query = request.query as Record<string, unknown>;
-      start = parseCursor(request.headers['last-event-id'], 'Last-Event-ID') ?? parseCursor(query.after, 'after') ?? reader.headSeq();
+      start = parseCursor(request.headers['last-event-id'], 'Last-Event-ID') ?? parseCursor(query.after, 'after') ?? (await log.headSeq(topicName(request.params)));
     } catch (e) {
       return sendError(request, reply, e);
     }
     reply.hijack();
-    const stream = openStream(reply.raw, { reader, topic: topicName(request.params), start, heartbeatMs });
+    const stream = openStream(reply.raw, { log, topic: topicName(request.params), start, heartbeatMs });
     streams.add(stream.close);
     stream.done
       .catch((e: unknown) => request.log.error({ err: e }, 'event log stream failed'))
@@ -142,7 +148,7 @@ function parseLimit(value: unknown): number {
 }
 
 interface StreamOptions {
-  reader: EventLogSource;
+  log: EventLogSource;
   topic: string;
   start: number;
   heartbeatMs: number;
@@ -158,7 +164,7 @@ function openStream(raw: ServerResponse, o: StreamOptions): { close: () => void;
   let dirty = true;
   let closed = false;
   let wake: (() => void) | undefined;
-  const unwatch = o.reader.watch(o.topic, () => {
+  const unwatch = o.log.watch(o.topic, () => {
     dirty = true;
     wake?.();
   });
@@ -195,12 +201,13 @@ function openStream(raw: ServerResponse, o: StreamOptions): { close: () => void;
       }
       dirty = false;
       for (;;) {
-        const page = o.reader.read(o.topic, cursor, STREAM_PAGE);
-        cursor = page.cursor;
+        const messages = await o.log.read(o.topic, cursor, STREAM_PAGE);
+        if (closed) break;
+        if (messages.length > 0) cursor = messages[messages.length - 1]!.seq;
         let text = '';
-        for (const m of page.messages) text += `event: message\nid: ${m.messageId}\ndata: ${JSON.stringify(messageJson(m))}\n\n`;
+        for (const m of messages) text += `event: message\nid: ${m.messageId}\ndata: ${JSON.stringify(messageJson(m))}\n\n`;
         if (text !== '' && !raw.write(text)) await drained(raw);
-        if (closed || page.messages.length < STREAM_PAGE) break;
+        if (closed || messages.length < STREAM_PAGE) break;
       }
     }
   };

@@ -215,7 +215,7 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
       ...fixed,
       ...settings,
       detached: false,
-      startSeq: await this.log.headSeq(),
+      startSeq: await this.log.headSeq(fixed.topic),
       createTime: this.clock.now(),
     });
   }

@@ -91,8 +91,11 @@ export interface MessageLog {
   seqBefore(topic: string, time: number): Promise<number>;
   /** How many messages of `topic` have seq > afterSeq: a backlog without reading it. */
   count(topic: string, afterSeq: number): Promise<number>;
-  /** The highest seq ever assigned (0 for a new log); a new subscription starts after it. */
-  headSeq(): Promise<number>;
+  /**
+   * The highest seq ever assigned among the seqs `topic` shares (0 for a new log): the whole log's
+   * in the embedded log, the topic's project stream's in JetStream. A new subscription starts after it.
+   */
+  headSeq(topic: string): Promise<number>;
   /**
    * Calls `listener` after every commit that added messages to `topic` (they are readable by then);
    * `lastSeq` is the commit's highest seq, which may belong to another topic. Returns an unsubscribe function.

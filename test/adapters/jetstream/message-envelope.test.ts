@@ -25,6 +25,15 @@ describe('JetStream message envelope', () => {
     }
   });
 
+  it('keeps an attribute named __proto__ as an ordinary own attribute', () => {
+    // A computed key defines an own property, as a device's attribute named so must stay.
+    const attributes = { ['__proto__']: 'own', constructor: 'c' };
+    const d = decodeEnvelope(encodeEnvelope({ topic: 'projects/p/topics/t', attributes, data: new Uint8Array(), publishTime: 1 }));
+    assert.deepEqual(Object.keys(d.attributes).sort(), ['__proto__', 'constructor']);
+    assert.equal(Object.getOwnPropertyDescriptor(d.attributes, '__proto__')?.value, 'own');
+    assert.equal(Object.getPrototypeOf(d.attributes), Object.prototype);
+  });
+
   it('refuses truncated and foreign bytes instead of inventing a message', () => {
     const full = encodeEnvelope({ topic: 'projects/p/topics/t', attributes: { a: 'bcd' }, data: new Uint8Array([1]), publishTime: 5 });
     // Every prefix that cuts into the header or the attribute is refused (the data is the rest).

@@ -91,7 +91,7 @@ async function createSub(over: Partial<PsSubscription>): Promise<void> {
     retryPolicy: { minimumBackoffMs: 100, maximumBackoffMs: 400 },
     pushConfig: { pushEndpoint: endpoint, attributes: {}, oidcToken: undefined },
     detached: false,
-    startSeq: await log.headSeq(),
+    startSeq: await log.headSeq(TOPIC),
     createTime: Date.now(),
     ...over,
   });

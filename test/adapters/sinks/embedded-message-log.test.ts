@@ -78,7 +78,7 @@ describe('embedded log ordering keys (schema version 2)', () => {
           { seq: 3, key: '', attributes: { k: 'v' }, data: [3] },
         ],
       );
-      assert.equal(await h.log.headSeq(), 3);
+      assert.equal(await h.log.headSeq(topic), 3);
       assert.deepEqual(await h.sink.append([{ topic, attributes: {}, data: new Uint8Array([4]), publishTime: T0 + 3, orderingKey: 'k1' }]), ['4']);
       assert.deepEqual((await h.log.read(topic, 3, 10)).map((m) => m.orderingKey), ['k1']);
       // The REST routes' reader sees old and new rows alike.

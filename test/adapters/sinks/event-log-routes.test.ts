@@ -6,9 +6,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ApiAuth } from '../../../src/services/api-auth.js';
-import { registerEventLogRoutes } from '../../../src/adapters/rest/event-log-routes.js';
+import { registerEventLogRoutes, type EventLogSource } from '../../../src/adapters/rest/event-log-routes.js';
 import { EmbeddedLogSink } from '../../../src/adapters/sinks/embedded-log/embedded-log-sink.js';
-import type { EmbeddedLogReader, EventLogSource } from '../../../src/adapters/sinks/embedded-log/log-reader.js';
+import { EmbeddedMessageLog } from '../../../src/adapters/sinks/embedded-log/embedded-message-log.js';
 import { msg } from '../../contracts/sink.contract.js';
 import { SseClient } from './sse-client.js';
 
@@ -19,7 +19,7 @@ const attrs = Object.freeze({ deviceId: 'dev-1', deviceNumId: '42', projectId: '
 
 let dir: string;
 let sink: EmbeddedLogSink;
-let reader: EmbeddedLogReader;
+let reader: EmbeddedMessageLog;
 let app: FastifyInstance;
 let base: string;
 /** Emits 'unwatch' whenever a stream drops its subscription. */
@@ -51,10 +51,10 @@ const streamPath = `${messagesPath}:stream`;
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bridgehead-event-log-rest-'));
   sink = EmbeddedLogSink.open(path.join(dir, 'events.db'));
-  reader = sink.createReader();
+  reader = EmbeddedMessageLog.open(path.join(dir, 'events.db'), sink);
   const source: EventLogSource = {
     read: (topic, afterSeq, limit) => reader.read(topic, afterSeq, limit),
-    headSeq: () => reader.headSeq(),
+    headSeq: (topic) => reader.headSeq(topic),
     watch: (topic, listener) => {
       const unwatch = reader.watch(topic, listener);
       return () => {
@@ -66,7 +66,7 @@ before(async () => {
   // Same router options as api-server.ts, and its catch-all: the event log routes must win over it.
   app = Fastify({ routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2000 } });
   app.route({ method: ['GET', 'POST'], url: '/v1/*', handler: async (_req, reply) => reply.code(418).send({ catchAll: true }) });
-  registerEventLogRoutes(app, { reader: source, auth: new ApiAuth(TOKEN), heartbeatMs: 50 });
+  registerEventLogRoutes(app, { log: source, auth: new ApiAuth(TOKEN), heartbeatMs: 50 });
   base = await app.listen({ host: '127.0.0.1', port: 0 });
 });
 

@@ -57,7 +57,7 @@ export async function harness(sub: Partial<PsSubscription> = {}, deps: Partial<S
   for (const name of [TOPIC, DLQ, 'projects/p/topics/other']) {
     await store.createTopic({ name, labels: {}, messageRetentionMs: undefined, createTime: time.now() });
   }
-  await store.createSubscription(newSub(SUB, TOPIC, { startSeq: await log.headSeq(), createTime: time.now(), ...sub }));
+  await store.createSubscription(newSub(SUB, TOPIC, { startSeq: await log.headSeq(TOPIC), createTime: time.now(), ...sub }));
 
   const newEngine = (over: Partial<SubscriptionEngineDeps> = {}): LogSubscriptionEngine =>
     new LogSubscriptionEngine({ store, log, sink: log, clock: time, timers: time, onError: (e) => errors.push(e), ...deps, ...over });

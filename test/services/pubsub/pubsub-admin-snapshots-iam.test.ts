@@ -115,7 +115,7 @@ describe('PubSubAdmin authorization: the permission Google checks, on the resour
     const h = await withSubscription();
     h.auth.denied.add(`pubsub.topics.publish ${topicName('t-1')}`);
     await assert.rejects(h.admin.publish(SA, { topic: topicName('t-1'), messages: [{ data: bytes('x') }] }), apiErrorOn('PERMISSION_DENIED', undefined));
-    assert.equal(await h.log.headSeq(), 0);
+    assert.equal(await h.log.headSeq(topicName('t-1')), 0);
     h.auth.denied.add(`pubsub.subscriptions.get ${subName('ghost')}`);
     await assert.rejects(h.admin.detachSubscription(SA, { subscription: subName('ghost') }), apiErrorOn('PERMISSION_DENIED', undefined));
     h.auth.denied.add(`pubsub.topics.attachSubscription ${topicName('t-1')}`);

@@ -101,7 +101,7 @@ describe('PubSubAdmin.publish', () => {
       invalidOn('messages[0].attributes', /goog/),
     );
     await assert.rejects(h.admin.publish(ADMIN, { topic: topicName('t-1'), messages: [] }), invalidOn('messages'));
-    assert.equal(await h.log.headSeq(), 0);
+    assert.equal(await h.log.headSeq(topicName('t-1')), 0);
   });
 });
 

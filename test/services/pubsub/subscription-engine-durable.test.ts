@@ -53,7 +53,7 @@ describe('SubscriptionEngine over the SQLite store and the embedded log', () => 
     await first.store.createSubscription({
       name: SUB, topic: TOPIC, ackDeadlineSeconds: 60, retainAckedMessages: false, messageRetentionMs: 7 * DAY_MS, labels: {}, filter: '',
       enableMessageOrdering: false, deadLetterPolicy: undefined, retryPolicy: undefined, pushConfig: undefined, detached: false,
-      startSeq: await first.log.headSeq(), createTime: time.now(),
+      startSeq: await first.log.headSeq(TOPIC), createTime: time.now(),
     });
     const data = new Uint8Array(16);
     for (let i = 0; i < 10; i++) {

@@ -67,7 +67,8 @@ export class EmbeddedMessageLog implements MessageLog {
     return this.countAfter.get(topic, afterSeq) ?? 0;
   }
 
-  async headSeq(): Promise<number> {
+  /** One seq space for every topic: the topic does not matter. */
+  async headSeq(_topic?: string): Promise<number> {
     return this.reader.headSeq();
   }
 

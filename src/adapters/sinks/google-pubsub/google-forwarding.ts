@@ -188,7 +188,7 @@ export class GoogleForwarding {
       retryPolicy: this.opts.retryPolicy ?? DEFAULT_RETRY,
       pushConfig: undefined,
       detached: false,
-      startSeq: await this.opts.log.headSeq(),
+      startSeq: await this.opts.log.headSeq(r.rule.topic),
       createTime: this.opts.now(),
     };
     await ignoreExists(store.createSubscription(sub));
