@@ -26,6 +26,7 @@ import { RegistryCache } from '../services/registry-cache.js';
 import { ApiAuth } from '../services/api-auth.js';
 import { CallDeadlines } from '../services/call-deadlines.js';
 import { LiveSessions } from '../services/live-sessions.js';
+import { systemTimers } from '../adapters/timers/system-timers.js';
 import { ServiceAccountAdmin } from '../services/service-account-admin.js';
 import { ServiceAccountCredentials } from '../services/service-account-credentials.js';
 import type { Clock, Store } from '../services/ports.js';
@@ -163,6 +164,8 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     clock: systemClock,
     log: logger.child({ component: 'sessions' }),
     remoteCommandTimeoutMs: DEFAULT_MQTT_LIMITS.commandAckTimeoutMs + 3000,
+    // Membership (heartbeats, a failed node's sessions forgotten) only where there are other nodes.
+    ...(config.nats.length > 0 ? { timers: systemTimers } : {}),
   });
   live.start();
   const saCrypto = new NodeServiceAccountCrypto();

@@ -17,6 +17,8 @@ export interface TestNats {
   stop(mode?: 'kill' | 'term'): Promise<void>;
   start(): Promise<void>;
   cleanup(): Promise<void>;
+  /** For a process 'exit' handler: SIGKILL and remove the store, synchronously. */
+  cleanupSync(): void;
 }
 
 function binary(): string {
@@ -48,6 +50,11 @@ export async function startNats(): Promise<TestNats> {
     child = c;
     c.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     c.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    // A test process must be able to exit with the server still up (a server shared by a whole file is
+    // stopped from a process 'exit' handler): neither the child nor its pipes keep the event loop alive.
+    c.unref();
+    (c.stdout as unknown as { unref(): void }).unref();
+    (c.stderr as unknown as { unref(): void }).unref();
     const deadline = Date.now() + 15_000;
     for (;;) {
       if (c.exitCode !== null) throw new Error(`nats-server exited with ${c.exitCode}: ${output}`);
@@ -76,6 +83,10 @@ export async function startNats(): Promise<TestNats> {
     start,
     async cleanup() {
       await stop('term');
+      rmSync(dir, { recursive: true, force: true });
+    },
+    cleanupSync() {
+      child?.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     },
   };

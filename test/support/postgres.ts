@@ -23,6 +23,8 @@ export interface TestPostgres {
   start(): Promise<void>;
   /** Stops the server and removes its data. */
   cleanup(): Promise<void>;
+  /** For a process 'exit' handler: SIGKILL and remove the data, synchronously. */
+  cleanupSync(): void;
 }
 
 /** Under root, the uid and gid to run PostgreSQL's programs with (the Debian package's `postgres` user). */
@@ -75,6 +77,11 @@ export async function startPostgres(opts: { fast?: boolean } = {}): Promise<Test
     child = c;
     c.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     c.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    // A test process must be able to exit with the server still up (a server shared by a whole file is
+    // stopped from a process 'exit' handler): neither the child nor its pipes keep the event loop alive.
+    c.unref();
+    (c.stdout as unknown as { unref(): void }).unref();
+    (c.stderr as unknown as { unref(): void }).unref();
     const deadline = Date.now() + 20_000;
     for (;;) {
       if (c.exitCode !== null) throw new Error(`postgres exited with ${c.exitCode}: ${output}`);
@@ -122,6 +129,10 @@ export async function startPostgres(opts: { fast?: boolean } = {}): Promise<Test
     start,
     async cleanup() {
       await stop('fast');
+      rmSync(dir, { recursive: true, force: true });
+    },
+    cleanupSync() {
+      child?.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     },
   };

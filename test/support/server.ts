@@ -4,7 +4,44 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { startNats, type TestNats } from './nats.js';
+import { startPostgres, type TestPostgres } from './postgres.js';
 import { run, type ProcessResult } from './processes.js';
+
+/**
+ * BRIDGEHEAD_TEST_BACKEND=postgres (or cluster) runs every server a test starts on a real
+ * PostgreSQL (and NATS JetStream): one database server (and one nats-server) per test process,
+ * one database (and one subject prefix) per data directory, so a server restarted on its data
+ * directory finds its data again. Unset: the embedded defaults. `.ci/run` runs a set of e2e files
+ * in each mode.
+ */
+const BACKEND = process.env.BRIDGEHEAD_TEST_BACKEND ?? 'embedded';
+let sharedPostgres: Promise<TestPostgres> | undefined;
+let sharedNats: Promise<TestNats> | undefined;
+const databases = new Map<string, string>();
+
+async function backendArgs(dataDir: string): Promise<string[]> {
+  if (BACKEND === 'embedded') return [];
+  if (BACKEND !== 'postgres' && BACKEND !== 'cluster') throw new Error(`BRIDGEHEAD_TEST_BACKEND: expected embedded, postgres or cluster, got ${BACKEND}`);
+  sharedPostgres ??= startPostgres({ fast: true }).then((pg) => {
+    process.once('exit', () => pg.cleanupSync());
+    return pg;
+  });
+  const pg = await sharedPostgres;
+  let url = databases.get(dataDir);
+  if (url === undefined) {
+    url = await pg.createDatabase();
+    databases.set(dataDir, url);
+  }
+  if (BACKEND === 'postgres') return ['--store', url];
+  sharedNats ??= startNats().then((nats) => {
+    process.once('exit', () => nats.cleanupSync());
+    return nats;
+  });
+  const nats = await sharedNats;
+  // The database's name is unique per data directory: a prefix of its own keeps servers apart on the one nats-server.
+  return ['--store', url, '--nats', nats.url, '--nats-prefix', new URL(url).pathname.slice(1)];
+}
 
 /** Path of the built CLI entry point (tests run from dist/test/...). */
 export const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../src/cli/main.js');
@@ -60,6 +97,7 @@ export async function startServer(
     '--log-level',
     opts.logLevel ?? 'warn',
     ...(token ? ['--admin-token', token] : []),
+    ...(await backendArgs(dataDir)),
     ...(opts.args ?? []),
   ];
   // BRIDGEHEAD_SERVER_NODE_ARGS: node flags for the server only (e.g. --cpu-prof when profiling a bench).
