@@ -70,6 +70,8 @@ export async function startNats(): Promise<TestNats> {
     child = undefined;
     if (!c || c.exitCode !== null) return;
     output = '';
+    // Waited for, so held again: an unref'd child would let the loop end before its 'exit'.
+    c.ref();
     const exited = new Promise<void>((r) => c.once('exit', () => r()));
     c.kill(mode === 'kill' ? 'SIGKILL' : 'SIGTERM');
     await exited;

@@ -102,6 +102,8 @@ export async function startPostgres(opts: { fast?: boolean } = {}): Promise<Test
     const c = child;
     child = undefined;
     if (!c || c.exitCode !== null) return;
+    // Waited for, so held again: an unref'd child would let the loop end before its 'exit'.
+    c.ref();
     const exited = new Promise<void>((r) => c.once('exit', () => r()));
     // SIGINT is PostgreSQL's fast shutdown; SIGKILL of the postmaster leaves its backends to notice
     // and exit, and a restart recovers from the WAL.
