@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import { redactUrl, type Config } from '../config/schema.js';
 import { SchemaVersionError } from '../adapters/store/postgres/pg-migrations.js';
+import { StoreInUseError } from '../adapters/store/postgres/pg-offline-lock.js';
 import { openPgPool } from '../adapters/store/postgres/pg-pool.js';
 import { PgPubSubStore } from '../adapters/store/postgres/pg-pubsub-store.js';
 import { PgStore } from '../adapters/store/postgres/pg-store.js';
@@ -104,6 +105,8 @@ async function openPostgres(url: string, logger: Logger, nodeId: string): Promis
   } catch (e) {
     await pool.end().catch(() => undefined);
     if (e instanceof SchemaVersionError) throw new StartupError('store', shown, `store ${shown}: ${e.message}`);
+    // An import holding the database: the message already names the store and who holds it.
+    if (e instanceof StoreInUseError) throw new StartupError('store', shown, e.message);
     throw e;
   }
 }
