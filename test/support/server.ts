@@ -97,7 +97,8 @@ export async function startServer(
     '--log-level',
     opts.logLevel ?? 'warn',
     ...(token ? ['--admin-token', token] : []),
-    ...(await backendArgs(dataDir)),
+    // A test that chose its store itself (the cluster harness, the PostgreSQL e2e) keeps it.
+    ...((opts.args ?? []).includes('--store') ? [] : await backendArgs(dataDir)),
     ...(opts.args ?? []),
   ];
   // BRIDGEHEAD_SERVER_NODE_ARGS: node flags for the server only (e.g. --cpu-prof when profiling a bench).
