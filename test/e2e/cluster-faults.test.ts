@@ -156,21 +156,39 @@ describe('cluster faults: PostgreSQL and NATS restarts under QoS 1 load (issue 1
     await assertAllLogged(A, loads);
   });
 
-  it('NATS restart: no PUBACK is lost, devices publish again within a bound, readiness follows, commands cross nodes again', async () => {
+  it('NATS restart (kill -9): no PUBACK is lost, a new CONNECT and the Device Manager answer promptly, devices publish again within a bound, readiness follows, commands cross nodes again', async () => {
     const devs = await Promise.all(['nats-a', 'nats-b'].map((id) => createDevice(A, REGISTRY, id)));
     const loads = [new DeviceLoad(A, devs[0]!, { ackTimeoutMs: 2000 }), new DeviceLoad(B, devs[1]!, { ackTimeoutMs: 2000 })];
     let natsDown = false;
+    const lateDev = await createDevice(A, REGISTRY, 'nats-late');
     for (const l of loads) l.start();
     try {
       await Promise.all(loads.map((l) => l.more(50, 10_000)));
 
-      await cluster.nats.stop('term');
+      // SIGKILL: what JetStream acknowledged must survive the harshest stop (its store dir is kept, test/support/nats.ts).
+      await cluster.nats.stop('kill');
       natsDown = true;
       const down = Date.now();
       for (const node of cluster.nodes) await readyBecomes(node, 503, 5000);
       const probeStart = Date.now();
       const probe = await fetch(`${A.api}/readyz`);
       natsOutageReadyz = { ms: Date.now() - probeStart, body: (await probe.json()) as ReadyBody };
+
+      // A new device while NATS is down: CONNACK 3 or a session, promptly; never a hang.
+      const newcomer = await tryConnect(B, lateDev);
+      newcomer.client?.end(true);
+      // The registry is in PostgreSQL: reading it works; a config update is stored (its bus event may wait).
+      const t0 = Date.now();
+      const read = await api(B, 'GET', devicePath(REGISTRY, devs[0]!.id));
+      const readMs = Date.now() - t0;
+      const t1 = Date.now();
+      const write = await api(B, 'POST', `${devicePath(REGISTRY, devs[0]!.id)}:modifyCloudToDeviceConfig`, { binaryData: Buffer.from('during-nats').toString('base64') });
+      const writeMs = Date.now() - t1;
+      assert.ok(newcomer.client !== undefined || newcomer.code === 3, `a CONNECT while NATS is down: ${newcomer.error}`);
+      assert.ok(newcomer.ms < 8000, `a CONNECT while NATS is down took ${newcomer.ms} ms`);
+      assert.equal(read.status, 200, JSON.stringify(read.json));
+      assert.ok(readMs < 5000 && writeMs < 5000, `Device Manager calls took ${readMs} / ${writeMs} ms`);
+      console.log(`# during NATS outage: new CONNECT ${newcomer.client ? 'accepted' : `refused ${newcomer.error}`} in ${newcomer.ms} ms; getDevice ${read.status} in ${readMs} ms; modifyCloudToDeviceConfig ${write.status} ${JSON.stringify(write.json).slice(0, 200)} in ${writeMs} ms`);
       // Let the devices run into the outage for a while: whatever they get PUBACKed now must still be in the log afterwards.
       await new Promise((r) => setTimeout(r, 3000));
       assertAlive(cluster);
