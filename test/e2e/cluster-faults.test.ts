@@ -161,6 +161,12 @@ describe('cluster faults: PostgreSQL and NATS restarts under QoS 1 load (issue 1
     const loads = [new DeviceLoad(A, devs[0]!, { ackTimeoutMs: 2000 }), new DeviceLoad(B, devs[1]!, { ackTimeoutMs: 2000 })];
     let natsDown = false;
     const lateDev = await createDevice(A, REGISTRY, 'nats-late');
+    // A device on A waiting for its config, which is changed through B while NATS is down.
+    const cfgDev = await createDevice(A, REGISTRY, 'nats-cfg');
+    const cfgClient = await connectTo(A, cfgDev);
+    const configs: string[] = [];
+    cfgClient.on('message', (_t, p) => configs.push(p.toString()));
+    await subscribe(cfgClient, `/devices/${cfgDev.id}/config`);
     for (const l of loads) l.start();
     try {
       await Promise.all(loads.map((l) => l.more(50, 10_000)));
@@ -182,7 +188,7 @@ describe('cluster faults: PostgreSQL and NATS restarts under QoS 1 load (issue 1
       const read = await api(B, 'GET', devicePath(REGISTRY, devs[0]!.id));
       const readMs = Date.now() - t0;
       const t1 = Date.now();
-      const write = await api(B, 'POST', `${devicePath(REGISTRY, devs[0]!.id)}:modifyCloudToDeviceConfig`, { binaryData: Buffer.from('during-nats').toString('base64') });
+      const write = await api(B, 'POST', `${devicePath(REGISTRY, cfgDev.id)}:modifyCloudToDeviceConfig`, { binaryData: Buffer.from('during-nats').toString('base64') });
       const writeMs = Date.now() - t1;
       assert.ok(newcomer.client !== undefined || newcomer.code === 3, `a CONNECT while NATS is down: ${newcomer.error}`);
       assert.ok(newcomer.ms < 8000, `a CONNECT while NATS is down took ${newcomer.ms} ms`);
@@ -198,6 +204,11 @@ describe('cluster faults: PostgreSQL and NATS restarts under QoS 1 load (issue 1
       const up = Date.now();
       await Promise.all(loads.map((l) => l.more(20, RECOVERY_MS)));
       const readyMs = Math.max(...(await Promise.all(cluster.nodes.map((n) => readyBecomes(n, 200, RECOVERY_MS)))));
+
+      // The config changed through B during the outage reaches the device on A once the bus is back.
+      const cfgDeadline = Date.now() + 10_000;
+      while (!configs.includes('during-nats') && Date.now() < cfgDeadline) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(configs.includes('during-nats'), `the device on A got configs ${JSON.stringify(configs)}`);
 
       // A command through B reaches a device on A (the session directory and the bus are back).
       const dev = await createDevice(A, REGISTRY, 'nats-cmd');
@@ -233,6 +244,7 @@ describe('cluster faults: PostgreSQL and NATS restarts under QoS 1 load (issue 1
       );
     } finally {
       await Promise.all(loads.map((l) => l.stop()));
+      cfgClient.end(true);
       if (natsDown) await cluster.nats.start();
     }
     await assertAllLogged(A, loads);
