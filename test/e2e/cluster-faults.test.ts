@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import { createDevice, createRegistry, devicePath, PROJECT, REGION, type TestDevice } from '../support/fleet.js';
-import { allLogMessages, connectTo, DeviceLoad } from '../support/device-load.js';
+import { allLogMessages, connectTo, DeviceLoad, publishAcked } from '../support/device-load.js';
 import { iotGrpcClient } from '../support/iot-client.js';
 import { api, type StartedServer } from '../support/server.js';
 import { startCluster, type TestCluster } from '../support/cluster.js';
@@ -95,16 +95,21 @@ describe('cluster faults: PostgreSQL and NATS restarts under QoS 1 load (issue 1
     await cluster?.cleanup();
   });
 
-  it('PostgreSQL restart: connected devices keep publishing, new CONNECTs get CONNACK 3, the API answers 503 UNAVAILABLE, all recovers', async () => {
+  it('PostgreSQL restart (kill -9): connected devices keep publishing, new CONNECTs get CONNACK 3, the API answers 503 UNAVAILABLE, all recovers', async () => {
     const devs = await Promise.all(['pg-a', 'pg-b'].map((id) => createDevice(A, REGISTRY, id)));
     const late = await createDevice(A, REGISTRY, 'pg-late');
+    // Connected before the outage, reporting state during it: state is stored in PostgreSQL.
+    const stateDev = await createDevice(A, REGISTRY, 'pg-state');
+    const stateClient = await connectTo(B, stateDev);
+    let stateClosedAt: number | undefined;
+    stateClient.on('close', () => (stateClosedAt ??= Date.now()));
     const loads = [new DeviceLoad(A, devs[0]!), new DeviceLoad(B, devs[1]!)];
     let pgDown = false;
     for (const l of loads) l.start();
     try {
       await Promise.all(loads.map((l) => l.more(50, 10_000)));
 
-      await cluster.pg.stop('fast');
+      await cluster.pg.stop('kill');
       pgDown = true;
       const down = Date.now();
       // Readiness follows the store at once (a load balancer stops sending new devices here).
@@ -118,6 +123,19 @@ describe('cluster faults: PostgreSQL and NATS restarts under QoS 1 load (issue 1
       refused.client?.end(true);
       assert.equal(refused.code, 3, `a CONNECT while PostgreSQL is down: ${refused.error ?? 'accepted'}`);
       assert.ok(refused.ms < 8000, `CONNACK 3 took ${refused.ms} ms`);
+
+      // A state report cannot be stored: no PUBACK (the device resends later), and the answer is bounded: PUBACK or close.
+      const s0 = Date.now();
+      const stateOutcome = await Promise.race([
+        publishAcked(stateClient, `/devices/${stateDev.id}/state`, 'state-during-pg', 10_000).then(
+          () => 'PUBACK',
+          (e: Error) => e.message,
+        ),
+        new Promise<string>((r) => stateClient.once('close', () => r('connection closed'))),
+      ]);
+      const stateMs = Date.now() - s0;
+      assert.ok(stateMs < 10_000, `a state report during the outage: ${stateOutcome} after ${stateMs} ms`);
+      console.log(`# state report during PostgreSQL outage: ${stateOutcome} in ${stateMs} ms`);
 
       // The Device Manager API answers UNAVAILABLE (503) within a bound, never hangs.
       const t0 = Date.now();
@@ -150,6 +168,7 @@ describe('cluster faults: PostgreSQL and NATS restarts under QoS 1 load (issue 1
       );
     } finally {
       await Promise.all(loads.map((l) => l.stop()));
+      stateClient.end(true);
       // A failure above must not leave the next test without its database.
       if (pgDown) await cluster.pg.start();
     }
