@@ -9,7 +9,8 @@ import type { HistogramSnapshot } from './histogram.js';
 export interface ConnectJob {
   kind: 'connect';
   group: string;
-  dial: DialSpec;
+  /** Several: the logins are spread over them in turn (one node each of a cluster). */
+  dial: DialSpec | readonly DialSpec[];
   logins: DeviceLogin[];
   /** Handshakes in flight at once. */
   concurrency: number;

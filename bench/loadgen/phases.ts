@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LoadConnection } from './connection.js';
+import { LoadConnection, type DialSpec } from './connection.js';
 import { Histogram } from './histogram.js';
 import { tally, type ConfigJob, type ConfigResult, type ConnectJob, type ConnectResult, type TelemetryJob, type TelemetryResult } from './jobs.js';
 
@@ -25,14 +25,16 @@ export async function runConnect(job: ConnectJob): Promise<{ group: ConnectionGr
   let cipher: string | null = null;
   const started = performance.now();
   const deadline = started + job.deadlineMs;
+  const dials: readonly DialSpec[] = ([] as DialSpec[]).concat(job.dial);
 
   const lane = async (): Promise<void> => {
     while (next < job.logins.length) {
       const remaining = deadline - performance.now();
       if (remaining <= 0) return;
       const login = job.logins[next];
+      const dial = dials[next % dials.length];
       next += 1;
-      if (login === undefined) return;
+      if (login === undefined || dial === undefined) return;
       const conn = new LoadConnection(login);
       if (job.subscribeConfig) {
         conn.onMessage = (topic, payload, at) => {
@@ -41,7 +43,7 @@ export async function runConnect(job: ConnectJob): Promise<{ group: ConnectionGr
       }
       const t0 = performance.now();
       try {
-        const outcome = await conn.connect(job.dial, job.keepaliveSeconds, Math.min(job.connectTimeoutMs, remaining));
+        const outcome = await conn.connect(dial, job.keepaliveSeconds, Math.min(job.connectTimeoutMs, remaining));
         if (job.subscribeConfig) {
           const granted = await conn.subscribe(`/devices/${login.deviceId}/config`, 1, job.connectTimeoutMs);
           if (granted[0] !== 0 && granted[0] !== 1) throw new Error(`SUBACK granted ${JSON.stringify(granted)}`);

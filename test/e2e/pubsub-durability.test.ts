@@ -12,13 +12,22 @@ import { startPubSubServer, type PubSubServer } from '../support/pubsub.js';
  * Acknowledge in flight, the rest never pulled) when the server is SIGKILLed. After a restart on
  * the same data dir, a streaming-pull subscriber drains the subscription: every message not
  * confirmed as acked arrives (nothing lost), and none whose Acknowledge had completed does.
+ *
+ * When the pulled-unacked messages come back depends on where leases live. Embedded and postgres:
+ * in the crashed process's memory, so at once (a 600 s deadline shows they did not just expire).
+ * Cluster: in the JetStream consumer, which outlives the node (docs/compat.md C-CLUSTER-PUBSUB),
+ * so, as Pub/Sub documents, each comes back once its ack deadline (10 s here) has run out, not before.
  */
 
 const N = 2_000;
 const PULL_BATCH = 100;
 /** Pulled messages before the crash: the subscriber is half-way through the backlog. */
 const KILL_AFTER_PULLED = N / 2;
-const WAIT_MS = 15_000;
+const LEASES_SURVIVE_CRASH = process.env.BRIDGEHEAD_TEST_BACKEND === 'cluster';
+const ACK_DEADLINE_S = LEASES_SURVIVE_CRASH ? 10 : 600;
+/** Client-side receipt times lag the server's lease start by a response's transit at most. */
+const LEASE_SLACK_MS = 500;
+const WAIT_MS = LEASES_SURVIVE_CRASH ? ACK_DEADLINE_S * 1000 + 15_000 : 15_000;
 
 describe('Pub/Sub durability across kill -9', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'bridgehead-pubsub-durable-'));
@@ -35,8 +44,8 @@ describe('Pub/Sub durability across kill -9', () => {
     // Unary Pull and Acknowledge: an Acknowledge that returns says its acks are committed.
     const unary = crashed.subscriberClient();
     const [topic] = await crashed.pubsub.createTopic('durable-topic');
-    // A long deadline: nothing pulled before the crash comes back on its own before it.
-    const [subscription] = await topic.createSubscription('durable-sub', { ackDeadlineSeconds: 600 });
+    // Embedded: a long deadline, so nothing pulled before the crash comes back on its own before it.
+    const [subscription] = await topic.createSubscription('durable-sub', { ackDeadlineSeconds: ACK_DEADLINE_S });
 
     const published = await Promise.all(Array.from({ length: N }, (_, i) => topic.publishMessage({ data: Buffer.from(`m-${i}`) })));
     assert.equal(new Set(published).size, N, 'every message has its own ID');
@@ -44,6 +53,8 @@ describe('Pub/Sub durability across kill -9', () => {
     // Half-way through the backlog: ack every other pulled message, one confirmed Acknowledge per pull.
     const confirmed = new Set<string>();
     const pulled = new Set<string>();
+    /** When each message was last pulled: its lease started then. */
+    const pulledAt = new Map<string, number>();
     const ackOf = async (messages: Array<{ ackId: string; id: string }>): Promise<void> => {
       await unary.acknowledge({ subscription: subscription.name, ackIds: messages.map((m) => m.ackId) });
       for (const m of messages) confirmed.add(m.id);
@@ -51,7 +62,11 @@ describe('Pub/Sub durability across kill -9', () => {
     const pullBatch = async (): Promise<Array<{ ackId: string; id: string }>> => {
       const [res] = await unary.pull({ subscription: subscription.name, maxMessages: PULL_BATCH });
       const batch = (res.receivedMessages ?? []).map((r) => ({ ackId: r.ackId ?? '', id: r.message?.messageId ?? '' }));
-      for (const m of batch) pulled.add(m.id);
+      const now = Date.now();
+      for (const m of batch) {
+        pulled.add(m.id);
+        pulledAt.set(m.id, now);
+      }
       return batch;
     };
     while (pulled.size < KILL_AFTER_PULLED) {
@@ -74,6 +89,7 @@ describe('Pub/Sub durability across kill -9', () => {
     ps = await startPubSubServer({ dataDir });
     const afterCrash = ps.pubsub;
     const drained = new Map<string, number>();
+    const drainedAt = new Map<string, number>();
     let sentinelSeen = false;
     let resolveDone: () => void = () => undefined;
     const done = new Promise<void>((resolve) => {
@@ -88,6 +104,7 @@ describe('Pub/Sub durability across kill -9', () => {
     });
     drainer.on('message', (m: Message) => {
       drained.set(m.id, (drained.get(m.id) ?? 0) + 1);
+      if (!drainedAt.has(m.id)) drainedAt.set(m.id, Date.now());
       missing.delete(m.id);
       if (m.data.toString() === 'sentinel') sentinelSeen = true;
       m.ack();
@@ -104,6 +121,14 @@ describe('Pub/Sub durability across kill -9', () => {
 
     assert.deepEqual([...missing].slice(0, 10), [], `${missing.size} unacked messages were lost (first IDs shown)`);
     assert.ok(sentinelSeen && drained.has(sentinelId), 'the message published after the restart arrived');
+    if (LEASES_SURVIVE_CRASH) {
+      // The leases outlived the crash: no pulled-unacked message came back before its deadline ran out.
+      const early = mustArrive
+        .filter((id) => pulled.has(id))
+        .map((id) => ({ id, afterMs: drainedAt.get(id)! - pulledAt.get(id)! }))
+        .filter((x) => x.afterMs < ACK_DEADLINE_S * 1000 - LEASE_SLACK_MS);
+      assert.deepEqual(early.slice(0, 10), [], `${early.length} leased messages came back before their ${ACK_DEADLINE_S} s deadline (first shown)`);
+    }
     const redelivered = [...confirmed].filter((id) => drained.has(id));
     assert.deepEqual(redelivered.slice(0, 10), [], `${redelivered.length} messages acked before the crash were redelivered (first IDs shown)`);
     const known = new Set([...published, sentinelId]);

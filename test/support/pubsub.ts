@@ -78,9 +78,23 @@ export class Collector {
     subscription.on('error', (e: Error) => this.errors.push(e));
   }
 
-  next(n: number): Promise<Message[]> {
+  /** Rejects after `timeoutMs` with what did arrive: a message that never comes fails the test, it does not hang it. */
+  next(n: number, timeoutMs = 30_000): Promise<Message[]> {
     if (this.messages.length >= n) return Promise.resolve(this.messages.slice(0, n));
-    return new Promise((resolve) => this.waiters.push({ n, resolve }));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`${this.messages.length} of ${n} messages within ${timeoutMs} ms: ${this.messages.map((m) => m.data.toString()).join(', ')}`));
+      }, timeoutMs);
+      const waiter = {
+        n,
+        resolve: (m: Message[]) => {
+          clearTimeout(timer);
+          resolve(m);
+        },
+      };
+      this.waiters.push(waiter);
+    });
   }
 
   close(): Promise<void> {

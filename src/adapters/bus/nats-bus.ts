@@ -97,6 +97,8 @@ export class NatsBus implements Bus {
         reconnectDelayHandler: () => backoff.next(),
         pingInterval: PING_INTERVAL_MS,
         maxPingOut: MAX_PINGS_OUT,
+        // No Error objects with stack traces built up front for each request (cross-node commands).
+        noAsyncTraces: true,
       });
     } catch (e) {
       throw unavailable(`Could not connect to NATS at ${servers.join(', ')}: ${e instanceof Error ? e.message : String(e)}.`, e);

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
-import { RequestError, TimeoutError, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { ApiError } from '../../domain/errors.js';
 import type { Sink, SinkMessage } from '../../services/ports.js';
 import { parseTopicName, type JetStreamNames } from './jetstream-names.js';
+import { JetStreamPublisher, NoStreamError, PublishTimeoutError } from './jetstream-publisher.js';
 import { logUnavailable, type JetStreamStreams } from './jetstream-streams.js';
 import { encodeEnvelope } from './message-envelope.js';
 
@@ -35,10 +35,9 @@ export function commitSubjectOf(names: JetStreamNames, topic: string): string {
   return `${names.prefix}.commit.${names.subjectOf(topic).slice(names.prefix.length + '.ev.'.length)}`;
 }
 
-const isTimeout = (e: unknown): boolean => e instanceof TimeoutError || (e instanceof Error && e.cause instanceof TimeoutError);
+const isTimeout = (e: unknown): boolean => e instanceof PublishTimeoutError;
 /** JetStream answers a publish to a subject no stream captures with "no responders". */
-const isNoStream = (e: unknown): boolean =>
-  (e instanceof RequestError && e.isNoResponders()) || (e instanceof Error && e.cause instanceof RequestError && e.cause.isNoResponders());
+const isNoStream = (e: unknown): boolean => e instanceof NoStreamError;
 
 const closedError = (): ApiError => new ApiError('UNAVAILABLE', 'The telemetry log is closed.', { reason: 'LOG_UNAVAILABLE' });
 
@@ -60,7 +59,7 @@ const closedError = (): ApiError => new ApiError('UNAVAILABLE', 'The telemetry l
  * `onDrain` below half, and appends rejected beyond twice the bound.
  */
 export class JetStreamSink implements Sink {
-  private readonly js: JetStreamClient;
+  private readonly publisher: JetStreamPublisher;
   private readonly names: JetStreamNames;
   private readonly maxInFlight: number;
   private readonly timeoutMs: number;
@@ -81,7 +80,7 @@ export class JetStreamSink implements Sink {
   private readonly stats = { batches: 0, published: 0, failedMessages: 0, retries: 0 };
 
   constructor(private readonly opts: JetStreamSinkOptions) {
-    this.js = jetstream(opts.nc, { timeout: opts.publishTimeoutMs ?? 3_000 });
+    this.publisher = new JetStreamPublisher(opts.nc, opts.publishTimeoutMs ?? 3_000);
     this.names = opts.streams.names;
     this.maxInFlight = opts.maxInFlight ?? 10_000;
     this.timeoutMs = opts.publishTimeoutMs ?? 3_000;
@@ -132,7 +131,7 @@ export class JetStreamSink implements Sink {
   /** Waits for every accepted message's outcome; later appends reject. The connection stays open. */
   close(): Promise<void> {
     this.closed = true;
-    this.closing ??= this.idle();
+    this.closing ??= this.idle().then(() => this.publisher.close());
     return this.closing;
   }
 
@@ -232,8 +231,7 @@ export class JetStreamSink implements Sink {
       try {
         // Known streams publish synchronously here, so one batch's messages leave in call order.
         if (!this.opts.streams.isKnown(project)) await this.opts.streams.ensure(project);
-        const ack = await this.js.publish(subject, body, { msgID, timeout: this.timeoutMs });
-        return ack.seq;
+        return await this.publisher.publish(subject, body, msgID);
       } catch (e) {
         if (e instanceof ApiError) throw e;
         if (isNoStream(e)) this.opts.streams.forget(project);

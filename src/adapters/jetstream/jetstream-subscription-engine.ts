@@ -1,6 +1,6 @@
 import { AckPolicy, DeliverPolicy, jetstreamManager, ReplayPolicy, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { ApiError, invalidArgument } from '../../domain/errors.js';
+import { ApiError } from '../../domain/errors.js';
 import { messageBytes, retryBackoffMs } from '../../domain/pubsub/delivery-rules.js';
 import { compileFilter, type AttributePredicate } from '../../domain/pubsub/filter.js';
 import { DELETED_TOPIC, type AckState, type PsMessage, type PsSubscription } from '../../domain/pubsub/pubsub-model.js';
@@ -8,6 +8,8 @@ import type { Clock, Sink, Timers } from '../../services/ports.js';
 import type { ConsumerOptions, ReceivedMessage, StreamingPullSession, StreamingPullSink, SubscriptionEngine } from '../../services/pubsub/pubsub-api.js';
 import type { PubSubStore } from '../../services/pubsub/pubsub-ports.js';
 import type { StreamingPullRequest } from '../../services/pubsub/pubsub-requests.js';
+import { checkStreamRequest, leaseSeconds, subscriptionDetached as detached, subscriptionNotFound as notFound } from '../../services/pubsub/engine-rules.js';
+import { SubscriptionLoads } from '../../services/pubsub/subscription-loads.js';
 import { parseJetStreamAckId } from './jetstream-ack-id.js';
 import { pullBatch, PullEndedError, type PulledMessage, type PullRequest } from './jetstream-consumer-pull.js';
 import type { JetStreamNames } from './jetstream-names.js';
@@ -55,11 +57,6 @@ const LATE_NAK_MARGIN_MS = 50;
 /** After a pull request came back empty at once, how long before the next. */
 const QUICK_EMPTY_PAUSE_MS = 50;
 
-/** Pub/Sub's own text, as the stores answer (docs/compat.md C-PS-ERRORS). */
-const notFound = (name: string): ApiError =>
-  new ApiError('NOT_FOUND', `Resource not found (resource=${name.slice(name.lastIndexOf('/') + 1)}).`, { reason: 'SUBSCRIPTION_NOT_FOUND' });
-const detached = (name: string): ApiError =>
-  new ApiError('FAILED_PRECONDITION', `Subscription ${name} is detached: it no longer receives messages.`);
 const shuttingDown = (): ApiError => new ApiError('UNAVAILABLE', 'The server is shutting down; reconnect.');
 
 function unavailable(error: unknown): ApiError {
@@ -73,16 +70,6 @@ const isConsumerNotFound = (e: unknown): boolean => errorCode(e) === 10014 || (e
 const isStreamNotFound = (e: unknown): boolean => errorCode(e) === 10059 || (e instanceof Error && e.name === 'StreamNotFoundError');
 const isNoResponders = (e: unknown): boolean => e instanceof Error && (e.name === 'NoRespondersError' || /no responders/i.test(e.message) || (e.cause instanceof Error && e.cause.name === 'NoRespondersError'));
 
-/** A flow-control limit of a later stream request (int64, maybe a decimal string); <= 0 = no limit, as the proto says. */
-function flowLimit(value: string | number | undefined, field: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === 'string' ? (/^-?\d{1,16}$/.test(value) ? Number(value) : NaN) : value;
-  if (!Number.isSafeInteger(n)) throw invalidArgument(field, `${field} must be an integer.`);
-  return Math.max(0, n);
-}
-
-/** 1..9 s lease for 10 s, the shortest lease kept (docs/compat.md C-PS-MODACK-MIN); 0 stays a nack. */
-const leaseSeconds = (s: number): number => (s === 0 ? 0 : Math.max(10, s));
 
 /** A message delivered to a local stream and not yet acked, nacked or expired: what its flow control counts. */
 interface Held {
@@ -151,7 +138,7 @@ interface SubState {
  * once for another node. Settings come from the store; the consumer holds all delivery state.
  */
 export class JetStreamSubscriptionEngine implements SubscriptionEngine {
-  private readonly subs = new Map<string, Promise<SubState>>();
+  private readonly subs = new SubscriptionLoads((name) => this.load(name));
   private closed = false;
   private jsmLoading: Promise<JetStreamManager> | undefined;
   private readonly timeoutMs: number;
@@ -292,7 +279,7 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
   }
 
   subscriptionChanged(subscription: string): void {
-    const loading = this.subs.get(subscription);
+    const loading = this.subs.peek(subscription);
     if (!loading) return;
     loading.then(
       (st) => this.reload(st).catch((e: unknown) => this.report(e, subscription)),
@@ -301,7 +288,7 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
   }
 
   subscriptionDeleted(subscription: string): void {
-    const loading = this.subs.get(subscription);
+    const loading = this.subs.peek(subscription);
     void this.drop(subscription, notFound(subscription));
     void (async () => {
       const st = await loading?.catch(() => undefined);
@@ -331,29 +318,17 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
 
   async close(): Promise<void> {
     this.closed = true;
-    const subs = await Promise.all([...this.subs.values()].map((p) => p.catch(() => undefined)));
-    await Promise.all([...this.subs.keys()].map((n) => this.drop(n, shuttingDown())));
+    const subs = await this.subs.loaded();
+    await Promise.all(this.subs.names().map((n) => this.drop(n, shuttingDown())));
     // Requests end on the server within fetchExpiresMs; what they still bring is handed back meanwhile.
-    await Promise.all(subs.flatMap((st) => [...(st?.fetches ?? [])].map((f) => f.over)));
+    await Promise.all(subs.flatMap((st) => [...st.fetches].map((f) => f.over)));
   }
 
   // ---- subscriptions
 
   private sub(name: string): Promise<SubState> {
     if (this.closed) return Promise.reject(shuttingDown());
-    let loading = this.subs.get(name);
-    if (!loading) {
-      loading = this.load(name);
-      this.subs.set(name, loading);
-      const mine = loading;
-      mine.catch(() => {
-        if (this.subs.get(name) === mine) this.subs.delete(name);
-      });
-    }
-    return loading.then((st) => {
-      if (st.ended) throw st.ended;
-      return st;
-    });
+    return this.subs.get(name);
   }
 
   private async load(name: string): Promise<SubState> {
@@ -404,10 +379,7 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
   }
 
   private async drop(name: string, error: ApiError): Promise<void> {
-    const loading = this.subs.get(name);
-    if (!loading) return;
-    this.subs.delete(name);
-    const st = await loading.catch(() => undefined);
+    const st = await this.subs.forget(name);
     if (!st || st.ended) return;
     st.ended = error;
     this.cancelRequests(st);
@@ -889,23 +861,12 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
   }
 
   private streamRequest(st: SubState, s: LocalStream, req: StreamingPullRequest): void {
-    const ids = req.modifyDeadlineAckIds ?? [];
-    const seconds = req.modifyDeadlineSeconds ?? [];
-    if (ids.length !== seconds.length) {
-      throw invalidArgument('modify_deadline_seconds', 'modify_deadline_seconds and modify_deadline_ack_ids must have the same length.');
-    }
-    for (const x of seconds) {
-      if (!Number.isInteger(x) || x < 0 || x > 600) throw invalidArgument('modify_deadline_seconds', 'Each deadline must be 0..600 seconds.');
-    }
-    const streamDeadline = req.streamAckDeadlineSeconds;
-    if (streamDeadline !== undefined && streamDeadline !== 0 && (!Number.isInteger(streamDeadline) || streamDeadline < 10 || streamDeadline > 600)) {
-      throw invalidArgument('stream_ack_deadline_seconds', 'stream_ack_deadline_seconds must be 10..600.');
-    }
-    const maxMessages = flowLimit(req.maxOutstandingMessages, 'max_outstanding_messages');
-    const maxBytes = flowLimit(req.maxOutstandingBytes, 'max_outstanding_bytes');
+    const r = checkStreamRequest(req);
+    const ids = r.modifyIds;
+    const seconds = r.modifySeconds;
     // A closed stream's late acks still count: the messages were received (Pub/Sub accepts them too).
-    if (req.ackIds?.length) {
-      for (const id of this.ownIds(st, req.ackIds)) {
+    if (r.ackIds.length > 0) {
+      for (const id of this.ownIds(st, r.ackIds)) {
         this.release(st, id);
         this.deps.nc.publish(id, '+ACK');
       }
@@ -921,9 +882,9 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     }
     if (s.closed || st.ended) return;
     s.options = {
-      ackDeadlineSeconds: streamDeadline ? streamDeadline : s.options.ackDeadlineSeconds,
-      maxOutstandingMessages: maxMessages ?? s.options.maxOutstandingMessages,
-      maxOutstandingBytes: maxBytes ?? s.options.maxOutstandingBytes,
+      ackDeadlineSeconds: r.streamAckDeadlineSeconds ?? s.options.ackDeadlineSeconds,
+      maxOutstandingMessages: r.maxOutstandingMessages ?? s.options.maxOutstandingMessages,
+      maxOutstandingBytes: r.maxOutstandingBytes ?? s.options.maxOutstandingBytes,
     };
     this.pump(st);
   }

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync, readFileSync, createWriteStream, type WriteStream } from 'node:fs';
-import { acquireDataDirLock, DataDirLockedError, type DataDirLock } from '../../main/data-dir-lock.js';
+import { acquireDataDirLock, DataDirLockedError } from '../../main/data-dir-lock.js';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
 import { NodeKeyInspector } from '../../adapters/crypto/key-inspector.js';
@@ -21,6 +21,7 @@ export const EXIT_INPUT = 2;
 
 export interface ImportFlags {
   dataDir?: string;
+  store?: string;
   dryRun?: boolean;
   registry?: string;
   quiet?: boolean;
@@ -28,11 +29,33 @@ export interface ImportFlags {
 
 export interface ExportFlags {
   dataDir?: string;
+  store?: string;
   out?: string;
   registry?: string[];
 }
 
 const databaseOf = (dataDir: string | undefined): string => join(resolve(dataDir ?? 'data'), 'registry.db');
+
+/** --store: a PostgreSQL URL, and not with --data-dir (which one was meant is unknowable); undefined = the data directory. */
+function postgresStoreOf(flags: { store?: string; dataDir?: string }): { url: string; shown: string } | undefined | Error {
+  if (flags.store === undefined) return undefined;
+  if (flags.dataDir !== undefined) return new Error('give --store or --data-dir, not both');
+  let u: URL;
+  try {
+    u = new URL(flags.store);
+  } catch {
+    return new Error('--store wants a PostgreSQL URL, e.g. --store postgres://user:password@host:5432/bridgehead');
+  }
+  if (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') return new Error('--store wants a PostgreSQL URL, e.g. --store postgres://user:password@host:5432/bridgehead');
+  if (u.password) u.password = '***';
+  return { url: flags.store, shown: u.toString() };
+}
+
+/** The PostgreSQL store for the CLI: no server presence (an import holds the import lock instead, an export needs none). */
+async function openPgStore(url: string, role: 'import' | 'export'): Promise<Store> {
+  const { PgStore } = await import('../../adapters/store/postgres/pg-store.js');
+  return PgStore.open(url, { presence: 'none', applicationName: `bridgehead ${role}`, max: 4 });
+}
 
 function printProblems(problems: readonly FleetProblem[]): void {
   const shown = problems.slice(0, MAX_PROBLEMS_SHOWN);
@@ -62,12 +85,35 @@ export async function runImportCommand(files: readonly string[], flags: ImportFl
     readFleetText(file, text, defaultRegistry, read);
   }
 
+  const postgres = postgresStoreOf(flags);
+  if (postgres instanceof Error) {
+    process.stderr.write(`${postgres.message}\n`);
+    return EXIT_INPUT;
+  }
   const database = databaseOf(flags.dataDir);
   let store: Store;
   // An import must not run next to a server on the same data directory (docs/compat.md
-  // C-IMPORT-OFFLINE): it takes the server's exclusive lock (C-SERVER-LOCK).
-  let lock: DataDirLock | undefined;
-  if (flags.dryRun) store = existsSync(database) ? SqliteStore.openReadOnly(database) : new MemoryStore();
+  // C-IMPORT-OFFLINE): it takes the server's exclusive lock (C-SERVER-LOCK); on PostgreSQL, the
+  // import lock every server's store holds shared (pg-offline-lock.ts).
+  let lock: { release(): unknown } | undefined;
+  if (postgres) {
+    if (!flags.dryRun) {
+      const { acquireImportLock, StoreInUseError } = await import('../../adapters/store/postgres/pg-offline-lock.js');
+      try {
+        lock = await acquireImportLock(postgres.url, postgres.shown);
+      } catch (e) {
+        if (!(e instanceof StoreInUseError)) throw e;
+        process.stderr.write(`${e.message}\n`);
+        return EXIT_INPUT;
+      }
+    }
+    try {
+      store = await openPgStore(postgres.url, 'import');
+    } catch (e) {
+      await lock?.release();
+      throw e;
+    }
+  } else if (flags.dryRun) store = existsSync(database) ? SqliteStore.openReadOnly(database) : new MemoryStore();
   else {
     const dir = resolve(flags.dataDir ?? 'data');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -127,7 +173,7 @@ export async function runImportCommand(files: readonly string[], flags: ImportFl
     throw e;
   } finally {
     await store.close();
-    lock?.release();
+    await lock?.release();
   }
 }
 
@@ -156,8 +202,13 @@ class LineWriter {
 const PAGE = 1000;
 
 export async function runExportCommand(flags: ExportFlags): Promise<number> {
+  const postgres = postgresStoreOf(flags);
+  if (postgres instanceof Error) {
+    process.stderr.write(`${postgres.message}\n`);
+    return EXIT_INPUT;
+  }
   const database = databaseOf(flags.dataDir);
-  if (!existsSync(database)) {
+  if (!postgres && !existsSync(database)) {
     process.stderr.write(`no registry store at ${database}: give --data-dir, the directory the server runs with\n`);
     return EXIT_INPUT;
   }
@@ -168,8 +219,9 @@ export async function runExportCommand(flags: ExportFlags): Promise<number> {
     process.stderr.write(`--registry wants a full registry name, e.g. --registry projects/my-project/locations/us-central1/registries/my-registry\n`);
     return EXIT_INPUT;
   }
-  // Read-only: an export may run next to the server (WAL readers see one consistent snapshot per read).
-  const store = SqliteStore.openReadOnly(database);
+  // Read-only: an export may run next to the server (WAL readers see one consistent snapshot per read;
+  // on PostgreSQL, each page is one statement's snapshot).
+  const store = postgres ? await openPgStore(postgres.url, 'export') : SqliteStore.openReadOnly(database);
   let file: WriteStream | undefined;
   const progress = new Progress(process.stderr, 'devices', !flags.out);
   try {

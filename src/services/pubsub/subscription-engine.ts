@@ -1,4 +1,4 @@
-import { ApiError, invalidArgument } from '../../domain/errors.js';
+import { ApiError } from '../../domain/errors.js';
 import { compileFilter, type AttributePredicate } from '../../domain/pubsub/filter.js';
 import type { ConsumerLimits } from '../../domain/pubsub/lease-book.js';
 import type { AckState } from '../../domain/pubsub/pubsub-model.js';
@@ -6,6 +6,8 @@ import type { Clock, Sink, Timers } from '../ports.js';
 import type { ConsumerOptions, ReceivedMessage, StreamingPullSession, StreamingPullSink, SubscriptionEngine } from './pubsub-api.js';
 import type { MessageLog, PubSubStore } from './pubsub-ports.js';
 import type { StreamingPullRequest } from './pubsub-requests.js';
+import { checkStreamRequest, leaseSeconds, subscriptionDetached as detached, subscriptionNotFound as notFound } from './engine-rules.js';
+import { SubscriptionLoads } from './subscription-loads.js';
 import { SubscriptionRuntime, type StreamConsumer } from './subscription-runtime.js';
 
 export interface SubscriptionEngineDeps {
@@ -35,22 +37,6 @@ const limitsOf = (o: ConsumerOptions): ConsumerLimits => ({
   maxBytes: o.maxOutstandingBytes,
 });
 
-/** Pub/Sub's own text, as the stores answer (docs/compat.md C-PS-ERRORS). */
-const notFound = (name: string): ApiError =>
-  new ApiError('NOT_FOUND', `Resource not found (resource=${name.slice(name.lastIndexOf('/') + 1)}).`, { reason: 'SUBSCRIPTION_NOT_FOUND' });
-const detached = (name: string): ApiError =>
-  new ApiError('FAILED_PRECONDITION', `Subscription ${name} is detached: it no longer receives messages.`);
-
-/** A flow-control limit of a later stream request (int64, maybe a decimal string); <= 0 = no limit, as the proto says. */
-function flowLimit(value: string | number | undefined, field: string): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === 'string' ? (/^-?\d{1,16}$/.test(value) ? Number(value) : NaN) : value;
-  if (!Number.isSafeInteger(n)) throw invalidArgument(field, `${field} must be an integer.`);
-  return Math.max(0, n);
-}
-
-/** 1..9 s lease for 10 s, the shortest lease kept (docs/compat.md C-PS-MODACK-MIN); 0 stays a nack. */
-const leaseSeconds = (s: number): number => (s === 0 ? 0 : Math.max(10, s));
 
 /**
  * The SubscriptionEngine over the durable log: one SubscriptionRuntime per subscription in use,
@@ -58,7 +44,7 @@ const leaseSeconds = (s: number): number => (s === 0 ? 0 : Math.max(10, s));
  * streams. Delivery attempt counts live in memory only (docs/compat.md C-PS-ATTEMPTS).
  */
 export class LogSubscriptionEngine implements SubscriptionEngine {
-  private readonly runtimes = new Map<string, Promise<SubscriptionRuntime>>();
+  private readonly runtimes = new SubscriptionLoads((name) => this.load(name));
   private closed = false;
 
   constructor(private readonly deps: SubscriptionEngineDeps) {}
@@ -115,11 +101,11 @@ export class LogSubscriptionEngine implements SubscriptionEngine {
   }
 
   subscriptionChanged(subscription: string): void {
-    const loading = this.runtimes.get(subscription);
+    const loading = this.runtimes.peek(subscription);
     if (!loading) return;
     const reload = async (rt: SubscriptionRuntime): Promise<void> => {
       const settings = await this.deps.store.getSubscription(subscription);
-      if (this.runtimes.get(subscription) !== loading) return;
+      if (this.runtimes.peek(subscription) !== loading) return;
       if (!settings) return this.drop(subscription, notFound(subscription));
       // Detached: streams end FAILED_PRECONDITION; the next open or pull reloads and refuses.
       if (settings.detached) return this.drop(subscription, detached(subscription));
@@ -163,37 +149,23 @@ export class LogSubscriptionEngine implements SubscriptionEngine {
 
   async close(): Promise<void> {
     this.closed = true;
-    const names = [...this.runtimes.keys()];
-    await Promise.all(names.map((n) => this.drop(n, new ApiError('UNAVAILABLE', 'The server is shutting down; reconnect.'))));
+    await Promise.all(this.runtimes.names().map((n) => this.drop(n, new ApiError('UNAVAILABLE', 'The server is shutting down; reconnect.'))));
   }
 
   private streamRequest(rt: SubscriptionRuntime, consumer: StreamConsumer, options: ConsumerOptions, req: StreamingPullRequest, live: boolean): ConsumerOptions {
-    const ids = req.modifyDeadlineAckIds ?? [];
-    const seconds = req.modifyDeadlineSeconds ?? [];
-    if (ids.length !== seconds.length) {
-      throw invalidArgument('modify_deadline_seconds', 'modify_deadline_seconds and modify_deadline_ack_ids must have the same length.');
-    }
-    for (const s of seconds) {
-      if (!Number.isInteger(s) || s < 0 || s > 600) throw invalidArgument('modify_deadline_seconds', 'Each deadline must be 0..600 seconds.');
-    }
-    const streamDeadline = req.streamAckDeadlineSeconds;
-    if (streamDeadline !== undefined && streamDeadline !== 0 && (!Number.isInteger(streamDeadline) || streamDeadline < 10 || streamDeadline > 600)) {
-      throw invalidArgument('stream_ack_deadline_seconds', 'stream_ack_deadline_seconds must be 10..600.');
-    }
-    const maxMessages = flowLimit(req.maxOutstandingMessages, 'max_outstanding_messages');
-    const maxBytes = flowLimit(req.maxOutstandingBytes, 'max_outstanding_bytes');
+    const r = checkStreamRequest(req);
     // A closed stream's late acks still count: the messages were received (Pub/Sub accepts them too).
     if (rt.ended !== undefined) return options;
-    if (req.ackIds?.length) {
-      rt.ack(req.ackIds);
+    if (r.ackIds.length > 0) {
+      rt.ack(r.ackIds);
       rt.acks.commitWithin(this.deps.streamAckFlushMs ?? 50);
     }
-    if (ids.length > 0) rt.modify(ids, seconds.map(leaseSeconds));
+    if (r.modifyIds.length > 0) rt.modify(r.modifyIds, r.modifySeconds.map(leaseSeconds));
     if (!live) return options;
     const next: ConsumerOptions = {
-      ackDeadlineSeconds: streamDeadline ? streamDeadline : options.ackDeadlineSeconds,
-      maxOutstandingMessages: maxMessages ?? options.maxOutstandingMessages,
-      maxOutstandingBytes: maxBytes ?? options.maxOutstandingBytes,
+      ackDeadlineSeconds: r.streamAckDeadlineSeconds ?? options.ackDeadlineSeconds,
+      maxOutstandingMessages: r.maxOutstandingMessages ?? options.maxOutstandingMessages,
+      maxOutstandingBytes: r.maxOutstandingBytes ?? options.maxOutstandingBytes,
     };
     if (
       next.ackDeadlineSeconds !== options.ackDeadlineSeconds ||
@@ -208,19 +180,7 @@ export class LogSubscriptionEngine implements SubscriptionEngine {
 
   private runtime(name: string): Promise<SubscriptionRuntime> {
     if (this.closed) return Promise.reject(new ApiError('UNAVAILABLE', 'The server is shutting down.'));
-    let loading = this.runtimes.get(name);
-    if (!loading) {
-      loading = this.load(name);
-      this.runtimes.set(name, loading);
-      const mine = loading;
-      mine.catch(() => {
-        if (this.runtimes.get(name) === mine) this.runtimes.delete(name);
-      });
-    }
-    return loading.then((rt) => {
-      if (rt.ended) throw rt.ended;
-      return rt;
-    });
+    return this.runtimes.get(name);
   }
 
   private async load(name: string): Promise<SubscriptionRuntime> {
@@ -243,10 +203,7 @@ export class LogSubscriptionEngine implements SubscriptionEngine {
   }
 
   private async drop(name: string, error: ApiError): Promise<void> {
-    const loading = this.runtimes.get(name);
-    if (!loading) return;
-    this.runtimes.delete(name);
-    const rt = await loading.catch(() => undefined);
+    const rt = await this.runtimes.forget(name);
     await rt?.end(error);
   }
 

@@ -48,6 +48,7 @@ import * as err from '../store-errors.js';
 import { bytesParam, createdDevice, deviceValues, importedDeviceArrays, query, type Queryable } from './pg-codec.js';
 import { isRetryable, isUniqueViolation, pgErrorTranslator } from './pg-errors.js';
 import { pgIam } from './pg-iam.js';
+import { PgServerPresence } from './pg-offline-lock.js';
 import { migratePostgres } from './pg-migrations.js';
 import { inTransaction, openPgPool, type PgPoolOptions } from './pg-pool.js';
 import { REGISTRY_MIGRATIONS } from './pg-store-migrations.js';
@@ -77,7 +78,24 @@ const ATTEMPTS = 3;
 export type PgStoreOptions = PgPoolOptions & {
   /** A pool owned by the caller: the store uses it and leaves it open on close(). */
   pool?: pg.Pool;
+  /**
+   * 'server' (default): the store announces a running server while open, so that an import refuses
+   * the database, and it refuses to open while an import runs (pg-offline-lock.ts). 'none': an
+   * import itself, or an export (which may run beside servers).
+   */
+  presence?: 'server' | 'none';
 };
+
+/** The URL as logs and errors show it: no password. */
+function shownUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://…';
+  }
+}
 
 /**
  * The Store port on PostgreSQL, for several nodes sharing one registry. Isolation is READ
@@ -96,19 +114,22 @@ export class PgStore implements Store {
   private constructor(
     private readonly pool: pg.Pool,
     private readonly ownsPool: boolean,
+    private readonly presence: PgServerPresence | undefined,
   ) {}
 
   /** Opens a pool (unless given one) and brings the `registry` schema up to date. */
   static async open(url: string, opts: PgStoreOptions = {}): Promise<PgStore> {
-    const { pool: given, ...poolOptions } = opts;
+    const { pool: given, presence: role = 'server', ...poolOptions } = opts;
     const pool = given ?? openPgPool(url, { applicationName: 'bridgehead registry store', ...poolOptions });
+    let presence: PgServerPresence | undefined;
     try {
       await migratePostgres(pool, 'registry', REGISTRY_MIGRATIONS);
+      if (role === 'server') presence = await PgServerPresence.acquire(url, shownUrl(url), poolOptions.onIdleError);
     } catch (e) {
       if (!given) await pool.end().catch(() => undefined);
       throw e;
     }
-    return new PgStore(pool, !given);
+    return new PgStore(pool, !given, presence);
   }
 
   async createRegistry(registry: NewRegistry): Promise<Registry> {
@@ -515,6 +536,7 @@ export class PgStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.presence?.close();
     // Statements in flight finish first: pg-pool ends each checked-out connection on its release.
     if (this.ownsPool) await this.pool.end();
   }
