@@ -32,6 +32,8 @@ export interface LiveSessionsOptions {
 }
 
 export const DEFAULT_HEARTBEAT_MS = 2000;
+/** Store reads in flight while rechecking local sessions after a bus gap. */
+const RECHECK_CONCURRENCY = 8;
 
 /**
  * Where each device's live session is, and everything the rest of the server asks of it: the
@@ -54,6 +56,8 @@ export class LiveSessions implements SessionRegistry, CommandSender {
   private cancelHeartbeat: (() => void) | undefined;
   private readonly incarnation = randomUUID();
   private duplicateReported = false;
+  /** When this node last heard its own heartbeat: a longer silence means its bus subscription had a gap. */
+  private ownHeardAt: number | undefined;
   private readonly heartbeatMs: number;
   private readonly nodeTimeoutMs: number;
 
@@ -232,10 +236,53 @@ export class LiveSessions implements SessionRegistry, CommandSender {
       case 'node-heartbeat':
         if (e.nodeId !== this.opts.nodeId) this.heard(e.nodeId);
         else if (e.incarnation !== this.incarnation) this.duplicateNode();
+        else this.heardSelf();
         return;
       case 'service-account-key-revoked':
         // API credentials, not device sessions: ServiceAccountCredentials follows this one.
         return;
+    }
+  }
+
+  /**
+   * This node's own heartbeat came back after more than nodeTimeoutMs: its bus was away (NATS
+   * restarted, a partition). Core NATS keeps nothing for a subscriber that is not there, and a node
+   * that reconnected first flushes what it buffered before this one has re-subscribed, so config
+   * updates, blocks, deletions and credential changes of that gap may never arrive: each local
+   * session's device is read again from the store instead.
+   */
+  private heardSelf(): void {
+    const now = this.opts.clock.now();
+    const last = this.ownHeardAt;
+    this.ownHeardAt = now;
+    if (last === undefined || now - last <= this.nodeTimeoutMs) return;
+    const numIds = [...this.claimedAt.keys()];
+    this.opts.log.warn({ gapMs: now - last, sessions: numIds.length }, 'bus events may have been missed: rechecking local sessions');
+    void this.recheckAll(numIds);
+  }
+
+  /** A few reads at a time: tens of thousands of sessions must not flood the store at once. */
+  private async recheckAll(numIds: readonly string[]): Promise<void> {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < numIds.length) await this.recheck(numIds[next++]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(RECHECK_CONCURRENCY, numIds.length) }, worker));
+  }
+
+  private async recheck(numId: string): Promise<void> {
+    const session = this.local.get(numId);
+    if (!session) return;
+    try {
+      const device = await this.opts.store.getDeviceByNumId(numId);
+      if (this.local.get(numId) !== session) return;
+      if (!device) return session.end(numId, 'device-deleted');
+      if (device.blocked) return session.end(numId, 'device-blocked');
+      const used = session.credentialKey(numId);
+      if (used !== undefined && !device.credentials.some((c) => c.key === used)) return session.end(numId, 'credentials-changed');
+      session.configUpdated(numId);
+    } catch (err) {
+      this.opts.log.warn({ err }, 'could not recheck a session after a bus gap');
     }
   }
 
