@@ -99,6 +99,7 @@ export const ERROR_REASONS = {
   BUS_TIMEOUT: 'DEADLINE_EXCEEDED',
   BUS_NO_RESPONDER: 'UNAVAILABLE',
   LOG_UNAVAILABLE: 'UNAVAILABLE',
+  MESSAGING_UNAVAILABLE: 'UNAVAILABLE',
 } as const satisfies Record<string, ErrorKind>;
 
 export type ErrorReason = keyof typeof ERROR_REASONS;

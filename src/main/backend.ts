@@ -40,6 +40,11 @@ export interface Backend {
   where: { database: string; pubsubDatabase: string; eventLog: string };
   /** Each dependency's reachability, for /healthz and /readyz. */
   health(): Promise<Record<string, DependencyHealth>>;
+  /**
+   * Why no new device session can be served now (a cluster node cut off from NATS), or undefined;
+   * a synchronous look at connection states, cheap enough for every CONNECT.
+   */
+  deviceSessionsBlocked(): string | undefined;
   /** After everything using the backend has stopped. */
   close(): Promise<void>;
 }
@@ -149,6 +154,8 @@ function withEmbeddedLog(pg: PostgresStores, config: Config, dataDir: string, lo
       new LogSubscriptionEngine({ store: pg.pubsubStore, log: log.messageLog, sink: log.sink, clock, timers: systemTimers, onError }),
     where: { database: pg.shown, pubsubDatabase: pg.shown, eventLog: eventLogPath },
     health: async () => ({ store: await pg.health(), log: { ok: true, detail: 'embedded event log' } }),
+    // A PostgreSQL outage shows as the store's own errors (CONNACK 3 from authentication).
+    deviceSessionsBlocked: () => undefined,
     async close() {
       await log.close();
       await bus.close();
@@ -209,6 +216,7 @@ function openEmbedded(config: Config, dataDir: string, logger: Logger): Backend 
       // Embedded files either opened at start or the server did not start. Details name the kind
       // of dependency, never a path or host: the routes need no credential.
       health: async () => ({ store: { ok: true, detail: 'embedded SQLite' }, log: { ok: true, detail: 'embedded event log' } }),
+      deviceSessionsBlocked: () => undefined,
       async close() {
         await pubsubStore.close();
         await log.close();

@@ -55,7 +55,8 @@ export async function openClusterMessaging(pg: PostgresStores, config: Config, l
       shown,
       log,
     );
-    void followStatus(nc, shown, log);
+    const jsLink = { up: true };
+    void followStatus(nc, shown, log, jsLink);
     const names = new JetStreamNames(config.natsPrefix);
     const streams = new JetStreamStreams(nc, names, {
       replicas: config.jetstreamReplicas,
@@ -65,7 +66,12 @@ export async function openClusterMessaging(pg: PostgresStores, config: Config, l
     const sink = new JetStreamSink({ nc, streams, nodeId });
     const messageLog = new JetStreamMessageLog({ nc, streams, onError: (err) => log.warn({ err }, 'event log watcher failed') });
     const jsConnection = nc;
-    const natsHealth = (): DependencyHealth => (jsConnection.isClosed() ? { ok: false, detail: 'NATS JetStream: closed' } : { ok: true, detail: 'NATS JetStream' });
+    const natsHealth = (): DependencyHealth =>
+      jsConnection.isClosed()
+        ? { ok: false, detail: 'NATS JetStream: closed' }
+        : !jsLink.up
+          ? { ok: false, detail: 'NATS JetStream: disconnected' }
+          : { ok: true, detail: 'NATS JetStream' };
     return {
       store: pg.store,
       bus,
@@ -75,13 +81,16 @@ export async function openClusterMessaging(pg: PostgresStores, config: Config, l
       newEngine: ({ clock, onError }) => new JetStreamSubscriptionEngine({ nc: jsConnection, names, store: pg.pubsubStore, sink, clock, timers: systemTimers, onError }),
       where: { database: pg.shown, pubsubDatabase: pg.shown, eventLog: `${shown} (JetStream)` },
       async health() {
-        const log = await jetStreamHealth(streams, natsHealth());
+        // Side by side: a dependency that is slow to answer must not hide the state of the others.
+        const [store, log] = await Promise.all([pg.health(), jetStreamHealth(streams, natsHealth())]);
         return {
-          store: await pg.health(),
+          store,
           bus: bus.isConnected() ? { ok: true, detail: 'NATS' } : { ok: false, detail: 'NATS: disconnected' },
           log,
         };
       },
+      deviceSessionsBlocked: () =>
+        !bus.isConnected() ? 'this node is cut off from NATS (the bus)' : !jsLink.up || jsConnection.isClosed() ? 'this node is cut off from NATS JetStream (the telemetry log)' : undefined,
       async close() {
         await sink.close();
         messageLog.close();
@@ -100,18 +109,29 @@ export async function openClusterMessaging(pg: PostgresStores, config: Config, l
 /** JetStream answers (not only the TCP connection): a node whose NATS lost JetStream is not ready. */
 async function jetStreamHealth(streams: JetStreamStreams, connection: DependencyHealth): Promise<DependencyHealth> {
   if (!connection.ok) return connection;
+  let timer: NodeJS.Timeout | undefined;
   try {
     const jsm = await streams.manager();
-    await jsm.getAccountInfo();
+    // Within the health route's own bound (2 s), so that the answer still names this dependency.
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no answer within 1 s')), 1_000);
+    });
+    await Promise.race([jsm.getAccountInfo(), late]);
     return connection;
   } catch (e) {
-    return { ok: false, detail: `NATS JetStream: ${(e as Error)?.name ?? 'error'}` };
+    return { ok: false, detail: `NATS JetStream: ${(e as Error)?.message ?? 'error'}` };
+  } finally {
+    clearTimeout(timer);
   }
 }
 
-async function followStatus(nc: NatsConnection, shown: string, log: Logger): Promise<void> {
+/** Logs the JetStream connection's drops and returns, and keeps `link.up` in step with them. */
+async function followStatus(nc: NatsConnection, shown: string, log: Logger, link: { up: boolean }): Promise<void> {
   for await (const s of nc.status()) {
-    if (s.type === 'disconnect' || s.type === 'reconnect') log.warn({ nats: shown, status: s.type }, `NATS JetStream connection: ${s.type}`);
+    if (s.type === 'disconnect' || s.type === 'reconnect') {
+      link.up = s.type === 'reconnect';
+      log.warn({ nats: shown, status: s.type }, `NATS JetStream connection: ${s.type}`);
+    }
   }
 }
 

@@ -189,7 +189,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
 
   const tls = await ensureTlsMaterial(dataDir, { certFile: config.tlsCert, keyFile: config.tlsKey, hostnames: config.tlsHostnames, sni: config.tlsSni });
   // One authenticator (and its key cache) and one ingress (one group commit) for both bridges.
-  const deviceAuth = new DeviceAuthenticator(store, new JoseTokenVerifier(), systemClock, registries);
+  const deviceAuth = new DeviceAuthenticator(store, new JoseTokenVerifier(), systemClock, registries, () => backend.deviceSessionsBlocked());
   const ingress = new DeviceIngress(sink, store, activity, metrics, pubsub.topics);
   const bridge = new MqttBridge({
     env: {

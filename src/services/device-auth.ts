@@ -1,3 +1,4 @@
+import { ApiError } from '../domain/errors.js';
 import { parseClientId } from '../domain/client-id.js';
 import { checkClaims, JWT_SKEW_S } from '../domain/jwt-claims.js';
 import { LruCache } from '../domain/lru-cache.js';
@@ -66,8 +67,20 @@ export class DeviceAuthenticator {
     private readonly verifier: TokenVerifier,
     private readonly clock: Clock,
     registries?: RegistryLookup,
+    /**
+     * Why this node cannot serve a new device session now (cluster mode: NATS is down, so its
+     * telemetry could not be stored and its session not announced to the other nodes), or
+     * undefined. The device is refused as unavailable (MQTT CONNACK 3, HTTP 503) and retries,
+     * rather than being let in to a session that cannot work (docs/compat.md C-CLUSTER-FAULTS).
+     */
+    private readonly unavailable: () => string | undefined = () => undefined,
   ) {
     this.registries = registries ?? { get: (key) => store.getRegistry(key) };
+  }
+
+  private checkAvailable(): void {
+    const why = this.unavailable();
+    if (why !== undefined) throw new ApiError('UNAVAILABLE', `Devices cannot be served now: ${why}; retry.`, { reason: 'MESSAGING_UNAVAILABLE' });
   }
 
   async authenticateClientId(clientId: string, token: string | undefined, protocol: 'mqtt' | 'http'): Promise<AuthOutcome> {
@@ -83,6 +96,7 @@ export class DeviceAuthenticator {
    * key, no answer depends on whether that device exists, is blocked or has the protocol off.
    */
   async authenticateRef(registryKey: RegistryKey, idOrNumId: string, token: string | undefined, protocol: 'mqtt' | 'http'): Promise<AuthOutcome> {
+    this.checkAvailable();
     const checked = this.checkToken(token, registryKey.project);
     const registry = await this.registries.get(registryKey);
     const device = registry && (await this.store.getDevice(registryKey, idOrNumId));
@@ -95,6 +109,7 @@ export class DeviceAuthenticator {
 
   /** Checks `token` as `device`'s credential, e.g. in a gateway's attach message. */
   async authenticateDevice(registry: Registry, device: Device, token: string | undefined, protocol: 'mqtt' | 'http' | 'attach'): Promise<AuthOutcome> {
+    this.checkAvailable();
     const checked = this.checkToken(token, registry.project);
     if (!checked.ok) return { ...checked, device };
     return this.verifyFor(registry, device, token!, checked, protocol);

@@ -199,7 +199,8 @@ describe('cluster faults: PostgreSQL and NATS restarts under QoS 1 load (issue 1
       const probe = await fetch(`${A.api}/readyz`);
       natsOutageReadyz = { ms: Date.now() - probeStart, body: (await probe.json()) as ReadyBody };
 
-      // A new device while NATS is down: CONNACK 3 or a session, promptly; never a hang.
+      // A new device while NATS is down: CONNACK 3 (server unavailable) at once; it retries once NATS is back.
+      // Let in, its telemetry could not be stored and its session not announced (docs/compat.md C-CLUSTER-FAULTS).
       const newcomer = await tryConnect(B, lateDev);
       newcomer.client?.end(true);
       // The registry is in PostgreSQL: reading it works; a config update is stored (its bus event may wait).
@@ -209,8 +210,9 @@ describe('cluster faults: PostgreSQL and NATS restarts under QoS 1 load (issue 1
       const t1 = Date.now();
       const write = await api(B, 'POST', `${devicePath(REGISTRY, cfgDev.id)}:modifyCloudToDeviceConfig`, { binaryData: Buffer.from('during-nats').toString('base64') });
       const writeMs = Date.now() - t1;
-      assert.ok(newcomer.client !== undefined || newcomer.code === 3, `a CONNECT while NATS is down: ${newcomer.error}`);
-      assert.ok(newcomer.ms < 8000, `a CONNECT while NATS is down took ${newcomer.ms} ms`);
+      assert.equal(newcomer.client, undefined, 'a CONNECT while NATS is down was accepted');
+      assert.equal(newcomer.code, 3, `a CONNECT while NATS is down: ${newcomer.error}`);
+      assert.ok(newcomer.ms < 2000, `a CONNECT while NATS is down took ${newcomer.ms} ms`);
       assert.equal(read.status, 200, JSON.stringify(read.json));
       assert.ok(readMs < 5000 && writeMs < 5000, `Device Manager calls took ${readMs} / ${writeMs} ms`);
       console.log(`# during NATS outage: new CONNECT ${newcomer.client ? 'accepted' : `refused ${newcomer.error}`} in ${newcomer.ms} ms; getDevice ${read.status} in ${readMs} ms; modifyCloudToDeviceConfig ${write.status} ${JSON.stringify(write.json).slice(0, 200)} in ${writeMs} ms`);
@@ -271,7 +273,6 @@ describe('cluster faults: PostgreSQL and NATS restarts under QoS 1 load (issue 1
 
   it(
     'during the NATS outage /readyz answers at once and names bus and log as down (store still up)',
-    { todo: 'cluster-backend.ts jetStreamHealth waits out a 5 s JetStream API timeout on a reconnecting connection; the 2 s health bound then hides every dependency' },
     () => {
       assert.ok(natsOutageReadyz, 'the NATS test did not get as far as /readyz');
       assert.ok(natsOutageReadyz.ms < 1000, `/readyz took ${natsOutageReadyz.ms} ms`);
