@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { PubSub, type Message, type Subscription } from '@google-cloud/pubsub';
-import mqtt, { type MqttClient } from 'mqtt';
-import { createDevice, createRegistry, mqttUrl, PROJECT, REGION, type TestDevice } from '../support/fleet.js';
+import type { MqttClient } from 'mqtt';
+import { connectTo } from '../support/device-load.js';
+import { createDevice, createRegistry, PROJECT, REGION } from '../support/fleet.js';
 import { iotClient, iotGrpcClient, rejectsWith } from '../support/iot-client.js';
 import { firstEvent } from '../support/mqtt-clients.js';
 import { api, type StartedServer } from '../support/server.js';
@@ -18,23 +19,6 @@ import { startCluster, type TestCluster } from '../support/cluster.js';
 const REGISTRY = 'cluster-reg';
 const TOPIC = `projects/${PROJECT}/topics/telemetry-${REGISTRY}`;
 const registryPath = `projects/${PROJECT}/locations/${REGION}/registries/${REGISTRY}`;
-
-/** An MQTT.js device on the node's plaintext listener (the nodes' generated TLS CAs differ; the deployment guide shares one). */
-async function connectTo(node: StartedServer, dev: TestDevice, extra: mqtt.IClientOptions = {}): Promise<MqttClient> {
-  const client = mqtt.connect(mqttUrl(node), {
-    clientId: dev.clientId,
-    username: 'unused',
-    password: await dev.jwt(),
-    protocolVersion: 4,
-    reconnectPeriod: 0,
-    connectTimeout: 10_000,
-    ...extra,
-  });
-  client.on('error', () => undefined);
-  const r = await firstEvent(client as never, ['connect', 'close']);
-  if (r.event !== 'connect') throw new Error(`${dev.id}: no CONNACK from ${node.info.api}`);
-  return client;
-}
 
 function subscribeQos1(client: MqttClient, topic: string): Promise<void> {
   return new Promise((resolve, reject) => client.subscribe(topic, { qos: 1 }, (err) => (err ? reject(err) : resolve())));
