@@ -20,6 +20,8 @@ import type { Clock } from '../services/ports.js';
 export interface PubSubConsumers {
   /** A subscription was written through the API (openPubSub's onSubscriptionWrite). */
   subscriptionWritten(name: string): void;
+  /** Subscription writes of other nodes may have been missed (a gap in the bus): follow the store again. */
+  resync(): Promise<void>;
   start(): Promise<void>;
   close(): Promise<void>;
 }
@@ -65,6 +67,7 @@ export async function preparePubSubConsumers(
       : undefined;
   return {
     subscriptionWritten: (name) => void push.pushConfigChanged(name),
+    resync: () => push.resync(),
     async start() {
       await push.start();
       await forwarding?.start();

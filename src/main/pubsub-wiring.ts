@@ -26,8 +26,11 @@ export interface PubSub {
   engine: SubscriptionEngine;
   /** Ends every stream (UNAVAILABLE: clients reconnect) and flushes pending acks: before the gRPC server waits for its calls. */
   stopDelivery(): Promise<void>;
-  /** Subscription writes made through other nodes reach this node's engine and `onRemoteChange` (push delivery); returns a stop function. */
-  followOtherNodes(onRemoteChange: (name: string) => void): () => void;
+  /**
+   * Subscription writes made through other nodes reach this node's engine and `onRemoteChange`
+   * (push delivery), and after a gap in the bus `onGap`; returns a stop function.
+   */
+  followOtherNodes(onRemoteChange: (name: string) => void, onGap: () => void): () => void;
 }
 
 export function openPubSub(deps: {
@@ -58,6 +61,6 @@ export function openPubSub(deps: {
     engine,
     // The engine's last acks go to the store, and it reads the log until it stops: before the backend closes.
     stopDelivery: () => engine.close(),
-    followOtherNodes: (onRemoteChange) => relay.follow(engine, onRemoteChange),
+    followOtherNodes: (onRemoteChange, onGap) => relay.follow(engine, onRemoteChange, onGap),
   };
 }

@@ -170,7 +170,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
   live.start();
   const saCrypto = new NodeServiceAccountCrypto();
   const credentials = new ServiceAccountCredentials(store, saCrypto, systemClock);
-  const stopFollowingKeys = credentials.follow(bus);
+  const stopFollowingKeys = credentials.follow(bus, (err) => logger.warn({ err }, 'could not recheck service-account keys after a bus gap'));
   const auth = new ApiAuth(token, { credentials, policies: store });
   // Push delivery exists once the API server does (it adds a route); no API write can come before.
   let followSubscription: (name: string) => void = () => {};
@@ -269,7 +269,10 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     logger,
   });
   followSubscription = (name) => consumers.subscriptionWritten(name);
-  const stopFollowingNodes = pubsub.followOtherNodes((name) => consumers.subscriptionWritten(name));
+  const stopFollowingNodes = pubsub.followOtherNodes(
+    (name) => consumers.subscriptionWritten(name),
+    () => consumers.resync().catch((err: unknown) => logger.warn({ err }, 'could not recheck push subscriptions after a bus gap')),
+  );
 
   let listeners: ApiListeners | undefined;
   const stopApi = async (): Promise<void> => {

@@ -11,7 +11,7 @@ export interface LiveSessionsOptions {
   /** This node's address on the bus; unique among the nodes sharing it. */
   nodeId: string;
   bus: Bus;
-  store: Pick<Store, 'getDeviceByNumId'>;
+  store: Pick<Store, 'getDeviceByNumId' | 'isBound'>;
   registries: Pick<RegistryCache, 'refresh'>;
   clock: Clock;
   log: Logger;
@@ -68,7 +68,12 @@ export class LiveSessions implements SessionRegistry, CommandSender {
 
   start(): void {
     const { bus, nodeId } = this.opts;
-    this.stops.push(bus.subscribe((e) => this.onEvent(e)));
+    this.stops.push(
+      bus.subscribe(
+        (e) => this.onEvent(e),
+        () => this.busGap('the bus reconnected'),
+      ),
+    );
     this.stops.push(bus.respond(nodeId, (r) => this.onRequest(r)));
     if (this.opts.timers) this.heartbeat();
   }
@@ -248,7 +253,7 @@ export class LiveSessions implements SessionRegistry, CommandSender {
    * This node's own heartbeat came back after more than nodeTimeoutMs: its bus was away (NATS
    * restarted, a partition). Core NATS keeps nothing for a subscriber that is not there, and a node
    * that reconnected first flushes what it buffered before this one has re-subscribed, so config
-   * updates, blocks, deletions and credential changes of that gap may never arrive: each local
+   * updates, blocks, deletions, unbinds and credential changes of that gap may never arrive: each local
    * session's device is read again from the store instead.
    */
   private heardSelf(): void {
@@ -256,8 +261,13 @@ export class LiveSessions implements SessionRegistry, CommandSender {
     const last = this.ownHeardAt;
     this.ownHeardAt = now;
     if (last === undefined || now - last <= this.nodeTimeoutMs) return;
+    this.busGap(`own heartbeat unheard for ${now - last} ms`);
+  }
+
+  /** Events of the gap may be lost: each local session's device is read again from the store. */
+  private busGap(why: string): void {
     const numIds = [...this.claimedAt.keys()];
-    this.opts.log.warn({ gapMs: now - last, sessions: numIds.length }, 'bus events may have been missed: rechecking local sessions');
+    this.opts.log.warn({ why, sessions: numIds.length }, 'bus events may have been missed: rechecking local sessions');
     void this.recheckAll(numIds);
   }
 
@@ -280,6 +290,11 @@ export class LiveSessions implements SessionRegistry, CommandSender {
       if (device.blocked) return session.end(numId, 'device-blocked');
       const used = session.credentialKey(numId);
       if (used !== undefined && !device.credentials.some((c) => c.key === used)) return session.end(numId, 'credentials-changed');
+      const gatewayNumId = session.gatewayNumId(numId);
+      if (gatewayNumId !== undefined && !(await this.opts.store.isBound(gatewayNumId, numId))) {
+        if (this.local.get(numId) === session) session.end(numId, 'device-unbound');
+        return;
+      }
       session.configUpdated(numId);
     } catch (err) {
       this.opts.log.warn({ err }, 'could not recheck a session after a bus gap');

@@ -301,8 +301,13 @@ export type CommandOutcome = 'delivered' | 'not-connected' | 'not-subscribed';
 export interface Bus {
   /** Delivers to every subscriber, on this node and others, never inline in the caller. */
   publish(event: BusEvent): Promise<void>;
-  /** Returns an unsubscribe function. */
-  subscribe(handler: (event: BusEvent) => void): () => void;
+  /**
+   * Returns an unsubscribe function. `onGap` is called once the subscription is back after a time
+   * it was away (a networked bus reconnecting): events published meanwhile may never arrive, so
+   * whatever follows them must be read again from where it is stored. A bus without gaps never
+   * calls it.
+   */
+  subscribe(handler: (event: BusEvent) => void, onGap?: () => void): () => void;
   /**
    * Sends `request` to the responder at `address` and resolves with its reply. Rejects with
    * UNAVAILABLE (BUS_NO_RESPONDER) when nothing serves the address, DEADLINE_EXCEEDED

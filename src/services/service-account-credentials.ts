@@ -136,11 +136,30 @@ export class ServiceAccountCredentials {
     for (const entry of this.tokens.values()) if (entry.keyId === keyId) entry.revoked = true;
   }
 
-  /** Follows keys revoked on other nodes; returns the unsubscribe function. */
-  follow(bus: Pick<Bus, 'subscribe'>): () => void {
-    return bus.subscribe((e) => {
-      if (e.type === 'service-account-key-revoked') this.forgetKey(e.keyId);
-    });
+  /**
+   * Follows keys revoked on other nodes; returns the unsubscribe function. After a gap in the bus,
+   * a revocation may have been missed: what was verified is dropped (verified again on next use),
+   * and the keys of the access tokens issued here are read again.
+   */
+  follow(bus: Pick<Bus, 'subscribe'>, onError: (err: unknown) => void = () => {}): () => void {
+    return bus.subscribe(
+      (e) => {
+        if (e.type === 'service-account-key-revoked') this.forgetKey(e.keyId);
+      },
+      () => this.recheckAfterGap().catch(onError),
+    );
+  }
+
+  /** Public for tests: what `follow` does after a gap in the bus. */
+  async recheckAfterGap(): Promise<void> {
+    this.epoch++;
+    this.verified.clear();
+    const keyIds = new Set<string>();
+    for (const entry of this.tokens.values()) if (!entry.revoked) keyIds.add(entry.keyId);
+    for (const keyId of keyIds) {
+      const key = await this.store.getServiceAccountKey(keyId);
+      if (!key || key.disabled) this.forgetKey(keyId);
+    }
   }
 
   private async verify(

@@ -22,7 +22,10 @@ class DeafBus implements Bus {
   publish(event: BusEvent): Promise<void> {
     return this.inner.publish(event);
   }
-  subscribe(handler: (e: BusEvent) => void): () => void {
+  /** What the subscribers asked to be told of gaps: a networked bus calls these after reconnecting. */
+  readonly gapHandlers: (() => void)[] = [];
+  subscribe(handler: (e: BusEvent) => void, onGap?: () => void): () => void {
+    if (onGap) this.gapHandlers.push(onGap);
     return this.inner.subscribe((e) => {
       if (!this.deaf) handler(e);
     });
@@ -41,11 +44,11 @@ class CountingSession extends FakeSession {
   }
 }
 
-function node(bus: Bus, time: ManualTime, devices: Map<string, Device>): LiveSessions {
+function node(bus: Bus, time: ManualTime, devices: Map<string, Device>, bindings = new Set<string>()): LiveSessions {
   const live = new LiveSessions({
     nodeId: 'a',
     bus,
-    store: { getDeviceByNumId: async (numId) => devices.get(numId) },
+    store: { getDeviceByNumId: async (numId) => devices.get(numId), isBound: async (gw, numId) => bindings.has(`${gw}/${numId}`) },
     registries: { refresh: async () => {} },
     clock: time,
     timers: time,
@@ -98,6 +101,52 @@ describe('LiveSessions after a gap in its bus subscription', () => {
     assert.deepEqual(sessions[0]!.ended, []);
     assert.deepEqual(sessions[1]!.ended, [['2', 'device-blocked']]);
     assert.deepEqual(sessions[2]!.ended, [['3', 'device-deleted']]);
+    live.close();
+  });
+
+  it('a device attached through a gateway whose binding went away during the gap is detached; a still-bound one stays', async () => {
+    const time = new ManualTime();
+    const bus = new DeafBus(new LocalBus());
+    const devices = new Map([
+      ['7', device('7')],
+      ['8', device('8')],
+    ]);
+    const bindings = new Set(['5/7', '5/8']);
+    const live = node(bus, time, devices, bindings);
+    const gatewaySession = new FakeSession({ gateway: '5' });
+    live.claim('7', gatewaySession);
+    live.claim('8', gatewaySession);
+    await settle();
+
+    bus.deaf = true;
+    bindings.delete('5/7');
+    await bus.publish({ type: 'device-unbound', numId: '7', gatewayNumId: '5' });
+    await time.advance(NODE_TIMEOUT_MS + HEARTBEAT_MS);
+    assert.deepEqual(gatewaySession.ended, []);
+
+    bus.deaf = false;
+    await time.advance(HEARTBEAT_MS);
+    await settle();
+    assert.deepEqual(gatewaySession.ended, [['7', 'device-unbound']]);
+    live.close();
+  });
+
+  it('a gap the bus reports (a reconnect), however short, rechecks every local session at once', async () => {
+    const time = new ManualTime();
+    const bus = new DeafBus(new LocalBus());
+    const devices = new Map([['1', device('1')]]);
+    const live = node(bus, time, devices);
+    const session = new CountingSession();
+    live.claim('1', session);
+    await settle();
+    bus.deaf = true;
+    devices.set('1', device('1', { blocked: true }));
+    await bus.publish({ type: 'device-blocked', numId: '1' });
+    bus.deaf = false;
+    assert.equal(bus.gapHandlers.length, 1);
+    bus.gapHandlers[0]!();
+    await settle();
+    assert.deepEqual(session.ended, [['1', 'device-blocked']]);
     live.close();
   });
 });

@@ -21,7 +21,7 @@ function node(bus: Bus, nodeId: string, time: ManualTime): { live: LiveSessions;
   const live = new LiveSessions({
     nodeId,
     bus,
-    store: { getDeviceByNumId: async () => undefined },
+    store: { getDeviceByNumId: async () => undefined, isBound: async () => true },
     registries: { refresh: async () => {} },
     clock: time,
     timers: time,
@@ -161,7 +161,7 @@ describe('LiveSessions membership', () => {
     const live = new LiveSessions({
       nodeId: 'solo',
       bus,
-      store: { getDeviceByNumId: async () => undefined },
+      store: { getDeviceByNumId: async () => undefined, isBound: async () => true },
       registries: { refresh: async () => {} },
       clock: { now: () => 1 },
       log: pino({ level: 'silent' }),
@@ -182,7 +182,7 @@ describe('LiveSessions membership', () => {
     const live = new LiveSessions({
       nodeId: 'a',
       bus,
-      store: { getDeviceByNumId: async () => undefined },
+      store: { getDeviceByNumId: async () => undefined, isBound: async () => true },
       registries: { refresh: async () => {} },
       clock: time,
       timers: time,

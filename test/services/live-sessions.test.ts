@@ -51,7 +51,7 @@ function node(bus: Bus, nodeId: string, devices: Map<string, Device>, now: () =>
   const live = new LiveSessions({
     nodeId,
     bus,
-    store: { getDeviceByNumId: async (n) => devices.get(n) },
+    store: { getDeviceByNumId: async (n) => devices.get(n), isBound: async () => true },
     registries: {
       refresh: async (name) => {
         refreshed.push(name);

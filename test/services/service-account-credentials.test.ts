@@ -197,6 +197,33 @@ describe('ServiceAccountCredentials: self-signed JWTs (docs/compat.md C-SA-JWT)'
     stop();
     await bus.close();
   });
+
+  it('after a gap in the bus (a revocation may have been missed) it reads keys again: JWTs and access tokens of a key disabled meanwhile are refused', async () => {
+    const { credentials, store } = await world();
+    const gaps: (() => void)[] = [];
+    const stop = credentials.follow({
+      subscribe: (_handler, onGap) => {
+        if (onGap) gaps.push(onGap);
+        return () => {};
+      },
+    });
+    const jwt = tokenA();
+    await credentials.authenticateJwt(jwt);
+    const assertion = rs256({ kid: KID_A }, { iss: A, aud: TOKEN_URI, scope: SCOPES, iat: NOW_S, exp: NOW_S + 3600 }, pairA.privateKeyPem);
+    const { accessToken } = await credentials.exchangeAssertion(assertion, []);
+    const assertionB = rs256({ kid: KID_B }, { iss: B, aud: TOKEN_URI, scope: SCOPES, iat: NOW_S, exp: NOW_S + 3600 }, pairB.privateKeyPem);
+    const { accessToken: tokenOfB } = await credentials.exchangeAssertion(assertionB, []);
+    // Disabled on another node; its event was lost with the bus.
+    await store.setServiceAccountKeyDisabled(KID_A, true);
+    assert.equal((await credentials.authenticateJwt(jwt)).email, A, 'still cached: nothing told this node yet');
+    assert.equal(gaps.length, 1);
+    gaps[0]!();
+    await credentials.recheckAfterGap();
+    await refusedWith(credentials.authenticateJwt(jwt), 'JWT_KEY_DISABLED');
+    assert.throws(() => credentials.authenticateAccessToken(accessToken), (e: unknown) => e instanceof ApiError && e.reason === 'ACCESS_TOKEN_REVOKED');
+    assert.equal(credentials.authenticateAccessToken(tokenOfB)?.email, B, 'tokens of other keys still work');
+    stop();
+  });
 });
 
 describe('ServiceAccountCredentials: the token endpoint (docs/compat.md C-SA-TOKEN)', () => {

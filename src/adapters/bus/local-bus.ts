@@ -25,6 +25,7 @@ export class LocalBus implements Bus {
     }
   }
 
+  /** In one process nothing is ever missed: `onGap` is never called. */
   subscribe(handler: (e: BusEvent) => void): () => void {
     this.handlers.add(handler);
     return () => this.handlers.delete(handler);

@@ -60,6 +60,8 @@ const unavailable = (message: string, cause?: unknown): ApiError => new ApiError
  */
 export class NatsBus implements Bus {
   private readonly handlers = new Set<(e: BusEvent) => void>();
+  /** Told after a reconnect that events may have been missed (Bus.subscribe). */
+  private readonly gapHandlers = new Set<() => void>();
   /** Address -> the subscription serving it on this client. */
   private readonly responders = new Map<string, { sub: Subscription; handler: (r: BusRequest) => Promise<BusReply> }>();
   private readonly eventsSubject: string;
@@ -148,11 +150,16 @@ export class NatsBus implements Bus {
     }
   }
 
-  subscribe(handler: (e: BusEvent) => void): () => void {
+  subscribe(handler: (e: BusEvent) => void, onGap?: () => void): () => void {
     // A wrapper per call, so that subscribing one function twice gives two subscriptions.
     const h = (e: BusEvent): void => handler(e);
     this.handlers.add(h);
-    return () => this.handlers.delete(h);
+    const g = onGap && ((): void => onGap());
+    if (g) this.gapHandlers.add(g);
+    return () => {
+      this.handlers.delete(h);
+      if (g) this.gapHandlers.delete(g);
+    };
   }
 
   async request(address: string, request: BusRequest, timeoutMs: number): Promise<BusReply> {
@@ -304,6 +311,7 @@ export class NatsBus implements Bus {
           this.backoff.reset();
           this.sendBuffered();
           this.setStatus('connected');
+          void this.reportGap();
           break;
         case 'close':
           this.connected = false;
@@ -311,6 +319,28 @@ export class NatsBus implements Bus {
           return;
         default:
           break;
+      }
+    }
+  }
+
+  /**
+   * Core NATS keeps nothing for a subscription that is not there, and another node that
+   * reconnected first may have flushed its buffered events before this one re-subscribed. Once the
+   * server has this node's subscriptions again (the flush's round trip), everything published
+   * from then on arrives; what came before must be read from the store by the gap handlers.
+   */
+  private async reportGap(): Promise<void> {
+    try {
+      await within(this.nc.flush(), DEFAULT_CONNECT_TIMEOUT_MS);
+    } catch {
+      // Gone again: the next reconnect reports the gap.
+      return;
+    }
+    for (const g of this.gapHandlers) {
+      try {
+        g();
+      } catch (err) {
+        this.opts.onError?.(err);
       }
     }
   }

@@ -287,6 +287,10 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     );
   }
 
+  loadedSubscriptions(): string[] {
+    return this.subs.names();
+  }
+
   subscriptionDeleted(subscription: string): void {
     const loading = this.subs.peek(subscription);
     void this.drop(subscription, notFound(subscription));

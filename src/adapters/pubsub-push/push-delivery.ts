@@ -51,6 +51,12 @@ export class PushDelivery {
     }
   }
 
+  /** Changes may have been missed: every consumer running follows the store again, and new push subscriptions start. */
+  async resync(): Promise<void> {
+    await Promise.all(this.active.map((name) => this.pushConfigChanged(name)));
+    await this.start();
+  }
+
   /** The subscription was created, updated, detached or deleted: its consumer follows the store. */
   pushConfigChanged(name: string): Promise<void> {
     return this.enqueue(name, async () => this.reconcile(name, await this.opts.source.getSubscription(name)));

@@ -133,6 +133,8 @@ export interface SubscriptionEngine {
   subscriptionChanged(subscription: string): void;
   /** The subscription is gone: open streams end with NOT_FOUND and its state is dropped. */
   subscriptionDeleted(subscription: string): void;
+  /** The subscriptions this engine has loaded (the ones whose changes it must follow). */
+  loadedSubscriptions(): string[];
   /** Unacked messages of the subscription (a metric; the forwarder's backlog). */
   backlog(subscription: string): Promise<number>;
   /** Ends every stream with UNAVAILABLE (clients reconnect) and flushes pending acks. */

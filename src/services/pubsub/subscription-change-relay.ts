@@ -40,13 +40,23 @@ export class SubscriptionChangeRelay {
     });
   }
 
-  /** Applies other nodes' subscription changes to this node's engine; returns a function that stops. */
-  follow(engine: SubscriptionEngine, onRemoteChange: (name: string) => void): () => void {
-    return this.bus.subscribe((e) => {
-      if ((e.type !== 'subscription-changed' && e.type !== 'subscription-deleted') || e.nodeId === this.nodeId) return;
-      if (e.type === 'subscription-changed') engine.subscriptionChanged(e.name);
-      else engine.subscriptionDeleted(e.name);
-      onRemoteChange(e.name);
-    });
+  /**
+   * Applies other nodes' subscription changes to this node's engine; returns a function that
+   * stops. After a gap in the bus, changes may have been missed: every subscription the engine has
+   * loaded reads its settings again, and `onGap` lets the push deliveries do the same.
+   */
+  follow(engine: SubscriptionEngine, onRemoteChange: (name: string) => void, onGap: () => void = () => {}): () => void {
+    return this.bus.subscribe(
+      (e) => {
+        if ((e.type !== 'subscription-changed' && e.type !== 'subscription-deleted') || e.nodeId === this.nodeId) return;
+        if (e.type === 'subscription-changed') engine.subscriptionChanged(e.name);
+        else engine.subscriptionDeleted(e.name);
+        onRemoteChange(e.name);
+      },
+      () => {
+        for (const name of engine.loadedSubscriptions()) engine.subscriptionChanged(name);
+        onGap();
+      },
+    );
   }
 }

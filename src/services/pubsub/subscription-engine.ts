@@ -122,6 +122,10 @@ export class LogSubscriptionEngine implements SubscriptionEngine {
     void this.drop(subscription, notFound(subscription));
   }
 
+  loadedSubscriptions(): string[] {
+    return this.runtimes.names();
+  }
+
   async backlog(subscription: string): Promise<number> {
     const rt = await this.runtime(subscription);
     // What was read and not acked, plus what the log holds after the cursor for this subscription.

@@ -45,7 +45,7 @@ async function connectNode(nodeId: string, prefix: string): Promise<TestNode & {
   const live = new LiveSessions({
     nodeId,
     bus,
-    store: { getDeviceByNumId: async () => undefined },
+    store: { getDeviceByNumId: async () => undefined, isBound: async () => true },
     registries: { refresh: async () => {} },
     clock: systemClock,
     timers: systemTimers,

@@ -87,12 +87,27 @@ describe('NatsBus connection faults', () => {
     assert.ok(Date.now() - started < 5000);
   });
 
-  it('nats-server killed and restarted: the same clients deliver events and requests again, and report it', async () => {
+  it('nats-server killed and restarted: the same clients deliver events and requests again, and report it (a gap to each subscriber, once its subscription is back)', async () => {
     const prefix = freshPrefix();
     const statusA = new StatusLog();
     const statusB = new StatusLog();
     const a = await NatsBus.connect({ servers: nats.url, prefix, onStatus: statusA.listener });
     const b = await NatsBus.connect({ servers: nats.url, prefix, onStatus: statusB.listener });
+    let gapsB = 0;
+    let gapsRemoved = 0;
+    const gapOnB = new Promise<void>((resolve) =>
+      b.subscribe(
+        () => {},
+        () => {
+          gapsB++;
+          resolve();
+        },
+      ),
+    );
+    b.subscribe(
+      () => {},
+      () => gapsRemoved++,
+    )();
     try {
       b.respond('node-b', async () => delivered);
       assert.deepEqual(await a.request('node-b', command, 2000), delivered);
@@ -118,6 +133,9 @@ describe('NatsBus connection faults', () => {
       await a.publish({ type: 'device-deleted', numId: '2' });
       assert.deepEqual(await onB, { type: 'device-deleted', numId: '2' });
       assert.ok(statusA.seen.includes('disconnected') && statusA.seen.at(-1) === 'connected', `statuses: ${statusA.seen.join(',')}`);
+      await gapOnB;
+      assert.equal(gapsB, 1, 'one gap reported per reconnect');
+      assert.equal(gapsRemoved, 0, 'an unsubscribed handler is not told of gaps');
     } finally {
       await a.close();
       await b.close();

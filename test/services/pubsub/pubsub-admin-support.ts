@@ -73,6 +73,9 @@ export class RecordingEngine implements SubscriptionEngine {
   subscriptionDeleted(subscription: string): void {
     this.calls.push(['subscriptionDeleted', subscription]);
   }
+  loadedSubscriptions(): string[] {
+    return [];
+  }
   async backlog(): Promise<number> {
     return 0;
   }

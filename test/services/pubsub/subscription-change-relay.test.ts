@@ -11,6 +11,7 @@ function recordingEngine(): { engine: SubscriptionEngine; calls: string[] } {
     subscriptionChanged: (n: string) => calls.push(`changed ${n}`),
     subscriptionDeleted: (n: string) => calls.push(`deleted ${n}`),
     backlog: async () => 7,
+    loadedSubscriptions: () => ['projects/p/subscriptions/loaded-1', 'projects/p/subscriptions/loaded-2'],
   } as unknown as SubscriptionEngine;
   return { engine, calls };
 }
@@ -43,5 +44,17 @@ describe('SubscriptionChangeRelay', () => {
     await turn();
     assert.equal(b.calls.length, 2, 'a stopped follower hears nothing more');
     await bus.close();
+  });
+
+  test('after a gap in the bus every loaded subscription reads its settings again, and the push follower is told', () => {
+    const gaps: (() => void)[] = [];
+    const bus = { subscribe: (_h: unknown, onGap?: () => void) => (onGap && gaps.push(onGap), () => {}) } as unknown as LocalBus;
+    const a = recordingEngine();
+    let resyncs = 0;
+    new SubscriptionChangeRelay(bus, 'node-a', (e) => assert.fail(String(e))).follow(a.engine, () => {}, () => resyncs++);
+    assert.equal(gaps.length, 1);
+    gaps[0]!();
+    assert.deepEqual(a.calls, ['changed projects/p/subscriptions/loaded-1', 'changed projects/p/subscriptions/loaded-2']);
+    assert.equal(resyncs, 1);
   });
 });
