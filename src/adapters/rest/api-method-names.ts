@@ -24,6 +24,8 @@ export const DEVICE_MANAGER_REST_METHODS: Readonly<Record<string, string>> = {
   'PLR:setIamPolicy POST': 'SetIamPolicy',
   'PLR:testIamPermissions POST': 'TestIamPermissions',
   'PLR/devices GET': 'ListDevices',
+  'PLR/devices:connections GET': 'GetDeviceConnections',
+  'PLRD:connection GET': 'GetDeviceConnection',
   'PLR/devices POST': 'CreateDevice',
   'PLRD GET': 'GetDevice',
   'PLRD PATCH': 'UpdateDevice',

@@ -132,6 +132,17 @@ const ROUTES: Record<string, Handler> = {
     return granted.length ? { permissions: granted } : ({} as JsonObject);
   },
   'PLR/devices GET': async (r, a, c) => listDevices(r, a, c),
+  // docs/compat.md C-CONSOLE-CONNECTION: Bridgehead's own, not Google's.
+  'PLR/devices:connections GET': async (r, a, c) => {
+    const connections = await a.getDeviceConnections(c, { parent: registryPath(r.segments), deviceIds: queryList(r.query.deviceIds ?? r.query.device_ids) });
+    return { connections: connections as unknown as Json[] };
+  },
+  'PLRD:connection GET': async (r, a, c) => {
+    const device = r.segments[7]!;
+    const [connection] = await a.getDeviceConnections(c, { parent: registryPath(r.segments), deviceIds: [device] });
+    if (!connection) throw new ApiError('NOT_FOUND', `Device ${echo(devicePath(r.segments), ECHO_MAX_PATH_CHARS)} not found.`, { reason: 'NOT_FOUND' });
+    return connection as unknown as JsonObject;
+  },
   'PLR/devices POST': async (r, a, c) =>
     deviceJson(withEtag(r, await a.createDevice(c, { parent: registryPath(r.segments), device: readDeviceMessage(r.body) })), r.enc),
   'PLRD GET': async (r, a, c) => {
@@ -245,6 +256,7 @@ async function listDevices(r: RestRequest, a: DeviceAdmin, caller: Principal): P
       associationsGatewayId: queryString(q['gatewayListOptions.associationsGatewayId'] ?? q['gateway_list_options.associations_gateway_id']),
       associationsDeviceId: queryString(q['gatewayListOptions.associationsDeviceId'] ?? q['gateway_list_options.associations_device_id']),
     },
+    deviceIdPrefix: queryString(q.deviceIdPrefix ?? q.device_id_prefix),
     pageSize: pageSize(r),
     pageToken: queryString(q.pageToken ?? q.page_token),
   });

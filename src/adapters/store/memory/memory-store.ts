@@ -202,6 +202,7 @@ export class MemoryStore implements Store {
     for (let i = bound(reg.ids, after); i < reg.ids.length; i++) {
       const id = reg.ids[i] as string;
       if (ids && !ids.has(id)) continue;
+      if (filter.idPrefix && !id.startsWith(filter.idPrefix)) continue;
       const numId = reg.byId.get(id) as string;
       if (numIds && !numIds.has(numId)) continue;
       if (boundTo && !boundTo.has(numId)) continue;
