@@ -180,9 +180,9 @@ export function Done(props: { text: string | undefined }): JSX.Element | null {
 
 export function Section(props: { title: string; children: ComponentChildren; actions?: ComponentChildren; id?: string }): JSX.Element {
   return (
-    <section class="card" aria-labelledby={props.id ?? undefined}>
+    <section class="card" id={props.id} aria-labelledby={props.id ? `${props.id}-title` : undefined}>
       <header class="card-head">
-        <h2 id={props.id}>{props.title}</h2>
+        <h2 id={props.id ? `${props.id}-title` : undefined}>{props.title}</h2>
         {props.actions}
       </header>
       {props.children}

@@ -351,7 +351,7 @@ function GatewaysOf(props: { device: Device }): JSX.Element {
       <ul class="plain">
         {(list.data ?? []).map((g) => (
           <li key={g.id}>
-            <Link href={`/${g.name}`}>{g.id}</Link>
+            <Link href={`/${registry}/devices/${g.id}`}>{g.id}</Link>
           </li>
         ))}
       </ul>

@@ -160,7 +160,7 @@ export function DevicesPage(props: { registryName: string }): JSX.Element {
               if (newKey.trim()) body.credentials = [{ publicKey: { format: newFormat, key: newKey.trim() } }];
               if (newGateway) body.gatewayConfig = { gatewayType: 'GATEWAY', gatewayAuthMethod: 'ASSOCIATION_ONLY' };
               const created = await call<Device>('POST', `${v1(name)}/devices`, { body });
-              navigate(`/${created.name}`);
+              navigate(`/${name}/devices/${created.id}`);
             });
           }}
         >

@@ -64,7 +64,7 @@ export function GatewaySection(props: { gateway: Device; now: number }): JSX.Ele
               return (
                 <tr key={d.id}>
                   <td>
-                    <Link href={`/${d.name}`}>{d.id}</Link>
+                    <Link href={`/${registry}/devices/${d.id}`}>{d.id}</Link>
                   </td>
                   <td data-testid={`attached-${d.id}`}>{through}</td>
                   <td>
