@@ -151,6 +151,7 @@ async function operate(): Promise<void> {
   await gateway.publishAsync('/devices/behind-1/attach', '', { qos: 1 });
   await page.getByTestId('attached-behind-1').getByText('attached', { exact: true }).waitFor();
   await page.getByTestId('attached-count').getByText('1 of 1').waitFor();
+  await page.evaluate('window.scrollTo(0, 0)');
   await shot('gateway');
 
   // ---- devices list: prefix search, gateway filter, online now; a bad prefix is refused in words ----

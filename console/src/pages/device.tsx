@@ -51,9 +51,9 @@ export function DevicePage(props: { deviceName: string }): JSX.Element {
             <Overview device={d} now={now} onChanged={device.reload} />
             <Credentials device={d} now={now} onChanged={device.reload} />
             <Command device={d} />
-            {isGateway(d) ? <GatewaySection gateway={d} now={now} /> : <GatewaysOf device={d} />}
           </div>
           <div>
+            {isGateway(d) ? <GatewaySection gateway={d} now={now} /> : <GatewaysOf device={d} />}
             <Configs device={d} configs={configs.data ?? []} now={now} onChanged={() => (configs.reload(), device.reload())} />
             <States states={states.data ?? []} now={now} />
           </div>

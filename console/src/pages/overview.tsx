@@ -14,9 +14,12 @@ interface Sample {
 function Spark(props: { label: string; values: number[]; unit: string; testid: string }): JSX.Element {
   const w = 320;
   const h = 64;
-  const max = Math.max(1, ...props.values);
+  const peak = props.values.length ? Math.max(...props.values) : 0;
+  const max = Math.max(1, peak);
   const n = props.values.length;
-  const points = props.values.map((v, i) => `${n <= 1 ? w : (i / (n - 1)) * w},${h - (v / max) * (h - 4) - 2}`).join(' ');
+  const y = (v: number): number => h - (v / max) * (h - 4) - 2;
+  // One sample so far: a level line, so the chart is not blank.
+  const points = n === 1 ? `0,${y(props.values[0]!)} ${w},${y(props.values[0]!)}` : props.values.map((v, i) => `${(i / (n - 1)) * w},${y(v)}`).join(' ');
   const last = props.values[n - 1];
   return (
     <figure class="spark">
@@ -24,11 +27,14 @@ function Spark(props: { label: string; values: number[]; unit: string; testid: s
         <span>{props.label}</span>
         <strong data-testid={props.testid}>{last === undefined ? '—' : `${last}${props.unit}`}</strong>
       </figcaption>
-      <svg viewBox={`0 0 ${w} ${h}`} width="100%" height={h} role="img" aria-label={`${props.label} over the last hour, peak ${max}${props.unit}`}>
+      <svg viewBox={`0 0 ${w} ${h}`} width="100%" height={h} role="img" aria-label={`${props.label} over the last hour, peak ${peak}${props.unit}`}>
         <line x1="0" y1={h - 1} x2={w} y2={h - 1} class="axis" />
         {n > 0 && <polyline points={points} class="series" />}
       </svg>
-      <small>peak {max}{props.unit}</small>
+      <small>
+        peak {peak}
+        {props.unit}
+      </small>
     </figure>
   );
 }
