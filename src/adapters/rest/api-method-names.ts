@@ -12,6 +12,9 @@ const DEVICE_MANAGER = 'google.cloud.iot.v1.DeviceManager/';
 const IAM = 'google.iam.admin.v1.IAM/';
 const PROJECTS = 'google.cloud.resourcemanager.v1.Projects/';
 
+/** The prefix of the names of REST methods Bridgehead adds, which Google's API does not have. */
+export const BRIDGEHEAD_EXTENSION = 'bridgehead.';
+
 export const DEVICE_MANAGER_REST_METHODS: Readonly<Record<string, string>> = {
   'PL/registries GET': 'ListDeviceRegistries',
   'PL/registries POST': 'CreateDeviceRegistry',
@@ -24,8 +27,9 @@ export const DEVICE_MANAGER_REST_METHODS: Readonly<Record<string, string>> = {
   'PLR:setIamPolicy POST': 'SetIamPolicy',
   'PLR:testIamPermissions POST': 'TestIamPermissions',
   'PLR/devices GET': 'ListDevices',
-  'PLR/devices:connections GET': 'GetDeviceConnections',
-  'PLRD:connection GET': 'GetDeviceConnection',
+  // Bridgehead's REST-only extensions (docs/compat.md C-CONSOLE-CONNECTION): no gRPC method of that name.
+  'PLR/devices:connections GET': `${BRIDGEHEAD_EXTENSION}GetDeviceConnections`,
+  'PLRD:connection GET': `${BRIDGEHEAD_EXTENSION}GetDeviceConnection`,
   'PLR/devices POST': 'CreateDevice',
   'PLRD GET': 'GetDevice',
   'PLRD PATCH': 'UpdateDevice',
