@@ -83,7 +83,9 @@ export function restMethodName(call: RestCall): string {
   const verb = splitVerb(segments);
   if (isIamAdminPath(segments)) return IAM_REST_METHODS[iamAdminRouteKey(segments, verb, method)] ?? UNKNOWN_METHOD;
   const rpc = DEVICE_MANAGER_REST_METHODS[deviceManagerRouteKey(segments, verb, method)];
-  return rpc === undefined ? UNKNOWN_METHOD : DEVICE_MANAGER + rpc;
+  if (rpc === undefined) return UNKNOWN_METHOD;
+  // Bridgehead's own methods are not Google's DeviceManager's: named as themselves (`bridgehead.GetDeviceConnections`).
+  return rpc.startsWith(BRIDGEHEAD_EXTENSION) ? rpc : DEVICE_MANAGER + rpc;
 }
 
 /** The canonical code of an answer whose error kind is not known (success, or answered outside the error handler). */
