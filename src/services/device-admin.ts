@@ -199,6 +199,7 @@ export class DeviceAdmin {
     }
     if (req.deviceIds?.length) filter.deviceIds = req.deviceIds;
     if (req.deviceIdPrefix) filter.idPrefix = checkIdPrefix(req.deviceIdPrefix);
+    if (req.blocked !== undefined) filter.blocked = req.blocked;
     if (req.deviceNumIds?.length) filter.deviceNumIds = req.deviceNumIds;
     const o = req.gatewayListOptions ?? {};
     const gatewayType = o.gatewayType === 'GATEWAY_TYPE_UNSPECIFIED' ? undefined : o.gatewayType;

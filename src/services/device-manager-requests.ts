@@ -102,8 +102,9 @@ export interface ListDevicesRequest {
   deviceIds?: string[];
   fieldMask?: string[];
   gatewayListOptions?: { gatewayType?: GatewayType; associationsGatewayId?: string; associationsDeviceId?: string };
-  /** Bridgehead's extension (docs/compat.md C-CONSOLE-PREFIX). */
+  /** Bridgehead's extensions (docs/compat.md C-CONSOLE-PREFIX). */
   deviceIdPrefix?: string;
+  blocked?: boolean;
   pageSize?: number;
   pageToken?: string;
 }

@@ -41,6 +41,8 @@ export interface DeviceListFilter {
   gatewaysOfDevice?: string;
   /** Only devices whose ID starts with this (docs/compat.md C-CONSOLE-PREFIX). */
   idPrefix?: string;
+  /** Only blocked (true) or only not blocked (false) devices (docs/compat.md C-CONSOLE-PREFIX). */
+  blocked?: boolean;
 }
 
 /**

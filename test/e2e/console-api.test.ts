@@ -15,7 +15,7 @@ before(async () => {
 });
 after(() => server?.cleanup());
 
-test('device list: deviceIdPrefix narrows by ID prefix, pages with it, and a prefix no ID can have is refused naming the field', async () => {
+test('device list: deviceIdPrefix and blocked narrow the list, page with it, and bad values are refused naming the field', async () => {
   for (const id of ['alpha-1', 'alpha-2', 'alpha-3', 'beta-1']) await createDevice(server, 'ext', id);
   const first = await api(server, 'GET', `${reg}/devices?deviceIdPrefix=alpha-&pageSize=2`);
   assert.equal(first.status, 200);
@@ -24,6 +24,16 @@ test('device list: deviceIdPrefix narrows by ID prefix, pages with it, and a pre
   assert.deepEqual((second.json.devices as { id: string }[]).map((d) => d.id), ['alpha-3']);
   const none = await api(server, 'GET', `${reg}/devices?deviceIdPrefix=gamma`);
   assert.deepEqual(none.json, {});
+  await api(server, 'PATCH', `${reg}/devices/alpha-2?updateMask=blocked`, { blocked: true });
+  const blocked = await api(server, 'GET', `${reg}/devices?deviceIdPrefix=alpha-&blocked=true`);
+  assert.deepEqual((blocked.json.devices as { id: string }[]).map((d) => d.id), ['alpha-2']);
+  const active = await api(server, 'GET', `${reg}/devices?deviceIdPrefix=alpha-&blocked=false&pageSize=1`);
+  assert.deepEqual((active.json.devices as { id: string }[]).map((d) => d.id), ['alpha-1']);
+  const activeNext = await api(server, 'GET', `${reg}/devices?deviceIdPrefix=alpha-&blocked=false&pageSize=1&pageToken=${active.json.nextPageToken as string}`);
+  assert.deepEqual((activeNext.json.devices as { id: string }[]).map((d) => d.id), ['alpha-3']);
+  const notBool = await api(server, 'GET', `${reg}/devices?blocked=yes`);
+  assert.equal(notBool.status, 400);
+  assert.match(JSON.stringify(notBool.json), /"field":"blocked"/);
   const bad = await api(server, 'GET', `${reg}/devices?deviceIdPrefix=${encodeURIComponent('a b')}`);
   assert.equal(bad.status, 400);
   assert.match(JSON.stringify(bad.json), /device_id_prefix/);

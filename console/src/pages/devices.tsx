@@ -23,11 +23,18 @@ export function DevicesPage(props: { registryName: string }): JSX.Element {
   const page = useLoad(
     () =>
       call<{ devices?: Device[]; nextPageToken?: string }>('GET', `${v1(name)}/devices`, {
-        query: { pageSize: PAGE_SIZE, pageToken: token, deviceIdPrefix: applied, fieldMask: LIST_MASK, 'gatewayListOptions.gatewayType': kind },
+        query: {
+          pageSize: PAGE_SIZE,
+          pageToken: token,
+          deviceIdPrefix: applied,
+          fieldMask: LIST_MASK,
+          'gatewayListOptions.gatewayType': kind,
+          blocked: blocked === '' ? undefined : blocked === 'blocked',
+        },
       }),
-    [name, token, applied, kind],
+    [name, token, applied, kind, blocked],
   );
-  const devices = (page.data?.devices ?? []).filter((d) => (blocked === '' ? true : blocked === 'blocked' ? d.blocked === true : d.blocked !== true));
+  const devices = page.data?.devices ?? [];
   const [online, setOnline] = useState<Map<string, Connection>>(new Map());
   const refreshOnline = (): void => {
     const ids = (page.data?.devices ?? []).map((d) => d.id);
@@ -84,9 +91,9 @@ export function DevicesPage(props: { registryName: string }): JSX.Element {
               </select>
             )}
           </Field>
-          <Field label="Blocked" hint="Filters the page shown">
-            {(id, by) => (
-              <select id={id} aria-describedby={by} value={blocked} onChange={(e) => setBlocked(e.currentTarget.value as typeof blocked)}>
+          <Field label="Blocked">
+            {(id) => (
+              <select id={id} value={blocked} onChange={(e) => reset(() => setBlocked(e.currentTarget.value as typeof blocked))}>
                 <option value="">Any</option>
                 <option value="blocked">Blocked</option>
                 <option value="active">Not blocked</option>

@@ -41,7 +41,10 @@ export function GatewaySection(props: { gateway: Device; now: number }): JSX.Ele
     });
   const devices = bound.data ?? [];
   const attached = devices.filter((d) => connections.get(d.id)?.gatewayId === gw.id);
-  const errors = devices.filter((d) => d.lastErrorStatus?.message?.includes('GATEWAY') || d.lastErrorStatus?.message?.startsWith('mqtt: SERVER'));
+  // The gateway's own and its bound devices' latest errors, newest first.
+  const errors = [gw, ...devices]
+    .filter((d) => d.lastErrorStatus?.message || d.lastErrorStatus?.code)
+    .sort((x, y) => Date.parse(y.lastErrorTime ?? '') - Date.parse(x.lastErrorTime ?? ''));
   return (
     <>
       <Section title="Bound devices" id="gateway-bound">
@@ -94,10 +97,11 @@ export function GatewaySection(props: { gateway: Device; now: number }): JSX.Ele
         </form>
       </Section>
       <Section title="Gateway errors" id="gateway-errors">
-        {errors.length === 0 && <p>No errors recorded for its bound devices.</p>}
+        <p class="hint">What the gateway was told on its errors topic, as recorded on each device concerned (its latest error).</p>
+        {errors.length === 0 && <p>No errors recorded for the gateway or its bound devices.</p>}
         <ul class="plain">
           {errors.map((d) => (
-            <li key={d.id}>
+            <li key={d.id} data-testid={`gateway-error-${d.id}`}>
               <Time iso={d.lastErrorTime} now={props.now} ago={ago} /> <strong>{d.id}</strong>: {statusInWords(d.lastErrorStatus)}
             </li>
           ))}

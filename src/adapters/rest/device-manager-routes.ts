@@ -257,6 +257,7 @@ async function listDevices(r: RestRequest, a: DeviceAdmin, caller: Principal): P
       associationsDeviceId: queryString(q['gatewayListOptions.associationsDeviceId'] ?? q['gateway_list_options.associations_device_id']),
     },
     deviceIdPrefix: queryString(q.deviceIdPrefix ?? q.device_id_prefix),
+    ...queryBlocked(q.blocked),
     pageSize: pageSize(r),
     pageToken: queryString(q.pageToken ?? q.page_token),
   });
@@ -264,6 +265,14 @@ async function listDevices(r: RestRequest, a: DeviceAdmin, caller: Principal): P
   const out: JsonObject = devices.length ? { devices: devices as Json[] } : {};
   if (page.nextPageToken) out.nextPageToken = page.nextPageToken;
   return out;
+}
+
+/** `blocked=true|false` (docs/compat.md C-CONSOLE-PREFIX); absent: both. */
+function queryBlocked(v: unknown): { blocked?: boolean } {
+  const s = queryString(v);
+  if (s === undefined || s === '') return {};
+  if (s === 'true' || s === 'false') return { blocked: s === 'true' };
+  throw new ApiError('INVALID_ARGUMENT', `blocked must be true or false, got ${echo(s)}.`, { field: 'blocked', reason: 'INVALID_FIELD' });
 }
 
 function pageSize(r: RestRequest): number {

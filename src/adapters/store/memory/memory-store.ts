@@ -210,6 +210,7 @@ export class MemoryStore implements Store {
       const device = (this.devices.get(numId) as DeviceEntry).device;
       if (type === 'GATEWAY' && !isGateway(device)) continue;
       if (type === 'NON_GATEWAY' && isGateway(device)) continue;
+      if (filter.blocked !== undefined && device.blocked !== filter.blocked) continue;
       yield device;
     }
   }

@@ -177,6 +177,7 @@ export interface ListShape {
   boundToGateway: boolean;
   gatewaysOfDevice: boolean;
   idPrefix: boolean;
+  blocked: boolean | undefined;
 }
 
 export const listShape = (f: DeviceListFilter): ListShape => ({
@@ -187,6 +188,7 @@ export const listShape = (f: DeviceListFilter): ListShape => ({
   boundToGateway: f.boundToGateway !== undefined,
   gatewaysOfDevice: f.gatewaysOfDevice !== undefined,
   idPrefix: (f.idPrefix ?? '') !== '',
+  blocked: f.blocked,
 });
 
 /**
@@ -209,6 +211,9 @@ export function listDevicesSql(s: ListShape): string {
   }
   // A range on the id index: every ID character sorts below U+007F.
   if (s.idPrefix) where.push('d.id >= @id_prefix AND d.id < @id_prefix_end');
+  // `blocked` lives in the device's JSON document: a scan of the registry's rows, in id order.
+  if (s.blocked === true) where.push("json_extract(d.doc, '$.blocked') = 1");
+  if (s.blocked === false) where.push("coalesce(json_extract(d.doc, '$.blocked'), 0) = 0");
   return `${DEVICE_SELECT} WHERE ${where.join(' AND ')} ORDER BY d.id LIMIT @limit`;
 }
 
