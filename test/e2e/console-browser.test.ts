@@ -28,7 +28,12 @@ let page: Page;
 let stdout = '';
 const clients: MqttClient[] = [];
 
-const shot = (name: string): Promise<Buffer> => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: false });
+/** A screenshot of the viewport, after checking the page fits its width (no horizontal scrolling). */
+async function shot(name: string, suffix = ''): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}${suffix}.png`), fullPage: false });
+  const overflow = (await page.evaluate('document.documentElement.scrollWidth - window.innerWidth')) as number;
+  assert.ok(overflow <= 0, `${name}${suffix}: the page is ${overflow} px wider than the window`);
+}
 
 /** The error shown next to the input labelled `label`. */
 const fieldError = (label: string): ReturnType<Page['locator']> => page.locator('.field', { has: page.getByLabel(label, { exact: true }) }).locator('.field-error');
@@ -53,7 +58,7 @@ test('the console: sign in, registries, devices, config ack, command, telemetry,
     await operate();
   } catch (e) {
     // What the page showed when a step failed, for whoever reads the failure.
-    await shot('failure').catch(() => undefined);
+    await page.screenshot({ path: join(SHOTS, 'failure.png') }).catch(() => undefined);
     throw e;
   }
 });
@@ -66,8 +71,13 @@ async function operate(): Promise<void> {
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByText('UNAUTHENTICATED').waitFor();
   await shot('sign-in');
-  await page.getByRole('textbox', { name: 'Admin token' }).fill(server.token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  // By keyboard: Tab moves from the token to the project, Enter submits.
+  const tokenBox = page.getByRole('textbox', { name: 'Admin token' });
+  await tokenBox.fill(server.token);
+  await tokenBox.focus();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate('document.activeElement.labels[0].textContent'), 'Project');
+  await page.keyboard.press('Enter');
   await page.getByRole('heading', { name: 'Overview' }).waitFor();
   assert.ok(!page.url().includes(server.token), 'the token is not in the URL');
 
@@ -151,6 +161,12 @@ async function operate(): Promise<void> {
   await gateway.publishAsync('/devices/behind-1/attach', '', { qos: 1 });
   await page.getByTestId('attached-behind-1').getByText('attached', { exact: true }).waitFor();
   await page.getByTestId('attached-count').getByText('1 of 1').waitFor();
+  // A message for a bound device the gateway has not attached: the gateway is told on its errors
+  // topic, the device's lastErrorStatus records it, and the gateway page lists it.
+  await createDevice(server, REG, 'behind-2');
+  await api(server, 'POST', `/v1/${regPath}:bindDeviceToGateway`, { gatewayId: 'gw-1', deviceId: 'behind-2' });
+  await gateway.publishAsync('/devices/behind-2/events', 'x', { qos: 0 });
+  await page.getByTestId('gateway-error-behind-2').waitFor();
   await page.evaluate('window.scrollTo(0, 0)');
   await shot('gateway');
 
@@ -180,8 +196,57 @@ async function operate(): Promise<void> {
   await page.getByRole('img', { name: /Connected devices over the last hour/ }).waitFor();
   await shot('overview');
 
+  // ---- no page breaks its layout at 1920×1080 either ----
+  await page.setViewportSize({ width: 1920, height: 1080 });
+  for (const [name, path] of [
+    ['overview', '/console/'],
+    ['registries', '/console/registries'],
+    ['devices', `/console/${regPath}`],
+    ['device', `/console/${regPath}/devices/dev-1`],
+    ['gateway', `/console/${regPath}/devices/gw-1`],
+    ['telemetry', `/console/telemetry?topic=${encodeURIComponent(TOPIC)}`],
+  ] as const) {
+    await page.goto(`${server.api}${path}`);
+    await page.locator('h1').first().waitFor();
+    await page.waitForLoadState('networkidle', { timeout: 1000 }).catch(() => undefined);
+    await shot(name, '-1920x1080');
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+
   // ---- the token never lands in the server's log ----
   const registries = await api(server, 'GET', `/v1/projects/${PROJECT}/locations/${REGION}/registries`);
   assert.equal(registries.status, 200);
   assert.ok(!stdout.includes(server.token) && !server.stderr().includes(server.token), 'the admin token is not logged');
 }
+
+test('the console signs in with a service-account key file, signed in the browser, with the rights of that account', { timeout: 30_000 }, async () => {
+  const account = await api(server, 'POST', `/v1/projects/${PROJECT}/serviceAccounts`, { accountId: 'console-viewer', roles: ['roles/cloudiot.viewer'] });
+  assert.equal(account.status, 200, JSON.stringify(account.json));
+  const key = await api(server, 'POST', `/v1/projects/${PROJECT}/serviceAccounts/${String(account.json.email)}/keys`, {});
+  const keyFile = Buffer.from(String(key.json.privateKeyData), 'base64').toString('utf8');
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const p = await context.newPage();
+  p.setDefaultTimeout(10_000);
+  try {
+    await p.goto(`${server.api}/console/`);
+    await p.getByRole('radio', { name: 'Service-account key' }).check();
+    await p.getByLabel('Key file (JSON)').fill('{"client_email": "x"}');
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.locator('.field-error', { hasText: 'private_key' }).waitFor();
+    await p.getByLabel('Key file (JSON)').fill(keyFile);
+    await p.getByRole('button', { name: 'Sign in' }).click();
+    await p.getByText(/console-viewer@/).waitFor();
+    // The overview's history is the admin's alone: refused in words.
+    await p.getByText('PERMISSION_DENIED').waitFor();
+    await p.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Registries' }).click();
+    await p.getByRole('link', { name: REG }).waitFor();
+    // A viewer may not create: the API's refusal is shown.
+    await p.getByLabel('Registry ID').fill('viewer-made');
+    await p.getByRole('button', { name: 'Create registry' }).click();
+    await p.getByText(/PERMISSION_DENIED.*cloudiot\.registries\.create/).waitFor();
+    await p.screenshot({ path: join(SHOTS, 'sign-in-key.png') });
+    assert.ok(!stdout.includes('PRIVATE KEY') && !server.stderr().includes('PRIVATE KEY'), 'the private key is not logged');
+  } finally {
+    await context.close();
+  }
+});
