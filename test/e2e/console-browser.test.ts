@@ -167,6 +167,7 @@ async function operate(): Promise<void> {
   await api(server, 'POST', `/v1/${regPath}:bindDeviceToGateway`, { gatewayId: 'gw-1', deviceId: 'behind-2' });
   await gateway.publishAsync('/devices/behind-2/events', 'x', { qos: 0 });
   await page.getByTestId('gateway-error-behind-2').waitFor();
+  await page.getByTestId('attached-behind-1').getByText('attached', { exact: true }).waitFor();
   await page.evaluate('window.scrollTo(0, 0)');
   await shot('gateway');
 
@@ -209,6 +210,7 @@ async function operate(): Promise<void> {
     await page.goto(`${server.api}${path}`);
     await page.locator('h1').first().waitFor();
     await page.waitForLoadState('networkidle', { timeout: 1000 }).catch(() => undefined);
+    if (name === 'gateway') await page.getByTestId('attached-behind-1').getByText('attached', { exact: true }).waitFor();
     await shot(name, '-1920x1080');
   }
   await page.setViewportSize({ width: 1280, height: 800 });

@@ -1,5 +1,5 @@
 import type { JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { call, v1 } from '../api.js';
 import { ago } from '../logic/api-errors.js';
 import { isGateway, type Connection, type Device, type Registry } from '../types.js';
@@ -36,20 +36,21 @@ export function DevicesPage(props: { registryName: string }): JSX.Element {
   );
   const devices = page.data?.devices ?? [];
   const [online, setOnline] = useState<Map<string, Connection>>(new Map());
-  const refreshOnline = (): void => {
+  const [tick, setTick] = useState(0);
+  // The page's devices' connection states: when the page changes, and every few seconds.
+  useEffect(() => {
     const ids = (page.data?.devices ?? []).map((d) => d.id);
-    if (ids.length === 0) return;
+    if (ids.length === 0) return setOnline(new Map());
+    let live = true;
     call<{ connections: Connection[] }>('GET', `${v1(name)}/devices:connections`, { query: { deviceIds: ids.join(',') } }).then(
-      (r) => setOnline(new Map(r.connections.map((c) => [c.deviceId, c]))),
+      (r) => live && setOnline(new Map(r.connections.map((c) => [c.deviceId, c]))),
       () => undefined,
     );
-  };
-  useInterval(refreshOnline, 3000);
-  const [lastPage, setLastPage] = useState<unknown>();
-  if (lastPage !== page.data) {
-    setLastPage(page.data);
-    refreshOnline();
-  }
+    return () => {
+      live = false;
+    };
+  }, [page.data, name, tick]);
+  useInterval(() => setTick((t) => t + 1), 3000);
   const now = useNow();
   const settings = useForm(REGISTRY_FIELDS);
   const create = useForm(['device.id', 'device.credentials', 'device.gateway_config']);

@@ -1,5 +1,5 @@
 import type { JSX } from 'preact';
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { call, v1 } from '../api.js';
 import { ago, statusInWords } from '../logic/api-errors.js';
 import type { Connection, Device } from '../types.js';
@@ -21,15 +21,20 @@ export function GatewaySection(props: { gateway: Device; now: number }): JSX.Ele
     [gw.name],
   );
   const [connections, setConnections] = useState<Map<string, Connection>>(new Map());
-  const refresh = (): void => {
-    bound.reload();
+  // Each (re)load of the bound devices is followed by their connection states.
+  useEffect(() => {
     const ids = (bound.data ?? []).map((d) => d.id);
     if (ids.length === 0) return setConnections(new Map());
+    let live = true;
     call<{ connections: Connection[] }>('GET', `${v1(registry)}/devices:connections`, { query: { deviceIds: ids.join(',') } }).then(
-      (r) => setConnections(new Map(r.connections.map((c) => [c.deviceId, c]))),
+      (r) => live && setConnections(new Map(r.connections.map((c) => [c.deviceId, c]))),
       () => undefined,
     );
-  };
+    return () => {
+      live = false;
+    };
+  }, [bound.data, registry]);
+  const refresh = bound.reload;
   useInterval(refresh, 2000);
   const form = useForm(['device_id', 'gateway_id']);
   const [deviceId, setDeviceId] = useState('');
