@@ -1,7 +1,8 @@
 import { randomUUID, X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { isLoopbackHost, redactConfig, type Config, type ListenAddress } from '../config/schema.js';
 import { createApiServer } from '../adapters/rest/api-server.js';
@@ -11,6 +12,9 @@ import { NodeServiceAccountCrypto } from '../adapters/crypto/service-account-cry
 import { registerEventLogRoutes } from '../adapters/rest/event-log-routes.js';
 import { registerMetricsRoute } from '../adapters/rest/metrics-route.js';
 import { registerHealthRoutes } from '../adapters/rest/health-routes.js';
+import { registerMetricsHistoryRoute } from '../adapters/rest/metrics-history-route.js';
+import { registerConsoleRoutes } from '../adapters/console/console-routes.js';
+import { MetricsHistory } from '../observability/metrics-history.js';
 import { MqttBridge } from '../adapters/mqtt/mqtt-bridge.js';
 import { SessionIo } from '../adapters/mqtt/session-io.js';
 import { DEFAULT_MQTT_LIMITS } from '../adapters/mqtt/session-types.js';
@@ -184,6 +188,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     deadlines.guardWrites(live, ['send']),
     auth,
     config.pubsubAutoCreateTopics ? pubsub.admin : undefined,
+    live,
   );
   const accounts = new ServiceAccountAdmin({ store, crypto: saCrypto, clock: systemClock, auth, credentials, bus, tokenUri: config.tokenUri });
 
@@ -258,6 +263,12 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     contentType: metrics.registry.contentType,
   });
 
+  const history = new MetricsHistory({ totals: () => metrics.totals(), connectedDevices: () => live.knownConnected, now: systemClock.now });
+  history.start();
+  registerMetricsHistoryRoute(api, { auth, history });
+  // dist/src/main/server.js -> dist/console, where scripts/build-console.mjs puts the bundle.
+  registerConsoleRoutes(api, { dir: resolve(dirname(fileURLToPath(import.meta.url)), '../../console') });
+
   const consumers = await preparePubSubConsumers(config, {
     dataDir,
     store: pubsub.store,
@@ -283,6 +294,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
   };
 
   const stopStorage = async (): Promise<void> => {
+    history.stop();
     stopFollowingKeys();
     stopFollowingNodes();
     live.close();

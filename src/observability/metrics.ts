@@ -33,6 +33,21 @@ export interface MeteredSlot {
 
 export type ApiTransport = 'rest' | 'grpc';
 
+export type MessageOutKind = 'config' | 'command' | 'error';
+
+/** Totals since the start, read by the metrics history. */
+export interface MetricTotals {
+  /** Device messages committed to the sink (both bridges). */
+  messagesIn: number;
+  /** Config, command and gateway-error PUBLISHes sent to devices. */
+  messagesOut: number;
+  /** Refused MQTT CONNECTs, HTTP bridge authentication failures, gateway errors, and API calls answered with a server-side error. */
+  errors: number;
+}
+
+/** Canonical codes that mean the server failed, not the caller. */
+const SERVER_ERROR_CODES = new Set(['INTERNAL', 'UNKNOWN', 'UNAVAILABLE', 'DATA_LOSS', 'DEADLINE_EXCEEDED']);
+
 /**
  * The server's Prometheus metrics. Hot paths touch pre-labelled children (no label lookups per
  * message); latency histograms are observed for every message.
@@ -56,6 +71,9 @@ export class BridgeMetrics {
   private readonly apiLatency: Histogram<'transport' | 'method'>;
   private readonly attaches: Counter<'result'>;
   private readonly detaches: Counter<'initiator'>;
+  private readonly messagesOut: Counter<'kind'>;
+  /** Plain running totals for the metrics history (docs/compat.md C-CONSOLE-HISTORY). */
+  private readonly tallies: MetricTotals = { messagesIn: 0, messagesOut: 0, errors: 0 };
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'bridgehead_' });
@@ -114,6 +132,12 @@ export class BridgeMetrics {
       labelNames: ['result'],
       registers: [this.registry],
     });
+    this.messagesOut = new Counter({
+      name: 'bridgehead_mqtt_messages_out_total',
+      help: 'PUBLISH packets sent to devices by kind (config, command, gateway error)',
+      labelNames: ['kind'],
+      registers: [this.registry],
+    });
     this.detaches = new Counter({
       name: 'bridgehead_gateway_detach_total',
       help: 'Devices detached from a gateway: asked by the gateway, or by the server (device error, API change, takeover)',
@@ -143,14 +167,26 @@ export class BridgeMetrics {
     });
   }
 
+  totals(): MetricTotals {
+    return { ...this.tallies };
+  }
+
+  messageOut(kind: MessageOutKind): void {
+    this.tallies.messagesOut++;
+    if (kind === 'error') this.tallies.errors++;
+    this.messagesOut.inc({ kind });
+  }
+
   /** IngressObserver: one sink commit took `seconds` and acknowledged `messages` messages. */
   committed(seconds: number, messages: number): void {
+    this.tallies.messagesIn += messages;
     this.sinkCommitLatency.observe(seconds);
     // Every message of a commit waited the same time for its PUBACK, give or take a microtask.
     for (let i = 0; i < messages; i++) this.pubackLatency.observe(seconds);
   }
 
   connect(result: 'accepted' | 'refused'): void {
+    if (result === 'refused') this.tallies.errors++;
     this.connects.inc({ result });
   }
 
@@ -186,6 +222,7 @@ export class BridgeMetrics {
 
   /** DeviceHttpObserver: a device JWT refused over HTTP. */
   httpAuthFailure(reason: string): void {
+    this.tallies.errors++;
     (this.httpAuthFailures ??= new Counter({
       name: 'bridgehead_http_bridge_auth_failures_total',
       help: 'HTTP device bridge authentication failures by reason',
@@ -228,6 +265,7 @@ export class BridgeMetrics {
    * streaming calls, whose length says nothing about the server's speed.
    */
   apiCall(transport: ApiTransport, method: string, code: string, seconds: number | undefined): void {
+    if (SERVER_ERROR_CODES.has(code)) this.tallies.errors++;
     this.apiRequests.inc({ transport, method, code });
     if (seconds !== undefined) this.apiLatency.observe({ transport, method }, seconds);
   }

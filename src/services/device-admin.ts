@@ -27,6 +27,8 @@ import type {
   BindingRequest,
   CreateDeviceRegistryRequest,
   CreateDeviceRequest,
+  DeviceConnection,
+  DeviceConnectionsRequest,
   DeviceList,
   DeviceView,
   GetDeviceRequest,
@@ -44,7 +46,7 @@ import type {
   UpdateDeviceRegistryRequest,
   UpdateDeviceRequest,
 } from './device-manager-requests.js';
-import type { Bus, BusEvent, Clock, DeviceListFilter, KeyInspector, Store } from './ports.js';
+import type { Bus, BusEvent, Clock, DeviceListFilter, KeyInspector, Presence, Store } from './ports.js';
 
 /** What creates the Pub/Sub topics registries route to (PubSubAdmin). */
 export interface TopicProvisioner {
@@ -74,6 +76,8 @@ export class DeviceAdmin {
      * C-PS-AUTO-TOPICS); absent when pubsubAutoCreateTopics is off.
      */
     private readonly topics?: TopicProvisioner,
+    /** Live connection state (docs/compat.md C-CONSOLE-CONNECTION); absent: every device reads as offline. */
+    private readonly presence?: Presence,
   ) {}
 
   // ---- registries ----
@@ -194,6 +198,8 @@ export class DeviceAdmin {
       }
     }
     if (req.deviceIds?.length) filter.deviceIds = req.deviceIds;
+    if (req.deviceIdPrefix) filter.idPrefix = checkIdPrefix(req.deviceIdPrefix);
+    if (req.blocked !== undefined) filter.blocked = req.blocked;
     if (req.deviceNumIds?.length) filter.deviceNumIds = req.deviceNumIds;
     const o = req.gatewayListOptions ?? {};
     const gatewayType = o.gatewayType === 'GATEWAY_TYPE_UNSPECIFIED' ? undefined : o.gatewayType;
@@ -213,6 +219,32 @@ export class DeviceAdmin {
       filter.gatewaysOfDevice = dev.numId;
     }
     return filter;
+  }
+
+  /**
+   * Bridgehead's extension (docs/compat.md C-CONSOLE-CONNECTION): whether each named device (at
+   * most a page's worth) has a live session now, and through which gateway. Unknown IDs are left out.
+   */
+  async getDeviceConnections(caller: Principal, req: DeviceConnectionsRequest): Promise<DeviceConnection[]> {
+    const key = await this.registryTarget(caller, 'listDevices', req.parent, 'parent');
+    await this.requireRegistry(key);
+    const ids = req.deviceIds ?? [];
+    if (ids.length === 0) throw invalidArgument('device_ids', 'device_ids must name at least one device.');
+    if (ids.length > LIMITS.maxPageSize) throw invalidArgument('device_ids', `At most ${LIMITS.maxPageSize} entries are allowed in device_ids.`);
+    const page = await this.store.listDevices(key, { deviceIds: ids }, undefined, ids.length);
+    const gateways = new Map<string, string | undefined>();
+    const out: DeviceConnection[] = [];
+    for (const d of page.items) {
+      const connected = this.presence?.isConnected(d.numId) ?? false;
+      const through = connected ? this.presence?.attachedThrough(d.numId) : undefined;
+      let gatewayId: string | undefined;
+      if (through !== undefined) {
+        if (!gateways.has(through)) gateways.set(through, (await this.store.getDeviceByNumId(through))?.id);
+        gatewayId = gateways.get(through);
+      }
+      out.push({ deviceId: d.id, numId: d.numId, connected, ...(gatewayId === undefined ? {} : { gatewayId }) });
+    }
+    return out;
   }
 
   async updateDevice(caller: Principal, req: UpdateDeviceRequest): Promise<Device> {
@@ -434,4 +466,12 @@ function checkExpectedRevision(what: 'device' | 'registry', revision: number, ex
   throw new ApiError('ABORTED', `The ${what} changed since it was read (revision ${revision}, expected ${expected}); read it again and retry.`, {
     reason: 'ETAG_MISMATCH',
   });
+}
+
+/** A device ID prefix: the characters an ID may hold, so that a prefix that can match nothing is said so. */
+function checkIdPrefix(prefix: string): string {
+  if (prefix.length > 256 || !/^[a-zA-Z0-9._%+~-]+$/.test(prefix)) {
+    throw invalidArgument('device_id_prefix', `device_id_prefix may hold only the characters of a device ID (letters, digits, . _ % + ~ -), at most 256, got ${echo(prefix)}.`);
+  }
+  return prefix;
 }

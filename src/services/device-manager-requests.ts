@@ -102,8 +102,25 @@ export interface ListDevicesRequest {
   deviceIds?: string[];
   fieldMask?: string[];
   gatewayListOptions?: { gatewayType?: GatewayType; associationsGatewayId?: string; associationsDeviceId?: string };
+  /** Bridgehead's extensions (docs/compat.md C-CONSOLE-PREFIX). */
+  deviceIdPrefix?: string;
+  blocked?: boolean;
   pageSize?: number;
   pageToken?: string;
+}
+
+/** Bridgehead's extension (docs/compat.md C-CONSOLE-CONNECTION): the live state of devices of one registry. */
+export interface DeviceConnectionsRequest {
+  parent?: string;
+  deviceIds?: string[];
+}
+
+export interface DeviceConnection {
+  deviceId: string;
+  numId: string;
+  connected: boolean;
+  /** The gateway's device ID, when the device is attached through one (and its session is held on this node). */
+  gatewayId?: string;
 }
 
 export interface ModifyConfigRequest {

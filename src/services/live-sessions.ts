@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { ApiError, isApiError } from '../domain/errors.js';
 import type { Device } from '../domain/model.js';
 import type { CommandSender } from './command-sender.js';
-import type { Bus, BusEvent, BusReply, BusRequest, Clock, CommandOutcome, Store, Timers } from './ports.js';
+import type { Bus, BusEvent, BusReply, BusRequest, Clock, CommandOutcome, Presence, Store, Timers } from './ports.js';
 import type { RegistryCache } from './registry-cache.js';
 import { SessionDirectory, type LiveSession, type SessionRegistry } from './session-directory.js';
 
@@ -42,7 +42,7 @@ const RECHECK_CONCURRENCY = 8;
  * sessions held by other nodes are known from their `session-claimed` events, and reached with
  * bus requests, so the same rules hold on one node and on many.
  */
-export class LiveSessions implements SessionRegistry, CommandSender {
+export class LiveSessions implements SessionRegistry, CommandSender, Presence {
   private readonly local = new SessionDirectory();
   /** When each local session claimed its device: a takeover from another node must be newer. */
   private readonly claimedAt = new Map<string, number>();
@@ -91,6 +91,11 @@ export class LiveSessions implements SessionRegistry, CommandSender {
     return [...this.members.keys()];
   }
 
+  /** Devices with a live session on this node or another this one has heard of. */
+  get knownConnected(): number {
+    return this.local.size + this.remote.size;
+  }
+
   /** Devices with a live session on this node. */
   get size(): number {
     return this.local.size;
@@ -102,6 +107,11 @@ export class LiveSessions implements SessionRegistry, CommandSender {
    */
   isConnected(numId: string): boolean {
     return this.local.get(numId) !== undefined || this.remote.has(numId);
+  }
+
+  /** Presence: the gateway a device is attached through; only sessions held here are known. */
+  attachedThrough(numId: string): string | undefined {
+    return this.local.get(numId)?.gatewayNumId(numId);
   }
 
   // ---- SessionRegistry: what a bridge calls ----

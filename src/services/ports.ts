@@ -39,6 +39,20 @@ export interface DeviceListFilter {
   boundToGateway?: string;
   /** Only gateways this device (numId) is bound to. */
   gatewaysOfDevice?: string;
+  /** Only devices whose ID starts with this (docs/compat.md C-CONSOLE-PREFIX). */
+  idPrefix?: string;
+  /** Only blocked (true) or only not blocked (false) devices (docs/compat.md C-CONSOLE-PREFIX). */
+  blocked?: boolean;
+}
+
+/**
+ * Where devices are connected right now, cluster-wide as far as this node knows (LiveSessions):
+ * what the console's "online now" reads (docs/compat.md C-CONSOLE-CONNECTION).
+ */
+export interface Presence {
+  isConnected(numId: string): boolean;
+  /** The gateway (numId) a device is attached through, when its session is held on this node. */
+  attachedThrough(numId: string): string | undefined;
 }
 
 export type { Page } from '../domain/paging.js';

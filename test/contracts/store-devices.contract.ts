@@ -284,6 +284,24 @@ export function deviceContract({ fresh }: ContractContext): void {
       assert.deepEqual(await list({ boundToGateway: 'garbage' }), []);
     });
 
+    it('filters by ID prefix and by blocked (docs/compat.md C-CONSOLE-PREFIX), combined with other filters and paged', async () => {
+      const store = await withRegistries('reg-1', 'reg-2');
+      for (const id of ['pump-1', 'pump-10', 'pump-2', 'pumpkin', 'valve-1', 'Pump-3']) await store.createDevice(makeDevice(regKey(), id));
+      await store.createDevice(makeDevice(regKey('reg-2'), 'pump-9'));
+      await store.createDevice(makeGateway(regKey(), 'pump-gw'));
+      const blocked = (await store.getDevice(regKey(), 'pump-10'))!;
+      await store.updateDevice({ ...blocked, blocked: true });
+      const list = async (f: Parameters<Store['listDevices']>[1], limit = 2): Promise<string[]> => (await listAllIds(store, regKey(), f, limit)).ids;
+      assert.deepEqual(await list({ idPrefix: 'pump-' }), ['pump-1', 'pump-10', 'pump-2', 'pump-gw']);
+      assert.deepEqual(await list({ idPrefix: 'pump-1' }), ['pump-1', 'pump-10']);
+      assert.deepEqual(await list({ idPrefix: 'Pump' }), ['Pump-3'], 'case matters');
+      assert.deepEqual(await list({ idPrefix: 'pump-', gatewayType: 'NON_GATEWAY' }), ['pump-1', 'pump-10', 'pump-2']);
+      assert.deepEqual(await list({ idPrefix: 'nothing' }), []);
+      assert.deepEqual(await list({ blocked: true }), ['pump-10']);
+      assert.deepEqual(await list({ blocked: false, idPrefix: 'pump' }, 3), ['pump-1', 'pump-2', 'pump-gw', 'pumpkin']);
+      assert.deepEqual(await list({ blocked: true, idPrefix: 'valve' }), []);
+    });
+
     it('accepts 10,000-entry deviceIds and deviceNumIds filters', async () => {
       const store = await withRegistries();
       const made: Device[] = [];

@@ -32,6 +32,7 @@ test('npm pack, install the tarball, npx bridgehead serve prints the listening l
   assert.ok(files.includes('dist/src/cli/main.js'), 'the bin is in the tarball');
   assert.ok(files.includes('dist/src/main/server.js'));
   assert.ok(files.includes('deploy/bridgehead.service'));
+  assert.ok(files.includes('dist/console/index.html') && files.some((f) => /^dist\/console\/assets\/main-\w+\.js$/.test(f)), 'the web console is in the tarball');
   assert.deepEqual(files.filter((f) => f.startsWith('dist/test/') || f.startsWith('src/') || f.endsWith('.map')), [], 'no tests, sources or maps');
   const tarball = join(dir, manifest!.filename);
   assert.equal(manifest!.filename, `bridgehead-${version}.tgz`);

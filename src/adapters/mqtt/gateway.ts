@@ -53,6 +53,7 @@ export function gatewayError(
   const json = gatewayErrorJson({ errorType: type, deviceId, description, ...(packet ? { packet: packetInfo(packet, filter)! } : {}) });
   if (s.errorsSubscribed) {
     s.send({ cmd: 'publish', topic: errorsTopic(gw.device.id), payload: Buffer.from(json), qos: 0, retain: false, dup: false });
+    s.env.metrics.messageOut('error');
   }
   const status = { code: 9, message: `mqtt: SERVER: ${type}: ${description}` };
   const at = s.env.clock.now();

@@ -63,6 +63,7 @@ function sendConfig(s: OutboundContext, slot: DeviceSlot, version: number, paylo
     s.send({ cmd: 'publish', topic: configTopic(slot.device.id), payload, qos: 0, retain: false, dup: false });
   }
   s.env.activity.configSent(slot.device.numId, now);
+  s.env.metrics.messageOut('config');
 }
 
 /** Every QoS 1 delivery takes a packet ID until its PUBACK: the bound keeps IDs from running out. */
@@ -84,6 +85,7 @@ export function redeliverConfigs(s: OutboundContext, now: number): void {
     pc.sentAt = now;
     s.send({ cmd: 'publish', topic: configTopic(slot.device.id), payload: pc.payload, qos: 1, messageId: pc.messageId, retain: false, dup: true });
     s.env.activity.configSent(slot.device.numId, now);
+    s.env.metrics.messageOut('config');
   }
 }
 
@@ -101,6 +103,7 @@ export function deliverCommand(s: OutboundContext, slot: DeviceSlot, subfolder: 
   const payload = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   if (qos === 0) {
     s.send({ cmd: 'publish', topic, payload, qos: 0, retain: false, dup: false });
+    s.env.metrics.messageOut('command');
     return Promise.resolve(true);
   }
   // The device is not keeping up: the API caller is told to retry, the connection stays
@@ -110,5 +113,6 @@ export function deliverCommand(s: OutboundContext, slot: DeviceSlot, subfolder: 
     const messageId = s.allocateMessageId();
     s.outbound.set(messageId, { kind: 'command', slot, resolve, deadline: s.env.clock.now() + s.env.limits.commandAckTimeoutMs });
     s.send({ cmd: 'publish', topic, payload, qos: 1, messageId, retain: false, dup: false });
+    s.env.metrics.messageOut('command');
   });
 }

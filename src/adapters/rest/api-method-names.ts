@@ -12,6 +12,9 @@ const DEVICE_MANAGER = 'google.cloud.iot.v1.DeviceManager/';
 const IAM = 'google.iam.admin.v1.IAM/';
 const PROJECTS = 'google.cloud.resourcemanager.v1.Projects/';
 
+/** The prefix of the names of REST methods Bridgehead adds, which Google's API does not have. */
+export const BRIDGEHEAD_EXTENSION = 'bridgehead.';
+
 export const DEVICE_MANAGER_REST_METHODS: Readonly<Record<string, string>> = {
   'PL/registries GET': 'ListDeviceRegistries',
   'PL/registries POST': 'CreateDeviceRegistry',
@@ -24,6 +27,9 @@ export const DEVICE_MANAGER_REST_METHODS: Readonly<Record<string, string>> = {
   'PLR:setIamPolicy POST': 'SetIamPolicy',
   'PLR:testIamPermissions POST': 'TestIamPermissions',
   'PLR/devices GET': 'ListDevices',
+  // Bridgehead's REST-only extensions (docs/compat.md C-CONSOLE-CONNECTION): no gRPC method of that name.
+  'PLR/devices:connections GET': `${BRIDGEHEAD_EXTENSION}GetDeviceConnections`,
+  'PLRD:connection GET': `${BRIDGEHEAD_EXTENSION}GetDeviceConnection`,
   'PLR/devices POST': 'CreateDevice',
   'PLRD GET': 'GetDevice',
   'PLRD PATCH': 'UpdateDevice',
@@ -77,7 +83,9 @@ export function restMethodName(call: RestCall): string {
   const verb = splitVerb(segments);
   if (isIamAdminPath(segments)) return IAM_REST_METHODS[iamAdminRouteKey(segments, verb, method)] ?? UNKNOWN_METHOD;
   const rpc = DEVICE_MANAGER_REST_METHODS[deviceManagerRouteKey(segments, verb, method)];
-  return rpc === undefined ? UNKNOWN_METHOD : DEVICE_MANAGER + rpc;
+  if (rpc === undefined) return UNKNOWN_METHOD;
+  // Bridgehead's own methods are not Google's DeviceManager's: named as themselves (`bridgehead.GetDeviceConnections`).
+  return rpc.startsWith(BRIDGEHEAD_EXTENSION) ? rpc : DEVICE_MANAGER + rpc;
 }
 
 /** The canonical code of an answer whose error kind is not known (success, or answered outside the error handler). */

@@ -132,6 +132,17 @@ const ROUTES: Record<string, Handler> = {
     return granted.length ? { permissions: granted } : ({} as JsonObject);
   },
   'PLR/devices GET': async (r, a, c) => listDevices(r, a, c),
+  // docs/compat.md C-CONSOLE-CONNECTION: Bridgehead's own, not Google's.
+  'PLR/devices:connections GET': async (r, a, c) => {
+    const connections = await a.getDeviceConnections(c, { parent: registryPath(r.segments), deviceIds: queryList(r.query.deviceIds ?? r.query.device_ids) });
+    return { connections: connections as unknown as Json[] };
+  },
+  'PLRD:connection GET': async (r, a, c) => {
+    const device = r.segments[7]!;
+    const [connection] = await a.getDeviceConnections(c, { parent: registryPath(r.segments), deviceIds: [device] });
+    if (!connection) throw new ApiError('NOT_FOUND', `Device ${echo(devicePath(r.segments), ECHO_MAX_PATH_CHARS)} not found.`, { reason: 'NOT_FOUND' });
+    return connection as unknown as JsonObject;
+  },
   'PLR/devices POST': async (r, a, c) =>
     deviceJson(withEtag(r, await a.createDevice(c, { parent: registryPath(r.segments), device: readDeviceMessage(r.body) })), r.enc),
   'PLRD GET': async (r, a, c) => {
@@ -245,6 +256,8 @@ async function listDevices(r: RestRequest, a: DeviceAdmin, caller: Principal): P
       associationsGatewayId: queryString(q['gatewayListOptions.associationsGatewayId'] ?? q['gateway_list_options.associations_gateway_id']),
       associationsDeviceId: queryString(q['gatewayListOptions.associationsDeviceId'] ?? q['gateway_list_options.associations_device_id']),
     },
+    deviceIdPrefix: queryString(q.deviceIdPrefix ?? q.device_id_prefix),
+    ...queryBlocked(q.blocked),
     pageSize: pageSize(r),
     pageToken: queryString(q.pageToken ?? q.page_token),
   });
@@ -252,6 +265,14 @@ async function listDevices(r: RestRequest, a: DeviceAdmin, caller: Principal): P
   const out: JsonObject = devices.length ? { devices: devices as Json[] } : {};
   if (page.nextPageToken) out.nextPageToken = page.nextPageToken;
   return out;
+}
+
+/** `blocked=true|false` (docs/compat.md C-CONSOLE-PREFIX); absent: both. */
+function queryBlocked(v: unknown): { blocked?: boolean } {
+  const s = queryString(v);
+  if (s === undefined || s === '') return {};
+  if (s === 'true' || s === 'false') return { blocked: s === 'true' };
+  throw new ApiError('INVALID_ARGUMENT', `blocked must be true or false, got ${echo(s)}.`, { field: 'blocked', reason: 'INVALID_FIELD' });
 }
 
 function pageSize(r: RestRequest): number {

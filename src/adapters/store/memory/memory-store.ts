@@ -202,6 +202,7 @@ export class MemoryStore implements Store {
     for (let i = bound(reg.ids, after); i < reg.ids.length; i++) {
       const id = reg.ids[i] as string;
       if (ids && !ids.has(id)) continue;
+      if (filter.idPrefix && !id.startsWith(filter.idPrefix)) continue;
       const numId = reg.byId.get(id) as string;
       if (numIds && !numIds.has(numId)) continue;
       if (boundTo && !boundTo.has(numId)) continue;
@@ -209,6 +210,7 @@ export class MemoryStore implements Store {
       const device = (this.devices.get(numId) as DeviceEntry).device;
       if (type === 'GATEWAY' && !isGateway(device)) continue;
       if (type === 'NON_GATEWAY' && isGateway(device)) continue;
+      if (filter.blocked !== undefined && device.blocked !== filter.blocked) continue;
       yield device;
     }
   }

@@ -294,6 +294,15 @@ export function listDevicesQuery(
     shape.push('gwof');
     where.push(`d.num_id IN (SELECT gateway_num_id FROM bindings WHERE device_num_id = ${param(num(f.gatewaysOfDevice), 'bigint')})`);
   }
+  if (f.blocked !== undefined) {
+    shape.push(f.blocked ? 'blocked' : 'unblocked');
+    where.push(f.blocked ? "(d.doc::jsonb ->> 'blocked') = 'true'" : "coalesce(d.doc::jsonb ->> 'blocked', 'false') <> 'true'");
+  }
+  if (f.idPrefix) {
+    shape.push('prefix');
+    // starts_with, not a range: the column's collation need not sort IDs bytewise.
+    where.push(`starts_with(d.id, ${param(f.idPrefix, 'text')})`);
+  }
   const text = `${DEVICE_SELECT} WHERE ${where.join(' AND ')} ORDER BY d.id LIMIT ${param(limit, 'int')}`;
   return { sql: sql(`list_devices_${shape.join('_') || 'all'}`, text), values };
 }

@@ -176,6 +176,8 @@ export interface ListShape {
   gatewayType: 'GATEWAY' | 'NON_GATEWAY' | undefined;
   boundToGateway: boolean;
   gatewaysOfDevice: boolean;
+  idPrefix: boolean;
+  blocked: boolean | undefined;
 }
 
 export const listShape = (f: DeviceListFilter): ListShape => ({
@@ -185,6 +187,8 @@ export const listShape = (f: DeviceListFilter): ListShape => ({
   gatewayType: f.gatewayType === 'GATEWAY' || f.gatewayType === 'NON_GATEWAY' ? f.gatewayType : undefined,
   boundToGateway: f.boundToGateway !== undefined,
   gatewaysOfDevice: f.gatewaysOfDevice !== undefined,
+  idPrefix: (f.idPrefix ?? '') !== '',
+  blocked: f.blocked,
 });
 
 /**
@@ -205,6 +209,11 @@ export function listDevicesSql(s: ListShape): string {
   if (s.gatewaysOfDevice) {
     where.push('d.num_id IN (SELECT gateway_num_id FROM bindings WHERE device_num_id = @gateways_of_device)');
   }
+  // A range on the id index: every ID character sorts below U+007F.
+  if (s.idPrefix) where.push('d.id >= @id_prefix AND d.id < @id_prefix_end');
+  // `blocked` lives in the device's JSON document: a scan of the registry's rows, in id order.
+  if (s.blocked === true) where.push("json_extract(d.doc, '$.blocked') = 1");
+  if (s.blocked === false) where.push("coalesce(json_extract(d.doc, '$.blocked'), 0) = 0");
   return `${DEVICE_SELECT} WHERE ${where.join(' AND ')} ORDER BY d.id LIMIT @limit`;
 }
 
@@ -228,6 +237,8 @@ export function listDevicesParams(
     num_ids: JSON.stringify(numIds),
     bound_to_gateway: num(f.boundToGateway),
     gateways_of_device: num(f.gatewaysOfDevice),
+    id_prefix: f.idPrefix ?? '',
+    id_prefix_end: `${f.idPrefix ?? ''}\u007f`,
     limit,
   };
 }

@@ -1,0 +1,93 @@
+import { problemOf, type ApiProblem } from './logic/api-errors.js';
+
+/** A refused API call, carrying the API's own words. */
+export class ApiFailure extends Error {
+  constructor(readonly problem: ApiProblem) {
+    super(problem.message);
+  }
+}
+
+/** The signed-in session: the bearer token lives here and in sessionStorage, never in a URL. */
+export interface Session {
+  token: string;
+  project: string;
+  location: string;
+  /** How the operator signed in, for the header. */
+  who: string;
+}
+
+const KEY = 'bridgehead.console.session';
+
+export function loadSession(): Session | undefined {
+  try {
+    const raw = sessionStorage.getItem(KEY);
+    return raw ? (JSON.parse(raw) as Session) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function saveSession(s: Session | undefined): void {
+  if (s) sessionStorage.setItem(KEY, JSON.stringify(s));
+  else sessionStorage.removeItem(KEY);
+}
+
+let current: Session | undefined = loadSession();
+let onSignedOut: () => void = () => {};
+
+export const session = (): Session | undefined => current;
+export function setSession(s: Session | undefined): void {
+  current = s;
+  saveSession(s);
+}
+export function whenSignedOut(f: () => void): void {
+  onSignedOut = f;
+}
+
+export type Query = Record<string, string | number | boolean | undefined | readonly string[]>;
+
+export function queryString(q: Query | undefined): string {
+  if (!q) return '';
+  const p = new URLSearchParams();
+  for (const [k, v] of Object.entries(q)) {
+    if (v === undefined || v === '') continue;
+    if (Array.isArray(v)) for (const x of v) p.append(k, x);
+    else p.set(k, String(v));
+  }
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
+/** One call of the public REST API with the session's bearer token. */
+export async function call<T>(method: string, path: string, opts: { body?: unknown; query?: Query; token?: string } = {}): Promise<T> {
+  const token = opts.token ?? current?.token;
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  let res: Response;
+  try {
+    res = await fetch(`${path}${queryString(opts.query)}`, {
+      method,
+      headers,
+      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      cache: 'no-store',
+    });
+  } catch (e) {
+    throw new ApiFailure({ status: 'UNAVAILABLE', message: `The server could not be reached (${(e as Error).message}).`, httpStatus: 0 });
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    const failure = new ApiFailure(problemOf(res.status, text));
+    // An expired or revoked token: back to the sign-in page, saying why.
+    if (res.status === 401 && opts.token === undefined && current) {
+      setSession(undefined);
+      onSignedOut();
+    }
+    throw failure;
+  }
+  return (text ? JSON.parse(text) : {}) as T;
+}
+
+/** `projects/p/locations/l` of the session. */
+export const locationName = (): string => `projects/${current?.project ?? ''}/locations/${current?.location ?? ''}`;
+export const v1 = (name: string): string => `/v1/${name.split('/').map(encodeURIComponent).join('/')}`;

@@ -1,0 +1,360 @@
+import type { JSX } from 'preact';
+import { useState } from 'preact/hooks';
+import { call, v1 } from '../api.js';
+import { ago, statusInWords } from '../logic/api-errors.js';
+import { diffLines } from '../logic/diff.js';
+import { asText, formatPayload, fromBase64, toBase64, utf8 } from '../logic/payload.js';
+import { isGateway, type Connection, type Credential, type Device, type DeviceConfig, type DeviceState } from '../types.js';
+import { Done, Field, Link, Problem, Section, Time, useForm, useInterval, useLoad, useNow } from '../ui.js';
+import { GatewaySection } from './gateway.js';
+
+const registryOf = (deviceName: string): string => deviceName.split('/').slice(0, 6).join('/');
+const textOf = (b64: string | undefined): string => {
+  const bytes = fromBase64(b64);
+  return asText(bytes) ?? `(binary, ${bytes.length} bytes)`;
+};
+
+export function DevicePage(props: { deviceName: string }): JSX.Element {
+  const name = props.deviceName;
+  const registry = registryOf(name);
+  const deviceId = name.split('/').pop() ?? '';
+  const device = useLoad(() => call<Device>('GET', v1(name)), [name]);
+  const configs = useLoad(() => call<{ deviceConfigs?: DeviceConfig[] }>('GET', `${v1(name)}/configVersions`).then((r) => r.deviceConfigs ?? []), [name]);
+  const states = useLoad(() => call<{ deviceStates?: DeviceState[] }>('GET', `${v1(name)}/states`).then((r) => r.deviceStates ?? []), [name]);
+  const connection = useLoad(() => call<Connection>('GET', `${v1(name)}:connection`), [name]);
+  // Live: connection status, last* times and config acks follow the device.
+  useInterval(() => {
+    connection.reload();
+    device.reload();
+    configs.reload();
+    states.reload();
+  }, 2000);
+  const now = useNow(2000);
+  const d = device.data;
+
+  return (
+    <main id="main">
+      <nav aria-label="Breadcrumb" class="crumbs">
+        <Link href="/registries">Registries</Link> / <Link href={`/${registry}`}>{registry.split('/').pop()}</Link> / <span>{deviceId}</span>
+      </nav>
+      <h1>
+        {isGateway(d) ? 'Gateway' : 'Device'} {deviceId}{' '}
+        <span class={`badge ${connection.data?.connected ? 'on' : 'off'}`} role="status" aria-live="polite" data-testid="connection">
+          {connection.data?.connected ? (connection.data.gatewayId ? `online via ${connection.data.gatewayId}` : 'online') : 'offline'}
+        </span>
+        {d?.blocked && <span class="badge blocked">blocked</span>}
+      </h1>
+      {!d && <Problem problem={device.problem} />}
+      {d && (
+        <div class="columns">
+          <div>
+            <Overview device={d} now={now} onChanged={device.reload} />
+            <Credentials device={d} now={now} onChanged={device.reload} />
+            <Command device={d} />
+          </div>
+          <div>
+            {isGateway(d) ? <GatewaySection gateway={d} now={now} /> : <GatewaysOf device={d} />}
+            <Configs device={d} configs={configs.data ?? []} now={now} onChanged={() => (configs.reload(), device.reload())} />
+            <States states={states.data ?? []} now={now} />
+          </div>
+        </div>
+      )}
+    </main>
+  );
+}
+
+function Overview(props: { device: Device; now: number; onChanged: () => void }): JSX.Element {
+  const d = props.device;
+  const form = useForm(['device.metadata', 'device.blocked', 'device.log_level']);
+  const [metadata, setMetadata] = useState(() => Object.entries(d.metadata ?? {}).map(([k, v]) => `${k}=${v}`).join('\n'));
+  const times: [string, string | undefined][] = [
+    ['Last heartbeat', d.lastHeartbeatTime],
+    ['Last event', d.lastEventTime],
+    ['Last state', d.lastStateTime],
+    ['Last config sent', d.lastConfigSendTime],
+    ['Last config ack', d.lastConfigAckTime],
+    ['Last error', d.lastErrorTime],
+  ];
+  const patch = (body: Record<string, unknown>, mask: string, done: string): void =>
+    void form.submit(async () => {
+      await call('PATCH', v1(d.name), { body, query: { updateMask: mask } });
+      props.onChanged();
+      return done;
+    });
+  return (
+    <Section title="Status and metadata" id="device-overview">
+      <dl class="facts">
+        <dt>numId</dt>
+        <dd class="mono">{d.numId}</dd>
+        {times.map(([label, iso]) => (
+          <>
+            <dt>{label}</dt>
+            <dd>
+              <Time iso={iso} now={props.now} ago={ago} />
+            </dd>
+          </>
+        ))}
+        <dt>Last error status</dt>
+        <dd data-testid="last-error">{statusInWords(d.lastErrorStatus)}</dd>
+        <dt>Log level</dt>
+        <dd>{d.logLevel ?? 'registry default'}</dd>
+      </dl>
+      <div class="actions">
+        <button type="button" class={d.blocked ? '' : 'danger'} onClick={() => patch({ blocked: !d.blocked }, 'blocked', d.blocked ? 'Unblocked.' : 'Blocked: its connection is closed.')}>
+          {d.blocked ? 'Unblock device' : 'Block device'}
+        </button>
+      </div>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          const entries = metadata
+            .split('\n')
+            .map((l) => l.trim())
+            .filter(Boolean)
+            .map((l) => {
+              const at = l.indexOf('=');
+              return at < 0 ? [l, ''] : [l.slice(0, at).trim(), l.slice(at + 1)];
+            });
+          patch({ metadata: Object.fromEntries(entries) }, 'metadata', 'Metadata saved.');
+        }}
+      >
+        <Field label="Metadata (key=value, one a line)" error={form.errorFor('device.metadata')}>
+          {(id, by) => <textarea id={id} aria-describedby={by} rows={3} spellcheck={false} value={metadata} onInput={(e) => setMetadata(e.currentTarget.value)} />}
+        </Field>
+        <Problem problem={form.general} />
+        <Done text={form.done} />
+        <button type="submit" disabled={form.busy}>
+          Save metadata
+        </button>
+      </form>
+    </Section>
+  );
+}
+
+function Credentials(props: { device: Device; now: number; onChanged: () => void }): JSX.Element {
+  const d = props.device;
+  const creds = d.credentials ?? [];
+  const form = useForm(['device.credentials']);
+  const [format, setFormat] = useState('ES256_PEM');
+  const [key, setKey] = useState('');
+  const [expires, setExpires] = useState('');
+  const save = (next: Credential[], done: string): Promise<void> =>
+    form.submit(async () => {
+      await call('PATCH', v1(d.name), { body: { credentials: next }, query: { updateMask: 'credentials' } });
+      props.onChanged();
+      return done;
+    });
+  return (
+    <Section title="Credentials" id="device-credentials">
+      {creds.length === 0 && <p>No credentials: the device cannot connect.</p>}
+      <ul class="plain">
+        {creds.map((c, i) => {
+          const exp = c.expirationTime && Date.parse(c.expirationTime) > 0 ? c.expirationTime : undefined;
+          const expired = exp !== undefined && Date.parse(exp) < props.now;
+          return (
+            <li key={i} class="cred">
+              <span class="mono">{c.publicKey?.format}</span> <span class="mono small">{(c.publicKey?.key ?? '').replace(/-----[^-]+-----|\s/g, '').slice(0, 24)}…</span>{' '}
+              <span class={expired ? 'bad' : ''}>{exp ? `${expired ? 'expired' : 'expires'} ${exp}` : 'never expires'}</span>{' '}
+              <button type="button" class="danger small" aria-label={`Remove credential ${i + 1}`} onClick={() => void save(creds.filter((_, j) => j !== i), 'Credential removed.')}>
+                Remove
+              </button>
+            </li>
+          );
+        })}
+      </ul>
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          const added: Credential = { publicKey: { format, key: key.trim() }, ...(expires ? { expirationTime: new Date(expires).toISOString() } : {}) };
+          void save([...creds, added], 'Credential added.').then(() => setKey(''));
+        }}
+      >
+        <div class="grid2">
+          <Field label="Key format">
+            {(id) => (
+              <select id={id} value={format} onChange={(e) => setFormat(e.currentTarget.value)}>
+                {['ES256_PEM', 'ES256_X509_PEM', 'RSA_PEM', 'RSA_X509_PEM'].map((f) => (
+                  <option value={f}>{f}</option>
+                ))}
+              </select>
+            )}
+          </Field>
+          <Field label="Expires (optional)">{(id) => <input id={id} type="datetime-local" value={expires} onInput={(e) => setExpires(e.currentTarget.value)} />}</Field>
+        </div>
+        <Field label="Public key (PEM)" error={form.errorFor('device.credentials')}>
+          {(id, by) => <textarea id={id} aria-describedby={by} rows={3} spellcheck={false} value={key} onInput={(e) => setKey(e.currentTarget.value)} />}
+        </Field>
+        <Problem problem={form.general} />
+        <Done text={form.done} />
+        <button type="submit" disabled={form.busy}>
+          Add credential
+        </button>
+      </form>
+    </Section>
+  );
+}
+
+function Configs(props: { device: Device; configs: DeviceConfig[]; now: number; onChanged: () => void }): JSX.Element {
+  const { device, configs } = props;
+  const latest = configs[0];
+  const [text, setText] = useState<string | undefined>(undefined);
+  const editor = text ?? textOf(latest?.binaryData);
+  const form = useForm(['binary_data', 'version_to_update']);
+  const [left, setLeft] = useState<string>('');
+  const [right, setRight] = useState<string>('');
+  const versionText = (v: string): string => textOf(configs.find((c) => c.version === v)?.binaryData);
+  const a = left || configs[1]?.version || '';
+  const b = right || latest?.version || '';
+  return (
+    <Section title="Configuration" id="device-config">
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void form.submit(async () => {
+            const saved = await call<DeviceConfig>('POST', `${v1(device.name)}:modifyCloudToDeviceConfig`, {
+              body: { binaryData: toBase64(utf8(editor)), ...(latest?.version ? { versionToUpdate: latest.version } : {}) },
+            });
+            setText(undefined);
+            props.onChanged();
+            return `Version ${saved.version} pushed.`;
+          });
+        }}
+      >
+        <Field label="Config (new version)" error={form.errorFor('binary_data') ?? form.errorFor('version_to_update')} hint="Sent to the device as UTF-8; based on the latest version.">
+          {(id, by) => <textarea id={id} aria-describedby={by} rows={5} spellcheck={false} class="mono" value={editor} onInput={(e) => setText(e.currentTarget.value)} />}
+        </Field>
+        <Problem problem={form.general} />
+        <Done text={form.done} />
+        <button type="submit" disabled={form.busy}>
+          Push new version
+        </button>
+      </form>
+      <h3>History</h3>
+      <table class="compact">
+        <thead>
+          <tr>
+            <th scope="col">Version</th>
+            <th scope="col">Updated</th>
+            <th scope="col">Device ack</th>
+            <th scope="col">Data</th>
+          </tr>
+        </thead>
+        <tbody>
+          {configs.map((c) => (
+            <tr key={c.version}>
+              <td>{c.version}</td>
+              <td>
+                <Time iso={c.cloudUpdateTime} now={props.now} ago={ago} />
+              </td>
+              <td data-testid={`ack-${c.version}`}>{c.deviceAckTime ? <Time iso={c.deviceAckTime} now={props.now} ago={ago} /> : 'not acknowledged'}</td>
+              <td class="mono clip">{textOf(c.binaryData)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {configs.length > 1 && (
+        <div class="diff-box">
+          <h3>Compare versions</h3>
+          <div class="row">
+            <Field label="From version">
+              {(id) => (
+                <select id={id} value={a} onChange={(e) => setLeft(e.currentTarget.value)}>
+                  {configs.map((c) => (
+                    <option value={c.version}>{c.version}</option>
+                  ))}
+                </select>
+              )}
+            </Field>
+            <Field label="To version">
+              {(id) => (
+                <select id={id} value={b} onChange={(e) => setRight(e.currentTarget.value)}>
+                  {configs.map((c) => (
+                    <option value={c.version}>{c.version}</option>
+                  ))}
+                </select>
+              )}
+            </Field>
+          </div>
+          <pre class="diff" aria-label={`Differences from version ${a} to ${b}`}>
+            {diffLines(versionText(a), versionText(b)).map((l) => (
+              <div class={l.op === '+' ? 'add' : l.op === '-' ? 'del' : ''}>
+                {l.op} {l.text}
+              </div>
+            ))}
+          </pre>
+        </div>
+      )}
+    </Section>
+  );
+}
+
+function States(props: { states: DeviceState[]; now: number }): JSX.Element {
+  return (
+    <Section title="State history" id="device-states">
+      {props.states.length === 0 && <p>The device has reported no state.</p>}
+      <ul class="plain">
+        {props.states.map((s) => (
+          <li key={s.updateTime}>
+            <Time iso={s.updateTime} now={props.now} ago={ago} />
+            <pre>{formatPayload(fromBase64(s.binaryData), 'json').text}</pre>
+          </li>
+        ))}
+      </ul>
+    </Section>
+  );
+}
+
+function Command(props: { device: Device }): JSX.Element {
+  const form = useForm(['binary_data', 'subfolder']);
+  const [data, setData] = useState('');
+  const [subfolder, setSubfolder] = useState('');
+  return (
+    <Section title="Send a command" id="device-command">
+      <form
+        onSubmit={(e) => {
+          e.preventDefault();
+          void form.submit(async () => {
+            await call('POST', `${v1(props.device.name)}:sendCommandToDevice`, { body: { binaryData: toBase64(utf8(data)), ...(subfolder.trim() ? { subfolder: subfolder.trim() } : {}) } });
+            return 'Command delivered.';
+          });
+        }}
+      >
+        <div class="grid2">
+          <Field label="Command (text)" error={form.errorFor('binary_data')}>
+            {(id, by) => <input id={id} aria-describedby={by} value={data} onInput={(e) => setData(e.currentTarget.value)} />}
+          </Field>
+          <Field label="Subfolder (optional)" error={form.errorFor('subfolder')}>
+            {(id, by) => <input id={id} aria-describedby={by} value={subfolder} onInput={(e) => setSubfolder(e.currentTarget.value)} />}
+          </Field>
+        </div>
+        <Problem problem={form.general} />
+        <Done text={form.done} />
+        <button type="submit" disabled={form.busy}>
+          Send command
+        </button>
+      </form>
+    </Section>
+  );
+}
+
+/** A non-gateway device: the gateways it is bound to. */
+function GatewaysOf(props: { device: Device }): JSX.Element {
+  const registry = registryOf(props.device.name);
+  const list = useLoad(
+    () => call<{ devices?: Device[] }>('GET', `${v1(registry)}/devices`, { query: { 'gatewayListOptions.associationsDeviceId': props.device.id, pageSize: 100 } }).then((r) => r.devices ?? []),
+    [props.device.name],
+  );
+  return (
+    <Section title="Bound to gateways" id="device-gateways">
+      <Problem problem={list.problem} />
+      {list.data?.length === 0 && <p>Not bound to any gateway.</p>}
+      <ul class="plain">
+        {(list.data ?? []).map((g) => (
+          <li key={g.id}>
+            <Link href={`/${registry}/devices/${g.id}`}>{g.id}</Link>
+          </li>
+        ))}
+      </ul>
+    </Section>
+  );
+}
