@@ -179,6 +179,19 @@ async function operate(): Promise<void> {
   assert.equal(await page.locator('#devices-list tbody tr', { hasText: 'gw-1' }).count(), 0);
   await page.locator('#devices-list tbody tr', { has: page.getByRole('link', { name: 'dev-1', exact: true }) }).getByText('online').waitFor();
   await shot('devices');
+  // Paging: 60 devices under one prefix are two pages of 50.
+  const ids = Array.from({ length: 60 }, (_, i) => `bulk-${String(i).padStart(3, '0')}`);
+  for (let i = 0; i < ids.length; i += 10) await Promise.all(ids.slice(i, i + 10).map((id) => api(server, 'POST', `/v1/${regPath}/devices`, { id })));
+  await page.getByLabel('Device ID starts with').fill('bulk-');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('link', { name: 'bulk-049', exact: true }).waitFor();
+  assert.equal(await page.locator('#devices-list tbody tr').count(), 50);
+  await page.getByRole('button', { name: 'Next page' }).click();
+  await page.getByRole('link', { name: 'bulk-059', exact: true }).waitFor();
+  assert.equal(await page.locator('#devices-list tbody tr').count(), 10);
+  assert.ok(await page.getByRole('button', { name: 'Next page' }).isDisabled());
+  await page.getByRole('button', { name: 'Previous page' }).click();
+  await page.getByRole('link', { name: 'bulk-000', exact: true }).waitFor();
   await page.getByLabel('Device ID starts with').fill('bad prefix!');
   await page.getByRole('button', { name: 'Search' }).click();
   await fieldError('Device ID starts with').getByText(/device_id_prefix/).waitFor();
@@ -199,18 +212,17 @@ async function operate(): Promise<void> {
 
   // ---- no page breaks its layout at 1920×1080 either ----
   await page.setViewportSize({ width: 1920, height: 1080 });
-  for (const [name, path] of [
-    ['overview', '/console/'],
-    ['registries', '/console/registries'],
-    ['devices', `/console/${regPath}`],
-    ['device', `/console/${regPath}/devices/dev-1`],
-    ['gateway', `/console/${regPath}/devices/gw-1`],
-    ['telemetry', `/console/telemetry?topic=${encodeURIComponent(TOPIC)}`],
+  // Each page once its data is in (what shows that differs by page).
+  for (const [name, path, ready] of [
+    ['overview', '/console/', () => page.getByTestId('connected').getByText(/\d/)],
+    ['registries', '/console/registries', () => page.getByRole('link', { name: REG })],
+    ['devices', `/console/${regPath}`, () => page.locator('#devices-list tbody tr', { has: page.getByRole('link', { name: 'behind-1', exact: true }) }).getByText('online via gw-1')],
+    ['device', `/console/${regPath}/devices/dev-1`, () => page.getByTestId('ack-3').getByRole('time')],
+    ['gateway', `/console/${regPath}/devices/gw-1`, () => page.getByTestId('attached-behind-1').getByText('attached', { exact: true })],
+    ['telemetry', `/console/telemetry?topic=${encodeURIComponent(TOPIC)}`, () => page.getByText(`Listening on ${TOPIC}`)],
   ] as const) {
     await page.goto(`${server.api}${path}`);
-    await page.locator('h1').first().waitFor();
-    await page.waitForLoadState('networkidle', { timeout: 1000 }).catch(() => undefined);
-    if (name === 'gateway') await page.getByTestId('attached-behind-1').getByText('attached', { exact: true }).waitFor();
+    await ready().waitFor();
     await shot(name, '-1920x1080');
   }
   await page.setViewportSize({ width: 1280, height: 800 });
