@@ -137,6 +137,22 @@ async function operate(): Promise<void> {
   await fieldError('Subfolder (optional)').waitFor();
   await shot('device');
 
+  // ---- credentials: a bad key is refused next to the key field; one is added with an expiry, one removed ----
+  await page.goto(`${server.api}/console/${regPath}/devices/dev-1-twin`);
+  const creds = page.locator('#device-credentials');
+  await creds.getByLabel('Public key (PEM)').fill('not a key');
+  await creds.getByRole('button', { name: 'Add credential' }).click();
+  await fieldError('Public key (PEM)').waitFor();
+  await creds.getByLabel('Public key (PEM)').fill(keys.publicKeyPem);
+  await creds.getByLabel('Expires (optional)').fill('2031-01-02T03:04');
+  await creds.getByRole('button', { name: 'Add credential' }).click();
+  await creds.getByText(/expires 2031-01-02T/).waitFor();
+  await creds.getByRole('button', { name: 'Remove credential 1' }).click();
+  await creds.getByText('Credential removed.').waitFor();
+  await creds.locator('li.cred').nth(1).waitFor({ state: 'detached' });
+  const twin = await api(server, 'GET', `/v1/${regPath}/devices/dev-1-twin`);
+  assert.deepEqual((twin.json.credentials as { expirationTime?: string }[]).map((c) => c.expirationTime?.slice(0, 4)), ['2031']);
+
   // ---- live telemetry: a published event appears in the tail ----
   await page.goto(`${server.api}/console/telemetry?topic=${encodeURIComponent(TOPIC)}`);
   await page.getByText(`Listening on ${TOPIC}`).waitFor();
