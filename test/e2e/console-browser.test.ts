@@ -27,6 +27,8 @@ let browser: Browser;
 let page: Page;
 let stdout = '';
 const clients: MqttClient[] = [];
+/** What the page reported as errors other than the API's refusals (which the tests cause on purpose). */
+const pageErrors: string[] = [];
 
 /** A screenshot of the viewport, after checking the page fits its width (no horizontal scrolling). */
 async function shot(name: string, suffix = ''): Promise<void> {
@@ -45,6 +47,10 @@ before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.setDefaultTimeout(10_000);
+  page.on('pageerror', (e) => pageErrors.push(`uncaught: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text());
+  });
 });
 
 after(async () => {
@@ -243,6 +249,9 @@ async function operate(): Promise<void> {
     await shot(name, '-1920x1080');
   }
   await page.setViewportSize({ width: 1280, height: 800 });
+
+  // ---- nothing the strict CSP refused, no uncaught errors ----
+  assert.deepEqual(pageErrors, []);
 
   // ---- the token never lands in the server's log ----
   const registries = await api(server, 'GET', `/v1/projects/${PROJECT}/locations/${REGION}/registries`);
