@@ -58,11 +58,25 @@ export function queryString(q: Query | undefined): string {
   return s ? `?${s}` : '';
 }
 
+export interface CallOptions {
+  body?: unknown;
+  query?: Query;
+  token?: string;
+  /** The resource's ETag as read (docs/compat.md C-DEVICE-ETAG): the write fails (ABORTED) if it changed since. */
+  ifMatch?: string | undefined;
+}
+
 /** One call of the public REST API with the session's bearer token. */
-export async function call<T>(method: string, path: string, opts: { body?: unknown; query?: Query; token?: string } = {}): Promise<T> {
+export async function call<T>(method: string, path: string, opts: CallOptions = {}): Promise<T> {
+  return (await callWithEtag<T>(method, path, opts)).data;
+}
+
+/** The same, with the ETag the server sent (devices and registries have one). */
+export async function callWithEtag<T>(method: string, path: string, opts: CallOptions = {}): Promise<{ data: T; etag: string | undefined }> {
   const token = opts.token ?? current?.token;
   const headers: Record<string, string> = { accept: 'application/json' };
   if (token) headers.authorization = `Bearer ${token}`;
+  if (opts.ifMatch) headers['if-match'] = opts.ifMatch;
   if (opts.body !== undefined) headers['content-type'] = 'application/json';
   let res: Response;
   try {
@@ -85,7 +99,7 @@ export async function call<T>(method: string, path: string, opts: { body?: unkno
     }
     throw failure;
   }
-  return (text ? JSON.parse(text) : {}) as T;
+  return { data: (text ? JSON.parse(text) : {}) as T, etag: res.headers.get('etag') ?? undefined };
 }
 
 /** `projects/p/locations/l` of the session. */

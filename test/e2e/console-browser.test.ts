@@ -27,6 +27,8 @@ let browser: Browser;
 let page: Page;
 let stdout = '';
 const clients: MqttClient[] = [];
+/** What the page reported as errors other than the API's refusals (which the tests cause on purpose). */
+const pageErrors: string[] = [];
 
 /** A screenshot of the viewport, after checking the page fits its width (no horizontal scrolling). */
 async function shot(name: string, suffix = ''): Promise<void> {
@@ -45,6 +47,10 @@ before(async () => {
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   page.setDefaultTimeout(10_000);
+  page.on('pageerror', (e) => pageErrors.push(`uncaught: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text());
+  });
 });
 
 after(async () => {
@@ -137,6 +143,22 @@ async function operate(): Promise<void> {
   await fieldError('Subfolder (optional)').waitFor();
   await shot('device');
 
+  // ---- credentials: a bad key is refused next to the key field; one is added with an expiry, one removed ----
+  await page.goto(`${server.api}/console/${regPath}/devices/dev-1-twin`);
+  const creds = page.locator('#device-credentials');
+  await creds.getByLabel('Public key (PEM)').fill('not a key');
+  await creds.getByRole('button', { name: 'Add credential' }).click();
+  await fieldError('Public key (PEM)').waitFor();
+  await creds.getByLabel('Public key (PEM)').fill(keys.publicKeyPem);
+  await creds.getByLabel('Expires (optional)').fill('2031-01-02T03:04');
+  await creds.getByRole('button', { name: 'Add credential' }).click();
+  await creds.getByText(/expires 2031-01-02T/).waitFor();
+  await creds.getByRole('button', { name: 'Remove credential 1' }).click();
+  await creds.getByText('Credential removed.').waitFor();
+  await creds.locator('li.cred').nth(1).waitFor({ state: 'detached' });
+  const twin = await api(server, 'GET', `/v1/${regPath}/devices/dev-1-twin`);
+  assert.deepEqual((twin.json.credentials as { expirationTime?: string }[]).map((c) => c.expirationTime?.slice(0, 4)), ['2031']);
+
   // ---- live telemetry: a published event appears in the tail ----
   await page.goto(`${server.api}/console/telemetry?topic=${encodeURIComponent(TOPIC)}`);
   await page.getByText(`Listening on ${TOPIC}`).waitFor();
@@ -176,9 +198,23 @@ async function operate(): Promise<void> {
   await page.getByLabel('Device ID starts with').fill('dev-');
   await page.getByRole('button', { name: 'Search' }).click();
   await page.locator('#devices-list tbody tr', { hasText: 'dev-1-twin' }).waitFor();
-  assert.equal(await page.locator('#devices-list tbody tr', { hasText: 'gw-1' }).count(), 0);
+  // The list before the search held the gateway; the searched one does not.
+  await page.locator('#devices-list').getByRole('link', { name: 'gw-1', exact: true }).waitFor({ state: 'detached' });
   await page.locator('#devices-list tbody tr', { has: page.getByRole('link', { name: 'dev-1', exact: true }) }).getByText('online').waitFor();
   await shot('devices');
+  // Paging: 60 devices under one prefix are two pages of 50.
+  const ids = Array.from({ length: 60 }, (_, i) => `bulk-${String(i).padStart(3, '0')}`);
+  for (let i = 0; i < ids.length; i += 10) await Promise.all(ids.slice(i, i + 10).map((id) => api(server, 'POST', `/v1/${regPath}/devices`, { id })));
+  await page.getByLabel('Device ID starts with').fill('bulk-');
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('link', { name: 'bulk-049', exact: true }).waitFor();
+  assert.equal(await page.locator('#devices-list tbody tr').count(), 50);
+  await page.getByRole('button', { name: 'Next page' }).click();
+  await page.getByRole('link', { name: 'bulk-059', exact: true }).waitFor();
+  assert.equal(await page.locator('#devices-list tbody tr').count(), 10);
+  assert.ok(await page.getByRole('button', { name: 'Next page' }).isDisabled());
+  await page.getByRole('button', { name: 'Previous page' }).click();
+  await page.getByRole('link', { name: 'bulk-000', exact: true }).waitFor();
   await page.getByLabel('Device ID starts with').fill('bad prefix!');
   await page.getByRole('button', { name: 'Search' }).click();
   await fieldError('Device ID starts with').getByText(/device_id_prefix/).waitFor();
@@ -199,21 +235,23 @@ async function operate(): Promise<void> {
 
   // ---- no page breaks its layout at 1920×1080 either ----
   await page.setViewportSize({ width: 1920, height: 1080 });
-  for (const [name, path] of [
-    ['overview', '/console/'],
-    ['registries', '/console/registries'],
-    ['devices', `/console/${regPath}`],
-    ['device', `/console/${regPath}/devices/dev-1`],
-    ['gateway', `/console/${regPath}/devices/gw-1`],
-    ['telemetry', `/console/telemetry?topic=${encodeURIComponent(TOPIC)}`],
+  // Each page once its data is in (what shows that differs by page).
+  for (const [name, path, ready] of [
+    ['overview', '/console/', () => page.getByTestId('connected').getByText(/\d/)],
+    ['registries', '/console/registries', () => page.getByRole('link', { name: REG })],
+    ['devices', `/console/${regPath}`, () => page.locator('#devices-list tbody tr', { has: page.getByRole('link', { name: 'behind-1', exact: true }) }).getByText('online via gw-1')],
+    ['device', `/console/${regPath}/devices/dev-1`, () => page.getByTestId('ack-3').getByRole('time')],
+    ['gateway', `/console/${regPath}/devices/gw-1`, () => page.getByTestId('attached-behind-1').getByText('attached', { exact: true })],
+    ['telemetry', `/console/telemetry?topic=${encodeURIComponent(TOPIC)}`, () => page.getByText(`Listening on ${TOPIC}`)],
   ] as const) {
     await page.goto(`${server.api}${path}`);
-    await page.locator('h1').first().waitFor();
-    await page.waitForLoadState('networkidle', { timeout: 1000 }).catch(() => undefined);
-    if (name === 'gateway') await page.getByTestId('attached-behind-1').getByText('attached', { exact: true }).waitFor();
+    await ready().waitFor();
     await shot(name, '-1920x1080');
   }
   await page.setViewportSize({ width: 1280, height: 800 });
+
+  // ---- nothing the strict CSP refused, no uncaught errors ----
+  assert.deepEqual(pageErrors, []);
 
   // ---- the token never lands in the server's log ----
   const registries = await api(server, 'GET', `/v1/projects/${PROJECT}/locations/${REGION}/registries`);

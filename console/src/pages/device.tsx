@@ -1,6 +1,6 @@
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
-import { call, v1 } from '../api.js';
+import { call, callWithEtag, v1 } from '../api.js';
 import { ago, statusInWords } from '../logic/api-errors.js';
 import { diffLines } from '../logic/diff.js';
 import { asText, formatPayload, fromBase64, toBase64, utf8 } from '../logic/payload.js';
@@ -18,7 +18,11 @@ export function DevicePage(props: { deviceName: string }): JSX.Element {
   const name = props.deviceName;
   const registry = registryOf(name);
   const deviceId = name.split('/').pop() ?? '';
-  const device = useLoad(() => call<Device>('GET', v1(name)), [name]);
+  const loaded = useLoad(() => callWithEtag<Device>('GET', v1(name)), [name]);
+  const device = { ...loaded, data: loaded.data?.data };
+  // Writes of what was read (credentials, metadata, blocked) are conditional on it: a change made
+  // meanwhile by someone else is refused (ABORTED), not overwritten.
+  const etag = loaded.data?.etag;
   const configs = useLoad(() => call<{ deviceConfigs?: DeviceConfig[] }>('GET', `${v1(name)}/configVersions`).then((r) => r.deviceConfigs ?? []), [name]);
   const states = useLoad(() => call<{ deviceStates?: DeviceState[] }>('GET', `${v1(name)}/states`).then((r) => r.deviceStates ?? []), [name]);
   const connection = useLoad(() => call<Connection>('GET', `${v1(name)}:connection`), [name]);
@@ -48,8 +52,8 @@ export function DevicePage(props: { deviceName: string }): JSX.Element {
       {d && (
         <div class="columns">
           <div>
-            <Overview device={d} now={now} onChanged={device.reload} />
-            <Credentials device={d} now={now} onChanged={device.reload} />
+            <Overview device={d} etag={etag} now={now} onChanged={device.reload} />
+            <Credentials device={d} etag={etag} now={now} onChanged={device.reload} />
             <Command device={d} />
           </div>
           <div>
@@ -63,7 +67,7 @@ export function DevicePage(props: { deviceName: string }): JSX.Element {
   );
 }
 
-function Overview(props: { device: Device; now: number; onChanged: () => void }): JSX.Element {
+function Overview(props: { device: Device; etag: string | undefined; now: number; onChanged: () => void }): JSX.Element {
   const d = props.device;
   const form = useForm(['device.metadata', 'device.blocked', 'device.log_level']);
   const [metadata, setMetadata] = useState(() => Object.entries(d.metadata ?? {}).map(([k, v]) => `${k}=${v}`).join('\n'));
@@ -77,8 +81,11 @@ function Overview(props: { device: Device; now: number; onChanged: () => void })
   ];
   const patch = (body: Record<string, unknown>, mask: string, done: string): void =>
     void form.submit(async () => {
-      await call('PATCH', v1(d.name), { body, query: { updateMask: mask } });
-      props.onChanged();
+      try {
+        await call('PATCH', v1(d.name), { body, query: { updateMask: mask }, ifMatch: props.etag });
+      } finally {
+        props.onChanged();
+      }
       return done;
     });
   return (
@@ -131,7 +138,7 @@ function Overview(props: { device: Device; now: number; onChanged: () => void })
   );
 }
 
-function Credentials(props: { device: Device; now: number; onChanged: () => void }): JSX.Element {
+function Credentials(props: { device: Device; etag: string | undefined; now: number; onChanged: () => void }): JSX.Element {
   const d = props.device;
   const creds = d.credentials ?? [];
   const form = useForm(['device.credentials']);
@@ -140,8 +147,11 @@ function Credentials(props: { device: Device; now: number; onChanged: () => void
   const [expires, setExpires] = useState('');
   const save = (next: Credential[], done: string): Promise<void> =>
     form.submit(async () => {
-      await call('PATCH', v1(d.name), { body: { credentials: next }, query: { updateMask: 'credentials' } });
-      props.onChanged();
+      try {
+        await call('PATCH', v1(d.name), { body: { credentials: next }, query: { updateMask: 'credentials' }, ifMatch: props.etag });
+      } finally {
+        props.onChanged();
+      }
       return done;
     });
   return (

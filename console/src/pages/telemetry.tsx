@@ -13,14 +13,16 @@ interface Message {
 }
 
 const MAX_SHOWN = 200;
+const RECONNECT_MS = 2000;
 
 /**
  * Reads the event log's Server-Sent Events stream (GET …/messages:stream) with fetch: EventSource
  * cannot send the Authorization header, and the token must not go into the URL.
  */
-async function tail(topic: string, signal: AbortSignal, onMessage: (m: Message) => void): Promise<void> {
+async function tail(topic: string, after: string | undefined, signal: AbortSignal, onMessage: (m: Message) => void): Promise<void> {
   const [, project, , t] = topic.split('/');
-  const res = await fetch(`/v1/projects/${encodeURIComponent(project ?? '')}/topics/${encodeURIComponent(t ?? '')}/messages:stream`, {
+  const query = after === undefined ? '' : `?after=${encodeURIComponent(after)}`;
+  const res = await fetch(`/v1/projects/${encodeURIComponent(project ?? '')}/topics/${encodeURIComponent(t ?? '')}/messages:stream${query}`, {
     headers: { authorization: `Bearer ${session()?.token ?? ''}`, accept: 'text/event-stream' },
     signal,
   });
@@ -49,7 +51,7 @@ export function TelemetryPage(props: { topic: string }): JSX.Element {
   const [topic, setTopic] = useState(props.topic);
   const [view, setView] = useState<'auto' | PayloadView>('auto');
   const [messages, setMessages] = useState<Message[]>([]);
-  const [state, setState] = useState<'idle' | 'open' | 'closed'>('idle');
+  const [state, setState] = useState<'idle' | 'open' | 'reconnecting' | 'closed'>('idle');
   const [problem, setProblem] = useState<ApiProblem | undefined>();
   const abort = useRef<AbortController | undefined>(undefined);
   const valid = /^projects\/[^/]+\/topics\/[^/]+$/.test(props.topic);
@@ -60,15 +62,30 @@ export function TelemetryPage(props: { topic: string }): JSX.Element {
     abort.current = ctl;
     setMessages([]);
     setProblem(undefined);
-    setState('open');
-    tail(props.topic, ctl.signal, (m) => setMessages((list) => [m, ...list].slice(0, MAX_SHOWN))).then(
-      () => setState('closed'),
-      (e: unknown) => {
+    // A stream that drops (server restart, network) is reopened after the last message seen, so
+    // none is missed or shown twice; a refusal (bad topic, no permission) stops it, in words.
+    const run = async (): Promise<void> => {
+      let after: string | undefined;
+      while (!ctl.signal.aborted) {
+        setState('open');
+        try {
+          await tail(props.topic, after, ctl.signal, (m) => {
+            after = m.messageId;
+            setMessages((list) => [m, ...list].slice(0, MAX_SHOWN));
+          });
+        } catch (e) {
+          if (ctl.signal.aborted) return;
+          if (!(e instanceof Error)) {
+            setProblem(e as ApiProblem);
+            if ((e as ApiProblem).httpStatus < 500) return setState('closed');
+          }
+        }
         if (ctl.signal.aborted) return;
-        setState('closed');
-        setProblem(e instanceof Error ? { status: 'UNAVAILABLE', message: `The stream ended: ${e.message}`, httpStatus: 0 } : (e as ApiProblem));
-      },
-    );
+        setState('reconnecting');
+        await new Promise((resolve) => setTimeout(resolve, RECONNECT_MS));
+      }
+    };
+    void run();
     return () => ctl.abort();
   }, [props.topic, valid]);
 
@@ -101,14 +118,20 @@ export function TelemetryPage(props: { topic: string }): JSX.Element {
             )}
           </Field>
           <button type="submit">Tail</button>
-          {state === 'open' && (
+          {(state === 'open' || state === 'reconnecting') && (
             <button type="button" onClick={() => (abort.current?.abort(), setState('closed'))}>
               Stop
             </button>
           )}
         </form>
         <p role="status" aria-live="polite">
-          {state === 'open' ? `Listening on ${props.topic}: new messages appear at the top.` : state === 'closed' ? 'Stopped.' : 'Choose a topic.'}
+          {state === 'open'
+            ? `Listening on ${props.topic}: new messages appear at the top.`
+            : state === 'reconnecting'
+              ? 'The stream dropped; reconnecting…'
+              : state === 'closed'
+                ? 'Stopped.'
+                : 'Choose a topic.'}
         </p>
         <Problem problem={problem} />
       </Section>
