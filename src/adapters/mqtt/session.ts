@@ -197,7 +197,7 @@ export class MqttSession
         return handleUnsubscribe(this, packet);
       case 'pingreq':
         if (this.own) this.env.activity.heartbeat(this.own.device.numId, this.lastPacketAt);
-        return this.send({ cmd: 'pingresp' });
+        return this.transport.sendPingresp();
       case 'disconnect':
         return this.close('client-disconnect');
       case 'connect':
@@ -462,7 +462,7 @@ export class MqttSession
       this.log.warn({ err: error }, 'a device message could not be stored');
       return this.close('sink-failed');
     }
-    if (token !== 0 && this.phase === 'connected') this.transport.send({ cmd: 'puback', messageId: token });
+    if (token !== 0 && this.phase === 'connected') this.transport.sendPuback(token);
     if (this.paused && !this.attaching && !this.env.ports.holdIfSaturated(this.resumeFromSink)) this.resumeReading();
   }
 
