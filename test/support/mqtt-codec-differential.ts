@@ -96,7 +96,7 @@ function fast(chunks: readonly Buffer[], max: number): Outcome {
   return out;
 }
 
-const hex = (b: unknown): string => (Buffer.isBuffer(b) ? b.toString('hex') : String(b));
+const hex = (b: unknown): string => (Buffer.isBuffer(b) ? b.toString('base64') : String(b));
 
 /** The fields the bridge reads, as a string. */
 export function normalize(p: Packet): string {
@@ -215,7 +215,11 @@ const TOPIC_PARTS = ['/devices/dev-1/events', '/devices/dev-1/state', '/devices/
 function validPacket(r: () => number): Buffer {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
   const id = 1 + Math.floor(r() * 65535);
-  const bytes = (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => Math.floor(r() * 256)));
+  const bytes = (n: number): Buffer => {
+    const b = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i++) b[i] = (r() * 256) | 0;
+    return b;
+  };
   const kind = r();
   if (kind < 0.45) {
     const qos = pick([0, 1, 1, 1] as const);
