@@ -3,6 +3,8 @@
 // each category (GC, program, idle, node internals, dependencies by package, our code by file).
 // Usage: node scripts/cpuprofile-top.mjs FILE.cpuprofile [rows=40]
 import { readFileSync } from 'node:fs';
+import process from 'node:process';
+import console from 'node:console';
 
 const [file, rowsArg] = process.argv.slice(2);
 if (file === undefined) {
