@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Self time by function of a V8 .cpuprofile (node --cpu-prof), highest first, with the share of
 // each category (GC, program, idle, node internals, dependencies by package, our code by file).
-// Usage: node scripts/cpuprofile-top.mjs FILE.cpuprofile [rows=40]
+// Usage: node scripts/cpuprofile-top.mjs FILE.cpuprofile [rows=40] [FROM-TO seconds after the start]
+// Without a window it also prints the busy share per second, to find the window of a load phase.
 import { readFileSync } from 'node:fs';
 import process from 'node:process';
 import console from 'node:console';
 
-const [file, rowsArg] = process.argv.slice(2);
+const [file, rowsArg, windowArg] = process.argv.slice(2);
 if (file === undefined) {
   console.error('usage: node scripts/cpuprofile-top.mjs FILE.cpuprofile [rows]');
   process.exit(2);
@@ -15,9 +16,21 @@ const profile = JSON.parse(readFileSync(file, 'utf8'));
 const byId = new Map(profile.nodes.map((n) => [n.id, n]));
 const self = new Map();
 const dt = profile.timeDeltas;
+const [from, to] = windowArg === undefined ? [0, Infinity] : windowArg.split('-').map((x) => Number(x) * 1e6);
+const perSecond = [];
+let t = 0;
 for (let i = 0; i < profile.samples.length; i++) {
   const id = profile.samples[i];
+  t += dt[i] ?? 0;
+  const sec = Math.floor(t / 1e6);
+  perSecond[sec] ??= { busy: 0, all: 0 };
+  perSecond[sec].all += dt[i] ?? 0;
+  if (byId.get(id).callFrame.functionName !== '(idle)') perSecond[sec].busy += dt[i] ?? 0;
+  if (t < from || t >= to) continue;
   self.set(id, (self.get(id) ?? 0) + (dt[i] ?? 0));
+}
+if (windowArg === undefined) {
+  console.log('busy share per second: ' + perSecond.map((b, i) => `${i}:${b === undefined ? 0 : Math.round((100 * b.busy) / Math.max(1, b.all))}`).join(' '));
 }
 const total = [...self.values()].reduce((a, b) => a + b, 0);
 const fn = new Map();
