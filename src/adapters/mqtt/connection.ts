@@ -151,6 +151,7 @@ export class MqttConnection implements SessionTransport {
    */
   private readPackets(reader: PacketReader): void {
     const session = this.session;
+    const now = session.env.clock.now();
     for (;;) {
       while (!this.ended) {
         if (this.handledThisTurn >= PACKETS_PER_TURN) {
@@ -166,7 +167,7 @@ export class MqttConnection implements SessionTransport {
         if (packet === undefined) break;
         this.handledThisTurn++;
         try {
-          session.handle(packet);
+          session.handle(packet, now);
         } catch (err) {
           this.bug(`handling ${packet.cmd}`, err);
         }

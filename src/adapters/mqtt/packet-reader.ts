@@ -1,4 +1,4 @@
-import mqtt, { type Packet, type Parser } from 'mqtt-packet';
+import mqtt, { type Packet } from 'mqtt-packet';
 import { CodecError, decodeFast, headerError, isFastType, LENGTH_INCOMPLETE, LENGTH_INVALID, readRemainingLength, TopicCache } from './fast-codec.js';
 
 /** Why a connection's input was refused; the connection ends. */
@@ -6,6 +6,9 @@ export interface Refusal {
   reason: 'protocol-error' | 'packet-too-large';
   message: string;
 }
+
+/** Shared while no packet is pending (never pushed to: a pending packet gets an array of its own). */
+const NO_PIECES: Buffer[] = [];
 
 /** The longest fixed header: a type byte and four bytes of remaining length. */
 const MAX_HEADER_BYTES = 5;
@@ -24,12 +27,9 @@ export class PacketReader {
   private chunk: Buffer | undefined;
   private at = 0;
   /** A packet begun in an earlier read: its bytes so far (copies), their count, and its size once known. */
-  private pieces: Buffer[] = [];
+  private pieces: Buffer[] = NO_PIECES;
   private have = 0;
   private total = -1;
-  private fallback: Parser | undefined;
-  private fallbackPacket: Packet | undefined;
-  private fallbackError: Error | undefined;
   private topics: TopicCache | undefined;
 
   constructor(private readonly maxPacketBytes: number) {}
@@ -86,29 +86,20 @@ export class PacketReader {
     return this.decodeByMqttPacket(buf.subarray(start, end));
   }
 
-  /** mqtt-packet, given exactly one packet's bytes: it cannot read into the next packet's. */
+  /**
+   * mqtt-packet, given exactly one packet's bytes: it cannot read into the next packet's. A parser
+   * per packet: these types are rare after CONNECT, and an idle connection then keeps none.
+   */
   private decodeByMqttPacket(frame: Buffer): Packet | undefined {
-    const parser = (this.fallback ??= this.makeFallback());
-    this.fallbackPacket = undefined;
-    this.fallbackError = undefined;
+    const parser = mqtt.parser({ protocolVersion: 4 });
+    let packet: Packet | undefined;
+    let error: Error | undefined;
+    parser.on('packet', (p: Packet) => (packet ??= p));
+    parser.on('error', (e: Error) => (error ??= e));
     parser.parse(frame);
-    const packet = this.fallbackPacket as Packet | undefined;
-    const error = this.fallbackError as Error | undefined;
-    this.fallbackPacket = undefined;
     if (error !== undefined) return this.refuse('protocol-error', error.message);
     if (packet === undefined) return this.refuse('protocol-error', 'packet not decoded');
     return packet;
-  }
-
-  private makeFallback(): Parser {
-    const parser = mqtt.parser({ protocolVersion: 4 });
-    parser.on('packet', (p: Packet) => {
-      this.fallbackPacket = p;
-    });
-    parser.on('error', (e: Error) => {
-      this.fallbackError = e;
-    });
-    return parser;
   }
 
   /** Keeps (copies) the start of a packet that the read ends inside of. */
@@ -156,7 +147,7 @@ export class PacketReader {
     this.at += need;
     if (this.at >= buf.length) this.chunk = undefined;
     const frame = Buffer.concat(this.pieces, this.total);
-    this.pieces = [];
+    this.pieces = NO_PIECES;
     this.have = 0;
     this.total = -1;
     return frame;
@@ -175,7 +166,7 @@ export class PacketReader {
   private refuse(reason: Refusal['reason'], message: string): undefined {
     this.refusal = { reason, message };
     this.chunk = undefined;
-    this.pieces = [];
+    this.pieces = NO_PIECES;
     return undefined;
   }
 }

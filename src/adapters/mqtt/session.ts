@@ -110,10 +110,13 @@ export class MqttSession
 
   // ---- inputs ----
 
-  /** A decoded packet from the client. */
-  handle(packet: Packet): void {
+  /**
+   * A decoded packet from the client. `now`: the connection reads the clock once for all the
+   * packets of a socket read.
+   */
+  handle(packet: Packet, now = this.env.clock.now()): void {
     if (this.phase === 'closing' || this.phase === 'closed') return;
-    this.lastPacketAt = this.env.clock.now();
+    this.lastPacketAt = now;
     if (this.phase === 'awaiting-connect') {
       // [MQTT-3.1.0-1] the first packet must be CONNECT.
       if (packet.cmd !== 'connect') return this.close('protocol-error');
