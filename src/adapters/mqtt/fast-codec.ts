@@ -148,7 +148,7 @@ export class TopicCache {
     const n = end - start;
     for (let k = 0; k < this.bytes.length; k++) {
       const known = this.bytes[k]!;
-      if (known.length === n && buf.compare(known, 0, n, start, end) === 0) return this.strings[k]!;
+      if (known.length === n && sameBytes(known, buf, start, n)) return this.strings[k]!;
     }
     const topic = decodeTopic(buf, start, end);
     // Bounded and small: a copy of the bytes, never a view pinning a socket read.
@@ -163,6 +163,12 @@ export class TopicCache {
 }
 
 const TOPIC_CACHE_SIZE = 4;
+
+/** A plain loop: topics are short, and Buffer.compare's offset checks cost more than the bytes. */
+function sameBytes(known: Buffer, buf: Buffer, start: number, n: number): boolean {
+  for (let i = n - 1; i >= 0; i--) if (known[i] !== buf[start + i]) return false;
+  return true;
+}
 
 /** PINGRESP, encoded once; never written to (shared by every connection). */
 export const PINGRESP_BYTES: Buffer = Buffer.from([0xd0, 0x00]);
