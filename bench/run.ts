@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { startServer, type StartedServer } from '../test/support/server.js';
 import { authBench } from './auth-bench.js';
 import { clusterBench } from './cluster-bench.js';
+import { codecFuzzBench } from './codec-fuzz-bench.js';
 import { consoleBench } from './console-bench.js';
 import { fleetBench } from './fleet-bench.js';
 import { floodBench } from './flood-bench.js';
@@ -22,7 +23,7 @@ import { registryBench } from './registry-bench.js';
  * A section is a module exporting a BenchSection; add it to SECTIONS to make it selectable.
  */
 
-const SECTIONS: readonly BenchSection[] = [registryBench, grpcBench, mqttBench, gatewayBench, authBench, fuzzBench, floodBench, pubsubBench, httpBench, fleetBench, clusterBench, consoleBench];
+const SECTIONS: readonly BenchSection[] = [registryBench, grpcBench, mqttBench, codecFuzzBench, gatewayBench, authBench, fuzzBench, floodBench, pubsubBench, httpBench, fleetBench, clusterBench, consoleBench];
 
 /** The whole run's budget; requests are aborted once it is spent, and the process ends soon after. */
 const BUDGET_MS = 10 * 60_000;

@@ -8,7 +8,7 @@ export interface MetricDef {
   label: string;
   unit: 'rate' | 'ms' | 'kb' | 'cores' | 'fraction' | 'count';
   /** Design target, checked on the Bridgehead value. */
-  target?: { kind: 'ratio-at-least'; value: number } | { kind: 'at-most'; value: number };
+  target?: { kind: 'ratio-at-least'; value: number } | { kind: 'ratio-at-most'; value: number } | { kind: 'at-most'; value: number };
   /** No ratio: the two columns do not measure the same thing. */
   noRatio?: boolean;
 }
@@ -53,6 +53,10 @@ function targetCheck(def: MetricDef, bh: number | null, r: number | null): strin
   if (t.kind === 'at-most') {
     const goal = `≤ ${t.value}${UNIT_SUFFIX[def.unit]}`;
     return bh === null ? goal : `${goal} ${bh <= t.value ? 'met' : 'MISSED'}`;
+  }
+  if (t.kind === 'ratio-at-most') {
+    const goal = `≤ ${t.value.toFixed(1)}×`;
+    return r === null ? goal : `${goal} ${r <= t.value ? 'met' : 'MISSED'}`;
   }
   const goal = `≥ ${t.value.toFixed(1)}×`;
   return r === null ? goal : `${goal} ${r >= t.value ? 'met' : 'MISSED'}`;

@@ -1,3 +1,4 @@
+import { LATENCY_DEVICES, LATENCY_WINDOW } from './target-run.js';
 import type { MetricDef } from './report.js';
 
 /** Sizes and durations of the MQTT bench, from BENCH_MQTT_* environment variables. */
@@ -50,7 +51,9 @@ export function settingsFromEnv(): Settings {
 export function metricDefs(s: Settings): MetricDef[] {
   const defs: MetricDef[] = [
     { key: 'connect.ES256', label: `TLS+JWT connects, ES256 (${s.connects} devices, ${s.connectConcurrency} in flight)`, unit: 'rate', target: { kind: 'ratio-at-least', value: 1 } },
+    { key: 'connect.ES256.perCpu', label: '  connects per server CPU-second (ES256)', unit: 'count', target: { kind: 'ratio-at-least', value: 0.6 } },
     { key: 'connect.RS256', label: 'TLS+JWT connects, RS256', unit: 'rate', target: { kind: 'ratio-at-least', value: 1 } },
+    { key: 'connect.RS256.perCpu', label: '  connects per server CPU-second (RS256)', unit: 'count', target: { kind: 'ratio-at-least', value: 0.6 } },
     { key: 'connect.p50', label: '  connect latency p50 (ES256)', unit: 'ms' },
     { key: 'connect.p99', label: '  connect latency p99 (ES256)', unit: 'ms' },
     { key: 'memory', label: `server RSS per idle TLS device (${s.connects} devices)`, unit: 'kb', target: { kind: 'at-most', value: 20 } },
@@ -65,9 +68,19 @@ export function metricDefs(s: Settings): MetricDef[] {
         { key: `${k}.p50`, label: '  PUBACK latency p50', unit: 'ms' },
         { key: `${k}.p99`, label: '  PUBACK latency p99', unit: 'ms' },
         { key: `${k}.cpu`, label: '  server CPU', unit: 'cores' },
+        { key: `${k}.perCpu`, label: '  msgs per server CPU-second', unit: 'count', ...(transport === 'plain' ? { target: { kind: 'ratio-at-least' as const, value: 0.8 } } : {}) },
         { key: `${k}.elu`, label: '  load generator busy', unit: 'fraction', noRatio: true },
       );
     }
+  }
+  for (const transport of ['tls', 'plain'] as const) {
+    const k = `latency.${transport}.${LATENCY_DEVICES}.w${LATENCY_WINDOW}`;
+    defs.push(
+      { key: `${k}.p99`, label: `PUBACK p99, ${LATENCY_DEVICES} devices × window ${LATENCY_WINDOW}, ${transport === 'tls' ? 'TLS' : 'plain TCP'}`, unit: 'ms', target: { kind: 'ratio-at-most', value: 1 } },
+      { key: `${k}.p50`, label: '  PUBACK p50', unit: 'ms' },
+      { key: `${k}.rate`, label: '  QoS 1 msgs', unit: 'rate' },
+      { key: `${k}.cpu`, label: '  server CPU', unit: 'cores' },
+    );
   }
   defs.push(
     { key: 'config.p50', label: `config update → device p50 (${s.configSamples} updates, ${s.configConcurrency} in flight)`, unit: 'ms', noRatio: true },

@@ -10,7 +10,7 @@ import type { Cell } from './report.js';
 import type { Settings } from './settings.js';
 import type { BenchTarget, HeapStats } from './target.js';
 
-export const MQTT_SECTIONS = ['connect', 'memory', 'telemetry', 'telemetry-plain', 'config'] as const;
+export const MQTT_SECTIONS = ['connect', 'memory', 'telemetry', 'telemetry-plain', 'latency', 'config'] as const;
 export type MqttSection = (typeof MQTT_SECTIONS)[number];
 
 const ms = (ns: number): number => ns / 1e6;
@@ -142,6 +142,7 @@ export class TargetRun {
     const busy = this.checkQuiet('ES256 connects', this.lastCpu);
     if (sections.has('connect')) {
       this.set('connect.ES256', rate, TargetRun.cellNote([r.failed > 0 && `${r.failed} failed`, busy && 'busy']));
+      this.set('connect.ES256.perCpu', this.lastCpu.server === null || this.lastCpu.server <= 0 ? null : rate / this.lastCpu.server);
       const h = new Histogram();
       h.merge(r.latency);
       this.set('connect.p50', ms(h.quantile(0.5)));
@@ -169,28 +170,29 @@ export class TargetRun {
       this.say(`RS256 connects: ${rs.ok} in ${rs.elapsedMs.toFixed(0)} ms = ${rsRate.toFixed(0)}/s${this.cpuText()}`);
       const rsBusy = this.checkQuiet('RS256 connects', this.lastCpu);
       this.set('connect.RS256', rsRate, TargetRun.cellNote([rs.failed > 0 && `${rs.failed} failed`, rsBusy && 'busy']));
+      this.set('connect.RS256.perCpu', this.lastCpu.server === null || this.lastCpu.server <= 0 ? null : rsRate / this.lastCpu.server);
       await this.closeGroup('storm-rs');
     }
   }
 
-  async telemetry(transport: 'tls' | 'plain', devices: number): Promise<void> {
-    const group = `telemetry-${transport}-${devices}`;
+  async telemetry(transport: 'tls' | 'plain', devices: number, window = this.s.window): Promise<void> {
+    const group = `telemetry-${transport}-${devices}${window === this.s.window ? '' : `-w${window}`}`;
     await this.connectGroup(group, transport === 'tls' ? this.target.tls : this.target.plain, devices, 'ES256');
-    await this.measureTelemetry(group, `telemetry.${transport}.${devices}`);
+    await this.measureTelemetry(group, window === this.s.window ? `telemetry.${transport}.${devices}` : `latency.${transport}.${devices}.w${window}`, window);
   }
 
   /**
    * QoS 1 telemetry over the open connections of `group` (closed afterwards); the figures go to
    * the cells `${key}.rate`, `.p50`, `.p99`, `.cpu` and `.elu`.
    */
-  protected async measureTelemetry(group: string, key: string): Promise<void> {
+  protected async measureTelemetry(group: string, key: string, window = this.s.window): Promise<void> {
     await this.quiet();
     let meter: CpuMeter | null = null;
     let cpu: CpuShares = { server: null, loadgen: null, other: null };
     const r = await this.loadgen.telemetry(
       {
         group,
-        window: this.s.window,
+        window,
         payloadBytes: this.s.payloadBytes,
         warmupMs: this.s.warmupMs,
         durationMs: this.s.durationMs,
@@ -225,6 +227,8 @@ export class TargetRun {
     this.set(`${key}.p50`, ms(h.quantile(0.5)));
     this.set(`${key}.p99`, ms(h.quantile(0.99)));
     this.set(`${key}.cpu`, cpu.server);
+    // What a message costs the server, whatever the load generator managed to offer.
+    this.set(`${key}.perCpu`, rate === null || cpu.server === null || cpu.server <= 0 ? null : rate / cpu.server);
     this.set(`${key}.elu`, r.loadgenElu);
   }
 
@@ -255,6 +259,10 @@ export class TargetRun {
   }
 }
 
+/** The PUBACK latency target's load (issue 13): 100 devices with 10 messages in flight each. */
+export const LATENCY_DEVICES = 100;
+export const LATENCY_WINDOW = 10;
+
 /** A step of the run, done against every server before the next step starts. */
 export interface Phase {
   name: string;
@@ -270,6 +278,7 @@ export function phasesFor(sections: Set<MqttSection>, s: Settings): Phase[] {
   const needed = Math.max(
     sections.has('connect') || sections.has('memory') ? s.connects : 0,
     sections.has('telemetry') || sections.has('telemetry-plain') ? Math.max(...s.deviceCounts) : 0,
+    sections.has('latency') ? LATENCY_DEVICES : 0,
     sections.has('config') ? Math.max(s.configDevices, s.configConcurrency * 2) : 0,
     50,
   );
@@ -285,6 +294,11 @@ export function phasesFor(sections: Set<MqttSection>, s: Settings): Phase[] {
   for (const transport of ['tls', 'plain'] as const) {
     if (!sections.has(transport === 'tls' ? 'telemetry' : 'telemetry-plain')) continue;
     for (const n of s.deviceCounts) phases.push({ name: `telemetry-${transport}-${n}`, run: (r) => r.telemetry(transport, n) });
+  }
+  if (sections.has('latency')) {
+    for (const transport of ['tls', 'plain'] as const) {
+      phases.push({ name: `latency-${transport}-${LATENCY_DEVICES}-w${LATENCY_WINDOW}`, run: (r) => r.telemetry(transport, LATENCY_DEVICES, LATENCY_WINDOW) });
+    }
   }
   if (sections.has('config')) phases.push({ name: 'config', run: (r) => r.config() });
   return phases;

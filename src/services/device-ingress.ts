@@ -1,6 +1,7 @@
 import type { ErrorStatus, Registry } from '../domain/model.js';
 import type { ActivityRecorder } from './activity-recorder.js';
 import type { Sink, SinkMessage, Store } from './ports.js';
+import { TelemetryPacker } from './telemetry-packer.js';
 
 /** Told when a submitted message is durably stored (error undefined) or could not be. */
 export interface StoredTarget {
@@ -39,7 +40,11 @@ const TOPIC_SEEN_MS = 1000;
  */
 export class DeviceIngress {
   private readonly waiting = new Set<() => void>();
+  /** With a sink that takes packed batches, the messages go straight into one (telemetry-packer.ts). */
+  private readonly packer: TelemetryPacker | undefined;
   private batch: SinkMessage[] = [];
+  private topicList: string[] = [];
+  private times: number[] = [];
   private targets: StoredTarget[] = [];
   private tokens: number[] = [];
   private numIds: string[] = [];
@@ -60,6 +65,7 @@ export class DeviceIngress {
      */
     private readonly topics?: TopicCheck,
   ) {
+    this.packer = sink.appendPacked !== undefined ? new TelemetryPacker() : undefined;
     sink.onDrain(() => {
       const list = [...this.waiting];
       this.waiting.clear();
@@ -77,7 +83,10 @@ export class DeviceIngress {
     target: StoredTarget,
     token: number,
   ): void {
-    this.batch.push({ topic, attributes, data, publishTime: at });
+    if (this.packer !== undefined) this.packer.add(topic, attributes, data, at);
+    else this.batch.push({ topic, attributes, data, publishTime: at });
+    this.topicList.push(topic);
+    this.times.push(at);
     this.targets.push(target);
     this.tokens.push(token);
     this.numIds.push(numId);
@@ -89,29 +98,37 @@ export class DeviceIngress {
   }
 
   private flushBatch(): void {
-    const messages = this.batch;
-    const targets = this.targets;
-    const tokens = this.tokens;
-    const numIds = this.numIds;
-    const start = this.batchStart;
-    this.batch = [];
+    const committed: Committed = { topics: this.topicList, times: this.times, targets: this.targets, tokens: this.tokens, numIds: this.numIds, start: this.batchStart };
+    this.topicList = [];
+    this.times = [];
     this.targets = [];
     this.tokens = [];
     this.numIds = [];
     this.scheduled = false;
-    this.sink.append(messages).then(
-      () => {
-        this.observer.committed((performance.now() - start) / 1000, messages.length);
-        for (let i = 0; i < messages.length; i++) {
-          this.activity.event(numIds[i]!, messages[i]!.publishTime);
-          notify(targets[i]!, tokens[i]!, undefined);
-        }
-        this.checkTopics(messages, numIds);
-      },
+    let appended: Promise<unknown>;
+    if (this.packer !== undefined) {
+      appended = this.sink.appendPacked!(this.packer.finish());
+    } else {
+      appended = this.sink.append(this.batch);
+      this.batch = [];
+    }
+    // One promise and two closures per batch (a socket read's worth of messages), none per message.
+    appended.then(
+      () => this.onCommitted(committed),
       (err: unknown) => {
-        for (let i = 0; i < messages.length; i++) notify(targets[i]!, tokens[i]!, err ?? new Error('sink append failed'));
+        for (let i = 0; i < committed.targets.length; i++) notify(committed.targets[i]!, committed.tokens[i]!, err ?? new Error('sink append failed'));
       },
     );
+  }
+
+  private onCommitted(c: Committed): void {
+    const n = c.targets.length;
+    this.observer.committed((performance.now() - c.start) / 1000, n);
+    for (let i = 0; i < n; i++) {
+      this.activity.event(c.numIds[i]!, c.times[i]!);
+      notify(c.targets[i]!, c.tokens[i]!, undefined);
+    }
+    this.checkTopics(c.topics, c.times, c.numIds);
   }
 
   async state(numId: string, registry: Registry, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number): Promise<void> {
@@ -121,22 +138,26 @@ export class DeviceIngress {
       // Best effort (spec §8.4): the state is stored whatever happens to the notification.
       const message = { topic, attributes, data, publishTime: at };
       this.sink.append([message]).then(
-        () => this.checkTopics([message], [numId]),
+        () => this.checkTopics([topic], [at], [numId]),
         () => undefined,
       );
     }
   }
 
   /** Records spec §8.3's error on the devices whose committed messages went to a missing topic. */
-  private checkTopics(messages: readonly SinkMessage[], numIds: readonly string[]): void {
+  private checkTopics(topics: readonly string[], times: readonly number[], numIds: readonly string[]): void {
     const check = this.topics;
     if (!check) return;
     const now = performance.now();
     const distinct = new Set<string>();
-    for (const m of messages) {
-      const seen = this.topicsSeen.get(m.topic);
-      if (seen === undefined || now - seen > TOPIC_SEEN_MS) distinct.add(m.topic);
+    let last: string | undefined;
+    for (const topic of topics) {
+      if (topic === last) continue;
+      last = topic;
+      const seen = this.topicsSeen.get(topic);
+      if (seen === undefined || now - seen > TOPIC_SEEN_MS) distinct.add(topic);
     }
+    if (distinct.size === 0) return;
     for (const topic of distinct) {
       check.exists(topic).then(
         (exists) => {
@@ -145,9 +166,9 @@ export class DeviceIngress {
             return;
           }
           this.topicsSeen.delete(topic);
-          for (let i = 0; i < messages.length; i++) {
-            if (messages[i]!.topic !== topic) continue;
-            this.activity.error(numIds[i]!, messages[i]!.publishTime, topicMissingStatus(topic));
+          for (let i = 0; i < topics.length; i++) {
+            if (topics[i] !== topic) continue;
+            this.activity.error(numIds[i]!, times[i]!, topicMissingStatus(topic));
             this.observer.topicMissing?.(numIds[i]!, topic);
           }
         },
@@ -169,6 +190,16 @@ export class DeviceIngress {
   }
 }
 
+
+/** A flushed batch, kept until its commit is reported. */
+interface Committed {
+  topics: string[];
+  times: number[];
+  targets: StoredTarget[];
+  tokens: number[];
+  numIds: string[];
+  start: number;
+}
 
 /**
  * One target's failure must not leave the others of the batch waiting for ever, nor become an

@@ -1,3 +1,4 @@
+import type { PackedTelemetry } from './telemetry-packer.js';
 import type { BindLimits } from '../domain/bindings.js';
 import type { Page } from '../domain/paging.js';
 import type {
@@ -276,6 +277,12 @@ export interface SinkMessage {
 export interface Sink {
   /** Resolves to the assigned message IDs, in order. */
   append(messages: readonly SinkMessage[]): Promise<string[]>;
+  /**
+   * Device telemetry packed into one buffer (telemetry-packer.ts), committed like one `append`
+   * call; for sinks that gain from it (the embedded log hands the buffer to its writer thread).
+   * Message IDs are not reported. The caller gives up the buffer (it may be transferred).
+   */
+  appendPacked?(batch: PackedTelemetry): Promise<void>;
   saturated(): boolean;
   onDrain(listener: () => void): void;
   close(): Promise<void>;

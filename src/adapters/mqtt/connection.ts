@@ -1,13 +1,10 @@
 import type { Duplex } from 'node:stream';
-import mqtt, { type Packet, type Parser } from 'mqtt-packet';
+import mqtt, { type Packet } from 'mqtt-packet';
+import { PINGRESP_BYTES, PUBACK_BYTES, writePuback } from './fast-codec.js';
 import { isPacketId } from './packet-id.js';
+import { PacketReader } from './packet-reader.js';
 import { MqttSession } from './session.js';
 import type { SessionEnv, SessionTransport } from './session-types.js';
-
-/** The parts of mqtt-packet's parser state we read to refuse oversized packets early. */
-interface ParserInternals {
-  packet: { length: number };
-}
 
 export interface ConnectionLimits {
   /** Largest remaining length accepted (docs/compat.md C-MQTT-SIZES). */
@@ -28,8 +25,8 @@ export const DEFAULT_MAX_WRITE_BACKLOG_BYTES = 2 * 1024 * 1024;
  * stall every other connection for tens of milliseconds.
  */
 const PACKETS_PER_TURN = 256;
-/** Input is parsed in slices of this size, so that the count above is checked often enough. */
-const PARSE_SLICE_BYTES = 4096;
+/** Output of one turn starts in a buffer this large (taken from Node's pool); larger packets go as they are. */
+const SMALL_OUTPUT_BYTES = 512;
 
 /**
  * Owns one socket and its one mqtt-packet parser for the connection's whole life, and carries out
@@ -37,13 +34,16 @@ const PARSE_SLICE_BYTES = 4096;
  */
 export class MqttConnection implements SessionTransport {
   readonly session: MqttSession;
-  /** Made on the first byte: a socket that never sends anything costs no parser. */
-  private parser: Parser | undefined;
+  /** Made on the first byte: a socket that never sends anything costs no reader. */
+  private reader: PacketReader | undefined;
   /** Closes a connection that has not authenticated in time, at its own moment (see the constructor). */
   private readonly connectDeadline: NodeJS.Timeout;
-  private out: Buffer[] = [];
-  /** Bytes in `out`. */
+  /** This turn's output, written once (flushOut); undefined while there is none. */
+  private out: Buffer | undefined;
+  /** Bytes used in `out`. */
   private outBytes = 0;
+  /** `out` is ours to write into (not a packet handed over whole). */
+  private outOwned = false;
   private flushScheduled = false;
   private ended = false;
   /** The session asked to stop reading (ingest window full, an attach under way). */
@@ -55,8 +55,10 @@ export class MqttConnection implements SessionTransport {
   /** Packets handled since this connection last yielded the event loop. */
   private handledThisTurn = 0;
   private turnResetScheduled = false;
-  /** Input put off to a later turn (reads wait meanwhile). */
-  private deferred: Buffer | undefined;
+  /** Input is put off to a later turn (reads wait meanwhile). */
+  private deferred = false;
+  /** Reads that came while input was put off, in order. */
+  private queued: Buffer[] | undefined;
 
   constructor(
     private readonly socket: Duplex,
@@ -71,7 +73,13 @@ export class MqttConnection implements SessionTransport {
     // (docs/compat.md C-MQTT-TIMEOUTS).
     const timeout = env.limits.connectTimeoutMs;
     this.connectDeadline = setTimeout(() => this.onConnectDeadline(timeout), timeout).unref();
-    socket.on('data', (chunk: Buffer) => this.guard('reading', () => this.onData(chunk)));
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        this.onData(chunk);
+      } catch (err) {
+        this.bug('reading', err);
+      }
+    });
     socket.on('error', () => undefined);
     socket.on('close', (hadError: boolean) => {
       clearTimeout(this.connectDeadline);
@@ -127,32 +135,69 @@ export class MqttConnection implements SessionTransport {
 
   private onData(chunk: Buffer): void {
     if (this.ended) return;
-    if (this.deferred !== undefined) {
+    const reader = (this.reader ??= new PacketReader(this.limits.maxPacketBytes));
+    if (reader.hasInput || this.queued !== undefined) {
       // Whatever the socket still hands over while input waits goes behind it, in order.
-      this.deferred = Buffer.concat([this.deferred, chunk]);
+      (this.queued ??= []).push(chunk);
       return;
     }
-    const parser = (this.parser ??= this.makeParser());
-    for (let offset = 0; offset < chunk.length && !this.ended; offset += PARSE_SLICE_BYTES) {
-      if (this.handledThisTurn >= PACKETS_PER_TURN) {
-        this.deferred = chunk.subarray(offset);
-        this.updateReading();
-        setImmediate(this.continueInput);
+    reader.push(chunk);
+    this.readPackets(reader);
+  }
+
+  /**
+   * Hands the session the packets of the reads held, up to PACKETS_PER_TURN; the rest waits for a
+   * later turn. No closure or promise per packet: this is the path every message takes.
+   */
+  private readPackets(reader: PacketReader): void {
+    const session = this.session;
+    const now = session.env.clock.now();
+    for (;;) {
+      while (!this.ended) {
+        if (this.handledThisTurn >= PACKETS_PER_TURN) {
+          if (reader.hasInput || this.queued !== undefined) {
+            this.deferred = true;
+            this.updateReading();
+            setImmediate(this.continueInput);
+            return;
+          }
+          break;
+        }
+        const packet = reader.next();
+        if (packet === undefined) break;
+        this.handledThisTurn++;
+        try {
+          session.handle(packet, now);
+        } catch (err) {
+          this.bug(`handling ${packet.cmd}`, err);
+        }
+      }
+      if (this.ended) return;
+      const refusal = reader.refusal;
+      if (refusal !== undefined) {
+        // There is no resynchronising a byte stream: the connection ends (spec §5.8 for sizes;
+        // docs/compat.md C-MQTT-SIZES).
+        this.guard('refusing input', () => this.session.close(refusal.reason));
+        this.destroy();
         return;
       }
-      parser.parse(chunk.subarray(offset, offset + PARSE_SLICE_BYTES));
-      // The declared remaining length is known as soon as the fixed header is in: refuse a huge
-      // packet before buffering it (spec §5.8; docs/compat.md C-MQTT-SIZES).
-      const declared = (parser as unknown as ParserInternals).packet.length;
-      if (declared > this.limits.maxPacketBytes) {
-        this.guard('refusing a large packet', () => this.session.close('packet-too-large'));
-        this.destroy();
-      }
+      if (reader.hasInput) break;
+      const next = this.queued?.shift();
+      if (next === undefined) break;
+      if (this.queued!.length === 0) this.queued = undefined;
+      reader.push(next);
     }
     if (this.handledThisTurn > 0 && !this.turnResetScheduled) {
       this.turnResetScheduled = true;
       setImmediate(this.resetTurn);
     }
+  }
+
+  /** Our bug while handling a packet: logged, and this connection (only) is closed. */
+  private bug(what: string, err: unknown): void {
+    this.guard(what, () => {
+      throw err;
+    });
   }
 
   private readonly resetTurn = (): void => {
@@ -163,25 +208,17 @@ export class MqttConnection implements SessionTransport {
   /** The other connections had their turn: go on with the input put off. */
   private readonly continueInput = (): void => {
     this.handledThisTurn = 0;
-    const rest = this.deferred;
-    this.deferred = undefined;
-    if (rest !== undefined && !this.ended) this.guard('reading', () => this.onData(rest));
+    this.deferred = false;
+    const reader = this.reader;
+    if (reader !== undefined && !this.ended) {
+      try {
+        this.readPackets(reader);
+      } catch (err) {
+        this.bug('reading', err);
+      }
+    }
     this.updateReading();
   };
-
-  private makeParser(): Parser {
-    const parser = mqtt.parser({ protocolVersion: 4 });
-    parser.on('packet', (packet: Packet) => {
-      this.handledThisTurn++;
-      this.guard(`handling ${packet.cmd}`, () => this.session.handle(packet));
-    });
-    parser.on('error', () => {
-      // Any codec error ends the connection: there is no resynchronising a byte stream.
-      this.guard('closing after a codec error', () => this.session.close('protocol-error'));
-      this.destroy();
-    });
-    return parser;
-  }
 
   send(packet: Packet): void {
     if (this.ended || this.socket.destroyed) return;
@@ -196,8 +233,57 @@ export class MqttConnection implements SessionTransport {
       this.abort('internal-error');
       return;
     }
-    this.out.push(bytes);
-    this.outBytes += bytes.length;
+    this.append(bytes);
+  }
+
+  /** The PUBACK of a stored message: four bytes written straight into this turn's output. */
+  sendPuback(messageId: number): void {
+    if (this.ended || this.socket.destroyed) return;
+    if (!isPacketId(messageId)) {
+      this.session.log.error({ messageId }, 'bug: a PUBACK for an invalid packet identifier; closing the connection');
+      this.abort('internal-error');
+      return;
+    }
+    const at = this.reserve(PUBACK_BYTES);
+    writePuback(this.out!, at, messageId);
+    this.queued_();
+  }
+
+  sendPingresp(): void {
+    if (this.ended || this.socket.destroyed) return;
+    this.append(PINGRESP_BYTES);
+  }
+
+  /** Queues encoded bytes behind what this turn already sent. */
+  private append(bytes: Buffer): void {
+    if (this.outBytes === 0 && bytes.length > SMALL_OUTPUT_BYTES) {
+      // A large packet alone is written as it is, not copied.
+      this.out = bytes;
+      this.outOwned = false;
+      this.outBytes = bytes.length;
+    } else {
+      const at = this.reserve(bytes.length);
+      bytes.copy(this.out!, at);
+    }
+    this.queued_();
+  }
+
+  /** Room for `n` more bytes in `out`; returns where they go. */
+  private reserve(n: number): number {
+    const at = this.outBytes;
+    const out = this.out;
+    if (out === undefined || !this.outOwned || at + n > out.length) {
+      const grown = Buffer.allocUnsafe(Math.max(SMALL_OUTPUT_BYTES, 2 * at, at + n));
+      if (out !== undefined && at > 0) out.copy(grown, 0, 0, at);
+      this.out = grown;
+      this.outOwned = true;
+    }
+    this.outBytes = at + n;
+    return at;
+  }
+
+  /** After bytes were queued: enforce the backlog bound and schedule the one write of this turn. */
+  private queued_(): void {
     // A peer that does not read must not make us hold its traffic without limit
     // (docs/compat.md C-MQTT-BACKLOG).
     if (this.outBytes + this.socket.writableLength > this.limits.maxWriteBacklogBytes) {
@@ -217,10 +303,11 @@ export class MqttConnection implements SessionTransport {
    */
   private readonly flushOut = (): void => {
     this.flushScheduled = false;
-    const chunks = this.out;
+    const out = this.out;
+    const n = this.outBytes;
     this.releaseOutput();
-    if (this.ended || this.socket.destroyed || chunks.length === 0) return;
-    const accepted = this.socket.write(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    if (this.ended || this.socket.destroyed || out === undefined || n === 0) return;
+    const accepted = this.socket.write(n === out.length ? out : out.subarray(0, n));
     if (!accepted && !this.writeBlocked) {
       // Backpressure: the peer's requests are what make most of our writes, so stop reading them
       // until the socket has passed on what it holds.
@@ -238,12 +325,12 @@ export class MqttConnection implements SessionTransport {
   /** Reads go on only while the session wants them, writes are not held up and no input waits. */
   private updateReading(): void {
     if (this.ended) return;
-    if (this.pausedBySession || this.writeBlocked || this.deferred !== undefined) this.socket.pause();
+    if (this.pausedBySession || this.writeBlocked || this.deferred) this.socket.pause();
     else this.socket.resume();
   }
 
   private releaseOutput(): void {
-    this.out = [];
+    this.out = undefined;
     this.outBytes = 0;
   }
 

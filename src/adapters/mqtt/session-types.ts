@@ -65,6 +65,9 @@ export const CLOSE_STATUS: Partial<Record<CloseReason, { code: number; message: 
 /** What the socket side does for the session; the session never sees a socket. */
 export interface SessionTransport {
   send(packet: Packet): void;
+  /** The PUBACK of a stored message (the hot path: no packet object, no generic encoder). */
+  sendPuback(messageId: number): void;
+  sendPingresp(): void;
   /** Ends the connection once what was sent has been written. */
   close(): void;
   pause(): void;

@@ -110,10 +110,13 @@ export class MqttSession
 
   // ---- inputs ----
 
-  /** A decoded packet from the client. */
-  handle(packet: Packet): void {
+  /**
+   * A decoded packet from the client. `now`: the connection reads the clock once for all the
+   * packets of a socket read.
+   */
+  handle(packet: Packet, now = this.env.clock.now()): void {
     if (this.phase === 'closing' || this.phase === 'closed') return;
-    this.lastPacketAt = this.env.clock.now();
+    this.lastPacketAt = now;
     if (this.phase === 'awaiting-connect') {
       // [MQTT-3.1.0-1] the first packet must be CONNECT.
       if (packet.cmd !== 'connect') return this.close('protocol-error');
@@ -197,7 +200,7 @@ export class MqttSession
         return handleUnsubscribe(this, packet);
       case 'pingreq':
         if (this.own) this.env.activity.heartbeat(this.own.device.numId, this.lastPacketAt);
-        return this.send({ cmd: 'pingresp' });
+        return this.transport.sendPingresp();
       case 'disconnect':
         return this.close('client-disconnect');
       case 'connect':
@@ -462,7 +465,7 @@ export class MqttSession
       this.log.warn({ err: error }, 'a device message could not be stored');
       return this.close('sink-failed');
     }
-    if (token !== 0 && this.phase === 'connected') this.transport.send({ cmd: 'puback', messageId: token });
+    if (token !== 0 && this.phase === 'connected') this.transport.sendPuback(token);
     if (this.paused && !this.attaching && !this.env.ports.holdIfSaturated(this.resumeFromSink)) this.resumeReading();
   }
 

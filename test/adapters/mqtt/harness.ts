@@ -59,6 +59,12 @@ export class RecordingTransport implements SessionTransport {
     mqttPacket.generate(packet);
     this.sent.push(packet);
   }
+  sendPuback(messageId: number): void {
+    this.send({ cmd: 'puback', messageId });
+  }
+  sendPingresp(): void {
+    this.send({ cmd: 'pingresp' });
+  }
   close(): void {
     this.closes++;
   }

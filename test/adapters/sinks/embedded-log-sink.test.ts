@@ -10,8 +10,9 @@ import Database from 'better-sqlite3';
 import { EmbeddedLogSink, type EmbeddedLogOptions } from '../../../src/adapters/sinks/embedded-log/embedded-log-sink.js';
 import { decodeAttributes, encodeAttributes } from '../../../src/adapters/sinks/embedded-log/log-schema.js';
 import type { EmbeddedLogReader, LogMessage } from '../../../src/adapters/sinks/embedded-log/log-reader.js';
-import { LogWriterCore } from '../../../src/adapters/sinks/embedded-log/log-writer.js';
+import { LogWriterCore, packRows } from '../../../src/adapters/sinks/embedded-log/log-writer.js';
 import { isApiError } from '../../../src/domain/errors.js';
+import { TelemetryPacker } from '../../../src/services/telemetry-packer.js';
 import { msg, sinkContract } from '../../contracts/sink.contract.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bridgehead-event-log-'));
@@ -60,6 +61,32 @@ for (const writerThread of [false, true]) {
 
   describe(`EmbeddedLogSink specifics (${mode} writer)`, () => {
     const topic = 'projects/p/topics/t';
+
+    it('packed telemetry commits in call order with the plain appends of its turn, topics and attributes from the tables', async () => {
+      const log = openBoth(newFile(), { writerThread });
+      const other = 'projects/p/topics/other';
+      const a = Object.freeze({ deviceId: 'dev-a', subFolder: 'x' });
+      const b = Object.freeze({ deviceId: 'dev-b' });
+      const packer = new TelemetryPacker();
+      packer.add(topic, a, Buffer.from('p1'), 1000);
+      packer.add(other, b, new Uint8Array(0), 1001);
+      packer.add(topic, b, Buffer.from('p3-longer'), 1002);
+      const first = log.sink.append([msg(topic, 'before')]);
+      const packed = log.sink.appendPacked(packer.finish());
+      const last = log.sink.append([msg(topic, 'after')]);
+      assert.deepEqual(await first, ['1']);
+      assert.equal(await packed, undefined);
+      assert.deepEqual(await last, ['5']);
+      const onTopic = readAll(log.reader, topic);
+      assert.deepEqual(onTopic.map(text), ['before', 'p1', 'p3-longer', 'after']);
+      assert.deepEqual(onTopic[1]!.attributes, a);
+      assert.deepEqual(onTopic[2]!.attributes, b);
+      assert.deepEqual([onTopic[1]!.publishTime, onTopic[2]!.publishTime], [1000, 1002]);
+      const onOther = readAll(log.reader, other);
+      assert.deepEqual(onOther.map((m) => [text(m), m.attributes, m.publishTime]), [['', b, 1001]]);
+      await assert.rejects(log.sink.appendPacked({ count: 3, topics: [], attributes: [], buffer: new ArrayBuffer(8) }), (e) => isApiError(e) && e.kind === 'INVALID_ARGUMENT');
+      await log.close();
+    });
 
     it('rejects with UNAVAILABLE beyond twice the queue bound, and accepts up to it', async () => {
       const log = openBoth(newFile(), { writerThread, maxQueuedMessages: 5 });
@@ -209,12 +236,7 @@ describe('embedded log internals', () => {
   it('a retention step examines at most one chunk and reports where it stopped', () => {
     const core = new LogWriterCore(newFile(), 'NORMAL');
     const times = [1, 2, 3, 100, 4, 5, 6];
-    core.write({
-      topics: times.map(() => 't'),
-      publishTimes: times,
-      attributes: times.map(() => '[]'),
-      data: times.map(() => new Uint8Array(1)),
-    });
+    core.write({ segments: [packRows(times.map((publishTime) => ({ topic: 't', publishTime, attributes: '[]', data: new Uint8Array(1) })))] });
     assert.deepEqual(core.pruneStep(0, 50, 3), { deleted: 3, endSeq: 3, done: false });
     assert.deepEqual(core.pruneStep(3, 50, 3), { deleted: 2, endSeq: 6, done: false });
     assert.deepEqual(core.pruneStep(6, 50, 3), { deleted: 1, endSeq: 7, done: true });

@@ -2,7 +2,8 @@ import { ApiError } from '../../../domain/errors.js';
 import type { Clock, Sink, SinkMessage } from '../../../services/ports.js';
 import { encodeAttributes, openWriterDb, type Synchronous } from './log-schema.js';
 import { EmbeddedLogReader, type CommitEvent, type CommitSource } from './log-reader.js';
-import { InlineLogWriter, type LogWriter, type WriteBatch } from './log-writer.js';
+import { InlineLogWriter, packRows, type LogWriter, type PackedRows, type WriteBatch } from './log-writer.js';
+import type { PackedTelemetry } from '../../../services/telemetry-packer.js';
 import { WorkerLogWriter } from './worker-log-writer.js';
 
 export interface EmbeddedLogOptions {
@@ -42,8 +43,12 @@ const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 const RETENTION_CHUNK = 10_000;
 
 interface QueuedCall {
-  messages: readonly SinkMessage[];
-  resolve: (ids: string[]) => void;
+  rows: PackedRows;
+  /** Payload bytes. */
+  bytes: number;
+  /** The caller wants the message IDs (append; appendPacked does not). */
+  wantsIds: boolean;
+  resolve: (ids: string[] | undefined) => void;
   reject: (e: Error) => void;
 }
 
@@ -121,9 +126,37 @@ export class EmbeddedLogSink implements Sink, CommitSource {
         return Promise.reject(new ApiError('INVALID_ARGUMENT', 'A sink message\'s orderingKey must be a string.'));
       }
     }
-    return new Promise<string[]>((resolve, reject) => {
-      this.queue.push({ messages, resolve, reject });
-      this.pending += messages.length;
+    let rows: PackedRows;
+    try {
+      rows = packRows(messages.map((m) => ({ topic: m.topic, publishTime: m.publishTime, attributes: encodeAttributes(m.attributes), data: m.data, orderingKey: m.orderingKey })));
+    } catch {
+      return Promise.reject(new ApiError('INVALID_ARGUMENT', 'A sink message\'s attributes must be a map of strings.'));
+    }
+    return this.enqueue(rows, true) as Promise<string[]>;
+  }
+
+  /**
+   * Device telemetry already packed into one buffer (DeviceIngress): queued as is, and handed to
+   * the writer thread without another copy.
+   */
+  appendPacked(batch: PackedTelemetry): Promise<void> {
+    if (this.closed) return Promise.reject(closedError());
+    const n = batch.count;
+    if (!Number.isSafeInteger(n) || n < 0 || !(batch.buffer instanceof ArrayBuffer) || batch.buffer.byteLength < 20 * n) {
+      return Promise.reject(new ApiError('INVALID_ARGUMENT', 'A packed batch needs a count and a buffer of its layout.'));
+    }
+    if (n === 0) return Promise.resolve();
+    if (this.pending + n > 2 * this.maxQueued) {
+      return Promise.reject(new ApiError('UNAVAILABLE', 'The event log is overloaded; retry later.'));
+    }
+    const rows: PackedRows = { count: n, topics: [...batch.topics], attributes: batch.attributes.map(encodeAttributes), buffer: batch.buffer, orderingKeys: undefined };
+    return this.enqueue(rows, false) as Promise<void>;
+  }
+
+  private enqueue(rows: PackedRows, wantsIds: boolean): Promise<string[] | undefined> {
+    return new Promise<string[] | undefined>((resolve, reject) => {
+      this.queue.push({ rows, bytes: rows.buffer.byteLength - 20 * rows.count, wantsIds, resolve, reject });
+      this.pending += rows.count;
       if (this.pending >= this.maxQueued) this.wasSaturated = true;
       this.scheduleFlush();
     });
@@ -195,22 +228,16 @@ export class EmbeddedLogSink implements Sink, CommitSource {
     this.flushScheduled = false;
     if (this.writing || this.queue.length === 0) return;
     const calls = this.takeBatch();
-    const publishTimes: number[] = [];
-    const batch: WriteBatch = { topics: [], publishTimes, attributes: [], data: [], orderingKeys: undefined };
+    const segments: PackedRows[] = new Array<PackedRows>(calls.length);
     const topics = new Set<string>();
-    for (const call of calls) {
-      for (const m of call.messages) {
-        // Created at the first keyed message only: a telemetry batch never allocates it.
-        if (m.orderingKey) (batch.orderingKeys ??= new Array<string>(batch.topics.length).fill('')).push(m.orderingKey);
-        else batch.orderingKeys?.push('');
-        batch.topics.push(m.topic);
-        publishTimes.push(m.publishTime);
-        batch.attributes.push(encodeAttributes(m.attributes));
-        batch.data.push(m.data);
-        topics.add(m.topic);
-      }
+    let n = 0;
+    for (let i = 0; i < calls.length; i++) {
+      const rows = calls[i]!.rows;
+      segments[i] = rows;
+      n += rows.count;
+      for (const t of rows.topics) topics.add(t);
     }
-    const n = batch.topics.length;
+    const batch: WriteBatch = { segments };
     this.writing = true;
     this.writer.write(batch).then(
       (firstSeq) => {
@@ -220,7 +247,12 @@ export class EmbeddedLogSink implements Sink, CommitSource {
         this.stats.lastBatchSize = n;
         let seq = firstSeq;
         for (const call of calls) {
-          const ids = new Array<string>(call.messages.length);
+          if (!call.wantsIds) {
+            seq += call.rows.count;
+            call.resolve(undefined);
+            continue;
+          }
+          const ids = new Array<string>(call.rows.count);
           for (let i = 0; i < ids.length; i++) ids[i] = String(seq++);
           call.resolve(ids);
         }
@@ -242,12 +274,10 @@ export class EmbeddedLogSink implements Sink, CommitSource {
     let bytes = 0;
     let k = 0;
     while (k < this.queue.length) {
-      const messages = this.queue[k]!.messages;
-      let size = 0;
-      for (const m of messages) size += m.data.byteLength;
-      if (k > 0 && (count + messages.length > this.maxBatch || bytes + size > MAX_BATCH_BYTES)) break;
-      count += messages.length;
-      bytes += size;
+      const call = this.queue[k]!;
+      if (k > 0 && (count + call.rows.count > this.maxBatch || bytes + call.bytes > MAX_BATCH_BYTES)) break;
+      count += call.rows.count;
+      bytes += call.bytes;
       k++;
     }
     if (k === this.queue.length) {

@@ -1,7 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { sqliteCode } from './log-schema.js';
-import { LogWriterCore, type PruneStep, type WriteBatch } from './log-writer.js';
-import type { PackedBatch, WorkerInit, WorkerReply, WorkerRequest } from './worker-log-writer.js';
+import { LogWriterCore, type PruneStep } from './log-writer.js';
+import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-log-writer.js';
 
 /** Entry point of the writer thread: owns the write connection, runs one request at a time. */
 
@@ -11,22 +11,11 @@ if (!port) throw new Error('log-writer-thread.js must run as a worker thread');
 const init = workerData as WorkerInit;
 const core = new LogWriterCore(init.path, init.synchronous);
 
-function unpack(p: PackedBatch): WriteBatch {
-  const data: Uint8Array[] = new Array<Uint8Array>(p.ends.length);
-  let start = 0;
-  for (let i = 0; i < p.ends.length; i++) {
-    const end = p.ends[i]!;
-    data[i] = p.bytes.subarray(start, end);
-    start = end;
-  }
-  return { topics: p.topics, publishTimes: p.publishTimes, attributes: p.attributes, data, orderingKeys: p.orderingKeys };
-}
-
 port.on('message', (req: WorkerRequest) => {
   let reply: WorkerReply;
   try {
     let value: number | PruneStep | null;
-    if (req.op === 'write') value = core.write(unpack(req.batch));
+    if (req.op === 'write') value = core.write(req.batch);
     else if (req.op === 'prune') value = core.pruneStep(req.afterSeq, req.cutoffMs, req.chunk);
     else {
       core.close();

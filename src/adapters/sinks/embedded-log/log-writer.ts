@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { columnsOf, TelemetryPacker } from '../../../services/telemetry-packer.js';
 import {
   CHUNK_END_SQL,
   DELETE_RANGE_SQL,
@@ -16,18 +17,51 @@ import {
  * on the main thread (`InlineLogWriter`) or on a worker thread (`WorkerLogWriter`).
  */
 
-/** One batch, column-wise: cheap to build, and to pack for a worker. */
-export interface WriteBatch {
+/**
+ * The rows of one append call, packed in telemetry-packer.ts's layout (one ArrayBuffer: times,
+ * payload ends, topic and attribute indexes, payloads) with its small string tables: posting it
+ * to the writer thread transfers the buffer and clones a few strings, however many rows.
+ */
+export interface PackedRows {
+  count: number;
   topics: string[];
-  publishTimes: ArrayLike<number>;
-  /** Encoded with encodeAttributes. */
+  /** Encoded with encodeAttributes; row i's are attributes[attributesIndex[i]]. */
   attributes: string[];
-  data: Uint8Array[];
+  buffer: ArrayBuffer;
   /**
-   * Per row, '' for none; undefined when no row of the batch has one (every telemetry batch), so
-   * device traffic builds, packs and posts nothing more than before ordering keys existed.
+   * Per row, '' for none; undefined when no row has one (every telemetry batch), so device traffic
+   * builds, packs and posts nothing more than before ordering keys existed.
    */
   orderingKeys?: string[] | undefined;
+}
+
+/** One transaction: the rows of the append calls it commits, in order. */
+export interface WriteBatch {
+  segments: PackedRows[];
+}
+
+/** One row as the log stores it (attributes encoded). */
+export interface Row {
+  topic: string;
+  publishTime: number;
+  attributes: string;
+  data: Uint8Array;
+  orderingKey?: string | undefined;
+}
+
+/** Packs rows given one by one (API publishes, state notifications, tests). */
+export function packRows(rows: readonly Row[]): PackedRows {
+  const packer = new TelemetryPacker();
+  const attributes = new Map<string, Readonly<Record<string, string>>>();
+  // The packer keys attribute sets by identity: one stand-in object per distinct encoded string.
+  for (const r of rows) {
+    let key = attributes.get(r.attributes);
+    if (key === undefined) attributes.set(r.attributes, (key = { encoded: r.attributes }));
+    packer.add(r.topic, key, r.data, r.publishTime);
+  }
+  const packed = packer.finish();
+  const orderingKeys = rows.some((r) => r.orderingKey) ? rows.map((r) => r.orderingKey ?? '') : undefined;
+  return { count: packed.count, topics: [...packed.topics], attributes: packed.attributes.map((a) => a.encoded!), buffer: packed.buffer, orderingKeys };
 }
 
 export interface PruneStep {
@@ -64,15 +98,25 @@ export class LogWriterCore {
     // IMMEDIATE: the write lock is taken at BEGIN, so a contending process fails the whole batch
     // up front (after busy_timeout) rather than midway.
     this.writeTx = this.db.transaction((batch: WriteBatch): number => {
-      const { topics, publishTimes, attributes, data, orderingKeys } = batch;
-      const first = Number(this.insert.run(topics[0]!, publishTimes[0]!, attributes[0]!, data[0]!, orderingKeys?.[0] ?? '').lastInsertRowid);
-      let last = first;
-      for (let i = 1; i < topics.length; i++) {
-        last = Number(this.insert.run(topics[i]!, publishTimes[i]!, attributes[i]!, data[i]!, orderingKeys?.[i] ?? '').lastInsertRowid);
+      let first = -1;
+      let last = -1;
+      let rows = 0;
+      for (const segment of batch.segments) {
+        const { publishTimes, ends, topicIndex, attributesIndex, bytes } = columnsOf(segment);
+        const { topics, attributes, orderingKeys } = segment;
+        let start = 0;
+        for (let i = 0; i < segment.count; i++) {
+          const end = ends[i]!;
+          last = Number(this.insert.run(topics[topicIndex[i]!]!, publishTimes[i]!, attributes[attributesIndex[i]!]!, bytes.subarray(start, end), orderingKeys?.[i] ?? '').lastInsertRowid);
+          if (first < 0) first = last;
+          start = end;
+        }
+        rows += segment.count;
       }
+      if (rows === 0) throw new Error('an empty batch');
       // One writer holding the write lock gets consecutive AUTOINCREMENT values; if that ever failed
       // to hold, the IDs handed back would be wrong, so abort (and roll back) instead.
-      if (last !== first + topics.length - 1) throw new Error(`non-consecutive seqs ${first}..${last} for ${topics.length} rows`);
+      if (last !== first + rows - 1) throw new Error(`non-consecutive seqs ${first}..${last} for ${rows} rows`);
       return first;
     }).immediate;
   }

@@ -9,19 +9,8 @@ import type { LogWriter, PruneStep, WriteBatch } from './log-writer.js';
  * the COMMIT's fsync take no time from the main event loop, which keeps serving MQTT and HTTP.
  */
 
-/** A batch as posted to the worker: every payload packed into one transferable buffer. */
-export interface PackedBatch {
-  topics: string[];
-  publishTimes: Float64Array;
-  attributes: string[];
-  /** All payloads back to back; `ends[i]` is where payload i ends. */
-  bytes: Uint8Array;
-  ends: Uint32Array;
-  orderingKeys: string[] | undefined;
-}
-
 export type WorkerRequest =
-  | { id: number; op: 'write'; batch: PackedBatch }
+  | { id: number; op: 'write'; batch: WriteBatch }
   | { id: number; op: 'prune'; afterSeq: number; cutoffMs: number; chunk: number }
   | { id: number; op: 'close' };
 
@@ -37,32 +26,6 @@ export interface WorkerInit {
 interface Pending {
   resolve: (value: number | PruneStep | null) => void;
   reject: (e: Error) => void;
-}
-
-/**
- * Packs the payloads into one fresh buffer and transfers it. Copying is required anyway: posting a
- * Uint8Array view would structured-clone its whole backing ArrayBuffer, and an MQTT payload is
- * typically a slice of a much larger socket read.
- */
-export function packBatch(batch: WriteBatch): { packed: PackedBatch; transfer: ArrayBuffer[] } {
-  const n = batch.data.length;
-  const ends = new Uint32Array(n);
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    total += batch.data[i]!.byteLength;
-    ends[i] = total;
-  }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const d of batch.data) {
-    bytes.set(d, at);
-    at += d.byteLength;
-  }
-  const publishTimes = Float64Array.from(batch.publishTimes);
-  return {
-    packed: { topics: batch.topics, publishTimes, attributes: batch.attributes, bytes, ends, orderingKeys: batch.orderingKeys },
-    transfer: [bytes.buffer, ends.buffer, publishTimes.buffer],
-  };
 }
 
 export class WorkerLogWriter implements LogWriter {
@@ -82,8 +45,8 @@ export class WorkerLogWriter implements LogWriter {
   }
 
   async write(batch: WriteBatch): Promise<number> {
-    const { packed, transfer } = packBatch(batch);
-    return (await this.request({ id: 0, op: 'write', batch: packed }, transfer)) as number;
+    // The segments' buffers move to the worker: only their few strings are cloned.
+    return (await this.request({ id: 0, op: 'write', batch }, batch.segments.map((s) => s.buffer))) as number;
   }
 
   async pruneStep(afterSeq: number, cutoffMs: number, chunk: number): Promise<PruneStep> {
