@@ -30,6 +30,7 @@ import { RegistryCache } from '../services/registry-cache.js';
 import { ApiAuth } from '../services/api-auth.js';
 import { CallDeadlines } from '../services/call-deadlines.js';
 import { LiveSessions } from '../services/live-sessions.js';
+import { GatewayErrorHistory } from '../services/gateway-error-history.js';
 import { systemTimers } from '../adapters/timers/system-timers.js';
 import { ServiceAccountAdmin } from '../services/service-account-admin.js';
 import { ServiceAccountCredentials } from '../services/service-account-credentials.js';
@@ -160,6 +161,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
   const { store, sink, bus } = backend;
   const activity = new ActivityRecorder(store);
   const registries = new RegistryCache(store, systemClock, REGISTRY_CACHE_MAX_AGE_MS);
+  const gatewayErrors = new GatewayErrorHistory();
   const live = new LiveSessions({
     nodeId,
     bus,
@@ -167,6 +169,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     registries,
     clock: systemClock,
     log: logger.child({ component: 'sessions' }),
+    gatewayErrors,
     remoteCommandTimeoutMs: DEFAULT_MQTT_LIMITS.commandAckTimeoutMs + 3000,
     // Membership (heartbeats, a failed node's sessions forgotten) only where there are other nodes.
     ...(config.nats.length > 0 ? { timers: systemTimers } : {}),
@@ -189,6 +192,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     auth,
     config.pubsubAutoCreateTopics ? pubsub.admin : undefined,
     live,
+    live,
   );
   const accounts = new ServiceAccountAdmin({ store, crypto: saCrypto, clock: systemClock, auth, credentials, bus, tokenUri: config.tokenUri });
 
@@ -205,6 +209,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
       registries,
       directory: live,
       activity,
+      gatewayErrors,
       metrics,
       log: logger.child({ component: 'mqtt' }),
     },

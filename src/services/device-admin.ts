@@ -46,7 +46,8 @@ import type {
   UpdateDeviceRegistryRequest,
   UpdateDeviceRequest,
 } from './device-manager-requests.js';
-import type { Bus, BusEvent, Clock, DeviceListFilter, KeyInspector, Presence, Store } from './ports.js';
+import type { GatewayErrorRecord } from './gateway-error-history.js';
+import type { Bus, BusEvent, Clock, DeviceListFilter, GatewayErrorSource, KeyInspector, Presence, Store } from './ports.js';
 
 /** What creates the Pub/Sub topics registries route to (PubSubAdmin). */
 export interface TopicProvisioner {
@@ -78,6 +79,8 @@ export class DeviceAdmin {
     private readonly topics?: TopicProvisioner,
     /** Live connection state (docs/compat.md C-CONSOLE-CONNECTION); absent: every device reads as offline. */
     private readonly presence?: Presence,
+    /** Gateways' errors-topic messages (docs/compat.md C-CONSOLE-GATEWAY-ERRORS); absent: none are known. */
+    private readonly gatewayErrors?: GatewayErrorSource,
   ) {}
 
   // ---- registries ----
@@ -347,6 +350,21 @@ export class DeviceAdmin {
   }
 
   // ---- gateways ----
+
+  /**
+   * Bridgehead's extension (docs/compat.md C-CONSOLE-GATEWAY-ERRORS): what the MQTT bridge
+   * reported on the gateway's errors topic lately, newest first. Readable by whoever may get the device.
+   */
+  async getGatewayErrors(caller: Principal, req: NameRequest): Promise<GatewayErrorRecord[]> {
+    const device = await this.requireDevice(await this.deviceTarget(caller, 'getDevice', req.name));
+    if (device.gatewayConfig.gatewayType !== 'GATEWAY') {
+      throw new ApiError('FAILED_PRECONDITION', `Device "${device.id}" is not a gateway (gateway_config.gateway_type is not GATEWAY).`, {
+        field: 'name',
+        reason: 'NOT_A_GATEWAY',
+      });
+    }
+    return (await this.gatewayErrors?.gatewayErrors(device.numId)) ?? [];
+  }
 
   async bindDeviceToGateway(caller: Principal, req: BindingRequest): Promise<void> {
     const [gw, dev] = await this.resolvePair(caller, 'bindDeviceToGateway', req);

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { ApiError, isApiError } from '../domain/errors.js';
 import type { Device } from '../domain/model.js';
 import type { CommandSender } from './command-sender.js';
+import { GATEWAY_ERRORS_KEPT, type GatewayErrorHistory, type GatewayErrorRecord } from './gateway-error-history.js';
 import type { Bus, BusEvent, BusReply, BusRequest, Clock, CommandOutcome, Presence, Store, Timers } from './ports.js';
 import type { RegistryCache } from './registry-cache.js';
 import { SessionDirectory, type LiveSession, type SessionRegistry } from './session-directory.js';
@@ -29,9 +30,14 @@ export interface LiveSessionsOptions {
   nodeTimeoutMs?: number;
   /** A node was not heard from within nodeTimeoutMs; `sessions` of its were forgotten. */
   onNodeGone?: (nodeId: string, sessions: number) => void;
+  /** This node's gateways' errors-topic messages (docs/compat.md C-CONSOLE-GATEWAY-ERRORS); absent: none kept. */
+  gatewayErrors?: Pick<GatewayErrorHistory, 'recent'>;
+  /** How long another node may take to say what it knows (gateway errors); default 2 s. */
+  remoteQueryTimeoutMs?: number;
 }
 
 export const DEFAULT_HEARTBEAT_MS = 2000;
+const DEFAULT_REMOTE_QUERY_TIMEOUT_MS = 2000;
 /** Store reads in flight while rechecking local sessions after a bus gap. */
 const RECHECK_CONCURRENCY = 8;
 
@@ -192,6 +198,7 @@ export class LiveSessions implements SessionRegistry, CommandSender, Presence {
   private async ask(node: string, numId: string, subfolder: string, data: Uint8Array): Promise<CommandOutcome | 'gone'> {
     try {
       const reply = await this.opts.bus.request(node, { type: 'deliver-command', numId, subfolder, data }, this.opts.remoteCommandTimeoutMs);
+      if (reply.type !== 'command-outcome') throw new ApiError('INTERNAL', `Node "${node}" answered a command with "${reply.type}".`);
       return reply.outcome;
     } catch (e) {
       // The node is gone (or never answered): as far as anyone can tell, the device is not connected there.
@@ -201,7 +208,35 @@ export class LiveSessions implements SessionRegistry, CommandSender, Presence {
     }
   }
 
+  // ---- a gateway's errors-topic messages (docs/compat.md C-CONSOLE-GATEWAY-ERRORS) ----
+
+  /**
+   * The gateway's errors-topic messages, newest first, at most GATEWAY_ERRORS_KEPT: those kept
+   * here, and those of the node holding its session, or of every node when none is known to (a
+   * session that ended keeps its errors on the node that held it). A node that does not answer is
+   * left out; only when none could be asked and nothing is known here is that an error.
+   */
+  async gatewayErrors(numId: string): Promise<GatewayErrorRecord[]> {
+    const here = this.opts.gatewayErrors?.recent(numId, this.opts.clock.now()) ?? [];
+    if (this.local.get(numId)) return here;
+    const holder = this.remote.get(numId);
+    const nodes = holder !== undefined ? [holder] : this.liveNodes();
+    const timeoutMs = this.opts.remoteQueryTimeoutMs ?? DEFAULT_REMOTE_QUERY_TIMEOUT_MS;
+    const answers = await Promise.allSettled(nodes.map((n) => this.opts.bus.request(n, { type: 'gateway-errors', numId }, timeoutMs)));
+    let failure: unknown;
+    const all = [...here];
+    for (const a of answers) {
+      if (a.status === 'fulfilled' && a.value.type === 'gateway-errors' && Array.isArray(a.value.errors)) all.push(...a.value.errors.filter(isErrorRecord));
+      else if (a.status === 'rejected' && !(isApiError(a.reason) && (a.reason.reason === 'BUS_NO_RESPONDER' || a.reason.reason === 'BUS_TIMEOUT'))) {
+        failure ??= a.reason;
+      }
+    }
+    if (all.length === 0 && failure !== undefined) throw failure;
+    return all.sort((a, b) => b.at - a.at).slice(0, GATEWAY_ERRORS_KEPT);
+  }
+
   private async onRequest(r: BusRequest): Promise<BusReply> {
+    if (r.type === 'gateway-errors') return { type: 'gateway-errors', errors: this.opts.gatewayErrors?.recent(r.numId, this.opts.clock.now()) ?? [] };
     const session = this.local.get(r.numId);
     if (!session) return { type: 'command-outcome', outcome: 'not-connected' };
     const delivered = await session.sendCommand(r.numId, r.subfolder, r.data);
@@ -400,4 +435,18 @@ export class LiveSessions implements SessionRegistry, CommandSender, Presence {
   private announce(event: BusEvent): void {
     this.opts.bus.publish(event).catch((err: unknown) => this.opts.log.warn({ err }, 'could not announce a session change'));
   }
+}
+
+/** Another node's records come off the wire: only well-formed ones are passed on. */
+function isErrorRecord(r: unknown): r is GatewayErrorRecord {
+  const v = r as Partial<GatewayErrorRecord> | null;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.at === 'number' &&
+    typeof v.errorType === 'string' &&
+    typeof v.deviceId === 'string' &&
+    typeof v.description === 'string' &&
+    typeof v.delivered === 'boolean'
+  );
 }

@@ -1,6 +1,7 @@
 import type { PackedTelemetry } from './telemetry-packer.js';
 import type { BindLimits } from '../domain/bindings.js';
 import type { Page } from '../domain/paging.js';
+import type { GatewayErrorRecord } from './gateway-error-history.js';
 import type {
   Device,
   DeviceActivity,
@@ -54,6 +55,15 @@ export interface Presence {
   isConnected(numId: string): boolean;
   /** The gateway (numId) a device is attached through, when its session is held on this node. */
   attachedThrough(numId: string): string | undefined;
+}
+
+/**
+ * What the MQTT bridge reported on a gateway's errors topic, on any node (LiveSessions): what the
+ * console's gateway page reads (docs/compat.md C-CONSOLE-GATEWAY-ERRORS).
+ */
+export interface GatewayErrorSource {
+  /** Newest first; empty when none are known. */
+  gatewayErrors(gatewayNumId: string): Promise<GatewayErrorRecord[]>;
 }
 
 export type { Page } from '../domain/paging.js';
@@ -312,9 +322,12 @@ export type BusEvent =
   | { type: 'subscription-deleted'; name: string; nodeId: string };
 
 /** Requests one node makes of another, addressed by node ID. */
-export type BusRequest = { type: 'deliver-command'; numId: string; subfolder: string; data: Uint8Array };
+export type BusRequest =
+  | { type: 'deliver-command'; numId: string; subfolder: string; data: Uint8Array }
+  /** The gateway's errors-topic messages this node knows (docs/compat.md C-CONSOLE-GATEWAY-ERRORS). */
+  | { type: 'gateway-errors'; numId: string };
 
-export type BusReply = { type: 'command-outcome'; outcome: CommandOutcome };
+export type BusReply = { type: 'command-outcome'; outcome: CommandOutcome } | { type: 'gateway-errors'; errors: GatewayErrorRecord[] };
 
 /** What became of a command handed to the node holding the device (spec §3.7). */
 export type CommandOutcome = 'delivered' | 'not-connected' | 'not-subscribed';

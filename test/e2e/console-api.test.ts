@@ -4,7 +4,7 @@ import { createDevice, createRegistry, PROJECT, REGION } from '../support/fleet.
 import { connectDevice, endQuietly } from '../support/mqtt-clients.js';
 import { api, startServer, type StartedServer } from '../support/server.js';
 
-/** The public REST extensions the console reads (docs/compat.md C-CONSOLE-PREFIX, -CONNECTION, -HISTORY). */
+/** The public REST extensions the console reads (docs/compat.md C-CONSOLE-PREFIX, -CONNECTION, -HISTORY, -GATEWAY-ERRORS). */
 
 let server: StartedServer;
 const reg = `/v1/projects/${PROJECT}/locations/${REGION}/registries/ext`;
@@ -63,6 +63,64 @@ test('devices:connections and :connection say which devices are online now', asy
   } finally {
     await endQuietly(client);
   }
+});
+
+test(':gatewayErrors answers what a real gateway was sent on its errors topic, newest first, also after it disconnected', async () => {
+  const gw = await createDevice(server, 'ext', 'errgw-1', { body: { gatewayConfig: { gatewayType: 'GATEWAY', gatewayAuthMethod: 'ASSOCIATION_ONLY' } } });
+  await createDevice(server, 'ext', 'errgw-dev');
+  await createDevice(server, 'ext', 'errgw-plain');
+  assert.equal((await api(server, 'POST', `${reg}:bindDeviceToGateway`, { gatewayId: 'errgw-1', deviceId: 'errgw-dev' })).status, 200);
+  const path = `${reg}/devices/errgw-1:gatewayErrors`;
+  assert.deepEqual((await api(server, 'GET', path)).json, { errors: [] }, 'a gateway without errors');
+
+  const client = await connectDevice(server, gw.clientId, await gw.jwt());
+  const sent: Record<string, unknown>[] = [];
+  try {
+    await client.subscribeAsync('/devices/errgw-1/errors', { qos: 0 });
+    client.on('message', (topic, payload) => {
+      if (topic === '/devices/errgw-1/errors') sent.push(JSON.parse(payload.toString()) as Record<string, unknown>);
+    });
+    // Not attached: GATEWAY_DEVICE_NOT_FOUND, for a bound device and for one that does not exist.
+    await client.publishAsync('/devices/errgw-dev/events', 'e', { qos: 0 });
+    await client.publishAsync('/devices/errgw-ghost/state', 's', { qos: 0 });
+    const deadline = Date.now() + 5000;
+    while (sent.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(sent.length, 2, 'two errors-topic messages');
+    const r = await api(server, 'GET', path);
+    assert.equal(r.status, 200);
+    const errors = r.json.errors as { time: string; deviceId: string; errorType: string; description: string; mqttMessageInfo?: Record<string, unknown>; delivered: boolean }[];
+    assert.deepEqual(
+      errors.map((e) => ({
+        device_id: e.deviceId,
+        error_type: e.errorType,
+        description: e.description,
+        mqtt_message_info: { message_type: e.mqttMessageInfo?.messageType, topic: e.mqttMessageInfo?.topic, packet_id: e.mqttMessageInfo?.packetId },
+      })),
+      sent.reverse().map((m) => ({ device_id: m.device_id, error_type: m.error_type, description: m.description, mqtt_message_info: m.mqtt_message_info })),
+      'the fields the gateway was sent, newest first',
+    );
+    assert.deepEqual(errors.map((e) => [e.deviceId, e.errorType, e.delivered]), [
+      ['errgw-ghost', 'GATEWAY_DEVICE_NOT_FOUND', true],
+      ['errgw-dev', 'GATEWAY_DEVICE_NOT_FOUND', true],
+    ]);
+    assert.ok(Date.parse(errors[0]!.time) >= Date.parse(errors[1]!.time));
+    assert.ok(Math.abs(Date.now() - Date.parse(errors[0]!.time)) < 60_000);
+  } finally {
+    await endQuietly(client);
+  }
+  // The session ended: the node keeps them a while, so the page still says why.
+  assert.equal(((await api(server, 'GET', path)).json.errors as unknown[]).length, 2);
+
+  const notGateway = await api(server, 'GET', `${reg}/devices/errgw-plain:gatewayErrors`);
+  assert.equal(notGateway.status, 400);
+  assert.match(JSON.stringify(notGateway.json), /FAILED_PRECONDITION/);
+  assert.match(JSON.stringify(notGateway.json), /not a gateway/);
+  assert.equal((await api(server, 'GET', `${reg}/devices/errgw-missing:gatewayErrors`)).status, 404);
+  // A malformed device name is answered as getDevice answers it.
+  const badName = await api(server, 'GET', `${reg}/devices/${encodeURIComponent('bad id')}:gatewayErrors`);
+  const badGet = await api(server, 'GET', `${reg}/devices/${encodeURIComponent('bad id')}`);
+  assert.equal(badName.status, badGet.status);
+  assert.equal((await fetch(`${server.api}${path}`)).status, 401);
 });
 
 test('/metrics/history wants the admin token and answers the sample ring as JSON', async () => {

@@ -4,8 +4,8 @@ import type { BusEvent, BusReply, BusRequest } from '../../services/ports.js';
 
 /**
  * What the NATS bus puts on the wire. Events and replies are small and carry no bytes: JSON.
- * A request carries the command's raw payload, which JSON would inflate by a third as base64, so
- * it is framed, big-endian:
+ * A command request carries the command's raw payload, which JSON would inflate by a third as
+ * base64, so every request is framed, big-endian (data empty for requests without a payload):
  *
  *   u8  version (1)
  *   u32 header length, then the header: the request without `data`, as JSON
@@ -31,8 +31,10 @@ export function decodeEvent(bytes: Uint8Array): BusEvent {
   return value as BusEvent;
 }
 
+const NO_DATA = new Uint8Array(0);
+
 export function encodeRequest(request: BusRequest): Uint8Array {
-  const { data, ...head } = request;
+  const { data, ...head } = request.type === 'deliver-command' ? request : { ...request, data: NO_DATA };
   const header = Buffer.from(JSON.stringify(head), 'utf8');
   const out = Buffer.allocUnsafe(1 + 4 + header.length + data.length);
   let o = out.writeUInt8(REQUEST_VERSION, 0);
@@ -48,7 +50,8 @@ export function decodeRequest(bytes: Uint8Array): BusRequest {
   const headerLength = b.readUInt32BE(1);
   if (5 + headerLength > b.length) throw new Error('bus: truncated request');
   const head: unknown = JSON.parse(b.subarray(5, 5 + headerLength).toString('utf8'));
-  const h = head as Partial<Omit<BusRequest, 'data'>>;
+  const h = head as { type?: unknown; numId?: unknown; subfolder?: unknown };
+  if (h.type === 'gateway-errors' && typeof h.numId === 'string') return { type: h.type, numId: h.numId };
   if (h.type !== 'deliver-command' || typeof h.numId !== 'string' || typeof h.subfolder !== 'string') {
     throw new Error('bus: not a known request');
   }

@@ -2,6 +2,7 @@ import type { IPublishPacket, Packet } from 'mqtt-packet';
 import { decideAttach, gatewayErrorJson, parseAttachPayload, type GatewayErrorType } from '../../domain/gateway-attach.js';
 import { errorsTopic } from '../../domain/mqtt-topics.js';
 import { isResourceId } from '../../domain/ids.js';
+import type { GatewayErrorRecord } from '../../services/gateway-error-history.js';
 import { newSlot } from './device-slot.js';
 import type { GatewayContext, PendingDeviceError } from './handlers/context.js';
 import { CLOSE_STATUS, type AttachLookup, type CloseReason, type DeviceSlot } from './session-types.js';
@@ -37,8 +38,8 @@ function packetInfo(p: Packet | undefined, filter?: string): { messageType: stri
 const gatewayOf = (s: GatewayContext): DeviceSlot => s.own!;
 
 /**
- * Reports an error to the gateway's errors topic (if subscribed), the affected device's
- * lastErrorStatus and the log.
+ * Reports an error to the gateway's errors topic (if subscribed), the gateway's error history
+ * (docs/compat.md C-CONSOLE-GATEWAY-ERRORS), the affected device's lastErrorStatus and the log.
  */
 export function gatewayError(
   s: GatewayContext,
@@ -50,13 +51,19 @@ export function gatewayError(
   filter?: string,
 ): void {
   const gw = s.own!;
-  const json = gatewayErrorJson({ errorType: type, deviceId, description, ...(packet ? { packet: packetInfo(packet, filter)! } : {}) });
-  if (s.errorsSubscribed) {
+  const at = s.env.clock.now();
+  const delivered = s.errorsSubscribed;
+  // The record is the message's fields themselves: the JSON is built from it, and the ring keeps it.
+  const record: GatewayErrorRecord = { at, errorType: type, deviceId, description, delivered };
+  const info = packetInfo(packet, filter);
+  if (info) record.packet = info;
+  const json = gatewayErrorJson(record);
+  if (delivered) {
     s.send({ cmd: 'publish', topic: errorsTopic(gw.device.id), payload: Buffer.from(json), qos: 0, retain: false, dup: false });
     s.env.metrics.messageOut('error');
   }
+  (s.errorRing ??= s.env.gatewayErrors.open(gw.device.numId, at)).push(record);
   const status = { code: 9, message: `mqtt: SERVER: ${type}: ${description}` };
-  const at = s.env.clock.now();
   const affected = numId ?? s.slots.get(deviceId)?.device.numId;
   if (affected) s.env.activity.error(affected, at, status);
   else if (isResourceId(deviceId)) recordOnNamedDevice(s, deviceId, { at, status });

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { TokenCheck } from '../../domain/gateway-attach.js';
 import type { Device, DeviceConfig, GatewayAuthMethod, Registry, RegistryKey } from '../../domain/model.js';
 import type { ActivityRecorder } from '../../services/activity-recorder.js';
+import type { GatewayErrorHistory } from '../../services/gateway-error-history.js';
 import type { AuthOutcome } from '../../services/device-auth.js';
 import type { StoredTarget } from '../../services/device-ingress.js';
 import type { Clock, Store } from '../../services/ports.js';
@@ -196,6 +197,8 @@ export interface SessionCoreEnv {
   /** Where the bridge registers the sessions it serves (the LiveSessions service). */
   directory: SessionRegistry;
   activity: Pick<ActivityRecorder, 'heartbeat' | 'error' | 'configSent'>;
+  /** Where gateways' errors-topic messages are kept for the API (docs/compat.md C-CONSOLE-GATEWAY-ERRORS). */
+  gatewayErrors: Pick<GatewayErrorHistory, 'open' | 'close'>;
   metrics: BridgeMetrics;
   log: Logger;
 }

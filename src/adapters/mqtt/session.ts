@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { type Device, type DeviceConfig, type Registry, type RegistryKey } from '../../domain/model.js';
 import { parsePublishTopic, type PublishTopic } from '../../domain/mqtt-topics.js';
 import type { AuthOutcome } from '../../services/device-auth.js';
+import type { GatewayErrorRing } from '../../services/gateway-error-history.js';
 import type { LiveSession } from '../../services/session-directory.js';
 import type { ConnectContext, DeviceLogLevel, GatewayContext, PendingDeviceError, PubackContext, PublishContext, SubscribeContext } from './handlers/context.js';
 import { authenticationEnded, authenticationFailed, handleConnect } from './handlers/connect.js';
@@ -62,6 +63,7 @@ export class MqttSession
   private rateCount = 0;
   paused = false;
   errorDevices: Map<string, string | null | PendingDeviceError> | undefined;
+  errorRing: GatewayErrorRing | undefined;
   /** Parsed publish topics of this connection, made on the first PUBLISH (idle devices pay nothing). */
   private topics: Map<string, PublishTopic | undefined> | undefined;
   /** A gateway subscribed to its errors topic (spec §6.5). */
@@ -515,6 +517,7 @@ export class MqttSession
     if (this.phase !== 'closing') this.transition('closing', 'finish');
     this.transition('closed');
     if (this.own) this.env.metrics.sessionClosed(this.own);
+    if (this.own && this.errorRing) this.env.gatewayErrors.close(this.own.device.numId, this.errorRing, this.env.clock.now());
     for (const slot of this.slots.values()) this.env.directory.release(slot.device.numId, this);
     for (const o of this.outbound.values()) if (o.kind === 'command') o.resolve(true);
     this.outbound.clear();

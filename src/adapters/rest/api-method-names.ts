@@ -30,6 +30,8 @@ export const DEVICE_MANAGER_REST_METHODS: Readonly<Record<string, string>> = {
   // Bridgehead's REST-only extensions (docs/compat.md C-CONSOLE-CONNECTION): no gRPC method of that name.
   'PLR/devices:connections GET': `${BRIDGEHEAD_EXTENSION}GetDeviceConnections`,
   'PLRD:connection GET': `${BRIDGEHEAD_EXTENSION}GetDeviceConnection`,
+  // docs/compat.md C-CONSOLE-GATEWAY-ERRORS
+  'PLRD:gatewayErrors GET': `${BRIDGEHEAD_EXTENSION}GetGatewayErrors`,
   'PLR/devices POST': 'CreateDevice',
   'PLRD GET': 'GetDevice',
   'PLRD PATCH': 'UpdateDevice',

@@ -20,6 +20,7 @@ import {
 import {
   configJson,
   deviceJson,
+  gatewayErrorJson,
   policyJson,
   readDeviceMessage,
   readPolicyMessage,
@@ -143,6 +144,8 @@ const ROUTES: Record<string, Handler> = {
     if (!connection) throw new ApiError('NOT_FOUND', `Device ${echo(devicePath(r.segments), ECHO_MAX_PATH_CHARS)} not found.`, { reason: 'NOT_FOUND' });
     return connection as unknown as JsonObject;
   },
+  // docs/compat.md C-CONSOLE-GATEWAY-ERRORS: Bridgehead's own, not Google's.
+  'PLRD:gatewayErrors GET': async (r, a, c) => ({ errors: (await a.getGatewayErrors(c, { name: devicePath(r.segments) })).map(gatewayErrorJson) }),
   'PLR/devices POST': async (r, a, c) =>
     deviceJson(withEtag(r, await a.createDevice(c, { parent: registryPath(r.segments), device: readDeviceMessage(r.body) })), r.enc),
   'PLRD GET': async (r, a, c) => {

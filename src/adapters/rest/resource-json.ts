@@ -21,6 +21,7 @@ import {
   type Registry,
 } from '../../domain/model.js';
 import type { DeviceMessage, PolicyMessage, RegistryMessage } from '../../services/device-manager-requests.js';
+import type { GatewayErrorRecord } from '../../services/gateway-error-history.js';
 import {
   readArray,
   readBool,
@@ -151,6 +152,17 @@ export function readPolicyMessage(v: Json | undefined): PolicyMessage {
 // ---- output: the shared resource messages, written as proto3 JSON ----
 
 export const timestamp = (ms: number): string => new Date(ms).toISOString();
+
+/**
+ * One of a gateway's errors-topic messages (docs/compat.md C-CONSOLE-GATEWAY-ERRORS): the fields
+ * the gateway was sent, in the API's camelCase, with when and whether it was sent.
+ */
+export function gatewayErrorJson(e: GatewayErrorRecord): JsonObject {
+  const json: JsonObject = { time: timestamp(e.at), deviceId: e.deviceId, errorType: e.errorType, description: e.description };
+  if (e.packet) json.mqttMessageInfo = { messageType: e.packet.messageType, topic: e.packet.topic, packetId: e.packet.packetId };
+  json.delivered = e.delivered;
+  return json;
+}
 
 const b64 = (data: Uint8Array): string => Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64');
 

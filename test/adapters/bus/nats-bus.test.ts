@@ -68,8 +68,11 @@ describe('NatsBus wire format', () => {
     for (const data of [new Uint8Array(), new Uint8Array([0, 10, 13, 255]), new Uint8Array(70_000).fill(7)]) {
       const r = { type: 'deliver-command' as const, numId: '12', subfolder: 'a/b ü', data };
       const back = decodeRequest(encodeRequest(r));
-      assert.deepEqual({ ...back, data: [...back.data] }, { ...r, data: [...data] });
+      assert.equal(back.type, 'deliver-command');
+      assert.deepEqual({ ...back, data: back.type === 'deliver-command' ? [...back.data] : [] }, { ...r, data: [...data] });
     }
+    const query = { type: 'gateway-errors' as const, numId: '42' };
+    assert.deepEqual(decodeRequest(encodeRequest(query)), query);
     const frame = encodeRequest(command);
     assert.throws(() => decodeRequest(frame.subarray(0, 8)));
     assert.throws(() => decodeRequest(new Uint8Array([2, 0, 0, 0, 0])));

@@ -270,3 +270,39 @@ describe('the errors topic (spec §6.5, docs/compat.md C-ERRORS-SUB)', () => {
     assert.equal(d.open, true);
   });
 });
+
+describe('the gateway error history (docs/compat.md C-CONSOLE-GATEWAY-ERRORS)', () => {
+  test('each errors-topic message is kept with its fields, newest first, and stays after the session ends', async () => {
+    const { h, gw } = await withGateway({ bound: ['sensor-1'] });
+    h.clock.advance(10);
+    gw.send(publish('/devices/sensor-1/events', 'e', 1, 7));
+    h.clock.advance(10);
+    gw.send(publish('/devices/nobody/state', 's', 0));
+    const sent = gwErrors(await gw.sync(), 'gw-1');
+    const kept = h.gatewayErrors.recent(h.numId('gw-1'), h.clock.now());
+    assert.deepEqual(
+      kept.map((r) => ({ error_type: r.errorType, device_id: r.deviceId, description: r.description, mqtt_message_info: r.packet && { message_type: r.packet.messageType, topic: r.packet.topic, packet_id: r.packet.packetId } })),
+      [...sent].reverse(),
+      'the same fields as sent, newest first',
+    );
+    assert.equal(kept[0]!.at - kept[1]!.at, 10);
+    assert.ok(kept.every((r) => r.delivered));
+    gw.session.close('client-disconnect');
+    gw.session.finish();
+    assert.equal(h.gatewayErrors.recent(h.numId('gw-1'), h.clock.now()).length, 2);
+    assert.deepEqual(h.gatewayErrors.gateways, { live: 0, retained: 1 });
+  });
+
+  test('errors of a gateway not subscribed to its errors topic are kept too, marked not delivered', async () => {
+    const { h, gw } = await withGateway({ bound: ['sensor-1'] });
+    gw.send({ cmd: 'unsubscribe', messageId: 3, unsubscriptions: [errorsTopic('gw-1')] });
+    await gw.sync();
+    gw.send(publish('/devices/sensor-1/events', 'e', 0));
+    assert.deepEqual(gwErrors(await gw.sync(), 'gw-1'), []);
+    const kept = h.gatewayErrors.recent(h.numId('gw-1'), h.clock.now());
+    assert.deepEqual(
+      kept.map((r) => [r.errorType, r.deviceId, r.delivered]),
+      [['GATEWAY_DEVICE_NOT_FOUND', 'sensor-1', false]],
+    );
+  });
+});

@@ -12,6 +12,7 @@ import { DeviceAuthenticator } from '../../../src/services/device-auth.js';
 import type { Clock } from '../../../src/services/ports.js';
 import { RegistryCache } from '../../../src/services/registry-cache.js';
 import { SessionDirectory } from '../../../src/services/session-directory.js';
+import { GatewayErrorHistory } from '../../../src/services/gateway-error-history.js';
 import { ManualPorts } from './manual-ports.js';
 import { makeDeviceKeys, type DeviceKeys, type KeyAlg } from '../../support/pki.js';
 import { configV1, deviceInput, gatewayConfig } from '../../support/devices.js';
@@ -170,6 +171,7 @@ export class Harness {
   readonly store = new MemoryStore();
   readonly activity = new ActivityRecorder(this.store);
   readonly directory = new SessionDirectory();
+  readonly gatewayErrors = new GatewayErrorHistory();
   readonly registries = new RegistryCache(this.store, this.clock, 30_000);
   readonly metrics = new RecordingMetrics();
   readonly auth = new DeviceAuthenticator(this.store, new JoseTokenVerifier(), this.clock);
@@ -204,6 +206,7 @@ export class Harness {
       registries: this.registries,
       directory: this.directory,
       activity: this.activity,
+      gatewayErrors: this.gatewayErrors,
       metrics: this.metrics,
       log: pino({ level: 'silent' }),
     };

@@ -1,6 +1,7 @@
 import type { IPublishPacket, Packet } from 'mqtt-packet';
 import type { Logger } from 'pino';
 import type { Registry, RegistryKey } from '../../../domain/model.js';
+import type { GatewayErrorRing } from '../../../services/gateway-error-history.js';
 import type { PublishTopic } from '../../../domain/mqtt-topics.js';
 import type { AttachRequest, CloseReason, DeviceSlot, Outbound, Phase, SessionCoreEnv } from '../session-types.js';
 
@@ -12,7 +13,7 @@ import type { AttachRequest, CloseReason, DeviceSlot, Outbound, Phase, SessionCo
  */
 
 /** The synchronous services a handler uses directly; I/O and the directory only through the context. */
-export type HandlerEnv = Pick<SessionCoreEnv, 'clock' | 'limits' | 'activity' | 'metrics' | 'registries'>;
+export type HandlerEnv = Pick<SessionCoreEnv, 'clock' | 'limits' | 'activity' | 'metrics' | 'registries' | 'gatewayErrors'>;
 
 export type DeviceLogLevel = 'ERROR' | 'INFO' | 'DEBUG';
 
@@ -110,6 +111,8 @@ export interface GatewayContext extends OutboundContext {
    * record while the lookup is under way. Repeats cost no store read.
    */
   errorDevices: Map<string, string | null | PendingDeviceError> | undefined;
+  /** The gateway's last errors, opened at its first (docs/compat.md C-CONSOLE-GATEWAY-ERRORS). */
+  errorRing: GatewayErrorRing | undefined;
   registryOf(slot: DeviceSlot): Registry;
   claimDevice(numId: string): void;
   releaseDevice(numId: string): void;
