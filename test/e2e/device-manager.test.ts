@@ -50,7 +50,12 @@ describe('Device Manager API through @google-cloud/iot over REST', () => {
     assert.equal(err.status, 'INVALID_ARGUMENT');
     assert.match(err.message, /binary_data/);
     // Oversized bodies are refused.
-    const big = await api(server, 'POST', `/v1/projects/${P}/locations/${L}/registries`, { id: 'reg-big', pad: 'x'.repeat(3 * 1024 * 1024) });
+    // The server may answer (and close) before the client has sent the whole body; undici then reports
+    // the reset instead of the answer. Either way nothing may be created.
+    const big = await api(server, 'POST', `/v1/projects/${P}/locations/${L}/registries`, { id: 'reg-big', pad: 'x'.repeat(3 * 1024 * 1024) }).catch((e: unknown) => {
+      assert.match(String((e as Error).cause ?? e), /ECONNRESET|EPIPE|other side closed|SocketError/);
+      return { status: 400 };
+    });
     assert.equal(big.status, 400);
     const gone = await api(server, 'GET', `/v1/projects/${P}/locations/${L}/registries/reg-big`);
     assert.equal(gone.status, 404);

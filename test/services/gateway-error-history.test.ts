@@ -90,7 +90,7 @@ function node(bus: Bus, nodeId: string, time: ManualTime, history: GatewayErrorH
   const live = new LiveSessions({
     nodeId,
     bus,
-    store: { getDeviceByNumId: async () => undefined },
+    store: { getDeviceByNumId: async () => undefined, isBound: async () => true },
     registries: { refresh: async () => {} },
     clock: time,
     timers: time,
