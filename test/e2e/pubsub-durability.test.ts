@@ -38,7 +38,7 @@ describe('Pub/Sub durability across kill -9', () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('after a crash, confirmed acks stay acked and every other message is delivered', { timeout: 60_000 }, async () => {
+  it('after a crash, confirmed acks stay acked and every other message is delivered', { timeout: 100_000 }, async () => {
     ps = await startPubSubServer({ dataDir });
     const crashed = ps;
     // Unary Pull and Acknowledge: an Acknowledge that returns says its acks are committed.
@@ -116,10 +116,20 @@ describe('Pub/Sub durability across kill -9', () => {
     const timer = setTimeout(resolveDone, WAIT_MS);
     await done;
     clearTimeout(timer);
+    // Late or lost? The same stream stays open another two deadlines to tell, so a failure says which.
+    const lateAfter = Date.now();
+    const lateMissing = new Set(missing);
+    if (missing.size > 0 && streamError === undefined) await new Promise((resolve) => setTimeout(resolve, 2 * ACK_DEADLINE_S * 1000 + 5_000));
+    const late = [...lateMissing].filter((id) => drainedAt.has(id)).map((id) => `${id}+${drainedAt.get(id)! - lateAfter}ms`);
     await drainer.close();
     assert.equal(streamError, undefined, `the subscriber failed: ${streamError?.message ?? ''}`);
 
-    assert.deepEqual([...missing].slice(0, 10), [], `${missing.size} unacked messages were lost (first IDs shown)`);
+    assert.deepEqual(
+      [...lateMissing].slice(0, 10),
+      [],
+      `${lateMissing.size} unacked messages missing after ${WAIT_MS} ms (first IDs shown); ${late.length} of them came later ` +
+        `(${late.slice(0, 10).join(' ')}); server log:\n${ps.server.recentLog()}\n${ps.server.stderr().slice(-2000)}`,
+    );
     assert.ok(sentinelSeen && drained.has(sentinelId), 'the message published after the restart arrived');
     if (LEASES_SURVIVE_CRASH) {
       // The leases outlived the crash: no pulled-unacked message came back before its deadline ran out.

@@ -64,6 +64,8 @@ export interface StartedServer {
   token: string;
   dataDir: string;
   stderr: () => string;
+  /** The last 50 lines the server wrote on stdout (its log), for a failing test's message. */
+  recentLog: () => string;
   /** SIGTERM and wait; resolves to the exit code. */
   stop(): Promise<number | null>;
   /** SIGKILL and wait. */
@@ -105,6 +107,7 @@ export async function startServer(
   const nodeArgs = (process.env.BRIDGEHEAD_SERVER_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
   const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let err = '';
+  const recent: string[] = [];
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     err += d;
   });
@@ -112,6 +115,8 @@ export async function startServer(
   const info = await new Promise<StartedServer['info']>((res, rej) => {
     const rl = createInterface({ input: child.stdout! });
     rl.on('line', (line) => {
+      recent.push(line);
+      if (recent.length > 50) recent.shift();
       try {
         const parsed = JSON.parse(line) as { event?: string };
         if (parsed.event === 'listening') res(parsed as StartedServer['info']);
@@ -129,6 +134,7 @@ export async function startServer(
     token: token ?? '',
     dataDir,
     stderr: () => err,
+    recentLog: () => recent.join('\n'),
     async stop() {
       if (!stopped) child.kill('SIGTERM');
       stopped = true;
