@@ -1,5 +1,8 @@
 import type { Socket } from 'node:net';
 
+/** Admission work in one turn of the event loop stops after this long (at least one socket is dealt with). */
+const TURN_BUDGET_MS = 1;
+
 /** A socket let in consumes a token; tokens come back at `perSecond`, at most `burst` saved up. */
 interface RateCap {
   perSecond: number;
@@ -82,7 +85,10 @@ export class AdmissionQueue {
     // Shedding is cheap but not free: a long backlog of expired sockets is worked off over turns too.
     let work = 0;
     let capped = false;
-    while (this.head < this.queue.length && admitted < this.perTurn && work < this.perTurn * 16) {
+    // Counts alone let one turn run long where a socket costs more than usual (a TLS socket made,
+    // a backlog shed): past the budget, the rest waits for the next turn.
+    const deadline = now + TURN_BUDGET_MS;
+    while (this.head < this.queue.length && admitted < this.perTurn && work < this.perTurn * 16 && (work === 0 || this.now() < deadline)) {
       const entry = this.queue[this.head]!;
       work++;
       if (entry.socket.destroyed || now - entry.at > this.maxWaitMs) {
