@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ago, fieldFor, problemOf, statusInWords } from '../../console/src/logic/api-errors.js';
 import { diffLines } from '../../console/src/logic/diff.js';
+import { newestOfEachDevice, packetInWords, type GatewayError } from '../../console/src/logic/gateway-errors.js';
 import { asHex, bestView, formatPayload, fromBase64, toBase64, utf8 } from '../../console/src/logic/payload.js';
 
 test('diffLines: kept, removed and added lines in unified order', () => {
@@ -75,4 +76,15 @@ test('lastErrorStatus and times in words', () => {
   assert.equal(ago('2026-01-01T11:59:30Z', now), '30 s ago');
   assert.equal(ago('2026-01-01T11:00:00Z', now), '1 h ago');
   assert.equal(ago('2026-01-01T12:00:05Z', now), 'just now');
+});
+
+test('gateway errors: the newest of each device is marked; the causing packet in words', () => {
+  const e = (deviceId: string): GatewayError => ({ time: '2026-01-01T00:00:00Z', deviceId, errorType: 'GATEWAY_DEVICE_NOT_FOUND', description: 'd', delivered: true });
+  assert.deepEqual(newestOfEachDevice([e('a'), e('b'), e('a'), e('c'), e('b')]), [true, true, false, true, false]);
+  assert.deepEqual(newestOfEachDevice([]), []);
+  assert.equal(packetInWords({ messageType: 'PUBLISH', topic: '/devices/d/events', packetId: 3 }), 'PUBLISH /devices/d/events (packet ID 3)');
+  assert.equal(packetInWords({ messageType: 'PUBLISH', topic: '/devices/d/events', packetId: 0 }), 'PUBLISH /devices/d/events', 'QoS 0: no identifier');
+  assert.equal(packetInWords({ messageType: 'UNSUBSCRIBE', topic: '', packetId: 7 }), 'UNSUBSCRIBE (packet ID 7)');
+  assert.equal(packetInWords(undefined), undefined);
+  assert.equal(packetInWords({}), undefined);
 });

@@ -5,7 +5,7 @@ import type { MqttClient } from 'mqtt';
 import { connectTo } from '../support/device-load.js';
 import { createDevice, createRegistry, PROJECT, REGION } from '../support/fleet.js';
 import { iotClient, iotGrpcClient, rejectsWith } from '../support/iot-client.js';
-import { firstEvent } from '../support/mqtt-clients.js';
+import { firstEvent, pollFor } from '../support/mqtt-clients.js';
 import { api, type StartedServer } from '../support/server.js';
 import { startCluster, type TestCluster } from '../support/cluster.js';
 
@@ -207,6 +207,51 @@ describe('cluster: three nodes on PostgreSQL and NATS JetStream (issue 12)', { t
       await subscriber.waitFor(['child-event']);
       assert.equal(subscriber.received.get('child-event')!.attributes.deviceId, child.id);
       await rest.close();
+    } finally {
+      client.end(true);
+    }
+  });
+
+  it(':gatewayErrors through B for a gateway on A: while it is connected, and after it disconnected (also through C)', async () => {
+    const gw = await createDevice(B, REGISTRY, 'gw-errors', { body: { gatewayConfig: { gatewayType: 'GATEWAY', gatewayAuthMethod: 'ASSOCIATION_ONLY' } } });
+    const child = await createDevice(B, REGISTRY, 'gw-errors-child');
+    assert.equal((await api(B, 'POST', `/v1/${registryPath}:bindDeviceToGateway`, { gatewayId: gw.id, deviceId: child.id })).status, 200);
+    const path = `/v1/${registryPath}/devices/${gw.id}:gatewayErrors`;
+    type Listed = { deviceId: string; errorType: string; description: string; delivered: boolean };
+    const listed = async (node: StartedServer): Promise<Listed[]> => {
+      const r = await api(node, 'GET', path);
+      assert.equal(r.status, 200, JSON.stringify(r.json));
+      return (r.json.errors as Listed[]).map(({ deviceId, errorType, description, delivered }) => ({ deviceId, errorType, description, delivered }));
+    };
+    assert.deepEqual(await listed(B), []);
+    const client = await connectTo(A, gw);
+    const sent: { device_id: string; error_type: string; description: string }[] = [];
+    try {
+      await client.subscribeAsync(`/devices/${gw.id}/errors`, { qos: 0 });
+      client.on('message', (topic, payload) => {
+        if (topic === `/devices/${gw.id}/errors`) sent.push(JSON.parse(payload.toString()) as (typeof sent)[number]);
+      });
+      // Not attached: a bound device's event and an unknown device's state, both GATEWAY_DEVICE_NOT_FOUND.
+      await client.publishAsync(`/devices/${child.id}/events`, 'e', { qos: 0 });
+      await client.publishAsync('/devices/gw-errors-ghost/state', 's', { qos: 0 });
+      await pollFor('two errors-topic messages', async () => (sent.length >= 2 ? true : undefined));
+      const expected = sent
+        .map((m) => ({ deviceId: m.device_id, errorType: m.error_type, description: m.description, delivered: true }))
+        .reverse();
+      assert.deepEqual(
+        expected.map((e) => [e.deviceId, e.errorType]),
+        [
+          ['gw-errors-ghost', 'GATEWAY_DEVICE_NOT_FOUND'],
+          [child.id, 'GATEWAY_DEVICE_NOT_FOUND'],
+        ],
+      );
+      assert.deepEqual(await listed(B), expected, 'B asks A, which holds the session: what the gateway was sent, newest first');
+
+      client.end(true);
+      // B no longer knows where the gateway is: it asks every live node, and A kept the errors.
+      await pollFor('the gateway disconnected, as B sees it', async () => ((await api(B, 'GET', `/v1/${registryPath}/devices/${gw.id}:connection`)).json.connected ? undefined : true));
+      assert.deepEqual(await listed(B), expected, 'through B after the disconnect');
+      assert.deepEqual(await listed(C), expected, 'through C, which never held the session');
     } finally {
       client.end(true);
     }

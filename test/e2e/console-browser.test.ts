@@ -183,12 +183,23 @@ async function operate(): Promise<void> {
   await gateway.publishAsync('/devices/behind-1/attach', '', { qos: 1 });
   await page.getByTestId('attached-behind-1').getByText('attached', { exact: true }).waitFor();
   await page.getByTestId('attached-count').getByText('1 of 1').waitFor();
-  // A message for a bound device the gateway has not attached: the gateway is told on its errors
-  // topic, the device's lastErrorStatus records it, and the gateway page lists it.
+  // A message for a bound device the gateway has not attached: the bridge reports it on the
+  // gateway's errors topic (to which this gateway is not subscribed), and the gateway page lists
+  // what :gatewayErrors answers, word for word.
   await createDevice(server, REG, 'behind-2');
   await api(server, 'POST', `/v1/${regPath}:bindDeviceToGateway`, { gatewayId: 'gw-1', deviceId: 'behind-2' });
   await gateway.publishAsync('/devices/behind-2/events', 'x', { qos: 0 });
-  await page.getByTestId('gateway-error-behind-2').waitFor();
+  const listed = page.getByTestId('gateway-error-behind-2');
+  // The QoS 0 publish has no acknowledgement: once the page lists it, the API has it too.
+  await listed.waitFor();
+  const reported = await api(server, 'GET', `/v1/${regPath}/devices/gw-1:gatewayErrors`);
+  const sent = (reported.json.errors as { deviceId: string; errorType: string; description: string; delivered: boolean }[])[0]!;
+  assert.deepEqual([sent.deviceId, sent.errorType, sent.delivered], ['behind-2', 'GATEWAY_DEVICE_NOT_FOUND', false]);
+  await listed.getByTestId('error-type').getByText(sent.errorType, { exact: true }).waitFor();
+  await listed.getByText(sent.description, { exact: true }).waitFor();
+  await listed.getByText('PUBLISH /devices/behind-2/events', { exact: true }).waitFor();
+  await listed.getByText('not delivered', { exact: true }).waitFor();
+  await listed.getByRole('time').getByText(/s ago|just now/).waitFor();
   await page.getByTestId('attached-behind-1').getByText('attached', { exact: true }).waitFor();
   await page.evaluate('window.scrollTo(0, 0)');
   await shot('gateway');

@@ -1,14 +1,15 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { call, v1 } from '../api.js';
-import { ago, statusInWords } from '../logic/api-errors.js';
+import { ago } from '../logic/api-errors.js';
+import { newestOfEachDevice, packetInWords, type GatewayError } from '../logic/gateway-errors.js';
 import type { Connection, Device } from '../types.js';
 import { Done, Field, Link, Problem, Section, Time, useForm, useInterval, useLoad } from '../ui.js';
 
 /**
  * A gateway: the devices bound to it, which of them are attached through it right now, binding
- * and unbinding, and the errors it was sent on its errors topic (each is also recorded as the
- * affected device's lastErrorStatus, which is what is read here).
+ * and unbinding, and the messages the bridge sent it on its errors topic (docs/compat.md
+ * C-CONSOLE-GATEWAY-ERRORS).
  */
 export function GatewaySection(props: { gateway: Device; now: number }): JSX.Element {
   const gw = props.gateway;
@@ -16,10 +17,11 @@ export function GatewaySection(props: { gateway: Device; now: number }): JSX.Ele
   const bound = useLoad(
     () =>
       call<{ devices?: Device[] }>('GET', `${v1(registry)}/devices`, {
-        query: { 'gatewayListOptions.associationsGatewayId': gw.id, pageSize: 500, fieldMask: 'lastErrorTime,lastErrorStatus,blocked' },
+        query: { 'gatewayListOptions.associationsGatewayId': gw.id, pageSize: 500 },
       }).then((r) => r.devices ?? []),
     [gw.name],
   );
+  const errors = useLoad(() => call<{ errors?: GatewayError[] }>('GET', `${v1(gw.name)}:gatewayErrors`).then((r) => r.errors ?? []), [gw.name]);
   const [connections, setConnections] = useState<Map<string, Connection>>(new Map());
   // Each (re)load of the bound devices is followed by their connection states.
   useEffect(() => {
@@ -34,7 +36,10 @@ export function GatewaySection(props: { gateway: Device; now: number }): JSX.Ele
       live = false;
     };
   }, [bound.data, registry]);
-  const refresh = bound.reload;
+  const refresh = (): void => {
+    bound.reload();
+    errors.reload();
+  };
   useInterval(refresh, 2000);
   const form = useForm(['device_id', 'gateway_id']);
   const [deviceId, setDeviceId] = useState('');
@@ -46,10 +51,6 @@ export function GatewaySection(props: { gateway: Device; now: number }): JSX.Ele
     });
   const devices = bound.data ?? [];
   const attached = devices.filter((d) => connections.get(d.id)?.gatewayId === gw.id);
-  // The gateway's own and its bound devices' latest errors, newest first.
-  const errors = [gw, ...devices]
-    .filter((d) => d.lastErrorStatus?.message || d.lastErrorStatus?.code)
-    .sort((x, y) => Date.parse(y.lastErrorTime ?? '') - Date.parse(x.lastErrorTime ?? ''));
   return (
     <>
       <Section title="Bound devices" id="gateway-bound">
@@ -102,16 +103,43 @@ export function GatewaySection(props: { gateway: Device; now: number }): JSX.Ele
         </form>
       </Section>
       <Section title="Gateway errors" id="gateway-errors">
-        <p class="hint">What the gateway was told on its errors topic, as recorded on each device concerned (its latest error).</p>
-        {errors.length === 0 && <p>No errors recorded for the gateway or its bound devices.</p>}
-        <ul class="plain">
-          {errors.map((d) => (
-            <li key={d.id} data-testid={`gateway-error-${d.id}`}>
-              <Time iso={d.lastErrorTime} now={props.now} ago={ago} /> <strong>{d.id}</strong>: {statusInWords(d.lastErrorStatus)}
-            </li>
-          ))}
-        </ul>
+        <p class="hint">
+          What the bridge reported to the gateway on its errors topic, newest first ("not delivered": the gateway was not subscribed to it). The last
+          100 are kept by the node that held the gateway's session, until an hour after it disconnected; a restart forgets them.
+        </p>
+        <Problem problem={errors.problem} />
+        {errors.data?.length === 0 && <p>No errors sent to this gateway.</p>}
+        <GatewayErrorList errors={errors.data ?? []} registry={registry} now={props.now} />
       </Section>
     </>
+  );
+}
+
+function GatewayErrorList(props: { errors: GatewayError[]; registry: string; now: number }): JSX.Element {
+  const newest = newestOfEachDevice(props.errors);
+  return (
+    <ul class="plain gateway-errors" aria-label="Errors sent to the gateway">
+      {props.errors.map((e, i) => {
+        const packet = packetInWords(e.mqttMessageInfo);
+        return (
+          // Errors carry no ID; the list is replaced whole on each poll, so the position is key enough.
+          <li key={i} data-testid={newest[i] ? `gateway-error-${e.deviceId}` : undefined}>
+            <div class="error-head">
+              <Time iso={e.time} now={props.now} ago={ago} /> <Link href={`/${props.registry}/devices/${encodeURIComponent(e.deviceId)}`}>{e.deviceId}</Link>{' '}
+              <code class="mono" data-testid="error-type">
+                {e.errorType}
+              </code>
+              {!e.delivered && (
+                <span class="badge blocked" title="The gateway was not subscribed to its errors topic.">
+                  not delivered
+                </span>
+              )}
+            </div>
+            <div>{e.description}</div>
+            {packet && <div class="small mono">{packet}</div>}
+          </li>
+        );
+      })}
+    </ul>
   );
 }
