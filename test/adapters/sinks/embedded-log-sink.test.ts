@@ -244,6 +244,46 @@ describe('embedded log internals', () => {
     core.close();
   });
 
+  it('a batch of chunked and single-row inserts gets consecutive seqs and every row back as written', () => {
+    const file = newFile();
+    const core = new LogWriterCore(file, 'NORMAL');
+    // Segments of 200 (3 full 64-row chunks + 8 single rows), 1 and 64 rows; one segment with ordering keys.
+    const segment = (n: number, from: number, keys: boolean): ReturnType<typeof packRows> =>
+      packRows(
+        Array.from({ length: n }, (_, k) => ({
+          topic: `t${(from + k) % 3}`,
+          publishTime: 1_000 + from + k,
+          attributes: encodeAttributes({ deviceId: `d${(from + k) % 7}` }),
+          data: new TextEncoder().encode(`m${from + k}`),
+          ...(keys ? { orderingKey: k % 2 === 0 ? `k${k % 5}` : '' } : {}),
+        })),
+      );
+    const first = core.write({ segments: [segment(200, 0, false), segment(1, 200, false), segment(64, 201, true)] });
+    assert.equal(first, 1);
+    assert.equal(core.write({ segments: [segment(70, 265, false)] }), 266, 'the next batch continues the seqs');
+    core.close();
+    const db = new Database(file, { readonly: true });
+    const rows = db.prepare('SELECT seq, topic, publish_time AS t, attributes, data, ordering_key AS key FROM messages ORDER BY seq').all() as Array<{
+      seq: number;
+      topic: string;
+      t: number;
+      attributes: string;
+      data: Buffer;
+      key: string;
+    }>;
+    db.close();
+    assert.equal(rows.length, 335);
+    rows.forEach((r, i) => {
+      assert.equal(r.seq, i + 1);
+      assert.equal(r.topic, `t${i % 3}`);
+      assert.equal(r.t, 1_000 + i);
+      assert.deepEqual(decodeAttributes(r.attributes), { deviceId: `d${i % 7}` });
+      assert.equal(r.data.toString(), `m${i}`);
+      const k = i - 201;
+      assert.equal(r.key, k >= 0 && k < 64 && k % 2 === 0 ? `k${k % 5}` : '', `ordering key of row ${i}`);
+    });
+  });
+
   it('refuses a log written by a newer schema', async () => {
     const file = newFile();
     const db = new Database(file);

@@ -35,6 +35,11 @@ const ADD_ORDERING_KEY = "ALTER TABLE messages ADD COLUMN ordering_key TEXT NOT 
 
 export const INSERT_SQL = 'INSERT INTO messages (topic, publish_time, attributes, data, ordering_key) VALUES (?, ?, ?, ?, ?)';
 
+/** One INSERT of `rows` rows (one statement per chunk of a batch: one native call per chunk, not per row). */
+export function insertRowsSql(rows: number): string {
+  return `INSERT INTO messages (topic, publish_time, attributes, data, ordering_key) VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?)').join(', ')}`;
+}
+
 /** Upper bound of one retention chunk: the seq `chunk` rows after `after` (or the last one). */
 export const CHUNK_END_SQL = 'SELECT seq FROM messages WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?';
 export const LAST_SEQ_SQL = 'SELECT max(seq) AS seq FROM messages WHERE seq > ?';
