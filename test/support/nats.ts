@@ -16,6 +16,8 @@ export interface TestNats {
   port: number;
   stop(mode?: 'kill' | 'term'): Promise<void>;
   start(): Promise<void>;
+  /** Freezes the server (SIGSTOP): every request waits until the returned thaw() (SIGCONT). */
+  freeze(): () => void;
   cleanup(): Promise<void>;
   /** For a process 'exit' handler: SIGKILL and remove the store, synchronously. */
   cleanupSync(): void;
@@ -83,6 +85,12 @@ export async function startNats(): Promise<TestNats> {
     port,
     stop,
     start,
+    freeze() {
+      const c = child;
+      if (!c) throw new Error('nats-server is not running');
+      c.kill('SIGSTOP');
+      return () => c.kill('SIGCONT');
+    },
     async cleanup() {
       await stop('term');
       rmSync(dir, { recursive: true, force: true });

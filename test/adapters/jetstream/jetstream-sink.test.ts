@@ -82,16 +82,28 @@ describe('JetStreamSink on a real nats-server', () => {
     });
 
     it('a publish retried after its PubAck timed out is stored once (same Nats-Msg-Id, deduplicated)', async () => {
-      const { url } = await server();
+      const n = await server();
+      const { url } = n;
       const topic = 'projects/dedupe/topics/t';
-      // Warm up (stream created) on a patient sink, then publish with a timeout shorter than a round trip.
-      const warm = await openJetStreamLog(url);
-      await warm.sink.append([msg(topic, 'warm-up')]);
-      await warm.close();
-      const j = await openJetStreamLog(url, { sink: { publishTimeoutMs: 1, publishAttempts: 1_000 } });
+      const j = await openJetStreamLog(url, { sink: { publishTimeoutMs: 50, publishAttempts: 1_000 } });
       try {
-        const ids = await Promise.all(Array.from({ length: 40 }, (_v, i) => j.sink.append([msg(topic, `m${i}`), msg(topic, `m${i}b`)])));
-        assert.ok(j.sink.diagnostics().retries > 0, 'no publish was retried: the test proves nothing');
+        // Warm up: this sink knows the stream, so what follows is publishes only. Then publish
+        // with the server frozen until every message's first attempt has timed out and been retried
+        // (nothing can answer meanwhile); let go, the server receives each message several times.
+        await j.sink.append([msg(topic, 'warm-up')]);
+        const before = j.sink.diagnostics().retries;
+        const thaw = n.freeze();
+        let ids: string[][];
+        try {
+          const appended = Promise.all(Array.from({ length: 40 }, (_v, i) => j.sink.append([msg(topic, `m${i}`), msg(topic, `m${i}b`)])));
+          const until = Date.now() + 20_000;
+          while (j.sink.diagnostics().retries - before < 80 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+          thaw();
+          ids = await appended;
+        } finally {
+          thaw();
+        }
+        assert.ok(j.sink.diagnostics().retries - before >= 80, `${j.sink.diagnostics().retries - before} retries: every message's first attempt timed out`);
         const stored = await j.log.read(topic, 1, 1_000);
         // Late PubAcks of timed-out attempts arrive after the retry's; the stream holds each message once.
         assert.equal(stored.length, 80, `${stored.length} stored for 80 appended`);
