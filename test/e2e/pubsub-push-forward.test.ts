@@ -150,7 +150,7 @@ describe('forwarding to Google Pub/Sub (a second Bridgehead as the stand-in)', (
     assert.ok(got.every((m) => m.orderingKey === m.attributes.deviceNumId && m.attributes.deviceId === `dev-${m.attributes.deviceNumId}`));
   });
 
-  test('target down: messages wait in the log (backlog metric); target back: all delivered, in order per device', async () => {
+  test('target down: messages wait in the log (backlog metric); target back: all delivered, in order per device', { timeout: 150_000 }, async () => {
     await google.server.stop();
     await publishRound(2);
     const metrics = await (await fetch(`${local.server.api}/metrics`)).text();
@@ -160,8 +160,11 @@ describe('forwarding to Google Pub/Sub (a second Bridgehead as the stand-in)', (
     google = await startPubSubServer({ port: googlePort, dataDir: googleDir });
     const backend = new Collector(google.pubsub.subscription('backend'));
     // At least once: a message the target took just before it stopped may come again; wait for 30 distinct.
-    let got = await backend.next(30);
-    while (new Set(got.map((m) => m.data.toString())).size < 30) got = await backend.next(got.length + 1);
+    // A key whose publish failed while the target was down is retried after its backoff, which
+    // doubles up to 60 s (the forwarder's retry policy, like Google's publisher): it may take that long.
+    const RETRY_WAIT_MS = 90_000;
+    let got = await backend.next(30, RETRY_WAIT_MS);
+    while (new Set(got.map((m) => m.data.toString())).size < 30) got = await backend.next(got.length + 1, RETRY_WAIT_MS);
     await backend.close();
     assertInOrder(got, 2);
   });
