@@ -143,9 +143,13 @@ describe('forwarding to Google Pub/Sub (a second Bridgehead as the stand-in)', (
 
   test('the topic (created by the forwarder) is republished with its attributes, in order per device', async () => {
     const backend = new Collector(google.pubsub.subscription('backend'));
-    await publishRound(1);
-    const got = await backend.next(30);
-    await backend.close();
+    let got: Awaited<ReturnType<typeof backend.next>>;
+    try {
+      await publishRound(1);
+      got = await backend.next(30);
+    } finally {
+      await backend.close();
+    }
     assertInOrder(got, 1);
     assert.ok(got.every((m) => m.orderingKey === m.attributes.deviceNumId && m.attributes.deviceId === `dev-${m.attributes.deviceNumId}`));
   });
@@ -163,9 +167,14 @@ describe('forwarding to Google Pub/Sub (a second Bridgehead as the stand-in)', (
     // A key whose publish failed while the target was down is retried after its backoff, which
     // doubles up to 60 s (the forwarder's retry policy, like Google's publisher): it may take that long.
     const RETRY_WAIT_MS = 90_000;
-    let got = await backend.next(30, RETRY_WAIT_MS);
-    while (new Set(got.map((m) => m.data.toString())).size < 30) got = await backend.next(got.length + 1, RETRY_WAIT_MS);
-    await backend.close();
+    let got: Awaited<ReturnType<typeof backend.next>>;
+    try {
+      got = await backend.next(30, RETRY_WAIT_MS);
+      while (new Set(got.map((m) => m.data.toString())).size < 30) got = await backend.next(got.length + 1, RETRY_WAIT_MS);
+    } finally {
+      // An open subscriber stream would keep this file's process alive after a failure.
+      await backend.close();
+    }
     assertInOrder(got, 2);
   });
 });
