@@ -1,0 +1,185 @@
+/**
+ * `node dist/bench/connect-storm.js`: what a TLS + JWT connect costs the server, in CPU and in
+ * memory, measured on the MQTT bench's own load generator (bench/loadgen) but without the rest
+ * of `npm run bench -- mqtt`, so that a change can be measured before and after in a minute.
+ *
+ * For each run and algorithm: a storm of BENCH_CONNECTS connects (50 in flight), the server's CPU
+ * time over it (/proc, all threads) per connect, then the connections are closed again. Mosquitto
+ * (when installed) takes the same storms in alternation, for the ratio. Optionally:
+ * - BENCH_PROFILE_DIR=dir: Bridgehead runs with --cpu-prof; afterwards the samples of the storms
+ *   (only those) are summarised by category and function (bench/loadgen/cpu-profile.ts).
+ * - BENCH_IDLE_DEVICES=n: at the end, n devices connect and stay idle; RSS per idle device is
+ *   measured after a forced GC, like the bench's memory row (Bridgehead only).
+ * Loopback only, bounded in count (10,000) and time; the figures are only as quiet as the machine.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startBridgehead } from './loadgen/bridgehead.js';
+import { summariseProfile, type CpuProfile } from './loadgen/cpu-profile.js';
+import { mintDeviceJwt } from '../src/adapters/crypto/device-jwt.js';
+import type { DeviceLogin } from './loadgen/connection.js';
+import { BENCH_PROJECT, BenchFleet, clientIdOf, deviceId } from './loadgen/devices.js';
+import { findMosquitto, startMosquitto } from './loadgen/mosquitto.js';
+import { LoadGenerator } from './loadgen/pool.js';
+import { CpuMeter, median, rssBytes, settledValue, waitForQuiet } from './loadgen/proc.js';
+import type { BenchTarget } from './loadgen/target.js';
+
+type Alg = 'ES256' | 'RS256';
+
+function envInt(name: string, fallback: number, max: number): number {
+  const n = Number(process.env[name] ?? '');
+  return Number.isSafeInteger(n) && n > 0 ? Math.min(n, max) : fallback;
+}
+
+const CONNECTS = envInt('BENCH_CONNECTS', 1_000, 10_000);
+const RUNS = envInt('BENCH_RUNS', 3, 10);
+const IDLE = Number(process.env.BENCH_IDLE_DEVICES ?? '0') > 0 ? envInt('BENCH_IDLE_DEVICES', 0, 10_000) : 0;
+const ALGS: Alg[] = (process.env.BENCH_ALGS ?? 'ES256,RS256').split(',').filter((a): a is Alg => a === 'ES256' || a === 'RS256');
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR ?? '';
+const WITH_MOSQUITTO = process.env.BENCH_MOSQUITTO !== '0';
+
+const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
+
+interface Storm {
+  target: string;
+  alg: Alg;
+  ok: number;
+  ms: number;
+  serverCores: number | null;
+  otherCores: number | null;
+  /** Server CPU per accepted connect, µs. */
+  cpuUs: number | null;
+}
+
+/**
+ * Fresh tokens for every storm (`round` moves iat back a minute per round): the server caches
+ * verified tokens, and a storm that repeated the last one's would measure that cache.
+ */
+async function freshLogins(fleet: BenchFleet, alg: Alg, count: number, round: number): Promise<DeviceLogin[]> {
+  const iat = Math.floor(Date.now() / 1000) - 60 * round;
+  const privateKeyPem = fleet.keys[alg].privateKeyPem;
+  const logins: DeviceLogin[] = [];
+  for (let i = 1; i <= count; i++) {
+    const id = deviceId(i);
+    const password = await mintDeviceJwt({ privateKeyPem, alg, audience: BENCH_PROJECT, issuedAt: iat, expiresInSeconds: 7_200 + i });
+    logins.push({ deviceId: id, clientId: clientIdOf(id), username: 'unused', password });
+  }
+  return logins;
+}
+
+async function storm(t: BenchTarget, lg: LoadGenerator, fleet: BenchFleet, alg: Alg, group: string, count: number, round: number): Promise<Storm> {
+  const logins = await freshLogins(fleet, alg, count, round);
+  const meter = new CpuMeter(t.pid);
+  const r = await lg.connect({ group, dial: t.tls, logins, concurrency: 50, keepaliveSeconds: 300, connectTimeoutMs: 15_000, deadlineMs: 60_000, subscribeConfig: false });
+  const cpu = meter.read();
+  const cpuUs = cpu.server === null || r.ok === 0 ? null : (cpu.server * r.elapsedMs * 1000) / r.ok;
+  if (r.failed > 0) console.log(`  ! ${t.name} ${group}: ${r.failed} failed: ${r.errors.map((e) => `${e.count}× ${e.message}`).join('; ')}`);
+  return { target: t.name, alg, ok: r.ok, ms: r.elapsedMs, serverCores: cpu.server, otherCores: cpu.other, cpuUs };
+}
+
+async function closeGroup(lg: LoadGenerator, group: string): Promise<void> {
+  await lg.close(group);
+  await new Promise((r) => setTimeout(r, 500));
+}
+
+/** RSS less the committed young generation after a forced GC, settled (as TargetRun.memoryPoint). */
+async function memoryPoint(t: BenchTarget): Promise<{ value: number; rss: number; heapUsed: number | null }> {
+  let rss = Number.NaN;
+  let heapUsed: number | null = null;
+  const r = await settledValue(async () => {
+    const heap = await t.collectGarbage();
+    heapUsed = heap?.heapUsed ?? null;
+    rss = rssBytes(t.pid) ?? Number.NaN;
+    return rss - (heap?.newSpace ?? 0);
+  });
+  return { value: r.value, rss, heapUsed };
+}
+
+function newestProfile(dir: string, pid: number): string | undefined {
+  // Node names them CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main one.
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile') && f.includes(`.${pid}.0.`))
+    .map((f) => join(dir, f))[0];
+}
+
+async function main(): Promise<void> {
+  if (PROFILE_DIR !== '') process.env.BRIDGEHEAD_SERVER_NODE_ARGS = `${process.env.BRIDGEHEAD_SERVER_NODE_ARGS ?? ''} --cpu-prof --cpu-prof-dir=${PROFILE_DIR}`.trim();
+  const fleet = await BenchFleet.create();
+  const targets: BenchTarget[] = [await startBridgehead(fleet)];
+  const bin = WITH_MOSQUITTO ? findMosquitto() : null;
+  if (bin !== null) targets.push(await startMosquitto(bin));
+  const lgs = targets.map(() => LoadGenerator.start(1));
+  const bh = targets[0]!;
+  const windows: Array<[number, number]> = [];
+  const storms: Storm[] = [];
+  try {
+    await bh.provision(Math.max(CONNECTS, IDLE, 50));
+    // Warm-up: JIT, TLS contexts, caches of first use.
+    for (const [i, t] of targets.entries()) {
+      for (const alg of ALGS) {
+        await storm(t, lgs[i]!, fleet, alg, `warmup-${alg}`, 200, 0);
+        await closeGroup(lgs[i]!, `warmup-${alg}`);
+      }
+    }
+    for (let run = 1; run <= RUNS; run++) {
+      const order = run % 2 === 1 ? targets.entries() : [...targets.entries()].reverse();
+      for (const [i, t] of order) {
+        for (const alg of ALGS) {
+          await waitForQuiet(t.pid, 3_000);
+          const from = monotonicUs();
+          const s = await storm(t, lgs[i]!, fleet, alg, `storm-${run}-${alg}`, CONNECTS, run);
+          if (t === bh) windows.push([from, monotonicUs()]);
+          storms.push(s);
+          console.log(
+            `run ${run} ${t.name.padEnd(10)} ${alg}: ${s.ok} in ${s.ms.toFixed(0)} ms = ${((s.ok / s.ms) * 1000).toFixed(0)}/s; ` +
+              `server ${s.serverCores?.toFixed(2) ?? '—'} cores = ${s.cpuUs?.toFixed(0) ?? '—'} µs CPU per connect; other processes ${s.otherCores?.toFixed(2) ?? '—'} cores`,
+          );
+          await closeGroup(lgs[i]!, `storm-${run}-${alg}`);
+        }
+      }
+    }
+    console.log('\nmedian server CPU per connect (µs), and connects per server CPU-second:');
+    for (const alg of ALGS) {
+      const m = (name: string): number => median(storms.filter((s) => s.target === name && s.alg === alg && s.cpuUs !== null).map((s) => s.cpuUs!));
+      const b = m('Bridgehead');
+      const q = m('Mosquitto');
+      console.log(
+        `  ${alg}: Bridgehead ${b.toFixed(0)} µs (${(1e6 / b).toFixed(0)}/CPU-s)` +
+          (Number.isNaN(q) ? '' : `, Mosquitto ${q.toFixed(0)} µs (${(1e6 / q).toFixed(0)}/CPU-s), ratio ${(q / b).toFixed(2)}×`),
+      );
+    }
+    if (IDLE > 0) {
+      await closeGroup(lgs[0]!, 'none');
+      const before = await memoryPoint(bh);
+      const r = await storm(bh, lgs[0]!, fleet, 'ES256', 'idle', IDLE, RUNS + 1);
+      await new Promise((res) => setTimeout(res, 2_000));
+      const after = await memoryPoint(bh);
+      const kb = (a: number, b: number): string => ((b - a) / r.ok / 1024).toFixed(1);
+      console.log(
+        `\nidle: ${r.ok} TLS devices; RSS ${(before.rss / 2 ** 20).toFixed(1)} → ${(after.rss / 2 ** 20).toFixed(1)} MiB; ` +
+          `per device ${kb(before.value, after.value)} KB (RSS less young generation), of it live JS heap ` +
+          `${before.heapUsed === null || after.heapUsed === null ? '—' : kb(before.heapUsed, after.heapUsed)} KB`,
+      );
+      await closeGroup(lgs[0]!, 'idle');
+    }
+  } finally {
+    for (const lg of lgs) await lg.terminate().catch(() => undefined);
+    for (const t of targets) await t.stop().catch(() => undefined);
+  }
+  if (PROFILE_DIR !== '') {
+    const file = newestProfile(PROFILE_DIR, bh.pid);
+    if (file === undefined) {
+      console.log(`no profile of pid ${bh.pid} in ${PROFILE_DIR}`);
+      return;
+    }
+    const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+    const connects = storms.filter((s) => s.target === 'Bridgehead').reduce((n, s) => n + s.ok, 0);
+    console.log(`\nprofile ${file}, storm windows only (${connects} connects):`);
+    for (const line of summariseProfile(profile, windows, { rows: 45, perUnit: connects })) console.log(line);
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exitCode = 1;
+});
