@@ -66,6 +66,8 @@ export class LiveSessions implements SessionRegistry, CommandSender, Presence {
   private ownHeardAt: number | undefined;
   private readonly heartbeatMs: number;
   private readonly nodeTimeoutMs: number;
+  /** Events after which a new session must read its device again (see unchangedSince). */
+  private revocations = 0;
 
   constructor(private readonly opts: LiveSessionsOptions) {
     this.heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
@@ -139,6 +141,14 @@ export class LiveSessions implements SessionRegistry, CommandSender, Presence {
 
   holds(numId: string, session: LiveSession): boolean {
     return this.local.holds(numId, session);
+  }
+
+  revocationMark(): number {
+    return this.revocations;
+  }
+
+  unchangedSince(mark: number): boolean {
+    return this.revocations === mark;
   }
 
   // ---- CommandSender: sendCommandToDevice (spec §3.7) ----
@@ -246,6 +256,7 @@ export class LiveSessions implements SessionRegistry, CommandSender, Presence {
   // ---- reactions to what the API and other nodes did ----
 
   private onEvent(e: BusEvent): void {
+    if (e.type === 'device-blocked' || e.type === 'device-deleted' || e.type === 'device-unbound' || e.type === 'device-credentials-changed') this.revocations++;
     switch (e.type) {
       case 'device-blocked':
         return this.local.get(e.numId)?.end(e.numId, 'device-blocked');
@@ -311,6 +322,7 @@ export class LiveSessions implements SessionRegistry, CommandSender, Presence {
 
   /** Events of the gap may be lost: each local session's device is read again from the store. */
   private busGap(why: string): void {
+    this.revocations++;
     const numIds = [...this.claimedAt.keys()];
     this.opts.log.warn({ why, sessions: numIds.length }, 'bus events may have been missed: rechecking local sessions');
     void this.recheckAll(numIds);

@@ -70,6 +70,8 @@ export class MqttSession
   errorsSubscribed = false;
   /** An attach is under way: later packets wait so that they see its outcome, in order. */
   attaching: { packet: IPublishPacket; deviceId: string } | undefined;
+  /** The directory's revocation mark when the last device lookup (authentication, attach) began. */
+  private lookupMark = 0;
   /** Created on first use: most connections never log, and a child logger per connection costs memory. */
   private logger: Logger | undefined;
   private logBindings: Record<string, string>;
@@ -366,6 +368,7 @@ export class MqttSession
   // ---- requests (answered later as inputs) ----
 
   requestAuth(clientId: string, password: string | undefined): void {
+    this.lookupMark = this.env.directory.revocationMark();
     this.env.ports.requestAuth(this, clientId, password);
   }
 
@@ -374,6 +377,7 @@ export class MqttSession
   }
 
   requestAttachLookup(request: AttachRequest): void {
+    this.lookupMark = this.env.directory.revocationMark();
     this.env.ports.requestAttachLookup(this, request);
   }
 
@@ -397,10 +401,13 @@ export class MqttSession
     this.env.ports.recordGatewayAccess(this, numId, gatewayId, at);
   }
 
-  /** Holds the device (its previous holder is ended by the directory) and re-reads it: `rechecked`. */
+  /**
+   * Holds the device (its previous holder is ended by the directory) and, if a block, delete or
+   * key change may have landed since it was looked up, re-reads it: `rechecked`.
+   */
   claimDevice(numId: string): void {
     this.env.directory.claim(numId, this);
-    this.env.ports.requestRecheck(this, numId);
+    if (!this.env.directory.unchangedSince(this.lookupMark)) this.env.ports.requestRecheck(this, numId);
   }
 
   releaseDevice(numId: string): void {
