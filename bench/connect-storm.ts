@@ -5,11 +5,12 @@
  *
  * For each run and algorithm: a storm of BENCH_CONNECTS connects (50 in flight), the server's CPU
  * time over it (/proc, all threads) per connect, then the connections are closed again. Mosquitto
- * (when installed) takes the same storms in alternation, for the ratio. Optionally:
- * - BENCH_PROFILE_DIR=dir: Bridgehead runs with --cpu-prof; afterwards the samples of the storms
- *   (only those) are summarised by category and function (bench/loadgen/cpu-profile.ts).
- * - BENCH_IDLE_DEVICES=n: at the end, n devices connect and stay idle; RSS per idle device is
- *   measured after a forced GC, like the bench's memory row (Bridgehead only).
+ * (when installed, unless BENCH_MOSQUITTO=0) and a bare Node TLS server (bench/loadgen/bare-tls-server.ts,
+ * the floor of any Node server; unless BENCH_BARE_TLS=0) take the same storms in turn. Optionally:
+ * - BENCH_PROFILE_DIR=dir: the Node servers run with --cpu-prof; afterwards the samples of their
+ *   storms (only those) are summarised by stage and function (bench/loadgen/cpu-profile.ts).
+ * - BENCH_IDLE_DEVICES=n: at the end, n devices connect to each server and stay idle; RSS per idle
+ *   device is measured after a forced GC, like the bench's memory row.
  * Loopback only, bounded in count (10,000) and time; the figures are only as quiet as the machine.
  */
 import { readdirSync, readFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ import { BENCH_PROJECT, BenchFleet, clientIdOf, deviceId } from './loadgen/devic
 import { findMosquitto, startMosquitto } from './loadgen/mosquitto.js';
 import { LoadGenerator } from './loadgen/pool.js';
 import { CpuMeter, median, rssBytes, settledValue, waitForQuiet } from './loadgen/proc.js';
-import type { BenchTarget } from './loadgen/target.js';
+import { startBareTls, type StormTarget } from './loadgen/bare-tls.js';
 
 type Alg = 'ES256' | 'RS256';
 
@@ -32,11 +33,13 @@ function envInt(name: string, fallback: number, max: number): number {
 }
 
 const CONNECTS = envInt('BENCH_CONNECTS', 1_000, 10_000);
-const RUNS = envInt('BENCH_RUNS', 3, 10);
+// 0: no storms (a memory-only run on a fresh server).
+const RUNS = process.env.BENCH_RUNS === '0' ? 0 : envInt('BENCH_RUNS', 3, 10);
 const IDLE = Number(process.env.BENCH_IDLE_DEVICES ?? '0') > 0 ? envInt('BENCH_IDLE_DEVICES', 0, 10_000) : 0;
 const ALGS: Alg[] = (process.env.BENCH_ALGS ?? 'ES256,RS256').split(',').filter((a): a is Alg => a === 'ES256' || a === 'RS256');
 const PROFILE_DIR = process.env.BENCH_PROFILE_DIR ?? '';
 const WITH_MOSQUITTO = process.env.BENCH_MOSQUITTO !== '0';
+const WITH_BARE = process.env.BENCH_BARE_TLS !== '0';
 
 const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
@@ -67,7 +70,7 @@ async function freshLogins(fleet: BenchFleet, alg: Alg, count: number, round: nu
   return logins;
 }
 
-async function storm(t: BenchTarget, lg: LoadGenerator, fleet: BenchFleet, alg: Alg, group: string, count: number, round: number): Promise<Storm> {
+async function storm(t: StormTarget, lg: LoadGenerator, fleet: BenchFleet, alg: Alg, group: string, count: number, round: number): Promise<Storm> {
   const logins = await freshLogins(fleet, alg, count, round);
   const meter = new CpuMeter(t.pid);
   const r = await lg.connect({ group, dial: t.tls, logins, concurrency: 50, keepaliveSeconds: 300, connectTimeoutMs: 15_000, deadlineMs: 60_000, subscribeConfig: false });
@@ -83,7 +86,7 @@ async function closeGroup(lg: LoadGenerator, group: string): Promise<void> {
 }
 
 /** RSS less the committed young generation after a forced GC, settled (as TargetRun.memoryPoint). */
-async function memoryPoint(t: BenchTarget): Promise<{ value: number; rss: number; heapUsed: number | null }> {
+async function memoryPoint(t: StormTarget): Promise<{ value: number; rss: number; heapUsed: number | null }> {
   let rss = Number.NaN;
   let heapUsed: number | null = null;
   const r = await settledValue(async () => {
@@ -105,19 +108,21 @@ function newestProfile(dir: string, pid: number): string | undefined {
 async function main(): Promise<void> {
   if (PROFILE_DIR !== '') process.env.BRIDGEHEAD_SERVER_NODE_ARGS = `${process.env.BRIDGEHEAD_SERVER_NODE_ARGS ?? ''} --cpu-prof --cpu-prof-dir=${PROFILE_DIR}`.trim();
   const fleet = await BenchFleet.create();
-  const targets: BenchTarget[] = [await startBridgehead(fleet)];
+  const bh = await startBridgehead(fleet);
+  const targets: StormTarget[] = [bh];
   const bin = WITH_MOSQUITTO ? findMosquitto() : null;
   if (bin !== null) targets.push(await startMosquitto(bin));
+  if (WITH_BARE) targets.push(await startBareTls(PROFILE_DIR === '' ? undefined : PROFILE_DIR));
   const lgs = targets.map(() => LoadGenerator.start(1));
-  const bh = targets[0]!;
-  const windows: Array<[number, number]> = [];
+  const windows = new Map<StormTarget, Array<[number, number]>>();
   const storms: Storm[] = [];
   try {
     await bh.provision(Math.max(CONNECTS, IDLE, 50));
     // Warm-up: JIT, TLS contexts, caches of first use.
     for (const [i, t] of targets.entries()) {
       for (const alg of ALGS) {
-        await storm(t, lgs[i]!, fleet, alg, `warmup-${alg}`, 200, 0);
+        // As the bench's memory row: a small warm-up when only memory is measured.
+        await storm(t, lgs[i]!, fleet, alg, `warmup-${alg}`, RUNS === 0 ? 50 : 200, 0);
         await closeGroup(lgs[i]!, `warmup-${alg}`);
       }
     }
@@ -128,7 +133,7 @@ async function main(): Promise<void> {
           await waitForQuiet(t.pid, 3_000);
           const from = monotonicUs();
           const s = await storm(t, lgs[i]!, fleet, alg, `storm-${run}-${alg}`, CONNECTS, run);
-          if (t === bh) windows.push([from, monotonicUs()]);
+          windows.set(t, [...(windows.get(t) ?? []), [from, monotonicUs()]]);
           storms.push(s);
           console.log(
             `run ${run} ${t.name.padEnd(10)} ${alg}: ${s.ok} in ${s.ms.toFixed(0)} ms = ${((s.ok / s.ms) * 1000).toFixed(0)}/s; ` +
@@ -138,44 +143,48 @@ async function main(): Promise<void> {
         }
       }
     }
-    console.log('\nmedian server CPU per connect (µs), and connects per server CPU-second:');
-    for (const alg of ALGS) {
+    if (RUNS > 0) console.log('\nmedian server CPU per connect (µs), and connects per server CPU-second:');
+    for (const alg of RUNS > 0 ? ALGS : []) {
       const m = (name: string): number => median(storms.filter((s) => s.target === name && s.alg === alg && s.cpuUs !== null).map((s) => s.cpuUs!));
       const b = m('Bridgehead');
-      const q = m('Mosquitto');
-      console.log(
-        `  ${alg}: Bridgehead ${b.toFixed(0)} µs (${(1e6 / b).toFixed(0)}/CPU-s)` +
-          (Number.isNaN(q) ? '' : `, Mosquitto ${q.toFixed(0)} µs (${(1e6 / q).toFixed(0)}/CPU-s), ratio ${(q / b).toFixed(2)}×`),
-      );
+      const parts = targets.slice(1).map((t) => {
+        const x = m(t.name);
+        return `${t.name} ${x.toFixed(0)} µs (${(1e6 / x).toFixed(0)}/CPU-s, Bridgehead/${t.name} ${(x / b).toFixed(2)}×)`;
+      });
+      console.log(`  ${alg}: Bridgehead ${b.toFixed(0)} µs (${(1e6 / b).toFixed(0)}/CPU-s)${parts.length > 0 ? `; ${parts.join('; ')}` : ''}`);
     }
     if (IDLE > 0) {
-      await closeGroup(lgs[0]!, 'none');
-      const before = await memoryPoint(bh);
-      const r = await storm(bh, lgs[0]!, fleet, 'ES256', 'idle', IDLE, RUNS + 1);
-      await new Promise((res) => setTimeout(res, 2_000));
-      const after = await memoryPoint(bh);
-      const kb = (a: number, b: number): string => ((b - a) / r.ok / 1024).toFixed(1);
-      console.log(
-        `\nidle: ${r.ok} TLS devices; RSS ${(before.rss / 2 ** 20).toFixed(1)} → ${(after.rss / 2 ** 20).toFixed(1)} MiB; ` +
-          `per device ${kb(before.value, after.value)} KB (RSS less young generation), of it live JS heap ` +
-          `${before.heapUsed === null || after.heapUsed === null ? '—' : kb(before.heapUsed, after.heapUsed)} KB`,
-      );
-      await closeGroup(lgs[0]!, 'idle');
+      console.log(`\nidle: ${IDLE} TLS devices each, RSS after a forced GC where the server has one, less the young generation:`);
+      for (const [i, t] of targets.entries()) {
+        const before = await memoryPoint(t);
+        const r = await storm(t, lgs[i]!, fleet, 'ES256', 'idle', IDLE, RUNS + 1);
+        await new Promise((res) => setTimeout(res, 2_000));
+        const after = await memoryPoint(t);
+        const kb = (a: number, b: number): string => ((b - a) / r.ok / 1024).toFixed(1);
+        console.log(
+          `  ${t.name.padEnd(14)} ${r.ok} devices; RSS ${(before.rss / 2 ** 20).toFixed(1)} → ${(after.rss / 2 ** 20).toFixed(1)} MiB; ` +
+            `per device ${kb(before.value, after.value)} KB, of it live JS heap ` +
+            `${before.heapUsed === null || after.heapUsed === null ? '—' : kb(before.heapUsed, after.heapUsed)} KB`,
+        );
+        await closeGroup(lgs[i]!, 'idle');
+      }
     }
   } finally {
     for (const lg of lgs) await lg.terminate().catch(() => undefined);
     for (const t of targets) await t.stop().catch(() => undefined);
   }
-  if (PROFILE_DIR !== '') {
-    const file = newestProfile(PROFILE_DIR, bh.pid);
+  if (PROFILE_DIR === '') return;
+  for (const t of targets) {
+    if (t.name === 'Mosquitto') continue;
+    const file = newestProfile(PROFILE_DIR, t.pid);
     if (file === undefined) {
-      console.log(`no profile of pid ${bh.pid} in ${PROFILE_DIR}`);
-      return;
+      console.log(`no profile of ${t.name} (pid ${t.pid}) in ${PROFILE_DIR}`);
+      continue;
     }
     const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-    const connects = storms.filter((s) => s.target === 'Bridgehead').reduce((n, s) => n + s.ok, 0);
-    console.log(`\nprofile ${file}, storm windows only (${connects} connects):`);
-    for (const line of summariseProfile(profile, windows, { rows: 45, perUnit: connects })) console.log(line);
+    const connects = storms.filter((s) => s.target === t.name).reduce((n, s) => n + s.ok, 0);
+    console.log(`\n${t.name}: profile ${file}, storm windows only (${connects} connects):`);
+    for (const line of summariseProfile(profile, windows.get(t) ?? [], { rows: 45, perUnit: connects })) console.log(line);
   }
 }
 
