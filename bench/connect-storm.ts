@@ -11,12 +11,15 @@
  *   storms (only those) are summarised by stage and function (bench/loadgen/cpu-profile.ts).
  * - BENCH_IDLE_DEVICES=n: at the end, n devices connect to each server and stay idle; RSS per idle
  *   device is measured after a forced GC, like the bench's memory row.
+ * - BENCH_HEAP_DIR=dir: with BENCH_IDLE_DEVICES, the Node servers also write heap snapshots there
+ *   before and after, and what each idle device added is listed by constructor.
  * Loopback only, bounded in count (10,000) and time; the figures are only as quiet as the machine.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { startBridgehead } from './loadgen/bridgehead.js';
 import { summariseProfile, type CpuProfile } from './loadgen/cpu-profile.js';
+import { censusDiff, heapCensus, type HeapCensus } from './loadgen/heap-snapshot.js';
 import { mintDeviceJwt } from '../src/adapters/crypto/device-jwt.js';
 import type { DeviceLogin } from './loadgen/connection.js';
 import { BENCH_PROJECT, BenchFleet, clientIdOf, deviceId } from './loadgen/devices.js';
@@ -40,6 +43,9 @@ const ALGS: Alg[] = (process.env.BENCH_ALGS ?? 'ES256,RS256').split(',').filter(
 const PROFILE_DIR = process.env.BENCH_PROFILE_DIR ?? '';
 const WITH_MOSQUITTO = process.env.BENCH_MOSQUITTO !== '0';
 const WITH_BARE = process.env.BENCH_BARE_TLS !== '0';
+const HEAP_DIR = process.env.BENCH_HEAP_DIR ?? '';
+/** A signal no part of the server uses: Node writes a heap snapshot on it (--heapsnapshot-signal). */
+const SNAPSHOT_SIGNAL = 'SIGTTIN';
 
 const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
@@ -98,6 +104,25 @@ async function memoryPoint(t: StormTarget): Promise<{ value: number; rss: number
   return { value: r.value, rss, heapUsed };
 }
 
+/** Asks a Node server (started with --heapsnapshot-signal) for a heap snapshot and reads it. */
+async function snapshotOf(t: StormTarget): Promise<HeapCensus | null> {
+  const mine = (): string[] => readdirSync(HEAP_DIR).filter((f) => f.endsWith('.heapsnapshot') && f.includes(`.${t.pid}.`));
+  const had = new Set(mine());
+  process.kill(t.pid, SNAPSHOT_SIGNAL);
+  const until = Date.now() + 120_000;
+  let size = -1;
+  while (Date.now() < until) {
+    await new Promise((r) => setTimeout(r, 1_000));
+    const file = mine().find((f) => !had.has(f));
+    if (file === undefined) continue;
+    const now = statSync(join(HEAP_DIR, file)).size;
+    // Written in one go by the server's main thread: done once the size stops changing.
+    if (now === size && now > 0) return heapCensus(JSON.parse(readFileSync(join(HEAP_DIR, file), 'utf8')) as Parameters<typeof heapCensus>[0]);
+    size = now;
+  }
+  return null;
+}
+
 function newestProfile(dir: string, pid: number): string | undefined {
   // Node names them CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main one.
   return readdirSync(dir)
@@ -106,13 +131,17 @@ function newestProfile(dir: string, pid: number): string | undefined {
 }
 
 async function main(): Promise<void> {
-  if (PROFILE_DIR !== '') process.env.BRIDGEHEAD_SERVER_NODE_ARGS = `${process.env.BRIDGEHEAD_SERVER_NODE_ARGS ?? ''} --cpu-prof --cpu-prof-dir=${PROFILE_DIR}`.trim();
+  const nodeArgs = [
+    ...(PROFILE_DIR === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`]),
+    ...(HEAP_DIR === '' ? [] : [`--heapsnapshot-signal=${SNAPSHOT_SIGNAL}`, `--diagnostic-dir=${HEAP_DIR}`]),
+  ];
+  process.env.BRIDGEHEAD_SERVER_NODE_ARGS = [process.env.BRIDGEHEAD_SERVER_NODE_ARGS ?? '', ...nodeArgs].join(' ').trim();
   const fleet = await BenchFleet.create();
   const bh = await startBridgehead(fleet);
   const targets: StormTarget[] = [bh];
   const bin = WITH_MOSQUITTO ? findMosquitto() : null;
   if (bin !== null) targets.push(await startMosquitto(bin));
-  if (WITH_BARE) targets.push(await startBareTls(PROFILE_DIR === '' ? undefined : PROFILE_DIR));
+  if (WITH_BARE) targets.push(await startBareTls(nodeArgs));
   const lgs = targets.map(() => LoadGenerator.start(1));
   const windows = new Map<StormTarget, Array<[number, number]>>();
   const storms: Storm[] = [];
@@ -156,16 +185,20 @@ async function main(): Promise<void> {
     if (IDLE > 0) {
       console.log(`\nidle: ${IDLE} TLS devices each, RSS after a forced GC where the server has one, less the young generation:`);
       for (const [i, t] of targets.entries()) {
+        const snapshots = HEAP_DIR !== '' && t.name !== 'Mosquitto';
         const before = await memoryPoint(t);
+        const heapBefore = snapshots ? await snapshotOf(t) : null;
         const r = await storm(t, lgs[i]!, fleet, 'ES256', 'idle', IDLE, RUNS + 1);
         await new Promise((res) => setTimeout(res, 2_000));
         const after = await memoryPoint(t);
+        const heapAfter = snapshots ? await snapshotOf(t) : null;
         const kb = (a: number, b: number): string => ((b - a) / r.ok / 1024).toFixed(1);
         console.log(
           `  ${t.name.padEnd(14)} ${r.ok} devices; RSS ${(before.rss / 2 ** 20).toFixed(1)} → ${(after.rss / 2 ** 20).toFixed(1)} MiB; ` +
             `per device ${kb(before.value, after.value)} KB, of it live JS heap ` +
             `${before.heapUsed === null || after.heapUsed === null ? '—' : kb(before.heapUsed, after.heapUsed)} KB`,
         );
+        if (heapBefore !== null && heapAfter !== null) for (const line of censusDiff(heapBefore, heapAfter, r.ok, 30)) console.log(`    ${line}`);
         await closeGroup(lgs[i]!, 'idle');
       }
     }

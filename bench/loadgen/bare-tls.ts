@@ -13,10 +13,10 @@ export type StormTarget = Pick<BenchTarget, 'pid' | 'tls' | 'collectGarbage' | '
 
 /**
  * Starts bare-tls-server.js (the floor: TLS and a canned CONNACK, nothing else) with a server
- * certificate of the kind Bridgehead makes for itself, and the bench's GC hook preloaded; with
- * `profileDir`, under --cpu-prof.
+ * certificate of the kind Bridgehead makes for itself, the bench's GC hook preloaded, and
+ * `nodeArgs` (profiling, heap snapshots) as Bridgehead gets them.
  */
-export async function startBareTls(profileDir?: string): Promise<StormTarget> {
+export async function startBareTls(nodeArgs: readonly string[] = []): Promise<StormTarget> {
   const dir = mkdtempSync(join(tmpdir(), 'bridgehead-bench-bare-tls-'));
   const ca = await createCertificateAuthority({ subject: { commonName: 'Bridgehead bench CA' } });
   const cert = await issueTlsServerCertificate({ privateKeyPem: ca.privateKeyPem, certificatePem: ca.certificatePem });
@@ -27,7 +27,7 @@ export async function startBareTls(profileDir?: string): Promise<StormTarget> {
   const script = fileURLToPath(new URL('./bare-tls-server.js', import.meta.url));
   const child = spawn(process.execPath, [script, join(dir, 'server.pem'), join(dir, 'server.key')], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, NODE_OPTIONS: `--expose-gc --import=${hook} ${profileDir === undefined ? '' : `--cpu-prof --cpu-prof-dir=${profileDir}`}`.trim(), BENCH_GC_HOOK_READY_FILE: readyFile },
+    env: { ...process.env, NODE_OPTIONS: [`--expose-gc`, `--import=${hook}`, ...nodeArgs].join(' '), BENCH_GC_HOOK_READY_FILE: readyFile },
   });
   const killOnExit = (): void => void child.kill('SIGKILL');
   process.once('exit', killOnExit);
