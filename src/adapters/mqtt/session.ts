@@ -74,8 +74,8 @@ export class MqttSession
   private lookupMark = 0;
   /** Created on first use: most connections never log, and a child logger per connection costs memory. */
   private logger: Logger | undefined;
-  private logBindings: Record<string, string>;
-  readonly resumeFromSink = (): void => this.contain('resuming reads', () => this.resumeReading());
+  /** Made on first use, as the logger: most connections never wait for the sink. */
+  private resumer: (() => void) | undefined;
 
   constructor(
     readonly env: SessionCoreEnv,
@@ -84,17 +84,22 @@ export class MqttSession
   ) {
     this.openedAt = env.clock.now();
     this.lastPacketAt = this.openedAt;
-    this.logBindings = { connId };
   }
 
+  /** The connection's logger: its connId and, once known, the device's identity on every line. */
   get log(): Logger {
-    return (this.logger ??= this.env.log.child(this.logBindings));
+    const own = this.own;
+    return (this.logger ??= this.env.log.child(own === undefined ? { connId: this.connId } : { connId: this.connId, deviceId: own.device.id, registry: own.registry.registry }));
   }
 
-  /** Adds the device's identity to every later log line of the connection. */
-  identify(deviceId: string, registry: string): void {
-    this.logBindings = { ...this.logBindings, deviceId, registry };
+  /** Called once the device is known (`own` set): later log lines name it. */
+  identify(): void {
     this.logger = undefined;
+  }
+
+  /** Resumes reads once the sink has room again (handed to holdIfSaturated; the same function every time). */
+  get resumeFromSink(): () => void {
+    return (this.resumer ??= (): void => this.contain('resuming reads', () => this.resumeReading()));
   }
 
   send(packet: Packet): void {
@@ -528,7 +533,7 @@ export class MqttSession
     for (const slot of this.slots.values()) this.env.directory.release(slot.device.numId, this);
     for (const o of this.outbound.values()) if (o.kind === 'command') o.resolve(true);
     this.outbound.clear();
-    this.env.ports.forget(this.resumeFromSink);
+    if (this.resumer !== undefined) this.env.ports.forget(this.resumer);
     this.slots.clear();
   }
 }
