@@ -25,9 +25,9 @@ export async function startBareTls(nodeArgs: readonly string[] = []): Promise<St
   const readyFile = join(dir, 'ready');
   const hook = fileURLToPath(new URL('./gc-hook.js', import.meta.url));
   const script = fileURLToPath(new URL('./bare-tls-server.js', import.meta.url));
-  const child = spawn(process.execPath, [script, join(dir, 'server.pem'), join(dir, 'server.key')], {
+  const child = spawn(process.execPath, [...nodeArgs, script, join(dir, 'server.pem'), join(dir, 'server.key')], {
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, NODE_OPTIONS: [`--expose-gc`, `--import=${hook}`, ...nodeArgs].join(' '), BENCH_GC_HOOK_READY_FILE: readyFile },
+    env: { ...process.env, NODE_OPTIONS: `--expose-gc --import=${hook}`, BENCH_GC_HOOK_READY_FILE: readyFile },
   });
   const killOnExit = (): void => void child.kill('SIGKILL');
   process.once('exit', killOnExit);
