@@ -56,7 +56,8 @@ export class MqttSession
   own: DeviceSlot | undefined;
   /** Devices this connection serves, by string ID: the own device and, for gateways, attached ones. */
   readonly slots = new Map<string, DeviceSlot>();
-  readonly outbound = new Map<number, Outbound>();
+  /** QoS 1 deliveries awaiting their PUBACK, by packet ID; made on first use (see `outbound`). */
+  private outboundById: Map<number, Outbound> | undefined;
   private nextMessageId = 1;
   inflight = 0;
   private rateWindowStart = 0;
@@ -72,6 +73,11 @@ export class MqttSession
   attaching: { packet: IPublishPacket; deviceId: string } | undefined;
   /** The directory's revocation mark when the last device lookup (authentication, attach) began. */
   private lookupMark = 0;
+  /** QoS 1 deliveries awaiting their PUBACK, by packet ID: most idle devices never have any, and pay nothing for the map. */
+  get outbound(): Map<number, Outbound> {
+    return (this.outboundById ??= new Map());
+  }
+
   /** Created on first use: most connections never log, and a child logger per connection costs memory. */
   private logger: Logger | undefined;
   /** Made on first use, as the logger: most connections never wait for the sink. */
@@ -234,12 +240,14 @@ export class MqttSession
     if (this.keepaliveMs > 0 && silent >= this.keepaliveMs * 1.5) return this.close('keepalive-timeout');
     if (silent >= this.env.limits.idleTimeoutMs) return this.close('idle-timeout');
     redeliverConfigs(this, now);
-    for (const [id, o] of this.outbound) {
+    const outbound = this.outboundById;
+    if (outbound === undefined) return;
+    for (const [id, o] of outbound) {
       if (o.kind === 'command' && now >= o.deadline) {
-        this.outbound.delete(id);
+        outbound.delete(id);
         o.resolve(true);
       } else if (o.kind === 'superseded' && now >= o.deadline) {
-        this.outbound.delete(id);
+        outbound.delete(id);
       }
     }
   }
@@ -437,7 +445,7 @@ export class MqttSession
     for (let i = 0; i < 65535; i++) {
       const id = this.nextMessageId;
       this.nextMessageId = id === 65535 ? 1 : id + 1;
-      if (!this.outbound.has(id)) return id;
+      if (this.outboundById?.has(id) !== true) return id;
     }
     throw new Error('no free MQTT packet identifier');
   }
@@ -531,8 +539,8 @@ export class MqttSession
     if (this.own) this.env.metrics.sessionClosed(this.own);
     if (this.own && this.errorRing) this.env.gatewayErrors.close(this.own.device.numId, this.errorRing, this.env.clock.now());
     for (const slot of this.slots.values()) this.env.directory.release(slot.device.numId, this);
-    for (const o of this.outbound.values()) if (o.kind === 'command') o.resolve(true);
-    this.outbound.clear();
+    for (const o of this.outboundById?.values() ?? []) if (o.kind === 'command') o.resolve(true);
+    this.outboundById = undefined;
     if (this.resumer !== undefined) this.env.ports.forget(this.resumer);
     this.slots.clear();
   }
