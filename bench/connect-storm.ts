@@ -11,12 +11,15 @@
  *   storms (only those) are summarised by stage and function (bench/loadgen/cpu-profile.ts).
  * - BENCH_IDLE_DEVICES=n: at the end, n devices connect to each server and stay idle; RSS per idle
  *   device is measured after a forced GC, like the bench's memory row.
+ * - BENCH_BASELINE_DIST=dir: another build's dist/ (e.g. of main) runs as a second Bridgehead,
+ *   "baseline", in the same storms: a before/after comparison under the same machine noise.
  * - BENCH_HEAP_DIR=dir: with BENCH_IDLE_DEVICES, the Node servers also write heap snapshots there
  *   before and after, and what each idle device added is listed by constructor.
  * Loopback only, bounded in count (10,000) and time; the figures are only as quiet as the machine.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { startBridgehead } from './loadgen/bridgehead.js';
 import { summariseProfile, type CpuProfile } from './loadgen/cpu-profile.js';
 import { censusDiff, heapCensus, type HeapCensus } from './loadgen/heap-snapshot.js';
@@ -27,6 +30,7 @@ import { findMosquitto, startMosquitto } from './loadgen/mosquitto.js';
 import { LoadGenerator } from './loadgen/pool.js';
 import { CpuMeter, median, rssBytes, settledValue, waitForQuiet } from './loadgen/proc.js';
 import { startBareTls, type StormTarget } from './loadgen/bare-tls.js';
+import type { BenchTarget } from './loadgen/target.js';
 
 type Alg = 'ES256' | 'RS256';
 
@@ -44,6 +48,7 @@ const PROFILE_DIR = process.env.BENCH_PROFILE_DIR ?? '';
 const WITH_MOSQUITTO = process.env.BENCH_MOSQUITTO !== '0';
 const WITH_BARE = process.env.BENCH_BARE_TLS !== '0';
 const HEAP_DIR = process.env.BENCH_HEAP_DIR ?? '';
+const BASELINE_DIST = process.env.BENCH_BASELINE_DIST ?? '';
 /** A signal no part of the server uses: Node writes a heap snapshot on it (--heapsnapshot-signal). */
 const SNAPSHOT_SIGNAL = 'SIGTTIN';
 
@@ -139,6 +144,12 @@ async function main(): Promise<void> {
   const fleet = await BenchFleet.create();
   const bh = await startBridgehead(fleet);
   const targets: StormTarget[] = [bh];
+  let baseline: BenchTarget | undefined;
+  if (BASELINE_DIST !== '') {
+    const mod = (await import(pathToFileURL(join(BASELINE_DIST, 'bench/loadgen/bridgehead.js')).href)) as { startBridgehead: typeof startBridgehead };
+    baseline = { ...(await mod.startBridgehead(fleet)), name: 'Bridgehead' };
+    targets.push({ ...baseline, name: 'baseline' });
+  }
   const bin = WITH_MOSQUITTO ? findMosquitto() : null;
   if (bin !== null) targets.push(await startMosquitto(bin));
   if (WITH_BARE) targets.push(await startBareTls(nodeArgs));
@@ -147,6 +158,7 @@ async function main(): Promise<void> {
   const storms: Storm[] = [];
   try {
     await bh.provision(Math.max(CONNECTS, IDLE, 50));
+    await baseline?.provision(Math.max(CONNECTS, IDLE, 50));
     // Warm-up: JIT, TLS contexts, caches of first use.
     for (const [i, t] of targets.entries()) {
       for (const alg of ALGS) {
