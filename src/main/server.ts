@@ -173,6 +173,8 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     remoteCommandTimeoutMs: DEFAULT_MQTT_LIMITS.commandAckTimeoutMs + 3000,
     // Membership (heartbeats, a failed node's sessions forgotten) only where there are other nodes.
     ...(config.nats.length > 0 ? { timers: systemTimers } : {}),
+    // Likewise session claims: alone, a node would only tell itself.
+    announceSessions: config.nats.length > 0,
   });
   live.start();
   const saCrypto = new NodeServiceAccountCrypto();

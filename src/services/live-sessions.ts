@@ -34,6 +34,12 @@ export interface LiveSessionsOptions {
   gatewayErrors?: Pick<GatewayErrorHistory, 'recent'>;
   /** How long another node may take to say what it knows (gateway errors); default 2 s. */
   remoteQueryTimeoutMs?: number;
+  /**
+   * Publish `session-claimed`/`session-released` (default true). A node with no other node on its
+   * bus (embedded mode) has nobody to tell: the two events per connection would be cloned and
+   * delivered only to itself, which ignores its own.
+   */
+  announceSessions?: boolean;
 }
 
 export const DEFAULT_HEARTBEAT_MS = 2000;
@@ -129,14 +135,14 @@ export class LiveSessions implements SessionRegistry, CommandSender, Presence {
     this.local.claim(numId, session);
     this.claimedAt.set(numId, at);
     this.forgetRemote(numId);
-    this.announce({ type: 'session-claimed', numId, nodeId: this.opts.nodeId, at });
+    if (this.opts.announceSessions !== false) this.announce({ type: 'session-claimed', numId, nodeId: this.opts.nodeId, at });
   }
 
   release(numId: string, session: LiveSession): void {
     if (!this.local.holds(numId, session)) return;
     this.local.release(numId, session);
     this.claimedAt.delete(numId);
-    this.announce({ type: 'session-released', numId, nodeId: this.opts.nodeId });
+    if (this.opts.announceSessions !== false) this.announce({ type: 'session-released', numId, nodeId: this.opts.nodeId });
   }
 
   holds(numId: string, session: LiveSession): boolean {

@@ -142,6 +142,37 @@ describe('LiveSessions on one node', () => {
     }
   });
 
+  it('a node alone on its bus (announceSessions false) publishes no claims or releases, and still ends on block', async () => {
+    const bus = new LocalBus();
+    const published: string[] = [];
+    const counting: Bus = Object.assign(Object.create(bus) as LocalBus, {
+      publish: (e: Parameters<Bus['publish']>[0]) => {
+        published.push(e.type);
+        return bus.publish(e);
+      },
+    });
+    const live = new LiveSessions({
+      nodeId: 'solo',
+      bus: counting,
+      store: { getDeviceByNumId: async () => undefined, isBound: async () => true },
+      registries: { refresh: async () => undefined },
+      clock: { now: () => 1000 },
+      log: pino({ level: 'silent' }),
+      remoteCommandTimeoutMs: 500,
+      announceSessions: false,
+    });
+    live.start();
+    const session = new FakeSession();
+    live.claim('1', session);
+    live.release('1', session);
+    live.claim('1', session);
+    assert.deepEqual(published, []);
+    await bus.publish({ type: 'device-blocked', numId: '1' });
+    await settle();
+    assert.deepEqual(session.ended, [['1', 'device-blocked']]);
+    live.close();
+  });
+
   it('commands: not connected, not subscribed, delivered', async () => {
     const { live } = node(new LocalBus(), 'a', new Map());
     await rejectsWithReason(live.send(device('1'), new Uint8Array([1]), ''), 'DEVICE_NOT_CONNECTED');
