@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { isLoopbackHost, redactConfig, type Config, type ListenAddress } from '../config/schema.js';
 import { createApiServer } from '../adapters/rest/api-server.js';
 import { NodeKeyInspector } from '../adapters/crypto/key-inspector.js';
-import { JoseTokenVerifier } from '../adapters/crypto/device-token-verifier.js';
+import { DeviceTokenVerifier } from '../adapters/crypto/device-token-verifier.js';
 import { NodeServiceAccountCrypto } from '../adapters/crypto/service-account-crypto.js';
 import { registerEventLogRoutes } from '../adapters/rest/event-log-routes.js';
 import { registerMetricsRoute } from '../adapters/rest/metrics-route.js';
@@ -173,6 +173,8 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     remoteCommandTimeoutMs: DEFAULT_MQTT_LIMITS.commandAckTimeoutMs + 3000,
     // Membership (heartbeats, a failed node's sessions forgotten) only where there are other nodes.
     ...(config.nats.length > 0 ? { timers: systemTimers } : {}),
+    // Likewise session claims: alone, a node would only tell itself.
+    announceSessions: config.nats.length > 0,
   });
   live.start();
   const saCrypto = new NodeServiceAccountCrypto();
@@ -198,7 +200,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
 
   const tls = await ensureTlsMaterial(dataDir, { certFile: config.tlsCert, keyFile: config.tlsKey, hostnames: config.tlsHostnames, sni: config.tlsSni });
   // One authenticator (and its key cache) and one ingress (one group commit) for both bridges.
-  const deviceAuth = new DeviceAuthenticator(store, new JoseTokenVerifier(), systemClock, registries, () => backend.deviceSessionsBlocked());
+  const deviceAuth = new DeviceAuthenticator(store, new DeviceTokenVerifier(), systemClock, registries, () => backend.deviceSessionsBlocked());
   const ingress = new DeviceIngress(sink, store, activity, metrics, pubsub.topics);
   const bridge = new MqttBridge({
     env: {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ApiError } from '../domain/errors.js';
 import { parseClientId } from '../domain/client-id.js';
 import { checkClaims, JWT_SKEW_S } from '../domain/jwt-claims.js';
@@ -130,7 +131,8 @@ export class DeviceAuthenticator {
 
   private async verifyFor(registry: Registry, device: Device, token: string, checked: CheckedToken, protocol: 'mqtt' | 'http' | 'attach'): Promise<AuthOutcome> {
     const fail = (reason: AuthFailureReason, message: string): AuthOutcome => ({ ok: false, reason, message, device });
-    const cacheKey = `${device.numId}\n${token}`;
+    // A digest, not the token: every connected device has an entry, and its JWT is hundreds of bytes.
+    const cacheKey = createHash('sha256').update(device.numId).update('\n').update(token).digest('base64');
     const knownKey = this.verified.get(cacheKey);
     let credential: DeviceCredential | undefined;
     for (const c of device.credentials) {

@@ -34,6 +34,12 @@ export interface LiveSessionsOptions {
   gatewayErrors?: Pick<GatewayErrorHistory, 'recent'>;
   /** How long another node may take to say what it knows (gateway errors); default 2 s. */
   remoteQueryTimeoutMs?: number;
+  /**
+   * Publish `session-claimed`/`session-released` (default true). A node with no other node on its
+   * bus (embedded mode) has nobody to tell: the two events per connection would be cloned and
+   * delivered only to itself, which ignores its own.
+   */
+  announceSessions?: boolean;
 }
 
 export const DEFAULT_HEARTBEAT_MS = 2000;
@@ -66,6 +72,8 @@ export class LiveSessions implements SessionRegistry, CommandSender, Presence {
   private ownHeardAt: number | undefined;
   private readonly heartbeatMs: number;
   private readonly nodeTimeoutMs: number;
+  /** Events after which a new session must read its device again (see unchangedSince). */
+  private revocations = 0;
 
   constructor(private readonly opts: LiveSessionsOptions) {
     this.heartbeatMs = opts.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
@@ -127,18 +135,26 @@ export class LiveSessions implements SessionRegistry, CommandSender, Presence {
     this.local.claim(numId, session);
     this.claimedAt.set(numId, at);
     this.forgetRemote(numId);
-    this.announce({ type: 'session-claimed', numId, nodeId: this.opts.nodeId, at });
+    if (this.opts.announceSessions !== false) this.announce({ type: 'session-claimed', numId, nodeId: this.opts.nodeId, at });
   }
 
   release(numId: string, session: LiveSession): void {
     if (!this.local.holds(numId, session)) return;
     this.local.release(numId, session);
     this.claimedAt.delete(numId);
-    this.announce({ type: 'session-released', numId, nodeId: this.opts.nodeId });
+    if (this.opts.announceSessions !== false) this.announce({ type: 'session-released', numId, nodeId: this.opts.nodeId });
   }
 
   holds(numId: string, session: LiveSession): boolean {
     return this.local.holds(numId, session);
+  }
+
+  revocationMark(): number {
+    return this.revocations;
+  }
+
+  unchangedSince(mark: number): boolean {
+    return this.revocations === mark;
   }
 
   // ---- CommandSender: sendCommandToDevice (spec §3.7) ----
@@ -246,6 +262,7 @@ export class LiveSessions implements SessionRegistry, CommandSender, Presence {
   // ---- reactions to what the API and other nodes did ----
 
   private onEvent(e: BusEvent): void {
+    if (e.type === 'device-blocked' || e.type === 'device-deleted' || e.type === 'device-unbound' || e.type === 'device-credentials-changed') this.revocations++;
     switch (e.type) {
       case 'device-blocked':
         return this.local.get(e.numId)?.end(e.numId, 'device-blocked');
@@ -311,6 +328,7 @@ export class LiveSessions implements SessionRegistry, CommandSender, Presence {
 
   /** Events of the gap may be lost: each local session's device is read again from the store. */
   private busGap(why: string): void {
+    this.revocations++;
     const numIds = [...this.claimedAt.keys()];
     this.opts.log.warn({ why, sessions: numIds.length }, 'bus events may have been missed: rechecking local sessions');
     void this.recheckAll(numIds);

@@ -25,6 +25,18 @@ export interface SessionRegistry {
   /** Removes the entry only if it still belongs to `session` (a takeover may have replaced it). */
   release(numId: string, session: LiveSession): void;
   holds(numId: string, session: LiveSession): boolean;
+  /**
+   * A mark to take before a device is read for a new session, and to give `unchangedSince` once
+   * the session holds the device.
+   */
+  revocationMark(): number;
+  /**
+   * True only when no event that could end a session (a device blocked, deleted, its credentials
+   * changed or unbound, a gap in the events) has arrived since `mark`: a session whose device was
+   * read after the mark then needs no second read to catch a change made meanwhile, since any
+   * later change finds it holding the device (docs/compat.md C-MQTT-REVOKE).
+   */
+  unchangedSince(mark: number): boolean;
 }
 
 /**
@@ -46,6 +58,15 @@ export class SessionDirectory implements SessionRegistry {
 
   holds(numId: string, session: LiveSession): boolean {
     return this.byDevice.get(numId) === session;
+  }
+
+  revocationMark(): number {
+    return 0;
+  }
+
+  /** The directory alone hears no events: a session always reads its device again. */
+  unchangedSince(_mark: number): boolean {
+    return false;
   }
 
   get(numId: string): LiveSession | undefined {

@@ -143,10 +143,12 @@ describe('LiveSessions after a gap in its bus subscription', () => {
     devices.set('1', device('1', { blocked: true }));
     await bus.publish({ type: 'device-blocked', numId: '1' });
     bus.deaf = false;
+    const mark = live.revocationMark();
     assert.equal(bus.gapHandlers.length, 1);
     bus.gapHandlers[0]!();
     await settle();
     assert.deepEqual(session.ended, [['1', 'device-blocked']]);
+    assert.equal(live.unchangedSince(mark), false, 'a session whose lookup spanned the gap reads its device again (C-MQTT-REVOKE)');
     live.close();
   });
 });

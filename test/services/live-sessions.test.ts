@@ -119,6 +119,60 @@ describe('LiveSessions on one node', () => {
     assert.deepEqual(session.ended, [['1', 'credentials-changed']]);
   });
 
+  it('unchangedSince: only events that may end a session (of any device) move the revocation mark (C-MQTT-REVOKE)', async () => {
+    const bus = new LocalBus();
+    const { live } = node(bus, 'a', new Map());
+    const mark = live.revocationMark();
+    await bus.publish({ type: 'config-updated', numId: '1', version: 3 });
+    await bus.publish({ type: 'registry-changed', registryName: 'projects/p/locations/l/registries/r' });
+    await bus.publish({ type: 'session-claimed', numId: '5', nodeId: 'b', at: 1 });
+    await settle();
+    assert.equal(live.unchangedSince(mark), true, 'config, registry and session events are not revocations');
+    for (const e of [
+      { type: 'device-blocked', numId: '7' },
+      { type: 'device-deleted', numId: '7' },
+      { type: 'device-credentials-changed', numId: '7' },
+      { type: 'device-unbound', numId: '7', gatewayNumId: 'gw' },
+    ] as const) {
+      const before = live.revocationMark();
+      await bus.publish(e);
+      await settle();
+      assert.equal(live.unchangedSince(before), false, e.type);
+      assert.equal(live.unchangedSince(live.revocationMark()), true);
+    }
+  });
+
+  it('a node alone on its bus (announceSessions false) publishes no claims or releases, and still ends on block', async () => {
+    const bus = new LocalBus();
+    const published: string[] = [];
+    const counting: Bus = Object.assign(Object.create(bus) as LocalBus, {
+      publish: (e: Parameters<Bus['publish']>[0]) => {
+        published.push(e.type);
+        return bus.publish(e);
+      },
+    });
+    const live = new LiveSessions({
+      nodeId: 'solo',
+      bus: counting,
+      store: { getDeviceByNumId: async () => undefined, isBound: async () => true },
+      registries: { refresh: async () => undefined },
+      clock: { now: () => 1000 },
+      log: pino({ level: 'silent' }),
+      remoteCommandTimeoutMs: 500,
+      announceSessions: false,
+    });
+    live.start();
+    const session = new FakeSession();
+    live.claim('1', session);
+    live.release('1', session);
+    live.claim('1', session);
+    assert.deepEqual(published, []);
+    await bus.publish({ type: 'device-blocked', numId: '1' });
+    await settle();
+    assert.deepEqual(session.ended, [['1', 'device-blocked']]);
+    live.close();
+  });
+
   it('commands: not connected, not subscribed, delivered', async () => {
     const { live } = node(new LocalBus(), 'a', new Map());
     await rejectsWithReason(live.send(device('1'), new Uint8Array([1]), ''), 'DEVICE_NOT_CONNECTED');

@@ -25,6 +25,8 @@ export const DEFAULT_MAX_WRITE_BACKLOG_BYTES = 2 * 1024 * 1024;
  * stall every other connection for tens of milliseconds.
  */
 const PACKETS_PER_TURN = 256;
+const ignore = (): void => undefined;
+
 /** Output of one turn starts in a buffer this large (taken from Node's pool); larger packets go as they are. */
 const SMALL_OUTPUT_BYTES = 512;
 
@@ -36,8 +38,8 @@ export class MqttConnection implements SessionTransport {
   readonly session: MqttSession;
   /** Made on the first byte: a socket that never sends anything costs no reader. */
   private reader: PacketReader | undefined;
-  /** Closes a connection that has not authenticated in time, at its own moment (see the constructor). */
-  private readonly connectDeadline: NodeJS.Timeout;
+  /** Closes a connection that has not authenticated in time, at its own moment (see the constructor); dropped once it fired. */
+  private connectDeadline: NodeJS.Timeout | undefined;
   /** This turn's output, written once (flushOut); undefined while there is none. */
   private out: Buffer | undefined;
   /** Bytes used in `out`. */
@@ -59,6 +61,8 @@ export class MqttConnection implements SessionTransport {
   private deferred = false;
   /** Reads that came while input was put off, in order. */
   private queued: Buffer[] | undefined;
+  /** The 'drain' listener, made the first time a write is held up. */
+  private drainListener: (() => void) | undefined;
 
   constructor(
     private readonly socket: Duplex,
@@ -80,7 +84,7 @@ export class MqttConnection implements SessionTransport {
         this.bug('reading', err);
       }
     });
-    socket.on('error', () => undefined);
+    socket.on('error', ignore);
     socket.on('close', (hadError: boolean) => {
       clearTimeout(this.connectDeadline);
       this.ended = true;
@@ -121,6 +125,7 @@ export class MqttConnection implements SessionTransport {
    * outright, without the half-close round trip a flood of them would pay for each.
    */
   private onConnectDeadline(timeout: number): void {
+    this.connectDeadline = undefined;
     const s = this.session;
     if (s.phase !== 'awaiting-connect' && s.phase !== 'authenticating') return;
     this.dropOnClose = true;
@@ -158,7 +163,7 @@ export class MqttConnection implements SessionTransport {
           if (reader.hasInput || this.queued !== undefined) {
             this.deferred = true;
             this.updateReading();
-            setImmediate(this.continueInput);
+            setImmediate(MqttConnection.continueInput, this);
             return;
           }
           break;
@@ -189,7 +194,7 @@ export class MqttConnection implements SessionTransport {
     }
     if (this.handledThisTurn > 0 && !this.turnResetScheduled) {
       this.turnResetScheduled = true;
-      setImmediate(this.resetTurn);
+      setImmediate(MqttConnection.resetTurn, this);
     }
   }
 
@@ -200,25 +205,27 @@ export class MqttConnection implements SessionTransport {
     });
   }
 
-  private readonly resetTurn = (): void => {
-    this.turnResetScheduled = false;
-    this.handledThisTurn = 0;
-  };
+  // Static, called with the connection as argument (setImmediate and nextTick pass it): no
+  // closure per connection for what most connections rarely need.
+  private static resetTurn(c: MqttConnection): void {
+    c.turnResetScheduled = false;
+    c.handledThisTurn = 0;
+  }
 
   /** The other connections had their turn: go on with the input put off. */
-  private readonly continueInput = (): void => {
-    this.handledThisTurn = 0;
-    this.deferred = false;
-    const reader = this.reader;
-    if (reader !== undefined && !this.ended) {
+  private static continueInput(c: MqttConnection): void {
+    c.handledThisTurn = 0;
+    c.deferred = false;
+    const reader = c.reader;
+    if (reader !== undefined && !c.ended) {
       try {
-        this.readPackets(reader);
+        c.readPackets(reader);
       } catch (err) {
-        this.bug('reading', err);
+        c.bug('reading', err);
       }
     }
-    this.updateReading();
-  };
+    c.updateReading();
+  }
 
   send(packet: Packet): void {
     if (this.ended || this.socket.destroyed) return;
@@ -293,7 +300,7 @@ export class MqttConnection implements SessionTransport {
     }
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      process.nextTick(this.flushOut);
+      process.nextTick(MqttConnection.flushOf, this);
     }
   }
 
@@ -301,7 +308,11 @@ export class MqttConnection implements SessionTransport {
    * Everything sent in one turn (e.g. the PUBACKs of one commit) leaves in one write: one syscall
    * and, on TLS, one record instead of one per packet.
    */
-  private readonly flushOut = (): void => {
+  private static flushOf(c: MqttConnection): void {
+    c.flushOut();
+  }
+
+  private flushOut(): void {
     this.flushScheduled = false;
     const out = this.out;
     const n = this.outBytes;
@@ -313,14 +324,14 @@ export class MqttConnection implements SessionTransport {
       // until the socket has passed on what it holds.
       this.writeBlocked = true;
       this.updateReading();
-      this.socket.once('drain', this.onDrain);
+      this.socket.once('drain', (this.drainListener ??= (): void => this.onDrain()));
     }
-  };
+  }
 
-  private readonly onDrain = (): void => {
+  private onDrain(): void {
     this.writeBlocked = false;
     this.updateReading();
-  };
+  }
 
   /** Reads go on only while the session wants them, writes are not held up and no input waits. */
   private updateReading(): void {

@@ -21,14 +21,14 @@ export function newSlot(device: Device, registry: Registry, credentialKey: strin
     device: leanDevice(device),
     registry,
     registryName: registryName(registry),
-    attributes: new Map(),
+    attributes: undefined,
     lastStateAt: -Infinity,
     configQos: undefined,
     sentConfigVersion: 0,
     pendingConfig: undefined,
     subscribeDeliveries: 0,
     subscribeReadPending: false,
-    commandFilters: new Map(),
+    commandFilters: undefined,
     credentialKey,
     // Present from the start: every slot keeps one shape for the handlers' property reads.
     meter: undefined,
@@ -47,7 +47,7 @@ export function debugLogging(slot: DeviceSlot, registry: Registry): boolean {
 
 /** Sink attributes of the device's messages to `subfolder`, built once per subfolder. */
 export function attributesOf(slot: DeviceSlot, subfolder: string): Readonly<Record<string, string>> {
-  let a = slot.attributes.get(subfolder);
+  let a = slot.attributes?.get(subfolder);
   if (!a) {
     const d = slot.device;
     a = Object.freeze(
@@ -57,7 +57,8 @@ export function attributesOf(slot: DeviceSlot, subfolder: string): Readonly<Reco
       ),
     );
     // Bounded: a device inventing subfolders cannot grow this without limit.
-    if (slot.attributes.size < 256) slot.attributes.set(subfolder, a);
+    const kept = (slot.attributes ??= new Map());
+    if (kept.size < 256) kept.set(subfolder, a);
   }
   return a;
 }

@@ -1,4 +1,4 @@
-import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTcpServer, Socket, type AddressInfo, type Server } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ListenAddress } from '../../config/schema.js';
@@ -37,8 +37,10 @@ const MAX_ADMISSION_WAIT_MS = 1000;
 export class MqttListeners {
   private readonly servers: { server: Server; url: string }[] = [];
   private readonly admission: AdmissionQueue;
-  /** The handshake deadline of each TLS socket let in and not yet secure, by peerKey. */
-  private readonly handshaking = new Map<string, NodeJS.Timeout>();
+  /** The handshake deadline of each TLS socket let in and not yet secure, by its TCP socket. */
+  private readonly handshaking = new Map<Socket, NodeJS.Timeout>();
+  /** A TCP socket closed before its handshake ended ('close' listener; `this` is the socket). */
+  private readonly rawClosed: (this: Socket) => void;
   private open = 0;
   private closing = false;
 
@@ -46,6 +48,12 @@ export class MqttListeners {
     private readonly opts: ListenerOptions,
     private readonly onSocket: OnSocket,
   ) {
+    const handshaking = this.handshaking;
+    // One function for all sockets, not a closure each: idle devices outnumber everything else.
+    this.rawClosed = function (this: Socket): void {
+      clearTimeout(handshaking.get(this));
+      handshaking.delete(this);
+    };
     this.admission = new AdmissionQueue(
       ADMIT_PER_TURN,
       MAX_ADMISSION_WAIT_MS,
@@ -94,25 +102,23 @@ export class MqttListeners {
    * TLS state at all.
    */
   private startHandshake(raw: Socket, handshakes: Server): void {
-    const key = peerKey(raw);
     const deadline = setTimeout(() => {
-      this.handshaking.delete(key);
+      this.handshaking.delete(raw);
       // Destroying the TCP socket also ends a TLS socket made over it.
       raw.destroy();
     }, this.opts.handshakeTimeoutMs).unref();
-    this.handshaking.set(key, deadline);
-    raw.once('close', () => {
-      clearTimeout(deadline);
-      if (this.handshaking.get(key) === deadline) this.handshaking.delete(key);
-    });
+    this.handshaking.set(raw, deadline);
+    raw.once('close', this.rawClosed);
     awaitClientHello(raw, (hello) => handshakes.emit('connection', hello));
   }
 
   /** The TLS socket over a raw one we let in is secure: its handshake deadline is off. */
   private handshakeDone(secure: TLSSocket): void {
-    const key = peerKey(secure);
-    clearTimeout(this.handshaking.get(key));
-    this.handshaking.delete(key);
+    const raw = tcpSocketOf(secure, this.handshaking.keys());
+    if (raw === undefined) return;
+    clearTimeout(this.handshaking.get(raw));
+    this.handshaking.delete(raw);
+    raw.off('close', this.rawClosed);
   }
 
   /** Passes a socket on; if that throws (our bug), the socket goes and nothing else does. */
@@ -163,8 +169,18 @@ export class MqttListeners {
 }
 
 /**
- * Names one TCP connection on this host the same way from the raw socket and from the TLS socket
- * Node makes over it (which shares its handle, so reports the same addresses): the link between
- * the two that Node's public API offers.
+ * The TCP socket a server TLS socket was made over. Node keeps it as `_parent` (since its first
+ * TLS server, and for its own use); reading it costs nothing, where telling the sockets apart by
+ * their addresses costs four system calls per connect. Should a Node version drop it, the sockets
+ * still waiting for their handshake are searched by address (the same connection reports the same
+ * addresses through both: they share the handle).
  */
+function tcpSocketOf(secure: TLSSocket, waiting: Iterable<Socket>): Socket | undefined {
+  const parent: unknown = (secure as { _parent?: unknown })._parent;
+  if (parent instanceof Socket) return parent;
+  const key = peerKey(secure);
+  for (const raw of waiting) if (peerKey(raw) === key) return raw;
+  return undefined;
+}
+
 const peerKey = (s: Socket): string => `${s.localAddress}|${s.localPort}|${s.remoteAddress}|${s.remotePort}`;

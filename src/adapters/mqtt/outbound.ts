@@ -96,7 +96,7 @@ export function redeliverConfigs(s: OutboundContext, now: number): void {
 export function deliverCommand(s: OutboundContext, slot: DeviceSlot, subfolder: string, data: Uint8Array): Promise<boolean> {
   const topic = commandTopic(slot.device.id, subfolder);
   let qos: QoS01 | undefined;
-  for (const [filter, q] of slot.commandFilters) {
+  for (const [filter, q] of slot.commandFilters ?? []) {
     if (topicMatches(filter, topic)) qos = qos === 1 ? 1 : q;
   }
   if (qos === undefined) return Promise.resolve(false);

@@ -221,8 +221,8 @@ export interface DeviceSlot {
   registry: Registry;
   /** Cached so that routing a message builds no string. */
   registryName: string;
-  /** Sink attributes by subfolder, built once per subfolder. */
-  attributes: Map<string, Readonly<Record<string, string>>>;
+  /** Sink attributes by subfolder, built once per subfolder (made on the first message: idle devices pay nothing). */
+  attributes: Map<string, Readonly<Record<string, string>>> | undefined;
   lastStateAt: number;
   configQos: QoS01 | undefined;
   /** Highest config version sent on this connection. */
@@ -235,7 +235,8 @@ export interface DeviceSlot {
   subscribeDeliveries: number;
   /** A config read for a SUBSCRIBE is under way: later SUBSCRIBEs share it instead of reading again. */
   subscribeReadPending: boolean;
-  commandFilters: Map<string, QoS01>;
+  /** Commands subscriptions by filter; made on the first. */
+  commandFilters: Map<string, QoS01> | undefined;
   /** The PEM of the credential the device authenticated with (undefined: association only). */
   credentialKey: string | undefined;
   /** Metrics tallies of the device's registry, looked up at its first message (observability/metrics.ts). */

@@ -56,7 +56,8 @@ export class MqttSession
   own: DeviceSlot | undefined;
   /** Devices this connection serves, by string ID: the own device and, for gateways, attached ones. */
   readonly slots = new Map<string, DeviceSlot>();
-  readonly outbound = new Map<number, Outbound>();
+  /** QoS 1 deliveries awaiting their PUBACK, by packet ID; made on first use (see `outbound`). */
+  private outboundById: Map<number, Outbound> | undefined;
   private nextMessageId = 1;
   inflight = 0;
   private rateWindowStart = 0;
@@ -70,10 +71,17 @@ export class MqttSession
   errorsSubscribed = false;
   /** An attach is under way: later packets wait so that they see its outcome, in order. */
   attaching: { packet: IPublishPacket; deviceId: string } | undefined;
+  /** The directory's revocation mark when the last device lookup (authentication, attach) began. */
+  private lookupMark = 0;
+  /** QoS 1 deliveries awaiting their PUBACK, by packet ID: most idle devices never have any, and pay nothing for the map. */
+  get outbound(): Map<number, Outbound> {
+    return (this.outboundById ??= new Map());
+  }
+
   /** Created on first use: most connections never log, and a child logger per connection costs memory. */
   private logger: Logger | undefined;
-  private logBindings: Record<string, string>;
-  readonly resumeFromSink = (): void => this.contain('resuming reads', () => this.resumeReading());
+  /** Made on first use, as the logger: most connections never wait for the sink. */
+  private resumer: (() => void) | undefined;
 
   constructor(
     readonly env: SessionCoreEnv,
@@ -82,17 +90,22 @@ export class MqttSession
   ) {
     this.openedAt = env.clock.now();
     this.lastPacketAt = this.openedAt;
-    this.logBindings = { connId };
   }
 
+  /** The connection's logger: its connId and, once known, the device's identity on every line. */
   get log(): Logger {
-    return (this.logger ??= this.env.log.child(this.logBindings));
+    const own = this.own;
+    return (this.logger ??= this.env.log.child(own === undefined ? { connId: this.connId } : { connId: this.connId, deviceId: own.device.id, registry: own.registry.registry }));
   }
 
-  /** Adds the device's identity to every later log line of the connection. */
-  identify(deviceId: string, registry: string): void {
-    this.logBindings = { ...this.logBindings, deviceId, registry };
+  /** Called once the device is known (`own` set): later log lines name it. */
+  identify(): void {
     this.logger = undefined;
+  }
+
+  /** Resumes reads once the sink has room again (handed to holdIfSaturated; the same function every time). */
+  get resumeFromSink(): () => void {
+    return (this.resumer ??= (): void => this.contain('resuming reads', () => this.resumeReading()));
   }
 
   send(packet: Packet): void {
@@ -227,12 +240,14 @@ export class MqttSession
     if (this.keepaliveMs > 0 && silent >= this.keepaliveMs * 1.5) return this.close('keepalive-timeout');
     if (silent >= this.env.limits.idleTimeoutMs) return this.close('idle-timeout');
     redeliverConfigs(this, now);
-    for (const [id, o] of this.outbound) {
+    const outbound = this.outboundById;
+    if (outbound === undefined) return;
+    for (const [id, o] of outbound) {
       if (o.kind === 'command' && now >= o.deadline) {
-        this.outbound.delete(id);
+        outbound.delete(id);
         o.resolve(true);
       } else if (o.kind === 'superseded' && now >= o.deadline) {
-        this.outbound.delete(id);
+        outbound.delete(id);
       }
     }
   }
@@ -366,6 +381,7 @@ export class MqttSession
   // ---- requests (answered later as inputs) ----
 
   requestAuth(clientId: string, password: string | undefined): void {
+    this.lookupMark = this.env.directory.revocationMark();
     this.env.ports.requestAuth(this, clientId, password);
   }
 
@@ -374,6 +390,7 @@ export class MqttSession
   }
 
   requestAttachLookup(request: AttachRequest): void {
+    this.lookupMark = this.env.directory.revocationMark();
     this.env.ports.requestAttachLookup(this, request);
   }
 
@@ -397,10 +414,13 @@ export class MqttSession
     this.env.ports.recordGatewayAccess(this, numId, gatewayId, at);
   }
 
-  /** Holds the device (its previous holder is ended by the directory) and re-reads it: `rechecked`. */
+  /**
+   * Holds the device (its previous holder is ended by the directory) and, if a block, delete or
+   * key change may have landed since it was looked up, re-reads it: `rechecked`.
+   */
   claimDevice(numId: string): void {
     this.env.directory.claim(numId, this);
-    this.env.ports.requestRecheck(this, numId);
+    if (!this.env.directory.unchangedSince(this.lookupMark)) this.env.ports.requestRecheck(this, numId);
   }
 
   releaseDevice(numId: string): void {
@@ -425,7 +445,7 @@ export class MqttSession
     for (let i = 0; i < 65535; i++) {
       const id = this.nextMessageId;
       this.nextMessageId = id === 65535 ? 1 : id + 1;
-      if (!this.outbound.has(id)) return id;
+      if (this.outboundById?.has(id) !== true) return id;
     }
     throw new Error('no free MQTT packet identifier');
   }
@@ -519,9 +539,9 @@ export class MqttSession
     if (this.own) this.env.metrics.sessionClosed(this.own);
     if (this.own && this.errorRing) this.env.gatewayErrors.close(this.own.device.numId, this.errorRing, this.env.clock.now());
     for (const slot of this.slots.values()) this.env.directory.release(slot.device.numId, this);
-    for (const o of this.outbound.values()) if (o.kind === 'command') o.resolve(true);
-    this.outbound.clear();
-    this.env.ports.forget(this.resumeFromSink);
+    for (const o of this.outboundById?.values() ?? []) if (o.kind === 'command') o.resolve(true);
+    this.outboundById = undefined;
+    if (this.resumer !== undefined) this.env.ports.forget(this.resumer);
     this.slots.clear();
   }
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Packet } from 'mqtt-packet';
 import { makeDeviceKeys } from '../../support/pki.js';
+import { SessionDirectory } from '../../../src/services/session-directory.js';
 import {
   ALERTS_TOPIC,
   clientIdOf,
@@ -250,6 +251,25 @@ describe('MqttSession: CONNECT', () => {
       assert.deepEqual(h.metrics.reasons, [reason]);
     });
   }
+
+  test('a directory that heard no revocation while the device authenticated: no second read; one that did: re-read (C-MQTT-REVOKE)', async () => {
+    const h = await Harness.create();
+    let revocations = 0;
+    h.env.directory = Object.assign(new SessionDirectory(), {
+      revocationMark: () => revocations,
+      unchangedSince: (mark: number) => mark === revocations,
+    });
+    await h.addDevice('dev-1');
+    await h.addDevice('dev-2');
+    await h.connected('dev-1');
+    assert.deepEqual(h.io.requests.filter((r) => r.kind === 'recheck'), []);
+    const c = h.open('dev-2');
+    c.session.handle(connectPacket(clientIdOf('dev-2'), h.token('dev-2'), 60));
+    revocations++; // e.g. another device was blocked meanwhile
+    await h.io.answer(h.io.take('auth', c.session));
+    assert.equal(c.session.phase, 'connected');
+    assert.equal(h.io.take('recheck', c.session).numId, h.dev('dev-2').device.numId);
+  });
 
   test('the re-check after CONNECT leaves an unchanged device connected', async () => {
     const { h, session, transport } = await connectedDevice();

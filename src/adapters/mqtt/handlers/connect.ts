@@ -68,7 +68,7 @@ function accept(s: ConnectContext, outcome: Extract<AuthOutcome, { ok: true }>):
   s.own = slot;
   s.slots.set(device.id, slot);
   s.jwtDeadline = expiresAtMs;
-  s.identify(device.id, registry.registry);
+  s.identify();
   // One connection per device: the older one is closed (spec §5.2, observed ALREADY_EXISTS).
   s.claimDevice(device.numId);
   s.transition('connected');

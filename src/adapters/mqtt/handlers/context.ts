@@ -41,9 +41,9 @@ export interface ConnectContext extends HandlerContext {
   jwtDeadline: number;
   transition(to: Phase, reason?: string): void;
   requestAuth(clientId: string, password: string | undefined): void;
-  /** Adds the device's identity to every later log line of the connection. */
-  identify(deviceId: string, registry: string): void;
-  /** Becomes the device's holder (ending the previous one) and re-reads the device. */
+  /** The device is known (`own` is set): later log lines of the connection name it. */
+  identify(): void;
+  /** Becomes the device's holder (ending the previous one) and re-reads the device if it may have changed. */
   claimDevice(numId: string): void;
   /** Handles the packets held so far, in order. */
   drainPending(): void;

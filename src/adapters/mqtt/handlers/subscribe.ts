@@ -31,7 +31,7 @@ export function handleSubscribe(s: SubscribeContext, p: ISubscribePacket): void 
       // One delivery per device and SUBSCRIBE, however often the packet repeats the filter.
       if (!configSlots.includes(slot)) configSlots.push(slot);
     } else if (f.kind === 'commands') {
-      slot.commandFilters.set(f.filter, qos);
+      (slot.commandFilters ??= new Map()).set(f.filter, qos);
     } else {
       // errors: only a gateway's own errors topic carries anything (docs/compat.md C-ERRORS-SUB).
       s.subscribeErrors(slot, qos);
@@ -57,7 +57,7 @@ export function handleUnsubscribe(s: SubscribeContext, p: IUnsubscribePacket): v
       if (slot.pendingConfig) supersede(s, slot, slot.pendingConfig.messageId);
       slot.pendingConfig = undefined;
     } else if (f.kind === 'commands') {
-      slot.commandFilters.delete(f.filter);
+      slot.commandFilters?.delete(f.filter);
     } else {
       s.subscribeErrors(slot, undefined);
     }

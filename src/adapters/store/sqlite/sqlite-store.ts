@@ -198,8 +198,10 @@ export class SqliteStore implements Store {
     });
   }
 
+  // A single SELECT sees one snapshot by itself: the device reads that every connect makes skip
+  // the BEGIN/COMMIT of a read transaction.
   async getDevice(key: RegistryKey, idOrNumId: string): Promise<Device | undefined> {
-    return this.tx.read(() => {
+    return this.tx.guard(() => {
       if (!isNumId(idOrNumId)) {
         const row = this.q.deviceById.get(...key3(key), idOrNumId);
         return row && decodeDevice(row);
@@ -210,7 +212,7 @@ export class SqliteStore implements Store {
   }
 
   async getDeviceByNumId(numId: string): Promise<Device | undefined> {
-    return this.tx.read(() => this.loadDevice(parseNumId(numId)));
+    return this.tx.guard(() => this.loadDevice(parseNumId(numId)));
   }
 
   async listDevices(

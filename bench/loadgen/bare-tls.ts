@@ -1,0 +1,70 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { createCertificateAuthority, issueTlsServerCertificate } from '../../src/adapters/crypto/key-pairs.js';
+import type { BenchTarget, HeapStats } from './target.js';
+
+/** What connect-storm.ts measures a server by. */
+export type StormTarget = Pick<BenchTarget, 'pid' | 'tls' | 'collectGarbage' | 'stop'> & { name: string };
+
+/**
+ * Starts bare-tls-server.js (the floor: TLS and a canned CONNACK, nothing else) with a server
+ * certificate of the kind Bridgehead makes for itself, the bench's GC hook preloaded, and
+ * `nodeArgs` (profiling, heap snapshots) as Bridgehead gets them.
+ */
+export async function startBareTls(nodeArgs: readonly string[] = []): Promise<StormTarget> {
+  const dir = mkdtempSync(join(tmpdir(), 'bridgehead-bench-bare-tls-'));
+  const ca = await createCertificateAuthority({ subject: { commonName: 'Bridgehead bench CA' } });
+  const cert = await issueTlsServerCertificate({ privateKeyPem: ca.privateKeyPem, certificatePem: ca.certificatePem });
+  writeFileSync(join(dir, 'server.pem'), cert.certificatePem);
+  writeFileSync(join(dir, 'server.key'), cert.privateKeyPem, { mode: 0o600 });
+  const readyFile = join(dir, 'ready');
+  const hook = fileURLToPath(new URL('./gc-hook.js', import.meta.url));
+  const script = fileURLToPath(new URL('./bare-tls-server.js', import.meta.url));
+  const child = spawn(process.execPath, [...nodeArgs, script, join(dir, 'server.pem'), join(dir, 'server.key')], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, NODE_OPTIONS: `--expose-gc --import=${hook}`, BENCH_GC_HOOK_READY_FILE: readyFile },
+  });
+  const killOnExit = (): void => void child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const first = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('bare TLS server did not start within 10 s')), 10_000);
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      clearTimeout(timer);
+      resolve(line);
+    });
+    child.once('exit', (code) => reject(new Error(`bare TLS server exited with ${String(code)}`)));
+  });
+  const { port, pid } = JSON.parse(first) as { port: number; pid: number };
+  const statsFile = `${readyFile}.stats`;
+  return {
+    name: 'bare Node TLS',
+    pid,
+    tls: { transport: 'tls', host: '127.0.0.1', port, caPem: ca.certificatePem, servername: 'localhost' },
+    collectGarbage: async (): Promise<HeapStats | null> => {
+      if (!existsSync(readyFile)) return null;
+      rmSync(statsFile, { force: true });
+      child.kill('SIGUSR2');
+      const until = Date.now() + 5_000;
+      while (!existsSync(statsFile)) {
+        if (Date.now() > until) return null;
+        await sleep(20);
+      }
+      return JSON.parse(readFileSync(statsFile, 'utf8')) as HeapStats;
+    },
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+      process.removeListener('exit', killOnExit);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
