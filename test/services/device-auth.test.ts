@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { JoseTokenVerifier } from '../../src/adapters/crypto/device-token-verifier.js';
+import { DeviceTokenVerifier } from '../../src/adapters/crypto/device-token-verifier.js';
 import { MemoryStore } from '../../src/adapters/store/memory/memory-store.js';
 import type { Device, DeviceCredential, Registry } from '../../src/domain/model.js';
 import { DeviceAuthenticator, type AuthOutcome } from '../../src/services/device-auth.js';
@@ -61,7 +61,7 @@ async function setup(
   const device = await store.createDevice(
     deviceInput({ project: P, location: L, registry: R }, 'dev-a', configV1(NOW), { credentials, blocked: over.blocked ?? false }),
   );
-  return { auth: new DeviceAuthenticator(store, new JoseTokenVerifier(), clock), store, device };
+  return { auth: new DeviceAuthenticator(store, new DeviceTokenVerifier(), clock), store, device };
 }
 
 const jwt = (k: DeviceKeys, payload: Record<string, unknown> = { aud: P, iat: NOW_S, exp: NOW_S + 3600 }, o: Partial<RawJwtOptions> = {}): string =>
@@ -203,9 +203,9 @@ describe('DeviceAuthenticator.authenticateClientId', () => {
 
   test('a token that verified once is not verified again; once its credential is replaced it is refused', async () => {
     const { store, device } = await setup([cred(es)]);
-    const jose = new JoseTokenVerifier();
+    const jose = new DeviceTokenVerifier();
     let verifies = 0;
-    const counting = { decode: (t: string) => jose.decode(t), verify: (d: Parameters<JoseTokenVerifier['verify']>[0], c: DeviceCredential) => (verifies++, jose.verify(d, c)) };
+    const counting = { decode: (t: string) => jose.decode(t), verify: (d: Parameters<DeviceTokenVerifier['verify']>[0], c: DeviceCredential) => (verifies++, jose.verify(d, c)) };
     const auth = new DeviceAuthenticator(store, counting, clock);
     const token = jwt(es);
     for (let i = 0; i < 5; i++) assert.equal(reasonOf(await auth.authenticateClientId(clientId('dev-a'), token, 'mqtt')), 'ok');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { JoseTokenVerifier } from '../../src/adapters/crypto/device-token-verifier.js';
+import { DeviceTokenVerifier } from '../../src/adapters/crypto/device-token-verifier.js';
 import { MemoryStore } from '../../src/adapters/store/memory/memory-store.js';
 import { ApiError } from '../../src/domain/errors.js';
 import type { Device, DeviceCredential, Registry, RegistryKey } from '../../src/domain/model.js';
@@ -143,7 +143,7 @@ async function setup(over: { registry?: Partial<Registry>; logLines?: Record<str
   const ingress = new DeviceIngress(sink, store, activity);
   const authFailures: AuthFailureReason[] = [];
   const bridge = new DeviceHttpBridge({
-    auth: new DeviceAuthenticator(store, new JoseTokenVerifier(), time),
+    auth: new DeviceAuthenticator(store, new DeviceTokenVerifier(), time),
     store,
     ingress,
     activity,

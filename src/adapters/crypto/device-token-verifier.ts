@@ -110,9 +110,6 @@ export class DeviceTokenVerifier implements TokenVerifier {
   }
 }
 
-/** The name the rest of the code and its tests have long used for the device JWT verifier. */
-export { DeviceTokenVerifier as JoseTokenVerifier };
-
 /**
  * RFC 7515 §4.1.11 as jose applies it to compact JWS: no `crit`, or a non-empty list of distinct,
  * non-empty names, each present in the header and understood; the only extension understood is

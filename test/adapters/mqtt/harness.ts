@@ -3,7 +3,7 @@ import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet';
 import { pino } from 'pino';
 import { MqttSession } from '../../../src/adapters/mqtt/session.js';
 import { DEFAULT_MQTT_LIMITS, type MqttLimits, type SessionEnv, type SessionTransport } from '../../../src/adapters/mqtt/session-types.js';
-import { JoseTokenVerifier } from '../../../src/adapters/crypto/device-token-verifier.js';
+import { DeviceTokenVerifier } from '../../../src/adapters/crypto/device-token-verifier.js';
 import { MemoryStore } from '../../../src/adapters/store/memory/memory-store.js';
 import type { Device, GatewayAuthMethod, Registry } from '../../../src/domain/model.js';
 import { BridgeMetrics } from '../../../src/observability/metrics.js';
@@ -174,7 +174,7 @@ export class Harness {
   readonly gatewayErrors = new GatewayErrorHistory();
   readonly registries = new RegistryCache(this.store, this.clock, 30_000);
   readonly metrics = new RecordingMetrics();
-  readonly auth = new DeviceAuthenticator(this.store, new JoseTokenVerifier(), this.clock);
+  readonly auth = new DeviceAuthenticator(this.store, new DeviceTokenVerifier(), this.clock);
   /** The session's I/O, answered by the test. */
   readonly io = new ManualPorts(this.store, this.auth);
   readonly env: SessionEnv;
