@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -108,6 +108,8 @@ export async function startServer(
   const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
   let err = '';
   const recent: string[] = [];
+  // BRIDGEHEAD_SERVER_STDOUT_FILE: every line the server prints is also appended there (e.g. with --trace-gc).
+  const stdoutFile = process.env.BRIDGEHEAD_SERVER_STDOUT_FILE;
   child.stderr!.setEncoding('utf8').on('data', (d: string) => {
     err += d;
   });
@@ -115,6 +117,7 @@ export async function startServer(
   const info = await new Promise<StartedServer['info']>((res, rej) => {
     const rl = createInterface({ input: child.stdout! });
     rl.on('line', (line) => {
+      if (stdoutFile !== undefined) appendFileSync(stdoutFile, `${line}\n`);
       recent.push(line);
       if (recent.length > 50) recent.shift();
       try {
