@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream';
 import mqtt, { type Packet } from 'mqtt-packet';
-import { PINGRESP_BYTES, PUBACK_BYTES, writePuback } from './fast-codec.js';
+import { connackBytes, PINGRESP_BYTES, PUBACK_BYTES, writePuback } from './fast-codec.js';
 import { isPacketId } from './packet-id.js';
 import { PacketReader } from './packet-reader.js';
 import { MqttSession } from './session.js';
@@ -229,6 +229,10 @@ export class MqttConnection implements SessionTransport {
 
   send(packet: Packet): void {
     if (this.ended || this.socket.destroyed) return;
+    if (packet.cmd === 'connack' && packet.properties === undefined) {
+      const connack = connackBytes(packet.returnCode, packet.sessionPresent);
+      if (connack !== undefined) return this.append(connack);
+    }
     let bytes: Buffer;
     try {
       // mqtt-packet would encode a bad identifier as a packet cut short, not refuse it.

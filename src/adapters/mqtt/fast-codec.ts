@@ -183,3 +183,15 @@ export function writePuback(out: Buffer, at: number, messageId: number): number 
 }
 
 export const PUBACK_BYTES = 4;
+
+/**
+ * The CONNACKs an MQTT 3.1.1 server sends (session present: never, docs/compat.md C-MQTT-FLAGS;
+ * return codes 0-5), encoded once: one goes out per connect, and mqtt-packet's generator costs
+ * more than the four bytes. Never written to (shared by every connection).
+ */
+const CONNACKS: readonly Buffer[] = [0, 1, 2, 3, 4, 5].map((rc) => Buffer.from([0x20, 0x02, 0x00, rc]));
+
+/** The pre-encoded CONNACK for `returnCode` without session present, or undefined for anything else. */
+export function connackBytes(returnCode: number | undefined, sessionPresent: boolean): Buffer | undefined {
+  return sessionPresent || returnCode === undefined ? undefined : CONNACKS[returnCode];
+}
