@@ -177,6 +177,36 @@ describe('MqttConnection', () => {
     assert.equal(socket.isPaused(), false, 'reading again');
   });
 
+  test("mqtt-packet's cache of 65,536 encoded packet identifiers stays off once the bridge is loaded", () => {
+    assert.equal(mqttPacket.writeToStream.cacheNumbers, false);
+  });
+
+  test('a turn takes 256 fast-path packets of one read but only 32 of those mqtt-packet decodes (SUBSCRIBE)', async () => {
+    const h = await Harness.create({ limits: { maxMessagesPerSecond: 0 } });
+    await h.addDevice('dev-1');
+    const { socket, conn } = await connected(h, 'dev-1');
+    let handled = 0;
+    const handle = conn.session.handle.bind(conn.session);
+    conn.session.handle = (p) => {
+      handled++;
+      handle(p);
+    };
+    const firstTurn = async (burst: Buffer): Promise<number> => {
+      // A turn of its own: what came before (the CONNECT) counted against the previous one.
+      await new Promise((r) => setImmediate(r));
+      handled = 0;
+      socket.fromPeer(burst);
+      await new Promise((r) => process.nextTick(r));
+      const n = handled;
+      // The rest of the read, in later turns, before the next read.
+      await new Promise((r) => setTimeout(r, 50));
+      return n;
+    };
+    assert.equal(await firstTurn(Buffer.concat(Array.from({ length: 300 }, () => mqttPacket.generate({ cmd: 'pingreq' })))), 256);
+    assert.equal(await firstTurn(Buffer.concat(Array.from({ length: 100 }, (_, i) => mqttPacket.generate(subscribe(i + 1, ['/devices/dev-1/commands/#', 0]))))), 32);
+    assert.equal(socket.packets().filter((p) => p.cmd === 'suback').length, 100);
+  });
+
   test('a connection that does not authenticate in time is dropped by its own timer, with no half-close', async () => {
     const h = await Harness.create({ limits: { connectTimeoutMs: 50 } });
     const { socket, closed } = open(h);
