@@ -1,5 +1,6 @@
 import type { handleBidiStreamingCall, ServerDuplexStream, StatusObject } from '@grpc/grpc-js';
 import type { ApiError } from '../../domain/errors.js';
+import { messageBytes } from '../../domain/pubsub/delivery-rules.js';
 import type { ReceivedMessage, StreamingPullSession, StreamingPullSink, SubscriberApi } from '../../services/pubsub/pubsub-api.js';
 import type { StreamingPullRequest } from '../../services/pubsub/pubsub-requests.js';
 import { authenticate, checkedRequest, codeName, methodOf, statusOf, type GrpcCallOptions } from './grpc-calls.js';
@@ -11,12 +12,23 @@ import type { Message } from './resource-messages.js';
  * Subscriber.StreamingPull: one bidirectional stream per consumer. The first request opens a
  * session of the subscription engine (through SubscriberApi, which authorizes and validates it);
  * later requests (acks, deadline changes, keepalives) go to the session. The engine writes through
- * the sink, and stops when a write reports a full buffer until the stream drains: a subscriber
- * that does not read costs the server its HTTP/2 window, not a growing queue. Whatever ends the
- * stream (the client's half-close or cancel, an error, the engine's end) closes the session once.
+ * the sink, and stops when the stream's write buffer is full until it has half drained: a
+ * subscriber that does not read costs the server its HTTP/2 window and that buffer, not a growing
+ * queue. Whatever ends the stream (the client's half-close or cancel, an error, the engine's end)
+ * closes the session once.
  */
 
 const METHOD = 'StreamingPull';
+
+/**
+ * The write buffer, in bytes of messages written and not yet taken by HTTP/2. Not grpc-js's own
+ * high-water mark of 16 responses: the engine writes one message per response, so that one paused
+ * every stream a few dozen messages into any backlog, and the engine handed the rest of each
+ * fetched batch back to JetStream with a delay; a drain then crawled in 2 s steps (issue 12).
+ */
+export const STREAM_BUFFER_BYTES = 256 * 1024;
+/** Per message written, beyond its data, attributes and ack ID: IDs, timestamps, protobuf framing. */
+const MESSAGE_OVERHEAD_BYTES = 64;
 
 type Stream = ServerDuplexStream<unknown, Message>;
 
@@ -32,6 +44,9 @@ class PullStream implements StreamingPullSink {
   /** Messages the engine delivered before `open` resolved. */
   private readonly heldBack: ReceivedMessage[] = [];
   private done = false;
+  /** Bytes written that HTTP/2 has not taken yet; the engine waits while `full`. */
+  private buffered = 0;
+  private full = false;
 
   constructor(
     private readonly call: Stream,
@@ -48,7 +63,6 @@ class PullStream implements StreamingPullSink {
     call.on('cancelled', () => this.finish(undefined));
     call.on('close', () => this.finish(undefined));
     call.on('error', () => this.finish(undefined));
-    call.on('drain', () => this.session?.resume());
   }
 
   private onRequest(raw: unknown): void {
@@ -89,7 +103,7 @@ class PullStream implements StreamingPullSink {
           return;
         }
         const held = this.heldBack.splice(0);
-        // Written at once; the engine resumes now, or at 'drain' if that filled the buffer.
+        // Written at once; the engine resumes now, or once HTTP/2 took half the buffer if that filled it.
         if (held.length && this.deliver(held)) session.resume();
       },
       (e: unknown) => this.finish(statusOf(e, METHOD, this.opts)),
@@ -104,10 +118,26 @@ class PullStream implements StreamingPullSink {
       this.heldBack.push(...messages);
       return false;
     }
-    return this.call.write({
-      receivedMessages: messages.map(receivedMessageProto),
-      subscriptionProperties: { messageOrderingEnabled: this.session?.messageOrderingEnabled === true },
-    });
+    let bytes = 0;
+    for (const m of messages) bytes += messageBytes(m.message) + m.ackId.length + m.message.orderingKey.length + MESSAGE_OVERHEAD_BYTES;
+    this.buffered += bytes;
+    if (this.buffered >= STREAM_BUFFER_BYTES) this.full = true;
+    this.call.write(
+      {
+        receivedMessages: messages.map(receivedMessageProto),
+        subscriptionProperties: { messageOrderingEnabled: this.session?.messageOrderingEnabled === true },
+      },
+      () => this.taken(bytes),
+    );
+    return !this.full;
+  }
+
+  /** HTTP/2 took a response (grpc-js never calls back for a call already cancelled, which closed the session). */
+  private taken(bytes: number): void {
+    this.buffered -= bytes;
+    if (!this.full || this.buffered > STREAM_BUFFER_BYTES / 2) return;
+    this.full = false;
+    this.session?.resume();
   }
 
   end(error: ApiError): void {

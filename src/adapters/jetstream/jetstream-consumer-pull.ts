@@ -42,10 +42,11 @@ export interface PullOptions {
   /** After the server's expiry, how long before the client gives up on an answer (NATS down). */
   graceMs: number;
   /**
-   * A message that arrived after cancel(): the caller hands it back (nak) with a delay of at least
-   * `lingerMs`, the time the server may still send to this request, or it would come straight back.
+   * A message that arrived after cancel(). It is the caller's all the same: used if it still can be,
+   * or handed back (nak) with a delay of at least `lingerMs`, the time the server may still send to
+   * this request, or it would come straight back to it.
    */
-  onLate(ackId: string, lingerMs: number): void;
+  onLate(message: PulledMessage, lingerMs: number): void;
 }
 
 export interface PullRequest {
@@ -100,8 +101,9 @@ export function pullBatch(nc: NatsConnection, stream: string, consumer: string, 
         if (!ref) return;
         received++;
         try {
-          if (cancelled) o.onLate(msg.reply!, Math.max(0, expiresAt - Date.now()));
-          else o.onMessage({ ...ref, ackId: msg.reply!, data: msg.data });
+          const message = { ...ref, ackId: msg.reply!, data: msg.data };
+          if (cancelled) o.onLate(message, Math.max(0, expiresAt - Date.now()));
+          else o.onMessage(message);
         } finally {
           if (received >= o.batch) finish();
         }

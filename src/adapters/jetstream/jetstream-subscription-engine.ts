@@ -97,6 +97,12 @@ interface Fetch {
   left: number;
   request: PullRequest | undefined;
   cancelled: boolean;
+  /**
+   * Cancelled because what it was for is gone (a Seek, a deleted topic, the subscription dropped):
+   * what it still brings goes back. A fetch cancelled only because it asked for more than the
+   * streams have room for now keeps using what it brings (dispatch).
+   */
+  void: boolean;
   /** When the server ends the request at the latest. */
   expiresAt: number;
   /** Settles once the request is over on the server too. */
@@ -489,9 +495,11 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
   // ---- fetching for streams
 
   /**
-   * Issues pull requests for what local streams have room for, minus what is already asked for;
-   * cancels requests asking for more than that (a stream paused or closed), or what they bring
-   * would only be nak'ed back, to be sent to the same requests again.
+   * Issues pull requests for what local streams have room for, minus what is already asked for.
+   * Requests asking for more than that (a stream paused or closed) stop counting as asked for, so
+   * that room found again is asked for anew. They cannot be withdrawn: JetStream keeps sending to
+   * them until they end, and nats-server 2.9 even shares messages out between waiting requests in
+   * turn, so what they bring is dispatched like any other fetched message.
    */
   private pump(st: SubState): void {
     if (st.ended || this.closed || st.settings.topic === DELETED_TOPIC) return;
@@ -518,12 +526,16 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     }
   }
 
+  /** Every request in flight is for what is gone: what they still bring is handed back. */
   private cancelRequests(st: SubState): void {
     for (const r of st.requests) r.cancel();
-    for (const f of st.fetches) this.cancelFetch(st, f);
+    for (const f of st.fetches) {
+      f.void = true;
+      this.cancelFetch(st, f);
+    }
   }
 
-  /** What a cancelled request still brings is handed back (PullRequest.cancel); it no longer counts as asked for. */
+  /** It no longer counts as asked for; what it still brings comes through PullRequest's onLate. */
   private cancelFetch(st: SubState, f: Fetch): void {
     if (f.cancelled) return;
     f.cancelled = true;
@@ -559,7 +571,7 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     const expiresMs = this.deps.fetchExpiresMs ?? 2000;
     const started = this.deps.clock.now();
     let over!: () => void;
-    const f: Fetch = { left: batch, request: undefined, cancelled: false, expiresAt: Date.now() + expiresMs, over: new Promise((r) => (over = r)) };
+    const f: Fetch = { left: batch, request: undefined, cancelled: false, void: false, expiresAt: Date.now() + expiresMs, over: new Promise((r) => (over = r)) };
     st.fetches.add(f);
     st.requested += batch;
     const run = async (): Promise<void> => {
@@ -571,7 +583,9 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
         expiresMs,
         noWait: false,
         graceMs: this.timeoutMs,
-        onLate: (id, lingerMs) => this.nak([id], lingerMs + LATE_NAK_MARGIN_MS),
+        // Naking it all instead (issue 12's flake) sent every other message of a backlog round a
+        // 2 s loop while streams paused and resumed: those went to cancelled requests again.
+        onLate: (m, lingerMs) => (f.void ? this.nak([m.ackId], lingerMs + LATE_NAK_MARGIN_MS) : this.dispatch(st, m)),
         onMessage: (m) => {
           f.left--;
           st.requested--;
@@ -711,7 +725,7 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     const request = pullBatch(this.deps.nc, st.stream, st.consumer, {
       ...o,
       graceMs: this.timeoutMs,
-      onLate: (id, lingerMs) => this.nak([id], lingerMs + LATE_NAK_MARGIN_MS),
+      onLate: (m, lingerMs) => this.nak([m.ackId], lingerMs + LATE_NAK_MARGIN_MS),
       onMessage: (m) => {
         const r = this.admit(st, m);
         if (r) out.push(r);

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { Metadata, status, type ServerDuplexStream, type StatusObject } from '@grpc/grpc-js';
 import pino from 'pino';
 import { statusCodec } from '../../../src/adapters/grpc/protos.js';
-import { streamingPull } from '../../../src/adapters/grpc/pubsub-streaming-pull.js';
+import { STREAM_BUFFER_BYTES, streamingPull } from '../../../src/adapters/grpc/pubsub-streaming-pull.js';
 import { ApiError } from '../../../src/domain/errors.js';
 import type { PsMessage } from '../../../src/domain/pubsub/pubsub-model.js';
 import { ApiAuth } from '../../../src/services/api-auth.js';
@@ -119,20 +119,43 @@ describe('StreamingPull stream', () => {
     assert.deepEqual(h.events.slice(1), ['resume']);
   });
 
-  test("deliver reports a full buffer; the stream's drain resumes the session", async () => {
+  test('deliver reports a full buffer once the bytes the client has not taken reach STREAM_BUFFER_BYTES; half drained resumes the session', async () => {
     const h = harness();
     h.call.push({ subscription: 'projects/p/subscriptions/s' });
     h.release();
     await tick();
-    assert.equal(h.sink().deliver([{ ackId: 'x', message, deliveryAttempt: 0 }]), true);
-    assert.equal(h.sink().deliver([{ ackId: 'y', message, deliveryAttempt: 0 }]), false, 'past the high-water mark');
+    const sized = (bytes: number): PsMessage => ({ ...message, data: Buffer.alloc(bytes) });
+    assert.equal(h.sink().deliver([{ ackId: 'x', message: sized((STREAM_BUFFER_BYTES * 3) / 4), deliveryAttempt: 0 }]), true);
+    assert.equal(h.sink().deliver([{ ackId: 'y', message: sized(STREAM_BUFFER_BYTES / 4), deliveryAttempt: 0 }]), false, 'past the buffer');
     assert.deepEqual(h.events, ['open projects/p/subscriptions/s']);
-    h.call.flush();
-    await tick();
-    h.call.flush();
+    // The client takes the first one: half the buffer is free again.
+    h.call.pendingWrites.shift()!();
     await tick();
     assert.deepEqual(h.events.slice(1), ['resume']);
+    h.call.flush();
+    await tick();
+    assert.deepEqual(h.events.slice(1), ['resume'], 'resumed once');
     assert.equal(h.call.written.length, 2);
+  });
+
+  test("small messages do not pause the engine at the call's own high-water mark (issue 12: drains crawled)", async () => {
+    const h = harness();
+    h.call.push({ subscription: 'projects/p/subscriptions/s' });
+    h.release();
+    await tick();
+    // A client that has read nothing yet: 1,000 one-message responses sit in the call's buffer.
+    const accepted = Array.from({ length: 1000 }, (_, i) => h.sink().deliver([{ ackId: `a${i}`, message, deliveryAttempt: 0 }]));
+    assert.deepEqual(
+      accepted.map((ok, i) => (ok ? -1 : i)).filter((i) => i >= 0),
+      [],
+      'no write reported a full buffer',
+    );
+    assert.ok(h.call.writableLength > h.call.writableHighWaterMark, 'far past the call object high-water mark');
+    // The client reads: the call hands its buffered writes on one by one.
+    for (let i = 0; i < 1000 && h.call.pendingWrites.length > 0; i++) h.call.flush();
+    await tick();
+    assert.equal(h.call.written.length, 1000);
+    assert.deepEqual(h.events.slice(1), [], 'never paused, so never resumed');
   });
 
   test("the client's half-close closes the session and ends the stream OK", async () => {

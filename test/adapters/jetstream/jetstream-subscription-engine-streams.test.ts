@@ -174,6 +174,39 @@ describe('JetStreamSubscriptionEngine: streams and nodes', () => {
     for (const s of sessions) s.close();
   });
 
+  test('a pause cancels the pull requests in flight; what JetStream still sends them reaches the resumed stream at once (issue 12)', async () => {
+    // Real-length leases (nothing expires here) and long pull requests, so a handed-back message would show.
+    const h = await make({}, { secondMs: 1000, fetchExpiresMs: 4000, maxBatch: 10, maxRequestsInFlight: 2 });
+    const consumer = (): Promise<{ num_waiting: number; num_redelivered: number }> => h.jsm.consumers.info(h.names.streamOfProject(h.project), h.names.consumerOf(h.sub));
+    const waiting = async (n: number): Promise<void> => {
+      const until = Date.now() + 5000;
+      // The engine creates the consumer with its first request.
+      while ((await consumer().catch(() => ({ num_waiting: 0 }))).num_waiting !== n) {
+        assert.ok(Date.now() < until, `JetStream holds ${n} pull requests`);
+        await delay(20);
+      }
+    };
+    const sink = new RecordingSink();
+    sink.accept = false;
+    const session = await h.engine.open(h.sub, { ...STREAM, maxOutstandingMessages: 20 }, sink);
+    await waiting(2);
+    // The first message fills the edge's buffer: the stream pauses, nothing is asked for any more.
+    await h.publish(['first']);
+    await sink.waitFor(1);
+    sink.accept = true;
+    session.resume();
+    // Two new requests; the two cancelled ones wait on at JetStream until they expire, and
+    // nats-server 2.9 shares messages out among all four in turn.
+    await waiting(4);
+    const started = Date.now();
+    await h.publish(Array.from({ length: 10 }, (_, i) => `m${i}`));
+    await sink.waitFor(11, 2000);
+    assert.ok(Date.now() - started < 2000, 'all within the bound');
+    assert.equal((await consumer()).num_redelivered, 0, 'none was handed back to JetStream to come round again');
+    assert.deepEqual(sink.texts().slice(1).sort(), Array.from({ length: 10 }, (_, i) => `m${i}`).sort());
+    session.close();
+  });
+
   test('delivery rate of one stream with 1,000 outstanding, acking as it receives', async (t) => {
     const h = await make({}, { secondMs: 1000 });
     const n = 5000;
