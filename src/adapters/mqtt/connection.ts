@@ -40,7 +40,7 @@ const SLOW_PACKET_COST = 8;
 mqtt.writeToStream.cacheNumbers = false;
 const ignore = (): void => undefined;
 
-/** Output of one turn starts in a buffer this large (taken from Node's pool); larger packets go as they are. */
+/** Output of one turn starts in a buffer this large (taken from Node's pool); larger packets are written as they are. */
 const SMALL_OUTPUT_BYTES = 512;
 
 /**
@@ -57,8 +57,6 @@ export class MqttConnection implements SessionTransport {
   private out: Buffer | undefined;
   /** Bytes used in `out`. */
   private outBytes = 0;
-  /** `out` is ours to write into (not a packet handed over whole). */
-  private outOwned = false;
   private flushScheduled = false;
   private ended = false;
   /** The session asked to stop reading (ingest window full, an attach under way). */
@@ -281,45 +279,57 @@ export class MqttConnection implements SessionTransport {
 
   /** Queues encoded bytes behind what this turn already sent. */
   private append(bytes: Buffer): void {
-    if (this.outBytes === 0 && bytes.length > SMALL_OUTPUT_BYTES) {
-      // A large packet alone is written as it is, not copied.
-      this.out = bytes;
-      this.outOwned = false;
-      this.outBytes = bytes.length;
-    } else {
-      const at = this.reserve(bytes.length);
-      bytes.copy(this.out!, at);
-    }
+    if (bytes.length > SMALL_OUTPUT_BYTES) return this.writeLarge(bytes);
+    const at = this.reserve(bytes.length);
+    bytes.copy(this.out!, at);
     this.queued_();
+  }
+
+  /** After bytes were queued: enforce the backlog bound and schedule the one write of this turn. */
+  private queued_(): void {
+    if (this.backlogExceeded(0)) return;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(MqttConnection.flushOf, this);
+    }
+  }
+
+  /**
+   * A large packet (a config or a command, up to 256 KiB) goes out as it is, right behind what
+   * this turn queued before it. Copied into the turn's buffer, each one cost a copy and a doubling
+   * of that buffer: megabytes of short-lived memory for a burst of configs, and a full GC with it.
+   */
+  private writeLarge(bytes: Buffer): void {
+    if (this.backlogExceeded(bytes.length)) return;
+    this.flushOut();
+    if (this.ended || this.socket.destroyed) return;
+    this.write(bytes);
   }
 
   /** Room for `n` more bytes in `out`; returns where they go. */
   private reserve(n: number): number {
     const at = this.outBytes;
     const out = this.out;
-    if (out === undefined || !this.outOwned || at + n > out.length) {
+    if (out === undefined || at + n > out.length) {
       const grown = Buffer.allocUnsafe(Math.max(SMALL_OUTPUT_BYTES, 2 * at, at + n));
       if (out !== undefined && at > 0) out.copy(grown, 0, 0, at);
       this.out = grown;
-      this.outOwned = true;
     }
     this.outBytes = at + n;
     return at;
   }
 
-  /** After bytes were queued: enforce the backlog bound and schedule the one write of this turn. */
-  private queued_(): void {
-    // A peer that does not read must not make us hold its traffic without limit
-    // (docs/compat.md C-MQTT-BACKLOG).
-    if (this.outBytes + this.socket.writableLength > this.limits.maxWriteBacklogBytes) {
-      this.session.log.info({ backlogBytes: this.outBytes + this.socket.writableLength }, 'mqtt peer does not read; dropping the connection');
-      this.abort('write-backlog-exceeded');
-      return;
-    }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      process.nextTick(MqttConnection.flushOf, this);
-    }
+  /**
+   * Whether `more` bytes on top of what waits would pass the backlog bound, in which case the
+   * connection is dropped: a peer that does not read must not make us hold its traffic without
+   * limit (docs/compat.md C-MQTT-BACKLOG).
+   */
+  private backlogExceeded(more: number): boolean {
+    const backlog = more + this.outBytes + this.socket.writableLength;
+    if (backlog <= this.limits.maxWriteBacklogBytes) return false;
+    this.session.log.info({ backlogBytes: backlog }, 'mqtt peer does not read; dropping the connection');
+    this.abort('write-backlog-exceeded');
+    return true;
   }
 
   /**
@@ -336,14 +346,16 @@ export class MqttConnection implements SessionTransport {
     const n = this.outBytes;
     this.releaseOutput();
     if (this.ended || this.socket.destroyed || out === undefined || n === 0) return;
-    const accepted = this.socket.write(n === out.length ? out : out.subarray(0, n));
-    if (!accepted && !this.writeBlocked) {
-      // Backpressure: the peer's requests are what make most of our writes, so stop reading them
-      // until the socket has passed on what it holds.
-      this.writeBlocked = true;
-      this.updateReading();
-      this.socket.once('drain', (this.drainListener ??= (): void => this.onDrain()));
-    }
+    this.write(n === out.length ? out : out.subarray(0, n));
+  }
+
+  private write(bytes: Buffer): void {
+    if (this.socket.write(bytes) || this.writeBlocked) return;
+    // Backpressure: the peer's requests are what make most of our writes, so stop reading them
+    // until the socket has passed on what it holds.
+    this.writeBlocked = true;
+    this.updateReading();
+    this.socket.once('drain', (this.drainListener ??= (): void => this.onDrain()));
   }
 
   private onDrain(): void {

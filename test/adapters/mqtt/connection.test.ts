@@ -242,6 +242,30 @@ describe('MqttConnection', () => {
     assert.equal(socket.writableLength, 0);
   });
 
+  test('a large packet is written as it is, between what was sent before and after it in the same turn', async () => {
+    const h = await Harness.create();
+    await h.addDevice('dev-1');
+    const { socket, conn } = await connected(h, 'dev-1');
+    await new Promise((r) => setImmediate(r));
+    const before = socket.written.length;
+    const payload = Buffer.alloc(40 * 1024, 3);
+    conn.send({ cmd: 'pingresp' });
+    const large = { cmd: 'publish', topic: '/devices/dev-1/commands', payload, qos: 0, retain: false, dup: false } as const;
+    conn.send(large);
+    conn.sendPuback(7);
+    conn.sendPingresp();
+    await new Promise((r) => setImmediate(r));
+    const writes = socket.written.slice(before);
+    assert.equal(writes.length, 3, 'what came before, the large packet, what came after');
+    assert.deepEqual(writes[1], mqttPacket.generate(large), 'the large packet alone');
+    const packets = socket.packets().slice(-4);
+    assert.deepEqual(
+      packets.map((p) => p.cmd),
+      ['pingresp', 'publish', 'puback', 'pingresp'],
+    );
+    assert.deepEqual((packets[1] as { payload: Buffer }).payload, payload);
+  });
+
   test('past maxWriteBacklogBytes unread, the connection is dropped at once (write-backlog-exceeded)', async () => {
     const h = await Harness.create({ limits: { maxMessagesPerSecond: 0 } });
     await h.addDevice('dev-1', { config: Buffer.alloc(64 * 1024, 7) });
