@@ -37,6 +37,7 @@ import { ServiceAccountCredentials } from '../services/service-account-credentia
 import type { Clock, Store } from '../services/ports.js';
 import type { Logger } from 'pino';
 import { createLogger, flushLogSync } from '../observability/logger.js';
+import { lifecycleLine } from './lifecycle-log.js';
 import { BridgeMetrics } from '../observability/metrics.js';
 import { resolveAdminToken } from './admin-token.js';
 import type { ApiListeners } from './api-listeners.js';
@@ -135,7 +136,9 @@ function url(scheme: string, address: AddressInfo): string {
  */
 export async function startServer(config: Config): Promise<RunningServer> {
   const logger = createLogger(config.logLevel);
-  logger.info({ config: redactConfig(config) }, 'starting');
+  // Written synchronously, like the startup failure line that may follow at once: a line still on
+  // its way through the logger's asynchronous write would land after that one.
+  lifecycleLine('info', 'starting', { config: redactConfig(config) }, config.logLevel);
   const dataDir = resolve(config.dataDir);
   let lock: DataDirLock | undefined;
   try {

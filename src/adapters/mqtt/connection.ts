@@ -163,7 +163,8 @@ export class MqttConnection implements SessionTransport {
 
   /**
    * Hands the session the packets of the reads held, up to PACKETS_PER_TURN (the fast-path
-   * packets count one, others SLOW_PACKET_COST); the rest waits for a later turn. No closure or promise per packet: this is the path every message takes.
+   * packets count one, others SLOW_PACKET_COST); the rest waits for a later turn. No closure or
+   * promise per packet: this is the path every message takes.
    */
   private readPackets(reader: PacketReader): void {
     const session = this.session;
