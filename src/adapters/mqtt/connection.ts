@@ -162,8 +162,8 @@ export class MqttConnection implements SessionTransport {
   }
 
   /**
-   * Hands the session the packets of the reads held, up to PACKETS_PER_TURN (the fast-path
-   * packets count one, others SLOW_PACKET_COST); the rest waits for a later turn. No closure or
+   * Hands the session the packets of the reads held, up to PACKETS_PER_TURN (what the fast codec
+   * decoded counts one, the rest SLOW_PACKET_COST); the rest waits for a later turn. No closure or
    * promise per packet: this is the path every message takes.
    */
   private readPackets(reader: PacketReader): void {
@@ -182,8 +182,7 @@ export class MqttConnection implements SessionTransport {
         }
         const packet = reader.next();
         if (packet === undefined) break;
-        const cmd = packet.cmd;
-        this.handledThisTurn += cmd === 'publish' || cmd === 'puback' || cmd === 'pingreq' ? 1 : SLOW_PACKET_COST;
+        this.handledThisTurn += reader.lastFast ? 1 : SLOW_PACKET_COST;
         try {
           session.handle(packet, now);
         } catch (err) {

@@ -24,6 +24,8 @@ const MAX_HEADER_BYTES = 5;
 export class PacketReader {
   /** Set once the input is refused; nothing more is read. */
   refusal: Refusal | undefined;
+  /** Whether the packet `next` returned last was decoded by the fast codec (not by mqtt-packet). */
+  lastFast = false;
   private chunk: Buffer | undefined;
   private at = 0;
   /** A packet begun in an earlier read: its bytes so far (copies), their count, and its size once known. */
@@ -75,7 +77,8 @@ export class PacketReader {
   }
 
   private decode(buf: Buffer, start: number, body: number, end: number): Packet | undefined {
-    if (isFastType(buf[start]! >> 4)) {
+    this.lastFast = isFastType(buf[start]! >> 4);
+    if (this.lastFast) {
       try {
         return decodeFast(buf, start, body, end, (this.topics ??= new TopicCache()));
       } catch (e) {
