@@ -1,5 +1,6 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { BoundedLabels } from './bounded-labels.js';
+import { registerProcessMetrics } from './process-metrics.js';
 import { TalliedHistogram } from './tallied-histogram.js';
 
 /** Distinct registries that get their own `registry` label; later ones are `other` (C-METRICS-LABELS). */
@@ -77,7 +78,7 @@ export class BridgeMetrics {
   private readonly tallies: MetricTotals = { messagesIn: 0, messagesOut: 0, errors: 0 };
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'bridgehead_' });
+    registerProcessMetrics(this.registry, 'bridgehead_');
     this.connectionsOpen = new Gauge({ name: 'bridgehead_mqtt_connections_open', help: 'Open MQTT connections', registers: [this.registry] });
     this.connects = new Counter({ name: 'bridgehead_mqtt_connects_total', help: 'MQTT CONNECTs by result', labelNames: ['result'], registers: [this.registry] });
     this.authFailures = new Counter({
