@@ -44,9 +44,21 @@ describe('DeviceTokenVerifier', () => {
     assert.equal(check(jwt(rsa), cred(es)), false);
   });
 
-  test('verify answers through a promise, verifySync at once', async () => {
-    const d = v.decode(jwt(es))!;
-    assert.equal(await v.verify(d, cred(es)), true);
+  test('verify (the promise of the port) agrees with verifySync: good tokens, the wrong key, a tampered signature', async () => {
+    for (const k of [es, rsa]) {
+      const good = jwt(k, { dsaEncoding: k.alg === 'ES256' ? 'der' : undefined });
+      assert.equal(await v.verify(v.decode(good)!, cred(k)), true, `${k.alg} good`);
+      const other = k === es ? rsa : es;
+      assert.equal(await v.verify(v.decode(good)!, cred(other)), false, `${k.alg} with the other key`);
+      const [h, p, sig] = jwt(k).split('.') as [string, string, string];
+      const flipped = Buffer.from(sig, 'base64url');
+      flipped[flipped.length - 1]! ^= 1;
+      const tampered = `${h}.${p}.${flipped.toString('base64url')}`;
+      assert.equal(await v.verify(v.decode(tampered)!, cred(k)), false, `${k.alg} tampered`);
+      assert.equal(check(tampered, cred(k)), false, `${k.alg} tampered, sync`);
+      const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, aud: 'other' })).toString('base64url')}.${sig}`;
+      assert.equal(await v.verify(v.decode(forged)!, cred(k)), false, `${k.alg} payload changed`);
+    }
   });
 
   test('crit: only a well-formed b64 that is true is accepted (RFC 7515 §4.1.11, RFC 7797)', () => {
