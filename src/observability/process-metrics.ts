@@ -25,7 +25,7 @@ export function registerProcessMetrics(registry: Registry, prefix: string): void
     registers: [registry],
     async collect() {
       try {
-        // The listing's own descriptor is closed by the time the entries come back.
+        // The listing counts the descriptor it reads the directory through.
         this.set((await readdir('/proc/self/fd')).length - 1);
       } catch {
         // Not readable here (a sandbox): the gauge keeps its last value.

@@ -89,20 +89,12 @@ export class PacketReader {
     return this.decodeByMqttPacket(buf.subarray(start, end));
   }
 
-  /**
-   * mqtt-packet, given exactly one packet's bytes: it cannot read into the next packet's. A parser
-   * per packet: these types are rare after CONNECT, and an idle connection then keeps none.
-   */
+  /** mqtt-packet, given exactly one packet's bytes: it cannot read into the next packet's. */
   private decodeByMqttPacket(frame: Buffer): Packet | undefined {
-    const parser = mqtt.parser({ protocolVersion: 4 });
-    let packet: Packet | undefined;
-    let error: Error | undefined;
-    parser.on('packet', (p: Packet) => (packet ??= p));
-    parser.on('error', (e: Error) => (error ??= e));
-    parser.parse(frame);
-    if (error !== undefined) return this.refuse('protocol-error', error.message);
-    if (packet === undefined) return this.refuse('protocol-error', 'packet not decoded');
-    return packet;
+    const result = rareDecoder.decode(frame);
+    if (result instanceof Error) return this.refuse('protocol-error', result.message);
+    if (result === undefined) return this.refuse('protocol-error', 'packet not decoded');
+    return result;
   }
 
   /** Keeps (copies) the start of a packet that the read ends inside of. */
@@ -173,3 +165,49 @@ export class PacketReader {
     return undefined;
   }
 }
+
+/** What mqtt-packet's parser starts from: MQTT 3.1.1 (C-MQTT-LEVEL). */
+const PARSER_SETTINGS = { protocolVersion: 4 } as const;
+
+/**
+ * One mqtt-packet parser for every connection of the process. Making one costs more than the
+ * packet it decodes: a stream-based buffer list, two stream states, and a module lookup per
+ * stream, about 60 µs of a TLS connect's CPU (connect-storm profile). Each use feeds exactly one
+ * whole packet, synchronously, so no bytes are left for the next connection; the parser is let go
+ * whenever that is not so (an error, bytes left over, a throw). What one packet may change is
+ * put back: its CONNECT's protocol level becomes the parser's settings, and must not decide how
+ * another connection's packets are read.
+ */
+class RareDecoder {
+  private parser: ReturnType<typeof mqtt.parser> | undefined;
+  private packet: Packet | undefined;
+  private error: Error | undefined;
+
+  decode(frame: Buffer): Packet | Error | undefined {
+    const parser = (this.parser ??= this.newParser());
+    this.packet = undefined;
+    this.error = undefined;
+    let left: number;
+    try {
+      left = parser.parse(frame);
+    } catch (err) {
+      this.parser = undefined;
+      throw err;
+    }
+    const { packet, error } = this;
+    this.packet = undefined;
+    this.error = undefined;
+    if (error !== undefined || left !== 0 || packet === undefined) this.parser = undefined;
+    else (parser as unknown as { settings: object }).settings = PARSER_SETTINGS;
+    return error ?? packet;
+  }
+
+  private newParser(): ReturnType<typeof mqtt.parser> {
+    const parser = mqtt.parser(PARSER_SETTINGS);
+    parser.on('packet', (p: Packet) => (this.packet ??= p));
+    parser.on('error', (e: Error) => (this.error ??= e));
+    return parser;
+  }
+}
+
+const rareDecoder = new RareDecoder();
