@@ -71,9 +71,13 @@ describe('JetStreamSubscriptionEngine: streams and nodes', () => {
     const t0 = Date.now();
     const other = await h.newEngine();
     assert.deepEqual(await other.pull(h.sub, 1, 2500), [], 'still leased past ack_wait');
+    assert.equal(sink.received.length, 1, 'not redelivered to the stream either, 2.5 s in');
     await sink.waitFor(2, 6000).catch(() => {});
     const got = sink.received.length > 1 ? sink.received.slice(1) : await other.pull(h.sub, 1, 5000);
-    assert.equal(got.length, 1, 'redelivered once the stream deadline passed');
+    // At least once, as Pub/Sub delivers: on a loaded machine a lease extension that comes late
+    // lets JetStream redeliver as the stream's own deadline hands the message back (a CI run saw 2).
+    assert.ok(got.length >= 1, 'redelivered once the stream deadline passed');
+    for (const m of got) assert.equal(text(m), 'a');
     assert.ok(Date.now() - t0 >= 3000, `held ${Date.now() - t0} ms`);
   });
 
