@@ -6,7 +6,9 @@
  * For each run and algorithm: a storm of BENCH_CONNECTS connects (50 in flight), the server's CPU
  * time over it (/proc, all threads) per connect, then the connections are closed again. Mosquitto
  * (when installed, unless BENCH_MOSQUITTO=0) and a bare Node TLS server (bench/loadgen/bare-tls-server.ts,
- * the floor of any Node server; unless BENCH_BARE_TLS=0) take the same storms in turn. Optionally:
+ * the floor of any Node server; unless BENCH_BARE_TLS=0) and the floor of a Node JWT device broker
+ * (bench/loadgen/floor-device-server.ts: the CONNECT parsed, the JWT checked against the device's
+ * SQLite row; unless BENCH_NODE_FLOOR=0) take the same storms in turn. Optionally:
  * - BENCH_PROFILE_DIR=dir: the Node servers run with --cpu-prof; afterwards the samples of their
  *   storms (only those) are summarised by stage and function (bench/loadgen/cpu-profile.ts).
  * - BENCH_IDLE_DEVICES=n: at the end, n devices connect to each server and stay idle; RSS per idle
@@ -29,7 +31,7 @@ import { BENCH_PROJECT, BenchFleet, clientIdOf, deviceId } from './loadgen/devic
 import { findMosquitto, startMosquitto } from './loadgen/mosquitto.js';
 import { LoadGenerator } from './loadgen/pool.js';
 import { CpuMeter, median, rssBytes, settledValue, waitForQuiet } from './loadgen/proc.js';
-import { startBareTls, type StormTarget } from './loadgen/bare-tls.js';
+import { startBareTls, startDeviceFloor, type StormTarget } from './loadgen/bare-tls.js';
 import type { BenchTarget } from './loadgen/target.js';
 
 type Alg = 'ES256' | 'RS256';
@@ -47,6 +49,7 @@ const ALGS: Alg[] = (process.env.BENCH_ALGS ?? 'ES256,RS256').split(',').filter(
 const PROFILE_DIR = process.env.BENCH_PROFILE_DIR ?? '';
 const WITH_MOSQUITTO = process.env.BENCH_MOSQUITTO !== '0';
 const WITH_BARE = process.env.BENCH_BARE_TLS !== '0';
+const WITH_FLOOR = process.env.BENCH_NODE_FLOOR !== '0';
 const HEAP_DIR = process.env.BENCH_HEAP_DIR ?? '';
 const BASELINE_DIST = process.env.BENCH_BASELINE_DIST ?? '';
 /** A signal no part of the server uses: Node writes a heap snapshot on it (--heapsnapshot-signal). */
@@ -153,6 +156,7 @@ async function main(): Promise<void> {
   const bin = WITH_MOSQUITTO ? findMosquitto() : null;
   if (bin !== null) targets.push(await startMosquitto(bin));
   if (WITH_BARE) targets.push(await startBareTls(nodeArgs));
+  if (WITH_FLOOR) targets.push(await startDeviceFloor(fleet, Math.max(CONNECTS, IDLE, 50), nodeArgs));
   const lgs = targets.map(() => LoadGenerator.start(1));
   const windows = new Map<StormTarget, Array<[number, number]>>();
   const storms: Storm[] = [];

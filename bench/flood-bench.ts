@@ -59,13 +59,15 @@ export interface FloodBenchOptions {
 export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void> {
   const print = opts.print ?? ((line = ''): void => console.log(line));
   const perKind = Number(process.env.BENCH_FLOOD_PER_KIND ?? 1200);
+  // Extra server flags, space-separated, to compare settings (say, --mqtt-max-conn-rate 300).
+  const extraArgs = (process.env.BENCH_FLOOD_SERVER_ARGS ?? '').split(' ').filter(Boolean);
   print('== MQTT flood: sockets that never authenticate, and a slow reader ==');
   print(
     `${fmtCount(perKind * STALL_KINDS.length)} sockets (${fmtCount(perKind)} of each: ${STALL_KINDS.join(', ')}), opened from a child process at nice ${FLOOD_NICENESS} (100 at a time; round 2 paced at ${PACED_PER_SECOND}/s); ` +
       `a device with a 64 KiB config that stops reading and sends ${fmtCount(SLOW_SUBSCRIBES)} config SUBSCRIBEs over TLS ${SLOW_READER_AFTER_MS / 1000} s into each round; a healthy device publishing QoS 1 every ${PROBE_INTERVAL_MS} ms over TLS; ` +
-      'server --mqtt-max-msgs-per-sec 0 (so that the slow reader meets the unread-bytes bound, not the rate limit)',
+      `server --mqtt-max-msgs-per-sec 0 (so that the slow reader meets the unread-bytes bound, not the rate limit)${extraArgs.length ? ` ${extraArgs.join(' ')}` : ''}`,
   );
-  await withOwnServer(['--mqtt-max-msgs-per-sec', '0'], async (server) => {
+  await withOwnServer(['--mqtt-max-msgs-per-sec', '0', ...extraArgs], async (server) => {
     await createRegistry(server, REG);
     const healthy = await createDevice(server, REG, 'healthy-dev');
     const slow = await createDevice(server, REG, 'slow-reader');

@@ -129,6 +129,9 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
   for (const line of renderTable(metricDefs(s), results).split('\n')) print(line);
   print(`servers: ${versions.join('; ') || 'none ran'}`);
   print('ratio = Bridgehead / Mosquitto: higher is better for rates, lower for latency, memory and CPU.');
+  if (sections.has('connect')) {
+    print('connects per server CPU-second: what any Node server pays (bare TLS; TLS + CONNECT + JWT + device row) is measured beside both by `node dist/bench/connect-storm.js`.');
+  }
   if (results.has('Mosquitto') && sections.has('config')) {
     print("config on Mosquitto: a backend client publishes QoS 1 to the device's config topic (no API, no store): not the same path, so no ratio.");
   }

@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { createCertificateAuthority, issueTlsServerCertificate } from '../../src/adapters/crypto/key-pairs.js';
+import type { BenchFleet } from './devices.js';
 import type { BenchTarget, HeapStats } from './target.js';
 
 /** What connect-storm.ts measures a server by. */
@@ -16,7 +17,28 @@ export type StormTarget = Pick<BenchTarget, 'pid' | 'tls' | 'collectGarbage' | '
  * certificate of the kind Bridgehead makes for itself, the bench's GC hook preloaded, and
  * `nodeArgs` (profiling, heap snapshots) as Bridgehead gets them.
  */
-export async function startBareTls(nodeArgs: readonly string[] = []): Promise<StormTarget> {
+export function startBareTls(nodeArgs: readonly string[] = []): Promise<StormTarget> {
+  return startFloor('bare Node TLS', 'bare-tls-server.js', () => [], nodeArgs);
+}
+
+/**
+ * Starts floor-device-server.js (TLS, the CONNECT parsed, the JWT checked against the device's
+ * row in SQLite: what any JWT device broker must do on Node) for `devices` devices of `fleet`.
+ */
+export function startDeviceFloor(fleet: BenchFleet, devices: number, nodeArgs: readonly string[] = []): Promise<StormTarget> {
+  return startFloor(
+    'Node floor',
+    'floor-device-server.js',
+    (dir) => {
+      writeFileSync(join(dir, 'es256.pem'), fleet.keys.ES256.publicKeyPem);
+      writeFileSync(join(dir, 'rs256.pem'), fleet.keys.RS256.publicKeyPem);
+      return [join(dir, 'es256.pem'), join(dir, 'rs256.pem'), String(devices)];
+    },
+    nodeArgs,
+  );
+}
+
+async function startFloor(name: string, file: string, extraArgs: (dir: string) => string[], nodeArgs: readonly string[]): Promise<StormTarget> {
   const dir = mkdtempSync(join(tmpdir(), 'bridgehead-bench-bare-tls-'));
   const ca = await createCertificateAuthority({ subject: { commonName: 'Bridgehead bench CA' } });
   const cert = await issueTlsServerCertificate({ privateKeyPem: ca.privateKeyPem, certificatePem: ca.certificatePem });
@@ -24,25 +46,25 @@ export async function startBareTls(nodeArgs: readonly string[] = []): Promise<St
   writeFileSync(join(dir, 'server.key'), cert.privateKeyPem, { mode: 0o600 });
   const readyFile = join(dir, 'ready');
   const hook = fileURLToPath(new URL('./gc-hook.js', import.meta.url));
-  const script = fileURLToPath(new URL('./bare-tls-server.js', import.meta.url));
-  const child = spawn(process.execPath, [...nodeArgs, script, join(dir, 'server.pem'), join(dir, 'server.key')], {
+  const script = fileURLToPath(new URL(`./${file}`, import.meta.url));
+  const child = spawn(process.execPath, [...nodeArgs, script, join(dir, 'server.pem'), join(dir, 'server.key'), ...extraArgs(dir)], {
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, NODE_OPTIONS: `--expose-gc --import=${hook}`, BENCH_GC_HOOK_READY_FILE: readyFile },
   });
   const killOnExit = (): void => void child.kill('SIGKILL');
   process.once('exit', killOnExit);
   const first = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('bare TLS server did not start within 10 s')), 10_000);
+    const timer = setTimeout(() => reject(new Error(`${name} server did not start within 10 s`)), 10_000);
     createInterface({ input: child.stdout! }).once('line', (line) => {
       clearTimeout(timer);
       resolve(line);
     });
-    child.once('exit', (code) => reject(new Error(`bare TLS server exited with ${String(code)}`)));
+    child.once('exit', (code) => reject(new Error(`${name} server exited with ${String(code)}`)));
   });
   const { port, pid } = JSON.parse(first) as { port: number; pid: number };
   const statsFile = `${readyFile}.stats`;
   return {
-    name: 'bare Node TLS',
+    name,
     pid,
     tls: { transport: 'tls', host: '127.0.0.1', port, caPem: ca.certificatePem, servername: 'localhost' },
     collectGarbage: async (): Promise<HeapStats | null> => {
