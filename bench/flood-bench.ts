@@ -80,10 +80,13 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
     try {
       await sleep(2_000);
       const idleFrom = now();
+      const commitsAtIdle = await commitBuckets(server);
       await sleep(IDLE_MS);
       const rssIdle = rssBytes(pid) ?? 0;
-      const rows: string[][] = [['idle', ...latency(probe.between(idleFrom, now()))]];
-      const idleP99 = percentile(probe.between(idleFrom, now()), 99);
+      const idleCommits = commitShare(commitsAtIdle, await commitBuckets(server));
+      const idleTo = now();
+      const rows: string[][] = [['idle', ...latency(probe.between(idleFrom, idleTo))]];
+      const idleP99 = percentile(probe.between(idleFrom, idleTo), 99);
       // As fast as the flood can open sockets, paced, then as fast again: the later rounds show
       // whether the memory the first one took is reused or keeps growing.
       for (const [round, perSecond] of [
@@ -96,10 +99,12 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
         print(`-- flood, round ${round}: ${perSecond === undefined ? 'as fast as the worker opens them' : `${perSecond} new sockets per second`}`);
         const rssBefore = rssBytes(pid) ?? 0;
         const cpuBefore = cpuMs(pid) ?? 0;
+        const commitsBefore = await commitBuckets(server);
         const flood = await runFlood(server, slow, perKind, print, perSecond);
         const { from: floodFrom, slowReader } = flood;
         const floodTo = now();
         const cpuDuring = (cpuMs(pid) ?? 0) - cpuBefore;
+        const commits = commitShare(commitsBefore, await commitBuckets(server));
         print(`  every stalled socket closed ${fmtMs(floodTo - floodFrom)} after the flood began; slow reader ${slowReader}`);
         for (const line of table(
           ['kind', 'sockets', 'closed by server', 'closed after: median', 'last', 'last − limit', 'documented limit'],
@@ -121,6 +126,7 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
         const during = probe.between(floodFrom, floodTo);
         const bySecond = Array.from({ length: Math.ceil((floodTo - floodFrom) / 1000) }, (_, i) => percentile(probe.between(floodFrom + i * 1000, floodFrom + (i + 1) * 1000), 99));
         print(`  healthy PUBACK p99 by second of the flood: ${bySecond.map((ms) => (Number.isNaN(ms) ? '-' : ms.toFixed(0))).join(' ')} ms`);
+        print(`  healthy device: ${over(during, 5)} PUBACKs over 5 ms, ${over(during, 10)} over 10 ms, at the device; ingress to commit in the server: ${commits}`);
         rows.push([`flood round ${round} (${perSecond === undefined ? 'burst' : `${perSecond}/s`})`, ...latency(during), (percentile(during, 99) / idleP99).toFixed(2)]);
       }
       // V8 gives back the pages of a heap the flood grew only after major GCs, which an idle
@@ -134,6 +140,8 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
       print();
       print(`server RSS idle before the floods: ${mib(rssIdle)}; after the last round: ${later.join(', ')} (${await v8Heap(server)})`);
       for (const line of table(['healthy device PUBACK', 'messages', 'p50', 'p99', 'max', 'p99 / idle'], rows)) print(`  ${line}`);
+      const idle = probe.between(idleFrom, idleTo);
+      print(`  idle: ${over(idle, 5)} PUBACKs over 5 ms, ${over(idle, 10)} over 10 ms, at the device; ingress to commit in the server: ${idleCommits}`);
       print(`target: p99 during ≤ 2 × idle; publish failures: ${probe.failures}`);
       await probe.stop();
       let health = 'published with PUBACK after the floods';
@@ -163,6 +171,28 @@ async function v8Heap(server: StartedServer): Promise<string> {
   const value = (name: string): number => Number(new RegExp(`^bridgehead_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
   return `V8 heap ${mib(value('nodejs_heap_size_total_bytes'))}, ${mib(value('nodejs_heap_size_used_bytes'))} used`;
 }
+
+/**
+ * The server's own count of device messages by time from ingress to commit
+ * (bridgehead_mqtt_puback_latency_seconds, cumulative by upper bound in seconds). Only the
+ * healthy device publishes, so the difference over a round is its messages: what of its PUBACK
+ * times the commit path took, as against waiting to be read at all.
+ */
+async function commitBuckets(server: StartedServer): Promise<Map<string, number>> {
+  const text = await (await fetch(`${server.api}/metrics`)).text();
+  const out = new Map<string, number>();
+  for (const m of text.matchAll(/^bridgehead_mqtt_puback_latency_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)) out.set(m[1]!, Number(m[2]));
+  return out;
+}
+
+/** "n of m over 5 ms, k over 10 ms" from two commitBuckets readings. */
+function commitShare(before: Map<string, number>, after: Map<string, number>): string {
+  const d = (le: string): number => (after.get(le) ?? 0) - (before.get(le) ?? 0);
+  const all = d('+Inf');
+  return `${fmtCount(all)} messages, ${fmtCount(all - d('0.005'))} over 5 ms, ${fmtCount(all - d('0.01'))} over 10 ms`;
+}
+
+const over = (xs: number[], ms: number): number => xs.filter((x) => x > ms).length;
 
 interface FloodResult {
   /** now() when the attackers' clock started. */
