@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer, type TLSSocket } from 'node:tls';
+import { listenForBench } from './floor-listen.js';
 
 const [certFile, keyFile] = process.argv.slice(2);
 if (certFile === undefined || keyFile === undefined) throw new Error('usage: bare-tls-server.js CERT KEY');
@@ -20,11 +21,4 @@ const server = createServer({ cert: readFileSync(certFile), key: readFileSync(ke
   s.on('data', () => undefined);
   s.once('close', () => sockets.delete(s));
 });
-server.listen(0, '127.0.0.1', () => {
-  const a = server.address();
-  process.stdout.write(`${JSON.stringify({ port: typeof a === 'object' && a !== null ? a.port : 0, pid: process.pid })}\n`);
-});
-process.on('SIGTERM', () => {
-  for (const s of sockets) s.destroy();
-  server.close(() => process.exit(0));
-});
+listenForBench(server, sockets);

@@ -18,6 +18,7 @@ import { createServer, type TLSSocket } from 'node:tls';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt-packet';
 import { BENCH_REGISTRY, deviceId } from './devices.js';
+import { listenForBench } from './floor-listen.js';
 
 const [certFile, keyFile, esFile, rsFile, countArg] = process.argv.slice(2);
 if (certFile === undefined || keyFile === undefined || esFile === undefined || rsFile === undefined) {
@@ -123,15 +124,7 @@ const server = createServer({ cert: readFileSync(certFile), key: readFileSync(ke
   s.on('data', onFirst);
   s.once('close', () => sockets.delete(s));
 });
-server.listen(0, '127.0.0.1', () => {
-  const a = server.address();
-  process.stdout.write(`${JSON.stringify({ port: typeof a === 'object' && a !== null ? a.port : 0, pid: process.pid })}\n`);
-});
-process.on('SIGTERM', () => {
-  for (const s of sockets) s.destroy();
-  server.close(() => {
-    db.close();
-    rmSync(dir, { recursive: true, force: true });
-    process.exit(0);
-  });
+listenForBench(server, sockets, () => {
+  db.close();
+  rmSync(dir, { recursive: true, force: true });
 });
