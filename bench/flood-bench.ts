@@ -12,6 +12,7 @@
  * attackers run in a child process of their own; the healthy device here.
  *
  * BENCH_FLOOD_PER_KIND (default 1,200 sockets of each of the 5 kinds) changes the size.
+ * BENCH_FLOOD_SERVER_ARGS (space-separated) adds server flags, to compare settings.
  */
 import { fork } from 'node:child_process';
 import { setPriority } from 'node:os';

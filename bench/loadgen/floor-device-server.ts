@@ -90,10 +90,18 @@ function firstPacketBytes(buf: Buffer): number | undefined {
 // One parser for the process, fed only complete packets, as Bridgehead does: a parser per
 // connection costs about 60 µs of a connect (bl buffer lists, stream states), which no server
 // need pay.
-const parser = mqtt.parser({ protocolVersion: 4 });
 let parsed: mqtt.Packet | undefined;
-parser.on('packet', (packet) => (parsed = packet));
-parser.on('error', () => (parsed = undefined));
+const newParser = (): ReturnType<typeof mqtt.parser> => {
+  const p = mqtt.parser({ protocolVersion: 4 });
+  p.on('packet', (packet) => (parsed = packet));
+  // A parser that refused bytes may hold some of them: the next socket gets a fresh one.
+  p.on('error', () => {
+    parsed = undefined;
+    parser = newParser();
+  });
+  return p;
+};
+let parser = newParser();
 
 const sockets = new Set<TLSSocket>();
 const server = createServer({ cert: readFileSync(certFile), key: readFileSync(keyFile), minVersion: 'TLSv1.2' }, (s) => {
