@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { api, type StartedServer } from '../test/support/server.js';
 import { caOf, createDevice, createRegistry, devicePath, mqttsUrl, mqttUrl, type TestDevice } from '../test/support/fleet.js';
-import { assertDevicePublishes, disconnects } from '../test/support/mqtt-health.js';
+import { assertDevicePublishes, disconnects, metricsText } from '../test/support/mqtt-health.js';
 import { clientHello, STALL_KINDS, type StallKind } from '../test/support/stalled-sockets.js';
 import { fmtCount, fmtMs, now, percentile, table, type BenchSection } from './lib.js';
 import type { FloodJob, FloodMessage } from './loadgen/flood-child.js';
@@ -168,7 +168,7 @@ const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
 
 /** The V8 heap's size and use from the server's metrics: what of its RSS is JS, not native memory. */
 async function v8Heap(server: StartedServer): Promise<string> {
-  const text = await (await fetch(`${server.api}/metrics`)).text();
+  const text = await metricsText(server);
   const value = (name: string): number => Number(new RegExp(`^bridgehead_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
   return `V8 heap ${mib(value('nodejs_heap_size_total_bytes'))}, ${mib(value('nodejs_heap_size_used_bytes'))} used`;
 }
@@ -180,7 +180,7 @@ async function v8Heap(server: StartedServer): Promise<string> {
  * times the commit path took, as against waiting to be read at all.
  */
 async function commitBuckets(server: StartedServer): Promise<Map<string, number>> {
-  const text = await (await fetch(`${server.api}/metrics`)).text();
+  const text = await metricsText(server);
   const out = new Map<string, number>();
   for (const m of text.matchAll(/^bridgehead_mqtt_puback_latency_seconds_bucket\{le="([^"]+)"\} (\S+)$/gm)) out.set(m[1]!, Number(m[2]));
   return out;

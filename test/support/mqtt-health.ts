@@ -62,7 +62,7 @@ async function countInLog(server: StartedServer, topic: string, data: string): P
 }
 
 /** The server's Prometheus text (admin token). */
-async function metricsText(server: StartedServer): Promise<string> {
+export async function metricsText(server: StartedServer): Promise<string> {
   const res = await fetch(`${server.api}/metrics`, { headers: { authorization: `Bearer ${server.token}` } });
   assert.equal(res.status, 200);
   return res.text();
