@@ -135,7 +135,16 @@ export function registerServe(program: Command): void {
         throw e;
       }
       const level = config.logLevel;
-      const [{ startServer }, { StartupError }] = await Promise.all([import('../main/server.js'), import('../main/startup-error.js')]);
+      const [{ startServer }, { StartupError }, { lowerHelperThreads }] = await Promise.all([
+        import('../main/server.js'),
+        import('../main/startup-error.js'),
+        import('../main/helper-threads.js'),
+      ]);
+      // Now, before the server starts threads of its own: those must keep the main thread's priority.
+      const helpers = lowerHelperThreads(config.helperThreadPriority);
+      if (config.helperThreadPriority === 'idle' && helpers.applied === 'low') {
+        lifecycleLine('warn', `helperThreadPriority ${config.helperThreadPriority}: util-linux's chrt is missing or failed; helper threads run at nice 19 instead`, { helperThreads: helpers }, level);
+      }
       let server;
       try {
         server = await startServer(config);

@@ -74,6 +74,11 @@ export interface Config {
   /** FULL: a PUBACK survives power loss; NORMAL: it survives a process crash only. */
   eventLogSync: 'FULL' | 'NORMAL';
   /**
+   * The scheduling priority of the helper threads Node starts (V8's garbage collector, libuv's
+   * pool), so that they yield to the threads serving the devices (Linux; src/main/helper-threads.ts).
+   */
+  helperThreadPriority: 'idle' | 'low' | 'normal';
+  /**
    * The token endpoint URL written into new key files as token_uri (e.g. https://iot.example.com/token);
    * undefined: the URL the client creating the key reached the API at, plus /token.
    */
@@ -143,6 +148,7 @@ export const DEFAULTS: RawConfig = {
   mqttMaxPacketBytes: 256 * 1024 + 4096,
   eventRetentionHours: 7 * 24,
   eventLogSync: 'FULL',
+  helperThreadPriority: 'idle',
   tokenUri: undefined,
   pubsubAutoCreateTopics: true,
   pushMaxOutstandingPerSubscription: 10,
@@ -186,6 +192,7 @@ export const KEYS: ReadonlyArray<{ key: keyof Config; env: string; secret?: bool
   { key: 'mqttMaxPacketBytes', env: 'BRIDGEHEAD_MQTT_MAX_PACKET_BYTES' },
   { key: 'eventRetentionHours', env: 'BRIDGEHEAD_EVENT_RETENTION_HOURS' },
   { key: 'eventLogSync', env: 'BRIDGEHEAD_EVENT_LOG_SYNC' },
+  { key: 'helperThreadPriority', env: 'BRIDGEHEAD_HELPER_THREAD_PRIORITY' },
   { key: 'tokenUri', env: 'BRIDGEHEAD_TOKEN_URI' },
   { key: 'pubsubAutoCreateTopics', env: 'BRIDGEHEAD_PUBSUB_AUTO_CREATE_TOPICS' },
   { key: 'pushMaxOutstandingPerSubscription', env: 'BRIDGEHEAD_PUSH_MAX_OUTSTANDING_PER_SUBSCRIPTION' },
@@ -314,6 +321,10 @@ export function validateConfig(raw: RawConfig): Config {
   const eventRetentionHours = positiveInt(raw.eventRetentionHours, 'eventRetentionHours', problems);
   const eventLogSync = typeof raw.eventLogSync === 'string' ? raw.eventLogSync.toUpperCase() : raw.eventLogSync;
   if (eventLogSync !== 'FULL' && eventLogSync !== 'NORMAL') problems.push(`eventLogSync: expected FULL or NORMAL, got ${JSON.stringify(raw.eventLogSync)}`);
+  const helperThreadPriority = raw.helperThreadPriority;
+  if (helperThreadPriority !== 'idle' && helperThreadPriority !== 'low' && helperThreadPriority !== 'normal') {
+    problems.push(`helperThreadPriority: expected idle, low or normal, got ${JSON.stringify(raw.helperThreadPriority)}`);
+  }
   const tokenUri = optionalString(raw.tokenUri, 'tokenUri', problems);
   if (tokenUri !== undefined && !isHttpUrl(tokenUri)) problems.push(`tokenUri: expected an absolute http(s) URL, got ${JSON.stringify(tokenUri)}`);
   const pubsubAutoCreateTopics = bool(raw.pubsubAutoCreateTopics, 'pubsubAutoCreateTopics', problems);
@@ -368,6 +379,7 @@ export function validateConfig(raw: RawConfig): Config {
     mqttMaxPacketBytes,
     eventRetentionHours,
     eventLogSync: eventLogSync as 'FULL' | 'NORMAL',
+    helperThreadPriority: helperThreadPriority as 'idle' | 'low' | 'normal',
     tokenUri,
     pubsubAutoCreateTopics,
     pushMaxOutstandingPerSubscription,

@@ -273,3 +273,14 @@ describe('pubsubAutoCreateTopics', () => {
     ]);
   });
 });
+
+describe('helperThreadPriority', () => {
+  test('idle by default; idle, low or normal from the file or the environment; anything else is a problem', () => {
+    assert.equal(loadConfig({}, {}).helperThreadPriority, 'idle');
+    assert.equal(loadConfig({ configFile: configFile({ helperThreadPriority: 'normal' }) }, {}).helperThreadPriority, 'normal');
+    assert.equal(loadConfig({}, { BRIDGEHEAD_HELPER_THREAD_PRIORITY: 'low' }).helperThreadPriority, 'low');
+    for (const bad of ['IDLE', 'nice', '19']) {
+      assert.deepEqual(problemsOf(() => loadConfig({}, { BRIDGEHEAD_HELPER_THREAD_PRIORITY: bad })), [`helperThreadPriority: expected idle, low or normal, got ${JSON.stringify(bad)}`], bad);
+    }
+  });
+});
