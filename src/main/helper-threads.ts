@@ -60,8 +60,8 @@ function helperThreadIds(): number[] {
   }
 }
 
-/** SCHED_IDLE for each thread, through one shell running chrt per thread; false if any failed. */
-function setIdlePolicy(tids: readonly number[]): boolean {
+/** SCHED_IDLE for each thread (of any process), through one shell running chrt per thread; false if any failed. */
+export function setIdlePolicy(tids: readonly number[]): boolean {
   const r = spawnSync('/bin/sh', ['-c', 'for t in "$@"; do chrt --idle --pid 0 "$t" || exit 1; done', 'sh', ...tids.map(String)], {
     stdio: 'ignore',
     timeout: 5_000,
