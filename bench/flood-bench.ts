@@ -35,7 +35,6 @@ const IDLE_MS = 15_000;
 const PROBE_INTERVAL_MS = 20;
 /** The flood is given up on after this long (the documented limits are 10 s, 20 s for TLS). */
 const FLOOD_DEADLINE_MS = 40_000;
-/** The flood process runs at this nice value (see runFlood). */
 const SLOW_SUBSCRIBES = 20_000;
 /** When (s after the last round's sockets are gone) the server's RSS is read again. */
 const RSS_LATER_S = [5, 15, 30, 60];
