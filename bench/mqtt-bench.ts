@@ -132,6 +132,9 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
   if (sections.has('connect')) {
     print('connects per server CPU-second: what any Node server pays (bare TLS; TLS + CONNECT + JWT + device row) is measured beside both by `node dist/bench/connect-storm.js`.');
   }
+  if (sections.has('latency')) {
+    print('PUBACK latency against a Node server that only frames QoS 1 PUBLISHes, commits them to SQLite (synchronous=FULL) and acknowledges: `node dist/bench/durable-floor.js`.');
+  }
   if (results.has('Mosquitto') && sections.has('config')) {
     print("config on Mosquitto: a backend client publishes QoS 1 to the device's config topic (no API, no store): not the same path, so no ratio.");
   }

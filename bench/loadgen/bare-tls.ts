@@ -38,7 +38,32 @@ export function startDeviceFloor(fleet: BenchFleet, devices: number, nodeArgs: r
   );
 }
 
-async function startFloor(name: string, file: string, extraArgs: (dir: string) => string[], nodeArgs: readonly string[]): Promise<StormTarget> {
+/** A started floor server, with what its first stdout line said beyond port and pid. */
+type StartedFloor = StormTarget & { info: { plainPort?: number; dir?: string } };
+
+/**
+ * Starts floor-telemetry-server.js (QoS 1 PUBLISH acknowledged after a durable SQLite commit,
+ * nothing else) as a target of the bench's telemetry phases, TLS and plain TCP.
+ */
+export async function startTelemetryFloor(nodeArgs: readonly string[] = []): Promise<BenchTarget & { dir: string }> {
+  const f = await startFloor('Node floor', 'floor-telemetry-server.js', () => [], nodeArgs);
+  if (f.info.plainPort === undefined || f.info.dir === undefined) throw new Error('the telemetry floor did not name its plain port and data dir');
+  return {
+    ...f,
+    name: 'Node floor',
+    version: 'Node floor (durable QoS 1, bench/loadgen/floor-telemetry-server.ts)',
+    plain: { transport: 'plain', host: '127.0.0.1', port: f.info.plainPort },
+    dir: f.info.dir,
+    configIsApi: false,
+    provision: async () => undefined,
+    configTrigger: () => {
+      throw new Error('the telemetry floor has no config path');
+    },
+    stderr: () => '',
+  };
+}
+
+async function startFloor(name: string, file: string, extraArgs: (dir: string) => string[], nodeArgs: readonly string[]): Promise<StartedFloor> {
   const dir = mkdtempSync(join(tmpdir(), 'bridgehead-bench-bare-tls-'));
   const ca = await createCertificateAuthority({ subject: { commonName: 'Bridgehead bench CA' } });
   const cert = await issueTlsServerCertificate({ privateKeyPem: ca.privateKeyPem, certificatePem: ca.certificatePem });
@@ -61,11 +86,12 @@ async function startFloor(name: string, file: string, extraArgs: (dir: string) =
     });
     child.once('exit', (code) => reject(new Error(`${name} server exited with ${String(code)}`)));
   });
-  const { port, pid } = JSON.parse(first) as { port: number; pid: number };
+  const { port, pid, ...info } = JSON.parse(first) as { port: number; pid: number; plainPort?: number; dir?: string };
   const statsFile = `${readyFile}.stats`;
   return {
     name,
     pid,
+    info,
     tls: { transport: 'tls', host: '127.0.0.1', port, caPem: ca.certificatePem, servername: 'localhost' },
     collectGarbage: async (): Promise<HeapStats | null> => {
       if (!existsSync(readyFile)) return null;
@@ -79,12 +105,13 @@ async function startFloor(name: string, file: string, extraArgs: (dir: string) =
       return JSON.parse(readFileSync(statsFile, 'utf8')) as HeapStats;
     },
     stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((r) => child.once('exit', r));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
       process.removeListener('exit', killOnExit);
       rmSync(dir, { recursive: true, force: true });
     },

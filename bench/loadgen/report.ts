@@ -1,6 +1,6 @@
 /** Rendering of the MQTT comparison table: metric | Bridgehead | Mosquitto | ratio | target. */
 
-export type TargetName = 'Bridgehead' | 'Mosquitto';
+export type TargetName = 'Bridgehead' | 'Mosquitto' | 'Node floor';
 
 /** How a metric reads: which direction is better decides nothing here but the legend. */
 export interface MetricDef {

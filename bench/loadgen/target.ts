@@ -3,7 +3,7 @@ import type { ConfigTrigger } from './jobs.js';
 
 /** A running MQTT server under test, as the benchmark sees it. */
 export interface BenchTarget {
-  readonly name: 'Bridgehead' | 'Mosquitto';
+  readonly name: 'Bridgehead' | 'Mosquitto' | 'Node floor';
   /** Version line for the facts table. */
   readonly version: string;
   /** Process whose RSS and CPU time are sampled. */
