@@ -7,7 +7,8 @@
  *
  * BENCH_RUNS runs (default 3, at most 10), each phase against every server in turn, the order
  * alternating; medians at the end. BENCH_TRANSPORTS=plain,tls (default both). BENCH_MOSQUITTO=0
- * leaves Mosquitto out. The other BENCH_* settings of the MQTT bench (warm-up, duration) apply.
+ * leaves Mosquitto out. BENCH_FLOOR_CHECKPOINTS=0 (an experiment): the floor never checkpoints its
+ * WAL. The other BENCH_* settings of the MQTT bench (warm-up, duration) apply.
  * Loopback only, bounded in time (each phase stops by itself).
  */
 import { startTelemetryFloor } from './loadgen/bare-tls.js';

@@ -41,6 +41,10 @@ function openDb(path: string): Database.Database {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
+  // BENCH_FLOOR_CHECKPOINTS=0, an experiment only: the WAL is never copied back into the database
+  // (it grows for as long as the bench runs), which shows what the checkpoints' writes and fsyncs
+  // add to the commits that wait on them.
+  if (process.env.BENCH_FLOOR_CHECKPOINTS === '0') db.pragma('wal_autocheckpoint = 0');
   db.exec(`
     CREATE TABLE IF NOT EXISTS messages (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
