@@ -7,8 +7,9 @@
  *
  * BENCH_RUNS runs (default 3, at most 10), each phase against every server in turn, the order
  * alternating; medians at the end. BENCH_TRANSPORTS=plain,tls (default both). BENCH_MOSQUITTO=0
- * leaves Mosquitto out. BENCH_FLOOR_CHECKPOINTS=0 (an experiment): the floor never checkpoints its
- * WAL. The other BENCH_* settings of the MQTT bench (warm-up, duration) apply.
+ * leaves Mosquitto out, BENCH_BRIDGEHEAD=0 Bridgehead. BENCH_FLOOR_CHECKPOINTS=<pages> (an
+ * experiment): the floor's WAL checkpoint threshold, 0 for none. The other BENCH_* settings of the
+ * MQTT bench (warm-up, duration) apply.
  * Loopback only, bounded in time (each phase stops by itself).
  */
 import { startTelemetryFloor } from './loadgen/bare-tls.js';
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
   const runs: TargetRun[] = [];
   const print = (line = ''): void => console.log(line);
   try {
-    targets.push(await startBridgehead(fleet));
+    if (process.env.BENCH_BRIDGEHEAD !== '0') targets.push(await startBridgehead(fleet));
     const bin = process.env.BENCH_MOSQUITTO === '0' ? null : findMosquitto();
     if (bin !== null) targets.push(await startMosquitto(bin));
     targets.push(await startTelemetryFloor());

@@ -41,10 +41,12 @@ function openDb(path: string): Database.Database {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
-  // BENCH_FLOOR_CHECKPOINTS=0, an experiment only: the WAL is never copied back into the database
-  // (it grows for as long as the bench runs), which shows what the checkpoints' writes and fsyncs
-  // add to the commits that wait on them.
-  if (process.env.BENCH_FLOOR_CHECKPOINTS === '0') db.pragma('wal_autocheckpoint = 0');
+  // BENCH_FLOOR_CHECKPOINTS=<pages>, an experiment only: the WAL size (in 4 KiB pages; SQLite's
+  // default is 1000) at which a commit copies it back into the database. 0: never (the WAL grows
+  // for as long as the bench runs), which shows what the checkpoints' writes and fsyncs add to
+  // the commits that wait on them.
+  const pages = Number(process.env.BENCH_FLOOR_CHECKPOINTS ?? '');
+  if (process.env.BENCH_FLOOR_CHECKPOINTS !== undefined && Number.isInteger(pages) && pages >= 0) db.pragma(`wal_autocheckpoint = ${pages}`);
   db.exec(`
     CREATE TABLE IF NOT EXISTS messages (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
