@@ -10,9 +10,9 @@ import Database from 'better-sqlite3';
 import { EmbeddedLogSink, type EmbeddedLogOptions } from '../../../src/adapters/sinks/embedded-log/embedded-log-sink.js';
 import { decodeAttributes, encodeAttributes } from '../../../src/adapters/sinks/embedded-log/log-schema.js';
 import type { EmbeddedLogReader, LogMessage } from '../../../src/adapters/sinks/embedded-log/log-reader.js';
-import { LogWriterCore, packRows } from '../../../src/adapters/sinks/embedded-log/log-writer.js';
+import { LogWriterCore, mergeSegments, packRows, type PackedRows } from '../../../src/adapters/sinks/embedded-log/log-writer.js';
 import { isApiError } from '../../../src/domain/errors.js';
-import { TelemetryPacker } from '../../../src/services/telemetry-packer.js';
+import { columnsOf, TelemetryPacker } from '../../../src/services/telemetry-packer.js';
 import { msg, sinkContract } from '../../contracts/sink.contract.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bridgehead-event-log-'));
@@ -282,6 +282,36 @@ describe('embedded log internals', () => {
       const k = i - 201;
       assert.equal(r.key, k >= 0 && k < 64 && k % 2 === 0 ? `k${k % 5}` : '', `ordering key of row ${i}`);
     });
+  });
+
+  it('segments merged into one keep every row in order, with its topic, time, attributes, payload and ordering key', () => {
+    const segment = (n: number, from: number, keys: boolean): PackedRows =>
+      packRows(
+        Array.from({ length: n }, (_, k) => ({
+          topic: `t${(from + k) % 3}`,
+          publishTime: 1_000 + from + k,
+          attributes: encodeAttributes({ deviceId: `d${(from + k) % 7}` }),
+          data: new TextEncoder().encode(`m${'x'.repeat((from + k) % 5)}${from + k}`),
+          ...(keys ? { orderingKey: k % 2 === 0 ? `k${k % 5}` : '' } : {}),
+        })),
+      );
+    const rowsOf = (segments: PackedRows[]): string[] =>
+      segments.flatMap((s) => {
+        const c = columnsOf(s);
+        return Array.from({ length: s.count }, (_, i) => {
+          const data = Buffer.from(c.bytes.subarray(i === 0 ? 0 : c.ends[i - 1], c.ends[i])).toString();
+          return [s.topics[c.topicIndex[i]!], c.publishTimes[i], s.attributes[c.attributesIndex[i]!], data, s.orderingKeys?.[i] ?? ''].join('|');
+        });
+      });
+    const segments = [segment(20, 0, false), segment(1, 20, false), segment(9, 21, true), segment(13, 30, false)];
+    const merged = mergeSegments(segments);
+    assert.equal(merged.count, 43);
+    assert.deepEqual(rowsOf([merged]), rowsOf(segments));
+    assert.equal(merged.topics.length, 3, 'each topic once');
+    assert.equal(merged.attributes.length, 7, 'each attribute set once');
+    assert.equal(mergeSegments(segments.slice(0, 2)).orderingKeys, undefined, 'no ordering keys where no segment had any');
+    const one = segment(5, 0, false);
+    assert.equal(mergeSegments([one]), one, 'a single segment is passed on as it is');
   });
 
   it('refuses a log written by a newer schema', async () => {

@@ -2,7 +2,7 @@ import { ApiError } from '../../../domain/errors.js';
 import type { Clock, Sink, SinkMessage } from '../../../services/ports.js';
 import { encodeAttributes, openWriterDb, type Synchronous } from './log-schema.js';
 import { EmbeddedLogReader, type CommitEvent, type CommitSource } from './log-reader.js';
-import { InlineLogWriter, packRows, type LogWriter, type PackedRows, type WriteBatch } from './log-writer.js';
+import { InlineLogWriter, mergeSegments, packRows, type LogWriter, type PackedRows, type WriteBatch } from './log-writer.js';
 import type { PackedTelemetry } from '../../../services/telemetry-packer.js';
 import { WorkerLogWriter } from './worker-log-writer.js';
 
@@ -237,7 +237,7 @@ export class EmbeddedLogSink implements Sink, CommitSource {
       n += rows.count;
       for (const t of rows.topics) topics.add(t);
     }
-    const batch: WriteBatch = { segments };
+    const batch: WriteBatch = { segments: [mergeSegments(segments)] };
     this.writing = true;
     this.writer.write(batch).then(
       (firstSeq) => {

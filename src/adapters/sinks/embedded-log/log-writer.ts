@@ -65,6 +65,60 @@ export function packRows(rows: readonly Row[]): PackedRows {
   return { count: packed.count, topics: [...packed.topics], attributes: packed.attributes.map((a) => a.encoded!), buffer: packed.buffer, orderingKeys };
 }
 
+/** Where `value` is in `table` (through `at`), added at the end when absent. */
+function intern(table: string[], at: Map<string, number>, value: string): number {
+  let i = at.get(value);
+  if (i === undefined) {
+    i = table.length;
+    table.push(value);
+    at.set(value, i);
+  }
+  return i;
+}
+
+/**
+ * The segments of one transaction as one: a single buffer, one table of topics and one of
+ * attribute strings. Handing a batch to the writer thread costs per object cloned and per buffer
+ * transferred: a transaction of 100 socket reads' segments took about 130 µs of the main thread to
+ * post, against under 10 µs for the same rows as one segment, and as much again to receive on
+ * the writer's side; copying the rows once here costs far less.
+ */
+export function mergeSegments(segments: readonly PackedRows[]): PackedRows {
+  if (segments.length === 1) return segments[0]!;
+  let count = 0;
+  let payloadBytes = 0;
+  let keyed = false;
+  for (const s of segments) {
+    count += s.count;
+    payloadBytes += s.buffer.byteLength - 20 * s.count;
+    if (s.orderingKeys !== undefined) keyed = true;
+  }
+  const buffer = new ArrayBuffer(20 * count + payloadBytes);
+  const out = columnsOf({ count, buffer });
+  const topics: string[] = [];
+  const topicAt = new Map<string, number>();
+  const attributes: string[] = [];
+  const attributesAt = new Map<string, number>();
+  const orderingKeys: string[] | undefined = keyed ? new Array<string>(count) : undefined;
+  let row = 0;
+  let at = 0;
+  for (const s of segments) {
+    const c = columnsOf(s);
+    const topicOf = s.topics.map((t) => intern(topics, topicAt, t));
+    const attributesOf = s.attributes.map((a) => intern(attributes, attributesAt, a));
+    out.publishTimes.set(c.publishTimes, row);
+    out.bytes.set(c.bytes, at);
+    for (let i = 0; i < s.count; i++, row++) {
+      out.ends[row] = at + c.ends[i]!;
+      out.topicIndex[row] = topicOf[c.topicIndex[i]!]!;
+      out.attributesIndex[row] = attributesOf[c.attributesIndex[i]!]!;
+      if (orderingKeys !== undefined) orderingKeys[row] = s.orderingKeys?.[i] ?? '';
+    }
+    at += c.bytes.byteLength;
+  }
+  return { count, topics, attributes, buffer, orderingKeys };
+}
+
 export interface PruneStep {
   deleted: number;
   /** The last seq this step examined; the next step starts after it. */
