@@ -43,7 +43,7 @@ const SCAN_LIMIT = 16;
  * Where in a table `value` is; added at the end when absent. The tables are mostly tiny (one
  * device's topics per socket read) and a scan then beats hashing.
  */
-function indexIn<T>(table: T[], index: Map<T, number> | undefined, value: T, last: number): number {
+export function indexIn<T>(table: T[], index: Map<T, number> | undefined, value: T, last: number): number {
   if (last < table.length && table[last] === value) return last;
   if (index !== undefined) {
     const i = index.get(value);

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { columnsOf, TelemetryPacker } from '../../../services/telemetry-packer.js';
+import { columnsOf, indexIn, TelemetryPacker } from '../../../services/telemetry-packer.js';
 import {
   CHUNK_END_SQL,
   DELETE_RANGE_SQL,
@@ -65,17 +65,6 @@ export function packRows(rows: readonly Row[]): PackedRows {
   return { count: packed.count, topics: [...packed.topics], attributes: packed.attributes.map((a) => a.encoded!), buffer: packed.buffer, orderingKeys };
 }
 
-/** Where `value` is in `table` (through `at`), added at the end when absent. */
-function intern(table: string[], at: Map<string, number>, value: string): number {
-  let i = at.get(value);
-  if (i === undefined) {
-    i = table.length;
-    table.push(value);
-    at.set(value, i);
-  }
-  return i;
-}
-
 /**
  * The segments of one transaction as one: a single buffer, one table of topics and one of
  * attribute strings. Handing a batch to the writer thread costs per object cloned and per buffer
@@ -104,8 +93,8 @@ export function mergeSegments(segments: readonly PackedRows[]): PackedRows {
   let at = 0;
   for (const s of segments) {
     const c = columnsOf(s);
-    const topicOf = s.topics.map((t) => intern(topics, topicAt, t));
-    const attributesOf = s.attributes.map((a) => intern(attributes, attributesAt, a));
+    const topicOf = s.topics.map((t) => indexIn(topics, topicAt, t, 0));
+    const attributesOf = s.attributes.map((a) => indexIn(attributes, attributesAt, a, 0));
     out.publishTimes.set(c.publishTimes, row);
     out.bytes.set(c.bytes, at);
     for (let i = 0; i < s.count; i++, row++) {
