@@ -217,7 +217,7 @@ export class TargetRun {
     if (problems.length > 0) this.note(`${group}: ${problems.join('; ')}`);
     this.say(
       `${group}: ${r.measuredAcks} acks in ${r.measuredMs.toFixed(0)} ms = ${rate?.toFixed(0) ?? '—'}/s, p50 ${ms(h.quantile(0.5)).toFixed(2)} ms, ` +
-        `p99 ${ms(h.quantile(0.99)).toFixed(2)} ms; load generator loop ${(r.loadgenElu * 100).toFixed(0)}% busy${this.cpuText(cpu)}`,
+        `p99 ${ms(h.quantile(0.99)).toFixed(2)} ms, p99.9 ${ms(h.quantile(0.999)).toFixed(1)} ms, max ${ms(h.quantile(1)).toFixed(1)} ms; load generator loop ${(r.loadgenElu * 100).toFixed(0)}% busy${this.cpuText(cpu)}`,
     );
     const busy = this.checkQuiet(group, cpu);
     // A saturated load generator means the server could have taken more: the rate is a floor.
