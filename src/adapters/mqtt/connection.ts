@@ -242,6 +242,12 @@ export class MqttConnection implements SessionTransport {
   send(packet: Packet): void {
     if (this.ended || this.socket.destroyed) return;
     if (packet.cmd === 'connack' && packet.properties === undefined) {
+      if (packet.returnCode === 0 && this.connectDeadline !== undefined) {
+        // Connected: the CONNECT deadline has done its work. Its timer and closure go now, not
+        // when it would have fired: until then every idle device would hold them.
+        clearTimeout(this.connectDeadline);
+        this.connectDeadline = undefined;
+      }
       const connack = connackBytes(packet.returnCode, packet.sessionPresent);
       if (connack !== undefined) return this.append(connack);
     }

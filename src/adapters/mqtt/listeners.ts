@@ -25,6 +25,8 @@ export type OnSocket = (socket: Socket | TLSSocket) => void;
 
 /** Sockets let in per turn of the event loop (docs/compat.md C-MQTT-ADMISSION). */
 const ADMIT_PER_TURN = 8;
+/** Socket errors before and during admission end in 'close', which is all that counts here. */
+const ignore = (): void => undefined;
 /** A socket not let in after this long is closed. */
 const MAX_ADMISSION_WAIT_MS = 1000;
 
@@ -41,6 +43,10 @@ export class MqttListeners {
   private readonly handshaking = new Map<Socket, NodeJS.Timeout>();
   /** A TCP socket closed before its handshake ended ('close' listener; `this` is the socket). */
   private readonly rawClosed: (this: Socket) => void;
+  /** Counts an accepted socket out ('close' listener): one function for all sockets. */
+  private readonly countClosed = (): void => {
+    this.open--;
+  };
   private open = 0;
   private closing = false;
 
@@ -108,7 +114,9 @@ export class MqttListeners {
       raw.destroy();
     }, this.opts.handshakeTimeoutMs).unref();
     this.handshaking.set(raw, deadline);
-    raw.once('close', this.rawClosed);
+    // `on`, not `once`: 'close' comes once anyway, and `once` would wrap the listener anew for
+    // every socket.
+    raw.on('close', this.rawClosed);
     awaitClientHello(raw, (hello) => handshakes.emit('connection', hello));
   }
 
@@ -141,8 +149,8 @@ export class MqttListeners {
         return;
       }
       this.open++;
-      raw.once('close', () => this.open--);
-      raw.on('error', () => undefined);
+      raw.on('close', this.countClosed);
+      raw.on('error', ignore);
       this.admission.enqueue(raw, admit);
     });
     const url = await new Promise<string>((resolve, reject) => {

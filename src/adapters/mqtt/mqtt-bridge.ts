@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { ListenAddress } from '../../config/schema.js';
-import { DEFAULT_MAX_WRITE_BACKLOG_BYTES, MqttConnection } from './connection.js';
+import { DEFAULT_MAX_WRITE_BACKLOG_BYTES, MqttConnection, type ConnectionLimits } from './connection.js';
 import { MqttListeners } from './listeners.js';
 import type { SessionEnv } from './session-types.js';
 import type { TlsMaterial } from './tls-material.js';
@@ -31,9 +31,12 @@ export class MqttBridge {
   private flusher: NodeJS.Timeout | undefined;
   private nextId = 0;
   private closing = false;
+  /** The same for every connection: one object, not one each. */
+  private readonly limits: ConnectionLimits;
 
   constructor(private readonly opts: MqttBridgeOptions) {
     const { env } = opts;
+    this.limits = { maxPacketBytes: opts.maxPacketBytes, maxWriteBacklogBytes: opts.maxWriteBacklogBytes ?? DEFAULT_MAX_WRITE_BACKLOG_BYTES };
     this.listeners = new MqttListeners(
       {
         tls: opts.tls,
@@ -74,8 +77,7 @@ export class MqttBridge {
       return;
     }
     socket.setNoDelay(true);
-    const limits = { maxPacketBytes: this.opts.maxPacketBytes, maxWriteBacklogBytes: this.opts.maxWriteBacklogBytes ?? DEFAULT_MAX_WRITE_BACKLOG_BYTES };
-    const conn = new MqttConnection(socket, this.opts.env, `c${++this.nextId}`, limits, (c) => {
+    const conn = new MqttConnection(socket, this.opts.env, `c${++this.nextId}`, this.limits, (c) => {
       this.connections.delete(c);
       this.opts.env.metrics.connectionsOpen.set(this.connections.size);
     });
