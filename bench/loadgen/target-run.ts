@@ -159,8 +159,16 @@ export class TargetRun {
           ? ` (V8 heap committed ${mib(b.heapTotal)} → ${mib(a.heapTotal)}, of it young generation ${mib(b.newSpace)} → ${mib(a.newSpace)}, live ${mib(b.heapUsed)} → ${mib(a.heapUsed)})`
           : '';
       this.say(`RSS ${mib(before.rss)} → ${mib(after.rss)}${young} with ${r.ok} idle devices${after.settled && before.settled ? '' : ' (not settled)'}`);
-      this.set('memory', per(before.value, after.value), after.settled && before.settled ? undefined : '(unsettled)');
-      if (before.heap !== null && after.heap !== null) this.set('memory.js', per(before.heap.heapUsed, after.heap.heapUsed));
+      const rssPer = per(before.value, after.value);
+      const heapPer = before.heap !== null && after.heap !== null ? per(before.heap.heapUsed, after.heap.heapUsed) : null;
+      if (rssPer !== null && heapPer !== null && rssPer < heapPer) {
+        // RSS holds the live heap and more: less than that is the young generation's committed
+        // size changing between the samples (subtracted from both), not what the devices hold.
+        this.set('memory', null, `(no reading: ${rssPer.toFixed(1)} KB, below the live JS heap)`);
+      } else {
+        this.set('memory', rssPer, after.settled && before.settled ? undefined : '(unsettled)');
+      }
+      if (heapPer !== null) this.set('memory.js', heapPer);
     }
     await this.closeGroup('storm-es');
     if (sections.has('connect')) {
