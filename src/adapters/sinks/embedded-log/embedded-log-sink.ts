@@ -228,16 +228,11 @@ export class EmbeddedLogSink implements Sink, CommitSource {
     this.flushScheduled = false;
     if (this.writing || this.queue.length === 0) return;
     const calls = this.takeBatch();
-    const segments: PackedRows[] = new Array<PackedRows>(calls.length);
-    const topics = new Set<string>();
-    let n = 0;
-    for (let i = 0; i < calls.length; i++) {
-      const rows = calls[i]!.rows;
-      segments[i] = rows;
-      n += rows.count;
-      for (const t of rows.topics) topics.add(t);
-    }
-    const batch: WriteBatch = { segments: [mergeSegments(segments)] };
+    // One segment for the writer thread; its topic table is the batch's topics, each once.
+    const rows = mergeSegments(calls.map((c) => c.rows));
+    const n = rows.count;
+    const topics: ReadonlySet<string> = new Set(rows.topics);
+    const batch: WriteBatch = { segments: [rows] };
     this.writing = true;
     this.writer.write(batch).then(
       (firstSeq) => {
