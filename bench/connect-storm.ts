@@ -19,12 +19,13 @@
  *   before and after, and what each idle device added is listed by constructor.
  * Loopback only, bounded in count (10,000) and time; the figures are only as quiet as the machine.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startBridgehead } from './loadgen/bridgehead.js';
 import { summariseProfile, type CpuProfile } from './loadgen/cpu-profile.js';
-import { censusDiff, heapCensus, type HeapCensus } from './loadgen/heap-snapshot.js';
+import { censusDiff } from './loadgen/heap-snapshot.js';
+import { heapSnapshotArgs, heapSnapshotOf } from './loadgen/heap-snapshot-signal.js';
 import { mintDeviceJwt } from '../src/adapters/crypto/device-jwt.js';
 import type { DeviceLogin } from './loadgen/connection.js';
 import { BENCH_PROJECT, BenchFleet, clientIdOf, deviceId } from './loadgen/devices.js';
@@ -52,8 +53,6 @@ const WITH_BARE = process.env.BENCH_BARE_TLS !== '0';
 const WITH_FLOOR = process.env.BENCH_NODE_FLOOR !== '0';
 const HEAP_DIR = process.env.BENCH_HEAP_DIR ?? '';
 const BASELINE_DIST = process.env.BENCH_BASELINE_DIST ?? '';
-/** A signal no part of the server uses: Node writes a heap snapshot on it (--heapsnapshot-signal). */
-const SNAPSHOT_SIGNAL = 'SIGTTIN';
 
 const monotonicUs = (): number => Number(process.hrtime.bigint() / 1000n);
 
@@ -112,25 +111,6 @@ async function memoryPoint(t: StormTarget): Promise<{ value: number; rss: number
   return { value: r.value, rss, heapUsed };
 }
 
-/** Asks a Node server (started with --heapsnapshot-signal) for a heap snapshot and reads it. */
-async function snapshotOf(t: StormTarget): Promise<HeapCensus | null> {
-  const mine = (): string[] => readdirSync(HEAP_DIR).filter((f) => f.endsWith('.heapsnapshot') && f.includes(`.${t.pid}.`));
-  const had = new Set(mine());
-  process.kill(t.pid, SNAPSHOT_SIGNAL);
-  const until = Date.now() + 120_000;
-  let size = -1;
-  while (Date.now() < until) {
-    await new Promise((r) => setTimeout(r, 1_000));
-    const file = mine().find((f) => !had.has(f));
-    if (file === undefined) continue;
-    const now = statSync(join(HEAP_DIR, file)).size;
-    // Written in one go by the server's main thread: done once the size stops changing.
-    if (now === size && now > 0) return heapCensus(JSON.parse(readFileSync(join(HEAP_DIR, file), 'utf8')) as Parameters<typeof heapCensus>[0]);
-    size = now;
-  }
-  return null;
-}
-
 function newestProfile(dir: string, pid: number): string | undefined {
   // Node names them CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile; thread 0 is the main one.
   return readdirSync(dir)
@@ -141,7 +121,7 @@ function newestProfile(dir: string, pid: number): string | undefined {
 async function main(): Promise<void> {
   const nodeArgs = [
     ...(PROFILE_DIR === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`]),
-    ...(HEAP_DIR === '' ? [] : [`--heapsnapshot-signal=${SNAPSHOT_SIGNAL}`, `--diagnostic-dir=${HEAP_DIR}`]),
+    ...(HEAP_DIR === '' ? [] : heapSnapshotArgs(HEAP_DIR)),
   ];
   process.env.BRIDGEHEAD_SERVER_NODE_ARGS = [process.env.BRIDGEHEAD_SERVER_NODE_ARGS ?? '', ...nodeArgs].join(' ').trim();
   const fleet = await BenchFleet.create();
@@ -203,11 +183,11 @@ async function main(): Promise<void> {
       for (const [i, t] of targets.entries()) {
         const snapshots = HEAP_DIR !== '' && t.name !== 'Mosquitto';
         const before = await memoryPoint(t);
-        const heapBefore = snapshots ? await snapshotOf(t) : null;
+        const heapBefore = snapshots ? await heapSnapshotOf(t.pid, HEAP_DIR) : null;
         const r = await storm(t, lgs[i]!, fleet, 'ES256', 'idle', IDLE, RUNS + 1);
         await new Promise((res) => setTimeout(res, 2_000));
         const after = await memoryPoint(t);
-        const heapAfter = snapshots ? await snapshotOf(t) : null;
+        const heapAfter = snapshots ? await heapSnapshotOf(t.pid, HEAP_DIR) : null;
         const kb = (a: number, b: number): string => ((b - a) / r.ok / 1024).toFixed(1);
         console.log(
           `  ${t.name.padEnd(14)} ${r.ok} devices; RSS ${(before.rss / 2 ** 20).toFixed(1)} → ${(after.rss / 2 ** 20).toFixed(1)} MiB; ` +

@@ -13,6 +13,8 @@
  *
  * BENCH_FLOOD_PER_KIND (default 1,200 sockets of each of the 5 kinds) changes the size.
  * BENCH_FLOOD_SERVER_ARGS (space-separated) adds server flags, to compare settings.
+ * BENCH_HEAP_DIR=dir: the server writes a heap snapshot there when idle and after the last
+ * round's later readings, and what the second holds more than the first is printed.
  */
 import { fork } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -27,6 +29,8 @@ import { clientHello, STALL_KINDS, type StallKind } from '../test/support/stalle
 import { fmtCount, fmtMs, now, percentile, table, type BenchSection } from './lib.js';
 import type { FloodJob, FloodMessage } from './loadgen/flood-child.js';
 import { alive, containedBugs, withOwnServer } from './loadgen/own-server.js';
+import { censusDiff } from './loadgen/heap-snapshot.js';
+import { heapSnapshotArgs, heapSnapshotOf } from './loadgen/heap-snapshot-signal.js';
 import { cpuMs, rssBytes } from './loadgen/proc.js';
 import { PubackProbe } from './loadgen/puback-probe.js';
 
@@ -68,6 +72,8 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
       `a device with a 64 KiB config that stops reading and sends ${fmtCount(SLOW_SUBSCRIBES)} config SUBSCRIBEs over TLS ${SLOW_READER_AFTER_MS / 1000} s into each round; a healthy device publishing QoS 1 every ${PROBE_INTERVAL_MS} ms over TLS; ` +
       `server --mqtt-max-msgs-per-sec 0 (so that the slow reader meets the unread-bytes bound, not the rate limit)${extraArgs.length ? ` ${extraArgs.join(' ')}` : ''}`,
   );
+  const heapDir = process.env.BENCH_HEAP_DIR ?? '';
+  if (heapDir !== '') process.env.BRIDGEHEAD_SERVER_NODE_ARGS = [process.env.BRIDGEHEAD_SERVER_NODE_ARGS ?? '', ...heapSnapshotArgs(heapDir)].join(' ').trim();
   await withOwnServer(['--mqtt-max-msgs-per-sec', '0', ...extraArgs], async (server) => {
     await createRegistry(server, REG);
     const healthy = await createDevice(server, REG, 'healthy-dev');
@@ -86,6 +92,9 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
       const rssIdle = rssBytes(pid) ?? 0;
       const idleCommits = commitShare(commitsAtIdle, await commitBuckets(server));
       const idleTo = now();
+      const heapIdle = await v8Heap(server);
+      // After the idle window: the snapshot's full GC stalls the server.
+      const censusIdle = heapDir === '' ? null : await heapSnapshotOf(pid, heapDir);
       const rows: string[][] = [['idle', ...latency(probe.between(idleFrom, idleTo))]];
       const idleP99 = percentile(probe.between(idleFrom, idleTo), 99);
       // As fast as the flood can open sockets, paced, then as fast again: the later rounds show
@@ -139,7 +148,11 @@ export async function runFloodBench(opts: FloodBenchOptions = {}): Promise<void>
         later.push(`${mib(rssBytes(pid) ?? 0)} at ${at} s`);
       }
       print();
-      print(`server RSS idle before the floods: ${mib(rssIdle)}; after the last round: ${later.join(', ')} (${await v8Heap(server)})`);
+      print(`server RSS idle before the floods: ${mib(rssIdle)} (${heapIdle}); after the last round: ${later.join(', ')} (${await v8Heap(server)})`);
+      if (censusIdle !== null) {
+        const censusAfter = await heapSnapshotOf(pid, heapDir);
+        if (censusAfter !== null) for (const line of censusDiff(censusIdle, censusAfter, 1, 25)) print(`  ${line}`);
+      }
       for (const line of table(['healthy device PUBACK', 'messages', 'p50', 'p99', 'max', 'p99 / idle'], rows)) print(`  ${line}`);
       const idle = probe.between(idleFrom, idleTo);
       print(`  idle: ${over(idle, 5)} PUBACKs over 5 ms, ${over(idle, 10)} over 10 ms, at the device; ingress to commit in the server: ${idleCommits}`);
