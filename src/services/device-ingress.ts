@@ -125,7 +125,9 @@ export class DeviceIngress {
     const n = c.targets.length;
     this.observer.committed((performance.now() - c.start) / 1000, n);
     for (let i = 0; i < n; i++) {
-      this.activity.event(c.numIds[i]!, c.times[i]!);
+      // A socket read brings a run of one device's messages, in time order: the run's last one
+      // carries the device's latest time, so one note per run instead of one per message.
+      if (c.numIds[i] !== c.numIds[i + 1]) this.activity.event(c.numIds[i]!, c.times[i]!);
       notify(c.targets[i]!, c.tokens[i]!, undefined);
     }
     this.checkTopics(c.topics, c.times, c.numIds);

@@ -284,6 +284,38 @@ describe('embedded log internals', () => {
     });
   });
 
+  it('rows of a one-topic segment (its topic bound once per chunk) read back as written, beside a segment of several topics', () => {
+    const file = newFile();
+    const core = new LogWriterCore(file, 'NORMAL');
+    const rowsFrom = (n: number, from: number, topic: (i: number) => string) =>
+      Array.from({ length: n }, (_, k) => ({
+        topic: topic(from + k),
+        publishTime: 5_000 + from + k,
+        attributes: encodeAttributes({ deviceId: `d${(from + k) % 7}`, subFolder: `s${(from + k) % 2}` }),
+        data: new TextEncoder().encode(`p${from + k}`),
+      }));
+    const written = [...rowsFrom(150, 0, () => 'projects/p/topics/only'), ...rowsFrom(70, 150, (i) => `projects/p/topics/t${i % 2}`), ...rowsFrom(65, 220, () => 'projects/p/topics/only')];
+    assert.equal(core.write({ segments: [packRows(written.slice(0, 150)), packRows(written.slice(150, 220))] }), 1);
+    assert.equal(core.write({ segments: [packRows(written.slice(220))] }), 221);
+    core.close();
+    const db = new Database(file, { readonly: true });
+    const rows = db.prepare('SELECT seq, topic, publish_time AS t, attributes, data, ordering_key AS key FROM messages ORDER BY seq').all() as Array<{
+      seq: number;
+      topic: string;
+      t: number;
+      attributes: string;
+      data: Buffer;
+      key: string;
+    }>;
+    db.close();
+    assert.equal(rows.length, written.length);
+    rows.forEach((r, i) => {
+      const w = written[i]!;
+      assert.deepEqual({ seq: r.seq, topic: r.topic, t: r.t, attributes: r.attributes, data: r.data.toString(), key: r.key }, { seq: i + 1, topic: w.topic, t: w.publishTime, attributes: w.attributes, data: `p${i}`, key: '' }, `row ${i}`);
+      assert.equal(typeof r.topic, 'string', 'stored as text, as every other row');
+    });
+  });
+
   it('segments merged into one keep every row in order, with its topic, time, attributes, payload and ordering key', () => {
     const segment = (n: number, from: number, keys: boolean): PackedRows =>
       packRows(

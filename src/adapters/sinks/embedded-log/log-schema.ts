@@ -40,6 +40,15 @@ export function insertRowsSql(rows: number): string {
   return `INSERT INTO messages (topic, publish_time, attributes, data, ordering_key) VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?)').join(', ')}`;
 }
 
+/**
+ * The same for rows of one topic without ordering keys (every telemetry batch of a registry with
+ * one route): the topic is bound once as @topic, and the empty ordering key is part of the text,
+ * so a row binds three values instead of five. Binding a string costs two passes over it.
+ */
+export function insertTopicRowsSql(rows: number): string {
+  return `INSERT INTO messages (topic, publish_time, attributes, data, ordering_key) VALUES ${Array.from({ length: rows }, () => "(@topic, ?, ?, ?, '')").join(', ')}`;
+}
+
 /** Upper bound of one retention chunk: the seq `chunk` rows after `after` (or the last one). */
 export const CHUNK_END_SQL = 'SELECT seq FROM messages WHERE seq > ? ORDER BY seq LIMIT 1 OFFSET ?';
 export const LAST_SEQ_SQL = 'SELECT max(seq) AS seq FROM messages WHERE seq > ?';

@@ -5,6 +5,7 @@ import {
   DELETE_RANGE_SQL,
   INSERT_SQL,
   insertRowsSql,
+  insertTopicRowsSql,
   LAST_SEQ_SQL,
   openWriterDb,
   sqliteCode,
@@ -135,8 +136,11 @@ export class LogWriterCore {
   private readonly db: Database.Database;
   private readonly insert: Database.Statement<[string, number, string, Uint8Array, string]>;
   private readonly insertChunk: Database.Statement<unknown[]>;
-  /** Reused for every chunk: bound values are copied by SQLite, so the array is free again after run(). */
+  private readonly insertTopicChunk: Database.Statement<unknown[]>;
+  /** Reused for every chunk: bound values are copied by SQLite, so the arrays are free again after run(). */
   private readonly params: unknown[] = new Array<unknown>(CHUNK_ROWS * 5);
+  private readonly topicParams: unknown[] = new Array<unknown>(CHUNK_ROWS * 3);
+  private readonly topicName = { topic: '' };
   private readonly chunkEnd: Database.Statement<[number, number], { seq: number }>;
   private readonly lastSeq: Database.Statement<[number], { seq: number | null }>;
   private readonly deleteRange: Database.Statement<[number, number, number]>;
@@ -146,6 +150,7 @@ export class LogWriterCore {
     this.db = openWriterDb(path, synchronous);
     this.insert = this.db.prepare(INSERT_SQL);
     this.insertChunk = this.db.prepare(insertRowsSql(CHUNK_ROWS));
+    this.insertTopicChunk = this.db.prepare(insertTopicRowsSql(CHUNK_ROWS));
     this.chunkEnd = this.db.prepare(CHUNK_END_SQL);
     this.lastSeq = this.db.prepare(LAST_SEQ_SQL);
     this.deleteRange = this.db.prepare(DELETE_RANGE_SQL);
@@ -158,20 +163,35 @@ export class LogWriterCore {
       for (const segment of batch.segments) {
         const { publishTimes, ends, topicIndex, attributesIndex, bytes } = columnsOf(segment);
         const { topics, attributes, orderingKeys } = segment;
-        const params = this.params;
         let start = 0;
         let i = 0;
+        const oneTopic = topics.length === 1 && orderingKeys === undefined;
+        if (oneTopic) this.topicName.topic = topics[0]!;
         for (; i + CHUNK_ROWS <= segment.count; i += CHUNK_ROWS) {
-          for (let k = 0, p = 0; k < CHUNK_ROWS; k++) {
-            const end = ends[i + k]!;
-            params[p++] = topics[topicIndex[i + k]!]!;
-            params[p++] = publishTimes[i + k]!;
-            params[p++] = attributes[attributesIndex[i + k]!]!;
-            params[p++] = bytes.subarray(start, end);
-            params[p++] = orderingKeys?.[i + k] ?? '';
-            start = end;
+          let info: Database.RunResult;
+          if (oneTopic) {
+            const params = this.topicParams;
+            for (let k = 0, p = 0; k < CHUNK_ROWS; k++) {
+              const end = ends[i + k]!;
+              params[p++] = publishTimes[i + k]!;
+              params[p++] = attributes[attributesIndex[i + k]!]!;
+              params[p++] = bytes.subarray(start, end);
+              start = end;
+            }
+            info = this.insertTopicChunk.run(params, this.topicName);
+          } else {
+            const params = this.params;
+            for (let k = 0, p = 0; k < CHUNK_ROWS; k++) {
+              const end = ends[i + k]!;
+              params[p++] = topics[topicIndex[i + k]!]!;
+              params[p++] = publishTimes[i + k]!;
+              params[p++] = attributes[attributesIndex[i + k]!]!;
+              params[p++] = bytes.subarray(start, end);
+              params[p++] = orderingKeys?.[i + k] ?? '';
+              start = end;
+            }
+            info = this.insertChunk.run(params);
           }
-          const info = this.insertChunk.run(params);
           if (info.changes !== CHUNK_ROWS) throw new Error(`${info.changes} of ${CHUNK_ROWS} rows inserted`);
           last = Number(info.lastInsertRowid);
           // A multi-row INSERT reports its last rowid; AUTOINCREMENT under the write lock numbers the chunk consecutively.
