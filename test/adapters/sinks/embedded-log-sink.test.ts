@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { EmbeddedLogSink, type EmbeddedLogOptions } from '../../../src/adapters/sinks/embedded-log/embedded-log-sink.js';
 import { decodeAttributes, encodeAttributes } from '../../../src/adapters/sinks/embedded-log/log-schema.js';
-import type { EmbeddedLogReader, LogMessage } from '../../../src/adapters/sinks/embedded-log/log-reader.js';
+import { EmbeddedLogReader, type LogMessage } from '../../../src/adapters/sinks/embedded-log/log-reader.js';
 import { LogWriterCore, mergeSegments, packRows, type PackedRows } from '../../../src/adapters/sinks/embedded-log/log-writer.js';
 import { isApiError } from '../../../src/domain/errors.js';
 import { columnsOf, TelemetryPacker } from '../../../src/services/telemetry-packer.js';
@@ -21,6 +21,9 @@ let files = 0;
 const newFile = (): string => path.join(dir, `events-${++files}.db`);
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'durability-child.js');
 const text = (m: LogMessage): string => new TextDecoder().decode(m.data);
+/** Every row as stored, its topic code turned back into the name (log-schema.ts, version 3). */
+const ROWS_BY_NAME =
+  'SELECT seq, coalesce(c.name, m.topic) AS topic, publish_time AS t, attributes, data, ordering_key AS key FROM messages m LEFT JOIN topic_codes c ON c.code = m.topic ORDER BY seq';
 
 function readAll(reader: EmbeddedLogReader, topic: string): LogMessage[] {
   const out: LogMessage[] = [];
@@ -112,7 +115,9 @@ for (const writerThread of [false, true]) {
       const file = newFile();
       const log = openBoth(file, { writerThread });
       const other = new Database(file);
-      other.exec(`CREATE TRIGGER poison BEFORE INSERT ON messages WHEN NEW.topic = 'projects/p/topics/poison'
+      // Rows carry their topic's code, made in the same transaction before its rows are inserted.
+      other.exec(`CREATE TRIGGER poison BEFORE INSERT ON messages
+                  WHEN NEW.topic = (SELECT code FROM topic_codes WHERE name = 'projects/p/topics/poison')
                   BEGIN SELECT RAISE(ABORT, 'poisoned'); END`);
       other.close();
       const calls = [
@@ -263,7 +268,7 @@ describe('embedded log internals', () => {
     assert.equal(core.write({ segments: [segment(70, 265, false)] }), 266, 'the next batch continues the seqs');
     core.close();
     const db = new Database(file, { readonly: true });
-    const rows = db.prepare('SELECT seq, topic, publish_time AS t, attributes, data, ordering_key AS key FROM messages ORDER BY seq').all() as Array<{
+    const rows = db.prepare(ROWS_BY_NAME).all() as Array<{
       seq: number;
       topic: string;
       t: number;
@@ -299,7 +304,7 @@ describe('embedded log internals', () => {
     assert.equal(core.write({ segments: [packRows(written.slice(220))] }), 221);
     core.close();
     const db = new Database(file, { readonly: true });
-    const rows = db.prepare('SELECT seq, topic, publish_time AS t, attributes, data, ordering_key AS key FROM messages ORDER BY seq').all() as Array<{
+    const rows = db.prepare(ROWS_BY_NAME).all() as Array<{
       seq: number;
       topic: string;
       t: number;
@@ -312,8 +317,63 @@ describe('embedded log internals', () => {
     rows.forEach((r, i) => {
       const w = written[i]!;
       assert.deepEqual({ seq: r.seq, topic: r.topic, t: r.t, attributes: r.attributes, data: r.data.toString(), key: r.key }, { seq: i + 1, topic: w.topic, t: w.publishTime, attributes: w.attributes, data: `p${i}`, key: '' }, `row ${i}`);
-      assert.equal(typeof r.topic, 'string', 'stored as text, as every other row');
     });
+  });
+
+  it('rows carry a short code for their topic, and a transaction that rolls back keeps none of the codes it made', () => {
+    const file = newFile();
+    const core = new LogWriterCore(file, 'NORMAL');
+    const rows = (topic: string, n: number, tag: string) =>
+      packRows(Array.from({ length: n }, (_, i) => ({ topic, publishTime: 1 + i, attributes: '[]', data: new TextEncoder().encode(`${tag}${i}`) })));
+    // A segment that names a topic but has no rows makes the transaction throw after the code was made.
+    assert.throws(() => core.write({ segments: [{ count: 0, topics: ['projects/p/topics/x'], attributes: [], buffer: new ArrayBuffer(0) }] }), /empty batch/);
+    core.write({ segments: [rows('projects/p/topics/y', 70, 'y')] });
+    core.write({ segments: [rows('projects/p/topics/x', 3, 'x')] });
+    core.close();
+    const db = new Database(file, { readonly: true });
+    assert.deepEqual(db.prepare('SELECT name, code FROM topic_codes ORDER BY code').all(), [
+      { name: 'projects/p/topics/y', code: '~1' },
+      { name: 'projects/p/topics/x', code: '~2' },
+    ]);
+    assert.deepEqual(db.prepare('SELECT topic, count(*) AS n FROM messages GROUP BY topic ORDER BY topic').all(), [
+      { topic: '~1', n: 70 },
+      { topic: '~2', n: 3 },
+    ]);
+    db.close();
+    const reader = EmbeddedLogReader.open(file);
+    assert.deepEqual(readAll(reader, 'projects/p/topics/x').map(text), ['x0', 'x1', 'x2']);
+    assert.equal(readAll(reader, 'projects/p/topics/y').length, 70);
+    assert.deepEqual(readAll(reader, 'projects/p/topics/none'), []);
+    reader.close();
+  });
+
+  it('a version 2 file is upgraded without rewriting a row: a topic with old rows keeps its name as its code, and reads see old and new rows in order', async () => {
+    const file = newFile();
+    const v2 = new Database(file);
+    v2.exec(`
+      CREATE TABLE messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, publish_time INTEGER NOT NULL, attributes TEXT NOT NULL, data BLOB NOT NULL, ordering_key TEXT NOT NULL DEFAULT '');
+      CREATE INDEX messages_topic_seq ON messages (topic, seq);
+      PRAGMA user_version = 2;
+    `);
+    const insert = v2.prepare('INSERT INTO messages (topic, publish_time, attributes, data, ordering_key) VALUES (?, ?, ?, ?, ?)');
+    for (let i = 0; i < 3; i++) insert.run('projects/p/topics/old', 10 + i, '["d"]', Buffer.from(`old${i}`), i === 1 ? 'k' : '');
+    v2.close();
+
+    const { sink, close } = openBoth(file, {});
+    await sink.append([msg('projects/p/topics/old', 'new0'), msg('projects/p/topics/fresh', 'f0'), msg('projects/p/topics/old', 'new1')]);
+    await close();
+
+    const db = new Database(file, { readonly: true });
+    assert.equal(db.pragma('user_version', { simple: true }), 3);
+    assert.deepEqual(db.prepare('SELECT name, code FROM topic_codes ORDER BY name').all(), [
+      { name: 'projects/p/topics/fresh', code: '~2' },
+      { name: 'projects/p/topics/old', code: 'projects/p/topics/old' },
+    ]);
+    db.close();
+    const reader = EmbeddedLogReader.open(file);
+    assert.deepEqual(readAll(reader, 'projects/p/topics/old').map(text), ['old0', 'old1', 'old2', 'new0', 'new1']);
+    assert.deepEqual(readAll(reader, 'projects/p/topics/fresh').map(text), ['f0']);
+    reader.close();
   });
 
   it('segments merged into one keep every row in order, with its topic, time, attributes, payload and ordering key', () => {

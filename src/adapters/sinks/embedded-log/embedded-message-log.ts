@@ -16,17 +16,17 @@ const closedError = (): ApiError => new ApiError('UNAVAILABLE', 'The event log r
  * networked log (the port's reason to be async) will answer the same calls later.
  */
 export class EmbeddedMessageLog implements MessageLog {
-  private readonly page: Database.Statement<[string, number, number], PsMessageRow>;
-  private readonly before: Database.Statement<[string, number], number>;
-  private readonly countAfter: Database.Statement<[string, number], number>;
+  private readonly page: Database.Statement<[{ topic: string; after: number; limit: number }], PsMessageRow>;
+  private readonly before: Database.Statement<[{ topic: string; time: number }], number>;
+  private readonly countAfter: Database.Statement<[{ topic: string; after: number }], number>;
 
   private constructor(
     private readonly db: Database.Database,
     private readonly reader: EmbeddedLogReader,
   ) {
     this.page = db.prepare(SELECT_PS_PAGE_SQL);
-    this.before = db.prepare<[string, number], number>(SEQ_BEFORE_SQL).pluck();
-    this.countAfter = db.prepare<[string, number], number>(COUNT_AFTER_SQL).pluck();
+    this.before = db.prepare<[{ topic: string; time: number }], number>(SEQ_BEFORE_SQL).pluck();
+    this.countAfter = db.prepare<[{ topic: string; after: number }], number>(COUNT_AFTER_SQL).pluck();
   }
 
   /** `commits` is the EmbeddedLogSink writing the file; without it `watch` listeners are never called. */
@@ -43,7 +43,7 @@ export class EmbeddedMessageLog implements MessageLog {
   async read(topic: string, afterSeq: number, limit: number): Promise<PsMessage[]> {
     if (!this.db.open) throw closedError();
     // SQLite reads LIMIT -1 as "no limit": never let a bad caller turn a page into the whole log.
-    const rows = this.page.all(topic, afterSeq, Math.max(1, Math.floor(limit)));
+    const rows = this.page.all({ topic, after: afterSeq, limit: Math.max(1, Math.floor(limit)) });
     return rows.map(
       (r): PsMessage => ({
         seq: r.seq,
@@ -59,12 +59,12 @@ export class EmbeddedMessageLog implements MessageLog {
 
   async seqBefore(topic: string, time: number): Promise<number> {
     if (!this.db.open) throw closedError();
-    return this.before.get(topic, time) ?? 0;
+    return this.before.get({ topic, time }) ?? 0;
   }
 
   async count(topic: string, afterSeq: number): Promise<number> {
     if (!this.db.open) throw closedError();
-    return this.countAfter.get(topic, afterSeq) ?? 0;
+    return this.countAfter.get({ topic, after: afterSeq }) ?? 0;
   }
 
   /** One seq space for every topic: the topic does not matter. */

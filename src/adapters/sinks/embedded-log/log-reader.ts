@@ -45,7 +45,7 @@ export interface EventLogSource {
  * without blocking it, and it sees every transaction that committed before the read began.
  */
 export class EmbeddedLogReader implements EventLogSource {
-  private readonly page: Database.Statement<[string, number, number], MessageRow>;
+  private readonly page: Database.Statement<[{ topic: string; after: number; limit: number }], MessageRow>;
   private readonly head: Database.Statement<[], { seq: number }>;
   private readonly watchers = new TopicWatchers();
   private readonly unsubscribe: () => void;
@@ -67,7 +67,7 @@ export class EmbeddedLogReader implements EventLogSource {
   read(topic: string, afterSeq: number, limit: number): LogPage {
     if (!this.db.open) throw new ApiError('UNAVAILABLE', 'The event log reader is closed.');
     // SQLite reads LIMIT -1 as "no limit": never let a bad caller turn a page into the whole log.
-    const rows = this.page.all(topic, afterSeq, Math.max(1, Math.floor(limit)));
+    const rows = this.page.all({ topic, after: afterSeq, limit: Math.max(1, Math.floor(limit)) });
     const messages = rows.map(
       (r): LogMessage => ({
         messageId: String(r.seq),

@@ -9,11 +9,18 @@ import { ApiError, isApiError } from '../../../domain/errors.js';
  * a number that later names a different message.
  *
  * Version 2 added `ordering_key` (Pub/Sub ordering keys of API Publish; '' for device messages).
+ *
+ * Version 3 stores a short code in `topic` instead of the topic's name ("~1", "~2", …, from
+ * `topic_codes`): the name, some 50 bytes, was written twice per row (the row and the (topic, seq)
+ * index), and the log's rows are written twice more by the WAL and its checkpoint. Rows written
+ * before version 3 keep their names: a topic that has such rows takes its name as its code, so
+ * each topic has one code in every row, and upgrading rewrites nothing. A name without a code has
+ * only such rows, so readers look a name up as its code or, lacking one, as itself.
  */
 
 export type Synchronous = 'FULL' | 'NORMAL';
 
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
 /** Version 1's table; a new file is created as one and brought up to date like an old one. */
 const SCHEMA_V1 = `
@@ -32,6 +39,21 @@ const SCHEMA_V1 = `
  * large existing log is rewritten, and the old rows read back with no ordering key.
  */
 const ADD_ORDERING_KEY = "ALTER TABLE messages ADD COLUMN ordering_key TEXT NOT NULL DEFAULT ''";
+
+/** v2 -> v3 (and every new file): the codes of the topics written since. */
+const TOPIC_CODES = 'CREATE TABLE IF NOT EXISTS topic_codes (name TEXT PRIMARY KEY, code TEXT NOT NULL UNIQUE) WITHOUT ROWID';
+
+/** Prefix of a generated code: topic names are resource names ("projects/…"), so none starts with it. */
+export const CODE_PREFIX = '~';
+export const TOPIC_CODE_SQL = 'SELECT code FROM topic_codes WHERE name = ?';
+export const CODE_TAKEN_SQL = 'SELECT 1 FROM topic_codes WHERE code = ?';
+export const CODE_COUNT_SQL = 'SELECT count(*) FROM topic_codes';
+/** Whether a name has rows from before version 3 (under the name itself): one index probe. */
+export const LEGACY_ROWS_SQL = 'SELECT 1 FROM messages WHERE topic = ? LIMIT 1';
+export const ADD_CODE_SQL = 'INSERT INTO topic_codes (name, code) VALUES (?, ?)';
+
+/** The rows of the topic named @topic: its code, or its name for a topic with rows from before version 3 only. */
+const OF_TOPIC = 'topic = coalesce((SELECT code FROM topic_codes WHERE name = @topic), @topic)';
 
 export const INSERT_SQL = 'INSERT INTO messages (topic, publish_time, attributes, data, ordering_key) VALUES (?, ?, ?, ?, ?)';
 
@@ -55,19 +77,17 @@ export const LAST_SEQ_SQL = 'SELECT max(seq) AS seq FROM messages WHERE seq > ?'
 /** A seq range is a rowid range scan, so one statement never visits more than a chunk of rows. */
 export const DELETE_RANGE_SQL = 'DELETE FROM messages WHERE seq > ? AND seq <= ? AND publish_time < ?';
 
-export const SELECT_PAGE_SQL =
-  'SELECT seq, publish_time, attributes, data FROM messages WHERE topic = ? AND seq > ? ORDER BY seq LIMIT ?';
+export const SELECT_PAGE_SQL = `SELECT seq, publish_time, attributes, data FROM messages WHERE ${OF_TOPIC} AND seq > @after ORDER BY seq LIMIT @limit`;
 /** The Pub/Sub read side's page: SELECT_PAGE_SQL plus the ordering key. */
-export const SELECT_PS_PAGE_SQL =
-  'SELECT seq, publish_time, attributes, data, ordering_key FROM messages WHERE topic = ? AND seq > ? ORDER BY seq LIMIT ?';
+export const SELECT_PS_PAGE_SQL = `SELECT seq, publish_time, attributes, data, ordering_key FROM messages WHERE ${OF_TOPIC} AND seq > @after ORDER BY seq LIMIT @limit`;
 /**
  * Walks the topic's index from its newest row back to the first one published before the time:
  * a seek to a recent time (the usual one) reads a few rows, and no publish_time index has to be
  * maintained on the telemetry hot path for this rare call. Log order decides (C-PS-SEEK-TIME).
  */
 /** Counted on the (topic, seq) index alone: no row is read. */
-export const COUNT_AFTER_SQL = 'SELECT count(*) FROM messages WHERE topic = ? AND seq > ?';
-export const SEQ_BEFORE_SQL = 'SELECT seq FROM messages WHERE topic = ? AND publish_time < ? ORDER BY seq DESC LIMIT 1';
+export const COUNT_AFTER_SQL = `SELECT count(*) FROM messages WHERE ${OF_TOPIC} AND seq > @after`;
+export const SEQ_BEFORE_SQL = `SELECT seq FROM messages WHERE ${OF_TOPIC} AND publish_time < @time ORDER BY seq DESC LIMIT 1`;
 /** The high-water mark survives deletions (sqlite_sequence), unlike max(seq). */
 export const HEAD_SQL = "SELECT seq FROM sqlite_sequence WHERE name = 'messages'";
 
@@ -102,6 +122,7 @@ export function openWriterDb(path: string, synchronous: Synchronous): Database.D
       // The column, not user_version, decides: a file is upgraded exactly once whatever its history.
       const columns = db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('messages')").all();
       if (!columns.some((c) => c.name === 'ordering_key')) db.exec(ADD_ORDERING_KEY);
+      db.exec(TOPIC_CODES);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
     return db;

@@ -1,14 +1,20 @@
 import type Database from 'better-sqlite3';
 import { columnsOf, indexIn, TelemetryPacker } from '../../../services/telemetry-packer.js';
 import {
+  ADD_CODE_SQL,
   CHUNK_END_SQL,
+  CODE_COUNT_SQL,
+  CODE_PREFIX,
+  CODE_TAKEN_SQL,
   DELETE_RANGE_SQL,
   INSERT_SQL,
   insertRowsSql,
   insertTopicRowsSql,
   LAST_SEQ_SQL,
+  LEGACY_ROWS_SQL,
   openWriterDb,
   sqliteCode,
+  TOPIC_CODE_SQL,
   translateWriteError,
   type Synchronous,
 } from './log-schema.js';
@@ -144,6 +150,15 @@ export class LogWriterCore {
   private readonly chunkEnd: Database.Statement<[number, number], { seq: number }>;
   private readonly lastSeq: Database.Statement<[number], { seq: number | null }>;
   private readonly deleteRange: Database.Statement<[number, number, number]>;
+  private readonly topicCode: Database.Statement<[string], string>;
+  private readonly codeTaken: Database.Statement<[string], number>;
+  private readonly codeCount: Database.Statement<[], number>;
+  private readonly legacyRows: Database.Statement<[string], number>;
+  private readonly addCode: Database.Statement<[string, string]>;
+  /** Topic name to the code its rows carry (log-schema.ts, version 3): committed codes only. */
+  private readonly codes = new Map<string, string>();
+  /** Codes the running transaction added: kept only once it commits. */
+  private readonly added = new Map<string, string>();
   private readonly writeTx: (batch: WriteBatch) => number;
 
   constructor(path: string, synchronous: Synchronous) {
@@ -154,6 +169,11 @@ export class LogWriterCore {
     this.chunkEnd = this.db.prepare(CHUNK_END_SQL);
     this.lastSeq = this.db.prepare(LAST_SEQ_SQL);
     this.deleteRange = this.db.prepare(DELETE_RANGE_SQL);
+    this.topicCode = this.db.prepare<[string], string>(TOPIC_CODE_SQL).pluck();
+    this.codeTaken = this.db.prepare<[string], number>(CODE_TAKEN_SQL).pluck();
+    this.codeCount = this.db.prepare<[], number>(CODE_COUNT_SQL).pluck();
+    this.legacyRows = this.db.prepare<[string], number>(LEGACY_ROWS_SQL).pluck();
+    this.addCode = this.db.prepare(ADD_CODE_SQL);
     // IMMEDIATE: the write lock is taken at BEGIN, so a contending process fails the whole batch
     // up front (after busy_timeout) rather than midway.
     this.writeTx = this.db.transaction((batch: WriteBatch): number => {
@@ -162,7 +182,8 @@ export class LogWriterCore {
       let rows = 0;
       for (const segment of batch.segments) {
         const { publishTimes, ends, topicIndex, attributesIndex, bytes } = columnsOf(segment);
-        const { topics, attributes, orderingKeys } = segment;
+        const { attributes, orderingKeys } = segment;
+        const topics = segment.topics.map((name) => this.codeOf(name));
         let start = 0;
         let i = 0;
         const oneTopic = topics.length === 1 && orderingKeys === undefined;
@@ -214,7 +235,33 @@ export class LogWriterCore {
   }
 
   write(batch: WriteBatch): number {
-    return this.writeTx(batch);
+    try {
+      const first = this.writeTx(batch);
+      for (const [name, code] of this.added) this.codes.set(name, code);
+      return first;
+    } finally {
+      this.added.clear();
+    }
+  }
+
+  /** The code of a topic's rows; a topic new to the file gets one inside the running transaction. */
+  private codeOf(name: string): string {
+    const known = this.codes.get(name) ?? this.added.get(name);
+    if (known !== undefined) return known;
+    let code = this.topicCode.get(name);
+    if (code === undefined) {
+      if (this.legacyRows.get(name) !== undefined) code = name;
+      else {
+        let n = this.codeCount.get()! + 1;
+        while (this.codeTaken.get(`${CODE_PREFIX}${n.toString(36)}`) !== undefined) n++;
+        code = `${CODE_PREFIX}${n.toString(36)}`;
+      }
+      this.addCode.run(name, code);
+      this.added.set(name, code);
+      return code;
+    }
+    this.codes.set(name, code);
+    return code;
   }
 
   pruneStep(afterSeq: number, cutoffMs: number, chunk: number): PruneStep {
