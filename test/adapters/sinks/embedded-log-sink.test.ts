@@ -22,8 +22,18 @@ const newFile = (): string => path.join(dir, `events-${++files}.db`);
 const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'durability-child.js');
 const text = (m: LogMessage): string => new TextDecoder().decode(m.data);
 /** Every row as stored, its topic code turned back into the name (log-schema.ts, version 3). */
-const ROWS_BY_NAME =
-  'SELECT seq, coalesce(c.name, m.topic) AS topic, publish_time AS t, attributes, data, ordering_key AS key FROM messages m LEFT JOIN topic_codes c ON c.code = m.topic ORDER BY seq';
+function storedRows(file: string): Array<{ seq: number; topic: string; t: number; attributes: string; data: Buffer; key: string }> {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db
+      .prepare(
+        'SELECT seq, coalesce(c.name, m.topic) AS topic, publish_time AS t, attributes, data, ordering_key AS key FROM messages m LEFT JOIN topic_codes c ON c.code = m.topic ORDER BY seq',
+      )
+      .all() as ReturnType<typeof storedRows>;
+  } finally {
+    db.close();
+  }
+}
 
 function readAll(reader: EmbeddedLogReader, topic: string): LogMessage[] {
   const out: LogMessage[] = [];
@@ -267,16 +277,7 @@ describe('embedded log internals', () => {
     assert.equal(first, 1);
     assert.equal(core.write({ segments: [segment(70, 265, false)] }), 266, 'the next batch continues the seqs');
     core.close();
-    const db = new Database(file, { readonly: true });
-    const rows = db.prepare(ROWS_BY_NAME).all() as Array<{
-      seq: number;
-      topic: string;
-      t: number;
-      attributes: string;
-      data: Buffer;
-      key: string;
-    }>;
-    db.close();
+    const rows = storedRows(file);
     assert.equal(rows.length, 335);
     rows.forEach((r, i) => {
       assert.equal(r.seq, i + 1);
@@ -303,16 +304,7 @@ describe('embedded log internals', () => {
     assert.equal(core.write({ segments: [packRows(written.slice(0, 150)), packRows(written.slice(150, 220))] }), 1);
     assert.equal(core.write({ segments: [packRows(written.slice(220))] }), 221);
     core.close();
-    const db = new Database(file, { readonly: true });
-    const rows = db.prepare(ROWS_BY_NAME).all() as Array<{
-      seq: number;
-      topic: string;
-      t: number;
-      attributes: string;
-      data: Buffer;
-      key: string;
-    }>;
-    db.close();
+    const rows = storedRows(file);
     assert.equal(rows.length, written.length);
     rows.forEach((r, i) => {
       const w = written[i]!;
