@@ -80,13 +80,13 @@ export const DELETE_RANGE_SQL = 'DELETE FROM messages WHERE seq > ? AND seq <= ?
 export const SELECT_PAGE_SQL = `SELECT seq, publish_time, attributes, data FROM messages WHERE ${OF_TOPIC} AND seq > @after ORDER BY seq LIMIT @limit`;
 /** The Pub/Sub read side's page: SELECT_PAGE_SQL plus the ordering key. */
 export const SELECT_PS_PAGE_SQL = `SELECT seq, publish_time, attributes, data, ordering_key FROM messages WHERE ${OF_TOPIC} AND seq > @after ORDER BY seq LIMIT @limit`;
+/** Counted on the (topic, seq) index alone: no row is read. */
+export const COUNT_AFTER_SQL = `SELECT count(*) FROM messages WHERE ${OF_TOPIC} AND seq > @after`;
 /**
  * Walks the topic's index from its newest row back to the first one published before the time:
  * a seek to a recent time (the usual one) reads a few rows, and no publish_time index has to be
  * maintained on the telemetry hot path for this rare call. Log order decides (C-PS-SEEK-TIME).
  */
-/** Counted on the (topic, seq) index alone: no row is read. */
-export const COUNT_AFTER_SQL = `SELECT count(*) FROM messages WHERE ${OF_TOPIC} AND seq > @after`;
 export const SEQ_BEFORE_SQL = `SELECT seq FROM messages WHERE ${OF_TOPIC} AND publish_time < @time ORDER BY seq DESC LIMIT 1`;
 /** The high-water mark survives deletions (sqlite_sequence), unlike max(seq). */
 export const HEAD_SQL = "SELECT seq FROM sqlite_sequence WHERE name = 'messages'";
