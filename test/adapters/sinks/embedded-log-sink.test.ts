@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { EmbeddedLogSink, type EmbeddedLogOptions } from '../../../src/adapters/sinks/embedded-log/embedded-log-sink.js';
 import { decodeAttributes, encodeAttributes } from '../../../src/adapters/sinks/embedded-log/log-schema.js';
+import { EmbeddedMessageLog } from '../../../src/adapters/sinks/embedded-log/embedded-message-log.js';
 import { EmbeddedLogReader, type LogMessage } from '../../../src/adapters/sinks/embedded-log/log-reader.js';
 import { LogWriterCore, mergeSegments, packRows, type PackedRows } from '../../../src/adapters/sinks/embedded-log/log-writer.js';
 import { isApiError } from '../../../src/domain/errors.js';
@@ -366,6 +367,24 @@ describe('embedded log internals', () => {
     assert.deepEqual(readAll(reader, 'projects/p/topics/old').map(text), ['old0', 'old1', 'old2', 'new0', 'new1']);
     assert.deepEqual(readAll(reader, 'projects/p/topics/fresh').map(text), ['f0']);
     reader.close();
+    // The Pub/Sub read side: pages with ordering keys, counts and seeks by time, across the upgrade.
+    const log = EmbeddedMessageLog.open(file);
+    const read = await log.read('projects/p/topics/old', 0, 10);
+    assert.deepEqual(
+      read.map((m) => [m.seq, new TextDecoder().decode(m.data), m.orderingKey]),
+      [
+        [1, 'old0', ''],
+        [2, 'old1', 'k'],
+        [3, 'old2', ''],
+        [4, 'new0', ''],
+        [6, 'new1', ''],
+      ],
+    );
+    assert.equal(await log.count('projects/p/topics/old', 2), 3);
+    assert.equal(await log.count('projects/p/topics/fresh', 0), 1);
+    assert.equal(await log.seqBefore('projects/p/topics/old', 12), 2, 'the last old row published before 12');
+    assert.equal(await log.seqBefore('projects/p/topics/fresh', 12), 0);
+    log.close();
   });
 
   it('segments merged into one keep every row in order, with its topic, time, attributes, payload and ordering key', () => {
