@@ -14,7 +14,9 @@
  * BENCH_FLOOD_PER_KIND (default 1,200 sockets of each of the 5 kinds) changes the size.
  * BENCH_FLOOD_SERVER_ARGS (space-separated) adds server flags, to compare settings.
  * BENCH_HEAP_DIR=dir: the server writes a heap snapshot there when idle and after the last
- * round's later readings, and what the second holds more than the first is printed.
+ * round's later readings, and what the second holds more than the first is printed. Writing a
+ * snapshot stalls the server and leaves its RSS far higher (128 -> 309 MiB in one run): the
+ * latency and RSS figures of such a run are not comparable with others.
  */
 import { fork } from 'node:child_process';
 import { readdirSync } from 'node:fs';
