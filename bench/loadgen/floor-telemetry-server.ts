@@ -13,7 +13,7 @@
  * as one JSON line; SIGTERM closes everything and removes `dir`. The bench's GC hook may be
  * preloaded.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,8 +60,42 @@ function openDb(path: string): Database.Database {
   return db;
 }
 
+/**
+ * BENCH_FLOOR_STORE, an experiment only (the default is the SQLite floor above):
+ * - `file`: each batch is appended to a flat file in one write and fdatasync'd, no SQLite. What a
+ *   log that writes every message once (no WAL, no checkpoint copying it again) would leave of
+ *   the PUBACK tail on this disk; such a log could not serve readers by topic as it is.
+ * - `journal`: the same flat file is the commit (PUBACK after its fdatasync), and the batch then
+ *   goes into SQLite with synchronous=OFF, as a log keeping a journal in front of its database
+ *   would do. A crash would replay the journal; the floor does not.
+ */
+function runFileWriter(path: string, then?: (b: Batch) => void): void {
+  const fd = openSync(`${path}.seg`, 'a');
+  parentPort!.on('message', (b: Batch) => {
+    // Per row: payload length, sender, publish time; then the payloads, in one buffer.
+    const out = Buffer.allocUnsafe(16 * b.count + b.bytes.length);
+    let at = 0;
+    let start = 0;
+    for (let i = 0; i < b.count; i++) {
+      const end = b.ends[i]!;
+      out.writeUInt32LE(end - start, at);
+      out.writeInt32LE(b.senders[i]!, at + 4);
+      out.writeDoubleLE(b.publishTime, at + 8);
+      out.set(b.bytes.subarray(start, end), at + 16);
+      at += 16 + end - start;
+      start = end;
+    }
+    writeSync(fd, out, 0, at);
+    fdatasyncSync(fd);
+    parentPort!.postMessage(b.count);
+    then?.(b);
+  });
+}
+
 function runWriter({ path }: { path: string }): void {
+  if (process.env.BENCH_FLOOR_STORE === 'file') return runFileWriter(path);
   const db = openDb(path);
+  if (process.env.BENCH_FLOOR_STORE === 'journal') db.pragma('synchronous = OFF');
   const rowSql = '(?, ?, ?, ?)';
   const insertChunk = db.prepare(`INSERT INTO messages (topic, publish_time, sender, data) VALUES ${Array.from({ length: CHUNK_ROWS }, () => rowSql).join(', ')}`);
   const insertOne = db.prepare(`INSERT INTO messages (topic, publish_time, sender, data) VALUES ${rowSql}`);
@@ -86,6 +120,7 @@ function runWriter({ path }: { path: string }): void {
       start = end;
     }
   }).immediate;
+  if (process.env.BENCH_FLOOR_STORE === 'journal') return runFileWriter(path, write);
   parentPort!.on('message', (b: Batch) => {
     write(b);
     parentPort!.postMessage(b.count);
