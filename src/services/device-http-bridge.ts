@@ -159,7 +159,7 @@ export class DeviceHttpBridge {
     );
     await new Promise<void>((resolve, reject) => {
       const target: StoredTarget = {
-        stored: (_token, error) => (error === undefined ? resolve() : reject(storeFailed(error))),
+        stored: (_tokens, _from, _to, error) => (error === undefined ? resolve() : reject(storeFailed(error))),
       };
       this.deps.ingress.submitEvent(device.numId, topic!, attributes, request.data, now, target, 0);
     });

@@ -3,9 +3,13 @@ import type { ActivityRecorder } from './activity-recorder.js';
 import type { Sink, SinkMessage, Store } from './ports.js';
 import { TelemetryPacker } from './telemetry-packer.js';
 
-/** Told when a submitted message is durably stored (error undefined) or could not be. */
+/**
+ * Told when submitted messages are durably stored (error undefined) or could not be: those whose
+ * tokens are `tokens[from..to)`, in the order submitted. One call per run of a target's messages
+ * in a commit, not one per message.
+ */
 export interface StoredTarget {
-  stored(token: number, error: unknown): void;
+  stored(tokens: readonly number[], from: number, to: number, error: unknown): void;
 }
 
 /** Latency observations, for metrics: seconds, and how many messages the value stands for. */
@@ -43,11 +47,9 @@ export class DeviceIngress {
   /** With a sink that takes packed batches, the messages go straight into one (telemetry-packer.ts). */
   private readonly packer: TelemetryPacker | undefined;
   private batch: SinkMessage[] = [];
-  private topicList: string[] = [];
-  private times: number[] = [];
-  private targets: StoredTarget[] = [];
+  /** Every message's token; the rest is kept per run of one target's messages to one topic. */
   private tokens: number[] = [];
-  private numIds: string[] = [];
+  private runs: Runs = newRuns();
   private scheduled = false;
   private batchStart = 0;
   private readonly flush = (): void => this.flushBatch();
@@ -81,11 +83,21 @@ export class DeviceIngress {
   ): void {
     if (this.packer !== undefined) this.packer.add(topic, attributes, data, at);
     else this.batch.push({ topic, attributes, data, publishTime: at });
-    this.topicList.push(topic);
-    this.times.push(at);
-    this.targets.push(target);
     this.tokens.push(token);
-    this.numIds.push(numId);
+    const runs = this.runs;
+    const last = runs.targets.length - 1;
+    // A socket read brings a run of one device's messages to one topic, in time order: the run
+    // keeps its latest time, and the commit is told per run.
+    if (last >= 0 && runs.targets[last] === target && runs.numIds[last] === numId && runs.topics[last] === topic) {
+      runs.times[last] = at;
+      runs.ends[last] = this.tokens.length;
+    } else {
+      runs.targets.push(target);
+      runs.numIds.push(numId);
+      runs.topics.push(topic);
+      runs.times.push(at);
+      runs.ends.push(this.tokens.length);
+    }
     if (!this.scheduled) {
       this.scheduled = true;
       this.batchStart = performance.now();
@@ -94,12 +106,9 @@ export class DeviceIngress {
   }
 
   private flushBatch(): void {
-    const committed: Committed = { topics: this.topicList, times: this.times, targets: this.targets, tokens: this.tokens, numIds: this.numIds, start: this.batchStart };
-    this.topicList = [];
-    this.times = [];
-    this.targets = [];
+    const committed: Committed = { runs: this.runs, tokens: this.tokens, start: this.batchStart };
+    this.runs = newRuns();
     this.tokens = [];
-    this.numIds = [];
     this.scheduled = false;
     let appended: Promise<unknown>;
     if (this.packer !== undefined) {
@@ -111,27 +120,29 @@ export class DeviceIngress {
     // One promise and two closures per batch (a socket read's worth of messages), none per message.
     appended.then(
       () => this.onCommitted(committed),
-      (err: unknown) => {
-        for (let i = 0; i < committed.targets.length; i++) notify(committed.targets[i]!, committed.tokens[i]!, err ?? new Error('sink append failed'));
-      },
+      (err: unknown) => this.notifyAll(committed, err ?? new Error('sink append failed')),
     );
   }
 
   private onCommitted(c: Committed): void {
-    const n = c.targets.length;
-    this.observer.committed((performance.now() - c.start) / 1000, n);
-    for (let i = 0; i < n; i++) {
-      // A socket read brings a run of one device's messages, in time order: the run's last one
-      // carries the device's latest time, so one note per run instead of one per message.
-      if (c.numIds[i] !== c.numIds[i + 1]) this.activity.event(c.numIds[i]!, c.times[i]!);
-      notify(c.targets[i]!, c.tokens[i]!, undefined);
-    }
-    this.checkTopics(c.topics, c.times, c.numIds);
+    this.observer.committed((performance.now() - c.start) / 1000, c.tokens.length);
+    const { numIds, times } = c.runs;
+    for (let r = 0; r < numIds.length; r++) if (numIds[r] !== numIds[r + 1]) this.activity.event(numIds[r]!, times[r]!);
+    this.notifyAll(c, undefined);
+    this.checkTopics(c.runs.topics, times, numIds);
     // The sinks' drain fires below half their bound, for everyone at once. Waiting for it alone
     // starved devices: the ones parked at the bound stayed parked while the others, never
     // parked, kept the queue between half and full (a quarter of 1,000 devices waited 5 s in the
     // MQTT bench). A commit that leaves the sink below its bound lets them all read again.
     if (this.waiting.size > 0 && !this.sink.saturated()) this.wakeWaiting();
+  }
+
+  private notifyAll(c: Committed, error: unknown): void {
+    const { targets, ends } = c.runs;
+    for (let r = 0, from = 0; r < targets.length; r++) {
+      notify(targets[r]!, c.tokens, from, ends[r]!, error);
+      from = ends[r]!;
+    }
   }
 
   private wakeWaiting(): void {
@@ -200,13 +211,24 @@ export class DeviceIngress {
 }
 
 
-/** A flushed batch, kept until its commit is reported. */
-interface Committed {
+/**
+ * Runs of consecutive messages from one target and device to one topic: run r holds the messages
+ * `ends[r-1] (0 for r = 0) .. ends[r]` and its last message's time.
+ */
+interface Runs {
+  targets: StoredTarget[];
+  numIds: string[];
   topics: string[];
   times: number[];
-  targets: StoredTarget[];
+  ends: number[];
+}
+
+const newRuns = (): Runs => ({ targets: [], numIds: [], topics: [], times: [], ends: [] });
+
+/** A flushed batch, kept until its commit is reported. */
+interface Committed {
+  runs: Runs;
   tokens: number[];
-  numIds: string[];
   start: number;
 }
 
@@ -214,9 +236,9 @@ interface Committed {
  * One target's failure must not leave the others of the batch waiting for ever, nor become an
  * unhandled rejection; targets log their own failures.
  */
-function notify(target: StoredTarget, token: number, error: unknown): void {
+function notify(target: StoredTarget, tokens: readonly number[], from: number, to: number, error: unknown): void {
   try {
-    target.stored(token, error);
+    target.stored(tokens, from, to, error);
   } catch {
     // see above
   }

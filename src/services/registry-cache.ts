@@ -34,10 +34,12 @@ export class RegistryCache {
   /**
    * The cached registry, without I/O (the per-message path); undefined when not cached. An old
    * entry is still returned, and reloaded in the background, so that no message waits on the store.
+   * `now` is the caller's reading of the clock, when it has one: a clock read per message costs
+   * more than the lookup.
    */
-  peek(name: string): Registry | undefined {
+  peek(name: string, now: number = this.clock.now()): Registry | undefined {
     const hit = this.byName.get(name);
-    if (hit && !hit.reloading && this.old(hit)) {
+    if (hit && !hit.reloading && now - hit.loadedAt >= this.maxAgeMs) {
       hit.reloading = true;
       this.load(name, parseRegistryName(name, 'name')).catch(() => {
         hit.reloading = false;

@@ -37,7 +37,7 @@ function heldSink(): Sink & { full: boolean; commit(): void; drain(): void } {
 
 /** Submits one event for `numId`; resolves once it is reported stored. */
 const submit = (ingress: DeviceIngress, numId: string): Promise<unknown> =>
-  new Promise((resolve) => ingress.submitEvent(numId, TOPIC, { deviceId: numId }, new Uint8Array([1]), 1, { stored: (_t, e) => resolve(e) }, 1));
+  new Promise((resolve) => ingress.submitEvent(numId, TOPIC, { deviceId: numId }, new Uint8Array([1]), 1, { stored: (_t, _f, _to, e) => resolve(e) }, 1));
 
 const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

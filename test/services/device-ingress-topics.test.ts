@@ -52,7 +52,7 @@ async function setup() {
 
 /** Submits one event and resolves once it is stored (what a PUBACK waits for). */
 const submit = (ingress: DeviceIngress, numId: string, topic: string, at: number): Promise<unknown> =>
-  new Promise((resolve) => ingress.submitEvent(numId, topic, { deviceId: 'dev-1' }, new Uint8Array([1]), at, { stored: (_t, e) => resolve(e) }, 1));
+  new Promise((resolve) => ingress.submitEvent(numId, topic, { deviceId: 'dev-1' }, new Uint8Array([1]), at, { stored: (_t, _f, _to, e) => resolve(e) }, 1));
 
 /** spec §8.3, docs/compat.md C-PS-AUTO-TOPICS: a missing topic is the device's error, not a lost PUBACK. */
 describe('DeviceIngress: messages routed to a missing Pub/Sub topic', { timeout: 10_000 }, () => {

@@ -62,8 +62,8 @@ export class SessionIo implements SessionPorts {
   submitState(numId: string, registry: Registry, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number, target: StoredTarget, token: number): void {
     // `stored` guards itself (a bug there closes its session), so neither callback can throw.
     this.services.ingress.state(numId, registry, attributes, data, at).then(
-      () => target.stored(token, undefined),
-      (err: unknown) => target.stored(token, err ?? new Error('state not stored')),
+      () => target.stored([token], 0, 1, undefined),
+      (err: unknown) => target.stored([token], 0, 1, err ?? new Error('state not stored')),
     );
   }
 

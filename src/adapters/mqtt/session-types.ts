@@ -129,11 +129,11 @@ export interface SessionPorts {
   /** Which device a gateway error names, by string ID: answered by `errorDeviceFound`. */
   requestErrorDevice(target: SessionInputs, registryKey: RegistryKey, deviceId: string): void;
   /**
-   * Telemetry into the ingress: `target.stored(token, …)` once it is durably committed or failed.
+   * Telemetry into the ingress: `target.stored(tokens, …)` once it is durably committed or failed.
    * The per-message path: no promise, closure or request object is made for it.
    */
   submitEvent(numId: string, topic: string, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number, target: StoredTarget, token: number): void;
-  /** A state report into the store (and, best effort, the sink): `target.stored(token, …)` likewise. */
+  /** A state report into the store (and, best effort, the sink): `target.stored(tokens, …)` likewise. */
   submitState(numId: string, registry: Registry, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number, target: StoredTarget, token: number): void;
   /** Best effort: a failure comes back only as `ioFailed('config-ack')`, for the log. */
   recordConfigAck(target: SessionInputs, numId: string, version: number, at: number): void;

@@ -434,9 +434,12 @@ export class MqttSession
     return undefined;
   }
 
-  /** The registry as currently known (the API may have changed routing since connect). */
+  /**
+   * The registry as currently known (the API may have changed routing since connect); the last
+   * packet's time stands for the clock.
+   */
   registryOf(slot: DeviceSlot): Registry {
-    const fresh = this.env.registries.peek(slot.registryName);
+    const fresh = this.env.registries.peek(slot.registryName, this.lastPacketAt);
     if (fresh) slot.registry = fresh;
     return slot.registry;
   }
@@ -473,21 +476,31 @@ export class MqttSession
   }
 
   /**
-   * StoredTarget: a message of this connection is committed (token = its packet ID for QoS 1,
-   * 0 for QoS 0) or failed. Only now may the PUBACK go out (spec §5.4).
+   * StoredTarget: messages of this connection are committed (token = the packet ID for QoS 1, 0
+   * for QoS 0) or failed. Only now may their PUBACKs go out (spec §5.4).
    */
-  stored(token: number, error: unknown): void {
-    this.contain('acknowledging a stored message', () => this.onStored(token, error));
+  stored(tokens: readonly number[], from: number, to: number, error: unknown): void {
+    // No closure per call (contain's): this runs for every run of messages a commit holds.
+    try {
+      this.onStored(tokens, from, to, error);
+    } catch (err) {
+      this.failed('acknowledging stored messages', err);
+    }
   }
 
-  private onStored(token: number, error: unknown): void {
-    this.inflight--;
+  private onStored(tokens: readonly number[], from: number, to: number, error: unknown): void {
+    this.inflight -= to - from;
     if (error !== undefined) {
       // Not stored: no PUBACK. Closing makes the client resend what it has not had acknowledged.
-      this.log.warn({ err: error }, 'a device message could not be stored');
+      this.log.warn({ err: error }, 'device messages could not be stored');
       return this.close('sink-failed');
     }
-    if (token !== 0 && this.phase === 'connected') this.transport.sendPuback(token);
+    if (this.phase === 'connected') {
+      for (let i = from; i < to; i++) {
+        const token = tokens[i]!;
+        if (token !== 0) this.transport.sendPuback(token);
+      }
+    }
     if (this.paused && !this.attaching && !this.env.ports.holdIfSaturated(this.resumeFromSink)) this.resumeReading();
   }
 

@@ -72,8 +72,8 @@ export class RecordingInputs implements SessionInputs {
   answerCrashed(error: unknown): void {
     this.record({ input: 'answerCrashed', error });
   }
-  stored(token: number, error: unknown): void {
-    this.record({ input: 'stored', token, error });
+  stored(tokens: readonly number[], from: number, to: number, error: unknown): void {
+    for (let i = from; i < to; i++) this.record({ input: 'stored', token: tokens[i]!, error });
   }
 }
 

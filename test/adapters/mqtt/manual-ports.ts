@@ -146,7 +146,7 @@ export class ManualPorts implements SessionPorts {
 
   /** Feeds a failure for a request taken with `take`: the store or verifier was unavailable. */
   fail(r: IoRequest, error: unknown = new Error('unavailable')): void {
-    if (r.kind === 'event' || r.kind === 'state') return r.target.stored(r.token, error);
+    if (r.kind === 'event' || r.kind === 'state') return r.target.stored([r.token], 0, 1, error);
     const { kind, target } = r;
     const key = KEYS[kind](r);
     answer(target, () => target.ioFailed(kind, key, error));
@@ -177,7 +177,7 @@ export class ManualPorts implements SessionPorts {
   commitNextEvent(): SinkMessage {
     const r = this.take('event');
     this.committed.push(r.message);
-    r.target.stored(r.token, undefined);
+    r.target.stored([r.token], 0, 1, undefined);
     return r.message;
   }
 
@@ -218,11 +218,11 @@ export class ManualPorts implements SessionPorts {
       case 'event':
         return () => {
           this.committed.push(r.message);
-          r.target.stored(r.token, undefined);
+          r.target.stored([r.token], 0, 1, undefined);
         };
       case 'state':
         await this.store.recordState(r.numId, { updateTime: r.message.publishTime, binaryData: r.message.data });
-        return () => r.target.stored(r.token, undefined);
+        return () => r.target.stored([r.token], 0, 1, undefined);
     }
   }
 }

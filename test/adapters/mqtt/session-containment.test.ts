@@ -92,7 +92,7 @@ describe('exceptions are contained at the connection', () => {
     h.io.commitNextEvent();
     assert.ok(transport.closes > 0);
     assert.deepEqual(h.metrics.reasons, ['internal-error']);
-    assert.deepEqual(errorsIn(log), ['bug while acknowledging a stored message; closing the connection']);
+    assert.deepEqual(errorsIn(log), ['bug while acknowledging stored messages; closing the connection']);
   });
 
   test("in another session's close during a takeover: the old connection still closes, the new one connects", async () => {

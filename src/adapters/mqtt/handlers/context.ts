@@ -88,7 +88,7 @@ export interface PublishContext extends HandlerContext {
   registryOf(slot: DeviceSlot): Registry;
   /** Counts a message in flight to the ingress, pausing reads when the window is full. */
   beginIngest(): void;
-  /** The answer is the session's `stored(token, …)`; token = packet ID for QoS 1, else 0. */
+  /** The answer is the session's `stored(tokens, …)`; a token is the packet ID for QoS 1, else 0. */
   submitEvent(numId: string, topic: string, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number, token: number): void;
   submitState(numId: string, registry: Registry, attributes: Readonly<Record<string, string>>, data: Uint8Array, at: number, token: number): void;
 }
