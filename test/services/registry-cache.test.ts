@@ -51,6 +51,24 @@ describe('RegistryCache', () => {
     assert.equal(cache.peek(registryName(k))?.logLevel, 'ERROR');
   });
 
+  it('peek ages entries by the time its caller read (the last packet), without reading the clock', async () => {
+    const k = regKey();
+    const { state, store } = fakeStore(makeRegistry(k, { logLevel: 'INFO' }));
+    let clockReads = 0;
+    const cache = new RegistryCache(store, { now: () => (clockReads++, 0) }, 1000);
+    await cache.get(k);
+    clockReads = 0;
+    state.current = makeRegistry(k, { logLevel: 'ERROR', revision: 2 });
+    assert.equal(cache.peek(registryName(k), 999)?.logLevel, 'INFO');
+    await settle();
+    assert.equal(state.reads, 1, 'younger than maxAge at the time given');
+    assert.equal(cache.peek(registryName(k), 1000)?.logLevel, 'INFO');
+    await settle();
+    assert.equal(state.reads, 2, 'old at the time given: reloaded in the background');
+    assert.equal(clockReads, 1, 'only the reload stamped its entry with the clock');
+    assert.equal(cache.peek(registryName(k), 1000)?.logLevel, 'ERROR');
+  });
+
   it('refresh drops a deleted registry', async () => {
     const k = regKey();
     const { state, store } = fakeStore(makeRegistry(k));
