@@ -1,5 +1,5 @@
 /**
- * Telemetry of one synchronous run (typically the packets of one socket read), packed column-wise
+ * Telemetry of one turn of the event loop (the packets of its socket reads), packed column-wise
  * into ONE ArrayBuffer, with the topics and attribute sets that repeat from message to message
  * kept once each in small tables: a sink that hands batches to another thread transfers the
  * buffer and clones a handful of strings, instead of cloning an object per message.
@@ -40,8 +40,9 @@ export function columnsOf(p: { readonly count: number; readonly buffer: ArrayBuf
 const SCAN_LIMIT = 16;
 
 /**
- * Where in a table `value` is; added at the end when absent. The tables are mostly tiny (one
- * device's topics per socket read) and a scan then beats hashing.
+ * Where in a table `value` is; added at the end when absent. A run of one device's messages finds
+ * it at `last`; the tables are mostly small (a turn's Pub/Sub topics), and below SCAN_LIMIT a scan
+ * beats hashing.
  */
 export function indexIn<T>(table: T[], index: Map<T, number> | undefined, value: T, last: number): number {
   if (last < table.length && table[last] === value) return last;
