@@ -132,6 +132,11 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
   if (sections.has('connect')) {
     print('connects per server CPU-second: what any Node server pays (bare TLS; TLS + CONNECT + JWT + device row) is measured beside both by `node dist/bench/connect-storm.js`.');
   }
+  if (sections.has('memory')) {
+    print(
+      `RSS per idle device: the target is set at 10,000 devices (BENCH_MQTT_CONNECTS=10000; ${s.connects} here); what a bare Node TLS server holds per idle socket is measured beside both by \`BENCH_RUNS=0 BENCH_IDLE_DEVICES=10000 node dist/bench/connect-storm.js\`.`,
+    );
+  }
   if (sections.has('latency')) {
     print('PUBACK latency against a Node server that only frames QoS 1 PUBLISHes, commits them to SQLite (synchronous=FULL) and acknowledges: `node dist/bench/durable-floor.js`.');
   }
