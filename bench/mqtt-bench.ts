@@ -138,7 +138,7 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
     );
   }
   if (sections.has('latency')) {
-    print('PUBACK latency against a Node server that only frames QoS 1 PUBLISHes, commits them to SQLite (synchronous=FULL) and acknowledges: `node dist/bench/durable-floor.js`.');
+    print('PUBACK latency against a Node server that only frames QoS 1 PUBLISHes, commits them to SQLite (synchronous=FULL) and acknowledges: `node dist/bench/durable-floor.js`; with BENCH_FLOOR_STORE=file, to a flat file that holds each message once.');
   }
   if (results.has('Mosquitto') && sections.has('config')) {
     print("config on Mosquitto: a backend client publishes QoS 1 to the device's config topic (no API, no store): not the same path, so no ratio.");
