@@ -96,6 +96,29 @@ describe('DeviceIngress: one call per run of a target’s messages', () => {
     ]);
   });
 
+  it('the reads of one turn of the event loop go to the sink in one append', async () => {
+    const sink = manualSink();
+    const store = new MemoryStore();
+    const ingress = new DeviceIngress(sink, store, new ActivityRecorder(store));
+    const calls: Call[] = [];
+    const data = new Uint8Array([1]);
+    // Two socket reads in one poll: each handler runs to its end, microtasks run in between.
+    ingress.submitEvent('1', T1, {}, data, 1, target('a', calls), 1);
+    await Promise.resolve();
+    ingress.submitEvent('2', T1, {}, data, 2, target('b', calls), 2);
+    await settled();
+    assert.deepEqual(
+      sink.appended.map((batch) => batch.length),
+      [2],
+    );
+    sink.settle();
+    await settled();
+    assert.deepEqual(calls, [
+      ['a', [1], undefined],
+      ['b', [2], undefined],
+    ]);
+  });
+
   it('a failed append tells every run its error, and a target that throws keeps the others told', async () => {
     const sink = manualSink();
     const store = new MemoryStore();
