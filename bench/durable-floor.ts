@@ -8,9 +8,9 @@
  * BENCH_RUNS runs (default 3, at most 10), each phase against every server in turn, the order
  * alternating; medians at the end. BENCH_TRANSPORTS=plain,tls (default both). BENCH_MOSQUITTO=0
  * leaves Mosquitto out, BENCH_BRIDGEHEAD=0 Bridgehead. BENCH_FLOOR_CHECKPOINTS=<pages> (an
- * experiment): the floor's WAL checkpoint threshold, 0 for none. BENCH_FLOOR_STORE=file|journal (an
- * experiment, floor-telemetry-server.ts): the floor commits to a flat file instead of SQLite, or to
- * a flat file in front of SQLite. BENCH_FLOOR_LOADS=latency,telemetry
+ * experiment): the floor's WAL checkpoint threshold, 0 for none. BENCH_FLOOR_STORE=file|journal|rollback
+ * (an experiment, floor-telemetry-server.ts): the floor commits to a flat file instead of SQLite, to
+ * a flat file in front of SQLite, or to SQLite with a rollback journal. BENCH_FLOOR_LOADS=latency,telemetry
  * (default latency): `telemetry` adds the telemetry rows of the MQTT bench (100 and 1,000 devices at
  * its window), whose msgs per server CPU-second tell how much of that target a durable Node server
  * can reach at all. The other BENCH_* settings of the MQTT bench (warm-up, duration) apply.
