@@ -16,7 +16,7 @@ import { findMosquitto, startMosquitto } from './loadgen/mosquitto.js';
 import { LoadGenerator } from './loadgen/pool.js';
 import { machineFacts } from './loadgen/proc.js';
 import { renderTable, type Results, type TargetName } from './loadgen/report.js';
-import { metricDefs, settingsFromEnv } from './loadgen/settings.js';
+import { idleDeviceCount, metricDefs, settingsFromEnv } from './loadgen/settings.js';
 import { BENIGN_STDERR, MQTT_SECTIONS, phasesFor, TargetRun, type MqttSection } from './loadgen/target-run.js';
 import type { BenchTarget } from './loadgen/target.js';
 
@@ -60,7 +60,7 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
       `load generator: ${s.loadgenWorkers} worker thread(s) in this process, sharing the cores with the server`,
   );
   print(
-    `load: ${s.connects} TLS connects (${s.connectConcurrency} in flight); telemetry QoS 1, ${s.payloadBytes}-byte payloads, window ${s.window} per connection, ` +
+    `load: ${s.connects} TLS connects (${s.connectConcurrency} in flight), ${idleDeviceCount(s)} idle TLS devices; telemetry QoS 1, ${s.payloadBytes}-byte payloads, window ${s.window} per connection, ` +
       `${s.warmupMs} ms warm-up + ${s.durationMs} ms measured (or ${s.maxMessages.toLocaleString('en-US')} acks); ` +
       `config: ${s.configSamples} updates over ${s.configDevices} devices, ${s.configConcurrency} in flight`,
   );
@@ -134,7 +134,7 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
   }
   if (sections.has('memory')) {
     print(
-      `RSS per idle device: the target is set at 10,000 devices (BENCH_MQTT_CONNECTS=10000; ${s.connects} here); what a bare Node TLS server holds per idle socket is measured beside both by \`BENCH_RUNS=0 BENCH_IDLE_DEVICES=10000 node dist/bench/connect-storm.js\`.`,
+      `RSS per idle device: the target is set at 10,000 devices (BENCH_MQTT_IDLE_DEVICES, ${idleDeviceCount(s)} here); what a bare Node TLS server holds per idle socket is measured beside both by \`BENCH_RUNS=0 BENCH_IDLE_DEVICES=10000 node dist/bench/connect-storm.js\`.`,
     );
   }
   if (sections.has('latency')) {

@@ -151,6 +151,17 @@ export class CpuMeter {
  * `threshold` cores over a 500 ms window. Returns the last reading (cores) so the caller can say
  * how busy the machine still was; null when /proc is not readable.
  */
+/** Waits until the server itself uses under `threshold` cores over half a second, or `maxMs` passed. */
+export async function waitForIdleServer(serverPid: number, maxMs: number, threshold = 0.1): Promise<number | null> {
+  const until = Date.now() + maxMs;
+  for (;;) {
+    const meter = new CpuMeter(serverPid);
+    await sleep(500);
+    const { server } = meter.read();
+    if (server === null || server < threshold || Date.now() >= until) return server;
+  }
+}
+
 export async function waitForQuiet(serverPid: number, maxMs: number, threshold = 0.15): Promise<number | null> {
   const until = Date.now() + maxMs;
   for (;;) {

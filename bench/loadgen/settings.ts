@@ -4,6 +4,8 @@ import type { MetricDef } from './report.js';
 /** Sizes and durations of the MQTT bench, from BENCH_MQTT_* environment variables. */
 export interface Settings {
   connects: number;
+  /** Idle TLS devices the memory row is measured with (the issue 13 target is set at 10,000): the connect storm's, then more. */
+  idleDevices: number;
   connectConcurrency: number;
   window: number;
   payloadBytes: number;
@@ -32,6 +34,7 @@ export function settingsFromEnv(): Settings {
     .filter((n) => Number.isSafeInteger(n) && n > 0 && n <= 10_000);
   return {
     connects: Math.min(envInt('BENCH_MQTT_CONNECTS', 1_000), 10_000),
+    idleDevices: Math.min(envInt('BENCH_MQTT_IDLE_DEVICES', 10_000), 10_000),
     connectConcurrency: envInt('BENCH_MQTT_CONNECT_CONCURRENCY', 50),
     window: Math.min(envInt('BENCH_MQTT_WINDOW', 32), 1_000),
     payloadBytes: 64,
@@ -47,6 +50,9 @@ export function settingsFromEnv(): Settings {
   };
 }
 
+/** Devices held idle for the memory row: at least the connect storm's. */
+export const idleDeviceCount = (s: Settings): number => Math.max(s.connects, s.idleDevices);
+
 /** The metrics, in table order. */
 export function metricDefs(s: Settings): MetricDef[] {
   const defs: MetricDef[] = [
@@ -56,7 +62,7 @@ export function metricDefs(s: Settings): MetricDef[] {
     { key: 'connect.RS256.perCpu', label: '  connects per server CPU-second (RS256)', unit: 'count', target: { kind: 'ratio-at-least', value: 0.6 } },
     { key: 'connect.p50', label: '  connect latency p50 (ES256)', unit: 'ms' },
     { key: 'connect.p99', label: '  connect latency p99 (ES256)', unit: 'ms' },
-    { key: 'memory', label: `server RSS per idle TLS device (${s.connects} devices)`, unit: 'kb', target: { kind: 'at-most', value: 20 } },
+    { key: 'memory', label: `server RSS per idle TLS device (${idleDeviceCount(s)} devices)`, unit: 'kb', target: { kind: 'at-most', value: 20 } },
     { key: 'memory.js', label: '  of which live JS heap', unit: 'kb', noRatio: true },
   ];
   for (const transport of ['tls', 'plain'] as const) {

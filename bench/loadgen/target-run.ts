@@ -5,9 +5,9 @@ import type { BenchFleet } from './devices.js';
 import { Histogram } from './histogram.js';
 import type { ConnectResult } from './jobs.js';
 import type { LoadGenerator } from './pool.js';
-import { CpuMeter, rssBytes, settledValue, waitForQuiet, type CpuShares } from './proc.js';
+import { CpuMeter, rssBytes, settledValue, waitForIdleServer, waitForQuiet, type CpuShares } from './proc.js';
 import type { Cell } from './report.js';
-import type { Settings } from './settings.js';
+import { idleDeviceCount, type Settings } from './settings.js';
 import type { BenchTarget, HeapStats } from './target.js';
 
 export const MQTT_SECTIONS = ['connect', 'memory', 'telemetry', 'telemetry-plain', 'latency', 'config'] as const;
@@ -60,9 +60,9 @@ export class TargetRun {
     this.say(`! ${text}`);
   }
 
-  private async connectGroup(group: string, dial: DialSpec, count: number, alg: 'ES256' | 'RS256', subscribeConfig = false): Promise<ConnectResult> {
+  private async connectGroup(group: string, dial: DialSpec, count: number, alg: 'ES256' | 'RS256', subscribeConfig = false, firstDevice = 1): Promise<ConnectResult> {
     this.checkpoint();
-    const logins = await this.fleet.logins(alg, count);
+    const logins = await this.fleet.logins(alg, count, firstDevice);
     const meter = new CpuMeter(this.target.pid);
     const result = await this.loadgen.connect({
       group,
@@ -137,6 +137,7 @@ export class TargetRun {
     const before = await this.memoryPoint();
     await this.quiet();
     const r = await this.connectGroup('storm-es', this.target.tls, n, 'ES256');
+    let stormOpen = true;
     const rate = (r.ok / r.elapsedMs) * 1000;
     this.say(`ES256 connects: ${r.ok} in ${r.elapsedMs.toFixed(0)} ms = ${rate.toFixed(0)}/s${this.cpuText()}`);
     const busy = this.checkQuiet('ES256 connects', this.lastCpu);
@@ -149,8 +150,13 @@ export class TargetRun {
       this.set('connect.p99', ms(h.quantile(0.99)));
     }
     if (sections.has('memory')) {
+      // The rest of the idle devices, after the storm's: the storm's rate stays the one measured
+      // over `connects`, and the memory row is read at the device count its target names.
+      const more = idleDeviceCount(this.s) - n;
+      const extra = more > 0 ? await this.connectGroup('idle-more', this.target.tls, more, 'ES256', false, n + 1) : undefined;
+      const idle = r.ok + (extra?.ok ?? 0);
       const after = await this.memoryPoint();
-      const per = (a: number, b: number): number | null => (r.ok > 0 ? (b - a) / r.ok / 1024 : null);
+      const per = (a: number, b: number): number | null => (idle > 0 ? (b - a) / idle / 1024 : null);
       const mib = (b: number): string => `${(b / 2 ** 20).toFixed(1)} MiB`;
       const b = before.heap;
       const a = after.heap;
@@ -158,7 +164,7 @@ export class TargetRun {
         b !== null && a !== null
           ? ` (V8 heap committed ${mib(b.heapTotal)} → ${mib(a.heapTotal)}, of it young generation ${mib(b.newSpace)} → ${mib(a.newSpace)}, live ${mib(b.heapUsed)} → ${mib(a.heapUsed)})`
           : '';
-      this.say(`RSS ${mib(before.rss)} → ${mib(after.rss)}${young} with ${r.ok} idle devices${after.settled && before.settled ? '' : ' (not settled)'}`);
+      this.say(`RSS ${mib(before.rss)} → ${mib(after.rss)}${young} with ${idle} idle devices${after.settled && before.settled ? '' : ' (not settled)'}`);
       const rssPer = per(before.value, after.value);
       const heapPer = before.heap !== null && after.heap !== null ? per(before.heap.heapUsed, after.heap.heapUsed) : null;
       if (rssPer !== null && heapPer !== null && rssPer < heapPer) {
@@ -169,8 +175,16 @@ export class TargetRun {
         this.set('memory', rssPer, after.settled && before.settled ? undefined : '(unsettled)');
       }
       if (heapPer !== null) this.set('memory.js', heapPer);
+      if (extra !== undefined) {
+        await this.closeGroup('idle-more');
+        await this.closeGroup('storm-es');
+        stormOpen = false;
+        // Thousands of sessions ending keep the server busy for a while: the phases after this
+        // one must not pay for it.
+        await waitForIdleServer(this.target.pid, 10_000);
+      }
     }
-    await this.closeGroup('storm-es');
+    if (stormOpen) await this.closeGroup('storm-es');
     if (sections.has('connect')) {
       await this.quiet();
       const rs = await this.connectGroup('storm-rs', this.target.tls, n, 'RS256');
@@ -284,7 +298,8 @@ export interface Phase {
 export function phasesFor(sections: Set<MqttSection>, s: Settings): Phase[] {
   const phases: Phase[] = [];
   const needed = Math.max(
-    sections.has('connect') || sections.has('memory') ? s.connects : 0,
+    sections.has('connect') ? s.connects : 0,
+    sections.has('memory') ? idleDeviceCount(s) : 0,
     sections.has('telemetry') || sections.has('telemetry-plain') ? Math.max(...s.deviceCounts) : 0,
     sections.has('latency') ? LATENCY_DEVICES : 0,
     sections.has('config') ? Math.max(s.configDevices, s.configConcurrency * 2) : 0,
