@@ -134,7 +134,7 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
   }
   if (sections.has('memory')) {
     print(
-      `RSS per idle device: the target is set at 10,000 devices (BENCH_MQTT_IDLE_DEVICES, ${idleDeviceCount(s)} here); what a bare Node TLS server holds per idle socket is measured beside both by \`BENCH_RUNS=0 BENCH_IDLE_DEVICES=10000 node dist/bench/connect-storm.js\`.`,
+      `RSS per idle device: the target is set at 10,000 devices (\`BENCH_MQTT_IDLE_DEVICES=10000 node dist/bench/mqtt-bench.js memory\`; ${idleDeviceCount(s)} here); what a bare Node TLS server holds per idle socket is measured beside both by \`BENCH_RUNS=0 BENCH_IDLE_DEVICES=10000 node dist/bench/connect-storm.js\`.`,
     );
   }
   if (sections.has('latency')) {
