@@ -28,7 +28,7 @@ const SECTIONS: readonly BenchSection[] = [registryBench, grpcBench, mqttBench, 
 /**
  * The whole run's budget; requests are aborted once it is spent, and the process ends soon after.
  * Every section bounds itself; this backstops a stuck run, and fits all of them (the MQTT bench
- * alone takes about 3 minutes, the flood bench 2.5).
+ * alone takes about 2 minutes, the flood bench 2.5, the cluster bench more).
  */
 const BUDGET_MS = 25 * 60_000;
 /** Grace after the budget for aborts and cleanup before the watchdog ends the process outright. */
