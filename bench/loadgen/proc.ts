@@ -151,23 +151,17 @@ export class CpuMeter {
  * `threshold` cores over a 500 ms window. Returns the last reading (cores) so the caller can say
  * how busy the machine still was; null when /proc is not readable.
  */
-/** Waits until the server itself uses under `threshold` cores over half a second, or `maxMs` passed. */
-export async function waitForIdleServer(serverPid: number, maxMs: number, threshold = 0.1): Promise<number | null> {
-  const until = Date.now() + maxMs;
-  for (;;) {
-    const meter = new CpuMeter(serverPid);
-    await sleep(500);
-    const { server } = meter.read();
-    if (server === null || server < threshold || Date.now() >= until) return server;
-  }
-}
+export const waitForQuiet = (serverPid: number, maxMs: number, threshold = 0.15): Promise<number | null> => waitForCpuBelow(serverPid, 'other', maxMs, threshold);
 
-export async function waitForQuiet(serverPid: number, maxMs: number, threshold = 0.15): Promise<number | null> {
+/** Waits (at most maxMs) until the server itself uses less than `threshold` cores over a 500 ms window. */
+export const waitForIdleServer = (serverPid: number, maxMs: number, threshold = 0.1): Promise<number | null> => waitForCpuBelow(serverPid, 'server', maxMs, threshold);
+
+async function waitForCpuBelow(serverPid: number, which: 'server' | 'other', maxMs: number, threshold: number): Promise<number | null> {
   const until = Date.now() + maxMs;
   for (;;) {
     const meter = new CpuMeter(serverPid);
     await sleep(500);
-    const { other } = meter.read();
-    if (other === null || other < threshold || Date.now() >= until) return other;
+    const cores = meter.read()[which];
+    if (cores === null || cores < threshold || Date.now() >= until) return cores;
   }
 }

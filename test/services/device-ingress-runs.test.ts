@@ -51,16 +51,20 @@ function target(name: string, calls: Call[], fail = false): StoredTarget {
 
 const settled = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+function setup() {
+  const sink = manualSink();
+  const store = new MemoryStore();
+  const activity = new RecordingActivity(store);
+  const ingress = new DeviceIngress(sink, store, activity);
+  const calls: Call[] = [];
+  return { sink, activity, ingress, calls, data: new Uint8Array([1]) };
+}
+
 describe('DeviceIngress: one call per run of a target’s messages', () => {
   it('tells each target its tokens in submission order, one call per run of one device and topic', async () => {
-    const sink = manualSink();
-    const store = new MemoryStore();
-    const activity = new RecordingActivity(store);
-    const ingress = new DeviceIngress(sink, store, activity);
-    const calls: Call[] = [];
+    const { sink, activity, ingress, calls, data } = setup();
     const a = target('a', calls);
     const b = target('b', calls);
-    const data = new Uint8Array([1]);
     // One synchronous run, as the packets of a socket read (a gateway's devices share its target).
     ingress.submitEvent('1', T1, {}, data, 10, a, 1);
     ingress.submitEvent('1', T1, {}, data, 11, a, 2);
@@ -97,11 +101,7 @@ describe('DeviceIngress: one call per run of a target’s messages', () => {
   });
 
   it('the reads of one turn of the event loop go to the sink in one append', async () => {
-    const sink = manualSink();
-    const store = new MemoryStore();
-    const ingress = new DeviceIngress(sink, store, new ActivityRecorder(store));
-    const calls: Call[] = [];
-    const data = new Uint8Array([1]);
+    const { sink, ingress, calls, data } = setup();
     // Two socket reads in one poll: each handler runs to its end, microtasks run in between.
     ingress.submitEvent('1', T1, {}, data, 1, target('a', calls), 1);
     await Promise.resolve();
@@ -120,11 +120,7 @@ describe('DeviceIngress: one call per run of a target’s messages', () => {
   });
 
   it('a failed append tells every run its error, and a target that throws keeps the others told', async () => {
-    const sink = manualSink();
-    const store = new MemoryStore();
-    const ingress = new DeviceIngress(sink, store, new ActivityRecorder(store));
-    const calls: Call[] = [];
-    const data = new Uint8Array([1]);
+    const { sink, ingress, calls, data } = setup();
     ingress.submitEvent('1', T1, {}, data, 1, target('a', calls, true), 5);
     ingress.submitEvent('2', T1, {}, data, 2, target('b', calls), 6);
     ingress.submitEvent('2', T1, {}, data, 3, target('b', calls), 9);
