@@ -39,7 +39,7 @@ export class RegistryCache {
    */
   peek(name: string, now: number = this.clock.now()): Registry | undefined {
     const hit = this.byName.get(name);
-    if (hit && !hit.reloading && now - hit.loadedAt >= this.maxAgeMs) {
+    if (hit && !hit.reloading && this.old(hit, now)) {
       hit.reloading = true;
       this.load(name, parseRegistryName(name, 'name')).catch(() => {
         hit.reloading = false;
@@ -58,8 +58,8 @@ export class RegistryCache {
     await this.load(name, parseRegistryName(name, 'name'));
   }
 
-  private old(e: Entry): boolean {
-    return this.clock.now() - e.loadedAt >= this.maxAgeMs;
+  private old(e: Entry, now = this.clock.now()): boolean {
+    return now - e.loadedAt >= this.maxAgeMs;
   }
 
   private async load(name: string, key: RegistryKey): Promise<Registry | undefined> {
