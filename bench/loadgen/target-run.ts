@@ -137,7 +137,7 @@ export class TargetRun {
     const before = await this.memoryPoint();
     await this.quiet();
     const r = await this.connectGroup('storm-es', this.target.tls, n, 'ES256');
-    let stormOpen = true;
+    let extra: ConnectResult | undefined;
     const rate = (r.ok / r.elapsedMs) * 1000;
     this.say(`ES256 connects: ${r.ok} in ${r.elapsedMs.toFixed(0)} ms = ${rate.toFixed(0)}/s${this.cpuText()}`);
     const busy = this.checkQuiet('ES256 connects', this.lastCpu);
@@ -153,7 +153,7 @@ export class TargetRun {
       // The rest of the idle devices, after the storm's: the storm's rate stays the one measured
       // over `connects`, and the memory row is read at the device count its target names.
       const more = idleDeviceCount(this.s) - n;
-      const extra = more > 0 ? await this.connectGroup('idle-more', this.target.tls, more, 'ES256', false, n + 1) : undefined;
+      extra = more > 0 ? await this.connectGroup('idle-more', this.target.tls, more, 'ES256', false, n + 1) : undefined;
       const idle = r.ok + (extra?.ok ?? 0);
       const after = await this.memoryPoint();
       const per = (a: number, b: number): number | null => (idle > 0 ? (b - a) / idle / 1024 : null);
@@ -175,16 +175,14 @@ export class TargetRun {
         this.set('memory', rssPer, after.settled && before.settled ? undefined : '(unsettled)');
       }
       if (heapPer !== null) this.set('memory.js', heapPer);
-      if (extra !== undefined) {
-        await this.closeGroup('idle-more');
-        await this.closeGroup('storm-es');
-        stormOpen = false;
-        // Thousands of sessions ending keep the server busy for a while: the phases after this
-        // one must not pay for it.
-        await waitForIdleServer(this.target.pid, 10_000);
-      }
     }
-    if (stormOpen) await this.closeGroup('storm-es');
+    await this.closeGroup('storm-es');
+    if (extra !== undefined) {
+      await this.closeGroup('idle-more');
+      // Thousands of sessions ending keep the server busy for a while: the phases after this one
+      // must not pay for it.
+      await waitForIdleServer(this.target.pid, 10_000);
+    }
     if (sections.has('connect')) {
       await this.quiet();
       const rs = await this.connectGroup('storm-rs', this.target.tls, n, 'RS256');
