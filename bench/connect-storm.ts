@@ -127,20 +127,23 @@ async function main(): Promise<void> {
   const fleet = await BenchFleet.create();
   const bh = await startBridgehead(fleet);
   const targets: StormTarget[] = [bh];
-  let baseline: BenchTarget | undefined;
-  if (BASELINE_DIST !== '') {
-    const mod = (await import(pathToFileURL(join(BASELINE_DIST, 'bench/loadgen/bridgehead.js')).href)) as { startBridgehead: typeof startBridgehead };
-    baseline = { ...(await mod.startBridgehead(fleet)), name: 'Bridgehead' };
-    targets.push({ ...baseline, name: 'baseline' });
-  }
-  const bin = WITH_MOSQUITTO ? findMosquitto() : null;
-  if (bin !== null) targets.push(await startMosquitto(bin));
-  if (WITH_BARE) targets.push(await startBareTls(nodeArgs));
-  if (WITH_FLOOR) targets.push(await startDeviceFloor(fleet, Math.max(CONNECTS, IDLE, 50), nodeArgs));
-  const lgs = targets.map(() => LoadGenerator.start(1));
+  const lgs: LoadGenerator[] = [];
   const windows = new Map<StormTarget, Array<[number, number]>>();
   const storms: Storm[] = [];
+  // Every server started so far is stopped however the run ends: one that fails to start must
+  // not leave the others running, and this process waiting on them.
   try {
+    let baseline: BenchTarget | undefined;
+    if (BASELINE_DIST !== '') {
+      const mod = (await import(pathToFileURL(join(BASELINE_DIST, 'bench/loadgen/bridgehead.js')).href)) as { startBridgehead: typeof startBridgehead };
+      baseline = { ...(await mod.startBridgehead(fleet)), name: 'Bridgehead' };
+      targets.push({ ...baseline, name: 'baseline' });
+    }
+    const bin = WITH_MOSQUITTO ? findMosquitto() : null;
+    if (bin !== null) targets.push(await startMosquitto(bin));
+    if (WITH_BARE) targets.push(await startBareTls(nodeArgs));
+    if (WITH_FLOOR) targets.push(await startDeviceFloor(fleet, Math.max(CONNECTS, IDLE, 50), nodeArgs));
+    for (const _ of targets) lgs.push(LoadGenerator.start(1));
     await bh.provision(Math.max(CONNECTS, IDLE, 50));
     await baseline?.provision(Math.max(CONNECTS, IDLE, 50));
     // Warm-up: JIT, TLS contexts, caches of first use.
