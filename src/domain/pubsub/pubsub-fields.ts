@@ -1,6 +1,6 @@
 import { echo, ECHO_MAX_PATH_CHARS } from '../echo.js';
 import { invalidArgument } from '../errors.js';
-import { parseUpdateMask } from '../field-mask.js';
+import { parseMask, parseUpdateMask } from '../field-mask.js';
 import { utf8Length } from '../ids.js';
 import type { DeadLetterPolicy, PushConfig, RetryPolicy } from './pubsub-model.js';
 import { parseTopicName } from './pubsub-names.js';
@@ -219,11 +219,17 @@ export function checkFilterSize(filter: string, field: string): void {
   }
 }
 
-/** Fields UpdateTopic may change. */
-export const TOPIC_MUTABLE = ['labels', 'messageRetentionDuration'] as const;
+/**
+ * Fields UpdateTopic may name: those it changes, and message_storage_policy, accepted and ignored
+ * as on create (docs/compat.md C-PS-UNSUPPORTED).
+ */
+export const TOPIC_MUTABLE = ['labels', 'messageRetentionDuration', 'messageStoragePolicy'] as const;
 export type TopicMutable = (typeof TOPIC_MUTABLE)[number];
 
-/** Fields UpdateSubscription may change; topic, filter and enable_message_ordering are fixed at creation. */
+/**
+ * Fields UpdateSubscription may name; topic, filter and enable_message_ordering are fixed at
+ * creation. expiration_policy is accepted and ignored, as on create (docs/compat.md C-PS-UNSUPPORTED).
+ */
 export const SUBSCRIPTION_MUTABLE = [
   'ackDeadlineSeconds',
   'retainAckedMessages',
@@ -232,13 +238,17 @@ export const SUBSCRIPTION_MUTABLE = [
   'pushConfig',
   'deadLetterPolicy',
   'retryPolicy',
+  'expirationPolicy',
 ] as const;
 export type SubscriptionMutable = (typeof SUBSCRIPTION_MUTABLE)[number];
 
 export const SNAPSHOT_MUTABLE = ['labels', 'expireTime'] as const;
 export type SnapshotMutable = (typeof SNAPSHOT_MUTABLE)[number];
 
-const SUBSCRIPTION_ALIASES: Record<string, SubscriptionMutable> = {
+/** The message fields an update mask may name one field of (`retry_policy.maximum_backoff`). */
+export type PartialField = 'pushConfig' | 'deadLetterPolicy' | 'retryPolicy';
+
+const SUB_PATHS: Record<string, PartialField> = {
   'pushConfig.pushEndpoint': 'pushConfig',
   'pushConfig.attributes': 'pushConfig',
   'pushConfig.oidcToken': 'pushConfig',
@@ -248,8 +258,77 @@ const SUBSCRIPTION_ALIASES: Record<string, SubscriptionMutable> = {
   'retryPolicy.maximumBackoff': 'retryPolicy',
 };
 
+const SUBSCRIPTION_ALIASES: Record<string, SubscriptionMutable> = { ...SUB_PATHS, 'expirationPolicy.ttl': 'expirationPolicy' };
+
 export const parseTopicUpdateMask = (paths: readonly string[] | undefined): Set<TopicMutable> =>
-  parseUpdateMask(paths, TOPIC_MUTABLE, {}, 'topic');
+  parseUpdateMask(paths, TOPIC_MUTABLE, { 'messageStoragePolicy.allowedPersistenceRegions': 'messageStoragePolicy' }, 'topic');
+
+/**
+ * The fields an UpdateSubscription mask names only in part, each with the sub-fields it names: a
+ * FieldMask path `f.g` changes g and leaves f's other fields as they are. A field also named whole
+ * is replaced whole, and is not listed. Call after parseSubscriptionUpdateMask accepted the paths.
+ */
+export function partialSubscriptionFields(paths: readonly string[] | undefined): Map<PartialField, string[]> {
+  const all = parseMask(paths);
+  const out = new Map<PartialField, string[]>();
+  for (const p of all) {
+    const field = SUB_PATHS[p];
+    if (field === undefined || all.includes(field)) continue;
+    out.set(field, [...(out.get(field) ?? []), p.slice(field.length + 1)]);
+  }
+  return out;
+}
+
+/** The stored values of the fields a mask may name in part, as the domain keeps them. */
+export interface PartialFieldValues {
+  pushConfig: PushConfig | undefined;
+  deadLetterPolicy: DeadLetterPolicy | undefined;
+  retryPolicy: RetryPolicy | undefined;
+}
+
+/** The fields of an update message that a mask may name in part, as the wire decoded them. */
+export interface PartialFieldInputs {
+  pushConfig?: PushConfigInput;
+  deadLetterPolicy?: DeadLetterPolicyInput;
+  retryPolicy?: RetryPolicyInput;
+}
+
+/**
+ * `msg` with each field of `partial` rebuilt from its stored value, with only the sub-fields the
+ * mask named taken from `msg` (absent there: cleared, as a FieldMask update does). The result is
+ * then validated like any update: a stored value passed validation once, and the named sub-field
+ * is checked together with the rest (a maximum backoff under the kept minimum is refused).
+ */
+export function withStoredSiblings<M extends PartialFieldInputs>(msg: M, stored: PartialFieldValues, partial: ReadonlyMap<PartialField, readonly string[]>): M {
+  if (partial.size === 0) return msg;
+  const out: M = { ...msg };
+  for (const [field, subFields] of partial) {
+    const merged: Record<string, unknown> = { ...storedInput(field, stored) };
+    const given = (msg[field] ?? {}) as Record<string, unknown>;
+    for (const sub of subFields) merged[sub] = given[sub];
+    (out as PartialFieldInputs)[field] = merged;
+  }
+  return out;
+}
+
+function storedInput(field: PartialField, stored: PartialFieldValues): Record<string, unknown> {
+  switch (field) {
+    case 'pushConfig': {
+      const p = stored.pushConfig;
+      return p === undefined ? {} : { pushEndpoint: p.pushEndpoint, attributes: p.attributes, oidcToken: p.oidcToken };
+    }
+    case 'deadLetterPolicy': {
+      const d = stored.deadLetterPolicy;
+      return d === undefined ? {} : { deadLetterTopic: d.deadLetterTopic, maxDeliveryAttempts: d.maxDeliveryAttempts };
+    }
+    case 'retryPolicy': {
+      const r = stored.retryPolicy;
+      return r === undefined ? {} : { minimumBackoff: durationOf(r.minimumBackoffMs), maximumBackoff: durationOf(r.maximumBackoffMs) };
+    }
+  }
+}
+
+const durationOf = (ms: number): SecondsNanos => ({ seconds: Math.floor(ms / SECOND), nanos: (ms % SECOND) * 1e6 });
 
 export const parseSubscriptionUpdateMask = (paths: readonly string[] | undefined): Set<SubscriptionMutable> =>
   parseUpdateMask(paths, SUBSCRIPTION_MUTABLE, SUBSCRIPTION_ALIASES, 'subscription');

@@ -11,8 +11,11 @@ import {
   parseSubscriptionUpdateMask,
   parseTopicUpdateMask,
   labels,
+  partialSubscriptionFields,
   PS_LIMITS,
   timestampMs,
+  withStoredSiblings,
+  type PartialField,
 } from '../../domain/pubsub/pubsub-fields.js';
 import { DELETED_TOPIC, type PsSnapshot, type PsSubscription, type PsTopic } from '../../domain/pubsub/pubsub-model.js';
 import {
@@ -230,13 +233,18 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
     const name = parseSubscriptionName(req.subscription?.name, 'subscription.name').name;
     await this.auth.authorize(caller, 'pubsub.subscriptions.update', name);
     const mask = parseSubscriptionUpdateMask(req.updateMask?.paths);
+    const partial = partialSubscriptionFields(req.updateMask?.paths);
     const msg = req.subscription ?? {};
+    // Validated before the first read: a bad field is refused whether or not the subscription
+    // exists. A field named in part is checked with the stored rest of it, once that is read.
+    const whole = new Set([...mask].filter((f) => !partial.has(f as PartialField)));
     const checked = defaultSettings();
-    applySubscriptionFields(checked, msg, mask, 'subscription.');
-    if (mask.has('deadLetterPolicy')) await this.checkDeadLetterTopic(checked, 'subscription.dead_letter_policy.dead_letter_topic');
+    applySubscriptionFields(checked, msg, whole, 'subscription.');
+    if (whole.has('deadLetterPolicy')) await this.checkDeadLetterTopic(checked, 'subscription.dead_letter_policy.dead_letter_topic');
     const updated = await retryOnConflict(async () => {
       const sub = await this.requireSubscription(name);
-      applySubscriptionFields(sub, msg, mask, 'subscription.');
+      applySubscriptionFields(sub, withStoredSiblings(msg, sub, partial), mask, 'subscription.');
+      if (partial.has('deadLetterPolicy')) await this.checkDeadLetterTopic(sub, 'subscription.dead_letter_policy.dead_letter_topic');
       return this.store.updateSubscription(sub);
     });
     this.engine.subscriptionChanged(name);

@@ -8,6 +8,7 @@ import {
   parseSnapshotUpdateMask,
   parseSubscriptionUpdateMask,
   parseTopicUpdateMask,
+  partialSubscriptionFields,
   pushConfig,
   retryPolicy,
   subscriptionRetentionMs,
@@ -116,6 +117,17 @@ describe('update masks', () => {
       'retryPolicy',
     ]);
     assert.deepEqual([...parseSnapshotUpdateMask(['expire_time'])], ['expireTime']);
+  });
+
+  test('the policies a mask names only in part, with the sub-fields named; a policy also named whole is not partial', () => {
+    assert.deepEqual(
+      [...partialSubscriptionFields(['retry_policy.maximum_backoff', 'push_config.attributes', 'pushConfig.pushEndpoint', 'labels', 'dead_letter_policy', 'deadLetterPolicy.maxDeliveryAttempts'])],
+      [
+        ['retryPolicy', ['maximumBackoff']],
+        ['pushConfig', ['attributes', 'pushEndpoint']],
+      ],
+    );
+    assert.deepEqual([...partialSubscriptionFields(['ack_deadline_seconds'])], []);
   });
 
   test('immutable or unknown paths and empty masks are refused naming update_mask', () => {

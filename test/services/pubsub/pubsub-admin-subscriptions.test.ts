@@ -97,6 +97,63 @@ describe('PubSubAdmin subscriptions', () => {
     await assert.rejects(h.admin.modifyPushConfig(ADMIN, { subscription: subName('s-1'), pushConfig: { pushEndpoint: 'ftp://x/' } }), invalidOn('push_config.push_endpoint'));
   });
 
+  it('a mask path inside a policy changes that field and keeps the rest of the policy', async () => {
+    const h = await withTopic();
+    await h.admin.createTopic(ADMIN, { name: topicName('dlq-2') });
+    await h.admin.createSubscription(ADMIN, {
+      name: subName('s-1'),
+      topic: topicName('t-1'),
+      deadLetterPolicy: { deadLetterTopic: topicName('dlq'), maxDeliveryAttempts: 5 },
+      retryPolicy: { minimumBackoff: { seconds: 5 }, maximumBackoff: { seconds: 60 } },
+      pushConfig: { pushEndpoint: 'https://push.example/x', attributes: { 'x-goog-version': 'v1' } },
+    });
+    const update = (subscription: object, paths: string[]) => h.admin.updateSubscription(ADMIN, { subscription: { name: subName('s-1'), ...subscription }, updateMask: { paths } });
+
+    let sub = await update({ deadLetterPolicy: { maxDeliveryAttempts: 10 } }, ['dead_letter_policy.max_delivery_attempts']);
+    assert.deepEqual(sub.deadLetterPolicy, { deadLetterTopic: topicName('dlq'), maxDeliveryAttempts: 10 });
+    sub = await update({ deadLetterPolicy: { deadLetterTopic: topicName('dlq-2') } }, ['deadLetterPolicy.deadLetterTopic']);
+    assert.deepEqual(sub.deadLetterPolicy, { deadLetterTopic: topicName('dlq-2'), maxDeliveryAttempts: 10 });
+    await assert.rejects(
+      update({ deadLetterPolicy: { deadLetterTopic: topicName('nope') } }, ['dead_letter_policy.dead_letter_topic']),
+      apiErrorOn('NOT_FOUND', 'subscription.dead_letter_policy.dead_letter_topic'),
+    );
+
+    sub = await update({ retryPolicy: { maximumBackoff: { seconds: 120 } } }, ['retry_policy.maximum_backoff']);
+    assert.deepEqual(sub.retryPolicy, { minimumBackoffMs: 5_000, maximumBackoffMs: 120_000 });
+    await assert.rejects(update({ retryPolicy: { maximumBackoff: { seconds: 2 } } }, ['retry_policy.maximum_backoff']), invalidOn('subscription.retry_policy.minimum_backoff'));
+    // Under the default minimum (10 s), but over the kept one: not refused.
+    sub = await update({ retryPolicy: { maximumBackoff: { seconds: 8 } } }, ['retry_policy.maximum_backoff']);
+    assert.deepEqual(sub.retryPolicy, { minimumBackoffMs: 5_000, maximumBackoffMs: 8_000 });
+
+    sub = await update({ pushConfig: { attributes: { 'x-goog-version': 'v1beta1' } } }, ['push_config.attributes']);
+    assert.deepEqual(sub.pushConfig, { pushEndpoint: 'https://push.example/x', attributes: { 'x-goog-version': 'v1beta1' }, oidcToken: undefined });
+    sub = await update({ pushConfig: { pushEndpoint: 'https://push.example/y' } }, ['push_config.push_endpoint']);
+    assert.deepEqual(sub.pushConfig, { pushEndpoint: 'https://push.example/y', attributes: { 'x-goog-version': 'v1beta1' }, oidcToken: undefined });
+
+    // The whole field named too: replaced whole, as before.
+    sub = await update({ retryPolicy: { maximumBackoff: { seconds: 30 } } }, ['retry_policy', 'retry_policy.maximum_backoff']);
+    assert.deepEqual(sub.retryPolicy, { minimumBackoffMs: 10_000, maximumBackoffMs: 30_000 });
+    // A sub-path left unset clears that field only: the policy's default comes back.
+    sub = await update({}, ['dead_letter_policy.max_delivery_attempts']);
+    assert.deepEqual(sub.deadLetterPolicy, { deadLetterTopic: topicName('dlq-2'), maxDeliveryAttempts: 5 });
+  });
+
+  it('expiration_policy (subscriptions) and message_storage_policy (topics) are accepted on update and ignored, as on create', async () => {
+    const h = await withTopic();
+    await h.admin.createSubscription(ADMIN, { name: subName('s-1'), topic: topicName('t-1'), labels: { a: 'b' } });
+    const sub = await h.admin.updateSubscription(ADMIN, {
+      subscription: { name: subName('s-1'), expirationPolicy: { ttl: { seconds: 86400 } }, labels: { c: 'd' } },
+      updateMask: { paths: ['expiration_policy', 'labels'] },
+    });
+    assert.deepEqual(sub.labels, { c: 'd' });
+    await h.admin.updateSubscription(ADMIN, { subscription: { name: subName('s-1'), expirationPolicy: {} }, updateMask: { paths: ['expiration_policy.ttl'] } });
+    const topic = await h.admin.updateTopic(ADMIN, {
+      topic: { name: topicName('t-1'), messageStoragePolicy: { allowedPersistenceRegions: ['europe-west1'] }, labels: { e: 'f' } },
+      updateMask: { paths: ['message_storage_policy', 'labels'] },
+    });
+    assert.deepEqual(topic.labels, { e: 'f' });
+  });
+
   it('lists, deletes (telling the engine) and detaches (then Pull fails with FAILED_PRECONDITION)', async () => {
     const h = await withTopic();
     for (const id of ['s-1', 's-2']) await h.admin.createSubscription(ADMIN, { name: subName(id), topic: topicName('t-1') });
