@@ -70,8 +70,10 @@ function sendConfig(s: OutboundContext, slot: DeviceSlot, version: number, paylo
 const windowFull = (s: OutboundContext): boolean => s.outbound.size >= s.env.limits.maxUnackedOutbound;
 
 /**
- * The device may still acknowledge a replaced config delivery: its packet ID stays reserved (so a
- * late PUBACK is neither an error nor taken for a newer message) until then or a deadline.
+ * The device may still acknowledge a delivery the bridge no longer waits for (a replaced config, a
+ * command whose caller stopped waiting): its packet ID stays reserved (so a late PUBACK is neither
+ * an error, GATEWAY_UNEXPECTED_PACKET_ID on a gateway, nor taken for a newer message) until then
+ * or a deadline.
  */
 export function supersede(s: OutboundContext, slot: DeviceSlot, messageId: number): void {
   s.outbound.set(messageId, { kind: 'superseded', slot, deadline: s.env.clock.now() + 3 * s.env.limits.configRedeliveryMs });

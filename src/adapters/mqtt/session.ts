@@ -11,7 +11,7 @@ import { handlePublish } from './handlers/publish.js';
 import { handleSubscribe, handleUnsubscribe } from './handlers/subscribe.js';
 import { handlePuback } from './handlers/puback.js';
 import { deviceLogs } from '../../domain/device-log-level.js';
-import { configLoaded, deliverCommand, deliverLatestConfig, redeliverConfigs } from './outbound.js';
+import { configLoaded, deliverCommand, deliverLatestConfig, redeliverConfigs, supersede } from './outbound.js';
 import * as gateway from './gateway.js';
 import {
   CLOSE_STATUS,
@@ -244,8 +244,9 @@ export class MqttSession
     if (outbound === undefined) return;
     for (const [id, o] of outbound) {
       if (o.kind === 'command' && now >= o.deadline) {
-        outbound.delete(id);
         o.resolve(true);
+        // The API caller stops waiting (docs/compat.md C-CMD-ACK); the device may still ack it.
+        supersede(this, o.slot, id);
       } else if (o.kind === 'superseded' && now >= o.deadline) {
         outbound.delete(id);
       }

@@ -187,6 +187,34 @@ describe('other gateway error codes (spec §6.6, docs/compat.md C-GW-ERRORS)', (
     assert.equal(versions[1]?.deviceAckTime, undefined, 'the late ack of v1 is not recorded as an ack of v2');
   });
 
+  test('a PUBACK for a QoS 1 command after the API stopped waiting for it is no error, and its ID is not reused meanwhile', async () => {
+    const { h, gw } = await withGateway({ bound: ['sensor-1'] });
+    await attached(gw, 'sensor-1', 1);
+    gw.send(subscribe(2, ['/devices/sensor-1/commands/#', 1]));
+    await gw.sync();
+    const sent = gw.session.sendCommand(h.numId('sensor-1'), 'sys', Buffer.from('reboot'));
+    const command = gw.transport.take().find((p) => p.cmd === 'publish');
+    assert.ok(command?.cmd === 'publish' && command.messageId !== undefined);
+    // The API call returns after commandAckTimeoutMs (docs/compat.md C-CMD-ACK) ...
+    gw.session.tick(h.clock.advance(2_000));
+    assert.equal(await sent, true);
+    // ... and the next delivery does not take the packet ID the gateway has yet to acknowledge.
+    void gw.session.sendCommand(h.numId('sensor-1'), 'sys', Buffer.from('again'));
+    const next = gw.transport.take().find((p) => p.cmd === 'publish');
+    assert.ok(next?.cmd === 'publish' && next.messageId !== undefined);
+    assert.notEqual(next.messageId, command.messageId);
+    // A gateway on a slow link acknowledges the first command only now: expected, silent.
+    gw.session.tick(h.clock.advance(1_000));
+    gw.send({ cmd: 'puback', messageId: command.messageId });
+    assert.deepEqual(gwErrors(await gw.sync(), 'gw-1'), []);
+    assert.equal(gw.open, true);
+    // Acknowledged once, the ID is free again: another PUBACK for it is unexpected.
+    gw.send({ cmd: 'puback', messageId: next.messageId });
+    await gw.sync();
+    gw.send({ cmd: 'puback', messageId: command.messageId });
+    assert.deepEqual(gwErrors(await gw.sync(), 'gw-1').map((e) => e.error_type), ['GATEWAY_UNEXPECTED_PACKET_ID']);
+  });
+
   for (const cmd of ['pubrec', 'pubrel', 'pubcomp'] as const) {
     test(`GATEWAY_UNEXPECTED_MESSAGE_TYPE: ${cmd.toUpperCase()} on a gateway connection; the connection stays`, async () => {
       const { gw } = await withGateway();
