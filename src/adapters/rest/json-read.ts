@@ -66,11 +66,30 @@ export function readEnumIn<T extends string>(v: Json | undefined, table: Readonl
 }
 
 const BASE64 = /^[A-Za-z0-9+/\-_]*={0,2}$/;
+const BASE64_DIGITS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
-/** bytes: standard or URL-safe base64, padded or not. */
+/** The value of one base64 character of either alphabet (the caller checked the alphabet). */
+const sextet = (c: string): number => (c === '+' || c === '-' ? 62 : c === '/' || c === '_' ? 63 : BASE64_DIGITS.indexOf(c));
+
+/** A length base64 can have, and no bits set in the last character past the last whole byte. */
+function canonicalEnd(v: string): boolean {
+  let end = v.length;
+  while (end > 0 && v[end - 1] === '=') end--;
+  const rest = end % 4;
+  if (rest === 1) return false;
+  // 2 characters left hold one byte (12 bits, 4 spare); 3 hold two (18 bits, 2 spare).
+  const spare = rest === 2 ? 0x0f : rest === 3 ? 0x03 : 0;
+  return spare === 0 || (sextet(v[end - 1]!) & spare) === 0;
+}
+
+/**
+ * bytes: standard or URL-safe base64, padded or not. As Google's decoder (spec §3.10: `"123"` is
+ * refused), the last character may not carry bits past the last byte: otherwise they would be
+ * dropped, and what is stored would not be what the client sent.
+ */
 export function readBytes(v: Json | undefined, field: string): Uint8Array | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'string' || !BASE64.test(v) || v.replace(/=+$/, '').length % 4 === 1) {
+  if (typeof v !== 'string' || !BASE64.test(v) || !canonicalEnd(v)) {
     throw invalidArgument(field, `Invalid value at '${field}' (TYPE_BYTES): Base64 decoding failed.`);
   }
   const b = Buffer.from(v, 'base64');

@@ -36,6 +36,14 @@ describe('readBytes (proto3 JSON bytes)', () => {
     assert.deepEqual(bytes(readBytes('eyJmYW4iOiJvbiJ9', 'f')), [...Buffer.from('{"fan":"on"}')]);
   });
 
+  test("bits past the last byte are refused, not dropped (spec §3.10: Google refused publishEvent's binary_data \"123\")", () => {
+    for (const bad of ['123', 'AB', 'AAB', 'YR==', 'aGVsbG9=', '_x']) {
+      assert.throws(() => readBytes(bad, 'binary_data'), invalidOn('binary_data', /Base64 decoding failed/), bad);
+    }
+    assert.deepEqual(bytes(readBytes('120', 'f')), [...Buffer.from('120=', 'base64')]);
+    assert.deepEqual(bytes(readBytes('_w', 'f')), [0xff]);
+  });
+
   test('empty string is zero bytes; absent and null are undefined', () => {
     assert.deepEqual(bytes(readBytes('', 'f')), []);
     assert.equal(readBytes(undefined, 'f'), undefined);
