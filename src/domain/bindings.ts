@@ -1,3 +1,4 @@
+import { echo } from './echo.js';
 import { ApiError } from './errors.js';
 import type { GatewayType, RegistryKey } from './model.js';
 
@@ -29,21 +30,21 @@ const sameRegistry = (a: RegistryKey, b: RegistryKey): boolean =>
  */
 export function decideBind(gateway: BindParty, device: BindParty, counts: BindCounts, limits: BindLimits): 'insert' | 'already-bound' {
   if (gateway.gatewayType !== 'GATEWAY') {
-    throw new ApiError('FAILED_PRECONDITION', `Device "${gateway.id}" is not a gateway.`, { reason: 'NOT_A_GATEWAY' });
+    throw new ApiError('FAILED_PRECONDITION', `Device "${echo(gateway.id)}" is not a gateway.`, { reason: 'NOT_A_GATEWAY' });
   }
   if (device.gatewayType === 'GATEWAY') {
-    throw new ApiError('FAILED_PRECONDITION', `Device "${device.id}" is a gateway; a gateway cannot be bound to another gateway.`, {
+    throw new ApiError('FAILED_PRECONDITION', `Device "${echo(device.id)}" is a gateway; a gateway cannot be bound to another gateway.`, {
       reason: 'GATEWAY_AS_DEVICE',
     });
   }
   if (!sameRegistry(gateway.registryKey, device.registryKey)) {
-    throw new ApiError('FAILED_PRECONDITION', `Gateway "${gateway.id}" and device "${device.id}" are in different registries.`, {
+    throw new ApiError('FAILED_PRECONDITION', `Gateway "${echo(gateway.id)}" and device "${echo(device.id)}" are in different registries.`, {
       reason: 'DIFFERENT_REGISTRIES',
     });
   }
   if (counts.alreadyBound) return 'already-bound';
   if (counts.devicesOfGateway >= limits.maxDevicesPerGateway) {
-    throw new ApiError('RESOURCE_EXHAUSTED', `Gateway "${gateway.id}" already has the maximum of ${limits.maxDevicesPerGateway} bound devices.`, {
+    throw new ApiError('RESOURCE_EXHAUSTED', `Gateway "${echo(gateway.id)}" already has the maximum of ${limits.maxDevicesPerGateway} bound devices.`, {
       reason: 'GATEWAY_FULL',
     });
   }

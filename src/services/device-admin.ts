@@ -89,6 +89,8 @@ export class DeviceAdmin {
     const parent = parseLocationName(req.parent ?? '', 'parent');
     await this.authorize(caller, 'createDeviceRegistry', req.parent!);
     const msg = req.deviceRegistry ?? {};
+    // Spec §3.3: the server derives the name; one given is refused, as for devices.
+    if (msg.name) throw invalidArgument('device_registry.name', 'device_registry.name must be empty when creating a registry.');
     const id = checkResourceId(msg.id, 'device_registry.id', 'registry');
     const registry = newRegistryFromMessage({ ...parent, registry: id }, msg, this.keys);
     // Before the registry: a registry whose topics could not be made must not exist half-routed.
@@ -358,7 +360,7 @@ export class DeviceAdmin {
   async getGatewayErrors(caller: Principal, req: NameRequest): Promise<GatewayErrorRecord[]> {
     const device = await this.requireDevice(await this.deviceTarget(caller, 'getDevice', req.name));
     if (device.gatewayConfig.gatewayType !== 'GATEWAY') {
-      throw new ApiError('FAILED_PRECONDITION', `Device "${device.id}" is not a gateway (gateway_config.gateway_type is not GATEWAY).`, {
+      throw new ApiError('FAILED_PRECONDITION', `Device "${echo(device.id)}" is not a gateway (gateway_config.gateway_type is not GATEWAY).`, {
         field: 'name',
         reason: 'NOT_A_GATEWAY',
       });
@@ -369,7 +371,7 @@ export class DeviceAdmin {
   async bindDeviceToGateway(caller: Principal, req: BindingRequest): Promise<void> {
     const [gw, dev] = await this.resolvePair(caller, 'bindDeviceToGateway', req);
     if (gw.gatewayConfig.gatewayType !== 'GATEWAY') {
-      throw new ApiError('FAILED_PRECONDITION', `Device "${gw.id}" is not a gateway (gateway_config.gateway_type is not GATEWAY).`, {
+      throw new ApiError('FAILED_PRECONDITION', `Device "${echo(gw.id)}" is not a gateway (gateway_config.gateway_type is not GATEWAY).`, {
         field: 'gateway_id',
         reason: 'NOT_A_GATEWAY',
       });

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { deviceLogs } from '../domain/device-log-level.js';
 import { configReply, delegationOf, RateWindows, type ConfigReply, type GatewayInfo } from '../domain/device-http.js';
+import { echo } from '../domain/echo.js';
 import { ApiError, ERROR_KINDS, invalidArgument, type ErrorKind } from '../domain/errors.js';
 import type { ErrorReason } from '../domain/error-reasons.js';
 import { messageAttributes, selectEventTopic } from '../domain/event-routing.js';
@@ -216,19 +217,19 @@ export class DeviceHttpBridge {
     let device: Device | undefined;
     if (delegation.kind === 'delegated') {
       gateway = caller.device;
-      if (!isGateway(gateway)) throw gatewayDenied(`${gateway.id} is not a gateway; only a gateway may act for another device (gateway_info.delegated_device_id).`);
+      if (!isGateway(gateway)) throw gatewayDenied(`${echo(gateway.id)} is not a gateway; only a gateway may act for another device (gateway_info.delegated_device_id).`);
       device = await store.getDevice(key, delegation.deviceId);
       if (device === undefined) throw gatewayDenied(`Device "${delegation.deviceId.slice(0, 64)}" does not exist in the gateway's registry.`);
     } else {
       device = caller.device;
       const found = await store.getDevice(key, delegation.gatewayId);
-      if (found === undefined || !isGateway(found)) throw gatewayDenied(`"${delegation.gatewayId.slice(0, 64)}" is not a gateway of this registry (gateway_info.gateway_id).`);
+      if (found === undefined || !isGateway(found)) throw gatewayDenied(`"${echo(delegation.gatewayId)}" is not a gateway of this registry (gateway_info.gateway_id).`);
       if (found.blocked) throw gatewayDenied(`The gateway ${found.id} is blocked.`);
       gateway = found;
     }
     if (isGateway(device)) throw gatewayDenied(`${device.id} is a gateway; a gateway cannot act through another gateway.`);
     if (device.blocked) throw gatewayDenied(`The device ${device.id} is blocked.`);
-    if (!(await store.isBound(gateway.numId, device.numId))) throw gatewayDenied(`The device ${device.id} is not bound to the gateway ${gateway.id}.`);
+    if (!(await store.isBound(gateway.numId, device.numId))) throw gatewayDenied(`The device ${echo(device.id)} is not bound to the gateway ${echo(gateway.id)}.`);
     this.noteGatewayAccess(device.numId, gateway.id);
     return { device, registry: caller.registry };
   }

@@ -72,6 +72,11 @@ const CASES: { name: string; rest: [string, string, unknown?]; service: (a: Devi
     service: (a) => a.createDeviceRegistry(ADMIN, { parent: PARENT, deviceRegistry: { id: 'r2', eventNotificationConfigs: [{ pubsubTopicName: 'nope' }] } }),
   },
   {
+    name: 'registry with a name on create',
+    rest: ['POST', `/v1/${PARENT}/registries`, { id: 'r3', name: `${PARENT}/registries/else` }],
+    service: (a) => a.createDeviceRegistry(ADMIN, { parent: PARENT, deviceRegistry: { id: 'r3', name: `${PARENT}/registries/else` } }),
+  },
+  {
     name: 'registry update with an unknown mask path',
     rest: ['PATCH', `/v1/${REG}?updateMask=id`, { logLevel: 'DEBUG' }],
     service: (a) => a.updateDeviceRegistry(ADMIN, { name: REG, deviceRegistry: { logLevel: 'DEBUG' }, updateMask: ['id'] }),
