@@ -36,6 +36,8 @@ export const ADMIN_PERMISSIONS = {
   getServiceAccount: 'iam.serviceAccounts.get',
   listServiceAccounts: 'iam.serviceAccounts.list',
   deleteServiceAccount: 'iam.serviceAccounts.delete',
+  /** Naming an account as the identity of push requests (Pub/Sub's pushConfig.oidcToken). */
+  actAs: 'iam.serviceAccounts.actAs',
   createKey: 'iam.serviceAccountKeys.create',
   getKey: 'iam.serviceAccountKeys.get',
   listKeys: 'iam.serviceAccountKeys.list',

@@ -183,7 +183,8 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
   const saCrypto = new NodeServiceAccountCrypto();
   const credentials = new ServiceAccountCredentials(store, saCrypto, systemClock);
   const stopFollowingKeys = credentials.follow(bus, (err) => logger.warn({ err }, 'could not recheck service-account keys after a bus gap'));
-  const auth = new ApiAuth(token, { credentials, policies: store });
+  // Pub/Sub resources' own policies grant too (docs/compat.md C-PS-IAM), not only the project's.
+  const auth = new ApiAuth(token, { credentials, policies: store, resourcePolicies: backend.pubsubStore });
   // Push delivery exists once the API server does (it adds a route); no API write can come before.
   let followSubscription: (name: string) => void = () => {};
   const pubsub = openPubSub({ backend, auth, clock: systemClock, logger, bus, nodeId, onSubscriptionWrite: (name) => followSubscription(name) });
@@ -199,7 +200,16 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     live,
     live,
   );
-  const accounts = new ServiceAccountAdmin({ store, crypto: saCrypto, clock: systemClock, auth, credentials, bus, tokenUri: config.tokenUri });
+  const accounts = new ServiceAccountAdmin({
+    store,
+    crypto: saCrypto,
+    clock: systemClock,
+    auth,
+    credentials,
+    bus,
+    tokenUri: config.tokenUri,
+    pubsubPolicies: backend.pubsubStore,
+  });
 
   const tls = await ensureTlsMaterial(dataDir, { certFile: config.tlsCert, keyFile: config.tlsKey, hostnames: config.tlsHostnames, sni: config.tlsSni });
   // One authenticator (and its key cache) and one ingress (one group commit) for both bridges.

@@ -1,4 +1,5 @@
 import { invalidArgument, notFound } from '../domain/errors.js';
+import { serviceAccountMember } from '../domain/iam-evaluation.js';
 import { isKnownRole } from '../domain/iam-roles.js';
 import { buildKeyFile, type KeyFile } from '../domain/key-file.js';
 import type { IamPolicy } from '../domain/model.js';
@@ -18,6 +19,7 @@ import {
 import type { ApiAuth, Principal } from './api-auth.js';
 import { policyFrom } from './device-manager-inputs.js';
 import type { Bus, Clock, ServiceAccountCrypto, Store } from './ports.js';
+import type { PubSubStore } from './pubsub/pubsub-ports.js';
 import type { ServiceAccountCredentials } from './service-account-credentials.js';
 import type {
   AccountNameRequest,
@@ -41,6 +43,8 @@ export interface ServiceAccountAdminDeps {
   bus: Pick<Bus, 'publish'>;
   /** The configured token endpoint URL; undefined: the one the client reached the API at. */
   tokenUri: string | undefined;
+  /** Pub/Sub resources' own policies, which a deleted account leaves too (docs/compat.md C-SA-DELETE). */
+  pubsubPolicies?: Pick<PubSubStore, 'removeIamMember'>;
 }
 
 const PAGE_SIZE = { max: 100, default: 100 };
@@ -102,6 +106,9 @@ export class ServiceAccountAdmin {
     await this.authorize(caller, 'deleteServiceAccount', req.name!);
     const account = await this.requireAccount(ref);
     const keys = await this.deps.store.listServiceAccountKeys(account.email);
+    // Two stores, no common transaction: the grants go first, so that a failure in between leaves
+    // an account with fewer rights, never a later account of the same e-mail with its grants.
+    await this.deps.pubsubPolicies?.removeIamMember(serviceAccountMember(account.email));
     await this.deps.store.deleteServiceAccount(account.email);
     for (const key of keys) this.revoked(key.keyId);
   }

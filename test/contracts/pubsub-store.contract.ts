@@ -4,6 +4,7 @@ import { DELETED_TOPIC } from '../../src/domain/pubsub/pubsub-model.js';
 import type { PubSubStore } from '../../src/services/pubsub/pubsub-ports.js';
 import {
   allPages,
+  bytesOf,
   fullSub,
   newSnapshot,
   newSub,
@@ -123,6 +124,34 @@ function topicContract({ fresh }: PubSubContractContext): void {
       assert.deepEqual(await store.getTopic(created.name), won);
       await rejectsWithReason(store.updateTopic({ ...created, name: topicName('ghost') }), 'TOPIC_NOT_FOUND');
       assert.equal(await store.getTopic(topicName('ghost')), undefined);
+    });
+
+    it('removeIamMember takes a member out of every topic, subscription and snapshot policy, with new etags; others stay as they are', async () => {
+      const store = await fresh();
+      const t = topicName('t');
+      const s = subName('s');
+      const snap = snapName('snap');
+      const other = topicName('other');
+      await store.createTopic(newTopic(t));
+      await store.createTopic(newTopic(other));
+      await store.createSubscription(newSub(s, t));
+      await store.createSnapshot(newSnapshot(snap, t));
+      const gone = 'serviceAccount:Bot-01@proj.iam.gserviceaccount.com';
+      const stays = 'user:ops@example.com';
+      const both = { version: 1, bindings: [{ role: 'roles/pubsub.publisher', members: [gone, stays] }, { role: 'roles/pubsub.admin', members: [gone] }] };
+      const before = new Map<string, Uint8Array>();
+      for (const r of [t, s, snap]) before.set(r, (await store.setIamPolicy(r, both, undefined)).etag);
+      const untouched = await store.setIamPolicy(other, viewerPolicy(), undefined);
+      // Members compare regardless of case, as IAM compares them.
+      await store.removeIamMember(gone.toLowerCase());
+      for (const r of [t, s, snap]) {
+        const p = await store.getIamPolicy(r);
+        assert.deepEqual(p.bindings, [{ role: 'roles/pubsub.publisher', members: [stays] }], r);
+        assert.notDeepEqual(bytesOf(p.etag), bytesOf(before.get(r)!), `${r}: a new etag`);
+      }
+      assert.deepEqual(await store.getIamPolicy(other), untouched);
+      await store.removeIamMember('serviceAccount:nobody@proj.iam.gserviceaccount.com');
+      assert.deepEqual(await store.getIamPolicy(other), untouched);
     });
 
     it('delete removes the topic and its policy; a second delete is TOPIC_NOT_FOUND; the name can be reused', async () => {

@@ -43,11 +43,11 @@ describe('Pub/Sub over the TLS API port with service-account credentials', () =>
     return pubsub;
   }
 
-  /** A service account holding `role` on the project, and a client authenticated by its key file. */
-  async function serviceAccount(id: string, role: string): Promise<PubSub> {
+  /** A service account holding `role` on the project (none: no project role), and a client authenticated by its key file. */
+  async function serviceAccount(id: string, role: string | undefined): Promise<PubSub> {
     const keyFile = join(dir, `${id}.json`);
     for (const args of [
-      ['service-accounts', 'create', id, '--role', role],
+      ['service-accounts', 'create', id, ...(role === undefined ? [] : ['--role', role])],
       ['service-accounts', 'keys', 'create', id, '--output', keyFile],
     ]) {
       const r = await runCli([...args, '--project', P, '--token', server.token], { env: { BRIDGEHEAD_API: server.api } });
@@ -91,5 +91,22 @@ describe('Pub/Sub over the TLS API port with service-account credentials', () =>
     await collector.close();
     assert.deepEqual(got.map((m) => m.id).sort(), [...ids].sort());
     assert.deepEqual(got.map((m) => m.data.toString()).sort(), ['a', 'b', 'c']);
+  });
+
+  test("a role on the topic itself lets an account without project roles publish; deleting the account takes the grant along", async () => {
+    const admin = client(async () => server.token);
+    const [topic] = await admin.createTopic('granted');
+    const email = `ps-topic-pub-01@${P}.iam.gserviceaccount.com`;
+    const publisher = await serviceAccount('ps-topic-pub-01', undefined);
+    await assert.rejects(publisher.topic('granted').publishMessage({ data: Buffer.from('x') }), (e: ServiceError) => e.code === status.PERMISSION_DENIED);
+    const [policy] = await topic.iam.getPolicy();
+    await topic.iam.setPolicy({ ...policy, bindings: [{ role: 'roles/pubsub.publisher', members: [`serviceAccount:${email}`] }] });
+    assert.ok(await publisher.topic('granted').publishMessage({ data: Buffer.from('x') }));
+    await assert.rejects(publisher.topic('secure').publishMessage({ data: Buffer.from('x') }), (e: ServiceError) => e.code === status.PERMISSION_DENIED);
+
+    const r = await runCli(['service-accounts', 'delete', 'ps-topic-pub-01', '--project', P, '--token', server.token], { env: { BRIDGEHEAD_API: server.api } });
+    assert.equal(r.code, 0, r.stderr);
+    const [after] = await topic.iam.getPolicy();
+    assert.deepEqual(after.bindings ?? [], [], 'the deleted account is in no topic policy');
   });
 });

@@ -17,7 +17,8 @@ import {
   withStoredSiblings,
   type PartialField,
 } from '../../domain/pubsub/pubsub-fields.js';
-import { DELETED_TOPIC, type PsSnapshot, type PsSubscription, type PsTopic } from '../../domain/pubsub/pubsub-model.js';
+import { DELETED_TOPIC, type PsSnapshot, type PsSubscription, type PsTopic, type PushConfig } from '../../domain/pubsub/pubsub-model.js';
+import { parseServiceAccountEmail } from '../../domain/service-accounts.js';
 import {
   parseProjectName,
   parsePubSubName,
@@ -186,12 +187,10 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
 
   async detachSubscription(caller: Principal, req: { subscription?: string }): Promise<void> {
     const name = parseSubscriptionName(req.subscription, 'subscription').name;
+    // Callers who may not see the subscription learn nothing about whether it exists, nor its topic.
+    await this.auth.authorize(caller, 'pubsub.subscriptions.get', name);
     const sub = await this.store.getSubscription(name);
-    if (!sub) {
-      // Callers who may not see the subscription learn nothing about whether it exists.
-      await this.auth.authorize(caller, 'pubsub.subscriptions.get', name);
-      throw missing('subscriptions', name);
-    }
+    if (!sub) throw missing('subscriptions', name);
     // Google checks detachSubscription on the topic; a deleted topic leaves the project to decide.
     const topic = sub.topic === DELETED_TOPIC ? projectOf(parseSubscriptionName(name, 'subscription').project) : sub.topic;
     await this.auth.authorize(caller, 'pubsub.topics.detachSubscription', topic);
@@ -212,7 +211,8 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
     await this.auth.authorize(caller, 'pubsub.topics.attachSubscription', fixed.topic);
     const settings = defaultSettings();
     applySubscriptionFields(settings, req, undefined, '');
-    await this.checkDeadLetterTopic(settings, 'dead_letter_policy.dead_letter_topic');
+    await this.checkDeadLetterTopic(caller, settings, 'dead_letter_policy.dead_letter_topic');
+    await this.checkPushIdentity(caller, settings.pushConfig, undefined);
     return this.store.createSubscription({
       name: name.name,
       ...fixed,
@@ -240,11 +240,13 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
     const whole = new Set([...mask].filter((f) => !partial.has(f as PartialField)));
     const checked = defaultSettings();
     applySubscriptionFields(checked, msg, whole, 'subscription.');
-    if (whole.has('deadLetterPolicy')) await this.checkDeadLetterTopic(checked, 'subscription.dead_letter_policy.dead_letter_topic');
+    if (whole.has('deadLetterPolicy')) await this.checkDeadLetterTopic(caller, checked, 'subscription.dead_letter_policy.dead_letter_topic');
     const updated = await retryOnConflict(async () => {
       const sub = await this.requireSubscription(name);
+      const pushBefore = sub.pushConfig;
       applySubscriptionFields(sub, withStoredSiblings(msg, sub, partial), mask, 'subscription.');
-      if (partial.has('deadLetterPolicy')) await this.checkDeadLetterTopic(sub, 'subscription.dead_letter_policy.dead_letter_topic');
+      if (partial.has('deadLetterPolicy')) await this.checkDeadLetterTopic(caller, sub, 'subscription.dead_letter_policy.dead_letter_topic');
+      await this.checkPushIdentity(caller, sub.pushConfig, pushBefore);
       return this.store.updateSubscription(sub);
     });
     this.engine.subscriptionChanged(name);
@@ -312,7 +314,9 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
     applySubscriptionFields(checked, { pushConfig: req.pushConfig }, mask, '');
     await retryOnConflict(async () => {
       const sub = await this.requireSubscription(name);
+      const pushBefore = sub.pushConfig;
       applySubscriptionFields(sub, { pushConfig: req.pushConfig }, mask, '');
+      await this.checkPushIdentity(caller, sub.pushConfig, pushBefore);
       return this.store.updateSubscription(sub);
     });
     this.engine.subscriptionChanged(name);
@@ -492,15 +496,36 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
     return name;
   }
 
-  private async checkDeadLetterTopic(settings: SubscriptionSettings, field: string): Promise<void> {
+  /**
+   * A dead-letter topic receives messages as if published there, so the caller must be allowed to
+   * publish to it (docs/compat.md C-PS-DLQ-EMPTY): otherwise a subscription of its own would
+   * route messages into any topic, of any project. Asked before whether it exists, which a caller
+   * without the right learns nothing about.
+   */
+  private async checkDeadLetterTopic(caller: Principal, settings: SubscriptionSettings, field: string): Promise<void> {
     const topic = settings.deadLetterPolicy?.deadLetterTopic;
+    if (topic === undefined) return;
+    await this.auth.authorize(caller, 'pubsub.topics.publish', topic);
     // Pub/Sub: "The operation will fail if the topic does not exist."
-    if (topic !== undefined && !(await this.store.getTopic(topic))) {
+    if (!(await this.store.getTopic(topic))) {
       throw new ApiError('NOT_FOUND', `Dead-letter topic not found (resource=${echo(topic.slice(topic.lastIndexOf('/') + 1))}).`, {
         field,
         reason: 'TOPIC_NOT_FOUND',
       });
     }
+  }
+
+  /**
+   * Push requests carry a token Bridgehead signs as the account `oidcToken` names, which receivers
+   * trust as that account: naming one takes `iam.serviceAccounts.actAs` on it, as on Google, which
+   * only the admin token holds (docs/compat.md C-SA-ADMIN, C-PS-PUSH-TOKEN). Keeping the account
+   * an admin set (changing other push fields) takes nothing more.
+   */
+  private async checkPushIdentity(caller: Principal, next: PushConfig | undefined, before: PushConfig | undefined): Promise<void> {
+    const email = next?.oidcToken?.serviceAccountEmail;
+    if (email === undefined || email === before?.oidcToken?.serviceAccountEmail) return;
+    const project = parseServiceAccountEmail(email)?.project ?? '-';
+    await this.auth.authorize(caller, 'iam.serviceAccounts.actAs', `projects/${project}/serviceAccounts/${email}`);
   }
 
   private async allTopicSubscriptions(topic: string): Promise<string[]> {

@@ -76,6 +76,11 @@ export interface PubSubStore {
   getIamPolicy(resource: string): Promise<IamPolicy>;
   /** As Store.setIamPolicy: nextPolicy applied atomically, ABORTED (ETAG_MISMATCH) for a stale etag. */
   setIamPolicy(resource: string, policy: Omit<IamPolicy, 'etag'>, expectedEtag: Uint8Array | undefined): Promise<IamPolicy>;
+  /**
+   * Takes `member` out of every topic, subscription and snapshot policy that names it (a deleted
+   * service account's grants go with it), each changed policy getting a new etag.
+   */
+  removeIamMember(member: string): Promise<void>;
 
   close(): Promise<void>;
 }

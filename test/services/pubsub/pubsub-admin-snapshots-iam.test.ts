@@ -106,6 +106,7 @@ describe('PubSubAdmin authorization: the permission Google checks, on the resour
       `pubsub.subscriptions.consume ${subName('s-1')}`,
       `pubsub.subscriptions.consume ${subName('s-1')}`,
       `pubsub.snapshots.seek ${snapName('snap')}`,
+      `pubsub.subscriptions.get ${subName('s-2')}`,
       `pubsub.topics.detachSubscription ${topicName('t-1')}`,
       `pubsub.topics.get ${topicName('t-1')}`,
     ]);
@@ -121,6 +122,75 @@ describe('PubSubAdmin authorization: the permission Google checks, on the resour
     h.auth.denied.add(`pubsub.topics.attachSubscription ${topicName('t-1')}`);
     await assert.rejects(h.admin.createSubscription(SA, { name: subName('s-9'), topic: topicName('t-1') }), apiErrorOn('PERMISSION_DENIED', undefined));
     await assert.rejects(h.admin.getSubscription(ADMIN, { subscription: subName('s-9') }), apiErrorOn('NOT_FOUND', undefined));
+  });
+
+  it('detaching a subscription the caller may not see tells nothing of it or of its topic', async () => {
+    const h = await withSubscription();
+    h.auth.denied.add(`pubsub.subscriptions.get ${subName('s-1')}`);
+    await assert.rejects(h.admin.detachSubscription(SA, { subscription: subName('s-1') }), (e: Error) => e.message.includes(subName('s-1')) && !e.message.includes('t-1'));
+    assert.equal((await h.store.getSubscription(subName('s-1')))?.detached, false);
+  });
+
+  it('a dead-letter topic takes pubsub.topics.publish on it, asked before whether it exists', async () => {
+    const h = await withSubscription();
+    const foreign = topicName('their-topic', 'other-proj');
+    await h.admin.createTopic(ADMIN, { name: foreign });
+    h.auth.denied.add(`pubsub.topics.publish ${foreign}`);
+    const dlq = (topic: string) => ({ deadLetterPolicy: { deadLetterTopic: topic } });
+    await assert.rejects(h.admin.createSubscription(SA, { name: subName('s-9'), topic: topicName('t-1'), ...dlq(foreign) }), apiErrorOn('PERMISSION_DENIED', undefined));
+    const ghost = topicName('ghost', 'other-proj');
+    h.auth.denied.add(`pubsub.topics.publish ${ghost}`);
+    await assert.rejects(h.admin.createSubscription(SA, { name: subName('s-9'), topic: topicName('t-1'), ...dlq(ghost) }), apiErrorOn('PERMISSION_DENIED', undefined));
+    await assert.rejects(
+      h.admin.updateSubscription(SA, { subscription: { name: subName('s-1'), ...dlq(foreign) }, updateMask: { paths: ['dead_letter_policy'] } }),
+      apiErrorOn('PERMISSION_DENIED', undefined),
+    );
+    await assert.rejects(
+      h.admin.updateSubscription(SA, { subscription: { name: subName('s-1'), deadLetterPolicy: { deadLetterTopic: foreign } }, updateMask: { paths: ['dead_letter_policy.dead_letter_topic'] } }),
+      apiErrorOn('PERMISSION_DENIED', undefined),
+    );
+    assert.equal((await h.admin.getSubscription(ADMIN, { subscription: subName('s-1') })).deadLetterPolicy, undefined);
+    // Where the caller may publish, the topic is taken.
+    const sub = await h.admin.createSubscription(SA, { name: subName('s-9'), topic: topicName('t-1'), ...dlq(topicName('t-2')) });
+    assert.equal(sub.deadLetterPolicy?.deadLetterTopic, topicName('t-2'));
+  });
+
+  it('naming a push identity takes iam.serviceAccounts.actAs on that account; keeping it takes nothing more', async () => {
+    const h = await withSubscription();
+    const victim = 'victim-bot@other-proj.iam.gserviceaccount.com';
+    const push = (email: string, attributes: Record<string, string> = {}) => ({ pushConfig: { pushEndpoint: 'https://push.example/x', attributes, oidcToken: { serviceAccountEmail: email } } });
+    const actAs = `iam.serviceAccounts.actAs projects/other-proj/serviceAccounts/${victim}`;
+    h.auth.denied.add(actAs);
+    await assert.rejects(h.admin.createSubscription(SA, { name: subName('s-9'), topic: topicName('t-1'), ...push(victim) }), apiErrorOn('PERMISSION_DENIED', undefined));
+    await assert.rejects(
+      h.admin.updateSubscription(SA, { subscription: { name: subName('s-1'), ...push(victim) }, updateMask: { paths: ['push_config'] } }),
+      apiErrorOn('PERMISSION_DENIED', undefined),
+    );
+    await assert.rejects(h.admin.modifyPushConfig(SA, { subscription: subName('s-1'), ...push(victim) }), apiErrorOn('PERMISSION_DENIED', undefined));
+    assert.equal((await h.admin.getSubscription(ADMIN, { subscription: subName('s-1') })).pushConfig, undefined);
+
+    // Allowed to act as it (as the admin token is), a caller names it; another caller may then
+    // change the rest of the push config.
+    h.auth.denied.delete(actAs);
+    await h.admin.modifyPushConfig(ADMIN, { subscription: subName('s-1'), ...push(victim) });
+    h.auth.denied.add(actAs);
+    h.auth.checks.length = 0;
+    const updated = await h.admin.updateSubscription(SA, { subscription: { name: subName('s-1'), ...push(victim, { 'x-goog-version': 'v1' }) }, updateMask: { paths: ['push_config'] } });
+    assert.equal(updated.pushConfig?.oidcToken?.serviceAccountEmail, victim);
+    assert.ok(!h.auth.checks.includes(actAs));
+  });
+
+  it('with ApiAuth: no role carries actAs, so only the admin token names a push identity (docs/compat.md C-SA-ADMIN)', async () => {
+    const h = await withSubscription();
+    const sa = SA.kind === 'service-account' ? SA : undefined;
+    const credentials = { authenticateJwt: async () => sa!, authenticateAccessToken: () => undefined };
+    const policies = new MemoryStore();
+    await policies.setProjectIamPolicy('proj', { version: 1, bindings: [{ role: 'roles/owner', members: [`serviceAccount:${sa!.email}`] }] }, undefined);
+    const auth = new ApiAuth('admin-token-0123456789', { credentials, policies, resourcePolicies: h.store });
+    const admin = new PubSubAdmin({ store: h.store, sink: h.log, log: h.log, engine: h.engine, auth, clock: { now: () => T0 } });
+    const pushConfig = { pushEndpoint: 'https://push.example/x', oidcToken: { serviceAccountEmail: sa!.email } };
+    await assert.rejects(admin.createSubscription(SA, { name: subName('s-9'), topic: topicName('t-1'), pushConfig }), apiErrorOn('PERMISSION_DENIED', undefined));
+    assert.ok(await admin.createSubscription(SA, { name: subName('s-9'), topic: topicName('t-1'), pushConfig: { pushEndpoint: 'https://push.example/x' } }));
   });
 
   it('with ApiAuth: a publisher role on the topic lets a service account publish there and nothing more', async () => {

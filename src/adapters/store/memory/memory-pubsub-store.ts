@@ -1,4 +1,4 @@
-import { EMPTY_POLICY, nextPolicy } from '../../../domain/iam-policy.js';
+import { EMPTY_POLICY, nextPolicy, withoutMember } from '../../../domain/iam-policy.js';
 import type { IamPolicy } from '../../../domain/model.js';
 import { pageOf, type Page } from '../../../domain/paging.js';
 import { DELETED_TOPIC, type AckState, type PsSnapshot, type PsSubscription, type PsTopic } from '../../../domain/pubsub/pubsub-model.js';
@@ -236,6 +236,14 @@ export class MemoryPubSubStore implements PubSubStore {
     const holder = this.holder(resource);
     holder.iam = copyIamPolicy(nextPolicy(holder.iam ?? EMPTY_POLICY, policy, expectedEtag));
     return copyIamPolicy(holder.iam);
+  }
+
+  async removeIamMember(member: string): Promise<void> {
+    this.assertOpen();
+    for (const holder of [...this.topics.values(), ...this.subscriptions.values(), ...this.snapshots.values()]) {
+      const bindings = holder.iam && withoutMember(holder.iam.bindings, member);
+      if (holder.iam && bindings) holder.iam = copyIamPolicy(nextPolicy(holder.iam, { version: holder.iam.version, bindings }, undefined));
+    }
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,7 @@ import { emptyPolicy, nextPolicy, withMember, withoutMember } from '../../../dom
 import type { IamPolicy } from '../../../domain/model.js';
 import { pageOf, type Page } from '../../../domain/paging.js';
 import { isUniqueId, type ServiceAccount, type ServiceAccountKey } from '../../../domain/service-accounts.js';
-import { decodeIam, type IamRow } from '../sqlite/codec.js';
+import { decodeIam, likeMember, type IamRow } from '../sqlite/codec.js';
 import * as err from '../store-errors.js';
 import { query, type Queryable, type Sql } from './pg-codec.js';
 import { PROJECT_IAM_LOCK_CLASS } from './pg-statements.js';
@@ -101,10 +101,6 @@ const Q = {
   ),
   deleteKey: sql('delete_key', 'DELETE FROM service_account_keys WHERE key_id = $1 RETURNING key_id'),
 };
-
-/** ILIKE pattern finding a member inside a policy's JSON; case-insensitive, as IAM compares members. */
-const likeMember = (member: string): string => `%"${member.replace(/[\\%_]/g, (c) => `\\${c}`)}"%`;
-
 
 const policyParams = (p: IamPolicy): unknown[] => [p.version, JSON.stringify(p.bindings), Buffer.from(p.etag)];
 

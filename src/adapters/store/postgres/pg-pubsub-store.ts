@@ -1,10 +1,11 @@
 import type pg from 'pg';
-import { EMPTY_POLICY, nextPolicy } from '../../../domain/iam-policy.js';
+import { EMPTY_POLICY, nextPolicy, withoutMember } from '../../../domain/iam-policy.js';
 import type { IamPolicy } from '../../../domain/model.js';
 import { pageOf, type Page } from '../../../domain/paging.js';
 import { DELETED_TOPIC, type AckState, type PsSnapshot, type PsSubscription, type PsTopic } from '../../../domain/pubsub/pubsub-model.js';
 import type { PubSubStore } from '../../../services/pubsub/pubsub-ports.js';
 import * as err from '../pubsub-store-errors.js';
+import { likeMember } from '../sqlite/codec.js';
 import { isRetryable, pgErrorTranslator } from './pg-errors.js';
 import { migratePostgres } from './pg-migrations.js';
 import { inTransaction, openPgPool, type PgPoolOptions } from './pg-pool.js';
@@ -386,6 +387,29 @@ export class PgPubSubStore implements PubSubStore {
         [resource, next.version, JSON.stringify(next.bindings), Buffer.from(next.etag)],
       );
       return next;
+    });
+  }
+
+  async removeIamMember(member: string): Promise<void> {
+    await this.tx(async (c) => {
+      // Row locks: a concurrent setIamPolicy of one of these resources waits, then reads the result.
+      const rows = await q<IamRow & { resource: string }>(
+        c,
+        "SELECT resource, version, bindings, etag FROM ps_iam_policies WHERE bindings ILIKE $1 ESCAPE '\\' FOR UPDATE",
+        [likeMember(member)],
+      );
+      for (const row of rows.rows) {
+        const policy = decodeIam(row);
+        const bindings = withoutMember(policy.bindings, member);
+        if (!bindings) continue;
+        const next = nextPolicy(policy, { version: policy.version, bindings }, undefined);
+        await q(c, 'UPDATE ps_iam_policies SET version = $2, bindings = $3, etag = $4 WHERE resource = $1', [
+          row.resource,
+          next.version,
+          JSON.stringify(next.bindings),
+          Buffer.from(next.etag),
+        ]);
+      }
     });
   }
 

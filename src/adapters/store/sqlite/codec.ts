@@ -208,3 +208,10 @@ export function parseNumId(s: string): number | undefined {
   const n = Number(s);
   return Number.isSafeInteger(n) ? n : undefined;
 }
+
+/**
+ * LIKE pattern finding an IAM member inside a policy's bindings JSON (backslash escapes, for
+ * `ESCAPE '\\'`). It only narrows the rows to read; withoutMember decides on the parsed bindings.
+ * SQLite's LIKE ignores ASCII case, as IAM does; PostgreSQL's ILIKE too.
+ */
+export const likeMember = (member: string): string => `%"${member.replace(/[\\%_]/g, (c) => `\\${c}`)}"%`;

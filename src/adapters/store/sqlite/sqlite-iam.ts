@@ -4,7 +4,7 @@ import { emptyPolicy, nextPolicy, withMember, withoutMember } from '../../../dom
 import type { IamPolicy } from '../../../domain/model.js';
 import { pageOf, type Page } from '../../../domain/paging.js';
 import { isUniqueId, type ServiceAccount, type ServiceAccountKey } from '../../../domain/service-accounts.js';
-import { decodeIam, type IamRow } from './codec.js';
+import { decodeIam, likeMember, type IamRow } from './codec.js';
 import * as err from '../store-errors.js';
 
 interface AccountRow {
@@ -52,9 +52,6 @@ const decodeKey = (r: KeyRow): ServiceAccountKey => ({
 const ACCOUNT_COLUMNS = 'email, project, account_id, unique_id, display_name, description, create_time';
 const KEY_SELECT = `SELECT k.key_id, k.email, a.project, k.public_key, k.token_uri, k.create_time, k.disabled
   FROM service_account_keys k JOIN service_accounts a ON a.email = k.email`;
-
-/** LIKE pattern finding a member inside a policy's JSON; SQLite's LIKE ignores ASCII case, as IAM does. */
-const likeMember = (member: string): string => `%"${member.replace(/[\\%_]/g, (c) => `\\${c}`)}"%`;
 
 function prepare(db: Database.Database) {
   return {

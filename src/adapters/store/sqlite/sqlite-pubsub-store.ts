@@ -1,10 +1,10 @@
 import Database from 'better-sqlite3';
-import { emptyPolicy, nextPolicy } from '../../../domain/iam-policy.js';
+import { emptyPolicy, nextPolicy, withoutMember } from '../../../domain/iam-policy.js';
 import type { IamPolicy } from '../../../domain/model.js';
 import { pageOf, type Page } from '../../../domain/paging.js';
 import { DELETED_TOPIC, type AckState, type PsSnapshot, type PsSubscription, type PsTopic } from '../../../domain/pubsub/pubsub-model.js';
 import type { PubSubStore } from '../../../services/pubsub/pubsub-ports.js';
-import { decodeIam, type IamRow } from './codec.js';
+import { decodeIam, likeMember, type IamRow } from './codec.js';
 import { migrate } from './migrations.js';
 import { isUniqueViolation, sqliteErrorTranslator, SqliteTransactions } from './sqlite-transactions.js';
 import {
@@ -100,6 +100,7 @@ function prepare(db: Database.Database) {
         'ON CONFLICT (resource) DO UPDATE SET version = excluded.version, bindings = excluded.bindings, etag = excluded.etag',
     ),
     deleteIam: db.prepare<[string]>('DELETE FROM iam_policies WHERE resource = ?'),
+    iamWithMember: db.prepare<[string], IamRow & { resource: string }>("SELECT resource, version, bindings, etag FROM iam_policies WHERE bindings LIKE ? ESCAPE '\\'"),
   };
 }
 
@@ -336,6 +337,18 @@ export class SqlitePubSubStore implements PubSubStore {
       const next = nextPolicy(this.currentPolicy(resource), policy, expectedEtag);
       this.q.upsertIam.run(resource, next.version, JSON.stringify(next.bindings), next.etag);
       return next;
+    });
+  }
+
+  async removeIamMember(member: string): Promise<void> {
+    return this.tx.write(() => {
+      for (const row of this.q.iamWithMember.all(likeMember(member))) {
+        const policy = decodeIam(row);
+        const bindings = withoutMember(policy.bindings, member);
+        if (!bindings) continue;
+        const next = nextPolicy(policy, { version: policy.version, bindings }, undefined);
+        this.q.upsertIam.run(row.resource, next.version, JSON.stringify(next.bindings), next.etag);
+      }
     });
   }
 
