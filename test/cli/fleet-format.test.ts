@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -236,5 +236,32 @@ describe('bridgehead import on bad input', () => {
     const r = await runCli(['import', join(dir, 'none.jsonl'), '--registry', 'my-reg', '--data-dir', join(dir, 'x')]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /--registry projects\/my-project\/locations\/us-central1\/registries\/my-registry/);
+  });
+});
+
+describe('bridgehead export --out', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'bridgehead-fleet-export-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const dataDir = join(dir, 'data');
+
+  it('a path that cannot be written: one clean line, exit 1, no success line', async () => {
+    const file = join(dir, 'fleet.jsonl');
+    writeFileSync(file, jsonl(registry(), device('dev-1', '3000000000000001')));
+    assert.equal((await runCli(['import', file, '--data-dir', dataDir, '--quiet'])).code, 0);
+    const r = await runCli(['export', '--data-dir', dataDir, '--out', join(dir, 'missing-dir', 'out.jsonl')]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^export failed, nothing written: cannot write .*missing-dir.*ENOENT/);
+    assert.doesNotMatch(r.stderr, /exported|\n\s+at /);
+  });
+
+  it('a registry not found leaves no file behind; a good export says so after the file is whole', async () => {
+    const out = join(dir, 'out.jsonl');
+    const r = await runCli(['export', '--data-dir', dataDir, '--registry', `${REG}-x`, '--out', out]);
+    assert.equal(r.code, 2);
+    assert.equal(existsSync(out), false);
+    const ok = await runCli(['export', '--data-dir', dataDir, '--out', out]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stderr, /exported 1 registries, 1 devices to /);
+    assert.equal(readFileSync(out, 'utf8').split('\n').filter(Boolean).length, 2);
   });
 });

@@ -1,4 +1,5 @@
-import { existsSync, mkdirSync, readFileSync, createWriteStream, type WriteStream } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, createWriteStream, rmSync, type WriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { acquireDataDirLock, DataDirLockedError } from '../../main/data-dir-lock.js';
 import { join, resolve } from 'node:path';
 import { once } from 'node:events';
@@ -195,8 +196,29 @@ class LineWriter {
     const chunk = `${this.pending.join('\n')}\n`;
     this.pending = [];
     this.size = 0;
+    // A stream that failed between two flushes emits neither 'drain' nor another 'error': waiting
+    // for one would hang. (once() rejects on an 'error' that comes while it waits.)
+    const failed = (this.out as Writable).errored;
+    if (failed) throw failed;
     if (!this.out.write(chunk)) await once(this.out, 'drain');
   }
+}
+
+/** The --out file, open: a path that cannot be written fails here, before anything is read. */
+async function openOut(path: string): Promise<WriteStream> {
+  const file = createWriteStream(path);
+  await once(file, 'open');
+  return file;
+}
+
+/** Ends the file and waits until it is closed; rejects with the first write error. */
+async function closeOut(file: WriteStream): Promise<void> {
+  if (file.errored) throw file.errored;
+  if (!file.closed) {
+    file.end();
+    await once(file, 'close');
+  }
+  if (file.errored) throw file.errored;
 }
 
 const PAGE = 1000;
@@ -223,12 +245,9 @@ export async function runExportCommand(flags: ExportFlags): Promise<number> {
   // on PostgreSQL, each page is one statement's snapshot).
   const store = postgres ? await openPgStore(postgres.url, 'export') : SqliteStore.openReadOnly(database);
   let file: WriteStream | undefined;
+  let complete = false;
   const progress = new Progress(process.stderr, 'devices', !flags.out);
   try {
-    file = flags.out ? createWriteStream(flags.out) : undefined;
-    const out = new LineWriter(file ?? process.stdout);
-    let devices = 0;
-    progress.begin('exporting', 0);
     const registries: Registry[] = [];
     for (let after: string | undefined; ; ) {
       const page = await store.listAllRegistries(after, 100);
@@ -236,12 +255,24 @@ export async function runExportCommand(flags: ExportFlags): Promise<number> {
       if (page.next === undefined) break;
       after = page.next;
     }
+    // Before the file is created: a refused export leaves no empty file behind.
     for (const name of wanted ?? []) {
       if (!registries.some((r) => registryName(r) === name)) {
         process.stderr.write(`registry ${name} not found\n`);
         return EXIT_INPUT;
       }
     }
+    if (flags.out) {
+      try {
+        file = await openOut(flags.out);
+      } catch (e) {
+        process.stderr.write(`export failed, nothing written: cannot write ${flags.out}: ${(e as Error).message}\n`);
+        return 1;
+      }
+    }
+    const out = new LineWriter(file ?? process.stdout);
+    let devices = 0;
+    progress.begin('exporting', 0);
     for (const r of registries) {
       await out.line(registryLine(r));
       const gateways: string[] = [];
@@ -268,13 +299,31 @@ export async function runExportCommand(flags: ExportFlags): Promise<number> {
     }
     await out.flush();
     progress.end(devices);
-    if (flags.out) process.stderr.write(`exported ${registries.length} registries, ${devices} devices to ${flags.out}\n`);
+    if (file) {
+      try {
+        await closeOut(file);
+      } catch (e) {
+        process.stderr.write(`export failed: cannot write ${flags.out}: ${(e as Error).message}\n`);
+        return 1;
+      }
+      // Only now: a success line before the data is on disk would be a lie if the close failed.
+      process.stderr.write(`exported ${registries.length} registries, ${devices} devices to ${flags.out}\n`);
+    }
+    complete = true;
     return 0;
+  } catch (e) {
+    if (file && file.errored) {
+      process.stderr.write(`export failed: cannot write ${flags.out}: ${(e as Error).message}\n`);
+      return 1;
+    }
+    throw e;
   } finally {
     await store.close();
-    if (file) {
-      file.end();
-      await once(file, 'close');
+    if (file && !complete) {
+      // A partial export looks like a whole one to the import that reads it later: remove it.
+      file.destroy();
+      if (!file.closed) await once(file, 'close');
+      rmSync(flags.out!, { force: true });
     }
   }
 }
