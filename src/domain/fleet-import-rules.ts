@@ -9,8 +9,18 @@ import { registryName, type Device, type NewRegistry, type RegistryKey } from '.
 /** Conflicts listed in one error before "and N more". */
 export const MAX_CONFLICTS_LISTED = 20;
 
-/** The numId of an imported device is kept: it must be what both stores can hold (a safe integer > 0). */
-export const isImportableNumId = (s: string): boolean => /^[1-9]\d{0,15}$/.test(s) && Number.isSafeInteger(Number(s));
+/** The largest numId any store holds: numIds travel as JS numbers, which are exact up to here. */
+export const MAX_NUM_ID = Number.MAX_SAFE_INTEGER;
+
+/**
+ * The largest numId an import keeps (docs/compat.md C-IMPORT-NUMID). Devices created later get
+ * numIds above every imported one, so an import up to MAX_NUM_ID would leave none for them; 2^20
+ * stay free. Cloud IoT's numIds (16 digits, below 3·10^15) are far below.
+ */
+export const MAX_IMPORTED_NUM_ID = 2 ** 53 - 2 ** 20;
+
+/** The numId of an imported device is kept: a positive integer no larger than MAX_IMPORTED_NUM_ID. */
+export const isImportableNumId = (s: string): boolean => /^[1-9]\d{0,15}$/.test(s) && Number(s) <= MAX_IMPORTED_NUM_ID;
 
 const json = (v: unknown): string => JSON.stringify(v);
 

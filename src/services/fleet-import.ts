@@ -1,5 +1,5 @@
 import { isApiError } from '../domain/errors.js';
-import { CONFLICT, isImportableNumId, sameImportedDevice, sameRegistrySettings } from '../domain/fleet-import-rules.js';
+import { CONFLICT, isImportableNumId, MAX_IMPORTED_NUM_ID, sameImportedDevice, sameRegistrySettings } from '../domain/fleet-import-rules.js';
 import { checkResourceId } from '../domain/ids.js';
 import { LIMITS } from '../domain/limits.js';
 import {
@@ -112,7 +112,7 @@ function deviceFrom(
   const numId = attempt(problems, where, () => {
     if (msg.numId === undefined) throw new Error("device.num_id is required: an import keeps every device's numId");
     if (!isImportableNumId(msg.numId)) {
-      throw new Error(`device.num_id ${msg.numId} is out of range (1 to ${Number.MAX_SAFE_INTEGER})`);
+      throw new Error(`device.num_id ${msg.numId} is out of range (1 to ${MAX_IMPORTED_NUM_ID}, so that devices created later still get numIds)`);
     }
     return msg.numId;
   });

@@ -80,6 +80,21 @@ export function importContract({ fresh }: ContractContext): void {
       assert.ok(Number(later.numId) > Number(high), `${later.numId} > ${high}`);
     });
 
+    it('after the largest numId, createDevice refuses with FAILED_PRECONDITION (never ALREADY_EXISTS) and writes nothing', async () => {
+      const store = await fresh();
+      const k = regKey();
+      // Below 2^53−1, as an import made before C-IMPORT-NUMID's bound could have stored.
+      await store.importRegistry(makeRegistry(k), [imported(k, 'near-max', String(Number.MAX_SAFE_INTEGER - 1))], []);
+      const last = await store.createDevice(makeDevice(k, 'last'));
+      assert.equal(last.numId, String(Number.MAX_SAFE_INTEGER));
+      for (const id of ['over-1', 'over-2']) {
+        assert.match(await conflictMessage(store.createDevice(makeDevice(k, id))), /No device numId is left/);
+        assert.equal(await store.getDevice(k, id), undefined);
+      }
+      assert.equal((await store.listDevices(k, {}, undefined, 10)).items.length, 2);
+      assert.equal((await store.getDevice(k, String(Number.MAX_SAFE_INTEGER)))?.id, 'last');
+    });
+
     it('a re-run skips what is stored identically, even after the devices were active, and changes nothing', async () => {
       const store = await fresh();
       const k = regKey();

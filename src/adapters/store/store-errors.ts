@@ -18,6 +18,14 @@ export const registryNotEmpty = (k: RegistryKey): ApiError =>
 export const deviceExists = (k: RegistryKey, id: string): ApiError =>
   new ApiError('ALREADY_EXISTS', `Device "${id}" already exists in registry "${registryName(k)}".`, { reason: 'DEVICE_EXISTS' });
 
+/**
+ * No numId is left above the largest stored one (reachable only through an import of numIds near
+ * 2^53 made before C-IMPORT-NUMID bounded them). FAILED_PRECONDITION, not RESOURCE_EXHAUSTED: a
+ * retry cannot succeed, only an operator can fix it.
+ */
+export const numIdsExhausted = (): ApiError =>
+  new ApiError('FAILED_PRECONDITION', `No device numId is left: new devices get numIds above every one ever stored, and the next would pass ${Number.MAX_SAFE_INTEGER}.`);
+
 export const deviceNotFound = (numId: string): ApiError => new ApiError('NOT_FOUND', `Device "${numId}" not found.`, { reason: 'DEVICE_NOT_FOUND' });
 
 export const storeClosed = (): ApiError => new ApiError('UNAVAILABLE', 'The registry store is closed.', { reason: 'STORE_CLOSED' });

@@ -150,6 +150,7 @@ export class MemoryStore implements Store {
     const reg = this.registries.get(keyOf(input.registryKey));
     if (!reg) throw err.registryNotFound(input.registryKey);
     if (reg.byId.has(input.id)) throw err.deviceExists(input.registryKey, input.id);
+    if (!Number.isSafeInteger(this.nextNumId)) throw err.numIdsExhausted();
     const numId = String(this.nextNumId++);
     const device = copyDevice({ ...input, numId, revision: 1 });
     device.config.version = 1;

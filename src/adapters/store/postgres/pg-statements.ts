@@ -47,15 +47,17 @@ export const Q = {
 
   /**
    * One statement: the numbering lock (shared), a numId, the device, its config version 1 and its
-   * state. The lock subquery is the FROM of the insert, so it is taken before nextval runs.
+   * state. The lock subquery is the FROM of the insert, so it is taken before nextval runs. A numId
+   * past 2^53−1 inserts nothing (and returns no row): it would not survive the trip as a JS number.
    */
   createDevice: sql(
     'create_device',
     `WITH d AS (
        INSERT INTO devices (num_id, ${DEVICE_COLUMNS})
-       SELECT nextval('device_num_ids'), $1, $2, $3, $4, $5, $6, 1, $7, $8::bigint, $9::bigint, $10::bigint, $11::bigint,
+       SELECT n, $1, $2, $3, $4, $5, $6, 1, $7, $8::bigint, $9::bigint, $10::bigint, $11::bigint,
          $12::bigint, $13::bigint, $14::bigint, $15, $16::bigint, $17::bytea
-       FROM (SELECT pg_advisory_xact_lock_shared(${NUMBERING_LOCK})) AS numbering
+       FROM (SELECT nextval('device_num_ids') AS n FROM (SELECT pg_advisory_xact_lock_shared(${NUMBERING_LOCK})) AS numbering) AS drawn
+       WHERE n <= ${Number.MAX_SAFE_INTEGER}
        RETURNING num_id),
      c AS (
        INSERT INTO config_versions (num_id, version, cloud_update_time, device_ack_time, data)

@@ -208,6 +208,8 @@ export class PgStore implements Store {
         if (isUniqueViolation(e) && constraintOf(e) === 'devices_by_id') throw err.deviceExists(k, d.id);
         throw e;
       }
+      // No row: the sequence passed 2^53−1 (the statement's WHERE), where numIds stop being exact.
+      if (rows.length === 0) throw err.numIdsExhausted();
       return createdDevice(rows[0]!.num_id, k, d);
     });
   }

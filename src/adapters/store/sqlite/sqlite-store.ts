@@ -191,6 +191,9 @@ export class SqliteStore implements Store {
       } catch (e) {
         throw isUniqueViolation(e) ? err.deviceExists(k, d.id) : e;
       }
+      // SQLite counts on to 2^63, but a numId past 2^53 loses digits as a number and would collide
+      // with the next one; throwing rolls the row (and the sequence) back.
+      if (!Number.isSafeInteger(numId)) throw err.numIdsExhausted();
       const c = d.config;
       this.q.insertConfig.run(numId, 1, c.cloudUpdateTime, c.deviceAckTime ?? null, c.binaryData);
       if (d.state) this.q.insertState.run(numId, d.state.updateTime, d.state.binaryData);
