@@ -139,19 +139,48 @@ export function formatTable(rows: readonly JsonObject[], columns: readonly Colum
   return all.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ').trimEnd() + '\n').join('');
 }
 
-const PLAIN = /^[A-Za-z0-9_./@:+-][A-Za-z0-9_ ./@:+=,-]*$/;
-const RESERVED = new Set(['true', 'false', 'null', 'yes', 'no', 'on', 'off', '~']);
+/*
+ * Every string must read back as the same string in YAML 1.1 (PyYAML, gcloud's) and 1.2 parsers.
+ * Plain only when nothing in it is YAML syntax and no resolver would take it for another type;
+ * single quotes otherwise; double quotes with escapes when it holds characters a YAML stream may not
+ * carry raw or that quotes would fold (line breaks, controls).
+ */
+const PLAIN = /^[A-Za-z0-9_/][A-Za-z0-9_ ./@:+=,-]*$|^[-+.][A-Za-z_/][A-Za-z0-9_ ./@:+=,-]*$/;
+/** Booleans and nulls of YAML 1.1 and 1.2, compared lower-cased. */
+const RESERVED = new Set(['true', 'false', 'null', 'yes', 'no', 'on', 'off', 'y', 'n', '~']);
+/** Numbers, timestamps (a digit after an optional sign or dot) and .inf/.nan. */
+const NUMERIC = /^[-+.]?[0-9]|^[-+]?\.(inf|nan)$/i;
+/** Line breaks (YAML 1.1 also breaks at NEL, LS and PS), tabs, and what YAML does not allow raw. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must be escaped
+const ESCAPE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ud800-\udfff\ufeff\ufffe\uffff]/u;
+// eslint-disable-next-line no-control-regex -- as above
+const ESCAPE_ALL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\ufeff\ufffe\uffff]|\p{Surrogate}/gu;
+
+function doubleQuoted(s: string): string {
+  const escaped = s
+    .replace(/[\\"]/g, (c) => `\\${c}`)
+    .replace(ESCAPE_ALL, (c) => {
+      const named: Record<string, string> = { '\n': '\\n', '\t': '\\t', '\r': '\\r' };
+      return named[c] ?? `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+    });
+  return `"${escaped}"`;
+}
 
 function yamlString(s: string): string {
-  if (s !== '' && PLAIN.test(s) && !s.endsWith(' ') && !s.includes(': ') && !RESERVED.has(s.toLowerCase()) && !/^[-+.]?[0-9]/.test(s)) {
-    return s;
-  }
-  return `'${s.replace(/'/g, "''")}'`;
+  if (ESCAPE.test(s)) return doubleQuoted(s);
+  const plain =
+    PLAIN.test(s) &&
+    !s.endsWith(' ') &&
+    !s.endsWith(':') &&
+    !s.includes(': ') &&
+    !s.startsWith('---') &&
+    !RESERVED.has(s.toLowerCase()) &&
+    !NUMERIC.test(s);
+  return plain ? s : `'${s.replace(/'/g, "''")}'`;
 }
 
-function yamlKey(k: string): string {
-  return /^[A-Za-z0-9_.-]+$/.test(k) ? k : yamlString(k);
-}
+/** Keys go through the same rules: `yes:` or `1:` would be a boolean or a number key. */
+const yamlKey = yamlString;
 
 /**
  * A YAML rendering of a JSON document, as `gcloud ... describe` prints resources: nested maps
@@ -175,15 +204,27 @@ function inline(v: Json): string {
   return String(v);
 }
 
+/**
+ * A `|` block keeps a string whole when it has text and at most one final line break (a second one
+ * would need `|+`, whose trailing lines some emitters trim); not with characters only escapes carry.
+ */
+const blockable = (s: string): boolean => s.includes('\n') && !ESCAPE.test(s.replace(/\n/g, '')) && /\S/.test(s) && !s.endsWith('\n\n');
+
+/**
+ * The block's lines, its content two columns in from the node that holds it. When the first line
+ * starts with a space or is empty, a parser would take its indentation from the wrong line, so the
+ * indentation is given (`|2`).
+ */
 function block(s: string, pad: string): string[] {
   const body = s.endsWith('\n') ? s.slice(0, -1) : s;
-  return [`|${s.endsWith('\n') ? '' : '-'}`, ...body.split('\n').map((l) => (l === '' ? '' : pad + l))];
+  const indicator = /^[ \n]/.test(body) ? '2' : '';
+  return [`|${indicator}${s.endsWith('\n') ? '' : '-'}`, ...body.split('\n').map((l) => (l === '' ? '' : pad + l))];
 }
 
 /** Lines for `value` at `indent`; the caller prefixes the first line with `key:` or `- `. */
 function emit(value: Json, indent: number, lines: string[], prefix = ''): void {
   const pad = ' '.repeat(indent);
-  if (typeof value === 'string' && value.includes('\n')) {
+  if (typeof value === 'string' && blockable(value)) {
     const [head, ...rest] = block(value, pad + '  ');
     lines.push(`${prefix}${head!}`, ...rest);
     return;
@@ -196,7 +237,8 @@ function emit(value: Json, indent: number, lines: string[], prefix = ''): void {
   if (Array.isArray(value)) {
     for (const item of value) {
       const sub: string[] = [];
-      emit(item, indent + 2, sub, '');
+      // A block's content sits two columns in from the dash, where `|2` says it is.
+      emit(item, typeof item === 'string' ? indent : indent + 2, sub, '');
       // Put the item's first line right after the dash.
       lines.push(`${pad}- ${sub[0]!.trimStart()}`, ...sub.slice(1));
     }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { formatTable, formatYaml, pick, previewData, Printer, type JsonObject } from '../../src/cli/output.js';
 
@@ -64,6 +65,42 @@ describe('formatYaml', () => {
 
   test('quotes strings YAML would misread', () => {
     assert.equal(formatYaml({ a: '', b: 'x: y', c: "it's", d: 'null', e: 'projects/p/topics/t' }), "a: ''\nb: 'x: y'\nc: 'it''s'\nd: 'null'\ne: projects/p/topics/t\n");
+  });
+
+  test('quotes YAML indicators, .inf/.nan and a trailing colon; gives a block its indentation when its first line is indented', () => {
+    assert.equal(
+      formatYaml({ k: '-', l: '@at', u: '.inf', w: '-.Inf', nn: '.nan', v: 'x:', ok: '-x', p: 'a:b' }),
+      "k: '-'\nl: '@at'\nu: '.inf'\nw: '-.Inf'\nnn: '.nan'\nv: 'x:'\nok: -x\np: a:b\n",
+    );
+    assert.equal(formatYaml({ m: '  indented\nsecond' }), 'm: |2-\n    indented\n  second\n');
+    assert.equal(formatYaml({ yes: 'y', 1: 'n' }), "'1': 'n'\n'yes': 'y'\n");
+  });
+
+  // Python's yaml is what gcloud users parse --format yaml with; without it only the test above runs.
+  const python = spawnSync('python3', ['-c', 'import yaml'], { encoding: 'utf8' });
+  test('every string reads back as the same string in PyYAML (YAML 1.1)', { skip: python.status !== 0 && 'python3 with yaml is not installed' }, () => {
+    const strings = [
+      '', ' ', '-', '--', '---', '...', '- x', '-x', '?', '? x', ':', 'x:', ':x', 'a: b', 'a #b', '#c', '@at', '`t', '!tag', '&a', '*a', '%x', '|', '>',
+      '[', ']', '{', '}', ',', "'", '"', '.inf', '-.inf', '+.INF', '.NaN', '.5', '+.5', '1e3', '0x1F', '0o17', '1:20', '1_000', '2024-01-01',
+      'true', 'No', 'ON', 'y', 'N', '~', 'null', 'NULL', '<<', '=', 'trailing ', ' leading', 'tab\there', 'cr\rhere', 'nel\u0085x', 'ls\u2028x',
+      'bell\u0007', 'del\u007f', 'bom\ufeff', 'é ü', 'emoji 😀', 'back\\slash', 'projects/p/topics/t',
+      'two\nlines', 'ends\n', 'two ends\n\n', '\n', '\n\n', '\nleading', '  indented\nsecond', ' \nx', 'x\n  ', 'a\n\tb', '-----BEGIN\nAAA\n-----END\n',
+    ];
+    const doc: JsonObject = {
+      values: Object.fromEntries(strings.map((s, i) => [`k${i}`, s])),
+      keys: Object.fromEntries(strings.filter((s) => !s.includes('\n')).map((s, i) => [s, i])),
+      list: strings,
+      nested: [{ inner: strings }],
+    };
+    const yaml = formatYaml(doc);
+    const r = spawnSync('python3', ['-c', 'import sys, json, yaml; print(json.dumps(yaml.safe_load(sys.stdin.read())))'], { input: yaml, encoding: 'utf8' });
+    assert.equal(r.status, 0, `${r.stderr}\n${yaml}`);
+    assert.deepEqual(JSON.parse(r.stdout), doc);
+    // Each string as a whole document too, as a list prints them (`---` before each).
+    const docs = strings.map((s) => `---\n${formatYaml(s)}`).join('');
+    const all = spawnSync('python3', ['-c', 'import sys, json, yaml; print(json.dumps(list(yaml.safe_load_all(sys.stdin.read()))))'], { input: docs, encoding: 'utf8' });
+    assert.equal(all.status, 0, `${all.stderr}\n${docs}`);
+    assert.deepEqual(JSON.parse(all.stdout), strings);
   });
 
   test('an empty document', () => {
