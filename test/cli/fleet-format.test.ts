@@ -87,6 +87,17 @@ describe('fleet format reader', () => {
     assert.deepEqual(plan.registries[0]!.devices.map((d) => d.id).sort(), ['dev-1', 'dev-2', 'dev-3']);
   });
 
+  it('a bare device in snake_case (num_id, log_level) is a device, as its camelCase twin', async () => {
+    for (const d of [{ id: 'snake-dev', num_id: '3000000000000300', log_level: 'INFO' }, { id: 'camel-dev', numId: '3000000000000300', logLevel: 'INFO' }]) {
+      const { plan, problems } = await check(jsonl(registry(), d), REG);
+      assert.deepEqual(problems, [], JSON.stringify(d));
+      assert.deepEqual(
+        plan.registries[0]!.devices.map((x) => [x.id, x.numId, x.logLevel]),
+        [[d.id, '3000000000000300', 'INFO']],
+      );
+    }
+  });
+
   it('gcloud devices without --registry: the problem says what to add', async () => {
     const { problems } = await check(JSON.stringify([{ id: 'dev-1', numId: '3000000000000001' }]));
     hasProblem(problems, 'f.jsonl[0]', /--registry/);
@@ -141,7 +152,7 @@ describe('fleet format reader', () => {
     hasProblem(problems, 'f.jsonl:3', /extra/);
     hasProblem(problems, 'f.jsonl:4', /total/);
     hasProblem(problems, 'f.jsonl:5', /kind/);
-    hasProblem(problems, 'f.jsonl:6', /not a fleet record/);
+    hasProblem(problems, 'f.jsonl:6', /not a fleet record: .*"numId" \(or "num_id"\)/);
   });
 
   it('wrong types and values: numId, metadata, enum, timestamp, bytes, missing numId, registry name', async () => {

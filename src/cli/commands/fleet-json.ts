@@ -108,14 +108,17 @@ function recordsOf(value: Json, where: string, defaultRegistry: string | undefin
       }
       return;
     }
-    // A bare resource, as gcloud lists them: a device has a numId or a device name.
+    // A bare resource, as gcloud lists them: a device has a numId (either spelling, as every field
+    // may be: docs/fleet-format.md) or a device name.
     const name = typeof value.name === 'string' ? value.name : undefined;
-    if (Object.hasOwn(value, 'numId') || (name !== undefined && name.includes(NAMES.device))) {
+    if (Object.hasOwn(value, 'numId') || Object.hasOwn(value, 'num_id') || (name !== undefined && name.includes(NAMES.device))) {
       out.records.push(deviceRecord(where, value, defaultRegistry));
     } else if (name !== undefined && NAMES.registry.test(name)) {
       out.records.push(registryRecord(where, value));
     } else {
-      throw new Error('not a fleet record: give "kind" (registry, device, binding), or a registry name, or a device numId');
+      throw new Error(
+        'not a fleet record: give "kind" (registry, device, binding); a bare device needs "numId" (or "num_id") or a full device "name", a bare registry its full "name" (projects/P/locations/L/registries/R)',
+      );
     }
   } catch (e) {
     fail(e);
