@@ -303,14 +303,25 @@ export async function planImport(records: readonly FleetRecord[], opts: PlanOpti
  * files give none, see FleetPlan.configUnset), so that one conflict anywhere leaves
  * every registry unwritten (the store checks again inside each transaction, which is what counts).
  */
-export async function conflictsWithStore(store: Store, plan: FleetPlan, onDevice?: (done: number) => void): Promise<FleetProblem[]> {
-  const problems: FleetProblem[] = [];
+/** What the store holds of a plan: its conflicts, and what an import would leave as it is. */
+export interface StoreComparison {
+  problems: FleetProblem[];
+  /** Registries of the plan that exist already. */
+  registriesStored: number;
+  /** Devices stored with the same numId, ID and content: an import skips them. */
+  devicesUnchanged: number;
+}
+
+export async function conflictsWithStore(store: Store, plan: FleetPlan, onDevice?: (done: number) => void): Promise<StoreComparison> {
+  const result: StoreComparison = { problems: [], registriesStored: 0, devicesUnchanged: 0 };
+  const { problems } = result;
   // An empty data directory holds nothing to conflict with (the usual first import).
-  if ((await store.listAllRegistries(undefined, 1)).items.length === 0) return problems;
+  if ((await store.listAllRegistries(undefined, 1)).items.length === 0) return result;
   let done = 0;
   for (const p of plan.registries) {
     const where = registryName(p.registry);
     const stored = await store.getRegistry(p.registry);
+    if (stored) result.registriesStored++;
     if (stored && p.inFile && !sameRegistrySettings(stored, p.registry)) {
       problems.push({ where, field: undefined, message: CONFLICT.registrySettings(p.registry) });
     }
@@ -338,14 +349,14 @@ export async function conflictsWithStore(store: Store, plan: FleetPlan, onDevice
           problems.push({ where, field: undefined, message: CONFLICT.numIdTaken(d.id, d.numId, `${holder.id}" of registry "${registryName(holder.registryKey)}`) });
         } else if (!sameImportedDevice(holder, d)) {
           problems.push({ where, field: undefined, message: CONFLICT.differs(d.id, d.numId) });
-        }
+        } else result.devicesUnchanged++;
         continue;
       }
       const storedNumId = numIdOfId.get(d.id);
       if (storedNumId !== undefined) problems.push({ where, field: undefined, message: CONFLICT.idTaken(d.id, d.numId, storedNumId) });
     }
   }
-  return problems;
+  return result;
 }
 
 export interface RegistryOutcome extends ImportResult {

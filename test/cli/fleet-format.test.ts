@@ -228,8 +228,14 @@ describe('bridgehead import on bad input', () => {
     const dataDir = join(dir, 'dry');
     const dry = await runCli(['import', file, '--data-dir', dataDir, '--dry-run']);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, /1 registries, 1 devices would be imported; nothing written/);
+    assert.match(dry.stdout, /^dry run: 1 registries \(1 would be created, 0 existing\), 1 devices \(1 would be created, 0 unchanged\); nothing written/);
     assert.equal((await runCli(['import', file, '--data-dir', dataDir, '--quiet'])).code, 0);
+    // Counted as the real run counts: the stored device is unchanged, not imported again.
+    writeFileSync(file, jsonl(registry(), device('dev-1', '3000000000000001'), device('dev-2', '3000000000000002')));
+    const again = await runCli(['import', file, '--data-dir', dataDir, '--dry-run']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /^dry run: 1 registries \(0 would be created, 1 existing\), 2 devices \(1 would be created, 1 unchanged\); nothing written/);
+    writeFileSync(file, jsonl(registry(), device('dev-1', '3000000000000001')));
     writeFileSync(file, jsonl(registry(), device('dev-1', '3000000000000001', { blocked: true })));
     const changed = await runCli(['import', file, '--data-dir', dataDir, '--dry-run']);
     assert.equal(changed.code, 2);

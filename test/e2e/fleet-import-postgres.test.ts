@@ -52,7 +52,7 @@ describe('fleet import and export on a PostgreSQL store', { timeout: 60_000 }, (
     const url = await pg.createDatabase();
     const dry = await runCli(['import', fleet, '--store', url, '--dry-run', '--quiet']);
     assert.equal(dry.code, 0, dry.stderr);
-    assert.match(dry.stdout, /dry run: 1 registries, 4 devices would be imported; nothing written/);
+    assert.match(dry.stdout, /dry run: 1 registries \(1 would be created, 0 existing\), 4 devices \(4 would be created, 0 unchanged\); nothing written/);
     assert.equal(await exportOf(url), '', 'the dry run wrote nothing');
 
     const first = await runCli(['import', fleet, '--store', url, '--quiet']);

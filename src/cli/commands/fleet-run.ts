@@ -137,9 +137,12 @@ export async function runImportCommand(files: readonly string[], flags: ImportFl
     });
     progress.end(read.records.length);
     const problems = [...read.problems, ...plan.problems];
+    let stored = { registries: 0, devices: 0 };
     if (problems.length === 0) {
       progress.begin('comparing with the data directory', plan.devices, 'devices');
-      problems.push(...(await conflictsWithStore(store, plan, (n) => progress.update(n))));
+      const comparison = await conflictsWithStore(store, plan, (n) => progress.update(n));
+      problems.push(...comparison.problems);
+      stored = { registries: comparison.registriesStored, devices: comparison.devicesUnchanged };
       progress.end(plan.devices);
     }
     if (problems.length > 0) {
@@ -147,7 +150,11 @@ export async function runImportCommand(files: readonly string[], flags: ImportFl
       return EXIT_INPUT;
     }
     if (flags.dryRun) {
-      process.stdout.write(`dry run: ${plan.registries.length} registries, ${plan.devices} devices would be imported; nothing written\n`);
+      // The counts the real run would print: what the store holds identically is skipped there.
+      process.stdout.write(
+        `dry run: ${plan.registries.length} registries (${plan.registries.length - stored.registries} would be created, ${stored.registries} existing), ` +
+          `${plan.devices} devices (${plan.devices - stored.devices} would be created, ${stored.devices} unchanged); nothing written\n`,
+      );
       return 0;
     }
     const writing = new Progress(process.stderr, 'devices', flags.quiet);
