@@ -1,3 +1,4 @@
+import { InvalidArgumentError } from 'commander';
 import { topicName, type EventConfigSpec, type PublicKeySpec } from './flags.js';
 import type { JsonObject } from './output.js';
 
@@ -62,6 +63,8 @@ export interface DeviceFlags {
   /** GatewayAuthMethod enum name. */
   authMethod?: string;
   metadata?: Record<string, string>;
+  /** `--metadata-from-file`: key -> the path whose text is the value. */
+  metadataFromFile?: Record<string, string>;
   blocked?: boolean;
   logLevel?: string;
 }
@@ -71,6 +74,7 @@ export const DEVICE_MASK_PATHS: Readonly<Partial<Record<keyof DeviceFlags, strin
   publicKey: 'credentials',
   blocked: 'blocked',
   metadata: 'metadata',
+  metadataFromFile: 'metadata',
   logLevel: 'logLevel',
   authMethod: 'gatewayConfig.gatewayAuthMethod',
 };
@@ -82,7 +86,15 @@ export function deviceBody(flags: DeviceFlags, read: ReadFile): JsonObject {
   }
   if (flags.blocked !== undefined) body.blocked = flags.blocked;
   if (flags.logLevel !== undefined) body.logLevel = flags.logLevel;
-  if (flags.metadata !== undefined) body.metadata = { ...flags.metadata };
+  if (flags.metadata !== undefined || flags.metadataFromFile !== undefined) {
+    const metadata: JsonObject = { ...flags.metadata };
+    for (const [key, path] of Object.entries(flags.metadataFromFile ?? {})) {
+      // As gcloud: a key is given by one of the two flags, never both.
+      if (key in metadata) throw new InvalidArgumentError(`metadata key "${key}" is given in both --metadata and --metadata-from-file; give it once.`);
+      metadata[key] = read(path, `--metadata-from-file ${key}=`);
+    }
+    body.metadata = metadata;
+  }
   if (flags.deviceType !== undefined || flags.authMethod !== undefined) {
     const gw: JsonObject = {};
     if (flags.deviceType !== undefined) gw.gatewayType = flags.deviceType;

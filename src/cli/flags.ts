@@ -41,6 +41,7 @@ export interface EventConfigSpec {
 export const FLAG_EXAMPLES: Readonly<Record<string, string>> = {
   '--public-key': '--public-key path=ec_public.pem,type=es256,expiration-time=2030-01-01T00:00:00Z',
   '--metadata': '--metadata location=lab,owner=ops',
+  '--metadata-from-file': '--metadata-from-file notes=./notes.txt',
   '--event-notification-config': '--event-notification-config topic=projects/my-project/topics/telemetry,subfolder=alerts',
 };
 
@@ -139,6 +140,17 @@ export function parseMetadata(text: string, previous: Record<string, string> = {
   for (const [k, v] of parseKeyValues(text, '--metadata')) {
     if (k in out) throw new InvalidArgumentError(`metadata key "${k}" given twice.`);
     out[k] = v;
+  }
+  return out;
+}
+
+/** `--metadata-from-file k=PATH,k2=PATH2` (gcloud's): key -> path; read when the command runs. */
+export function parseMetadataFiles(text: string, previous: Record<string, string> = {}): Record<string, string> {
+  const out = { ...previous };
+  for (const [k, path] of parseKeyValues(text, '--metadata-from-file')) {
+    if (k in out) throw new InvalidArgumentError(`metadata key "${k}" given twice.`);
+    if (path === '') throw new InvalidArgumentError(`--metadata-from-file ${k}= needs a file path, e.g. --metadata-from-file ${k}=./value.txt`);
+    out[k] = path;
   }
   return out;
 }

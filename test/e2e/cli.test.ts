@@ -178,6 +178,17 @@ describe('bridgehead admin CLI against a running server', () => {
     assert.deepEqual(updated.metadata, { site: 'roof' });
     assert.equal(updated.logLevel, 'NONE');
     assert.equal((updated.credentials as unknown[]).length, 2);
+
+    // gcloud's --metadata-from-file: values read from files, beside --metadata, in the update mask.
+    writeFileSync(join(dir, 'notes.txt'), 'line one\nline two\n');
+    const fromFile = await json('devices', 'update', 'dev1', '--registry', 'reg1', '--metadata', 'site=roof', '--metadata-from-file=notes=notes.txt');
+    assert.deepEqual(fromFile.metadata, { site: 'roof', notes: 'line one\nline two\n' });
+    const created = await json('devices', 'create', 'dev-from-file', '--registry', 'reg1', '--metadata-from-file', 'notes=notes.txt');
+    assert.deepEqual(created.metadata, { notes: 'line one\nline two\n' });
+    await ok('devices', 'delete', 'dev-from-file', '--registry', 'reg1', '--quiet');
+    const both = await run(['devices', 'update', 'dev1', '--registry', 'reg1', '--metadata', 'notes=x', '--metadata-from-file', 'notes=notes.txt', ...globals()]);
+    assert.equal(both.code, 2, both.stderr);
+    assert.match(both.stderr, /metadata key "notes" is given in both --metadata and --metadata-from-file/);
   });
 
   test('devices block and unblock', async () => {
@@ -241,6 +252,17 @@ describe('bridgehead admin CLI against a running server', () => {
     assert.deepEqual(await json('gateways', 'unbind', '--registry', 'reg1', '--gateway', 'gateway1', '--device', 'dev1'), {});
     assert.deepEqual(ids(await json('gateways', 'list-bound-devices', '--registry', 'reg1', '--gateway', 'gateway1'), 'devices'), []);
     await fails('NOT_FOUND', 'gateways', 'bind', '--registry', 'reg1', '--gateway', 'gateway1', '--device', 'ghost');
+
+    // gcloud's synopsis: (--device=DEVICE : --device-region --device-registry) (--gateway=GATEWAY : --gateway-region --gateway-registry).
+    const scoped = ['--device=dev1', '--device-region=us-central1', '--device-registry=reg1', '--gateway=gateway1', '--gateway-region=us-central1', '--gateway-registry=reg1'];
+    const gbound = await ok('devices', 'gateways', 'bind', ...scoped);
+    assert.match(gbound.stderr, /Bound device \[dev1\] to gateway \[gateway1\]\./);
+    assert.deepEqual(ids(await json('gateways', 'list-bound-devices', '--registry', 'reg1', '--gateway', 'gateway1'), 'devices'), ['dev1']);
+    await ok('devices', 'gateways', 'unbind', ...scoped);
+    assert.deepEqual(ids(await json('gateways', 'list-bound-devices', '--registry', 'reg1', '--gateway', 'gateway1'), 'devices'), []);
+    const apart = await run(['devices', 'gateways', 'bind', '--device=dev1', '--device-registry=reg1', '--gateway=gateway1', '--gateway-registry=reg2', ...globals()]);
+    assert.equal(apart.code, 2, apart.stderr);
+    assert.match(apart.stderr, /--device-registry "reg1" conflicts with --gateway-registry "reg2"/);
   });
 
   test('jwt mint produces a device JWT that verifies against the public key', async () => {

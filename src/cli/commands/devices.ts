@@ -12,6 +12,7 @@ import {
   LOG_LEVELS,
   parseList,
   parseMetadata,
+  parseMetadataFiles,
   parsePublicKey,
 } from '../flags.js';
 import { pick, type Column, type JsonObject } from '../output.js';
@@ -42,6 +43,9 @@ function addMutableFlags(cmd: Command): Command {
     .option('--public-key <spec>', KEY_HELP, collect(parsePublicKey))
     .option('--auth-method <method>', Object.keys(AUTH_METHODS).join('|'), enumParser(AUTH_METHODS, '--auth-method'))
     .option('--metadata <k=v,...>', 'metadata pairs; repeatable', (t: string, prev?: Record<string, string>) => parseMetadata(t, prev))
+    .option('--metadata-from-file <k=path,...>', "metadata values read from files (a key not also in --metadata); repeatable", (t: string, prev?: Record<string, string>) =>
+      parseMetadataFiles(t, prev),
+    )
     .option('--log-level <level>', 'none|error|info|debug', enumParser(LOG_LEVELS, '--log-level'));
 }
 
@@ -112,7 +116,7 @@ export function registerDevices(program: Command): void {
       run(async (cmd) => {
         const opts = cmd.opts<DeviceFlags>();
         const mask = buildUpdateMask({ ...opts }, DEVICE_MASK_PATHS as Record<string, string>);
-        if (mask.length === 0) throw new UsageError('nothing to update: give at least one of --blocked, --no-blocked, --metadata, --log-level, --auth-method, --public-key.');
+        if (mask.length === 0) throw new UsageError('nothing to update: give at least one of --blocked, --no-blocked, --metadata, --metadata-from-file, --log-level, --auth-method, --public-key.');
         const t = deviceTarget(cmd, arg(cmd, 0), 'the device argument');
         const doc = await t.ctx.client.patch(t.path, deviceBody(opts, readText), mask);
         t.ctx.out.status(`Updated device [${t.device}].`);

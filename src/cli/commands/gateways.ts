@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { group, leaf, registryPath, run } from '../context.js';
-import { parseDeviceRef, registryTarget, type NameSource } from '../resource-names.js';
+import { parseDeviceRef, parseRegistryRef, registryTarget, type NameSource } from '../resource-names.js';
 import { listDevices } from './devices.js';
 
 /**
@@ -17,17 +17,46 @@ function deviceSource(text: string, label: string): { scope: NameSource; id: str
 
 const REGISTRY_HELP = 'registry ID or projects/P/locations/L/registries/R (implied by full --gateway/--device names)';
 
+interface BindFlags {
+  gateway: string;
+  device: string;
+  deviceRegistry?: string;
+  deviceRegion?: string;
+  gatewayRegistry?: string;
+  gatewayRegion?: string;
+}
+
+/**
+ * gcloud's `--device-registry/--device-region/--gateway-registry/--gateway-region` as name sources:
+ * a binding lives in one registry, so each must agree with the others and with --registry/--region
+ * (mergeNames refuses a disagreement, naming both flags).
+ */
+function bindScopeSources(o: BindFlags): NameSource[] {
+  const out: NameSource[] = [];
+  for (const side of ['device', 'gateway'] as const) {
+    const registry = o[`${side}Registry`];
+    const region = o[`${side}Region`];
+    if (registry !== undefined) out.push(parseRegistryRef(registry, `--${side}-registry`));
+    if (region !== undefined) out.push({ label: `--${side}-region`, text: region, parts: { region } });
+  }
+  return out;
+}
+
 function bindLeaf(parent: Command, name: string, description: string, verb: string, done: string): void {
   leaf(parent, name, description)
     .option('--registry <registry>', REGISTRY_HELP)
     .requiredOption('--gateway <gateway>', 'gateway ID, numeric ID or full name')
     .requiredOption('--device <device>', 'device ID, numeric ID or full name')
+    .option('--device-registry <registry>', "the device's registry (gcloud's spelling; the same registry as the gateway's)")
+    .option('--device-region <region>', "the device's region (gcloud's spelling)")
+    .option('--gateway-registry <registry>', "the gateway's registry (gcloud's spelling)")
+    .option('--gateway-region <region>', "the gateway's region (gcloud's spelling)")
     .action(
       run(async (cmd) => {
-        const o = cmd.opts<{ gateway: string; device: string }>();
+        const o = cmd.opts<BindFlags>();
         const gw = deviceSource(o.gateway, '--gateway');
         const dev = deviceSource(o.device, '--device');
-        const { ctx, registry } = registryTarget(cmd, [gw.scope, dev.scope]);
+        const { ctx, registry } = registryTarget(cmd, [gw.scope, dev.scope, ...bindScopeSources(o)]);
         const doc = await ctx.client.post(`${registryPath(ctx, registry)}:${verb}`, { gatewayId: gw.id, deviceId: dev.id });
         ctx.out.status(`${done} device [${dev.id}] ${verb.startsWith('bind') ? 'to' : 'from'} gateway [${gw.id}].`);
         if (ctx.out.format === 'json') ctx.out.resource(doc);
