@@ -298,11 +298,6 @@ export async function planImport(records: readonly FleetRecord[], opts: PlanOpti
   return { registries, problems, devices: registries.reduce((n, p) => n + p.devices.length, 0), configUnset, configTimeUnset };
 }
 
-/**
- * What the store would refuse, for every registry at once (and the stored config adopted where the
- * files give none, see FleetPlan.configUnset), so that one conflict anywhere leaves
- * every registry unwritten (the store checks again inside each transaction, which is what counts).
- */
 /** What the store holds of a plan: its conflicts, and what an import would leave as it is. */
 export interface StoreComparison {
   problems: FleetProblem[];
@@ -312,6 +307,11 @@ export interface StoreComparison {
   devicesUnchanged: number;
 }
 
+/**
+ * What the store would refuse, for every registry at once (and the stored config adopted where the
+ * files give none, see FleetPlan.configUnset), so that one conflict anywhere leaves
+ * every registry unwritten (the store checks again inside each transaction, which is what counts).
+ */
 export async function conflictsWithStore(store: Store, plan: FleetPlan, onDevice?: (done: number) => void): Promise<StoreComparison> {
   const result: StoreComparison = { problems: [], registriesStored: 0, devicesUnchanged: 0 };
   const { problems } = result;
