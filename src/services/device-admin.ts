@@ -93,6 +93,7 @@ export class DeviceAdmin {
     if (msg.name) throw invalidArgument('device_registry.name', 'device_registry.name must be empty when creating a registry.');
     const id = checkResourceId(msg.id, 'device_registry.id', 'registry');
     const registry = newRegistryFromMessage({ ...parent, registry: id }, msg, this.keys);
+    await this.checkForeignTopics(caller, registry, undefined);
     // Before the registry: a registry whose topics could not be made must not exist half-routed.
     await this.topics?.ensureTopics(notificationTopics(registry));
     return this.store.createRegistry(registry);
@@ -119,8 +120,10 @@ export class DeviceAdmin {
     const updated = await retryOnConflict(async () => {
       const registry = await this.requireRegistry(key);
       checkExpectedRevision('registry', registry.revision, req.expectedRevision);
+      const topicsBefore = notificationTopics(registry);
       applyRegistryFields(registry, msg, mask, this.keys);
       if (mask.has('eventNotificationConfigs') || mask.has('stateNotificationConfig')) {
+        await this.checkForeignTopics(caller, registry, topicsBefore);
         await this.topics?.ensureTopics(notificationTopics(registry));
       }
       return this.store.updateRegistry(registry);
@@ -430,6 +433,19 @@ export class DeviceAdmin {
   }
 
   // ---- helpers ----
+
+  /**
+   * A registry routes its devices' messages into the topics it names. One of another project than
+   * the registry's takes pubsub.topics.publish on it, as the caller would need to publish there
+   * itself (docs/compat.md C-PS-AUTO-TOPICS); topics of the registry's own project ride on the
+   * registry permission, as on Google. Topics the registry named before are not asked again.
+   */
+  private async checkForeignTopics(caller: Principal, registry: Pick<Registry, 'project' | 'eventNotificationConfigs' | 'stateNotificationConfig'>, before: readonly string[] | undefined): Promise<void> {
+    for (const topic of notificationTopics(registry)) {
+      if (before?.includes(topic) || topic.startsWith(`projects/${registry.project}/`)) continue;
+      await this.auth.authorize(caller, 'pubsub.topics.publish', topic);
+    }
+  }
 
   private async authorize(caller: Principal, method: DeviceManagerMethod, resource: string): Promise<void> {
     await this.auth.authorize(caller, PERMISSIONS[method], resource);

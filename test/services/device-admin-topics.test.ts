@@ -71,4 +71,32 @@ describe('DeviceAdmin: the Pub/Sub topics of a registry', () => {
     const reg = await admin.createDeviceRegistry(ADMIN, { parent, deviceRegistry: { id: 'reg', eventNotificationConfigs: [{ pubsubTopicName: T('nowhere') }] } });
     assert.equal(reg.eventNotificationConfigs[0]!.pubsubTopicName, T('nowhere'));
   });
+
+  it("a topic of another project takes pubsub.topics.publish on it; the registry's own project's topics ride on the registry permission", async () => {
+    const store = new MemoryStore();
+    const email = 'iot-editor@p.iam.gserviceaccount.com';
+    await store.setProjectIamPolicy('p', { version: 1, bindings: [{ role: 'roles/cloudiot.editor', members: [`serviceAccount:${email}`] }] }, undefined);
+    const sa: Principal = { kind: 'service-account', email, project: 'p' };
+    const credentials = { authenticateJwt: async () => sa as never, authenticateAccessToken: () => undefined };
+    const topics = recordingTopics();
+    const admin = new DeviceAdmin(store, new NodeKeyInspector(), { now: () => Date.now() }, { publish: async () => undefined }, { send: async () => undefined }, new ApiAuth('token', { credentials, policies: store }), topics);
+    const foreign = 'projects/victim/topics/intake';
+    await assert.rejects(
+      admin.createDeviceRegistry(sa, { parent, deviceRegistry: { id: 'reg-x', eventNotificationConfigs: [{ pubsubTopicName: foreign }] } }),
+      (e: unknown) => e instanceof ApiError && e.kind === 'PERMISSION_DENIED' && e.message.includes(foreign),
+    );
+    await admin.createDeviceRegistry(sa, { parent, deviceRegistry: { id: 'reg', eventNotificationConfigs: [{ pubsubTopicName: T('events') }] } });
+    await assert.rejects(
+      admin.updateDeviceRegistry(sa, { name: `${parent}/registries/reg`, deviceRegistry: { stateNotificationConfig: { pubsubTopicName: foreign } }, updateMask: ['state_notification_config'] }),
+      (e: unknown) => e instanceof ApiError && e.kind === 'PERMISSION_DENIED',
+    );
+    assert.deepEqual(topics.calls, [[T('events')]], 'no topic was made in the other project');
+    // The admin routes there; the account may then change the registry's other settings.
+    await admin.updateDeviceRegistry(ADMIN, { name: `${parent}/registries/reg`, deviceRegistry: { stateNotificationConfig: { pubsubTopicName: foreign } }, updateMask: ['state_notification_config'] });
+    await admin.updateDeviceRegistry(sa, {
+      name: `${parent}/registries/reg`,
+      deviceRegistry: { eventNotificationConfigs: [{ pubsubTopicName: T('other') }], stateNotificationConfig: { pubsubTopicName: foreign } },
+      updateMask: ['event_notification_configs', 'state_notification_config'],
+    });
+  });
 });
