@@ -8,21 +8,23 @@ import { OverviewPage } from './pages/overview.js';
 import { RegistriesPage } from './pages/registries.js';
 import { SignIn } from './pages/sign-in.js';
 import { TelemetryPage } from './pages/telemetry.js';
-import { Link, useRoute } from './ui.js';
+import { Link, routeSegments, useRoute } from './ui.js';
 import './style.css';
 
 function Page(): JSX.Element {
   const { path, query } = useRoute();
-  const parts = path.split('/').filter(Boolean);
+  // undefined for a malformed segment (`%zz`): it names no page, so the not-found one below.
+  const segments = routeSegments(path);
+  const parts = segments ?? [];
   // Resource names are paths: projects/p/locations/l/registries/r[/devices/d].
   if (parts[0] === 'projects' && parts[2] === 'locations' && parts[4] === 'registries' && parts[5]) {
-    const registry = parts.slice(0, 6).map(decodeURIComponent).join('/');
-    if (parts[6] === 'devices' && parts[7]) return <DevicePage key={path} deviceName={`${registry}/devices/${decodeURIComponent(parts[7])}`} />;
+    const registry = parts.slice(0, 6).join('/');
+    if (parts[6] === 'devices' && parts[7]) return <DevicePage key={path} deviceName={`${registry}/devices/${parts[7]}`} />;
     return <DevicesPage key={path} registryName={registry} />;
   }
   if (parts[0] === 'registries') return <RegistriesPage />;
   if (parts[0] === 'telemetry') return <TelemetryPage topic={query.get('topic') ?? ''} />;
-  if (parts.length === 0) return <OverviewPage />;
+  if (segments?.length === 0) return <OverviewPage />;
   return (
     <main id="main">
       <h1>Not found</h1>

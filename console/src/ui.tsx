@@ -8,6 +8,22 @@ import { fieldFor, type ApiProblem } from './logic/api-errors.js';
 const listeners = new Set<() => void>();
 export const BASE = '/console';
 
+/**
+ * The console path of a resource name (`projects/p/…/devices/d`): each segment URL-encoded, since
+ * IDs may hold `%`; the router decodes each segment once (routeSegments). Every link and
+ * navigation to a resource goes through here.
+ */
+export const pageOf = (name: string): string => `/${name.split('/').map(encodeURIComponent).join('/')}`;
+
+/** The segments of a console path, each decoded once; undefined if one is not valid URL encoding (a hand-edited or cut-off link). */
+export function routeSegments(path: string): string[] | undefined {
+  try {
+    return path.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return undefined;
+  }
+}
+
 export function navigate(path: string): void {
   history.pushState(null, '', `${BASE}${path}`);
   for (const l of listeners) l();

@@ -5,7 +5,7 @@ import { ago, statusInWords } from '../logic/api-errors.js';
 import { diffLines } from '../logic/diff.js';
 import { asText, formatPayload, fromBase64, toBase64, utf8 } from '../logic/payload.js';
 import { isGateway, type Connection, type Credential, type Device, type DeviceConfig, type DeviceState } from '../types.js';
-import { Done, Field, Link, Problem, Section, Time, useForm, useInterval, useLoad, useNow } from '../ui.js';
+import { Done, Field, Link, pageOf, Problem, Section, Time, useForm, useInterval, useLoad, useNow } from '../ui.js';
 import { GatewaySection } from './gateway.js';
 
 const registryOf = (deviceName: string): string => deviceName.split('/').slice(0, 6).join('/');
@@ -39,7 +39,7 @@ export function DevicePage(props: { deviceName: string }): JSX.Element {
   return (
     <main id="main">
       <nav aria-label="Breadcrumb" class="crumbs">
-        <Link href="/registries">Registries</Link> / <Link href={`/${registry}`}>{registry.split('/').pop()}</Link> / <span>{deviceId}</span>
+        <Link href="/registries">Registries</Link> / <Link href={pageOf(registry)}>{registry.split('/').pop()}</Link> / <span>{deviceId}</span>
       </nav>
       <h1>
         {isGateway(d) ? 'Gateway' : 'Device'} {deviceId}{' '}
@@ -361,7 +361,7 @@ function GatewaysOf(props: { device: Device }): JSX.Element {
       <ul class="plain">
         {(list.data ?? []).map((g) => (
           <li key={g.id}>
-            <Link href={`/${registry}/devices/${g.id}`}>{g.id}</Link>
+            <Link href={pageOf(`${registry}/devices/${g.id}`)}>{g.id}</Link>
           </li>
         ))}
       </ul>

@@ -3,7 +3,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { call, v1 } from '../api.js';
 import { ago } from '../logic/api-errors.js';
 import { isGateway, type Connection, type Device, type Registry } from '../types.js';
-import { Done, Field, Link, navigate, Problem, Section, Time, useForm, useInterval, useLoad, useNow } from '../ui.js';
+import { Done, Field, Link, navigate, pageOf, Problem, Section, Time, useForm, useInterval, useLoad, useNow } from '../ui.js';
 import { REGISTRY_FIELDS, RegistryForm, registryBody } from './registry-form.js';
 
 const PAGE_SIZE = 50;
@@ -122,7 +122,7 @@ export function DevicesPage(props: { registryName: string }): JSX.Element {
               return (
                 <tr key={d.numId}>
                   <td>
-                    <Link href={`/${name}/devices/${d.id}`}>{d.id}</Link>
+                    <Link href={pageOf(`${name}/devices/${d.id}`)}>{d.id}</Link>
                   </td>
                   <td>
                     <span class={`dot ${c?.connected ? 'on' : 'off'}`} aria-hidden="true" />
@@ -168,7 +168,7 @@ export function DevicesPage(props: { registryName: string }): JSX.Element {
               if (newKey.trim()) body.credentials = [{ publicKey: { format: newFormat, key: newKey.trim() } }];
               if (newGateway) body.gatewayConfig = { gatewayType: 'GATEWAY', gatewayAuthMethod: 'ASSOCIATION_ONLY' };
               const created = await call<Device>('POST', `${v1(name)}/devices`, { body });
-              navigate(`/${name}/devices/${created.id}`);
+              navigate(pageOf(`${name}/devices/${created.id}`));
             });
           }}
         >

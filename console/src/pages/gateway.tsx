@@ -4,7 +4,7 @@ import { call, v1 } from '../api.js';
 import { ago } from '../logic/api-errors.js';
 import { newestOfEachDevice, packetInWords, type GatewayError } from '../logic/gateway-errors.js';
 import type { Connection, Device } from '../types.js';
-import { Done, Field, Link, Problem, Section, Time, useForm, useInterval, useLoad } from '../ui.js';
+import { Done, Field, Link, pageOf, Problem, Section, Time, useForm, useInterval, useLoad } from '../ui.js';
 
 /**
  * A gateway: the devices bound to it, which of them are attached through it right now, binding
@@ -73,7 +73,7 @@ export function GatewaySection(props: { gateway: Device; now: number }): JSX.Ele
               return (
                 <tr key={d.id}>
                   <td>
-                    <Link href={`/${registry}/devices/${d.id}`}>{d.id}</Link>
+                    <Link href={pageOf(`${registry}/devices/${d.id}`)}>{d.id}</Link>
                   </td>
                   <td data-testid={`attached-${d.id}`}>{through}</td>
                   <td>
@@ -125,7 +125,7 @@ function GatewayErrorList(props: { errors: GatewayError[]; registry: string; now
           // Errors carry no ID; the list is replaced whole on each poll, so the position is key enough.
           <li key={i} data-testid={newest[i] ? `gateway-error-${e.deviceId}` : undefined}>
             <div class="error-head">
-              <Time iso={e.time} now={props.now} ago={ago} /> <Link href={`/${props.registry}/devices/${encodeURIComponent(e.deviceId)}`}>{e.deviceId}</Link>{' '}
+              <Time iso={e.time} now={props.now} ago={ago} /> <Link href={pageOf(`${props.registry}/devices/${e.deviceId}`)}>{e.deviceId}</Link>{' '}
               <code class="mono" data-testid="error-type">
                 {e.errorType}
               </code>

@@ -1,7 +1,7 @@
 import type { JSX } from 'preact';
 import { call, locationName, v1 } from '../api.js';
 import type { Registry } from '../types.js';
-import { Link, navigate, Problem, Section, useForm, useLoad } from '../ui.js';
+import { Link, navigate, pageOf, Problem, Section, useForm, useLoad } from '../ui.js';
 import { REGISTRY_FIELDS, RegistryForm, registryBody } from './registry-form.js';
 
 export function RegistriesPage(): JSX.Element {
@@ -39,7 +39,7 @@ export function RegistriesPage(): JSX.Element {
               {list.data.map((r) => (
                 <tr key={r.name}>
                   <td>
-                    <Link href={`/${r.name}`}>{r.id}</Link>
+                    <Link href={pageOf(r.name)}>{r.id}</Link>
                   </td>
                   <td class="mono">{(r.eventNotificationConfigs ?? []).map((c) => `${c.subfolderMatches ? `${c.subfolderMatches}: ` : ''}${c.pubsubTopicName ?? ''}`).join(', ') || '—'}</td>
                   <td class="mono">{r.stateNotificationConfig?.pubsubTopicName ?? '—'}</td>
@@ -61,7 +61,7 @@ export function RegistriesPage(): JSX.Element {
           onSubmit={(d) =>
             void form.submit(async () => {
               const created = await call<Registry>('POST', `${v1(locationName())}/registries`, { body: registryBody(d, undefined) });
-              navigate(`/${created.name}`);
+              navigate(pageOf(created.name));
             })
           }
         />

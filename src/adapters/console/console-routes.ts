@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { answerBadUrlsUnder } from '../rest/api-server.js';
 
 /**
  * The web console (docs/compat.md C-CONSOLE): the single-page app `npm run build` bundles into
@@ -96,10 +97,10 @@ export function registerConsoleRoutes(app: FastifyInstance, opts: ConsoleRoutesO
       .header('cache-control', 'no-store')
       .send('The web console is not built on this server: run `npm run build` (it bundles console/ into dist/console), then reload.\n');
 
-  const handler = async (request: FastifyRequest<{ Params: { '*'?: string } }>, reply: FastifyReply): Promise<FastifyReply> => {
+  /** `rest`: the path after `/console/`. */
+  const serve = (request: FastifyRequest, reply: FastifyReply, rest: string): FastifyReply => {
     const b = current();
     if (!b) return notBuilt(reply);
-    const rest = request.params['*'] ?? '';
     if (rest.startsWith('assets/')) {
       const file = b.assets.get(rest.slice('assets/'.length));
       if (!file) return reply.code(404).header('content-type', 'text/plain; charset=utf-8').send(`No such console asset: ${rest.slice(0, 200)}\n`);
@@ -108,6 +109,9 @@ export function registerConsoleRoutes(app: FastifyInstance, opts: ConsoleRoutesO
     // Any other path is a page of the app (deep links, reloads).
     return send(request, reply, b.index, 'no-cache');
   };
+  const handler = async (request: FastifyRequest<{ Params: { '*'?: string } }>, reply: FastifyReply): Promise<FastifyReply> => serve(request, reply, request.params['*'] ?? '');
   app.get(CONSOLE_PATH, handler);
   app.get(`${CONSOLE_PATH}/*`, handler);
+  // A deep link the router cannot decode (`%zz` in an ID) is still the app's: it says "not found" in its own page.
+  answerBadUrlsUnder(app, CONSOLE_PATH, (request, reply) => serve(request, reply, request.url.split('?')[0]!.slice(CONSOLE_PATH.length + 1)));
 }

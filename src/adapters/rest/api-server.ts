@@ -33,6 +33,21 @@ export interface ApiServerOptions {
   observer?: ApiCallObserver;
 }
 
+/** Answers a request whose path the router could not decode, instead of the API's 400 (see answerBadUrlsUnder). */
+export type BadUrlAnswer = (request: FastifyRequest, reply: FastifyReply) => unknown;
+
+const badUrlAnswers = new WeakMap<FastifyInstance, { prefix: string; answer: BadUrlAnswer }[]>();
+
+/**
+ * GETs of paths under `prefix` that are not valid percent-encoding go to `answer` rather than the
+ * API's INVALID_ARGUMENT: the router refuses them before any route sees them, yet under the
+ * console they are the app's own deep links (a `%` in an ID, typed or cut off), which it
+ * shows as not found itself.
+ */
+export function answerBadUrlsUnder(app: FastifyInstance, prefix: string, answer: BadUrlAnswer): void {
+  badUrlAnswers.get(app)?.push({ prefix, answer });
+}
+
 /**
  * The API's HTTP server: the Device Manager and service-account REST
  * APIs under `/v1` behind a bearer credential, and the OAuth token endpoint. Further adapters
@@ -40,6 +55,7 @@ export interface ApiServerOptions {
  */
 export function createApiServer(opts: ApiServerOptions): FastifyInstance {
   const log = opts.logger.child({ component: 'api' }) as FastifyBaseLogger;
+  const badUrls: { prefix: string; answer: BadUrlAnswer }[] = [];
   const app = Fastify({
     loggerInstance: log,
     bodyLimit: opts.bodyLimitBytes,
@@ -49,10 +65,17 @@ export function createApiServer(opts: ApiServerOptions): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 2000 },
     // Errors before routing answer in Google's error JSON too (docs/compat.md C-HTTP-ERRORS).
     clientErrorHandler: (err, socket) => answerClientError(err, socket, log),
-    frameworkErrors: frameworkErrorHandler,
+    frameworkErrors: (error, request, reply) => {
+      const path = request.url.split('?')[0]!;
+      const read = request.method === 'GET' || request.method === 'HEAD';
+      const own = error.code === 'FST_ERR_BAD_URL' && read ? badUrls.find((b) => path === b.prefix || path.startsWith(`${b.prefix}/`)) : undefined;
+      if (own) void own.answer(request, reply);
+      else frameworkErrorHandler(error, request, reply);
+    },
     // Fastify's own 503 while closing has its own shape; the onRequest hook below answers instead.
     return503OnClosing: false,
   });
+  badUrlAnswers.set(app, badUrls);
   /** Who made each authenticated request, for the handler to pass on to the services. */
   const callers = new WeakMap<FastifyRequest, Principal>();
 

@@ -6,6 +6,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { after, test } from 'node:test';
 import Fastify from 'fastify';
 import { CONSOLE_CSP, registerConsoleRoutes } from '../../../src/adapters/console/console-routes.js';
+import { testApiServer } from '../rest/api-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'bridgehead-console-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -49,5 +50,26 @@ test('console routes: a clear 404 until built, then index.html for every page an
 
   const unknown = await app.inject({ url: '/console/assets/main-OLD.js' });
   assert.equal(unknown.statusCode, 404, 'an asset of an older build is not answered with index.html');
+  await app.close();
+});
+
+test('console routes on the API server: a deep link that is not valid percent-encoding (a `%` in an ID) is still the app, not the API 400', async () => {
+  const app = testApiServer();
+  registerConsoleRoutes(app, { dir });
+  await app.ready();
+  const page = await app.inject({ url: '/console/projects/p/locations/l/registries/reg%zz/devices/d%4' });
+  assert.equal(page.statusCode, 200);
+  assert.match(String(page.headers['content-type']), /^text\/html/);
+  assert.equal(page.headers['content-security-policy'], CONSOLE_CSP);
+  // Only the console's own pages: the API and writes keep their refusal.
+  for (const [method, url] of [
+    ['GET', '/v1/projects/p/locations/l/registries/reg%zz'],
+    ['POST', '/console/reg%zz'],
+    ['GET', '/consolex/reg%zz'],
+  ] as const) {
+    const refused = await app.inject({ method, url });
+    assert.equal(refused.statusCode, 400, `${method} ${url}`);
+    assert.match(refused.body, /not valid URL encoding/, `${method} ${url}`);
+  }
   await app.close();
 });

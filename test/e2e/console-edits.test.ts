@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { PROJECT, REGION } from '../support/fleet.js';
+import { api, startServer, type StartedServer } from '../support/server.js';
+
+/**
+ * The web console in chromium (as console-browser.test.ts) where what an operator sees or writes
+ * could go wrong quietly: IDs holding `%`, metadata and configs another client changes while the
+ * page is open, binary configs.
+ */
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const LOCATION = `projects/${PROJECT}/locations/${REGION}`;
+
+let server: StartedServer;
+let browser: Browser;
+let page: Page;
+const pageErrors: string[] = [];
+
+/** The API path of a resource name, each segment encoded (IDs may hold `%`). */
+const v1 = (name: string): string => `/v1/${name.split('/').map(encodeURIComponent).join('/')}`;
+
+async function ok(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
+  const r = await api(server, method, path, body);
+  assert.equal(r.status, 200, `${method} ${path}: ${JSON.stringify(r.json)}`);
+  return r.json;
+}
+
+before(async () => {
+  server = await startServer();
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+  page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.setDefaultTimeout(10_000);
+  page.on('pageerror', (e) => pageErrors.push(`uncaught: ${e.message}`));
+  await page.goto(`${server.api}/console/`);
+  await page.getByRole('textbox', { name: 'Admin token' }).fill(server.token);
+  await page.getByLabel('Project').fill(PROJECT);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('heading', { name: 'Overview' }).waitFor();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.cleanup();
+});
+
+test('IDs holding `%` open their own pages from every link; a malformed one is "not found", not a frozen page', { timeout: 60_000 }, async () => {
+  // `%41` decodes to `A`: decoded twice (or not encoded), the link opens regApct; `%zz` decodes to nothing.
+  const reg = `${LOCATION}/registries/reg%41pct`;
+  await ok('POST', v1(`${LOCATION}/registries`), { id: 'reg%41pct' });
+  await ok('POST', v1(`${LOCATION}/registries`), { id: 'reg%zzbad' });
+  await ok('POST', v1(`${LOCATION}/registries`), { id: 'regApct' });
+  await ok('POST', `${v1(reg)}/devices`, { id: 'dev%41pct' });
+  await ok('POST', `${v1(reg)}/devices`, { id: 'dev%zzbad' });
+  await ok('POST', `${v1(reg)}/devices`, { id: 'gw%41pct', gatewayConfig: { gatewayType: 'GATEWAY', gatewayAuthMethod: 'ASSOCIATION_ONLY' } });
+  await ok('POST', `${v1(reg)}:bindDeviceToGateway`, { gatewayId: 'gw%41pct', deviceId: 'dev%zzbad' });
+
+  const main = page.locator('#main');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Registries' }).click();
+  await page.getByRole('link', { name: 'reg%zzbad', exact: true }).click();
+  await page.getByRole('heading', { name: 'Registry reg%zzbad' }).waitFor();
+  await page.goBack();
+  await page.getByRole('link', { name: 'reg%41pct', exact: true }).click();
+  await page.getByRole('heading', { name: 'Registry reg%41pct' }).waitFor();
+  // Its devices listed: the API was asked for this registry, not regApct.
+  await main.getByRole('link', { name: 'dev%zzbad', exact: true }).click();
+  await page.getByRole('heading', { name: /^Device dev%zzbad/ }).waitFor();
+  await page.locator('#device-overview').waitFor();
+  // Back through the breadcrumb, then to the gateway and through its bound-device link.
+  await page.getByRole('navigation', { name: 'Breadcrumb' }).getByRole('link', { name: 'reg%41pct', exact: true }).click();
+  await page.getByRole('heading', { name: 'Registry reg%41pct' }).waitFor();
+  await main.getByRole('link', { name: 'gw%41pct', exact: true }).click();
+  await page.getByRole('heading', { name: /^Gateway gw%41pct/ }).waitFor();
+  await page.locator('#gateway-bound').getByRole('link', { name: 'dev%zzbad', exact: true }).click();
+  await page.getByRole('heading', { name: /^Device dev%zzbad/ }).waitFor();
+  await page.locator('#device-gateways').getByRole('link', { name: 'gw%41pct', exact: true }).click();
+  await page.getByRole('heading', { name: /^Gateway gw%41pct/ }).waitFor();
+  // A device created in the form opens its own page.
+  await page.goto(`${server.api}/console${v1(reg).slice('/v1'.length)}`);
+  await page.getByLabel('Device ID', { exact: true }).fill('new%41pct');
+  await page.getByRole('button', { name: 'Create device' }).click();
+  await page.getByRole('heading', { name: /^Device new%41pct/ }).waitFor();
+  await page.locator('#device-overview').waitFor();
+  // Reloading a page keeps it (the URL holds each ID encoded once).
+  await page.reload();
+  await page.locator('#device-overview').waitFor();
+  assert.equal(await page.locator('h1').innerText().then((t) => t.split('\n')[0]), 'Device new%41pct');
+
+  // A hand-typed URL with a raw, malformed `%`: the server serves the app, which says not found.
+  for (const path of [`/console/${LOCATION}/registries/reg%zzbad`, `/console/${LOCATION}/registries/reg%41pct/devices/dev%zzbad`]) {
+    const res = await page.goto(`${server.api}${path}`);
+    assert.equal(res?.status(), 200, path);
+    await page.getByRole('heading', { name: 'Not found' }).waitFor();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Registries' }).click();
+    await page.getByRole('heading', { name: 'Registries', exact: true }).waitFor();
+  }
+  // The same within the app (history navigation): the page still works afterwards.
+  await page.evaluate(`history.pushState(null, '', ${JSON.stringify(`/console/${LOCATION}/registries/reg%zzbad`)}); dispatchEvent(new PopStateEvent('popstate'))`);
+  await page.getByRole('heading', { name: 'Not found' }).waitFor();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Registries' }).click();
+  await page.getByRole('link', { name: 'regApct', exact: true }).waitFor();
+  assert.deepEqual(pageErrors, []);
+});
