@@ -21,6 +21,10 @@ const pageErrors: string[] = [];
 /** The API path of a resource name, each segment encoded (IDs may hold `%`). */
 const v1 = (name: string): string => `/v1/${name.split('/').map(encodeURIComponent).join('/')}`;
 
+/** The console page of a resource name. */
+const consolePage = (name: string): string => `${server.api}/console${v1(name).slice('/v1'.length)}`;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
 async function ok(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
   const r = await api(server, method, path, body);
   assert.equal(r.status, 200, `${method} ${path}: ${JSON.stringify(r.json)}`);
@@ -77,7 +81,7 @@ test('IDs holding `%` open their own pages from every link; a malformed one is "
   await page.locator('#device-gateways').getByRole('link', { name: 'gw%41pct', exact: true }).click();
   await page.getByRole('heading', { name: /^Gateway gw%41pct/ }).waitFor();
   // A device created in the form opens its own page.
-  await page.goto(`${server.api}/console${v1(reg).slice('/v1'.length)}`);
+  await page.goto(consolePage(reg));
   await page.getByLabel('Device ID', { exact: true }).fill('new%41pct');
   await page.getByRole('button', { name: 'Create device' }).click();
   await page.getByRole('heading', { name: /^Device new%41pct/ }).waitFor();
@@ -100,5 +104,51 @@ test('IDs holding `%` open their own pages from every link; a malformed one is "
   await page.getByRole('heading', { name: 'Not found' }).waitFor();
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Registries' }).click();
   await page.getByRole('link', { name: 'regApct', exact: true }).waitFor();
+  assert.deepEqual(pageErrors, []);
+});
+
+test('metadata: saved unchanged as it was (newlines, spaces kept); a change made elsewhere while editing is refused, not overwritten', { timeout: 60_000 }, async () => {
+  const reg = `${LOCATION}/registries/edits`;
+  await ok('POST', v1(`${LOCATION}/registries`), { id: 'edits' });
+  const metadata = { multi: 'line1\nother=injected', spaced: '  padded  ', owner: 'alice' };
+  const dev = `${reg}/devices/meta-dev`;
+  await ok('POST', `${v1(reg)}/devices`, { id: 'meta-dev', metadata });
+  await page.goto(consolePage(dev));
+  const overview = page.locator('#device-overview');
+  await overview.getByRole('button', { name: 'Save metadata' }).click();
+  await overview.getByText('Metadata saved.').waitFor();
+  assert.deepEqual((await ok('GET', v1(dev))).metadata, metadata);
+
+  /** The value input of the row whose key is `key`. */
+  const valueOf = async (key: string): Promise<ReturnType<Page['locator']>> => {
+    const rows = await overview.getByLabel(/^Metadata key \d+$/).count();
+    for (let i = 1; i <= rows; i++) {
+      if ((await overview.getByLabel(`Metadata key ${i}`, { exact: true }).inputValue()) === key) return overview.getByLabel(`Metadata value ${i}`, { exact: true });
+    }
+    throw new Error(`no metadata row ${key}`);
+  };
+  assert.equal(await (await valueOf('multi')).inputValue(), metadata.multi);
+  assert.equal(await (await valueOf('spaced')).inputValue(), metadata.spaced);
+  // The operator starts editing; another client changes the metadata meanwhile, and the page's
+  // reload (every 2 s) has read the device's new version by the time the operator saves.
+  await (await valueOf('owner')).fill('bob');
+  const theirs = { ...metadata, note: 'theirs' };
+  await ok('PATCH', `${v1(dev)}?updateMask=metadata`, { metadata: theirs });
+  await sleep(2500);
+  await overview.getByRole('button', { name: 'Save metadata' }).click();
+  await overview.getByText(/ABORTED/).waitFor();
+  assert.deepEqual((await ok('GET', v1(dev))).metadata, theirs);
+  await overview.getByTestId('metadata-stale').waitFor();
+  // Discarded, the form shows the device as it is now; the edit made again is saved, with a new key holding a newline.
+  await overview.getByRole('button', { name: 'Discard changes' }).click();
+  assert.equal(await (await valueOf('note')).inputValue(), 'theirs');
+  await (await valueOf('owner')).fill('bob');
+  await overview.getByRole('button', { name: 'Add metadata key' }).click();
+  const rows = await overview.getByLabel(/^Metadata key \d+$/).count();
+  await overview.getByLabel(`Metadata key ${rows}`, { exact: true }).fill('added');
+  await overview.getByLabel(`Metadata value ${rows}`, { exact: true }).fill(' two\nlines ');
+  await overview.getByRole('button', { name: 'Save metadata' }).click();
+  await overview.getByText('Metadata saved.').waitFor();
+  assert.deepEqual((await ok('GET', v1(dev))).metadata, { ...theirs, owner: 'bob', added: ' two\nlines ' });
   assert.deepEqual(pageErrors, []);
 });

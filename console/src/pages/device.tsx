@@ -67,10 +67,24 @@ export function DevicePage(props: { deviceName: string }): JSX.Element {
   );
 }
 
+/** One metadata entry as edited; values may hold newlines and surrounding spaces, kept as they are. */
+interface MetadataRow {
+  key: string;
+  value: string;
+}
+
 function Overview(props: { device: Device; etag: string | undefined; now: number; onChanged: () => void }): JSX.Element {
   const d = props.device;
   const form = useForm(['device.metadata', 'device.blocked', 'device.log_level']);
-  const [metadata, setMetadata] = useState(() => Object.entries(d.metadata ?? {}).map(([k, v]) => `${k}=${v}`).join('\n'));
+  // While not being edited the form follows the device as it reloads; once edited, it holds the
+  // rows and the ETag of the version they started from, so a save over someone else's change
+  // meanwhile is refused (ABORTED) rather than overwriting it.
+  const [edit, setEdit] = useState<{ rows: MetadataRow[]; etag: string | undefined } | undefined>();
+  const shown = Object.entries(d.metadata ?? {}).map(([key, value]) => ({ key, value }));
+  const rows = edit?.rows ?? shown;
+  const change = (f: (rows: MetadataRow[]) => MetadataRow[]): void => setEdit({ rows: f(rows), etag: edit ? edit.etag : props.etag });
+  const setRow = (i: number, row: Partial<MetadataRow>): void => change((rs) => rs.map((r, j) => (j === i ? { ...r, ...row } : r)));
+  const stale = edit !== undefined && edit.etag !== props.etag;
   const times: [string, string | undefined][] = [
     ['Last heartbeat', d.lastHeartbeatTime],
     ['Last event', d.lastEventTime],
@@ -79,15 +93,27 @@ function Overview(props: { device: Device; etag: string | undefined; now: number
     ['Last config ack', d.lastConfigAckTime],
     ['Last error', d.lastErrorTime],
   ];
-  const patch = (body: Record<string, unknown>, mask: string, done: string): void =>
+  const patch = (body: Record<string, unknown>, mask: string, done: string, ifMatch = props.etag, saved?: () => void): void =>
     void form.submit(async () => {
       try {
-        await call('PATCH', v1(d.name), { body, query: { updateMask: mask }, ifMatch: props.etag });
+        await call('PATCH', v1(d.name), { body, query: { updateMask: mask }, ifMatch });
+        saved?.();
       } finally {
         props.onChanged();
       }
       return done;
     });
+  const saveMetadata = (): void => {
+    // A row left wholly empty (added, never filled) is no entry; anything else goes as typed, for the API to judge.
+    const entries = rows.filter((r) => r.key !== '' || r.value !== '').map((r) => [r.key, r.value] as const);
+    const twice = entries.find(([k], i) => entries.findIndex(([other]) => other === k) !== i);
+    if (twice) {
+      void form.submit(() => Promise.reject(new Error(`The key "${twice[0]}" is there twice: a key holds one value.`)));
+      return;
+    }
+    patch({ metadata: Object.fromEntries(entries) }, 'metadata', 'Metadata saved.', edit ? edit.etag : props.etag, () => setEdit(undefined));
+  };
+  const metadataError = form.errorFor('device.metadata');
   return (
     <Section title="Status and metadata" id="device-overview">
       <dl class="facts">
@@ -114,25 +140,53 @@ function Overview(props: { device: Device; etag: string | undefined; now: number
       <form
         onSubmit={(e) => {
           e.preventDefault();
-          const entries = metadata
-            .split('\n')
-            .map((l) => l.trim())
-            .filter(Boolean)
-            .map((l) => {
-              const at = l.indexOf('=');
-              return at < 0 ? [l, ''] : [l.slice(0, at).trim(), l.slice(at + 1)];
-            });
-          patch({ metadata: Object.fromEntries(entries) }, 'metadata', 'Metadata saved.');
+          saveMetadata();
         }}
       >
-        <Field label="Metadata (key=value, one a line)" error={form.errorFor('device.metadata')}>
-          {(id, by) => <textarea id={id} aria-describedby={by} rows={3} spellcheck={false} value={metadata} onInput={(e) => setMetadata(e.currentTarget.value)} />}
-        </Field>
+        <fieldset class={`metadata${metadataError ? ' has-error' : ''}`}>
+          <legend>Metadata</legend>
+          {rows.length === 0 && <p class="hint">No metadata.</p>}
+          {rows.map((r, i) => (
+            <div class="metadata-row" key={i}>
+              <input aria-label={`Metadata key ${i + 1}`} class="mono" spellcheck={false} value={r.key} onInput={(e) => setRow(i, { key: e.currentTarget.value })} />
+              <textarea
+                aria-label={`Metadata value ${i + 1}`}
+                rows={Math.min(6, r.value.split('\n').length)}
+                spellcheck={false}
+                value={r.value}
+                onInput={(e) => setRow(i, { value: e.currentTarget.value })}
+              />
+              <button type="button" class="small" aria-label={`Remove metadata key ${i + 1}`} onClick={() => change((rs) => rs.filter((_, j) => j !== i))}>
+                Remove
+              </button>
+            </div>
+          ))}
+          {metadataError && (
+            <p class="field-error" role="alert">
+              {metadataError}
+            </p>
+          )}
+          {stale && (
+            <p class="hint" data-testid="metadata-stale">
+              The device changed since you started editing: saving will be refused. Discard your changes to see its metadata now.
+            </p>
+          )}
+        </fieldset>
         <Problem problem={form.general} />
         <Done text={form.done} />
-        <button type="submit" disabled={form.busy}>
-          Save metadata
-        </button>
+        <div class="row">
+          <button type="button" onClick={() => change((rs) => [...rs, { key: '', value: '' }])}>
+            Add metadata key
+          </button>
+          <button type="submit" disabled={form.busy}>
+            Save metadata
+          </button>
+          {edit && (
+            <button type="button" onClick={() => setEdit(undefined)}>
+              Discard changes
+            </button>
+          )}
+        </div>
       </form>
     </Section>
   );
