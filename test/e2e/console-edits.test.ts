@@ -23,6 +23,7 @@ const v1 = (name: string): string => `/v1/${name.split('/').map(encodeURICompone
 
 /** The console page of a resource name. */
 const consolePage = (name: string): string => `${server.api}/console${v1(name).slice('/v1'.length)}`;
+const b64 = (bytes: Uint8Array | string): string => Buffer.from(bytes).toString('base64');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function ok(method: string, path: string, body?: unknown): Promise<Record<string, unknown>> {
@@ -150,5 +151,49 @@ test('metadata: saved unchanged as it was (newlines, spaces kept); a change made
   await overview.getByRole('button', { name: 'Save metadata' }).click();
   await overview.getByText('Metadata saved.').waitFor();
   assert.deepEqual((await ok('GET', v1(dev))).metadata, { ...theirs, owner: 'bob', added: ' two\nlines ' });
+  assert.deepEqual(pageErrors, []);
+});
+
+test('configs: a binary latest version is never pushed back as placeholder text; a version pushed elsewhere while editing makes the push refused', { timeout: 60_000 }, async () => {
+  const reg = `${LOCATION}/registries/configs`;
+  const dev = `${reg}/devices/cfg-dev`;
+  await ok('POST', v1(`${LOCATION}/registries`), { id: 'configs' });
+  await ok('POST', `${v1(reg)}/devices`, { id: 'cfg-dev' });
+  const binary = new Uint8Array([0xff, 0xfe, 0x00, 0x01]);
+  await ok('POST', `${v1(dev)}:modifyCloudToDeviceConfig`, { binaryData: b64(binary) });
+  const latest = async (): Promise<{ version: string; binaryData?: string }> =>
+    ((await ok('GET', `${v1(dev)}/configVersions`)).deviceConfigs as { version: string; binaryData?: string }[])[0]!;
+
+  await page.goto(consolePage(dev));
+  const config = page.locator('#device-config');
+  const editor = config.getByLabel('Config (new version)');
+  await config.getByTestId('ack-2').waitFor();
+  assert.equal(await editor.inputValue(), '', 'the editor holds no placeholder text');
+  await config.getByTestId('config-binary').getByText(/ff fe 00 01/).waitFor();
+  await config.getByRole('button', { name: 'Push new version' }).click();
+  await config.getByText(/binary and cannot be edited as text/).waitFor();
+  assert.deepEqual(await latest(), { ...(await latest()), version: '2', binaryData: b64(binary) });
+
+  // Editing starts from version 2; another client pushes version 3 meanwhile.
+  await editor.fill('mine');
+  await sleep(1100);
+  await ok('POST', `${v1(dev)}:modifyCloudToDeviceConfig`, { binaryData: b64('theirs') });
+  await config.getByTestId('ack-3').waitFor();
+  await config.getByRole('button', { name: 'Push new version' }).click();
+  await config.getByText(/config version to update \(2\) does not match/).waitFor();
+  const now = await latest();
+  assert.deepEqual([now.version, now.binaryData], ['3', b64('theirs')]);
+  assert.equal(await editor.inputValue(), 'mine', 'the refused edit is kept');
+  await config.getByTestId('config-stale').waitFor();
+  // Discarded, the editor shows version 3; an edit from there is pushed.
+  await config.getByRole('button', { name: 'Discard changes' }).click();
+  assert.equal(await editor.inputValue(), 'theirs');
+  await editor.fill('mine, on theirs');
+  // One config update a second per device (spec): version 3 may be younger than that.
+  await sleep(1100);
+  await config.getByRole('button', { name: 'Push new version' }).click();
+  await config.getByText('Version 4 pushed.').waitFor();
+  const pushed = await latest();
+  assert.deepEqual([pushed.version, pushed.binaryData], ['4', b64('mine, on theirs')]);
   assert.deepEqual(pageErrors, []);
 });

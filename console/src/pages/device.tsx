@@ -3,7 +3,7 @@ import { useState } from 'preact/hooks';
 import { call, callWithEtag, v1 } from '../api.js';
 import { ago, statusInWords } from '../logic/api-errors.js';
 import { diffLines } from '../logic/diff.js';
-import { asText, formatPayload, fromBase64, toBase64, utf8 } from '../logic/payload.js';
+import { asHex, asText, formatPayload, fromBase64, toBase64, utf8 } from '../logic/payload.js';
 import { isGateway, type Connection, type Credential, type Device, type DeviceConfig, type DeviceState } from '../types.js';
 import { Done, Field, Link, pageOf, Problem, Section, Time, useForm, useInterval, useLoad, useNow } from '../ui.js';
 import { GatewaySection } from './gateway.js';
@@ -261,8 +261,15 @@ function Credentials(props: { device: Device; etag: string | undefined; now: num
 function Configs(props: { device: Device; configs: DeviceConfig[]; now: number; onChanged: () => void }): JSX.Element {
   const { device, configs } = props;
   const latest = configs[0];
-  const [text, setText] = useState<string | undefined>(undefined);
-  const editor = text ?? textOf(latest?.binaryData);
+  const latestBytes = fromBase64(latest?.binaryData);
+  // undefined: binary, which a text editor cannot hold; its bytes are shown beside it, read-only.
+  const latestText = asText(latestBytes);
+  // Untouched, the editor follows the latest version; once typed in, it keeps the text and the
+  // version the edit started from, sent as versionToUpdate: a version pushed meanwhile by someone
+  // else makes the server refuse the push instead of it being overwritten.
+  const [edit, setEdit] = useState<{ text: string; base: string | undefined } | undefined>(undefined);
+  const editor = edit?.text ?? latestText ?? '';
+  const base = edit ? edit.base : latest?.version;
   const form = useForm(['binary_data', 'version_to_update']);
   const [left, setLeft] = useState<string>('');
   const [right, setRight] = useState<string>('');
@@ -275,23 +282,53 @@ function Configs(props: { device: Device; configs: DeviceConfig[]; now: number; 
         onSubmit={(e) => {
           e.preventDefault();
           void form.submit(async () => {
+            // Pushing the untouched, empty editor would replace the binary config with nothing.
+            if (!edit && latestText === undefined) throw new Error(`Version ${latest?.version ?? ''} is binary and cannot be edited as text: type the new config to replace it.`);
             const saved = await call<DeviceConfig>('POST', `${v1(device.name)}:modifyCloudToDeviceConfig`, {
-              body: { binaryData: toBase64(utf8(editor)), ...(latest?.version ? { versionToUpdate: latest.version } : {}) },
+              body: { binaryData: toBase64(utf8(editor)), ...(base ? { versionToUpdate: base } : {}) },
             });
-            setText(undefined);
+            setEdit(undefined);
             props.onChanged();
             return `Version ${saved.version} pushed.`;
           });
         }}
       >
-        <Field label="Config (new version)" error={form.errorFor('binary_data') ?? form.errorFor('version_to_update')} hint="Sent to the device as UTF-8; based on the latest version.">
-          {(id, by) => <textarea id={id} aria-describedby={by} rows={5} spellcheck={false} class="mono" value={editor} onInput={(e) => setText(e.currentTarget.value)} />}
+        <Field
+          label="Config (new version)"
+          error={form.errorFor('binary_data') ?? form.errorFor('version_to_update')}
+          hint={`Sent to the device as UTF-8; replaces version ${base ?? '(none yet)'}.`}
+        >
+          {(id, by) => (
+            <textarea id={id} aria-describedby={by} rows={5} spellcheck={false} class="mono" value={editor} onInput={(e) => setEdit({ text: e.currentTarget.value, base })} />
+          )}
         </Field>
+        {latest && latestText === undefined && (
+          <div class="field">
+            <span class="hint">
+              Version {latest.version} is binary ({latestBytes.length} bytes), shown as hex:
+            </span>
+            <pre class="payload mono" aria-label={`Version ${latest.version} as hex`} data-testid="config-binary">
+              {asHex(latestBytes)}
+            </pre>
+          </div>
+        )}
+        {edit && latest && edit.base !== latest.version && (
+          <p class="hint" data-testid="config-stale">
+            Version {latest.version} arrived since you started editing version {edit.base}: pushing will be refused. Discard your changes to start from it.
+          </p>
+        )}
         <Problem problem={form.general} />
         <Done text={form.done} />
-        <button type="submit" disabled={form.busy}>
-          Push new version
-        </button>
+        <div class="row">
+          <button type="submit" disabled={form.busy}>
+            Push new version
+          </button>
+          {edit && (
+            <button type="button" onClick={() => setEdit(undefined)}>
+              Discard changes
+            </button>
+          )}
+        </div>
       </form>
       <h3>History</h3>
       <table class="compact">
