@@ -1,4 +1,6 @@
 import { problemOf, type ApiProblem } from './logic/api-errors.js';
+import { idChunks } from './logic/connections.js';
+import type { Connection } from './types.js';
 
 /** A refused API call, carrying the API's own words. */
 export class ApiFailure extends Error {
@@ -105,3 +107,11 @@ export async function callWithEtag<T>(method: string, path: string, opts: CallOp
 /** `projects/p/locations/l` of the session. */
 export const locationName = (): string => `projects/${current?.project ?? ''}/locations/${current?.location ?? ''}`;
 export const v1 = (name: string): string => `/v1/${name.split('/').map(encodeURIComponent).join('/')}`;
+
+/** Whether each device is connected now (by ID), asked in as many requests as the IDs need (idChunks); any refusal fails the whole. */
+export async function connectionsOf(registryName: string, ids: readonly string[]): Promise<Map<string, Connection>> {
+  const answers = await Promise.all(
+    idChunks(ids).map((chunk) => call<{ connections?: Connection[] }>('GET', `${v1(registryName)}/devices:connections`, { query: { deviceIds: chunk.join(',') } })),
+  );
+  return new Map(answers.flatMap((r) => r.connections ?? []).map((c) => [c.deviceId, c]));
+}

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ago, fieldFor, problemOf, statusInWords } from '../../console/src/logic/api-errors.js';
+import { idChunks } from '../../console/src/logic/connections.js';
 import { diffLines } from '../../console/src/logic/diff.js';
 import { newestOfEachDevice, packetInWords, type GatewayError } from '../../console/src/logic/gateway-errors.js';
 import { asHex, bestView, formatPayload, fromBase64, toBase64, utf8 } from '../../console/src/logic/payload.js';
@@ -87,4 +88,21 @@ test('gateway errors: the newest of each device is marked; the causing packet in
   assert.equal(packetInWords({ messageType: 'UNSUBSCRIBE', topic: '', packetId: 7 }), 'UNSUBSCRIBE (packet ID 7)');
   assert.equal(packetInWords(undefined), undefined);
   assert.equal(packetInWords({}), undefined);
+});
+
+test('idChunks: every ID once, in order, in chunks whose encoded query and count stay under the limits', () => {
+  assert.deepEqual(idChunks([]), []);
+  assert.deepEqual(idChunks(['a', 'b']), [['a', 'b']]);
+  // A gateway's 420 bound devices with long IDs: one request would be some 30,000 characters.
+  const ids = Array.from({ length: 420 }, (_, i) => `bound-${String(i).padStart(4, '0')}-${'%'.repeat(20)}${'q'.repeat(30)}`);
+  const chunks = idChunks(ids);
+  assert.deepEqual(chunks.flat(), ids);
+  assert.ok(chunks.length > 1);
+  for (const c of chunks) {
+    assert.ok(new URLSearchParams({ deviceIds: c.join(',') }).toString().length <= 6000 + 'deviceIds='.length);
+    assert.ok(c.length <= 100);
+  }
+  assert.deepEqual(idChunks(['aaa', 'bbb', 'ccc'], 1000, 2), [['aaa', 'bbb'], ['ccc']]);
+  // An ID longer than the budget still goes, alone.
+  assert.deepEqual(idChunks(['x'.repeat(50), 'y'], 10), [['x'.repeat(50)], ['y']]);
 });

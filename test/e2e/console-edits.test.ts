@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { PROJECT, REGION } from '../support/fleet.js';
+import { createDevice, createRegistry, PROJECT, REGION } from '../support/fleet.js';
+import { connectDevice, endQuietly } from '../support/mqtt-clients.js';
 import { api, startServer, type StartedServer } from '../support/server.js';
 
 /**
@@ -195,5 +196,33 @@ test('configs: a binary latest version is never pushed back as placeholder text;
   await config.getByText('Version 4 pushed.').waitFor();
   const pushed = await latest();
   assert.deepEqual([pushed.version, pushed.binaryData], ['4', b64('mine, on theirs')]);
+  assert.deepEqual(pageErrors, []);
+});
+
+test('a gateway with hundreds of bound devices: the one attached is shown attached (its connections asked in several requests)', { timeout: 120_000 }, async () => {
+  await createRegistry(server, 'many');
+  const reg = `${LOCATION}/registries/many`;
+  const gw = await createDevice(server, 'many', 'gw-many', { body: { gatewayConfig: { gatewayType: 'GATEWAY', gatewayAuthMethod: 'ASSOCIATION_ONLY' } } });
+  // 180 IDs of 117 characters: one devices:connections URL would pass Node's 16 KiB.
+  const ids = Array.from({ length: 180 }, (_, i) => `bound-${String(i).padStart(3, '0')}-${'q'.repeat(107)}`);
+  for (let i = 0; i < ids.length; i += 20) {
+    await Promise.all(
+      ids.slice(i, i + 20).map(async (id) => {
+        await ok('POST', `${v1(reg)}/devices`, { id });
+        await ok('POST', `${v1(reg)}:bindDeviceToGateway`, { gatewayId: 'gw-many', deviceId: id });
+      }),
+    );
+  }
+  const last = ids[ids.length - 1]!;
+  const gateway = await connectDevice(server, `${reg}/devices/gw-many`, await gw.jwt());
+  try {
+    await gateway.publishAsync(`/devices/${last}/attach`, '', { qos: 1 });
+    await page.goto(consolePage(`${reg}/devices/gw-many`));
+    await page.getByTestId('attached-count').getByText('1 of 180 bound devices attached now.').waitFor();
+    await page.getByTestId(`attached-${last}`).getByText('attached', { exact: true }).waitFor();
+    assert.equal(await page.getByTestId(`attached-${ids[0]!}`).innerText(), 'no');
+  } finally {
+    await endQuietly(gateway);
+  }
   assert.deepEqual(pageErrors, []);
 });

@@ -1,9 +1,9 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { call, v1 } from '../api.js';
-import { ago } from '../logic/api-errors.js';
+import { call, connectionsOf, v1 } from '../api.js';
+import { ago, type ApiProblem } from '../logic/api-errors.js';
 import { isGateway, type Connection, type Device, type Registry } from '../types.js';
-import { Done, Field, Link, navigate, pageOf, Problem, Section, Time, useForm, useInterval, useLoad, useNow } from '../ui.js';
+import { Done, Field, Link, navigate, pageOf, Problem, problemOfError, Section, Time, useForm, useInterval, useLoad, useNow } from '../ui.js';
 import { REGISTRY_FIELDS, RegistryForm, registryBody } from './registry-form.js';
 
 const PAGE_SIZE = 50;
@@ -35,16 +35,26 @@ export function DevicesPage(props: { registryName: string }): JSX.Element {
     [name, token, applied, kind, blocked],
   );
   const devices = page.data?.devices ?? [];
-  const [online, setOnline] = useState<Map<string, Connection>>(new Map());
+  // undefined until known, and when the last request was refused (shown, rather than every device "offline").
+  const [online, setOnline] = useState<Map<string, Connection> | undefined>(undefined);
+  const [onlineProblem, setOnlineProblem] = useState<ApiProblem | undefined>(undefined);
   const [tick, setTick] = useState(0);
   // The page's devices' connection states: when the page changes, and every few seconds.
   useEffect(() => {
     const ids = (page.data?.devices ?? []).map((d) => d.id);
     if (ids.length === 0) return setOnline(new Map());
     let live = true;
-    call<{ connections: Connection[] }>('GET', `${v1(name)}/devices:connections`, { query: { deviceIds: ids.join(',') } }).then(
-      (r) => live && setOnline(new Map(r.connections.map((c) => [c.deviceId, c]))),
-      () => undefined,
+    connectionsOf(name, ids).then(
+      (map) => {
+        if (!live) return;
+        setOnline(map);
+        setOnlineProblem(undefined);
+      },
+      (e: unknown) => {
+        if (!live) return;
+        setOnline(undefined);
+        setOnlineProblem(problemOfError(e));
+      },
     );
     return () => {
       live = false;
@@ -104,6 +114,7 @@ export function DevicesPage(props: { registryName: string }): JSX.Element {
           <button type="submit">Search</button>
         </form>
         {page.problem?.field !== 'device_id_prefix' && <Problem problem={page.problem} />}
+        <Problem problem={onlineProblem} />
         <table aria-busy={page.loading}>
           <thead>
             <tr>
@@ -118,7 +129,7 @@ export function DevicesPage(props: { registryName: string }): JSX.Element {
           </thead>
           <tbody>
             {devices.map((d) => {
-              const c = online.get(d.id);
+              const c = online?.get(d.id);
               return (
                 <tr key={d.numId}>
                   <td>
@@ -126,7 +137,7 @@ export function DevicesPage(props: { registryName: string }): JSX.Element {
                   </td>
                   <td>
                     <span class={`dot ${c?.connected ? 'on' : 'off'}`} aria-hidden="true" />
-                    {c?.connected ? (c.gatewayId ? `online via ${c.gatewayId}` : 'online') : 'offline'}
+                    {!online ? 'unknown' : c?.connected ? (c.gatewayId ? `online via ${c.gatewayId}` : 'online') : 'offline'}
                   </td>
                   <td>{isGateway(d) ? 'gateway' : 'device'}</td>
                   <td>{d.blocked ? 'blocked' : ''}</td>

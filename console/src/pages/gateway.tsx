@@ -1,10 +1,10 @@
 import type { JSX } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { call, v1 } from '../api.js';
-import { ago } from '../logic/api-errors.js';
+import { call, connectionsOf, v1 } from '../api.js';
+import { ago, type ApiProblem } from '../logic/api-errors.js';
 import { newestOfEachDevice, packetInWords, type GatewayError } from '../logic/gateway-errors.js';
 import type { Connection, Device } from '../types.js';
-import { Done, Field, Link, pageOf, Problem, Section, Time, useForm, useInterval, useLoad } from '../ui.js';
+import { Done, Field, Link, pageOf, Problem, problemOfError, Section, Time, useForm, useInterval, useLoad } from '../ui.js';
 
 /**
  * A gateway: the devices bound to it, which of them are attached through it right now, binding
@@ -22,15 +22,25 @@ export function GatewaySection(props: { gateway: Device; now: number }): JSX.Ele
     [gw.name],
   );
   const errors = useLoad(() => call<{ errors?: GatewayError[] }>('GET', `${v1(gw.name)}:gatewayErrors`).then((r) => r.errors ?? []), [gw.name]);
-  const [connections, setConnections] = useState<Map<string, Connection>>(new Map());
+  // undefined until known, and when the last request was refused (shown, rather than every device "no").
+  const [connections, setConnections] = useState<Map<string, Connection> | undefined>(undefined);
+  const [connectionProblem, setConnectionProblem] = useState<ApiProblem | undefined>(undefined);
   // Each (re)load of the bound devices is followed by their connection states.
   useEffect(() => {
     const ids = (bound.data ?? []).map((d) => d.id);
     if (ids.length === 0) return setConnections(new Map());
     let live = true;
-    call<{ connections: Connection[] }>('GET', `${v1(registry)}/devices:connections`, { query: { deviceIds: ids.join(',') } }).then(
-      (r) => live && setConnections(new Map(r.connections.map((c) => [c.deviceId, c]))),
-      () => undefined,
+    connectionsOf(registry, ids).then(
+      (map) => {
+        if (!live) return;
+        setConnections(map);
+        setConnectionProblem(undefined);
+      },
+      (e: unknown) => {
+        if (!live) return;
+        setConnections(undefined);
+        setConnectionProblem(problemOfError(e));
+      },
     );
     return () => {
       live = false;
@@ -50,13 +60,16 @@ export function GatewaySection(props: { gateway: Device; now: number }): JSX.Ele
       return done;
     });
   const devices = bound.data ?? [];
-  const attached = devices.filter((d) => connections.get(d.id)?.gatewayId === gw.id);
+  const attached = devices.filter((d) => connections?.get(d.id)?.gatewayId === gw.id);
   return (
     <>
       <Section title="Bound devices" id="gateway-bound">
         <Problem problem={bound.problem} />
+        <Problem problem={connectionProblem} />
         <p data-testid="attached-count">
-          {attached.length} of {devices.length} bound device{devices.length === 1 ? '' : 's'} attached now.
+          {connections
+            ? `${attached.length} of ${devices.length} bound device${devices.length === 1 ? '' : 's'} attached now.`
+            : `${devices.length} bound device${devices.length === 1 ? '' : 's'}; which are attached is not known.`}
         </p>
         <table class="compact">
           <thead>
@@ -68,8 +81,8 @@ export function GatewaySection(props: { gateway: Device; now: number }): JSX.Ele
           </thead>
           <tbody>
             {devices.map((d) => {
-              const c = connections.get(d.id);
-              const through = c?.connected ? (c.gatewayId === gw.id ? 'attached' : c.gatewayId ? `via ${c.gatewayId}` : 'connected directly') : 'no';
+              const c = connections?.get(d.id);
+              const through = !connections ? 'unknown' : c?.connected ? (c.gatewayId === gw.id ? 'attached' : c.gatewayId ? `via ${c.gatewayId}` : 'connected directly') : 'no';
               return (
                 <tr key={d.id}>
                   <td>
