@@ -20,7 +20,10 @@ export interface PushPoster {
 /**
  * POSTs push requests over node:http(s) with one keep-alive agent per scheme whose sockets, to
  * all endpoints together, are bounded (`maxSockets`): requests past the bound wait in the agent's
- * queue, and that wait counts against their timeout. Response bodies are discarded unread.
+ * queue, and that wait counts against their timeout. Response bodies are discarded unread, but
+ * within the same timeout: the status decides at once, and a body still unfinished at the
+ * deadline (an endpoint that never ends it, or trickles it) costs the socket, which would
+ * otherwise stay taken from every other subscription's pushes for good.
  */
 export class HttpPushPoster implements PushPoster {
   private readonly http: HttpAgent;
@@ -51,13 +54,14 @@ export class HttpPushPoster implements PushPoster {
       const finish = (outcome: PushOutcome): void => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
         resolve(outcome);
       };
+      // Runs until the exchange is over (response read to its end, or the request closed).
       const timer = setTimeout(() => {
         finish({ kind: 'timeout' });
         req.destroy();
       }, p.timeoutMs);
+      const over = (): void => clearTimeout(timer);
       // Pub/Sub takes 102 Processing as an acknowledgement; the final answer is then not awaited.
       req.on('information', (info) => {
         if (info.statusCode === 102) {
@@ -67,9 +71,14 @@ export class HttpPushPoster implements PushPoster {
       });
       req.on('response', (res) => {
         finish({ kind: 'status', status: res.statusCode ?? 0 });
+        res.on('end', over);
         res.resume();
       });
-      req.on('error', (err) => finish({ kind: 'error', message: err.message }));
+      req.on('close', over);
+      req.on('error', (err) => {
+        over();
+        finish({ kind: 'error', message: err.message });
+      });
       req.end(body);
     });
   }
