@@ -1,7 +1,8 @@
 import type { ComponentChildren, JSX } from 'preact';
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
-import { ApiFailure } from './api.js';
+import { ApiFailure, connectionsOf } from './api.js';
 import { fieldFor, type ApiProblem } from './logic/api-errors.js';
+import type { Connection } from './types.js';
 
 // ---- routing: paths under /console mirror resource names ----
 
@@ -208,4 +209,39 @@ export function Section(props: { title: string; children: ComponentChildren; act
 
 export function Time(props: { iso: string | undefined; now: number; ago: (iso: string | undefined, now: number) => string }): JSX.Element {
   return <time dateTime={props.iso} title={props.iso ?? 'never'}>{props.ago(props.iso, props.now)}</time>;
+}
+
+/**
+ * The connection states of `devices` of `registry` (`devices:connections`), asked again whenever
+ * `devices` or `refresh` change. `connections` is undefined until known, and when the last request
+ * was refused: its `problem` is then shown, rather than every device "offline".
+ */
+export function useConnections(
+  registry: string,
+  devices: readonly { id: string }[] | undefined,
+  refresh?: unknown,
+): { connections: Map<string, Connection> | undefined; problem: ApiProblem | undefined } {
+  const [connections, setConnections] = useState<Map<string, Connection> | undefined>(undefined);
+  const [problem, setProblem] = useState<ApiProblem | undefined>(undefined);
+  useEffect(() => {
+    const ids = (devices ?? []).map((d) => d.id);
+    if (ids.length === 0) return setConnections(new Map());
+    let live = true;
+    connectionsOf(registry, ids).then(
+      (map) => {
+        if (!live) return;
+        setConnections(map);
+        setProblem(undefined);
+      },
+      (e: unknown) => {
+        if (!live) return;
+        setConnections(undefined);
+        setProblem(problemOfError(e));
+      },
+    );
+    return () => {
+      live = false;
+    };
+  }, [devices, registry, refresh]);
+  return { connections, problem };
 }

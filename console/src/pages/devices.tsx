@@ -1,9 +1,9 @@
 import type { JSX } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
-import { call, connectionsOf, v1 } from '../api.js';
-import { ago, type ApiProblem } from '../logic/api-errors.js';
-import { isGateway, type Connection, type Device, type Registry } from '../types.js';
-import { Done, Field, Link, navigate, pageOf, Problem, problemOfError, Section, Time, useForm, useInterval, useLoad, useNow } from '../ui.js';
+import { useState } from 'preact/hooks';
+import { call, v1 } from '../api.js';
+import { ago } from '../logic/api-errors.js';
+import { isGateway, type Device, type Registry } from '../types.js';
+import { Done, Field, Link, navigate, pageOf, Problem, Section, Time, useForm, useConnections, useInterval, useLoad, useNow } from '../ui.js';
 import { REGISTRY_FIELDS, RegistryForm, registryBody } from './registry-form.js';
 
 const PAGE_SIZE = 50;
@@ -35,31 +35,9 @@ export function DevicesPage(props: { registryName: string }): JSX.Element {
     [name, token, applied, kind, blocked],
   );
   const devices = page.data?.devices ?? [];
-  // undefined until known, and when the last request was refused (shown, rather than every device "offline").
-  const [online, setOnline] = useState<Map<string, Connection> | undefined>(undefined);
-  const [onlineProblem, setOnlineProblem] = useState<ApiProblem | undefined>(undefined);
   const [tick, setTick] = useState(0);
   // The page's devices' connection states: when the page changes, and every few seconds.
-  useEffect(() => {
-    const ids = (page.data?.devices ?? []).map((d) => d.id);
-    if (ids.length === 0) return setOnline(new Map());
-    let live = true;
-    connectionsOf(name, ids).then(
-      (map) => {
-        if (!live) return;
-        setOnline(map);
-        setOnlineProblem(undefined);
-      },
-      (e: unknown) => {
-        if (!live) return;
-        setOnline(undefined);
-        setOnlineProblem(problemOfError(e));
-      },
-    );
-    return () => {
-      live = false;
-    };
-  }, [page.data, name, tick]);
+  const { connections: online, problem: onlineProblem } = useConnections(name, page.data?.devices, tick);
   useInterval(() => setTick((t) => t + 1), 3000);
   const now = useNow();
   const settings = useForm(REGISTRY_FIELDS);

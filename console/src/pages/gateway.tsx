@@ -1,10 +1,10 @@
 import type { JSX } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
-import { call, connectionsOf, v1 } from '../api.js';
-import { ago, type ApiProblem } from '../logic/api-errors.js';
+import { useState } from 'preact/hooks';
+import { call, v1 } from '../api.js';
+import { ago } from '../logic/api-errors.js';
 import { newestOfEachDevice, packetInWords, type GatewayError } from '../logic/gateway-errors.js';
-import type { Connection, Device } from '../types.js';
-import { Done, Field, Link, pageOf, Problem, problemOfError, Section, Time, useForm, useInterval, useLoad } from '../ui.js';
+import type { Device } from '../types.js';
+import { Done, Field, Link, pageOf, Problem, Section, Time, useForm, useConnections, useInterval, useLoad } from '../ui.js';
 
 /**
  * A gateway: the devices bound to it, which of them are attached through it right now, binding
@@ -22,30 +22,8 @@ export function GatewaySection(props: { gateway: Device; now: number }): JSX.Ele
     [gw.name],
   );
   const errors = useLoad(() => call<{ errors?: GatewayError[] }>('GET', `${v1(gw.name)}:gatewayErrors`).then((r) => r.errors ?? []), [gw.name]);
-  // undefined until known, and when the last request was refused (shown, rather than every device "no").
-  const [connections, setConnections] = useState<Map<string, Connection> | undefined>(undefined);
-  const [connectionProblem, setConnectionProblem] = useState<ApiProblem | undefined>(undefined);
   // Each (re)load of the bound devices is followed by their connection states.
-  useEffect(() => {
-    const ids = (bound.data ?? []).map((d) => d.id);
-    if (ids.length === 0) return setConnections(new Map());
-    let live = true;
-    connectionsOf(registry, ids).then(
-      (map) => {
-        if (!live) return;
-        setConnections(map);
-        setConnectionProblem(undefined);
-      },
-      (e: unknown) => {
-        if (!live) return;
-        setConnections(undefined);
-        setConnectionProblem(problemOfError(e));
-      },
-    );
-    return () => {
-      live = false;
-    };
-  }, [bound.data, registry]);
+  const { connections, problem: connectionProblem } = useConnections(registry, bound.data);
   const refresh = (): void => {
     bound.reload();
     errors.reload();
