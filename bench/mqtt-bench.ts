@@ -6,10 +6,12 @@
  * Loads (see bench/loadgen/): TLS+JWT connects per second (ES256 and RS256) and server RSS per
  * idle connected TLS device; QoS 1 telemetry with a window of in-flight messages per connection
  * (100 and 1,000 devices, over TLS and plain TCP) with PUBACK latency; config update → device
- * latency. The load generator runs in a worker thread (one core), the server gets the other.
+ * latency. The load generator runs in a worker thread (one core), the server gets the other. The
+ * connect phase also runs against the Node floor of a JWT device broker (unless BENCH_MQTT_FLOOR=0).
  */
 import { pathToFileURL } from 'node:url';
 import type { BenchSection } from './lib.js';
+import { startConnectFloor } from './loadgen/bare-tls.js';
 import { startBridgehead } from './loadgen/bridgehead.js';
 import { BenchFleet } from './loadgen/devices.js';
 import { findMosquitto, startMosquitto } from './loadgen/mosquitto.js';
@@ -76,6 +78,10 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
     if (bin === null) notes.push('Mosquitto: not installed (apt-get install mosquitto), column skipped');
     else starters.push({ name: 'Mosquitto', start: () => startMosquitto(bin) });
   }
+  // The least a Node server pays for a TLS + JWT connect (floor-device-server.ts), measured in
+  // the same phase: where Bridgehead misses a connect target, it shows whether Node can reach it.
+  const withFloor = sections.has('connect') && process.env.BENCH_MQTT_FLOOR !== '0';
+  if (withFloor) starters.push({ name: 'Node floor', start: () => startConnectFloor(fleet, idleDeviceCount(s)) });
 
   // All servers run side by side (an idle one costs nothing) and each phase runs against every
   // one of them before the next phase, alternating who goes first.
@@ -100,6 +106,7 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
       print(`-- ${phase.name}`);
       for (const entry of i % 2 === 0 ? runs : [...runs].reverse()) {
         if (entry.failed !== null) continue;
+        if (entry.run.target.name === 'Node floor' && phase.name !== 'connect') continue;
         try {
           await phase.run(entry.run);
         } catch (e) {
@@ -130,7 +137,10 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
   print(`servers: ${versions.join('; ') || 'none ran'}`);
   print('ratio = Bridgehead / Mosquitto: higher is better for rates, lower for latency, memory and CPU.');
   if (sections.has('connect')) {
-    print('connects per server CPU-second: what any Node server pays (bare TLS; TLS + CONNECT + JWT + device row) is measured beside both by `node dist/bench/connect-storm.js`.');
+    print(
+      `Node floor: TLS, the CONNECT parsed, the JWT checked against the device's SQLite row, a canned CONNACK, nothing else (bench/loadgen/floor-device-server.ts)${withFloor ? '' : ': not run (BENCH_MQTT_FLOOR=0)'}; ` +
+        'the same storms many times over, with a bare TLS server beside: `node dist/bench/connect-storm.js`.',
+    );
   }
   if (sections.has('memory')) {
     print(

@@ -38,6 +38,26 @@ export function startDeviceFloor(fleet: BenchFleet, devices: number, nodeArgs: r
   );
 }
 
+/**
+ * The device floor as a target of the MQTT bench's connect phase (connects and idle memory only:
+ * it has no plain port, no registry to provision and no config path).
+ */
+export async function startConnectFloor(fleet: BenchFleet, devices: number, nodeArgs: readonly string[] = []): Promise<BenchTarget> {
+  const f = await startDeviceFloor(fleet, devices, nodeArgs);
+  return {
+    ...f,
+    name: 'Node floor',
+    version: 'Node floor (TLS + CONNECT + JWT + device row, bench/loadgen/floor-device-server.ts)',
+    plain: f.tls,
+    configIsApi: false,
+    provision: async () => undefined,
+    configTrigger: () => {
+      throw new Error('the connect floor has no config path');
+    },
+    stderr: () => '',
+  };
+}
+
 /** A started floor server, with what its first stdout line said beyond port and pid. */
 type StartedFloor = StormTarget & { info: { plainPort?: number; dir?: string } };
 

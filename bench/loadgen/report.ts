@@ -1,4 +1,4 @@
-/** Rendering of the MQTT comparison table: metric | Bridgehead | Mosquitto | ratio | target. */
+/** Rendering of the MQTT comparison table: metric | Bridgehead | Mosquitto | ratio | target [| Node floor | floor ratio]. */
 
 export type TargetName = 'Bridgehead' | 'Mosquitto' | 'Node floor';
 
@@ -47,7 +47,7 @@ export function ratio(bridgehead: number | null, mosquitto: number | null): numb
   return bridgehead / mosquitto;
 }
 
-function targetCheck(def: MetricDef, bh: number | null, r: number | null): string {
+function targetCheck(def: MetricDef, bh: number | null, r: number | null, floorRatio: number | null): string {
   const t = def.target;
   if (t === undefined) return '';
   if (t.kind === 'at-most') {
@@ -59,35 +59,48 @@ function targetCheck(def: MetricDef, bh: number | null, r: number | null): strin
     return r === null ? goal : `${goal} ${r <= t.value ? 'met' : 'MISSED'}`;
   }
   const goal = `≥ ${t.value.toFixed(1)}×`;
-  return r === null ? goal : `${goal} ${r >= t.value ? 'met' : 'MISSED'}`;
+  if (r === null) return goal;
+  if (r >= t.value) return `${goal} met`;
+  // A target the Node floor misses too is out of reach of any Node server doing that work.
+  return `${goal} MISSED${floorRatio !== null && floorRatio < t.value ? ' (so does the Node floor)' : ''}`;
 }
 
-/** A fixed-width text table; rows with no value on either side are left out. */
+/**
+ * A fixed-width text table; rows with no value on either side are left out. When the results
+ * hold a Node floor (the least any Node server doing the same work costs), its figure and its
+ * ratio to Mosquitto get columns of their own.
+ */
 export function renderTable(defs: readonly MetricDef[], results: Results): string {
   const bhMap = results.get('Bridgehead');
   const mqMap = results.get('Mosquitto');
-  const rows: string[][] = [['metric', 'Bridgehead', 'Mosquitto', 'ratio BH/MQ', 'target']];
+  const floorMap = results.get('Node floor');
+  const header = ['metric', 'Bridgehead', 'Mosquitto', 'ratio BH/MQ', 'target'];
+  if (floorMap !== undefined) header.push('Node floor', 'floor/MQ');
+  const rows: string[][] = [header];
+  const cell = (c: Cell | undefined, unit: MetricDef['unit']): string => (c === undefined ? 'n/a' : `${formatValue(c.value, unit)}${c.note === undefined ? '' : ` ${c.note}`}`);
   for (const def of defs) {
     const bh = bhMap?.get(def.key);
     const mq = mqMap?.get(def.key);
     if (bh === undefined && mq === undefined) continue;
-    const cell = (c: Cell | undefined): string => (c === undefined ? 'n/a' : `${formatValue(c.value, def.unit)}${c.note === undefined ? '' : ` ${c.note}`}`);
     const r = def.noRatio === true ? null : ratio(bh?.value ?? null, mq?.value ?? null);
-    rows.push([
+    const floor = floorMap?.get(def.key);
+    const fr = def.noRatio === true ? null : ratio(floor?.value ?? null, mq?.value ?? null);
+    const row = [
       `${def.label}${UNIT_SUFFIX[def.unit] === '' ? '' : ` (${UNIT_SUFFIX[def.unit].trim()})`}`,
-      cell(bh),
-      cell(mq),
+      cell(bh, def.unit),
+      cell(mq, def.unit),
       r === null ? (def.noRatio === true && mq !== undefined ? 'n/a' : '—') : `${r.toFixed(2)}×`,
-      targetCheck(def, bh?.value ?? null, r),
-    ]);
+      targetCheck(def, bh?.value ?? null, r, fr),
+    ];
+    if (floorMap !== undefined) row.push(floor === undefined ? '' : cell(floor, def.unit), fr === null ? '' : `${fr.toFixed(2)}×`);
+    rows.push(row);
   }
-  const widths = rows[0]?.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length))) ?? [];
+  const widths = header.map((_, col) => Math.max(...rows.map((row) => (row[col] ?? '').length)));
   const line = (row: string[]): string =>
     row
       .map((c, col) => (col === 0 ? c.padEnd(widths[col] ?? 0) : c.padStart(widths[col] ?? 0)))
       .join(' | ')
       .trimEnd();
-  const header = rows[0] ?? [];
   const sep = widths.map((w) => '-'.repeat(w)).join('-|-');
   return [line(header), sep, ...rows.slice(1).map(line)].join('\n');
 }

@@ -125,4 +125,23 @@ describe('report helpers', () => {
     assert.match(lines[2] ?? '', /^QoS 1 msgs \(\/s\)\s+\|\s+90,000 \|\s+100,000 \|\s+0\.90× \|\s+≥ 1\.0× MISSED$/);
     assert.match(lines[3] ?? '', /18\.5 \|\s+16\.0 \|\s+1\.16× \|\s+≤ 20 KB met$/);
   });
+
+  test('a Node floor gets its own columns, and a target it misses too is marked so', () => {
+    const defs: MetricDef[] = [
+      { key: 'perCpu', label: 'connects per CPU-second', unit: 'count', target: { kind: 'ratio-at-least', value: 0.6 } },
+      { key: 'other', label: 'msgs per CPU-second', unit: 'count', target: { kind: 'ratio-at-least', value: 0.8 } },
+      { key: 'rate', label: 'connects', unit: 'rate' },
+    ];
+    const results: Results = new Map([
+      ['Bridgehead', new Map([['perCpu', { value: 500 }], ['other', { value: 700 }], ['rate', { value: 900 }]])],
+      ['Mosquitto', new Map([['perCpu', { value: 1000 }], ['other', { value: 1000 }], ['rate', { value: 800 }]])],
+      ['Node floor', new Map([['perCpu', { value: 550 }], ['other', { value: 900 }]])],
+    ]);
+    const lines = renderTable(defs, results).split('\n');
+    assert.match(lines[0] ?? '', /\|\s+target \| Node floor \| floor\/MQ$/);
+    assert.match(lines[2] ?? '', /0\.50× \| ≥ 0\.6× MISSED \(so does the Node floor\) \|\s+550 \|\s+0\.55×$/);
+    assert.match(lines[3] ?? '', /0\.70× \|\s+≥ 0\.8× MISSED \|\s+900 \|\s+0\.90×$/);
+    // No floor figure: the floor's columns stay empty.
+    assert.match(lines[4] ?? '', /1\.13× \|\s+\|\s+\|$/);
+  });
 });
