@@ -131,17 +131,20 @@ describe('report helpers', () => {
       { key: 'perCpu', label: 'connects per CPU-second', unit: 'count', target: { kind: 'ratio-at-least', value: 0.6 } },
       { key: 'other', label: 'msgs per CPU-second', unit: 'count', target: { kind: 'ratio-at-least', value: 0.8 } },
       { key: 'rate', label: 'connects', unit: 'rate' },
+      { key: 'mem', label: 'RSS per device', unit: 'kb', target: { kind: 'at-most', value: 20 } },
     ];
     const results: Results = new Map([
-      ['Bridgehead', new Map([['perCpu', { value: 500 }], ['other', { value: 700 }], ['rate', { value: 900 }]])],
+      ['Bridgehead', new Map([['perCpu', { value: 500 }], ['other', { value: 700 }], ['rate', { value: 900 }], ['mem', { value: 25 }]])],
       ['Mosquitto', new Map([['perCpu', { value: 1000 }], ['other', { value: 1000 }], ['rate', { value: 800 }]])],
-      ['Node floor', new Map([['perCpu', { value: 550 }], ['other', { value: 900 }]])],
+      ['Node floor', new Map([['perCpu', { value: 550 }], ['other', { value: 900 }], ['mem', { value: 21 }]])],
     ]);
     const lines = renderTable(defs, results).split('\n');
     assert.match(lines[0] ?? '', /\|\s+target \| Node floor \| floor\/MQ$/);
-    assert.match(lines[2] ?? '', /0\.50× \| ≥ 0\.6× MISSED \(so does the Node floor\) \|\s+550 \|\s+0\.55×$/);
+    assert.match(lines[2] ?? '', /0\.50× \|\s+≥ 0\.6× MISSED \(so does the Node floor\) \|\s+550 \|\s+0\.55×$/);
     assert.match(lines[3] ?? '', /0\.70× \|\s+≥ 0\.8× MISSED \|\s+900 \|\s+0\.90×$/);
     // No floor figure: the floor's columns stay empty.
     assert.match(lines[4] ?? '', /1\.13× \|\s+\|\s+\|$/);
+    // An absolute bound the floor misses too.
+    assert.match(lines[5] ?? '', /≤ 20 KB MISSED \(so does the Node floor\) \|\s+21\.0 \|$/);
   });
 });
