@@ -7,11 +7,11 @@
  * idle connected TLS device; QoS 1 telemetry with a window of in-flight messages per connection
  * (100 and 1,000 devices, over TLS and plain TCP) with PUBACK latency; config update → device
  * latency. The load generator runs in a worker thread (one core), the server gets the other. The
- * connect phase also runs against the Node floor of a JWT device broker (unless BENCH_MQTT_FLOOR=0).
+ * connect and latency phases also run against Node floors (unless BENCH_MQTT_FLOOR=0).
  */
 import { pathToFileURL } from 'node:url';
 import type { BenchSection } from './lib.js';
-import { startConnectFloor } from './loadgen/bare-tls.js';
+import { startConnectFloor, startTelemetryFloor } from './loadgen/bare-tls.js';
 import { startBridgehead } from './loadgen/bridgehead.js';
 import { BenchFleet } from './loadgen/devices.js';
 import { findMosquitto, startMosquitto } from './loadgen/mosquitto.js';
@@ -71,26 +71,32 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
   const results: Results = new Map();
   const notes: string[] = [];
   const versions: string[] = [];
-  const starters: Array<{ name: TargetName; start: () => Promise<BenchTarget> }> = [];
+  /** `phases`: the only phases a floor runs (a floor does one thing); absent: all. */
+  const starters: Array<{ name: TargetName; start: () => Promise<BenchTarget>; phases?: (phase: string) => boolean }> = [];
   if (wantedTargets.has('bridgehead')) starters.push({ name: 'Bridgehead', start: () => startBridgehead(fleet) });
   if (wantedTargets.has('mosquitto')) {
     const bin = findMosquitto();
     if (bin === null) notes.push('Mosquitto: not installed (apt-get install mosquitto), column skipped');
     else starters.push({ name: 'Mosquitto', start: () => startMosquitto(bin) });
   }
-  // The least a Node server pays for a TLS + JWT connect (floor-device-server.ts), measured in
-  // the same phase: where Bridgehead misses a connect target, it shows whether Node can reach it.
-  const withFloor = sections.has('connect') && process.env.BENCH_MQTT_FLOOR !== '0';
-  if (withFloor) starters.push({ name: 'Node floor', start: () => startConnectFloor(fleet, idleDeviceCount(s)) });
+  // The least a Node server pays for the same work, measured in the same phases: where Bridgehead
+  // misses a target, the floor's column shows whether a Node server can reach it at all. For
+  // connects and idle memory, TLS + CONNECT + JWT + the device's row (floor-device-server.ts); for
+  // PUBACK latency, QoS 1 acknowledged after a durable SQLite commit (floor-telemetry-server.ts).
+  const floors = process.env.BENCH_MQTT_FLOOR !== '0';
+  const connectFloor = floors && (sections.has('connect') || sections.has('memory'));
+  const latencyFloor = floors && sections.has('latency');
+  if (connectFloor) starters.push({ name: 'Node floor', start: () => startConnectFloor(fleet, idleDeviceCount(s)), phases: (p) => p === 'connect' });
+  if (latencyFloor) starters.push({ name: 'Node floor', start: () => startTelemetryFloor(), phases: (p) => p.startsWith('latency-') });
 
   // All servers run side by side (an idle one costs nothing) and each phase runs against every
   // one of them before the next phase, alternating who goes first.
-  const runs: Array<{ run: TargetRun; failed: string | null }> = [];
+  const runs: Array<{ run: TargetRun; failed: string | null; phases?: (phase: string) => boolean }> = [];
   try {
-    for (const { name, start } of starters) {
+    for (const { name, start, phases } of starters) {
       try {
         const target = await start();
-        runs.push({ run: new TargetRun(target, LoadGenerator.start(s.loadgenWorkers), fleet, s, print, opts.signal), failed: null });
+        runs.push({ run: new TargetRun(target, LoadGenerator.start(s.loadgenWorkers), fleet, s, print, opts.signal), failed: null, ...(phases === undefined ? {} : { phases }) });
       } catch (e) {
         const msg = `${name}: could not start: ${e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e)}`;
         print(`  ! ${msg}`);
@@ -106,7 +112,7 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
       print(`-- ${phase.name}`);
       for (const entry of i % 2 === 0 ? runs : [...runs].reverse()) {
         if (entry.failed !== null) continue;
-        if (entry.run.target.name === 'Node floor' && phase.name !== 'connect') continue;
+        if (entry.phases !== undefined && !entry.phases(phase.name)) continue;
         try {
           await phase.run(entry.run);
         } catch (e) {
@@ -121,7 +127,8 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
       await run.loadgen.terminate().catch(() => undefined);
       await run.target.stop().catch((e: unknown) => notes.push(`${run.target.name}: could not stop cleanly: ${String(e)}`));
       // Partial figures are still worth printing.
-      results.set(run.target.name, run.cells);
+      // The two floors fill different rows of one column.
+      results.set(run.target.name, new Map([...(results.get(run.target.name) ?? []), ...run.cells]));
       notes.push(...run.notes);
       versions.push(`${run.target.version}${run.tlsLine === null ? '' : ` (${run.tlsLine})`}`);
       const err = run.target
@@ -136,9 +143,9 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
   for (const line of renderTable(metricDefs(s), results).split('\n')) print(line);
   print(`servers: ${versions.join('; ') || 'none ran'}`);
   print('ratio = Bridgehead / Mosquitto: higher is better for rates, lower for latency, memory and CPU.');
-  if (sections.has('connect')) {
+  if (connectFloor) {
     print(
-      `Node floor: TLS, the CONNECT parsed, the JWT checked against the device's SQLite row, a canned CONNACK, nothing else (bench/loadgen/floor-device-server.ts)${withFloor ? '' : ': not run (BENCH_MQTT_FLOOR=0)'}; ` +
+      "Node floor, connect and memory rows: TLS, the CONNECT parsed, the JWT checked against the device's SQLite row, a canned CONNACK, nothing else (bench/loadgen/floor-device-server.ts); " +
         'the same storms many times over, with a bare TLS server beside: `node dist/bench/connect-storm.js`.',
     );
   }
@@ -147,9 +154,13 @@ export async function runMqttBench(opts: MqttBenchOptions = {}): Promise<void> {
       `RSS per idle device: the target is set at 10,000 devices (\`BENCH_MQTT_IDLE_DEVICES=10000 node dist/bench/mqtt-bench.js memory\`; ${idleDeviceCount(s)} here); what a bare Node TLS server holds per idle socket is measured beside both by \`BENCH_RUNS=0 BENCH_IDLE_DEVICES=10000 node dist/bench/connect-storm.js\`.`,
     );
   }
-  if (sections.has('latency')) {
-    print('PUBACK latency against a Node server that only frames QoS 1 PUBLISHes, commits them to SQLite (synchronous=FULL) and acknowledges: `node dist/bench/durable-floor.js`; with BENCH_FLOOR_STORE=file, to a flat file that holds each message once.');
+  if (latencyFloor) {
+    print(
+      'Node floor, PUBACK latency rows: a server that only frames QoS 1 PUBLISHes, commits them to SQLite (synchronous=FULL) and acknowledges (bench/loadgen/floor-telemetry-server.ts); ' +
+        'several runs of it, or a flat file instead of SQLite (BENCH_FLOOR_STORE=file): `node dist/bench/durable-floor.js`.',
+    );
   }
+  if (!floors) print('Node floors: not run (BENCH_MQTT_FLOOR=0).');
   if (results.has('Mosquitto') && sections.has('config')) {
     print("config on Mosquitto: a backend client publishes QoS 1 to the device's config topic (no API, no store): not the same path, so no ratio.");
   }
