@@ -21,6 +21,15 @@ export interface PushConsumerDeps {
   onEnded: (consumer: PushConsumer, error: ApiError) => void;
 }
 
+/**
+ * How much longer than the ack deadline the engine leases a pushed message. The request is
+ * abandoned at the ack deadline and nacked only once its socket is gone; were the lease to run
+ * out first, the engine would hand the message (its ordering key, its flow-control slot) to a
+ * redelivery while the endpoint still held the first request. Left to run out, the lease only
+ * covers a nack that was lost.
+ */
+export const PUSH_LEASE_MARGIN_MS = 2000;
+
 /** What of a subscription its push consumer uses. */
 export type PushSettings = Pick<PsSubscription, 'name' | 'ackDeadlineSeconds'> & { pushConfig: PushConfig };
 
@@ -54,10 +63,16 @@ export class PushConsumer {
   async start(): Promise<void> {
     const session = await this.deps.engine.open(
       this.settings.name,
-      { ackDeadlineSeconds: this.settings.ackDeadlineSeconds, maxOutstandingMessages: this.deps.maxOutstanding, maxOutstandingBytes: 0 },
+      {
+        ackDeadlineSeconds: this.settings.ackDeadlineSeconds + PUSH_LEASE_MARGIN_MS / 1000,
+        maxOutstandingMessages: this.deps.maxOutstanding,
+        maxOutstandingBytes: 0,
+      },
       {
         deliver: (messages) => {
-          for (const m of messages) void this.push(m);
+          // Leased just now, by the engine's pump that calls this.
+          const leasedAt = performance.now();
+          for (const m of messages) void this.push(m, leasedAt);
           // Nothing is buffered here: the engine's flow control already bounds what is in flight.
           return true;
         },
@@ -83,7 +98,7 @@ export class PushConsumer {
     this.session = undefined;
   }
 
-  private async push(received: ReceivedMessage): Promise<void> {
+  private async push(received: ReceivedMessage, leasedAt: number): Promise<void> {
     const { name, ackDeadlineSeconds, pushConfig } = this.settings;
     let outcome: PushOutcome;
     try {
@@ -91,12 +106,17 @@ export class PushConsumer {
       if (pushConfig.oidcToken && this.deps.tokens) {
         headers.authorization = `Bearer ${await this.deps.tokens(pushConfig.oidcToken.audience || pushConfig.pushEndpoint, pushConfig.oidcToken.serviceAccountEmail)}`;
       }
-      outcome = await this.deps.poster.post({
-        url: pushConfig.pushEndpoint,
-        body: JSON.stringify(pushEnvelope(name, received, pushConfig)),
-        headers,
-        timeoutMs: ackDeadlineSeconds * 1000,
-      });
+      // The ack deadline runs from the lease, so signing the token comes out of it too.
+      const timeoutMs = ackDeadlineSeconds * 1000 - (performance.now() - leasedAt);
+      outcome =
+        timeoutMs <= 0
+          ? { kind: 'timeout' }
+          : await this.deps.poster.post({
+              url: pushConfig.pushEndpoint,
+              body: JSON.stringify(pushEnvelope(name, received, pushConfig)),
+              headers,
+              timeoutMs,
+            });
     } catch (e) {
       // Our own failure (signing): the message goes back like any failed push, and the cause is logged.
       this.deps.log.error({ err: e, subscription: name }, 'push request could not be made');

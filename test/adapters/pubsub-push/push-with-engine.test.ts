@@ -27,22 +27,33 @@ const SUB = 'projects/p/subscriptions/pushed';
 interface Hit {
   at: number;
   envelope: PushEnvelope;
+  /** Requests the endpoint still had open when this one arrived. */
+  alongside: number;
+  res: ServerResponse;
 }
 
 class Receiver {
   readonly hits: Hit[] = [];
-  statuses: number[] = [];
-  fallback = 204;
+  /** Per request in turn: a status, or undefined to leave the request unanswered. */
+  statuses: (number | undefined)[] = [];
+  fallback: number | undefined = 204;
+  open = 0;
+  maxOpen = 0;
   private readonly server: Server;
   private waiters: (() => void)[] = [];
 
   constructor() {
     this.server = createServer((req, res: ServerResponse) => {
+      // Counted from the headers on, until the connection is gone: the strictest view of overlap.
+      const alongside = this.open++;
+      this.maxOpen = Math.max(this.maxOpen, this.open);
+      res.on('close', () => this.open--);
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        this.hits.push({ at: Date.now(), envelope: JSON.parse(Buffer.concat(chunks).toString('utf8')) as PushEnvelope });
-        res.writeHead(this.statuses.shift() ?? this.fallback).end();
+        this.hits.push({ at: Date.now(), envelope: JSON.parse(Buffer.concat(chunks).toString('utf8')) as PushEnvelope, alongside, res });
+        const status = this.statuses.length > 0 ? this.statuses.shift() : this.fallback;
+        if (status !== undefined) res.writeHead(status).end();
         for (const w of this.waiters.splice(0)) w();
       });
     });
@@ -74,8 +85,8 @@ let delivery: PushDelivery;
 let admin: MemoryPubSubStore;
 let commits: EventEmitter;
 
-const publish = (text: string, attributes: Record<string, string> = {}): Promise<string[]> =>
-  log.append([{ topic: TOPIC, attributes, data: new TextEncoder().encode(text), publishTime: Date.now() }]);
+const publish = (text: string, attributes: Record<string, string> = {}, orderingKey?: string): Promise<string[]> =>
+  log.append([{ topic: TOPIC, attributes, data: new TextEncoder().encode(text), publishTime: Date.now(), ...(orderingKey === undefined ? {} : { orderingKey }) }]);
 
 async function createSub(over: Partial<PsSubscription>): Promise<void> {
   await admin.createSubscription({
@@ -172,6 +183,22 @@ describe('push delivery over the SubscriptionEngine', () => {
     assert.equal(dead.length, 1);
     assert.equal(new TextDecoder().decode(dead[0]!.data), 'poison');
     assert.equal(receiver.hits.every((h) => h.envelope.message.messageId === id), true);
+  });
+
+  test('ordering: a key\'s redelivery after a timed-out push starts only once that request is closed', async () => {
+    // A fractional deadline keeps the test short; real ones are 10..600 s. No retry policy: the
+    // redelivery follows the nack at once, as close as it can get to the abandoned request.
+    await createSub({ ackDeadlineSeconds: 0.2, enableMessageOrdering: true, retryPolicy: undefined });
+    receiver.statuses = [undefined, undefined, undefined, undefined, undefined, undefined];
+    receiver.fallback = 200;
+    const [id] = await publish('in order', {}, 'device-1');
+    await receiver.count(7);
+    assert.equal(receiver.hits.every((h) => h.envelope.message.messageId === id), true);
+    assert.deepEqual(
+      receiver.hits.map((h) => h.alongside),
+      [0, 0, 0, 0, 0, 0, 0],
+      'a redelivery of the key arrived while the endpoint still held an earlier request of it',
+    );
   });
 
   test('a subscription created, switched to pull and deleted through the store is followed', async () => {
