@@ -71,6 +71,10 @@ export class FakeSubscriptionEngine extends EventEmitter implements Pick<Subscri
         (r.modifyDeadlineAckIds ?? []).forEach((id, i) => {
           if (r.modifyDeadlineSeconds?.[i] === 0) this.settle(subscription, id, false);
         });
+        if (r.maxOutstandingMessages !== undefined && consumer.open) {
+          consumer.options = { ...consumer.options, maxOutstandingMessages: Math.max(0, Number(r.maxOutstandingMessages)) };
+          this.pump(subscription);
+        }
       },
       resume: () => this.pump(subscription),
       close: () => {

@@ -12,13 +12,15 @@ export interface PushConsumerDeps {
   engine: Pick<SubscriptionEngine, 'open' | 'acknowledge' | 'modifyAckDeadline'>;
   poster: PushPoster;
   tokens: PushTokens | undefined;
-  /** POSTs in flight at most: the engine consumer's maxOutstandingMessages. */
+  /** POSTs in flight at most, at first: the engine consumer's maxOutstandingMessages (see `limit`). */
   maxOutstanding: number;
   log: Logger;
   /** Each push request's result: for metrics and tests. */
   onResult?: (subscription: string, outcome: PushOutcome, acked: boolean) => void;
   /** The consumer's stream ended on the engine's side (subscription deleted, detached, engine closing). */
   onEnded: (consumer: PushConsumer, error: ApiError) => void;
+  /** One of its requests finished and its result was handed to the engine. */
+  onRequestDone?: (consumer: PushConsumer) => void;
 }
 
 /**
@@ -43,12 +45,15 @@ export class PushConsumer {
   private session: StreamingPullSession | undefined;
   private closed = false;
   private settings: PushSettings;
+  private maxOutstanding: number;
+  private requests = 0;
 
   constructor(
     settings: PushSettings,
     private readonly deps: PushConsumerDeps,
   ) {
     this.settings = settings;
+    this.maxOutstanding = deps.maxOutstanding;
   }
 
   get name(): string {
@@ -59,19 +64,25 @@ export class PushConsumer {
     return this.settings.ackDeadlineSeconds;
   }
 
+  /** POSTs of this consumer not finished yet, whether or not it is still open. */
+  get inFlight(): number {
+    return this.requests;
+  }
+
   /** Opens the engine consumer; rejects like SubscriptionEngine.open (NOT_FOUND, FAILED_PRECONDITION). */
   async start(): Promise<void> {
     const session = await this.deps.engine.open(
       this.settings.name,
       {
         ackDeadlineSeconds: this.settings.ackDeadlineSeconds + PUSH_LEASE_MARGIN_MS / 1000,
-        maxOutstandingMessages: this.deps.maxOutstanding,
+        maxOutstandingMessages: this.maxOutstanding,
         maxOutstandingBytes: 0,
       },
       {
         deliver: (messages) => {
           // Leased just now, by the engine's pump that calls this.
           const leasedAt = performance.now();
+          this.requests += messages.length;
           for (const m of messages) void this.push(m, leasedAt);
           // Nothing is buffered here: the engine's flow control already bounds what is in flight.
           return true;
@@ -89,6 +100,21 @@ export class PushConsumer {
   /** A new push config (endpoint, attributes, token); requests already in flight finish as they were sent. */
   update(settings: PushSettings): void {
     this.settings = settings;
+  }
+
+  /**
+   * A new bound on POSTs in flight (>= 1: 0 would mean no limit to the engine). Lowering it takes
+   * nothing back: the engine delivers again once fewer than `max` are out.
+   */
+  limit(max: number): void {
+    if (max === this.maxOutstanding) return;
+    this.maxOutstanding = max;
+    try {
+      this.session?.request({ maxOutstandingMessages: max });
+    } catch (err) {
+      // The stream is ending; the consumer that replaces it opens with the bound of its time.
+      this.deps.log.debug({ err, subscription: this.settings.name }, 'push flow control not changed');
+    }
   }
 
   /** Nothing more is delivered; POSTs in flight still ack or nack what they carry. */
@@ -126,6 +152,8 @@ export class PushConsumer {
     if (!ack) this.deps.log.debug({ subscription: name, messageId: received.message.messageId, outcome }, 'push not acknowledged');
     this.deps.onResult?.(name, outcome, ack);
     this.settle(received.ackId, ack);
+    this.requests--;
+    this.deps.onRequestDone?.(this);
   }
 
   private settle(ackId: string, ack: boolean): void {

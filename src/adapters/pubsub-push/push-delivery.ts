@@ -30,9 +30,19 @@ const pushing = (sub: PsSubscription | undefined): sub is PsSubscription & { pus
  * Push subscriptions' delivery: one PushConsumer per attached subscription with a push config.
  * It only reads the log through the engine, so device ingestion never waits on an endpoint.
  * The admin (or a store observer) calls `pushConfigChanged` after every write to a subscription.
+ *
+ * The bound on requests in flight is the subscription's, not its consumer's. A consumer closed
+ * or ended (new ack deadline, back to pull, stream failure) no longer counts in the engine, whose
+ * flow control is per consumer, yet its requests run on until they end. So they are counted here
+ * against the one that replaces it: it opens with what room they leave (or waits for some), and
+ * gets the rest as they end.
  */
 export class PushDelivery {
   private readonly consumers = new Map<string, PushConsumer>();
+  /** Per subscription, consumers gone from `consumers` with requests still in flight. */
+  private readonly retired = new Map<string, Set<PushConsumer>>();
+  /** Push subscriptions whose consumer waits for a retired request to end: none left room for it. */
+  private readonly waiting = new Set<string>();
   /** Per subscription, the latest reconcile: calls for one name run one after another. */
   private readonly pending = new Map<string, Promise<void>>();
   private readonly retries = new Map<string, NodeJS.Timeout>();
@@ -71,6 +81,7 @@ export class PushDelivery {
     this.closed = true;
     for (const t of this.retries.values()) clearTimeout(t);
     this.retries.clear();
+    this.waiting.clear();
     await Promise.allSettled([...this.pending.values()]);
     for (const c of this.consumers.values()) c.close();
     this.consumers.clear();
@@ -91,9 +102,9 @@ export class PushDelivery {
     if (this.closed) return;
     const current = this.consumers.get(name);
     if (!pushing(sub)) {
+      this.waiting.delete(name);
       if (current) {
-        current.close();
-        this.consumers.delete(name);
+        this.retire(current);
         this.opts.log.info({ subscription: name }, 'push delivery stopped');
       }
       return;
@@ -104,16 +115,23 @@ export class PushDelivery {
       current.update(settings);
       return;
     }
-    current?.close();
-    this.consumers.delete(name);
+    if (current) this.retire(current);
+    const room = this.room(name);
+    if (room <= 0) {
+      this.waiting.add(name);
+      this.opts.log.debug({ subscription: name }, 'push delivery waits for requests of its previous consumer to end');
+      return;
+    }
+    this.waiting.delete(name);
     const consumer = new PushConsumer(settings, {
       engine: this.opts.engine,
       poster: this.opts.poster,
       tokens: this.opts.tokens,
-      maxOutstanding: this.opts.maxOutstandingPerSubscription,
+      maxOutstanding: room,
       log: this.opts.log,
       onResult: this.opts.onResult,
       onEnded: (c, error) => this.ended(c, error),
+      onRequestDone: (c) => this.requestDone(c),
     });
     try {
       await consumer.start();
@@ -125,12 +143,43 @@ export class PushDelivery {
       throw e;
     }
     this.consumers.set(name, consumer);
+    // Retired requests may have ended while the stream opened.
+    consumer.limit(this.room(name));
     this.opts.log.info({ subscription: name }, 'push delivery started');
+  }
+
+  /** Requests in flight the subscription's next (or current) consumer may add to those of the retired ones. */
+  private room(name: string): number {
+    let retired = 0;
+    for (const c of this.retired.get(name) ?? []) retired += c.inFlight;
+    return this.opts.maxOutstandingPerSubscription - retired;
+  }
+
+  /** The consumer delivers no more; its requests in flight count on against the subscription's bound. */
+  private retire(consumer: PushConsumer): void {
+    consumer.close();
+    if (this.consumers.get(consumer.name) === consumer) this.consumers.delete(consumer.name);
+    if (consumer.inFlight === 0) return;
+    let set = this.retired.get(consumer.name);
+    if (!set) this.retired.set(consumer.name, (set = new Set()));
+    set.add(consumer);
+  }
+
+  private requestDone(consumer: PushConsumer): void {
+    const { name } = consumer;
+    const set = this.retired.get(name);
+    // A current consumer's requests are counted by the engine's flow control, which its acks free.
+    if (!set?.has(consumer)) return;
+    if (consumer.inFlight === 0) set.delete(consumer);
+    if (set.size === 0) this.retired.delete(name);
+    const current = this.consumers.get(name);
+    if (current) current.limit(this.room(name));
+    else if (this.waiting.delete(name) && !this.closed) void this.pushConfigChanged(name);
   }
 
   private ended(consumer: PushConsumer, error: ApiError): void {
     if (this.consumers.get(consumer.name) !== consumer) return;
-    this.consumers.delete(consumer.name);
+    this.retire(consumer);
     if (this.closed || error.kind === 'NOT_FOUND' || error.kind === 'FAILED_PRECONDITION') return;
     this.opts.log.warn({ subscription: consumer.name, err: error }, 'push consumer ended; reopening');
     this.retryLater(consumer.name);

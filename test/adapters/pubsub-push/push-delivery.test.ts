@@ -129,7 +129,7 @@ let engine: FakeSubscriptionEngine;
 let source: Source;
 let delivery: PushDelivery;
 
-function startDelivery(opts: { maxOutstanding?: number; signer?: PushTokenSigner; maxSockets?: number } = {}): PushDelivery {
+function startDelivery(opts: { maxOutstanding?: number; signer?: PushTokenSigner; maxSockets?: number; reopenDelayMs?: number } = {}): PushDelivery {
   delivery = new PushDelivery({
     source,
     engine,
@@ -137,6 +137,7 @@ function startDelivery(opts: { maxOutstanding?: number; signer?: PushTokenSigner
     tokens: opts.signer && ((aud, email) => opts.signer!.token(aud, email, Date.now())),
     maxOutstandingPerSubscription: opts.maxOutstanding ?? 10,
     log,
+    reopenDelayMs: opts.reopenDelayMs,
   });
   return delivery;
 }
@@ -247,6 +248,31 @@ describe('PushDelivery', () => {
     await engine.next('ack', 10);
     assert.equal(receiver.maxInFlight, 3);
     assert.equal(engine.maxOutstandingSeen, 3);
+  });
+
+  test('a stream the engine ended is reopened with the room its requests still out leave, and more as they end', async () => {
+    source.subs.set(SUB, subscription(SUB, { pushEndpoint: endpoint, attributes: {}, oidcToken: undefined }));
+    await startDelivery({ maxOutstanding: 3, reopenDelayMs: 10 }).start();
+    receiver.answer = () => undefined;
+    for (let k = 0; k < 6; k++) engine.publish(SUB, `m${k}`);
+    const held = await within(receiver.requestCount(3), 'the first three');
+    engine.end(SUB, new ApiError('UNAVAILABLE', 'a blip'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(receiver.requests.length, 3);
+    assert.equal(engine.openConsumers(SUB), 0, 'no room: the consumer waits');
+    held[0]!.res.writeHead(200).end();
+    await within(receiver.requestCount(4), 'one request in its place');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(receiver.requests.length, 4);
+    held[1]!.res.writeHead(200).end();
+    await within(receiver.requestCount(5), 'another one in its place');
+    receiver.answer = () => 200;
+    for (const r of receiver.requests.slice(2)) r.res.writeHead(200).end();
+    const acked = await within(engine.next('ack', 6), 'all acked');
+    assert.equal(new Set(acked.map((m) => m.seq)).size, 6);
+    assert.equal(receiver.requests.length, 6, 'each message pushed once');
+    assert.equal(receiver.maxInFlight, 3);
+    assert.equal(engine.nacked.length, 0);
   });
 
   test('sockets to all endpoints together are bounded by maxSockets', async () => {

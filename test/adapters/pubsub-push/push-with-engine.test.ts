@@ -201,6 +201,57 @@ describe('push delivery over the SubscriptionEngine', () => {
     );
   });
 
+  test('a new ack deadline reopens the consumer: the requests the old one still has out count against the bound until they end', async () => {
+    await createSub({});
+    receiver.fallback = undefined;
+    const ids: string[] = [];
+    for (let k = 0; k < 20; k++) ids.push(...(await publish(`m${k}`)));
+    await receiver.count(5);
+    for (let seconds = 11; seconds <= 15; seconds++) {
+      const sub = (await store.getSubscription(SUB))!;
+      await admin.updateSubscription({ ...sub, ackDeadlineSeconds: seconds });
+      await delivery.pushConfigChanged(SUB);
+      // Room for a consumer that overshoots to show it.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(receiver.hits.length, 5, `after the deadline became ${seconds} s`);
+    }
+    assert.deepEqual(delivery.active, [], 'no room left for a consumer yet');
+    // The first consumer's requests end now; the next consumer takes their room as they do.
+    receiver.fallback = 200;
+    for (const h of receiver.hits.slice(0, 5)) h.res.writeHead(200).end();
+    await receiver.count(20);
+    while ((await store.loadAckState(SUB)).floor < Number(ids.at(-1))) await once(commits, 'acks');
+    assert.equal(receiver.maxOpen, 5);
+    assert.deepEqual(receiver.hits.map((h) => h.envelope.message.messageId).sort(), [...ids].sort(), 'each message pushed once');
+    assert.equal(await engine.backlog(SUB), 0);
+  });
+
+  test('back to pull and to push again while requests are out: the new consumer waits for their room', async () => {
+    await createSub({});
+    receiver.fallback = undefined;
+    const ids: string[] = [];
+    for (let k = 0; k < 10; k++) ids.push(...(await publish(`m${k}`)));
+    await receiver.count(5);
+    const { pushConfig } = (await store.getSubscription(SUB))!;
+    await admin.updateSubscription({ ...(await store.getSubscription(SUB))!, pushConfig: undefined });
+    await delivery.pushConfigChanged(SUB);
+    await admin.updateSubscription({ ...(await store.getSubscription(SUB))!, pushConfig });
+    await delivery.pushConfigChanged(SUB);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(receiver.hits.length, 5);
+    // Two end: two new requests, no more.
+    for (const h of receiver.hits.slice(0, 2)) h.res.writeHead(204).end();
+    await receiver.count(7);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(receiver.hits.length, 7);
+    receiver.fallback = 204;
+    for (const h of receiver.hits.slice(2)) h.res.writeHead(204).end();
+    await receiver.count(10);
+    while ((await store.loadAckState(SUB)).floor < Number(ids.at(-1))) await once(commits, 'acks');
+    assert.equal(receiver.maxOpen, 5);
+    assert.deepEqual(receiver.hits.map((h) => h.envelope.message.messageId).sort(), [...ids].sort(), 'each message pushed once');
+  });
+
   test('a subscription created, switched to pull and deleted through the store is followed', async () => {
     await createSub({});
     assert.deepEqual(delivery.active, [SUB]);
