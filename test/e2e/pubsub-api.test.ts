@@ -56,6 +56,25 @@ describe('Pub/Sub API with @google-cloud/pubsub', () => {
     await assert.rejects(pubsub.subscription('never-made').delete(), codeOf(status.NOT_FOUND));
   });
 
+  test("a subscription reports its topic's message retention (topic_message_retention_duration) in create, get, update and list", async () => {
+    const { pubsub } = ps;
+    const twoDays = { seconds: 2 * 86_400, nanos: 0 };
+    const [kept] = await pubsub.createTopic({ name: 'retained-orders', messageRetentionDuration: twoDays });
+    const [plain] = await pubsub.createTopic('unretained-orders');
+    const [created] = await kept.createSubscription('retained-orders-sub');
+    assert.deepEqual(created.metadata?.topicMessageRetentionDuration, { seconds: '172800', nanos: 0 });
+    const [got] = await created.getMetadata();
+    assert.deepEqual(got.topicMessageRetentionDuration, { seconds: '172800', nanos: 0 });
+    const [updated] = await created.setMetadata({ ackDeadlineSeconds: 45 });
+    assert.deepEqual(updated.topicMessageRetentionDuration, { seconds: '172800', nanos: 0 });
+    await plain.createSubscription('unretained-orders-sub');
+    const [listed] = await pubsub.getSubscriptions();
+    const retention = (id: string) => listed.find((s) => s.name === `projects/${PS_PROJECT}/subscriptions/${id}`)?.metadata?.topicMessageRetentionDuration;
+    assert.deepEqual(retention('retained-orders-sub'), { seconds: '172800', nanos: 0 });
+    // Unset (a topic without retention): proto3 leaves the message out, which the client reads as null.
+    assert.equal(retention('unretained-orders-sub'), null);
+  });
+
   test('publish and streaming pull: data, attributes, server-assigned IDs and times; ordering keys in order', async () => {
     const { pubsub } = ps;
     const [topic] = await pubsub.createTopic('ordered');

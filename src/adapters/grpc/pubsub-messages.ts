@@ -1,4 +1,4 @@
-import type { PsMessage, PsSnapshot, PsSubscription, PsTopic } from '../../domain/pubsub/pubsub-model.js';
+import type { PsMessage, PsSnapshot, PsSubscriptionView, PsTopic } from '../../domain/pubsub/pubsub-model.js';
 import type { ListResult, ReceivedMessage } from '../../services/pubsub/pubsub-api.js';
 import { clean, type Message } from '../wire/resource-messages.js';
 import { timestamp, type Timestamp } from './resource-messages.js';
@@ -26,7 +26,7 @@ export function topicProto(t: PsTopic): Message {
   });
 }
 
-export function subscriptionProto(s: PsSubscription): Message {
+export function subscriptionProto(s: PsSubscriptionView): Message {
   const push = s.pushConfig;
   return clean({
     name: s.name,
@@ -50,6 +50,7 @@ export function subscriptionProto(s: PsSubscription): Message {
       maximumBackoff: duration(s.retryPolicy.maximumBackoffMs),
     },
     detached: s.detached || undefined,
+    topicMessageRetentionDuration: s.topicMessageRetentionMs === undefined ? undefined : duration(s.topicMessageRetentionMs),
     state: 'ACTIVE',
   });
 }

@@ -66,6 +66,23 @@ export interface PsSubscription {
 }
 
 /**
+ * A subscription as the API returns it: with the output-only fields Pub/Sub derives from its topic.
+ */
+export interface PsSubscriptionView extends PsSubscription {
+  /** The topic's message retention (topic_message_retention_duration); undefined = the topic sets none, or is gone. */
+  topicMessageRetentionMs: number | undefined;
+}
+
+/**
+ * The subscription with what it reports of `topic`, the topic read for it (undefined: not there).
+ * Only the subscription's own topic counts: a deleted one's successor of the same name is not it.
+ */
+export function subscriptionView(sub: PsSubscription, topic: PsTopic | undefined): PsSubscriptionView {
+  const own = topic !== undefined && sub.topic !== DELETED_TOPIC && topic.name === sub.topic;
+  return { ...sub, topicMessageRetentionMs: own ? topic.messageRetentionMs : undefined };
+}
+
+/**
  * What has been acknowledged in a subscription: every seq <= floor, and the seqs of `acked`
  * (ascending, all > floor). A snapshot captures one; Seek replaces it.
  */

@@ -17,7 +17,15 @@ import {
   withStoredSiblings,
   type PartialField,
 } from '../../domain/pubsub/pubsub-fields.js';
-import { DELETED_TOPIC, type PsSnapshot, type PsSubscription, type PsTopic, type PushConfig } from '../../domain/pubsub/pubsub-model.js';
+import {
+  DELETED_TOPIC,
+  subscriptionView,
+  type PsSnapshot,
+  type PsSubscription,
+  type PsSubscriptionView,
+  type PsTopic,
+  type PushConfig,
+} from '../../domain/pubsub/pubsub-model.js';
 import { parseServiceAccountEmail } from '../../domain/service-accounts.js';
 import {
   parseProjectName,
@@ -204,7 +212,7 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
 
   // ---- subscriptions ----
 
-  async createSubscription(caller: Principal, req: Req.SubscriptionMessage): Promise<PsSubscription> {
+  async createSubscription(caller: Principal, req: Req.SubscriptionMessage): Promise<PsSubscriptionView> {
     const name = parseSubscriptionName(req.name, 'name');
     const fixed = creationFields(req);
     await this.auth.authorize(caller, 'pubsub.subscriptions.create', projectOf(name.project));
@@ -213,7 +221,7 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
     applySubscriptionFields(settings, req, undefined, '');
     await this.checkDeadLetterTopic(caller, settings, 'dead_letter_policy.dead_letter_topic');
     await this.checkPushIdentity(caller, settings.pushConfig, undefined);
-    return this.store.createSubscription({
+    const created = await this.store.createSubscription({
       name: name.name,
       ...fixed,
       ...settings,
@@ -221,15 +229,16 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
       startSeq: await this.log.headSeq(fixed.topic),
       createTime: this.clock.now(),
     });
+    return this.view(created);
   }
 
-  async getSubscription(caller: Principal, req: { subscription?: string }): Promise<PsSubscription> {
+  async getSubscription(caller: Principal, req: { subscription?: string }): Promise<PsSubscriptionView> {
     const name = parseSubscriptionName(req.subscription, 'subscription').name;
     await this.auth.authorize(caller, 'pubsub.subscriptions.get', name);
-    return this.requireSubscription(name);
+    return this.view(await this.requireSubscription(name));
   }
 
-  async updateSubscription(caller: Principal, req: Req.UpdateSubscriptionRequest): Promise<PsSubscription> {
+  async updateSubscription(caller: Principal, req: Req.UpdateSubscriptionRequest): Promise<PsSubscriptionView> {
     const name = parseSubscriptionName(req.subscription?.name, 'subscription.name').name;
     await this.auth.authorize(caller, 'pubsub.subscriptions.update', name);
     const mask = parseSubscriptionUpdateMask(req.updateMask?.paths);
@@ -250,14 +259,16 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
       return this.store.updateSubscription(sub);
     });
     this.engine.subscriptionChanged(name);
-    return updated;
+    return this.view(updated);
   }
 
-  async listSubscriptions(caller: Principal, req: Req.ListSubscriptionsRequest): Promise<ListResult<PsSubscription>> {
+  async listSubscriptions(caller: Principal, req: Req.ListSubscriptionsRequest): Promise<ListResult<PsSubscriptionView>> {
     const project = parseProjectName(req.project, 'project');
     await this.auth.authorize(caller, 'pubsub.subscriptions.list', projectOf(project));
     const { after, limit } = paging(req);
-    return listResult(await this.store.listSubscriptions(project, after, limit));
+    const page = await this.store.listSubscriptions(project, after, limit);
+    const topics = await this.topicsOf(page.items);
+    return listResult({ ...page, items: page.items.map((s) => subscriptionView(s, topics.get(s.topic))) });
   }
 
   async deleteSubscription(caller: Principal, req: { subscription?: string }): Promise<void> {
@@ -537,6 +548,20 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
       after = page.next;
     } while (after !== undefined);
     return out;
+  }
+
+  /** The subscription as the API returns it, with what it reports of its topic (read now). */
+  private async view(sub: PsSubscription): Promise<PsSubscriptionView> {
+    return subscriptionView(sub, (await this.topicsOf([sub])).get(sub.topic));
+  }
+
+  /** The topics the subscriptions name, each read once (a page often has many of one topic). */
+  private async topicsOf(subs: readonly PsSubscription[]): Promise<Map<string, PsTopic>> {
+    const names = [...new Set(subs.map((s) => s.topic))].filter((t) => t !== DELETED_TOPIC);
+    const found = await Promise.all(names.map((t) => this.store.getTopic(t)));
+    const topics = new Map<string, PsTopic>();
+    for (const topic of found) if (topic) topics.set(topic.name, topic);
+    return topics;
   }
 
   private async requireTopic(name: string): Promise<PsTopic> {

@@ -1,6 +1,6 @@
 import type { ApiError } from '../../domain/errors.js';
 import type { IamPolicy } from '../../domain/model.js';
-import type { AckState, PsMessage, PsSnapshot, PsSubscription, PsTopic } from '../../domain/pubsub/pubsub-model.js';
+import type { AckState, PsMessage, PsSnapshot, PsSubscriptionView, PsTopic } from '../../domain/pubsub/pubsub-model.js';
 import type { Principal } from '../api-auth.js';
 import type * as Req from './pubsub-requests.js';
 
@@ -71,10 +71,10 @@ export interface StreamingPullSession {
 }
 
 export interface SubscriberApi {
-  createSubscription(caller: Principal, request: Req.SubscriptionMessage): Promise<PsSubscription>;
-  getSubscription(caller: Principal, request: { subscription?: string }): Promise<PsSubscription>;
-  updateSubscription(caller: Principal, request: Req.UpdateSubscriptionRequest): Promise<PsSubscription>;
-  listSubscriptions(caller: Principal, request: Req.ListSubscriptionsRequest): Promise<ListResult<PsSubscription>>;
+  createSubscription(caller: Principal, request: Req.SubscriptionMessage): Promise<PsSubscriptionView>;
+  getSubscription(caller: Principal, request: { subscription?: string }): Promise<PsSubscriptionView>;
+  updateSubscription(caller: Principal, request: Req.UpdateSubscriptionRequest): Promise<PsSubscriptionView>;
+  listSubscriptions(caller: Principal, request: Req.ListSubscriptionsRequest): Promise<ListResult<PsSubscriptionView>>;
   deleteSubscription(caller: Principal, request: { subscription?: string }): Promise<void>;
   modifyAckDeadline(caller: Principal, request: Req.ModifyAckDeadlineRequest): Promise<void>;
   /** Resolves once the acks are durably recorded. */

@@ -8,7 +8,7 @@ import { GrpcApiServer, GrpcPlainListener } from '../../../src/adapters/grpc/grp
 import { statusCodec } from '../../../src/adapters/grpc/protos.js';
 import { ApiError, invalidArgument } from '../../../src/domain/errors.js';
 import type { IamPolicy } from '../../../src/domain/model.js';
-import type { PsMessage, PsSubscription, PsTopic } from '../../../src/domain/pubsub/pubsub-model.js';
+import type { PsMessage, PsSubscriptionView, PsTopic } from '../../../src/domain/pubsub/pubsub-model.js';
 import { ApiAuth, type Principal } from '../../../src/services/api-auth.js';
 import { CallDeadlines } from '../../../src/services/call-deadlines.js';
 import type { DeviceAdmin } from '../../../src/services/device-admin.js';
@@ -35,7 +35,7 @@ const SUB = `projects/${PROJECT}/subscriptions/s`;
 
 const topic = (name: string, labels: Record<string, string> = {}): PsTopic => ({ name, labels, messageRetentionMs: 3_600_000, createTime: 1, revision: 1 });
 
-const subscription = (name: string, topicName: string): PsSubscription => ({
+const subscription = (name: string, topicName: string): PsSubscriptionView => ({
   name,
   topic: topicName,
   ackDeadlineSeconds: 20,
@@ -51,6 +51,7 @@ const subscription = (name: string, topicName: string): PsSubscription => ({
   startSeq: 0,
   createTime: 1,
   revision: 1,
+  topicMessageRetentionMs: 86_400_000,
 });
 
 /** One open stream as the double of the engine sees it. */
@@ -63,7 +64,7 @@ interface FakeSession {
 
 class FakePubSub implements PublisherApi, SubscriberApi, PubSubIamApi {
   readonly topics = new Map<string, PsTopic>();
-  readonly subscriptions = new Map<string, PsSubscription>();
+  readonly subscriptions = new Map<string, PsSubscriptionView>();
   readonly published: Req.PublishRequest[] = [];
   readonly acked: string[] = [];
   readonly sessions: FakeSession[] = [];
@@ -133,20 +134,20 @@ class FakePubSub implements PublisherApi, SubscriberApi, PubSubIamApi {
   }
   async detachSubscription(): Promise<void> {}
 
-  async createSubscription(_c: Principal, r: Req.SubscriptionMessage): Promise<PsSubscription> {
+  async createSubscription(_c: Principal, r: Req.SubscriptionMessage): Promise<PsSubscriptionView> {
     const s = subscription(r.name!, r.topic!);
     this.subscriptions.set(s.name, s);
     return s;
   }
-  async getSubscription(_c: Principal, r: { subscription?: string }): Promise<PsSubscription> {
+  async getSubscription(_c: Principal, r: { subscription?: string }): Promise<PsSubscriptionView> {
     const s = this.subscriptions.get(r.subscription ?? '');
     if (!s) throw new ApiError('NOT_FOUND', 'Subscription not found.');
     return s;
   }
-  async updateSubscription(): Promise<PsSubscription> {
+  async updateSubscription(): Promise<PsSubscriptionView> {
     throw new ApiError('UNIMPLEMENTED', 'not in this double');
   }
-  async listSubscriptions(): Promise<{ items: PsSubscription[]; nextPageToken: string }> {
+  async listSubscriptions(): Promise<{ items: PsSubscriptionView[]; nextPageToken: string }> {
     return { items: [...this.subscriptions.values()], nextPageToken: '' };
   }
   async deleteSubscription(): Promise<void> {}
@@ -295,6 +296,7 @@ describe('google.pubsub.v1 over gRPC, with @google-cloud/pubsub', () => {
     assert.equal(metadata.filter, 'attributes.kind = "a"');
     assert.equal(metadata.enableMessageOrdering, true);
     assert.deepEqual(metadata.deadLetterPolicy, { deadLetterTopic: `projects/${PROJECT}/topics/dead`, maxDeliveryAttempts: 5 });
+    assert.deepEqual(metadata.topicMessageRetentionDuration, { seconds: '86400', nanos: 0 });
     await assert.rejects(pubsub.subscription('nope').getMetadata(), (e: ServiceError) => e.code === status.NOT_FOUND);
   });
 

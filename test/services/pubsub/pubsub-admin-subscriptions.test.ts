@@ -34,7 +34,37 @@ describe('PubSubAdmin subscriptions', () => {
       startSeq: 1,
       createTime: T0,
       revision: 1,
+      topicMessageRetentionMs: undefined,
     });
+  });
+
+  it("reports the topic's message retention (topic_message_retention_duration) from create, get, update and list; not once the topic is gone", async () => {
+    const h = harness();
+    await h.admin.createTopic(ADMIN, { name: topicName('kept'), messageRetentionDuration: { seconds: 2 * 86_400 } });
+    await h.admin.createTopic(ADMIN, { name: topicName('plain') });
+    const created = await h.admin.createSubscription(ADMIN, { name: subName('s-kept'), topic: topicName('kept') });
+    await h.admin.createSubscription(ADMIN, { name: subName('s-plain'), topic: topicName('plain') });
+    await h.admin.createSubscription(ADMIN, { name: subName('s-kept-2'), topic: topicName('kept') });
+    assert.equal(created.topicMessageRetentionMs, 2 * DAY);
+    assert.equal((await h.admin.getSubscription(ADMIN, { subscription: subName('s-kept') })).topicMessageRetentionMs, 2 * DAY);
+    assert.equal((await h.admin.getSubscription(ADMIN, { subscription: subName('s-plain') })).topicMessageRetentionMs, undefined);
+    // A change of the topic's retention shows in its subscriptions at once.
+    await h.admin.updateTopic(ADMIN, { topic: { name: topicName('kept'), messageRetentionDuration: { seconds: 3 * 86_400 } }, updateMask: { paths: ['message_retention_duration'] } });
+    const updated = await h.admin.updateSubscription(ADMIN, { subscription: { name: subName('s-kept'), ackDeadlineSeconds: 30 }, updateMask: { paths: ['ack_deadline_seconds'] } });
+    assert.equal(updated.topicMessageRetentionMs, 3 * DAY);
+    const listed = await h.admin.listSubscriptions(ADMIN, { project: 'projects/proj' });
+    assert.deepEqual(
+      listed.items.map((s) => [s.name, s.topicMessageRetentionMs]),
+      [
+        [subName('s-kept'), 3 * DAY],
+        [subName('s-kept-2'), 3 * DAY],
+        [subName('s-plain'), undefined],
+      ],
+    );
+    // Deleted and created again: the new topic's retention is not the orphaned subscription's.
+    await h.admin.deleteTopic(ADMIN, { topic: topicName('kept') });
+    await h.admin.createTopic(ADMIN, { name: topicName('kept'), messageRetentionDuration: { seconds: 86_400 } });
+    assert.equal((await h.admin.getSubscription(ADMIN, { subscription: subName('s-kept') })).topicMessageRetentionMs, undefined);
   });
 
   it('keeps every field given, filter and policies included', async () => {
