@@ -327,5 +327,22 @@ function subscriptionContract({ fresh }: PubSubContractContext): void {
       assert.deepEqual(await store.loadAckState(s.name), { floor: 9, acked: [] });
       assert.deepEqual((await store.getIamPolicy(s.name)).bindings, []);
     });
+
+    it('a delete at a revision happens only at that revision: a stale one is ABORTED (REVISION_CONFLICT), also against a new subscription of the name', async () => {
+      const store = await fresh();
+      const t = topicName('t');
+      await store.createTopic(newTopic(t));
+      const first = await store.createSubscription(newSub(subName('s'), t, { startSeq: 3 }));
+      const changed = await store.updateSubscription({ ...first, ackDeadlineSeconds: 60 });
+      await rejectsWithReason(store.deleteSubscription(first.name, first.revision), 'REVISION_CONFLICT');
+      assert.deepEqual(await store.getSubscription(first.name), changed);
+      await store.deleteSubscription(first.name, changed.revision);
+      assert.equal(await store.getSubscription(first.name), undefined);
+      await rejectsWithReason(store.deleteSubscription(first.name, changed.revision), 'SUBSCRIPTION_NOT_FOUND');
+      // The name taken again (revision 1): a delete decided on the old one's revision misses it.
+      const again = await store.createSubscription(newSub(subName('s'), t, { startSeq: 9 }));
+      await rejectsWithReason(store.deleteSubscription(again.name, changed.revision), 'REVISION_CONFLICT');
+      assert.deepEqual(await store.getSubscription(again.name), again);
+    });
   });
 }

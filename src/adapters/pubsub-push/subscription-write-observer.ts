@@ -18,8 +18,8 @@ export function observeSubscriptionWrites<S extends PubSubStore>(store: S, chang
       changed(stored.name);
       return stored;
     },
-    deleteSubscription: async (name: string) => {
-      await store.deleteSubscription(name);
+    deleteSubscription: async (name: string, revision?: number) => {
+      await store.deleteSubscription(name, revision);
       changed(name);
     },
   };

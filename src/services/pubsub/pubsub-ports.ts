@@ -44,8 +44,12 @@ export interface PubSubStore {
   listTopicSubscriptions(topic: string, after: string | undefined, limit: number): Promise<Page<string>>;
   /** Replaces the mutable fields (everything but name, topic, filter, startSeq, createTime) if the revision is current. */
   updateSubscription(subscription: PsSubscription): Promise<PsSubscription>;
-  /** Removes the subscription, its ack state and IAM policy. NOT_FOUND if absent. */
-  deleteSubscription(name: string): Promise<void>;
+  /**
+   * Removes the subscription, its ack state and IAM policy. NOT_FOUND if absent. With `revision`
+   * only if that is the stored one, else ABORTED (REVISION_CONFLICT): a writer that decided on what
+   * it read cannot delete a subscription created or changed since under the same name.
+   */
+  deleteSubscription(name: string, revision?: number): Promise<void>;
 
   /** NOT_FOUND if the subscription does not exist. */
   loadAckState(subscription: string): Promise<AckState>;

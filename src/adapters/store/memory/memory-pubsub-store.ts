@@ -146,8 +146,10 @@ export class MemoryPubSubStore implements PubSubStore {
     return copySubscription(e.subscription);
   }
 
-  async deleteSubscription(name: string): Promise<void> {
+  async deleteSubscription(name: string, revision?: number): Promise<void> {
     this.assertOpen();
+    const e = this.subscriptions.get(name);
+    if (e && revision !== undefined && e.subscription.revision !== revision) throw err.psRevisionConflict('subscription', name);
     if (!this.subscriptions.delete(name)) throw err.psNotFound('subscription', name);
   }
 

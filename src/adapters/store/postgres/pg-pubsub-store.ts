@@ -240,11 +240,14 @@ export class PgPubSubStore implements PubSubStore {
     });
   }
 
-  async deleteSubscription(name: string): Promise<void> {
+  async deleteSubscription(name: string, revision?: number): Promise<void> {
     await this.tx(async (c) => {
       // Its acks go with it (ON DELETE CASCADE).
-      if ((await q(c, 'DELETE FROM ps_subscriptions WHERE name = $1', [name])).rowCount === 0) {
-        throw err.psNotFound('subscription', name);
+      const deleted = await q(c, 'DELETE FROM ps_subscriptions WHERE name = $1 AND ($2::bigint IS NULL OR revision = $2::bigint)', [name, revision ?? null]);
+      if (deleted.rowCount === 0) {
+        throw revision !== undefined && (await this.subscriptionId(c, name)) !== undefined
+          ? err.psRevisionConflict('subscription', name)
+          : err.psNotFound('subscription', name);
       }
       await this.deletePolicy(c, name);
     });

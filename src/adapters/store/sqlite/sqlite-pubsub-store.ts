@@ -68,6 +68,7 @@ function prepare(db: Database.Database) {
     ),
     getSubscription: db.prepare<[string], SubscriptionRow>(`SELECT ${SUB_COLS} FROM subscriptions WHERE name = ?`),
     subscriptionExists: db.prepare<[string], { id: number }>('SELECT id FROM subscriptions WHERE name = ?'),
+    subscriptionRevision: db.prepare<[string], { revision: number }>('SELECT revision FROM subscriptions WHERE name = ?'),
     listSubscriptions: db.prepare<[string, string, number], SubscriptionRow>(RANGE_SQL.listSubscriptions),
     listAllSubscriptions: db.prepare<[string, number], SubscriptionRow>(RANGE_SQL.listAllSubscriptions),
     listTopicSubscriptions: db.prepare<[string, string, number], string>(RANGE_SQL.listTopicSubscriptions).pluck(),
@@ -227,8 +228,12 @@ export class SqlitePubSubStore implements PubSubStore {
     });
   }
 
-  async deleteSubscription(name: string): Promise<void> {
+  async deleteSubscription(name: string, revision?: number): Promise<void> {
     this.tx.write(() => {
+      if (revision !== undefined) {
+        const row = this.q.subscriptionRevision.get(name);
+        if (row && row.revision !== revision) throw err.psRevisionConflict('subscription', name);
+      }
       // Its acks go with it (ON DELETE CASCADE).
       if (this.q.deleteSubscription.run(name).changes === 0) throw err.psNotFound('subscription', name);
       this.q.deleteIam.run(name);
