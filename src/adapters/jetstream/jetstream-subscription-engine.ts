@@ -302,9 +302,10 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
     void this.drop(subscription, notFound(subscription));
     void (async () => {
       const st = await loading?.catch(() => undefined);
-      // Not loaded here: the settings are gone with the subscription, so its topic's project is unknown;
-      // the subscription's own project is where its topic almost always is.
-      const stream = st ? st.stream : this.deps.names.streamOfProject(subscription.split('/')[1] ?? '');
+      // Not loaded here, or loaded after its topic was deleted (no stream then, but the consumer made
+      // before is still there, and a subscription created again under the name would take it over):
+      // its topic's project is unknown; the subscription's own project is where it almost always is.
+      const stream = st && st.stream !== '' ? st.stream : this.deps.names.streamOfProject(subscription.split('/')[1] ?? '');
       if (stream === '') return;
       const jsm = await this.jsm();
       await jsm.consumers.delete(stream, this.deps.names.consumerOf(subscription));

@@ -101,6 +101,22 @@ describe('JetStreamSubscriptionEngine: lifecycle', () => {
     await assert.rejects(h.jsm.consumers.info(h.names.streamOf(h.topic), h.names.consumerOf(h.sub)), /consumer not found/i);
   });
 
+  test('a subscription loaded only after its topic was deleted still has its consumer removed when deleted (a new one of the name starts afresh)', async () => {
+    const h = await make();
+    await h.publish(['a']);
+    assert.equal((await h.engine.pull(h.sub, 1, 2000)).length, 1, 'the consumer exists');
+    await h.store.deleteTopic(h.topic);
+    // Another node (or this one after a restart) loads it now: on _deleted-topic_, without a stream.
+    const b = await h.newEngine();
+    assert.deepEqual(await b.pull(h.sub, 1, 0), []);
+    await h.store.deleteSubscription(h.sub);
+    b.subscriptionDeleted(h.sub);
+    const consumer = (): Promise<unknown> => h.jsm.consumers.info(h.names.streamOf(h.topic), h.names.consumerOf(h.sub));
+    const deadline = Date.now() + 5000;
+    while (Date.now() < deadline && (await consumer().then(() => true, () => false))) await delay(50);
+    await assert.rejects(consumer(), /consumer not found/i);
+  });
+
   test('detach ends streams FAILED_PRECONDITION and refuses pulls; a changed ack deadline reaches the consumer', async () => {
     const h = await make();
     await h.publish(['a']);
