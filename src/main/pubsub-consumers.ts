@@ -34,8 +34,10 @@ export async function preparePubSubConsumers(
   deps: {
     dataDir: string;
     store: PubSubStore;
-    log: Pick<MessageLog, 'headSeq'>;
+    log: Pick<MessageLog, 'headSeq' | 'seqBefore'>;
     engine: SubscriptionEngine;
+    /** The engine whose subscription notifications reach every node (the forwarder replaces its subscriptions). */
+    relayedEngine: SubscriptionEngine;
     api: FastifyInstance;
     registry: Registry;
     clock: Clock;
@@ -58,7 +60,7 @@ export async function preparePubSubConsumers(
           rules: config.pubsubForwarding,
           store: deps.store,
           log: deps.log,
-          engine: deps.engine,
+          engine: deps.relayedEngine,
           target: (rule) => new GooglePubSubTarget(rule, { publishTimeoutMs: FORWARD_PUBLISH_TIMEOUT_MS }),
           logger: deps.logger.child({ component: 'pubsub-forward' }),
           now: () => deps.clock.now(),

@@ -24,6 +24,11 @@ export interface PubSub {
   store: PubSubStore;
   log: MessageLog;
   engine: SubscriptionEngine;
+  /**
+   * The same engine, its subscriptionChanged/subscriptionDeleted also told to the other nodes: for
+   * a consumer that writes subscriptions itself (the forwarder replacing its internal one).
+   */
+  relayedEngine: SubscriptionEngine;
   /** Ends every stream (UNAVAILABLE: clients reconnect) and flushes pending acks: before the gRPC server waits for its calls. */
   stopDelivery(): Promise<void>;
   /**
@@ -52,13 +57,15 @@ export function openPubSub(deps: {
   const onWrite = deps.onSubscriptionWrite;
   const adminStore = onWrite ? observeSubscriptionWrites(store, onWrite) : store;
   const relay = new SubscriptionChangeRelay(deps.bus, deps.nodeId, (err) => log.warn({ err }, 'could not tell other nodes of a subscription change'));
-  const admin = new PubSubAdmin({ store: adminStore, sink, log: messages, engine: relay.wrap(engine), auth: deps.auth, clock: deps.clock });
+  const relayedEngine = relay.wrap(engine);
+  const admin = new PubSubAdmin({ store: adminStore, sink, log: messages, engine: relayedEngine, auth: deps.auth, clock: deps.clock });
   return {
     admin,
     topics: { exists: async (topic) => (await store.getTopic(topic)) !== undefined },
     store,
     log: messages,
     engine,
+    relayedEngine,
     // The engine's last acks go to the store, and it reads the log until it stops: before the backend closes.
     stopDelivery: () => engine.close(),
     followOtherNodes: (onRemoteChange, onGap) => relay.follow(engine, onRemoteChange, onGap),

@@ -294,6 +294,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     store: pubsub.store,
     log: pubsub.log,
     engine: pubsub.engine,
+    relayedEngine: pubsub.relayedEngine,
     api,
     registry: metrics.registry,
     clock: systemClock,

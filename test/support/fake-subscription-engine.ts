@@ -22,7 +22,7 @@ interface Queued {
  * the message), a nacked message requeued at once with its attempt counted. No leases, backoff
  * or dead-lettering: those are the real engine's, tested with it.
  */
-export class FakeSubscriptionEngine extends EventEmitter implements Pick<SubscriptionEngine, 'open' | 'acknowledge' | 'modifyAckDeadline' | 'backlog'> {
+export class FakeSubscriptionEngine extends EventEmitter implements Pick<SubscriptionEngine, 'open' | 'acknowledge' | 'modifyAckDeadline' | 'backlog' | 'subscriptionDeleted'> {
   private readonly queues = new Map<string, Queued[]>();
   private readonly consumers = new Map<string, Consumer[]>();
   private readonly leased = new Map<string, Queued & { subscription: string }>();
@@ -37,6 +37,8 @@ export class FakeSubscriptionEngine extends EventEmitter implements Pick<Subscri
   private readonly waiting = new Map<number, Queued & { subscription: string }>();
   /** Subscriptions whose open fails with NOT_FOUND. */
   readonly missing = new Set<string>();
+  /** Every subscriptionDeleted call's subscription, in order. */
+  readonly deletions: string[] = [];
 
   publish(subscription: string, data: string, attributes: Record<string, string> = {}, orderingKey = ''): PsMessage {
     const seq = ++this.seq;
@@ -91,6 +93,12 @@ export class FakeSubscriptionEngine extends EventEmitter implements Pick<Subscri
       c.sink.end(error);
     }
     this.consumers.delete(subscription);
+  }
+
+  /** As the engines do: its streams end with NOT_FOUND. */
+  subscriptionDeleted(subscription: string): void {
+    this.deletions.push(subscription);
+    this.end(subscription, new ApiError('NOT_FOUND', `Resource not found (resource=${subscription}).`));
   }
 
   /** Ends the backoff of a nacked message: it is delivered again. */

@@ -1,8 +1,9 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
 import { FORWARD_SUBSCRIPTION_PREFIX, type ForwardingRule } from '../../../config/pubsub-forwarding.js';
-import { isApiError, type ApiError } from '../../../domain/errors.js';
-import type { PsSubscription, RetryPolicy } from '../../../domain/pubsub/pubsub-model.js';
+import type { ApiError } from '../../../domain/errors.js';
+import type { RetryPolicy } from '../../../domain/pubsub/pubsub-model.js';
+import { ForwardSubscriptions, type ForwardSubscriptionSettings } from '../../../services/pubsub/forward-subscriptions.js';
 import type { SubscriptionEngine } from '../../../services/pubsub/pubsub-api.js';
 import type { MessageLog, PubSubStore } from '../../../services/pubsub/pubsub-ports.js';
 import type { ForwardTarget } from './forward-target.js';
@@ -10,9 +11,13 @@ import { TopicForwarder } from './topic-forwarder.js';
 
 export interface GoogleForwardingOptions {
   rules: readonly ForwardingRule[];
-  store: Pick<PubSubStore, 'getTopic' | 'createTopic' | 'getSubscription' | 'createSubscription'>;
-  log: Pick<MessageLog, 'headSeq'>;
-  engine: Pick<SubscriptionEngine, 'open' | 'acknowledge' | 'modifyAckDeadline' | 'backlog'>;
+  store: Pick<PubSubStore, 'getTopic' | 'createTopic' | 'getSubscription' | 'createSubscription' | 'deleteSubscription'>;
+  log: Pick<MessageLog, 'headSeq' | 'seqBefore'>;
+  /**
+   * The engine the forwarders read through. On a cluster its subscriptionDeleted must reach every
+   * node (SubscriptionChangeRelay.wrap): a replaced internal subscription ends every node's stream.
+   */
+  engine: Pick<SubscriptionEngine, 'open' | 'acknowledge' | 'modifyAckDeadline' | 'backlog' | 'subscriptionDeleted'>;
   /** The target of a rule (GooglePubSubTarget in production). */
   target: (rule: ForwardingRule) => ForwardTarget;
   logger: Logger;
@@ -27,6 +32,12 @@ export interface GoogleForwardingOptions {
   retryPolicy?: RetryPolicy;
   /** Before reopening a forwarder whose stream ended unexpectedly. */
   reopenDelayMs?: number;
+  /**
+   * How often each rule looks whether its subscription can still receive the topic: a deleted
+   * topic leaves the stream open on a subscription that never will, and a topic created again is
+   * announced to nobody. Default 5,000 ms.
+   */
+  checkIntervalMs?: number;
   /** Each publish's result, after the counter is bumped (tests wait on it). */
   onResult?: (topic: string, ok: boolean) => void;
 }
@@ -45,12 +56,16 @@ interface Running {
   target: ForwardTarget;
   forwarder: TopicForwarder | undefined;
   retry: NodeJS.Timeout | undefined;
+  /** An open or a check in progress: one at a time per rule. */
+  busy: boolean;
+  /** The last check found no subscription (see EnsureOptions). */
+  missing: boolean;
 }
 
 /**
  * Forwarding to Google Pub/Sub (docs/compat.md C-PS-FORWARD): per rule, an internal subscription
- * on the local topic (created with the topic if missing), consumed through the engine and
- * republished to the target. What the target has not acked stays unacked in the durable log: the
+ * on the local topic (created with the topic if missing, replaced once it can no longer receive
+ * the topic: ForwardSubscriptions), consumed through the engine and republished to the target. What the target has not acked stays unacked in the durable log: the
  * subscription's backlog, exported as `bridgehead_pubsub_forward_backlog_messages`.
  */
 /** How often the backlog gauge counts again at most. */
@@ -60,8 +75,11 @@ export class GoogleForwarding {
   private readonly running: Running[] = [];
   private closed = false;
   private readonly published: Counter<'topic' | 'result'> | undefined;
+  private readonly keeper: ForwardSubscriptions;
+  private checker: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: GoogleForwardingOptions) {
+    this.keeper = new ForwardSubscriptions({ store: opts.store, log: opts.log, engine: opts.engine, now: opts.now });
     const registry = opts.registry;
     if (!registry) return;
     const running = this.running;
@@ -100,10 +118,23 @@ export class GoogleForwarding {
   /** Creates missing topics and subscriptions and starts every rule; a rule that fails to start is retried. */
   async start(): Promise<void> {
     for (const rule of this.opts.rules) {
-      const r: Running = { rule, subscription: forwardSubscriptionName(rule.topic), target: this.opts.target(rule), forwarder: undefined, retry: undefined };
+      const r: Running = {
+        rule,
+        subscription: forwardSubscriptionName(rule.topic),
+        target: this.opts.target(rule),
+        forwarder: undefined,
+        retry: undefined,
+        busy: false,
+        missing: false,
+      };
       this.running.push(r);
     }
     await Promise.all(this.running.map((r) => this.open(r)));
+    if (this.closed) return;
+    this.checker = setInterval(() => {
+      for (const r of this.running) void this.check(r);
+    }, this.opts.checkIntervalMs ?? 5000);
+    this.checker.unref();
   }
 
   /** The internal subscription of each rule, in rule order. */
@@ -113,6 +144,7 @@ export class GoogleForwarding {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.checker);
     for (const r of this.running) {
       clearTimeout(r.retry);
       r.forwarder?.close();
@@ -122,9 +154,16 @@ export class GoogleForwarding {
 
   private async open(r: Running): Promise<void> {
     if (this.closed) return;
+    if (r.busy) {
+      // A check is replacing the subscription: its end of our stream brings us back.
+      this.retryLater(r);
+      return;
+    }
+    r.busy = true;
     const log = this.opts.logger.child({ topic: r.rule.topic, target: r.rule.target });
     try {
-      await this.ensureSubscription(r);
+      const { subscription } = await this.keeper.ensure(this.settings(r), { mode: 'open' });
+      if (!subscription) throw new Error('the forwarding subscription is being replaced by another node');
       const forwarder: TopicForwarder = new TopicForwarder(r.subscription, {
         engine: this.opts.engine,
         target: r.target,
@@ -148,6 +187,26 @@ export class GoogleForwarding {
       r.forwarder = undefined;
       log.warn({ err }, 'forwarding not started; retrying');
       this.retryLater(r);
+    } finally {
+      r.busy = false;
+    }
+  }
+
+  /**
+   * While a rule reads: replaces a subscription that can no longer receive the topic (its topic
+   * deleted and created again, or detached). The replacement ends the stream (on every node),
+   * which opens the new one.
+   */
+  private async check(r: Running): Promise<void> {
+    if (this.closed || r.busy || !r.forwarder) return;
+    r.busy = true;
+    try {
+      const { missing } = await this.keeper.ensure(this.settings(r), { mode: 'check', missingBefore: r.missing });
+      r.missing = missing;
+    } catch (err) {
+      this.opts.logger.warn({ err, topic: r.rule.topic }, 'could not check the forwarding subscription; checking again later');
+    } finally {
+      r.busy = false;
     }
   }
 
@@ -168,13 +227,8 @@ export class GoogleForwarding {
     r.retry.unref();
   }
 
-  private async ensureSubscription(r: Running): Promise<void> {
-    const { store } = this.opts;
-    if (await store.getSubscription(r.subscription)) return;
-    if (!(await store.getTopic(r.rule.topic))) {
-      await ignoreExists(store.createTopic({ name: r.rule.topic, labels: {}, messageRetentionMs: undefined, createTime: this.opts.now() }));
-    }
-    const sub: Omit<PsSubscription, 'revision'> = {
+  private settings(r: Running): ForwardSubscriptionSettings {
+    return {
       name: r.subscription,
       topic: r.rule.topic,
       ackDeadlineSeconds: this.opts.ackDeadlineSeconds ?? 60,
@@ -187,18 +241,6 @@ export class GoogleForwarding {
       deadLetterPolicy: undefined,
       retryPolicy: this.opts.retryPolicy ?? DEFAULT_RETRY,
       pushConfig: undefined,
-      detached: false,
-      startSeq: await this.opts.log.headSeq(r.rule.topic),
-      createTime: this.opts.now(),
     };
-    await ignoreExists(store.createSubscription(sub));
-  }
-}
-
-async function ignoreExists(write: Promise<unknown>): Promise<void> {
-  try {
-    await write;
-  } catch (e) {
-    if (!(isApiError(e) && e.kind === 'ALREADY_EXISTS')) throw e;
   }
 }

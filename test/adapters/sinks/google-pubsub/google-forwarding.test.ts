@@ -30,6 +30,12 @@ class Store {
     this.subs.set(s.name, sub);
     return sub;
   }
+  async deleteSubscription(name: string, revision?: number) {
+    const sub = this.subs.get(name);
+    if (!sub) throw new ApiError('NOT_FOUND', 'absent');
+    if (revision !== undefined && sub.revision !== revision) throw new ApiError('ABORTED', 'stale');
+    this.subs.delete(name);
+  }
 }
 
 class Target implements ForwardTarget {
@@ -59,7 +65,7 @@ test('GoogleForwarding creates the missing topic and internal subscription (from
   const forwarding = new GoogleForwarding({
     rules: [RULE],
     store,
-    log: { headSeq: async () => 41 },
+    log: { headSeq: async () => 41, seqBefore: async () => 0 },
     engine,
     target: (rule) => {
       assert.equal(rule, RULE);
@@ -98,12 +104,12 @@ test('GoogleForwarding creates the missing topic and internal subscription (from
 test('an existing subscription is used as it is; a restart does not create another', async () => {
   const store = new Store();
   const engine = new FakeSubscriptionEngine();
-  const opts = { rules: [RULE], store, log: { headSeq: async () => 7 }, engine, target: () => new Target(), logger: pino({ level: 'silent' }), now: () => 0 };
+  const opts = { rules: [RULE], store, log: { headSeq: async () => 7, seqBefore: async () => 0 }, engine, target: () => new Target(), logger: pino({ level: 'silent' }), now: () => 0 };
   const a = new GoogleForwarding(opts);
   await a.start();
   await a.close();
   const created = store.subs.get(forwardSubscriptionName(RULE.topic));
-  const b = new GoogleForwarding({ ...opts, log: { headSeq: async () => 99 } });
+  const b = new GoogleForwarding({ ...opts, log: { headSeq: async () => 99, seqBefore: async () => 0 } });
   await b.start();
   assert.equal(store.subs.get(forwardSubscriptionName(RULE.topic)), created);
   assert.equal(created!.startSeq, 7);

@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { forwardSubscriptionStep } from '../../../src/domain/pubsub/forward-subscription.js';
+import { DELETED_TOPIC, type PsSubscription } from '../../../src/domain/pubsub/pubsub-model.js';
+
+const TOPIC = 'projects/p/topics/telemetry';
+
+const sub = (over: Partial<PsSubscription> = {}): PsSubscription => ({
+  name: 'projects/p/subscriptions/bridgehead-forward-telemetry',
+  topic: TOPIC,
+  ackDeadlineSeconds: 60,
+  retainAckedMessages: false,
+  messageRetentionMs: 7 * 86_400_000,
+  labels: {},
+  filter: '',
+  enableMessageOrdering: false,
+  deadLetterPolicy: undefined,
+  retryPolicy: undefined,
+  pushConfig: undefined,
+  detached: false,
+  startSeq: 5,
+  createTime: 1,
+  revision: 3,
+  ...over,
+});
+
+describe('forwardSubscriptionStep (C-PS-FORWARD)', () => {
+  const step = (subscription: PsSubscription | undefined, topicExists = true, createMissing = true) =>
+    forwardSubscriptionStep({ topic: TOPIC, subscription, topicExists, createMissing });
+
+  test('attached to the topic: used as it is', () => {
+    assert.deepEqual(step(sub()), { action: 'use' });
+  });
+
+  test('its topic deleted and created again: replaced at the revision read, from where the new topic began', () => {
+    assert.deepEqual(step(sub({ topic: DELETED_TOPIC })), { action: 'replace', revision: 3, start: 'topic-creation' });
+  });
+
+  test('detached, or on another topic: replaced, from the head', () => {
+    assert.deepEqual(step(sub({ detached: true, revision: 4 })), { action: 'replace', revision: 4, start: 'head' });
+    assert.deepEqual(step(sub({ topic: 'projects/p/topics/other' })), { action: 'replace', revision: 3, start: 'head' });
+  });
+
+  test('the topic gone: nothing to read, nothing replaced', () => {
+    assert.deepEqual(step(sub({ topic: DELETED_TOPIC }), false), { action: 'wait' });
+    assert.deepEqual(step(undefined, false), { action: 'wait' });
+  });
+
+  test('missing: created from the head, unless a replacement by another node may be under way', () => {
+    assert.deepEqual(step(undefined), { action: 'create', start: 'head' });
+    assert.deepEqual(step(undefined, true, false), { action: 'wait' });
+  });
+});

@@ -1,0 +1,150 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { MemoryMessageLog } from '../../../src/adapters/sinks/memory-log/memory-message-log.js';
+import { MemoryPubSubStore } from '../../../src/adapters/store/memory/memory-pubsub-store.js';
+import { DELETED_TOPIC, type PsSubscription } from '../../../src/domain/pubsub/pubsub-model.js';
+import { ForwardSubscriptions, type ForwardSubscriptionSettings } from '../../../src/services/pubsub/forward-subscriptions.js';
+
+const TOPIC = 'projects/p/topics/telemetry';
+const SUB = 'projects/p/subscriptions/bridgehead-forward-telemetry';
+
+const SETTINGS: ForwardSubscriptionSettings = {
+  name: SUB,
+  topic: TOPIC,
+  ackDeadlineSeconds: 60,
+  retainAckedMessages: false,
+  messageRetentionMs: 7 * 86_400_000,
+  labels: { bridgehead: 'forwarder' },
+  filter: '',
+  enableMessageOrdering: false,
+  deadLetterPolicy: undefined,
+  retryPolicy: undefined,
+  pushConfig: undefined,
+};
+
+/** One node's view: the shared store and log, its own engine (whose notifications are recorded). */
+function node(store: MemoryPubSubStore, log: MemoryMessageLog, now: number) {
+  const deleted: string[] = [];
+  const keeper = new ForwardSubscriptions({ store, log, engine: { subscriptionDeleted: (name) => void deleted.push(name) }, now: () => now });
+  return { keeper, deleted };
+}
+
+const publish = (log: MemoryMessageLog, data: string, publishTime: number) =>
+  log.append([{ topic: TOPIC, attributes: {}, data: new TextEncoder().encode(data), publishTime }]);
+
+async function texts(log: MemoryMessageLog, sub: PsSubscription): Promise<string[]> {
+  return (await log.read(sub.topic, sub.startSeq, 100)).map((m) => new TextDecoder().decode(m.data));
+}
+
+/** A forwarded topic that was deleted and created again, with messages before and after. */
+async function recreatedTopic() {
+  const store = new MemoryPubSubStore();
+  const log = new MemoryMessageLog();
+  const first = node(store, log, 1_000);
+  await first.keeper.ensure(SETTINGS, { mode: 'open' });
+  await publish(log, 'old-1', 1_100);
+  await publish(log, 'old-2', 1_200);
+  await store.deleteTopic(TOPIC);
+  assert.equal((await store.getSubscription(SUB))!.topic, DELETED_TOPIC);
+  await store.createTopic({ name: TOPIC, labels: {}, messageRetentionMs: undefined, createTime: 2_000 });
+  // Published after the topic came back and before any forwarder noticed.
+  await publish(log, 'new-1', 2_100);
+  return { store, log };
+}
+
+describe('ForwardSubscriptions (C-PS-FORWARD)', () => {
+  test('a subscription left on _deleted-topic_ is replaced once the topic exists again: it reads what the new topic got, not the old one', async () => {
+    const { store, log } = await recreatedTopic();
+    const a = node(store, log, 3_000);
+    const { subscription } = await a.keeper.ensure(SETTINGS, { mode: 'check', missingBefore: false });
+    assert.equal(subscription?.topic, TOPIC);
+    assert.deepEqual(await texts(log, subscription!), ['new-1']);
+    assert.deepEqual(await store.getSubscription(SUB), subscription);
+    assert.deepEqual(a.deleted, [SUB], 'the nodes are told: their streams on the old one end');
+  });
+
+  test('a check leaves the topic deleted: the subscription stays as it is while there is no topic', async () => {
+    const store = new MemoryPubSubStore();
+    const log = new MemoryMessageLog();
+    const a = node(store, log, 1_000);
+    await a.keeper.ensure(SETTINGS, { mode: 'open' });
+    await store.deleteTopic(TOPIC);
+    assert.deepEqual(await a.keeper.ensure(SETTINGS, { mode: 'check', missingBefore: false }), { subscription: undefined, missing: false });
+    assert.equal(await store.getTopic(TOPIC), undefined);
+    assert.equal((await store.getSubscription(SUB))!.topic, DELETED_TOPIC);
+    assert.deepEqual(a.deleted, []);
+  });
+
+  test('a detached subscription is replaced from the head', async () => {
+    const store = new MemoryPubSubStore();
+    const log = new MemoryMessageLog();
+    const a = node(store, log, 1_000);
+    const { subscription } = await a.keeper.ensure(SETTINGS, { mode: 'open' });
+    await publish(log, 'before', 1_100);
+    await store.updateSubscription({ ...subscription!, detached: true });
+    const replaced = await a.keeper.ensure(SETTINGS, { mode: 'open' });
+    assert.equal(replaced.subscription?.detached, false);
+    assert.deepEqual(await texts(log, replaced.subscription!), []);
+  });
+
+  test('two nodes replacing at once: the one that lost does not delete the winner\'s new subscription', async () => {
+    const { store, log } = await recreatedTopic();
+    const a = node(store, log, 3_000);
+    const b = node(store, log, 4_000);
+    // Both read the stale subscription; B's delete comes only after A deleted and created again.
+    let reads = 0;
+    let bothRead!: () => void;
+    const read = new Promise<void>((r) => (bothRead = r));
+    let aCreated!: () => void;
+    const created = new Promise<void>((r) => (aCreated = r));
+    const sharedStore = (who: 'a' | 'b') =>
+      new Proxy(store, {
+        get(target, prop) {
+          if (prop === 'getSubscription')
+            return async (name: string) => {
+              const s = await target.getSubscription(name);
+              if (++reads === 2) bothRead();
+              await read;
+              return s;
+            };
+          if (prop === 'deleteSubscription' && who === 'b')
+            return async (name: string, revision?: number) => {
+              await created;
+              return target.deleteSubscription(name, revision);
+            };
+          if (prop === 'createSubscription' && who === 'a')
+            return async (s: Omit<PsSubscription, 'revision'>) => {
+              const made = await target.createSubscription(s);
+              aCreated();
+              return made;
+            };
+          const value: unknown = Reflect.get(target, prop);
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+    const keeperA = new ForwardSubscriptions({ store: sharedStore('a'), log, engine: { subscriptionDeleted: (n) => void a.deleted.push(n) }, now: () => 3_000 });
+    const keeperB = new ForwardSubscriptions({ store: sharedStore('b'), log, engine: { subscriptionDeleted: (n) => void b.deleted.push(n) }, now: () => 4_000 });
+    const [ra, rb] = await Promise.all([
+      keeperA.ensure(SETTINGS, { mode: 'check', missingBefore: false }),
+      keeperB.ensure(SETTINGS, { mode: 'check', missingBefore: false }),
+    ]);
+    const stored = await store.getSubscription(SUB);
+    assert.equal(stored?.createTime, 3_000, "A's subscription stands");
+    assert.deepEqual(ra.subscription, stored);
+    assert.equal(rb.subscription, undefined, 'B leaves it to A');
+    assert.deepEqual([a.deleted, b.deleted], [[SUB], []], 'one replacement, announced once');
+    assert.deepEqual(await texts(log, stored!), ['new-1']);
+  });
+
+  test('missing at a check: created only when it was missing at the previous check too (a replacement under way is not raced)', async () => {
+    const store = new MemoryPubSubStore();
+    const log = new MemoryMessageLog();
+    await store.createTopic({ name: TOPIC, labels: {}, messageRetentionMs: undefined, createTime: 500 });
+    const a = node(store, log, 1_000);
+    assert.deepEqual(await a.keeper.ensure(SETTINGS, { mode: 'check', missingBefore: false }), { subscription: undefined, missing: true });
+    assert.equal(await store.getSubscription(SUB), undefined);
+    const { subscription } = await a.keeper.ensure(SETTINGS, { mode: 'check', missingBefore: true });
+    assert.equal(subscription?.topic, TOPIC);
+    assert.deepEqual(a.deleted, [SUB], 'nobody told the nodes it was gone: told now');
+  });
+});
