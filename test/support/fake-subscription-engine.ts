@@ -39,6 +39,8 @@ export class FakeSubscriptionEngine extends EventEmitter implements Pick<Subscri
   readonly missing = new Set<string>();
   /** Every subscriptionDeleted call's subscription, in order. */
   readonly deletions: string[] = [];
+  /** Runs in `open` once the stream is registered, before `open` resolves (to end a stream while it opens). */
+  onOpen: ((subscription: string) => void) | undefined;
 
   publish(subscription: string, data: string, attributes: Record<string, string> = {}, orderingKey = ''): PsMessage {
     const seq = ++this.seq;
@@ -67,6 +69,7 @@ export class FakeSubscriptionEngine extends EventEmitter implements Pick<Subscri
     const consumer: Consumer = { options, sink, outstanding: new Set(), open: true };
     this.consumers.set(subscription, [...(this.consumers.get(subscription) ?? []), consumer]);
     queueMicrotask(() => this.pump(subscription));
+    this.onOpen?.(subscription);
     return {
       request: (r: Req.StreamingPullRequest) => {
         for (const id of r.ackIds ?? []) this.settle(subscription, id, true);

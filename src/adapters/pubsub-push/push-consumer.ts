@@ -47,6 +47,7 @@ export class PushConsumer {
   private settings: PushSettings;
   private maxOutstanding: number;
   private requests = 0;
+  private endedWith: ApiError | undefined;
 
   constructor(
     settings: PushSettings,
@@ -69,6 +70,14 @@ export class PushConsumer {
     return this.requests;
   }
 
+  /**
+   * Why the engine ended its stream, if it did. Set even when it ended before `start` resolved,
+   * which the owner must check: `onEnded` then reached it before it knew the consumer.
+   */
+  get ended(): ApiError | undefined {
+    return this.endedWith;
+  }
+
   /** Opens the engine consumer; rejects like SubscriptionEngine.open (NOT_FOUND, FAILED_PRECONDITION). */
   async start(): Promise<void> {
     const session = await this.deps.engine.open(
@@ -89,12 +98,14 @@ export class PushConsumer {
         },
         end: (error) => {
           this.session = undefined;
+          this.endedWith = error;
           if (!this.closed) this.deps.onEnded(this, error);
         },
       },
     );
     if (this.closed) session.close();
-    else this.session = session;
+    // Ended while it opened: a session kept now would never deliver.
+    else if (!this.endedWith) this.session = session;
   }
 
   /** A new push config (endpoint, attributes, token); requests already in flight finish as they were sent. */

@@ -142,6 +142,9 @@ export class PushDelivery {
       this.retryLater(name);
       throw e;
     }
+    // The engine may have ended the stream before the consumer was known here, so `ended` let it pass.
+    const ended = consumer.ended;
+    if (ended) return this.stopped(consumer, ended);
     this.consumers.set(name, consumer);
     // Retired requests may have ended while the stream opened.
     consumer.limit(this.room(name));
@@ -179,6 +182,11 @@ export class PushDelivery {
 
   private ended(consumer: PushConsumer, error: ApiError): void {
     if (this.consumers.get(consumer.name) !== consumer) return;
+    this.stopped(consumer, error);
+  }
+
+  /** Its stream ended: it is reopened later, unless the subscription is gone or detached. */
+  private stopped(consumer: PushConsumer, error: ApiError): void {
     this.retire(consumer);
     if (this.closed || error.kind === 'NOT_FOUND' || error.kind === 'FAILED_PRECONDITION') return;
     this.opts.log.warn({ subscription: consumer.name, err: error }, 'push consumer ended; reopening');

@@ -275,6 +275,39 @@ describe('PushDelivery', () => {
     assert.equal(engine.nacked.length, 0);
   });
 
+  for (const when of ['while open runs', 'a microtask after open resolves'] as const) {
+    test(`a stream the engine ends ${when} is reopened after the delay, not kept dead`, async () => {
+      source.subs.set(SUB, subscription(SUB, { pushEndpoint: endpoint, attributes: {}, oidcToken: undefined }));
+      let opens = 0;
+      engine.onOpen = (name) => {
+        if (++opens > 1) return;
+        const end = (): void => engine.end(name, new ApiError('UNAVAILABLE', 'a blip while opening'));
+        if (when === 'while open runs') end();
+        else queueMicrotask(end);
+      };
+      await startDelivery({ reopenDelayMs: 10 }).start();
+      assert.deepEqual(delivery.active, [], 'its dead stream is not taken for a consumer');
+      const m = engine.publish(SUB, 'after the blip');
+      const [acked] = await within(engine.next('ack'), 'pushed by the reopened consumer');
+      assert.equal(acked!.seq, m.seq);
+      assert.equal(opens, 2);
+      assert.deepEqual(delivery.active, [SUB]);
+    });
+  }
+
+  test('a stream the engine ends NOT_FOUND while it opens is dropped, not reopened', async () => {
+    source.subs.set(SUB, subscription(SUB, { pushEndpoint: endpoint, attributes: {}, oidcToken: undefined }));
+    let opens = 0;
+    engine.onOpen = (name) => {
+      opens++;
+      engine.end(name, new ApiError('NOT_FOUND', 'deleted while opening'));
+    };
+    await startDelivery({ reopenDelayMs: 10 }).start();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(delivery.active, []);
+    assert.equal(opens, 1);
+  });
+
   test('sockets to all endpoints together are bounded by maxSockets', async () => {
     const other = 'projects/p/subscriptions/also-pushed';
     source.subs.set(SUB, subscription(SUB, { pushEndpoint: endpoint, attributes: {}, oidcToken: undefined }));
