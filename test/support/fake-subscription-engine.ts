@@ -28,6 +28,8 @@ export class FakeSubscriptionEngine extends EventEmitter implements Pick<Subscri
   private readonly leased = new Map<string, Queued & { subscription: string }>();
   readonly acked: PsMessage[] = [];
   readonly nacked: PsMessage[] = [];
+  /** Lease extensions asked through modifyAckDeadline (seconds > 0), in order. */
+  readonly extended: { ackId: string; seconds: number }[] = [];
   /** The most messages any one consumer held unacked at once. */
   maxOutstandingSeen = 0;
   private seq = 0;
@@ -104,6 +106,24 @@ export class FakeSubscriptionEngine extends EventEmitter implements Pick<Subscri
     this.end(subscription, new ApiError('NOT_FOUND', `Resource not found (resource=${subscription}).`));
   }
 
+  /**
+   * As a Seek to before every leased message: the leases are dropped (their ack IDs go stale, the
+   * consumers' counts to nothing) and the messages are delivered again.
+   */
+  seek(subscription: string): void {
+    const dropped: Queued[] = [];
+    for (const [ackId, lease] of this.leased) {
+      if (lease.subscription !== subscription) continue;
+      this.leased.delete(ackId);
+      dropped.push({ message: lease.message, attempt: 0 });
+    }
+    for (const c of this.consumers.get(subscription) ?? []) c.outstanding.clear();
+    const q = this.queue(subscription);
+    q.unshift(...dropped);
+    q.sort((a, b) => a.message.seq - b.message.seq);
+    this.pump(subscription);
+  }
+
   /** Ends the backoff of a nacked message: it is delivered again. */
   redeliver(seq: number): void {
     const w = this.waiting.get(seq);
@@ -123,6 +143,7 @@ export class FakeSubscriptionEngine extends EventEmitter implements Pick<Subscri
 
   async modifyAckDeadline(subscription: string, ackIds: readonly string[], seconds: number): Promise<void> {
     if (seconds === 0) for (const id of ackIds) this.settle(subscription, id, false);
+    else for (const id of ackIds) if (this.leased.get(id)?.subscription === subscription) this.extended.push({ ackId: id, seconds });
   }
 
   async backlog(subscription: string): Promise<number> {

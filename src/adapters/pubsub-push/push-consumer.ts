@@ -40,6 +40,10 @@ export type PushSettings = Pick<PsSubscription, 'name' | 'ackDeadlineSeconds'> &
  * flight, each message POSTed in Pub/Sub's envelope, acked on a 102/200/201/202/204 and nacked
  * (deadline 0) on anything else, a timeout (the ack deadline) or a connection error. The engine
  * then applies the retry policy's backoff and the dead-letter policy, as for any consumer.
+ *
+ * The engine's count is not the whole story, though: a Seek drops the stream's leases, and with
+ * them its count, while their POSTs run on; they still load the endpoint. So the consumer holds
+ * its own bound too, and what the engine hands out beyond it waits for a request to end.
  */
 export class PushConsumer {
   private session: StreamingPullSession | undefined;
@@ -47,6 +51,8 @@ export class PushConsumer {
   private settings: PushSettings;
   private maxOutstanding: number;
   private requests = 0;
+  /** Delivered while the bound was taken (after a Seek), in delivery order. */
+  private readonly waiting: ReceivedMessage[] = [];
   private endedWith: ApiError | undefined;
 
   constructor(
@@ -91,10 +97,12 @@ export class PushConsumer {
         deliver: (messages) => {
           // Leased just now, by the engine's pump that calls this.
           const leasedAt = performance.now();
-          this.requests += messages.length;
-          for (const m of messages) void this.push(m, leasedAt);
-          // Nothing is buffered here: the engine's flow control already bounds what is in flight.
-          return true;
+          for (const m of messages) {
+            if (this.requests < this.maxOutstanding) this.send(m, leasedAt);
+            else this.waiting.push(m);
+          }
+          // The engine holds back the rest until they are sent (resume).
+          return this.waiting.length === 0;
         },
         end: (error) => {
           this.session = undefined;
@@ -126,6 +134,7 @@ export class PushConsumer {
       // The stream is ending; the consumer that replaces it opens with the bound of its time.
       this.deps.log.debug({ err, subscription: this.settings.name }, 'push flow control not changed');
     }
+    this.sendWaiting();
   }
 
   /** Nothing more is delivered; POSTs in flight still ack or nack what they carry. */
@@ -133,6 +142,32 @@ export class PushConsumer {
     this.closed = true;
     this.session?.close();
     this.session = undefined;
+    // Never sent, and perhaps no longer to be (back to pull): nacked, they go to whoever consumes next
+    // now rather than when their leases run out.
+    for (const m of this.waiting.splice(0)) this.settle(m.ackId, false);
+  }
+
+  private send(received: ReceivedMessage, leasedAt: number): void {
+    this.requests++;
+    void this.push(received, leasedAt);
+  }
+
+  private sendWaiting(): void {
+    if (this.waiting.length === 0) return;
+    while (this.waiting.length > 0 && this.requests < this.maxOutstanding) {
+      const m = this.waiting.shift()!;
+      // Its lease ran while it waited: a whole one again, for a request timed from now.
+      this.extend(m.ackId);
+      this.send(m, performance.now());
+    }
+    if (this.waiting.length === 0) this.session?.resume();
+  }
+
+  private extend(ackId: string): void {
+    // Through the engine: a stream request takes whole seconds up to 600, and the lease is longer.
+    this.deps.engine
+      .modifyAckDeadline(this.settings.name, [ackId], this.settings.ackDeadlineSeconds + PUSH_LEASE_MARGIN_MS / 1000)
+      .catch((err: unknown) => this.deps.log.debug({ err, subscription: this.settings.name }, 'push lease not extended'));
   }
 
   private async push(received: ReceivedMessage, leasedAt: number): Promise<void> {
@@ -164,6 +199,7 @@ export class PushConsumer {
     this.deps.onResult?.(name, outcome, ack);
     this.settle(received.ackId, ack);
     this.requests--;
+    this.sendWaiting();
     this.deps.onRequestDone?.(this);
   }
 

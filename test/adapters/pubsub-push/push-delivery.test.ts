@@ -10,6 +10,7 @@ import { createLocalJWKSet, jwtVerify } from 'jose';
 import { pino } from 'pino';
 import { PushDelivery, type PushSubscriptionSource } from '../../../src/adapters/pubsub-push/push-delivery.js';
 import type { PushEnvelope } from '../../../src/adapters/pubsub-push/push-envelope.js';
+import { PUSH_LEASE_MARGIN_MS } from '../../../src/adapters/pubsub-push/push-consumer.js';
 import { HttpPushPoster } from '../../../src/adapters/pubsub-push/push-http.js';
 import { PushTokenSigner } from '../../../src/adapters/pubsub-push/push-token-signer.js';
 import { ApiError } from '../../../src/domain/errors.js';
@@ -306,6 +307,32 @@ describe('PushDelivery', () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     assert.deepEqual(delivery.active, []);
     assert.equal(opens, 1);
+  });
+
+  test('a Seek while the bound is taken: what it redelivers waits for a request to end, then is sent with a whole lease', async () => {
+    source.subs.set(SUB, subscription(SUB, { pushEndpoint: endpoint, attributes: {}, oidcToken: undefined }));
+    await startDelivery({ maxOutstanding: 3 }).start();
+    receiver.answer = () => undefined;
+    const published = [0, 1, 2].map((k) => engine.publish(SUB, `m${k}`));
+    const held = await within(receiver.requestCount(3), 'the first three');
+    engine.seek(SUB);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(receiver.requests.length, 3, 'the requests from before the seek still take the bound');
+    assert.equal(engine.extended.length, 0);
+    held[0]!.res.writeHead(200).end();
+    const fourth = (await within(receiver.requestCount(4), 'one in its place'))[3]!;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(receiver.requests.length, 4);
+    assert.equal(fourth.envelope.message.messageId, published[0]!.messageId);
+    // Leased when the seek handed it out, it waited: its lease starts again with its request.
+    assert.equal(engine.extended.length, 1);
+    assert.ok(engine.extended[0]!.ackId.startsWith(`${published[0]!.seq}-`));
+    assert.equal(engine.extended[0]!.seconds, 10 + PUSH_LEASE_MARGIN_MS / 1000);
+    receiver.answer = () => 200;
+    for (const r of receiver.requests.slice(1)) r.res.writeHead(200).end();
+    const acked = await within(engine.next('ack', 3), 'the redeliveries acked');
+    assert.deepEqual(acked.map((m) => m.seq).sort(), published.map((m) => m.seq));
+    assert.equal(receiver.maxInFlight, 3);
   });
 
   test('sockets to all endpoints together are bounded by maxSockets', async () => {

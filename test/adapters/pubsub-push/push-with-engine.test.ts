@@ -252,6 +252,52 @@ describe('push delivery over the SubscriptionEngine', () => {
     assert.deepEqual(receiver.hits.map((h) => h.envelope.message.messageId).sort(), [...ids].sort(), 'each message pushed once');
   });
 
+  test('a Seek while requests are out: they count against the bound until they end, and what it redelivers waits for their room', async () => {
+    await createSub({});
+    const start = await engine.ackState(SUB);
+    receiver.fallback = undefined;
+    const ids: string[] = [];
+    for (let k = 0; k < 8; k++) ids.push(...(await publish(`m${k}`)));
+    await receiver.count(5);
+    await engine.seek(SUB, start);
+    // Room for a consumer that overshoots to show it (the engine reads the log again first).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal(receiver.hits.length, 5, 'the requests from before the seek still take the whole bound');
+    // Two end: two requests in their place, no more.
+    for (const h of receiver.hits.slice(0, 2)) h.res.writeHead(204).end();
+    await receiver.count(7);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(receiver.hits.length, 7);
+    receiver.fallback = 204;
+    for (const h of receiver.hits.slice(2)) h.res.writeHead(204).end();
+    // Acks made before the seek were of leases it dropped: every message is acked again after it.
+    while ((await store.loadAckState(SUB)).floor < Number(ids.at(-1))) await once(commits, 'acks');
+    assert.equal(receiver.maxOpen, 5);
+    assert.equal(await engine.backlog(SUB), 0);
+    assert.deepEqual(receiver.hits.slice(5).map((h) => h.envelope.message.messageId).sort(), [...ids].sort(), 'each message pushed once after the seek');
+  });
+
+  test('what a Seek redelivered while the bound was taken goes back to the engine, unsent, when the consumer closes', async () => {
+    await createSub({});
+    const start = await engine.ackState(SUB);
+    receiver.fallback = undefined;
+    const ids: string[] = [];
+    for (let k = 0; k < 5; k++) ids.push(...(await publish(`m${k}`)));
+    await receiver.count(5);
+    await engine.seek(SUB, start);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await admin.updateSubscription({ ...(await store.getSubscription(SUB))!, pushConfig: undefined });
+    await delivery.pushConfigChanged(SUB);
+    // Left to their leases they would come back only after the ack deadline (10 s).
+    const pulled: string[] = [];
+    const until = Date.now() + 3000;
+    while (pulled.length < ids.length && Date.now() < until) {
+      for (const r of await engine.pull(SUB, 10, 500)) pulled.push(r.message.messageId);
+    }
+    assert.deepEqual(pulled.sort(), [...ids].sort());
+    assert.equal(receiver.hits.length, 5, 'nothing was pushed after the seek');
+  });
+
   test('a subscription created, switched to pull and deleted through the store is followed', async () => {
     await createSub({});
     assert.deepEqual(delivery.active, [SUB]);
