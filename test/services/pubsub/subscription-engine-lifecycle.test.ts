@@ -111,6 +111,19 @@ describe('SubscriptionEngine: seek, restart, detach, delete, close', () => {
     assert.deepEqual(texts(await h.engine.pull(SUB, 10, 0)), ['b']);
   });
 
+  test('seek: a stream\'s flow control no longer counts the leases it dropped (push delivery bounds its own requests)', async () => {
+    const h = await harness();
+    await h.publish(['a', 'b', 'c']);
+    const start = await h.engine.ackState(SUB);
+    const sink = new RecordingSink();
+    await h.engine.open(SUB, { ...STREAM, maxOutstandingMessages: 2 }, sink);
+    await settle();
+    assert.deepEqual(sink.texts(), ['a', 'b']);
+    await h.engine.seek(SUB, start);
+    await settle();
+    assert.deepEqual(sink.texts(), ['a', 'b', 'a', 'b'], 'a and b are held still, yet two more came');
+  });
+
   test('seek to a time: everything published before it acknowledged, everything after it delivered again', async () => {
     const h = await harness();
     await h.publish(['early']);
