@@ -2,24 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { forwardSubscriptionStep } from '../../../src/domain/pubsub/forward-subscription.js';
 import { DELETED_TOPIC, type PsSubscription } from '../../../src/domain/pubsub/pubsub-model.js';
+import { newSub } from '../../contracts/pubsub-store-fixtures.js';
 
 const TOPIC = 'projects/p/topics/telemetry';
 
 const sub = (over: Partial<PsSubscription> = {}): PsSubscription => ({
-  name: 'projects/p/subscriptions/bridgehead-forward-telemetry',
-  topic: TOPIC,
-  ackDeadlineSeconds: 60,
-  retainAckedMessages: false,
-  messageRetentionMs: 7 * 86_400_000,
-  labels: {},
-  filter: '',
-  enableMessageOrdering: false,
-  deadLetterPolicy: undefined,
-  retryPolicy: undefined,
-  pushConfig: undefined,
-  detached: false,
-  startSeq: 5,
-  createTime: 1,
+  ...newSub('projects/p/subscriptions/bridgehead-forward-telemetry', TOPIC, { ackDeadlineSeconds: 60, startSeq: 5, createTime: 1 }),
   revision: 3,
   ...over,
 });
