@@ -157,6 +157,9 @@ export class JetStreamSubscriptionEngine implements SubscriptionEngine {
 
   async open(subscription: string, options: ConsumerOptions, sink: StreamingPullSink): Promise<StreamingPullSession> {
     const st = await this.sub(subscription);
+    // Dropped (deleted, detached, closing) while this call waited: a stream added now would never
+    // be ended. Today the promise order happens to rule that out; this does not rely on it.
+    if (st.ended) throw st.ended;
     if (st.settings.detached) throw detached(subscription);
     const stream: LocalStream = { sink, options, paused: false, closed: false, held: new Map(), bytes: 0 };
     st.streams.add(stream);

@@ -51,6 +51,9 @@ export class LogSubscriptionEngine implements SubscriptionEngine {
 
   async open(subscription: string, options: ConsumerOptions, sink: StreamingPullSink): Promise<StreamingPullSession> {
     const rt = await this.runtime(subscription);
+    // Dropped (deleted, detached, closing) while this call waited: a stream added now would never
+    // be ended. Today the promise order happens to rule that out; this does not rely on it.
+    if (rt.ended) throw rt.ended;
     if (rt.subscription.detached) throw detached(subscription);
     let current = options;
     const consumer = rt.addStream(sink, limitsOf(options));

@@ -207,6 +207,36 @@ describe('SubscriptionEngine: seek, restart, detach, delete, close', () => {
     assert.equal(await h.store.getSubscription(SUB), undefined);
   });
 
+  test('a delete or close racing an open, at any point of it: open rejects, or its stream is ended', async () => {
+    // Whatever the promise order inside open, a stream must never be left on a dropped runtime.
+    const runAfter = (jobs: number, fn: () => void): void => {
+      let p = Promise.resolve();
+      for (let i = 0; i < jobs; i++) p = p.then(() => undefined);
+      void p.then(fn);
+    };
+    for (const kind of ['delete', 'close'] as const) {
+      for (const loaded of [true, false]) {
+        for (let jobs = 0; jobs <= 12; jobs++) {
+          const h = await harness();
+          if (loaded) await h.engine.pull(SUB, 1, 0);
+          if (kind === 'delete') await h.store.deleteSubscription(SUB);
+          const sink = new RecordingSink();
+          const opening = h.engine.open(SUB, STREAM, sink);
+          runAfter(jobs, () => (kind === 'delete' ? h.engine.subscriptionDeleted(SUB) : void h.engine.close()));
+          const want = kind === 'delete' ? 'NOT_FOUND' : 'UNAVAILABLE';
+          const outcome = await opening.then(
+            async () => {
+              await settle();
+              return sink.ended?.kind ?? 'still open';
+            },
+            (e: { kind?: string }) => e.kind,
+          );
+          assert.equal(outcome, want, `${kind}, runtime ${loaded ? 'loaded' : 'loading'}, ${jobs} promise jobs after open`);
+        }
+      }
+    }
+  });
+
   test('detach ends streams with FAILED_PRECONDITION and refuses new pulls', async () => {
     const h = await harness();
     const sink = new RecordingSink();
