@@ -344,5 +344,74 @@ function subscriptionContract({ fresh }: PubSubContractContext): void {
       await rejectsWithReason(store.deleteSubscription(again.name, changed.revision), 'REVISION_CONFLICT');
       assert.deepEqual(await store.getSubscription(again.name), again);
     });
+
+    it('replace puts a new subscription in place of the one read, at the next revision, with a fresh ack state and no policy', async () => {
+      const store = await fresh();
+      const [t1, t2] = [topicName('t1'), topicName('t2')];
+      await store.createTopic(newTopic(t1));
+      await store.createTopic(newTopic(t2));
+      const old = await store.createSubscription(newSub(subName('s'), t1, { startSeq: 3, createTime: T0 }));
+      await store.recordAcks(old.name, [5, 6], 4);
+      await store.setIamPolicy(old.name, viewerPolicy(), undefined);
+      const { name: _name, ...replacement } = newSub(subName('s'), t2, { startSeq: 7, createTime: T0 + 1, ackDeadlineSeconds: 60, labels: { k: 'v' } });
+      const stored = await store.replaceSubscription(old, replacement);
+      assert.deepEqual(stored, { ...replacement, name: old.name, revision: old.revision + 1 });
+      assert.deepEqual(await store.getSubscription(old.name), stored);
+      assert.deepEqual(await store.loadAckState(old.name), { floor: 7, acked: [] });
+      assert.deepEqual((await store.getIamPolicy(old.name)).bindings, []);
+      assert.deepEqual((await store.listTopicSubscriptions(t1, undefined, 10)).items, []);
+      assert.deepEqual((await store.listTopicSubscriptions(t2, undefined, 10)).items, [old.name]);
+    });
+
+    it('replace happens only to the subscription read: stale, or another of the name (same revision, other createTime), is ABORTED (REVISION_CONFLICT)', async () => {
+      const store = await fresh();
+      const t = topicName('t');
+      await store.createTopic(newTopic(t));
+      const { name: _name, ...replacement } = newSub(subName('s'), t, { startSeq: 9, createTime: T0 + 5 });
+      await rejectsWithReason(store.replaceSubscription({ name: subName('s'), revision: 1, createTime: T0 }, replacement), 'SUBSCRIPTION_NOT_FOUND');
+      const first = await store.createSubscription(newSub(subName('s'), t, { startSeq: 3, createTime: T0 }));
+      const changed = await store.updateSubscription({ ...first, detached: true });
+      await rejectsWithReason(store.replaceSubscription(first, replacement), 'REVISION_CONFLICT');
+      assert.deepEqual(await store.getSubscription(first.name), changed);
+      // Deleted and taken again: revision 1 again, a later createTime. Decided on the first, the replacement misses it.
+      await store.deleteSubscription(first.name);
+      const again = await store.createSubscription(newSub(subName('s'), t, { startSeq: 4, createTime: T0 + 1 }));
+      assert.equal(again.revision, first.revision);
+      await store.recordAcks(again.name, [6], 5);
+      await rejectsWithReason(store.replaceSubscription(first, replacement), 'REVISION_CONFLICT');
+      assert.deepEqual(await store.getSubscription(again.name), again);
+      assert.deepEqual(await store.loadAckState(again.name), { floor: 5, acked: [6] });
+    });
+
+    it('replace onto a missing topic is TOPIC_NOT_FOUND and keeps the subscription, its acks and its policy', async () => {
+      const store = await fresh();
+      const t = topicName('t');
+      await store.createTopic(newTopic(t));
+      const old = await store.createSubscription(newSub(subName('s'), t, { startSeq: 3 }));
+      await store.recordAcks(old.name, [5], 4);
+      await store.setIamPolicy(old.name, viewerPolicy(), undefined);
+      const { name: _name, ...replacement } = newSub(subName('s'), topicName('ghost'), { createTime: T0 + 1 });
+      await rejectsWithReason(store.replaceSubscription(old, replacement), 'TOPIC_NOT_FOUND');
+      assert.deepEqual(await store.getSubscription(old.name), old);
+      assert.deepEqual(await store.loadAckState(old.name), { floor: 4, acked: [5] });
+      assert.equal((await store.getIamPolicy(old.name)).bindings.length, 1);
+    });
+
+    it('two replacements of the same subscription at once: one stands, the other is ABORTED (REVISION_CONFLICT)', async () => {
+      const store = await fresh();
+      const t = topicName('t');
+      await store.createTopic(newTopic(t));
+      const old = await store.createSubscription(newSub(subName('s'), t, { createTime: T0 }));
+      const mine = (createTime: number) => {
+        const { name: _name, ...r } = newSub(subName('s'), t, { createTime });
+        return store.replaceSubscription(old, r);
+      };
+      const results = await Promise.allSettled([mine(T0 + 1), mine(T0 + 2)]);
+      const won = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+      assert.equal(won.length, 1, 'exactly one replacement stands');
+      const lost = results.find((r) => r.status === 'rejected');
+      await rejectsWithReason(Promise.reject(lost?.reason), 'REVISION_CONFLICT');
+      assert.deepEqual(await store.getSubscription(old.name), won[0]);
+    });
   });
 }

@@ -1,10 +1,10 @@
-import type { PsSubscription } from '../../domain/pubsub/pubsub-model.js';
+import type { PsSubscription, PsSubscriptionVersion } from '../../domain/pubsub/pubsub-model.js';
 import type { PubSubStore } from '../../services/pubsub/pubsub-ports.js';
 
 /**
  * The store with its subscription writes observed: after a create, update (push config, detach,
- * ack deadline ...) or delete commits, `changed(name)` runs. Handing this store to the admin is how
- * push delivery follows every change, whichever API call made it.
+ * ack deadline ...), delete or replacement commits, `changed(name)` runs. Handing this store to the
+ * admin is how push delivery follows every change, whichever API call made it.
  */
 export function observeSubscriptionWrites<S extends PubSubStore>(store: S, changed: (name: string) => void): S {
   const observed: Partial<PubSubStore> = {
@@ -21,6 +21,11 @@ export function observeSubscriptionWrites<S extends PubSubStore>(store: S, chang
     deleteSubscription: async (name: string, revision?: number) => {
       await store.deleteSubscription(name, revision);
       changed(name);
+    },
+    replaceSubscription: async (current: PsSubscriptionVersion, replacement: Omit<PsSubscription, 'name' | 'revision'>) => {
+      const stored = await store.replaceSubscription(current, replacement);
+      changed(stored.name);
+      return stored;
     },
   };
   return new Proxy(store, {

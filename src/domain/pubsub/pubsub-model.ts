@@ -66,6 +66,12 @@ export interface PsSubscription {
 }
 
 /**
+ * Which subscription of a name a writer decided on. The revision alone does not say: a subscription
+ * deleted and created again under its name starts at revision 1 again; its createTime tells them apart.
+ */
+export type PsSubscriptionVersion = Pick<PsSubscription, 'name' | 'revision' | 'createTime'>;
+
+/**
  * A subscription as the API returns it: with the output-only fields Pub/Sub derives from its topic.
  */
 export interface PsSubscriptionView extends PsSubscription {

@@ -1,6 +1,6 @@
 import type { IamPolicy } from '../../domain/model.js';
 import type { Page } from '../../domain/paging.js';
-import type { AckState, PsMessage, PsSnapshot, PsSubscription, PsTopic } from '../../domain/pubsub/pubsub-model.js';
+import type { AckState, PsMessage, PsSnapshot, PsSubscription, PsSubscriptionVersion, PsTopic } from '../../domain/pubsub/pubsub-model.js';
 
 /**
  * Ports of the Pub/Sub services. Messages themselves are appended through the telemetry Sink
@@ -50,6 +50,15 @@ export interface PubSubStore {
    * it read cannot delete a subscription created or changed since under the same name.
    */
   deleteSubscription(name: string, revision?: number): Promise<void>;
+  /**
+   * Puts `replacement` in place of the subscription `current` names, in one step: removes it as
+   * deleteSubscription does (ack state, IAM policy) and stores the new one with an empty ack state
+   * (floor = startSeq) at the next revision, so whoever reads the name finds one or the other, never
+   * none, and a (name, revision) read before never matches the new one. Only if the stored one is
+   * still `current` (revision and createTime), else ABORTED (REVISION_CONFLICT); NOT_FOUND if it is
+   * absent, or (reason TOPIC_NOT_FOUND) if `replacement.topic` does not exist.
+   */
+  replaceSubscription(current: PsSubscriptionVersion, replacement: Omit<PsSubscription, 'name' | 'revision'>): Promise<PsSubscription>;
 
   /** NOT_FOUND if the subscription does not exist. */
   loadAckState(subscription: string): Promise<AckState>;

@@ -1,7 +1,7 @@
 import { EMPTY_POLICY, nextPolicy, withoutMember } from '../../../domain/iam-policy.js';
 import type { IamPolicy } from '../../../domain/model.js';
 import { pageOf, type Page } from '../../../domain/paging.js';
-import { DELETED_TOPIC, type AckState, type PsSnapshot, type PsSubscription, type PsTopic } from '../../../domain/pubsub/pubsub-model.js';
+import { DELETED_TOPIC, type AckState, type PsSnapshot, type PsSubscription, type PsSubscriptionVersion, type PsTopic } from '../../../domain/pubsub/pubsub-model.js';
 import type { PubSubStore } from '../../../services/pubsub/pubsub-ports.js';
 import { copyIamPolicy } from './copies.js';
 import { copySnapshot, copySubscription, copyTopic } from './pubsub-copies.js';
@@ -151,6 +151,19 @@ export class MemoryPubSubStore implements PubSubStore {
     const e = this.subscriptions.get(name);
     if (e && revision !== undefined && e.subscription.revision !== revision) throw err.psRevisionConflict('subscription', name);
     if (!this.subscriptions.delete(name)) throw err.psNotFound('subscription', name);
+  }
+
+  async replaceSubscription(current: PsSubscriptionVersion, replacement: Omit<PsSubscription, 'name' | 'revision'>): Promise<PsSubscription> {
+    this.assertOpen();
+    const e = this.subscriptions.get(current.name);
+    if (!e) throw err.psNotFound('subscription', current.name);
+    if (e.subscription.revision !== current.revision || e.subscription.createTime !== current.createTime) {
+      throw err.psRevisionConflict('subscription', current.name);
+    }
+    if (!this.topics.has(replacement.topic)) throw err.psNotFound('topic', replacement.topic);
+    const subscription = copySubscription({ ...replacement, name: current.name, revision: current.revision + 1 });
+    this.subscriptions.set(subscription.name, { subscription, iam: undefined, floor: subscription.startSeq, acked: new Set() });
+    return copySubscription(subscription);
   }
 
   async loadAckState(subscription: string): Promise<AckState> {

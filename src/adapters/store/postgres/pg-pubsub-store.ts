@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { EMPTY_POLICY, nextPolicy, withoutMember } from '../../../domain/iam-policy.js';
 import type { IamPolicy } from '../../../domain/model.js';
 import { pageOf, type Page } from '../../../domain/paging.js';
-import { DELETED_TOPIC, type AckState, type PsSnapshot, type PsSubscription, type PsTopic } from '../../../domain/pubsub/pubsub-model.js';
+import { DELETED_TOPIC, type AckState, type PsSnapshot, type PsSubscription, type PsSubscriptionVersion, type PsTopic } from '../../../domain/pubsub/pubsub-model.js';
 import type { PubSubStore } from '../../../services/pubsub/pubsub-ports.js';
 import * as err from '../pubsub-store-errors.js';
 import { likeMember } from '../sqlite/codec.js';
@@ -250,6 +250,37 @@ export class PgPubSubStore implements PubSubStore {
           : err.psNotFound('subscription', name);
       }
       await this.deletePolicy(c, name);
+    });
+  }
+
+  async replaceSubscription(current: PsSubscriptionVersion, r: Omit<PsSubscription, 'name' | 'revision'>): Promise<PsSubscription> {
+    const name = current.name;
+    return this.tx(async (c) => {
+      // The row lock taken here holds back a concurrent replacement until this one commits; it then
+      // finds the new row, whose createTime and revision are not the ones it read.
+      const deleted = await q(c, 'DELETE FROM ps_subscriptions WHERE name = $1 AND revision = $2 AND create_time = $3', [
+        name,
+        current.revision,
+        current.createTime,
+      ]);
+      if (deleted.rowCount === 0) {
+        throw (await this.subscriptionId(c, name)) !== undefined ? err.psRevisionConflict('subscription', name) : err.psNotFound('subscription', name);
+      }
+      // As deleteSubscription: its acks went with it (ON DELETE CASCADE); its policy goes too.
+      await this.deletePolicy(c, name);
+      const s = { ...r, name };
+      // FOR SHARE: as createSubscription, against a racing deleteTopic.
+      const inserted = await q<SubscriptionRow>(
+        c,
+        `INSERT INTO ps_subscriptions (name, topic, filter, start_seq, create_time, doc, revision, ack_floor)
+         SELECT $1::text, $2::text, $3::text, $4::bigint, $5::bigint, $6::text, $7::bigint, $4::bigint
+         WHERE EXISTS (SELECT 1 FROM ps_topics WHERE name = $2::text FOR SHARE)
+         RETURNING ${SUB_COLS}`,
+        [name, s.topic, s.filter, s.startSeq, s.createTime, encodeSubscriptionDoc(s), current.revision + 1],
+      );
+      // Thrown inside the transaction: the old subscription is kept.
+      if (!inserted.rows[0]) throw err.psNotFound('topic', s.topic);
+      return decodeSubscription(inserted.rows[0]);
     });
   }
 

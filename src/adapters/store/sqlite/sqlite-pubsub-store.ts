@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { emptyPolicy, nextPolicy, withoutMember } from '../../../domain/iam-policy.js';
 import type { IamPolicy } from '../../../domain/model.js';
 import { pageOf, type Page } from '../../../domain/paging.js';
-import { DELETED_TOPIC, type AckState, type PsSnapshot, type PsSubscription, type PsTopic } from '../../../domain/pubsub/pubsub-model.js';
+import { DELETED_TOPIC, type AckState, type PsSnapshot, type PsSubscription, type PsSubscriptionVersion, type PsTopic } from '../../../domain/pubsub/pubsub-model.js';
 import type { PubSubStore } from '../../../services/pubsub/pubsub-ports.js';
 import { decodeIam, likeMember, type IamRow } from './codec.js';
 import { migrate } from './migrations.js';
@@ -66,9 +66,12 @@ function prepare(db: Database.Database) {
     insertSubscription: db.prepare<[string, string, string, number, number, string, number]>(
       'INSERT INTO subscriptions (name, topic, filter, start_seq, create_time, doc, revision, ack_floor) VALUES (?, ?, ?, ?, ?, ?, 1, ?)',
     ),
+    insertReplacement: db.prepare<[string, string, string, number, number, string, number, number], SubscriptionRow>(
+      `INSERT INTO subscriptions (name, topic, filter, start_seq, create_time, doc, revision, ack_floor) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${SUB_COLS}`,
+    ),
     getSubscription: db.prepare<[string], SubscriptionRow>(`SELECT ${SUB_COLS} FROM subscriptions WHERE name = ?`),
     subscriptionExists: db.prepare<[string], { id: number }>('SELECT id FROM subscriptions WHERE name = ?'),
-    subscriptionRevision: db.prepare<[string], { revision: number }>('SELECT revision FROM subscriptions WHERE name = ?'),
+    subscriptionRevision: db.prepare<[string], { revision: number; create_time: number }>('SELECT revision, create_time FROM subscriptions WHERE name = ?'),
     listSubscriptions: db.prepare<[string, string, number], SubscriptionRow>(RANGE_SQL.listSubscriptions),
     listAllSubscriptions: db.prepare<[string, number], SubscriptionRow>(RANGE_SQL.listAllSubscriptions),
     listTopicSubscriptions: db.prepare<[string, string, number], string>(RANGE_SQL.listTopicSubscriptions).pluck(),
@@ -237,6 +240,23 @@ export class SqlitePubSubStore implements PubSubStore {
       // Its acks go with it (ON DELETE CASCADE).
       if (this.q.deleteSubscription.run(name).changes === 0) throw err.psNotFound('subscription', name);
       this.q.deleteIam.run(name);
+    });
+  }
+
+  async replaceSubscription(current: PsSubscriptionVersion, r: Omit<PsSubscription, 'name' | 'revision'>): Promise<PsSubscription> {
+    return this.tx.write(() => {
+      const name = current.name;
+      const stored = this.q.subscriptionRevision.get(name);
+      if (!stored) throw err.psNotFound('subscription', name);
+      if (stored.revision !== current.revision || stored.create_time !== current.createTime) throw err.psRevisionConflict('subscription', name);
+      if (!this.q.getTopic.get(r.topic)) throw err.psNotFound('topic', r.topic);
+      // As deleteSubscription: its acks go with it (ON DELETE CASCADE), and its policy.
+      this.q.deleteSubscription.run(name);
+      this.q.deleteIam.run(name);
+      const s = { ...r, name };
+      return decodeSubscription(
+        this.q.insertReplacement.get(name, s.topic, s.filter, s.startSeq, s.createTime, encodeSubscriptionDoc(s), current.revision + 1, s.startSeq)!,
+      );
     });
   }
 
