@@ -5,7 +5,7 @@ import type { SubscriptionEngine } from './pubsub-api.js';
 import type { MessageLog, PubSubStore } from './pubsub-ports.js';
 
 export interface ForwardSubscriptionsDeps {
-  store: Pick<PubSubStore, 'getTopic' | 'createTopic' | 'getSubscription' | 'createSubscription' | 'deleteSubscription'>;
+  store: Pick<PubSubStore, 'getTopic' | 'createTopic' | 'getSubscription' | 'createSubscription' | 'replaceSubscription'>;
   log: Pick<MessageLog, 'headSeq' | 'seqBefore'>;
   /**
    * Told when a subscription was replaced. On a cluster this is the engine whose notifications
@@ -24,8 +24,8 @@ export type ForwardSubscriptionSettings = Omit<PsSubscription, 'revision' | 'sta
  * created (forwarding is configuration) and so is a missing subscription. `check`: a periodic
  * look while it reads; a topic deleted is left deleted, and a subscription missing is created
  * only if it was missing at the previous look too (`missingBefore`; see createMissing in
- * src/domain/pubsub/forward-subscription.ts). Nobody told the nodes of that gap (a node stopped
- * between deleting and creating), so a creation then is announced as a replacement.
+ * src/domain/pubsub/forward-subscription.ts). The nodes were not told of that deletion, so a
+ * creation then is announced as a replacement.
  */
 export type EnsureOptions = { mode: 'open' } | { mode: 'check'; missingBefore: boolean };
 
@@ -38,10 +38,12 @@ export interface Ensured {
 
 /**
  * Keeps a forwarder's internal subscription readable (docs/compat.md C-PS-FORWARD). Every node of
- * a cluster runs this for every rule, so each write is conditional on what was read: the
- * replacement deletes only the revision it judged (a subscription recreated meanwhile by another
- * node has another revision, and is left alone), and creating one that another node created
- * first is not an error. Losers leave it to the winner, whose notification ends their streams.
+ * a cluster runs this for every rule, so each write is conditional on what was read: a replacement
+ * is one store write that happens only to the subscription judged (its revision and createTime: a
+ * subscription created meanwhile under the name can have the same revision), never leaving the
+ * name missing for another node to create from the head; and creating one that another node
+ * created first is not an error. Losers leave it to the winner, whose notification ends their
+ * streams.
  */
 export class ForwardSubscriptions {
   constructor(private readonly deps: ForwardSubscriptionsDeps) {}
@@ -67,19 +69,20 @@ export class ForwardSubscriptions {
         return { subscription: created, missing: false };
       }
       case 'replace': {
+        // Worked out before the replacement, which must be one write: the search may take a while.
+        const start =
+          step.start === 'head' || !topic ? await this.deps.log.headSeq(settings.topic) : await this.deps.log.seqBefore(settings.topic, topic.createTime);
+        const { name, ...replacement } = settings;
+        let replaced: PsSubscription;
         try {
-          await store.deleteSubscription(settings.name, step.revision);
+          replaced = await store.replaceSubscription(step.replaced, { ...replacement, detached: false, startSeq: start, createTime: this.deps.now() });
         } catch (e) {
-          // Replaced (or being replaced) by another node since it was read: its outcome stands.
+          // Replaced by another node (or deleted) since it was read, or the topic deleted: that outcome stands.
           if (isApiError(e) && (e.kind === 'ABORTED' || e.kind === 'NOT_FOUND')) return { subscription: undefined, missing: false };
           throw e;
         }
-        const start =
-          step.start === 'head' || !topic ? await this.deps.log.headSeq(settings.topic) : await this.deps.log.seqBefore(settings.topic, topic.createTime);
-        const created = await this.create(settings, start);
-        // Only now: a node whose stream ends on it and opens again finds the new one, not a gap.
-        this.deps.engine.subscriptionDeleted(settings.name);
-        return { subscription: created, missing: false };
+        this.deps.engine.subscriptionDeleted(name);
+        return { subscription: replaced, missing: false };
       }
     }
   }

@@ -12,6 +12,9 @@ const sub = (over: Partial<PsSubscription> = {}): PsSubscription => ({
   ...over,
 });
 
+/** What the replacement is conditional on: the subscription read, by revision and createTime. */
+const read = (revision: number) => ({ name: sub().name, revision, createTime: 1 });
+
 describe('forwardSubscriptionStep (C-PS-FORWARD)', () => {
   const step = (subscription: PsSubscription | undefined, topicExists = true, createMissing = true) =>
     forwardSubscriptionStep({ topic: TOPIC, subscription, topicExists, createMissing });
@@ -20,13 +23,13 @@ describe('forwardSubscriptionStep (C-PS-FORWARD)', () => {
     assert.deepEqual(step(sub()), { action: 'use' });
   });
 
-  test('its topic deleted and created again: replaced at the revision read, from where the new topic began', () => {
-    assert.deepEqual(step(sub({ topic: DELETED_TOPIC })), { action: 'replace', revision: 3, start: 'topic-creation' });
+  test('its topic deleted and created again: the one read is replaced, from where the new topic began', () => {
+    assert.deepEqual(step(sub({ topic: DELETED_TOPIC })), { action: 'replace', replaced: read(3), start: 'topic-creation' });
   });
 
   test('detached, or on another topic: replaced, from the head', () => {
-    assert.deepEqual(step(sub({ detached: true, revision: 4 })), { action: 'replace', revision: 4, start: 'head' });
-    assert.deepEqual(step(sub({ topic: 'projects/p/topics/other' })), { action: 'replace', revision: 3, start: 'head' });
+    assert.deepEqual(step(sub({ detached: true, revision: 4 })), { action: 'replace', replaced: read(4), start: 'head' });
+    assert.deepEqual(step(sub({ topic: 'projects/p/topics/other' })), { action: 'replace', replaced: read(3), start: 'head' });
   });
 
   test('the topic gone: nothing to read, nothing replaced', () => {
@@ -34,7 +37,7 @@ describe('forwardSubscriptionStep (C-PS-FORWARD)', () => {
     assert.deepEqual(step(undefined, false), { action: 'wait' });
   });
 
-  test('missing: created from the head, unless a replacement by another node may be under way', () => {
+  test('missing: created from the head, or at a periodic look only once seen missing before', () => {
     assert.deepEqual(step(undefined), { action: 'create', start: 'head' });
     assert.deepEqual(step(undefined, true, false), { action: 'wait' });
   });

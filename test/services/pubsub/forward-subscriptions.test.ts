@@ -36,6 +36,21 @@ async function texts(log: MemoryMessageLog, sub: PsSubscription): Promise<string
   return (await log.read(sub.topic, sub.startSeq, 100)).map((m) => new TextDecoder().decode(m.data));
 }
 
+/**
+ * `target` with some methods wrapped: each hook gets the original (bound to the target) and
+ * returns what callers get instead. Lets a test stop one node at a chosen step of its work.
+ */
+function hooked<T extends object>(target: T, hooks: Record<string, (original: (...args: never[]) => Promise<unknown>) => unknown>): T {
+  return new Proxy(target, {
+    get(t, prop) {
+      const value: unknown = Reflect.get(t, prop);
+      if (typeof value !== 'function') return value;
+      const bound = (value as (...args: unknown[]) => unknown).bind(t);
+      return typeof prop === 'string' && hooks[prop] ? hooks[prop](bound as (...args: never[]) => Promise<unknown>) : bound;
+    },
+  });
+}
+
 /** A forwarded topic that was deleted and created again, with messages before and after. */
 async function recreatedTopic() {
   const store = new MemoryPubSubStore();
@@ -107,14 +122,15 @@ describe('ForwardSubscriptions (C-PS-FORWARD)', () => {
               await read;
               return s;
             };
-          if (prop === 'deleteSubscription' && who === 'b')
-            return async (name: string, revision?: number) => {
+          // Whichever way a node replaces (deleting then creating, or in one write).
+          if ((prop === 'deleteSubscription' || prop === 'replaceSubscription') && who === 'b')
+            return async (...args: unknown[]) => {
               await created;
-              return target.deleteSubscription(name, revision);
+              return (target[prop] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
             };
-          if (prop === 'createSubscription' && who === 'a')
-            return async (s: Omit<PsSubscription, 'revision'>) => {
-              const made = await target.createSubscription(s);
+          if ((prop === 'createSubscription' || prop === 'replaceSubscription') && who === 'a')
+            return async (...args: unknown[]) => {
+              const made = await (target[prop] as (...a: unknown[]) => Promise<unknown>).apply(target, args);
               aCreated();
               return made;
             };
@@ -134,6 +150,85 @@ describe('ForwardSubscriptions (C-PS-FORWARD)', () => {
     assert.equal(rb.subscription, undefined, 'B leaves it to A');
     assert.deepEqual([a.deleted, b.deleted], [[SUB], []], 'one replacement, announced once');
     assert.deepEqual(await texts(log, stored!), ['new-1']);
+  });
+
+  test('two nodes replacing at once, after a create that restarted the revisions: the one that lost does not replace the winner\'s subscription', async () => {
+    // An operator took the name on another topic: revision 1, as the replacement was before the fix.
+    const store = new MemoryPubSubStore();
+    const log = new MemoryMessageLog();
+    await store.createTopic({ name: TOPIC, labels: {}, messageRetentionMs: undefined, createTime: 500 });
+    const other = 'projects/p/topics/other';
+    await store.createTopic({ name: other, labels: {}, messageRetentionMs: undefined, createTime: 500 });
+    await store.createSubscription({ ...SETTINGS, topic: other, detached: false, startSeq: 0, createTime: 600 });
+    const a = node(store, log, 3_000);
+    const b = node(store, log, 4_000);
+    // Both read revision 1; B writes only once A's new subscription exists and got a message.
+    let reads = 0;
+    let bothRead!: () => void;
+    const read = new Promise<void>((r) => (bothRead = r));
+    let aWrote!: () => void;
+    const wrote = new Promise<void>((r) => (aWrote = r));
+    const reading = (original: (...args: never[]) => Promise<unknown>) => async (name: string) => {
+      const got = await (original as (n: string) => Promise<unknown>)(name);
+      if (++reads === 2) bothRead();
+      await read;
+      return got;
+    };
+    const aWrites = (original: (...args: never[]) => Promise<unknown>) => async (...args: unknown[]) => {
+      const done = await (original as (...a: unknown[]) => Promise<unknown>)(...args);
+      await publish(log, 'after-a', 3_100);
+      aWrote();
+      return done;
+    };
+    const bWaits = (original: (...args: never[]) => Promise<unknown>) => async (...args: unknown[]) => {
+      await wrote;
+      return (original as (...a: unknown[]) => Promise<unknown>)(...args);
+    };
+    const keeperA = new ForwardSubscriptions({
+      store: hooked(store, { getSubscription: reading, createSubscription: aWrites, replaceSubscription: aWrites }),
+      log,
+      engine: { subscriptionDeleted: (n) => void a.deleted.push(n) },
+      now: () => 3_000,
+    });
+    const keeperB = new ForwardSubscriptions({
+      store: hooked(store, { getSubscription: reading, deleteSubscription: bWaits, replaceSubscription: bWaits }),
+      log,
+      engine: { subscriptionDeleted: (n) => void b.deleted.push(n) },
+      now: () => 4_000,
+    });
+    const [ra, rb] = await Promise.all([
+      keeperA.ensure(SETTINGS, { mode: 'check', missingBefore: false }),
+      keeperB.ensure(SETTINGS, { mode: 'check', missingBefore: false }),
+    ]);
+    const stored = await store.getSubscription(SUB);
+    assert.equal(stored?.createTime, 3_000, "A's subscription stands");
+    assert.deepEqual(ra.subscription, stored);
+    assert.equal(rb.subscription, undefined, 'B leaves it to A');
+    assert.deepEqual([a.deleted, b.deleted], [[SUB], []], 'one replacement, announced once');
+    assert.deepEqual(await texts(log, stored!), ['after-a'], 'what came after the replacement is read');
+  });
+
+  test('another node opening while a replacement is under way never finds the name missing: what the new topic got before is still forwarded', async () => {
+    const { store, log } = await recreatedTopic();
+    const b = node(store, log, 4_000);
+    let bDone: Promise<unknown> = Promise.resolve();
+    // While A works out where the new topic began, B's forwarder opens (it starts, or its stream ended).
+    const aLog = hooked(log, {
+      seqBefore: (original) => async (...args: unknown[]) => {
+        bDone = b.keeper.ensure(SETTINGS, { mode: 'open' });
+        await bDone;
+        return (original as (...a: unknown[]) => Promise<unknown>)(...args);
+      },
+    });
+    const aDeleted: string[] = [];
+    const keeperA = new ForwardSubscriptions({ store, log: aLog, engine: { subscriptionDeleted: (n) => void aDeleted.push(n) }, now: () => 3_000 });
+    const ra = await keeperA.ensure(SETTINGS, { mode: 'check', missingBefore: false });
+    await bDone;
+    const stored = await store.getSubscription(SUB);
+    assert.equal(stored?.topic, TOPIC);
+    assert.deepEqual(await texts(log, stored!), ['new-1'], 'read from where the new topic began, whichever node replaced it');
+    assert.equal(aDeleted.length + b.deleted.length, 1, 'one replacement, announced once');
+    if (ra.subscription) assert.deepEqual(ra.subscription, stored);
   });
 
   test('missing at a check: created only when it was missing at the previous check too (a replacement under way is not raced)', async () => {

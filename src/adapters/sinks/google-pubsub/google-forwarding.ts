@@ -11,7 +11,7 @@ import { TopicForwarder } from './topic-forwarder.js';
 
 export interface GoogleForwardingOptions {
   rules: readonly ForwardingRule[];
-  store: Pick<PubSubStore, 'getTopic' | 'createTopic' | 'getSubscription' | 'createSubscription' | 'deleteSubscription'>;
+  store: Pick<PubSubStore, 'getTopic' | 'createTopic' | 'getSubscription' | 'createSubscription' | 'replaceSubscription'>;
   log: Pick<MessageLog, 'headSeq' | 'seqBefore'>;
   /**
    * The engine the forwarders read through. On a cluster its subscriptionDeleted must reach every

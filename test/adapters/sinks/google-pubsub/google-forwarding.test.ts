@@ -6,7 +6,7 @@ import type { ForwardingRule } from '../../../../src/config/pubsub-forwarding.js
 import type { ForwardedMessage, ForwardTarget } from '../../../../src/adapters/sinks/google-pubsub/forward-target.js';
 import { forwardSubscriptionName, GoogleForwarding } from '../../../../src/adapters/sinks/google-pubsub/google-forwarding.js';
 import { ApiError } from '../../../../src/domain/errors.js';
-import type { PsSubscription, PsTopic } from '../../../../src/domain/pubsub/pubsub-model.js';
+import type { PsSubscription, PsSubscriptionVersion, PsTopic } from '../../../../src/domain/pubsub/pubsub-model.js';
 import { FakeSubscriptionEngine } from '../../../support/fake-subscription-engine.js';
 
 class Store {
@@ -30,11 +30,13 @@ class Store {
     this.subs.set(s.name, sub);
     return sub;
   }
-  async deleteSubscription(name: string, revision?: number) {
-    const sub = this.subs.get(name);
+  async replaceSubscription(current: PsSubscriptionVersion, r: Omit<PsSubscription, 'name' | 'revision'>) {
+    const sub = this.subs.get(current.name);
     if (!sub) throw new ApiError('NOT_FOUND', 'absent');
-    if (revision !== undefined && sub.revision !== revision) throw new ApiError('ABORTED', 'stale');
-    this.subs.delete(name);
+    if (sub.revision !== current.revision || sub.createTime !== current.createTime) throw new ApiError('ABORTED', 'stale');
+    const replaced = { ...r, name: current.name, revision: sub.revision + 1 };
+    this.subs.set(current.name, replaced);
+    return replaced;
   }
 }
 
