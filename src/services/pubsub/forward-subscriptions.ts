@@ -25,7 +25,8 @@ export type ForwardSubscriptionSettings = Omit<PsSubscription, 'revision' | 'sta
  * look while it reads; a topic deleted is left deleted, and a subscription missing is created
  * only if it was missing at the previous look too (`missingBefore`; see createMissing in
  * src/domain/pubsub/forward-subscription.ts). The nodes were not told of that deletion, so a
- * creation then is announced as a replacement.
+ * creation then is announced as a replacement (by the node that created it, not one that found
+ * it created: the announcement would end the streams that already read the new one).
  */
 export type EnsureOptions = { mode: 'open' } | { mode: 'check'; missingBefore: boolean };
 
@@ -64,9 +65,9 @@ export class ForwardSubscriptions {
       case 'wait':
         return { subscription: undefined, missing: current === undefined };
       case 'create': {
-        const created = await this.create(settings, await this.deps.log.headSeq(settings.topic));
+        const { subscription, created } = await this.create(settings, await this.deps.log.headSeq(settings.topic));
         if (opts.mode === 'check' && created) this.deps.engine.subscriptionDeleted(settings.name);
-        return { subscription: created, missing: false };
+        return { subscription, missing: false };
       }
       case 'replace': {
         // Worked out before the replacement, which must be one write: the search may take a while.
@@ -87,14 +88,15 @@ export class ForwardSubscriptions {
     }
   }
 
-  private async create(settings: ForwardSubscriptionSettings, startSeq: number): Promise<PsSubscription | undefined> {
+  /** `created`: by this call, not found created by another node. */
+  private async create(settings: ForwardSubscriptionSettings, startSeq: number): Promise<{ subscription: PsSubscription | undefined; created: boolean }> {
     try {
-      return await this.deps.store.createSubscription({ ...settings, detached: false, startSeq, createTime: this.deps.now() });
+      return { subscription: await this.deps.store.createSubscription({ ...settings, detached: false, startSeq, createTime: this.deps.now() }), created: true };
     } catch (e) {
       if (!isApiError(e)) throw e;
       // Another node created it first: theirs is as good. The topic deleted meanwhile: nothing to read.
-      if (e.kind === 'ALREADY_EXISTS') return this.deps.store.getSubscription(settings.name);
-      if (e.kind === 'NOT_FOUND') return undefined;
+      if (e.kind === 'ALREADY_EXISTS') return { subscription: await this.deps.store.getSubscription(settings.name), created: false };
+      if (e.kind === 'NOT_FOUND') return { subscription: undefined, created: false };
       throw e;
     }
   }

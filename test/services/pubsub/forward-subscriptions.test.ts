@@ -231,6 +231,26 @@ describe('ForwardSubscriptions (C-PS-FORWARD)', () => {
     if (ra.subscription) assert.deepEqual(ra.subscription, stored);
   });
 
+  test('a check that finds another node created the missing subscription first announces nothing: that node reads it', async () => {
+    const store = new MemoryPubSubStore();
+    const log = new MemoryMessageLog();
+    await store.createTopic({ name: TOPIC, labels: {}, messageRetentionMs: undefined, createTime: 500 });
+    const b = node(store, log, 4_000);
+    const aLog = hooked(log, {
+      headSeq: (original) => async (...args: unknown[]) => {
+        await b.keeper.ensure(SETTINGS, { mode: 'open' });
+        return (original as (...a: unknown[]) => Promise<unknown>)(...args);
+      },
+    });
+    const aDeleted: string[] = [];
+    const keeperA = new ForwardSubscriptions({ store, log: aLog, engine: { subscriptionDeleted: (n) => void aDeleted.push(n) }, now: () => 3_000 });
+    const { subscription } = await keeperA.ensure(SETTINGS, { mode: 'check', missingBefore: true });
+    const stored = await store.getSubscription(SUB);
+    assert.equal(stored?.createTime, 4_000, "B's subscription stands");
+    assert.deepEqual(subscription, stored);
+    assert.deepEqual([aDeleted, b.deleted], [[], []], "nobody is told to drop B's subscription");
+  });
+
   test('missing at a check: created only when it was missing at the previous check too (a replacement under way is not raced)', async () => {
     const store = new MemoryPubSubStore();
     const log = new MemoryMessageLog();
