@@ -201,12 +201,42 @@ describe('push delivery over the SubscriptionEngine', () => {
     );
   });
 
-  test('a new ack deadline reopens the consumer: the requests the old one still has out count against the bound until they end', async () => {
+  /**
+   * Publishes `messages` to a new push subscription whose endpoint holds every request open, and
+   * waits until the bound (5) is in flight; returns the message IDs and the ack state before them.
+   */
+  async function holdBound(messages: number): Promise<{ ids: string[]; start: Awaited<ReturnType<typeof engine.ackState>> }> {
     await createSub({});
+    const start = await engine.ackState(SUB);
     receiver.fallback = undefined;
     const ids: string[] = [];
-    for (let k = 0; k < 20; k++) ids.push(...(await publish(`m${k}`)));
+    for (let k = 0; k < messages; k++) ids.push(...(await publish(`m${k}`)));
     await receiver.count(5);
+    return { ids, start };
+  }
+
+  /** With 5 requests held: two end and exactly two take their place; then every request is answered. */
+  async function twoEndThenAll(): Promise<void> {
+    for (const h of receiver.hits.slice(0, 2)) h.res.writeHead(204).end();
+    await receiver.count(7);
+    // Room for a consumer that overshoots to show it.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(receiver.hits.length, 7);
+    receiver.fallback = 204;
+    for (const h of receiver.hits.slice(2)) h.res.writeHead(204).end();
+  }
+
+  /** holdBound, then a Seek back to before every message; returns the message IDs. */
+  async function seekWhileHeld(messages: number): Promise<string[]> {
+    const { ids, start } = await holdBound(messages);
+    await engine.seek(SUB, start);
+    // Room for a consumer that overshoots to show it (the engine reads the log again first).
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    return ids;
+  }
+
+  test('a new ack deadline reopens the consumer: the requests the old one still has out count against the bound until they end', async () => {
+    const { ids } = await holdBound(20);
     for (let seconds = 11; seconds <= 15; seconds++) {
       const sub = (await store.getSubscription(SUB))!;
       await admin.updateSubscription({ ...sub, ackDeadlineSeconds: seconds });
@@ -227,11 +257,7 @@ describe('push delivery over the SubscriptionEngine', () => {
   });
 
   test('back to pull and to push again while requests are out: the new consumer waits for their room', async () => {
-    await createSub({});
-    receiver.fallback = undefined;
-    const ids: string[] = [];
-    for (let k = 0; k < 10; k++) ids.push(...(await publish(`m${k}`)));
-    await receiver.count(5);
+    const { ids } = await holdBound(10);
     const { pushConfig } = (await store.getSubscription(SUB))!;
     await admin.updateSubscription({ ...(await store.getSubscription(SUB))!, pushConfig: undefined });
     await delivery.pushConfigChanged(SUB);
@@ -239,13 +265,7 @@ describe('push delivery over the SubscriptionEngine', () => {
     await delivery.pushConfigChanged(SUB);
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(receiver.hits.length, 5);
-    // Two end: two new requests, no more.
-    for (const h of receiver.hits.slice(0, 2)) h.res.writeHead(204).end();
-    await receiver.count(7);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(receiver.hits.length, 7);
-    receiver.fallback = 204;
-    for (const h of receiver.hits.slice(2)) h.res.writeHead(204).end();
+    await twoEndThenAll();
     await receiver.count(10);
     while ((await store.loadAckState(SUB)).floor < Number(ids.at(-1))) await once(commits, 'acks');
     assert.equal(receiver.maxOpen, 5);
@@ -253,23 +273,9 @@ describe('push delivery over the SubscriptionEngine', () => {
   });
 
   test('a Seek while requests are out: they count against the bound until they end, and what it redelivers waits for their room', async () => {
-    await createSub({});
-    const start = await engine.ackState(SUB);
-    receiver.fallback = undefined;
-    const ids: string[] = [];
-    for (let k = 0; k < 8; k++) ids.push(...(await publish(`m${k}`)));
-    await receiver.count(5);
-    await engine.seek(SUB, start);
-    // Room for a consumer that overshoots to show it (the engine reads the log again first).
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    const ids = await seekWhileHeld(8);
     assert.equal(receiver.hits.length, 5, 'the requests from before the seek still take the whole bound');
-    // Two end: two requests in their place, no more.
-    for (const h of receiver.hits.slice(0, 2)) h.res.writeHead(204).end();
-    await receiver.count(7);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(receiver.hits.length, 7);
-    receiver.fallback = 204;
-    for (const h of receiver.hits.slice(2)) h.res.writeHead(204).end();
+    await twoEndThenAll();
     // Acks made before the seek were of leases it dropped: every message is acked again after it.
     while ((await store.loadAckState(SUB)).floor < Number(ids.at(-1))) await once(commits, 'acks');
     assert.equal(receiver.maxOpen, 5);
@@ -278,14 +284,7 @@ describe('push delivery over the SubscriptionEngine', () => {
   });
 
   test('what a Seek redelivered while the bound was taken goes back to the engine, unsent, when the consumer closes', async () => {
-    await createSub({});
-    const start = await engine.ackState(SUB);
-    receiver.fallback = undefined;
-    const ids: string[] = [];
-    for (let k = 0; k < 5; k++) ids.push(...(await publish(`m${k}`)));
-    await receiver.count(5);
-    await engine.seek(SUB, start);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    const ids = await seekWhileHeld(5);
     await admin.updateSubscription({ ...(await store.getSubscription(SUB))!, pushConfig: undefined });
     await delivery.pushConfigChanged(SUB);
     // Left to their leases they would come back only after the ack deadline (10 s).

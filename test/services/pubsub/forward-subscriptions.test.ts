@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { MemoryMessageLog } from '../../../src/adapters/sinks/memory-log/memory-message-log.js';
 import { MemoryPubSubStore } from '../../../src/adapters/store/memory/memory-pubsub-store.js';
 import { DELETED_TOPIC, type PsSubscription } from '../../../src/domain/pubsub/pubsub-model.js';
-import { ForwardSubscriptions, type ForwardSubscriptionSettings } from '../../../src/services/pubsub/forward-subscriptions.js';
+import { ForwardSubscriptions, type Ensured, type ForwardSubscriptionSettings } from '../../../src/services/pubsub/forward-subscriptions.js';
 
 const TOPIC = 'projects/p/topics/telemetry';
 const SUB = 'projects/p/subscriptions/bridgehead-forward-telemetry';
@@ -34,6 +34,16 @@ const publish = (log: MemoryMessageLog, data: string, publishTime: number) =>
 
 async function texts(log: MemoryMessageLog, sub: PsSubscription): Promise<string[]> {
   return (await log.read(sub.topic, sub.startSeq, 100)).map((m) => new TextDecoder().decode(m.data));
+}
+
+/** Node A (its clock at 3,000) replaced the subscription, alone and announced once; B left it to A. */
+async function assertAWon(store: MemoryPubSubStore, log: MemoryMessageLog, [ra, rb]: Ensured[], deleted: string[][], read: string[]): Promise<void> {
+  const stored = await store.getSubscription(SUB);
+  assert.equal(stored?.createTime, 3_000, "A's subscription stands");
+  assert.deepEqual(ra?.subscription, stored);
+  assert.equal(rb?.subscription, undefined, 'B leaves it to A');
+  assert.deepEqual(deleted, [[SUB], []], 'one replacement, announced once');
+  assert.deepEqual(await texts(log, stored!), read, 'what the new topic got is read');
 }
 
 /**
@@ -144,12 +154,7 @@ describe('ForwardSubscriptions (C-PS-FORWARD)', () => {
       keeperA.ensure(SETTINGS, { mode: 'check', missingBefore: false }),
       keeperB.ensure(SETTINGS, { mode: 'check', missingBefore: false }),
     ]);
-    const stored = await store.getSubscription(SUB);
-    assert.equal(stored?.createTime, 3_000, "A's subscription stands");
-    assert.deepEqual(ra.subscription, stored);
-    assert.equal(rb.subscription, undefined, 'B leaves it to A');
-    assert.deepEqual([a.deleted, b.deleted], [[SUB], []], 'one replacement, announced once');
-    assert.deepEqual(await texts(log, stored!), ['new-1']);
+    await assertAWon(store, log, [ra, rb], [a.deleted, b.deleted], ['new-1']);
   });
 
   test('two nodes replacing at once, after a create that restarted the revisions: the one that lost does not replace the winner\'s subscription', async () => {
@@ -200,12 +205,7 @@ describe('ForwardSubscriptions (C-PS-FORWARD)', () => {
       keeperA.ensure(SETTINGS, { mode: 'check', missingBefore: false }),
       keeperB.ensure(SETTINGS, { mode: 'check', missingBefore: false }),
     ]);
-    const stored = await store.getSubscription(SUB);
-    assert.equal(stored?.createTime, 3_000, "A's subscription stands");
-    assert.deepEqual(ra.subscription, stored);
-    assert.equal(rb.subscription, undefined, 'B leaves it to A');
-    assert.deepEqual([a.deleted, b.deleted], [[SUB], []], 'one replacement, announced once');
-    assert.deepEqual(await texts(log, stored!), ['after-a'], 'what came after the replacement is read');
+    await assertAWon(store, log, [ra, rb], [a.deleted, b.deleted], ['after-a']);
   });
 
   test('another node opening while a replacement is under way never finds the name missing: what the new topic got before is still forwarded', async () => {
