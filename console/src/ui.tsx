@@ -195,6 +195,26 @@ export function Done(props: { text: string | undefined }): JSX.Element | null {
   ) : null;
 }
 
+/**
+ * The buttons under an edit form: `extra` first, then submit, then "Discard changes" while there
+ * is an edit to discard.
+ */
+export function EditActions(props: { submit: string; busy: boolean; onDiscard: (() => void) | undefined; extra?: ComponentChildren }): JSX.Element {
+  return (
+    <div class="row">
+      {props.extra}
+      <button type="submit" disabled={props.busy}>
+        {props.submit}
+      </button>
+      {props.onDiscard && (
+        <button type="button" onClick={props.onDiscard}>
+          Discard changes
+        </button>
+      )}
+    </div>
+  );
+}
+
 export function Section(props: { title: string; children: ComponentChildren; actions?: ComponentChildren; id?: string }): JSX.Element {
   return (
     <section class="card" id={props.id} aria-labelledby={props.id ? `${props.id}-title` : undefined}>

@@ -5,7 +5,7 @@ import { ago, statusInWords } from '../logic/api-errors.js';
 import { diffLines } from '../logic/diff.js';
 import { asHex, asText, formatPayload, fromBase64, toBase64, utf8 } from '../logic/payload.js';
 import { isGateway, type Connection, type Credential, type Device, type DeviceConfig, type DeviceState } from '../types.js';
-import { Done, Field, Link, pageOf, Problem, Section, Time, useForm, useInterval, useLoad, useNow } from '../ui.js';
+import { Done, EditActions, Field, Link, pageOf, Problem, Section, Time, useForm, useInterval, useLoad, useNow } from '../ui.js';
 import { GatewaySection } from './gateway.js';
 
 const registryOf = (deviceName: string): string => deviceName.split('/').slice(0, 6).join('/');
@@ -174,19 +174,16 @@ function Overview(props: { device: Device; etag: string | undefined; now: number
         </fieldset>
         <Problem problem={form.general} />
         <Done text={form.done} />
-        <div class="row">
-          <button type="button" onClick={() => change((rs) => [...rs, { key: '', value: '' }])}>
-            Add metadata key
-          </button>
-          <button type="submit" disabled={form.busy}>
-            Save metadata
-          </button>
-          {edit && (
-            <button type="button" onClick={() => setEdit(undefined)}>
-              Discard changes
+        <EditActions
+          submit="Save metadata"
+          busy={form.busy}
+          onDiscard={edit && (() => setEdit(undefined))}
+          extra={
+            <button type="button" onClick={() => change((rs) => [...rs, { key: '', value: '' }])}>
+              Add metadata key
             </button>
-          )}
-        </div>
+          }
+        />
       </form>
     </Section>
   );
@@ -319,16 +316,7 @@ function Configs(props: { device: Device; configs: DeviceConfig[]; now: number; 
         )}
         <Problem problem={form.general} />
         <Done text={form.done} />
-        <div class="row">
-          <button type="submit" disabled={form.busy}>
-            Push new version
-          </button>
-          {edit && (
-            <button type="button" onClick={() => setEdit(undefined)}>
-              Discard changes
-            </button>
-          )}
-        </div>
+        <EditActions submit="Push new version" busy={form.busy} onDiscard={edit && (() => setEdit(undefined))} />
       </form>
       <h3>History</h3>
       <table class="compact">
