@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, Metadata, status, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
+import { pubSubDefinitions } from '../../src/adapters/grpc/protos.js';
 import { PubSub } from '@google-cloud/pubsub';
 import { Collector } from '../support/pubsub.js';
 import { rs256 } from '../support/sa-jwt.js';
@@ -64,6 +65,34 @@ describe('Pub/Sub over the TLS API port with service-account credentials', () =>
     return client(async () => jwt);
   }
 
+  /**
+   * A raw StreamingPull on the TLS port presenting `jwt` (grpc-js, no client library: the status
+   * the server ends it with is seen as sent). Resolves each message's data, and the final status.
+   */
+  function rawStream(jwt: string, subscription: string) {
+    const port = new URL(String(server.info.apiTls)).port;
+    const bearer = credentials.createFromMetadataGenerator((_params, callback) => {
+      const metadata = new Metadata();
+      metadata.set('authorization', `Bearer ${jwt}`);
+      callback(null, metadata);
+    });
+    const creds = credentials.combineChannelCredentials(credentials.createSsl(readFileSync(server.info.caFile)), bearer);
+    const Subscriber = makeGenericClientConstructor(pubSubDefinitions().subscriber, 'Subscriber');
+    const raw = new Subscriber(`localhost:${port}`, creds);
+    type Received = { ackId: string; message: { data: Buffer } };
+    const call = (raw as unknown as { StreamingPull(): ClientDuplexStream<unknown, { receivedMessages?: Received[] }> }).StreamingPull();
+    const data: string[] = [];
+    call.on('error', () => undefined);
+    call.on('data', (response: { receivedMessages?: Received[] }) => {
+      const got = response.receivedMessages ?? [];
+      for (const m of got) data.push(Buffer.from(m.message.data).toString());
+      if (got.length > 0) call.write({ ackIds: got.map((m) => m.ackId) });
+    });
+    const ended = new Promise<StatusObject>((resolve) => call.on('status', resolve));
+    call.write({ subscription: `projects/${P}/subscriptions/${subscription}`, streamAckDeadlineSeconds: 10 });
+    return { data, ended, close: () => raw.close() };
+  }
+
   before(async () => {
     server = await startServer({ args: ['--api-tls-listen', '127.0.0.1:0'] });
     dir = mkdtempSync(join(tmpdir(), 'bridgehead-ps-tls-'));
@@ -109,4 +138,30 @@ describe('Pub/Sub over the TLS API port with service-account credentials', () =>
     const [after] = await topic.iam.getPolicy();
     assert.deepEqual(after.bindings ?? [], [], 'the deleted account is in no topic policy');
   });
+
+  test('a stream the server ends while the client keeps its side open gets its status at once through the port (deleting the subscription: NOT_FOUND)', async () => {
+    const admin = client(async () => server.token);
+    const [topic] = await admin.createTopic('ended-by-server');
+    const [sub] = await topic.createSubscription('ended-by-server-sub');
+    const stream = rawStream(server.token, 'ended-by-server-sub');
+    await topic.publishMessage({ data: Buffer.from('m') });
+    for (let i = 0; i < 200 && stream.data.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(stream.data, ['m']);
+    await sub.delete();
+    const ended = await withinMs(stream.ended, 5_000);
+    assert.equal(ended.code, status.NOT_FOUND, ended.details);
+    stream.close();
+  });
+
 });
+
+/** `p`, or a rejection naming the wait if it takes longer than `ms`. */
+function withinMs<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    p.finally(() => clearTimeout(timer)),
+    new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`not within ${ms} ms`)), ms);
+    }),
+  ]);
+}

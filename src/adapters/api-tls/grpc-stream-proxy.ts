@@ -78,13 +78,22 @@ export class GrpcStreamProxy {
       trailers = { ...trailers, ...t };
     });
     upstream.on('error', () => undefined); // reported through 'close' below
-    upstream.on('close', () => {
+    const relayStatus = (): void => {
       if (res.writableEnded || res.stream.destroyed) return;
       if (!res.headersSent) res.writeHead(200, { 'content-type': 'application/grpc' });
       // No status from grpc-js means its connection broke under the call: UNAVAILABLE (14), retry.
       res.addTrailers(Object.keys(trailers).length ? trailers : { 'grpc-status': '14', 'grpc-message': 'Connection to the gRPC server lost.' });
       res.end();
+    };
+    // grpc-js ended its side with the status: the call is over, even while the client still has
+    // its own side open (a StreamingPull the server ends). The HTTP/2 stream closes only once both
+    // sides have, so waiting for 'close' would hold the status back until the client gave up.
+    upstream.on('end', () => {
+      req.unpipe(upstream);
+      relayStatus();
+      if (!upstream.closed) upstream.close(constants.NGHTTP2_NO_ERROR);
     });
+    upstream.on('close', relayStatus);
     // The client cancelled (or its deadline passed): so is the call.
     res.on('close', () => {
       if (!upstream.closed) upstream.close(constants.NGHTTP2_CANCEL);
