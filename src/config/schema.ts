@@ -98,6 +98,11 @@ export interface Config {
   /** Local topics republished to Google Pub/Sub. */
   pubsubForwarding: ForwardingRule[];
   /**
+   * Every this many seconds each open StreamingPull is authenticated and authorized again, so that
+   * a revoked key or role ends it (docs/compat.md C-PS-STREAM-AUTH).
+   */
+  pubsubStreamRecheckSeconds: number;
+  /**
    * Undefined: the embedded SQLite stores in the data directory. A `postgres://` URL: the registry
    * and Pub/Sub resources in PostgreSQL, shared by every node of a cluster (issue 12).
    */
@@ -155,6 +160,7 @@ export const DEFAULTS: RawConfig = {
   pushMaxSockets: 100,
   pushTokenIssuer: 'https://accounts.google.com',
   pubsubForwarding: [],
+  pubsubStreamRecheckSeconds: 30,
   store: undefined,
   nats: [],
   nodeId: undefined,
@@ -199,6 +205,7 @@ export const KEYS: ReadonlyArray<{ key: keyof Config; env: string; secret?: bool
   { key: 'pushMaxSockets', env: 'BRIDGEHEAD_PUSH_MAX_SOCKETS' },
   { key: 'pushTokenIssuer', env: 'BRIDGEHEAD_PUSH_TOKEN_ISSUER' },
   { key: 'pubsubForwarding', env: 'BRIDGEHEAD_PUBSUB_FORWARDING' },
+  { key: 'pubsubStreamRecheckSeconds', env: 'BRIDGEHEAD_PUBSUB_STREAM_RECHECK_SECONDS' },
   // Secret: a PostgreSQL URL usually carries the password.
   { key: 'store', env: 'BRIDGEHEAD_STORE', secret: true },
   { key: 'nats', env: 'BRIDGEHEAD_NATS', secret: true },
@@ -333,6 +340,7 @@ export function validateConfig(raw: RawConfig): Config {
   const pushTokenIssuer = raw.pushTokenIssuer;
   if (typeof pushTokenIssuer !== 'string' || pushTokenIssuer === '') problems.push(`pushTokenIssuer: expected a non-empty string, got ${JSON.stringify(pushTokenIssuer)}`);
   const pubsubForwarding = parsePubsubForwarding(raw.pubsubForwarding, problems);
+  const pubsubStreamRecheckSeconds = positiveInt(raw.pubsubStreamRecheckSeconds, 'pubsubStreamRecheckSeconds', problems);
   const store = optionalString(raw.store, 'store', problems);
   if (store !== undefined && store !== 'embedded' && !/^postgres(ql)?:\/\/./.test(store)) {
     problems.push('store: expected "embedded" or a postgres:// URL');
@@ -386,6 +394,7 @@ export function validateConfig(raw: RawConfig): Config {
     pushMaxSockets,
     pushTokenIssuer: pushTokenIssuer as string,
     pubsubForwarding: Object.freeze(pubsubForwarding.map((r) => Object.freeze(r))) as ForwardingRule[],
+    pubsubStreamRecheckSeconds,
     store: shared,
     nats: Object.freeze(nats) as string[],
     nodeId,

@@ -2,11 +2,12 @@ import type { Logger } from 'pino';
 import { observeSubscriptionWrites } from '../adapters/pubsub-push/subscription-write-observer.js';
 import type { ApiAuth } from '../services/api-auth.js';
 import type { TopicCheck } from '../services/device-ingress.js';
-import type { Bus, Clock } from '../services/ports.js';
+import type { Bus, Clock, Timers } from '../services/ports.js';
 import { SubscriptionChangeRelay } from '../services/pubsub/subscription-change-relay.js';
 import { PubSubAdmin } from '../services/pubsub/pubsub-admin.js';
 import type { SubscriptionEngine } from '../services/pubsub/pubsub-api.js';
 import type { MessageLog, PubSubStore } from '../services/pubsub/pubsub-ports.js';
+import { StreamRechecks } from '../services/pubsub/stream-rechecks.js';
 import type { Backend } from './backend.js';
 
 /**
@@ -29,6 +30,8 @@ export interface PubSub {
    * a consumer that writes subscriptions itself (the forwarder replacing its internal one).
    */
   relayedEngine: SubscriptionEngine;
+  /** Open streams' callers, checked again (C-PS-STREAM-AUTH): StreamingPull's, and the event log's for its edge. */
+  streamRechecks: StreamRechecks;
   /** Ends every stream (UNAVAILABLE: clients reconnect) and flushes pending acks: before the gRPC server waits for its calls. */
   stopDelivery(): Promise<void>;
   /**
@@ -42,6 +45,9 @@ export function openPubSub(deps: {
   backend: Pick<Backend, 'pubsubStore' | 'messageLog' | 'sink' | 'newEngine'>;
   auth: ApiAuth;
   clock: Clock;
+  timers: Timers;
+  /** How often open StreamingPulls are authorized again (docs/compat.md C-PS-STREAM-AUTH). */
+  streamRecheckMs: number;
   logger: Logger;
   bus: Bus;
   nodeId: string;
@@ -58,7 +64,10 @@ export function openPubSub(deps: {
   const adminStore = onWrite ? observeSubscriptionWrites(store, onWrite) : store;
   const relay = new SubscriptionChangeRelay(deps.bus, deps.nodeId, (err) => log.warn({ err }, 'could not tell other nodes of a subscription change'));
   const relayedEngine = relay.wrap(engine);
-  const admin = new PubSubAdmin({ store: adminStore, sink, log: messages, engine: relayedEngine, auth: deps.auth, clock: deps.clock });
+  const streamRechecks = new StreamRechecks(deps.timers, deps.streamRecheckMs, (err, resource) =>
+    log.warn({ err, resource }, 'could not check a stream\'s caller again; the stream stays open until the next check'),
+  );
+  const admin = new PubSubAdmin({ store: adminStore, sink, log: messages, engine: relayedEngine, auth: deps.auth, clock: deps.clock, streamRechecks });
   return {
     admin,
     topics: { exists: async (topic) => (await store.getTopic(topic)) !== undefined },
@@ -66,6 +75,7 @@ export function openPubSub(deps: {
     log: messages,
     engine,
     relayedEngine,
+    streamRechecks,
     // The engine's last acks go to the store, and it reads the log until it stops: before the backend closes.
     stopDelivery: () => engine.close(),
     followOtherNodes: (onRemoteChange, onGap) => relay.follow(engine, onRemoteChange, onGap),

@@ -187,7 +187,17 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
   const auth = new ApiAuth(token, { credentials, policies: store, resourcePolicies: backend.pubsubStore });
   // Push delivery exists once the API server does (it adds a route); no API write can come before.
   let followSubscription: (name: string) => void = () => {};
-  const pubsub = openPubSub({ backend, auth, clock: systemClock, logger, bus, nodeId, onSubscriptionWrite: (name) => followSubscription(name) });
+  const pubsub = openPubSub({
+    backend,
+    auth,
+    clock: systemClock,
+    timers: systemTimers,
+    streamRecheckMs: config.pubsubStreamRecheckSeconds * 1000,
+    logger,
+    bus,
+    nodeId,
+    onSubscriptionWrite: (name) => followSubscription(name),
+  });
   const deadlines = new CallDeadlines(systemClock);
   const admin = new DeviceAdmin(
     deadlines.guardWrites(store, STORE_WRITES),
@@ -273,7 +283,7 @@ async function startLocked(config: Config, dataDir: string, logger: Logger): Pro
     observer: metrics,
   });
   registerHealthRoutes(api, { checks: () => backend.health() });
-  registerEventLogRoutes(api, { log: backend.messageLog, auth });
+  registerEventLogRoutes(api, { log: backend.messageLog, auth, rechecks: pubsub.streamRechecks });
   registerMetricsRoute(api, {
     access: config.metricsAccess,
     auth,

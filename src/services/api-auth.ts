@@ -10,7 +10,7 @@ import type { ServiceAccountCredentials, ServiceAccountPrincipal } from './servi
 export type Principal = { kind: 'admin' } | ServiceAccountPrincipal;
 
 export interface ServiceAccountAuth {
-  credentials: Pick<ServiceAccountCredentials, 'authenticateJwt' | 'authenticateAccessToken'>;
+  credentials: Pick<ServiceAccountCredentials, 'authenticateJwt' | 'authenticateAccessToken' | 'requireUsableKey'>;
   /** Where registry and project policies are read for every authorization of a service account. */
   policies: Pick<Store, 'getIamPolicy' | 'getProjectIamPolicy'>;
   /**
@@ -65,6 +65,16 @@ export class ApiAuth {
       }
     }
     throw new ApiError('UNAUTHENTICATED', MISSING_OR_INVALID, { reason: 'CREDENTIALS_INVALID' });
+  }
+
+  /**
+   * UNAUTHENTICATED when the credential `caller` was authenticated with has since been revoked
+   * (its service-account key disabled or deleted, which deleting the account does too). For calls
+   * that outlive their authentication, such as a StreamingPull (docs/compat.md C-PS-STREAM-AUTH).
+   */
+  async recheckCredential(caller: Principal): Promise<void> {
+    if (caller.kind !== 'service-account' || caller.keyId === undefined || !this.serviceAccounts) return;
+    await this.serviceAccounts.credentials.requireUsableKey(caller.keyId);
   }
 
   /** PERMISSION_DENIED naming the permission, unless `caller` holds it on `resource`. */

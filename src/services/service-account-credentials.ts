@@ -9,6 +9,8 @@ export interface ServiceAccountPrincipal {
   kind: 'service-account';
   email: string;
   project: string;
+  /** The key the credential was issued for or signed with (absent: a principal made by hand, in tests). */
+  keyId?: string;
 }
 
 export interface CredentialLimits {
@@ -189,10 +191,18 @@ export class ServiceAccountCredentials {
   }
 
   /** A forgetKey ran while `key` was being checked: it must still be there, and enabled. */
-  private async recheck(key: ServiceAccountKey): Promise<void> {
-    const now = await this.store.getServiceAccountKey(key.keyId);
-    if (!now) throw unauthenticated('JWT_UNKNOWN_KEY', `Service-account key ${quote(key.keyId)} was deleted.`);
-    if (now.disabled) throw unauthenticated('JWT_KEY_DISABLED', `Service-account key ${quote(key.keyId)} is disabled.`);
+  private recheck(key: ServiceAccountKey): Promise<void> {
+    return this.requireUsableKey(key.keyId);
+  }
+
+  /**
+   * UNAUTHENTICATED unless the key is still there and enabled, read from the store (so a key
+   * revoked on another node counts at once): what a long-lived call, authenticated once, is held to.
+   */
+  async requireUsableKey(keyId: string): Promise<void> {
+    const now = await this.store.getServiceAccountKey(keyId);
+    if (!now) throw unauthenticated('JWT_UNKNOWN_KEY', `Service-account key ${quote(keyId)} was deleted.`);
+    if (now.disabled) throw unauthenticated('JWT_KEY_DISABLED', `Service-account key ${quote(keyId)} is disabled.`);
   }
 
   private pruneTokens(now: number): void {
@@ -203,4 +213,4 @@ export class ServiceAccountCredentials {
   }
 }
 
-const principalOf = (key: ServiceAccountKey): ServiceAccountPrincipal => ({ kind: 'service-account', email: key.email, project: key.project });
+const principalOf = (key: ServiceAccountKey): ServiceAccountPrincipal => ({ kind: 'service-account', email: key.email, project: key.project, keyId: key.keyId });

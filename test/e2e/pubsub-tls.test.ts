@@ -46,6 +46,12 @@ describe('Pub/Sub over the TLS API port with service-account credentials', () =>
 
   /** A service account holding `role` on the project (none: no project role), and a client authenticated by its key file. */
   async function serviceAccount(id: string, role: string | undefined): Promise<PubSub> {
+    const { jwt } = await serviceAccountKey(id, role);
+    return client(async () => jwt);
+  }
+
+  /** A service account holding `role` on the project, its key's ID, and the JWT Google's libraries send for its key file. */
+  async function serviceAccountKey(id: string, role: string | undefined): Promise<{ jwt: string; keyId: string }> {
     const keyFile = join(dir, `${id}.json`);
     for (const args of [
       ['service-accounts', 'create', id, ...(role === undefined ? [] : ['--role', role])],
@@ -62,7 +68,7 @@ describe('Pub/Sub over the TLS API port with service-account credentials', () =>
       { iss: key.client_email, sub: key.client_email, scope: 'https://www.googleapis.com/auth/cloud-platform', iat: now, exp: now + 3600 },
       key.private_key,
     );
-    return client(async () => jwt);
+    return { jwt, keyId: key.private_key_id };
   }
 
   /**
@@ -94,7 +100,8 @@ describe('Pub/Sub over the TLS API port with service-account credentials', () =>
   }
 
   before(async () => {
-    server = await startServer({ args: ['--api-tls-listen', '127.0.0.1:0'] });
+    // Open streams are checked again every second here (30 s by default): revocation tests stay short.
+    server = await startServer({ args: ['--api-tls-listen', '127.0.0.1:0'], env: { BRIDGEHEAD_PUBSUB_STREAM_RECHECK_SECONDS: '1' } });
     dir = mkdtempSync(join(tmpdir(), 'bridgehead-ps-tls-'));
   });
   after(async () => {
@@ -153,6 +160,64 @@ describe('Pub/Sub over the TLS API port with service-account credentials', () =>
     stream.close();
   });
 
+  test('an open stream ends once its caller loses the role on the subscription (PERMISSION_DENIED) or its key (UNAUTHENTICATED); nothing more reaches it', async () => {
+    const admin = client(async () => server.token);
+    const [topic] = await admin.createTopic('revocable');
+    const [byRole] = await topic.createSubscription('revocable-role');
+    await topic.createSubscription('revocable-key');
+    await topic.createSubscription('revocable-lib');
+    const email = `ps-revoked-01@${P}.iam.gserviceaccount.com`;
+    const roleHolder = await serviceAccountKey('ps-revoked-01', undefined);
+    const [policy] = await byRole.iam.getPolicy();
+    await byRole.iam.setPolicy({ ...policy, bindings: [{ role: 'roles/pubsub.subscriber', members: [`serviceAccount:${email}`] }] });
+    const keyHolder = await serviceAccountKey('ps-revoked-02', 'roles/pubsub.subscriber');
+    // The same key through the client library: its subscriber stops receiving too.
+    const library = new Collector(client(async () => keyHolder.jwt).subscription('revocable-lib'));
+
+    const role = rawStream(roleHolder.jwt, 'revocable-role');
+    const key = rawStream(keyHolder.jwt, 'revocable-key');
+    let roleStatus: StatusObject | undefined;
+    let keyStatus: StatusObject | undefined;
+    void role.ended.then((st) => (roleStatus = st));
+    void key.ended.then((st) => (keyStatus = st));
+    await topic.publishMessage({ data: Buffer.from('one') });
+    await library.next(1);
+    const seen = async (stream: { data: string[] }, n: number): Promise<void> => {
+      for (let i = 0; i < 200 && stream.data.length < n; i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(stream.data.length, n, `stream got ${JSON.stringify(stream.data)}`);
+    };
+    await seen(role, 1);
+    await seen(key, 1);
+    // Several rounds of checks pass while nothing changes.
+    await new Promise((r) => setTimeout(r, 2_500));
+    assert.deepEqual([roleStatus, keyStatus], [undefined, undefined], 'both streams still open');
+
+    const [granted] = await byRole.iam.getPolicy();
+    await byRole.iam.setPolicy({ ...granted, bindings: [] });
+    const denied = await withinMs(role.ended, 10_000);
+    assert.equal(denied.code, status.PERMISSION_DENIED, denied.details);
+    assert.match(denied.details, /pubsub\.subscriptions\.consume/);
+    await topic.publishMessage({ data: Buffer.from('two') });
+    await seen(key, 2);
+    assert.equal(keyStatus, undefined, 'the other stream is untouched');
+
+    const r = await runCli(['service-accounts', 'keys', 'disable', 'ps-revoked-02', keyHolder.keyId, '--project', P, '--token', server.token], { env: { BRIDGEHEAD_API: server.api } });
+    assert.equal(r.code, 0, r.stderr);
+    const revoked = await withinMs(key.ended, 10_000);
+    assert.equal(revoked.code, status.UNAUTHENTICATED, revoked.details);
+    assert.match(revoked.details, /disabled/);
+    const libraryError = (await library.firstError(10_000)) as ServiceError;
+    assert.equal(libraryError.code, status.UNAUTHENTICATED, 'the client library reports the end of its streams');
+    // Both raw streams and the library's have ended once the key's did: a message now reaches none of them.
+    await new Promise((r) => setTimeout(r, 1_500));
+    await topic.publishMessage({ data: Buffer.from('three') });
+    await new Promise((r) => setTimeout(r, 1_500));
+    assert.deepEqual([role.data, key.data], [['one'], ['one', 'two']]);
+    assert.deepEqual(library.messages.map((m) => m.data.toString()), ['one', 'two'], 'the library subscriber got nothing after its key was disabled');
+    role.close();
+    key.close();
+    await library.close();
+  });
 });
 
 /** `p`, or a rejection naming the wait if it takes longer than `ms`. */

@@ -26,6 +26,10 @@ function fakeCredentials(): ServiceAccountAuth['credentials'] & { seen: string[]
       seen.push(`access:${token}`);
       return token === 'bh1.good' ? SA : undefined;
     },
+    async requireUsableKey(keyId) {
+      seen.push(`key:${keyId}`);
+      if (keyId === 'revoked-key') throw new ApiError('UNAUTHENTICATED', 'key disabled', { reason: 'JWT_KEY_DISABLED' });
+    },
   };
 }
 
@@ -59,6 +63,18 @@ describe('ApiAuth.authenticate', () => {
     const auth = new ApiAuth(ADMIN_TOKEN);
     assert.equal(await reasonOf(auth.authenticate('Bearer h.p.s')), 'UNAUTHENTICATED/CREDENTIALS_INVALID');
     assert.equal(await auth.allowed(SA, 'cloudiot.devices.get', REG), false);
+  });
+});
+
+describe('ApiAuth.recheckCredential (docs/compat.md C-PS-STREAM-AUTH)', () => {
+  it('asks the credentials whether the key a principal came with is still usable; the admin and keyless principals pass', async () => {
+    const credentials = fakeCredentials();
+    const auth = new ApiAuth(ADMIN_TOKEN, { credentials, policies: new MemoryStore() });
+    await auth.recheckCredential({ kind: 'admin' });
+    await auth.recheckCredential(SA);
+    await auth.recheckCredential({ ...SA, keyId: 'good-key' });
+    assert.equal(await reasonOf(auth.recheckCredential({ ...SA, keyId: 'revoked-key' })), 'UNAUTHENTICATED/JWT_KEY_DISABLED');
+    assert.deepEqual(credentials.seen, ['key:good-key', 'key:revoked-key']);
   });
 });
 

@@ -77,7 +77,7 @@ describe('DeviceAdmin: the Pub/Sub topics of a registry', () => {
     const email = 'iot-editor@p.iam.gserviceaccount.com';
     await store.setProjectIamPolicy('p', { version: 1, bindings: [{ role: 'roles/cloudiot.editor', members: [`serviceAccount:${email}`] }] }, undefined);
     const sa: Principal = { kind: 'service-account', email, project: 'p' };
-    const credentials = { authenticateJwt: async () => sa as never, authenticateAccessToken: () => undefined };
+    const credentials = { authenticateJwt: async () => sa as never, authenticateAccessToken: () => undefined, requireUsableKey: async () => undefined };
     const topics = recordingTopics();
     const admin = new DeviceAdmin(store, new NodeKeyInspector(), { now: () => Date.now() }, { publish: async () => undefined }, { send: async () => undefined }, new ApiAuth('token', { credentials, policies: store }), topics);
     const foreign = 'projects/victim/topics/intake';

@@ -22,7 +22,7 @@ function setup(tokenUri?: string) {
     store,
     crypto: new NodeServiceAccountCrypto(),
     clock: { now: () => T0 },
-    auth: new ApiAuth('admin-token-0123456789abcdef', { credentials: { authenticateJwt: async () => assert.fail(), authenticateAccessToken: () => undefined }, policies: store }),
+    auth: new ApiAuth('admin-token-0123456789abcdef', { credentials: { authenticateJwt: async () => assert.fail(), authenticateAccessToken: () => undefined, requireUsableKey: async () => undefined }, policies: store }),
     credentials: { forgetKey: (k) => void forgotten.push(k) },
     bus: { publish: async (e) => void events.push(e) },
     tokenUri,

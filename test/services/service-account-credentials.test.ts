@@ -82,7 +82,7 @@ const tokenA = (over: Record<string, unknown> = {}, header: Record<string, unkno
 describe('ServiceAccountCredentials: self-signed JWTs (docs/compat.md C-SA-JWT)', () => {
   it('accepts both forms Google\'s libraries send and names the account', async () => {
     const { credentials } = await world();
-    const principal = { kind: 'service-account', email: A, project: 'proj' };
+    const principal = { kind: 'service-account', email: A, project: 'proj', keyId: KID_A };
     assert.deepEqual(await credentials.authenticateJwt(tokenA()), principal);
     assert.deepEqual(await credentials.authenticateJwt(tokenA({ aud: undefined, scope: SCOPES })), principal);
   });
@@ -171,6 +171,18 @@ describe('ServiceAccountCredentials: self-signed JWTs (docs/compat.md C-SA-JWT)'
     await refusedWith(credentials.authenticateJwt(token), 'JWT_UNKNOWN_KEY');
   });
 
+  it('requireUsableKey reads the key from the store every time: disabled or deleted, it is refused even where no forgetKey arrived', async () => {
+    const { credentials, store, keyReads } = await world();
+    await credentials.requireUsableKey(KID_A);
+    await credentials.requireUsableKey(KID_A);
+    assert.equal(keyReads(), 2, 'not answered from a cache');
+    await store.setServiceAccountKeyDisabled(KID_A, true);
+    await refusedWith(credentials.requireUsableKey(KID_A), 'JWT_KEY_DISABLED', /is disabled/);
+    await credentials.requireUsableKey(KID_B);
+    await store.deleteServiceAccountKey(KID_A);
+    await refusedWith(credentials.requireUsableKey(KID_A), 'JWT_UNKNOWN_KEY', /was deleted/);
+  });
+
   it('a key disabled while a token is being verified with it: the token is refused, not cached', async () => {
     const { credentials, store, holdKeyReads } = await world();
     const release = holdKeyReads();
@@ -236,7 +248,7 @@ describe('ServiceAccountCredentials: the token endpoint (docs/compat.md C-SA-TOK
     const { accessToken, expiresInS } = await credentials.exchangeAssertion(assertion(), []);
     assert.equal(expiresInS, 3600);
     assert.match(accessToken, /^bh1\.[A-Za-z0-9_-]{43}$/);
-    assert.deepEqual(credentials.authenticateAccessToken(accessToken), { kind: 'service-account', email: A, project: 'proj' });
+    assert.deepEqual(credentials.authenticateAccessToken(accessToken), { kind: 'service-account', email: A, project: 'proj', keyId: KID_A });
     assert.equal(credentials.authenticateAccessToken('bh1.unknown'), undefined);
     const second = await credentials.exchangeAssertion(assertion(), []);
     assert.notEqual(second.accessToken, accessToken);

@@ -97,6 +97,16 @@ export class Collector {
     });
   }
 
+  /** The first error the subscription emitted; rejects if none came within `timeoutMs`. */
+  async firstError(timeoutMs = 30_000): Promise<Error> {
+    const until = Date.now() + timeoutMs;
+    while (this.errors.length === 0) {
+      if (Date.now() > until) throw new Error(`no subscriber error within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return this.errors[0]!;
+  }
+
   close(): Promise<void> {
     return this.subscription.close();
   }

@@ -3,9 +3,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { echoJson } from '../../domain/echo.js';
 import { invalidArgument } from '../../domain/errors.js';
 import { EVENT_LOG_PERMISSION } from '../../domain/permissions.js';
-import type { ApiAuth } from '../../services/api-auth.js';
+import type { ApiAuth, Principal } from '../../services/api-auth.js';
 import type { PsMessage } from '../../domain/pubsub/pubsub-model.js';
 import type { MessageLog } from '../../services/pubsub/pubsub-ports.js';
+import type { StreamRechecks } from '../../services/pubsub/stream-rechecks.js';
 import { errorResponse, REASON_HEADER, toApiError } from './error-response.js';
 
 /**
@@ -35,7 +36,9 @@ export interface EventLogRoutesOptions {
    * Callers authenticate as on every `/v1` route; a service account needs pubsub.subscriptions.consume
    * on the project (docs/compat.md C-SA-EVENTLOG).
    */
-  auth: Pick<ApiAuth, 'authenticate' | 'authorize'>;
+  auth: Pick<ApiAuth, 'authenticate' | 'authorize' | 'recheckCredential'>;
+  /** Open streams are checked again with these, so that a revoked key or role ends them (C-PS-STREAM-AUTH); none: never. */
+  rechecks?: Pick<StreamRechecks, 'add'>;
   /** Interval of SSE heartbeat comments; default 15 s. */
   heartbeatMs?: number;
 }
@@ -82,9 +85,10 @@ export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoute
   });
 
   const base = '/v1/projects/:project/topics/:topic/messages';
-  const authorized = async (request: FastifyRequest<{ Params: Params }>): Promise<void> => {
+  const authorized = async (request: FastifyRequest<{ Params: Params }>): Promise<Principal> => {
     const caller = await auth.authenticate(request.headers.authorization);
     await auth.authorize(caller, EVENT_LOG_PERMISSION, topicName(request.params));
+    return caller;
   };
 
   app.get<{ Params: Params }>(base, async (request, reply) => {
@@ -105,19 +109,34 @@ export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoute
   // `::` is find-my-way's escape for a literal colon, so this is the static segment `messages:stream`.
   app.get<{ Params: Params }>(`${base}::stream`, async (request, reply) => {
     let start: number;
+    let caller: Principal;
     try {
-      await authorized(request);
+      caller = await authorized(request);
       const query = request.query as Record<string, unknown>;
       start = parseCursor(request.headers['last-event-id'], 'Last-Event-ID') ?? parseCursor(query.after, 'after') ?? (await log.headSeq(topicName(request.params)));
     } catch (e) {
       return sendError(request, reply, e);
     }
     reply.hijack();
-    const stream = openStream(reply.raw, { log, topic: topicName(request.params), start, heartbeatMs });
+    const topic = topicName(request.params);
+    const stream = openStream(reply.raw, { log, topic, start, heartbeatMs });
     streams.add(stream.close);
+    // Held to what opened it while open: a revoked key or role ends it with an `error` event
+    // carrying the error's JSON, and a reconnecting EventSource then gets the refusal itself.
+    const untrack = opts.rechecks?.add({
+      resource: topic,
+      recheck: async () => {
+        await auth.recheckCredential(caller);
+        await auth.authorize(caller, EVENT_LOG_PERMISSION, topic);
+      },
+      end: (error) => stream.fail(JSON.stringify(errorResponse(error).body)),
+    });
     stream.done
       .catch((e: unknown) => request.log.error({ err: e }, 'event log stream failed'))
-      .finally(() => streams.delete(stream.close));
+      .finally(() => {
+        untrack?.();
+        streams.delete(stream.close);
+      });
   });
 }
 
@@ -159,7 +178,7 @@ interface StreamOptions {
  * backlog and waiting cannot be missed; each wake-up reads everything after the cursor. Writes
  * wait for 'drain', so a slow client holds a cursor, not a growing buffer.
  */
-function openStream(raw: ServerResponse, o: StreamOptions): { close: () => void; done: Promise<void> } {
+function openStream(raw: ServerResponse, o: StreamOptions): { close: () => void; fail: (errorJson: string) => void; done: Promise<void> } {
   let cursor = o.start;
   let dirty = true;
   let closed = false;
@@ -211,7 +230,12 @@ function openStream(raw: ServerResponse, o: StreamOptions): { close: () => void;
       }
     }
   };
-  return { close, done: pump().finally(close) };
+  /** Ends the stream with an `error` event (one line of JSON) after what was written so far. */
+  const fail = (errorJson: string): void => {
+    if (!closed && !raw.writableEnded) raw.write(`event: error\ndata: ${errorJson}\n\n`);
+    close();
+  };
+  return { close, fail, done: pump().finally(close) };
 }
 
 function drained(raw: ServerResponse): Promise<void> {

@@ -149,10 +149,22 @@ async function follow(api: string, token: string, path: string, after: string | 
       if (chunk.done) throw new Error('the server closed the event stream.');
       for (const ev of parser.push(decoder.decode(chunk.value, { stream: true }))) {
         if (ev.event === 'message') print(JSON.parse(ev.data) as JsonObject);
+        // The server ended the stream with an API error (its caller's access was revoked): shown as the refusal it is.
+        else if (ev.event === 'error') throw errorFromBody(httpStatusOf(ev.data), ev.data);
       }
     }
   } finally {
     process.off('SIGINT', onSigint);
+  }
+}
+
+/** The HTTP status an `error` event's JSON (Google's error document) names; 500 if it names none. */
+function httpStatusOf(errorJson: string): number {
+  try {
+    const code = (JSON.parse(errorJson) as { error?: { code?: unknown } }).error?.code;
+    return typeof code === 'number' ? code : 500;
+  } catch {
+    return 500;
   }
 }
 

@@ -64,6 +64,7 @@ import {
   type SubscriptionSettings,
 } from './pubsub-inputs.js';
 import type { MessageLog, PubSubStore } from './pubsub-ports.js';
+import type { StreamRechecks } from './stream-rechecks.js';
 import type * as Req from './pubsub-requests.js';
 
 export interface PubSubAdminDeps {
@@ -72,10 +73,12 @@ export interface PubSubAdminDeps {
   sink: Pick<Sink, 'append'>;
   log: Pick<MessageLog, 'headSeq' | 'seqBefore'>;
   engine: SubscriptionEngine;
-  auth: Pick<ApiAuth, 'authorize' | 'allowed'>;
+  auth: Pick<ApiAuth, 'authorize' | 'allowed' | 'recheckCredential'>;
   clock: Clock;
   /** How long a Pull without return_immediately waits for a first message (docs/compat.md C-PS-PULL-WAIT). */
   pullWaitMs?: number;
+  /** Checks open StreamingPulls again, so that revoked access ends them (C-PS-STREAM-AUTH); none: never. */
+  streamRechecks?: StreamRechecks;
 }
 
 const DEFAULT_PAGE_SIZE = 100;
@@ -100,9 +103,10 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
   private readonly sink: Pick<Sink, 'append'>;
   private readonly log: Pick<MessageLog, 'headSeq' | 'seqBefore'>;
   private readonly engine: SubscriptionEngine;
-  private readonly auth: Pick<ApiAuth, 'authorize' | 'allowed'>;
+  private readonly auth: Pick<ApiAuth, 'authorize' | 'allowed' | 'recheckCredential'>;
   private readonly clock: Clock;
   private readonly pullWaitMs: number;
+  private readonly streamRechecks: StreamRechecks | undefined;
 
   constructor(deps: PubSubAdminDeps) {
     this.store = deps.store;
@@ -112,6 +116,7 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
     this.auth = deps.auth;
     this.clock = deps.clock;
     this.pullWaitMs = deps.pullWaitMs ?? DEFAULT_PULL_WAIT_MS;
+    this.streamRechecks = deps.streamRechecks;
   }
 
   // ---- topics ----
@@ -309,11 +314,23 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
     if (first.ackIds?.length || first.modifyDeadlineAckIds?.length) {
       session.request({ ackIds: first.ackIds ?? [], modifyDeadlineAckIds: first.modifyDeadlineAckIds ?? [], modifyDeadlineSeconds: first.modifyDeadlineSeconds ?? [] });
     }
+    // Held to what opened it for as long as it is open: the credential, then the permission.
+    const untrack = this.streamRechecks?.add({
+      resource: name,
+      recheck: async () => {
+        await this.auth.recheckCredential(caller);
+        await this.consumable(caller, name);
+      },
+      end: (error) => sink.end(error),
+    });
     return {
       messageOrderingEnabled: session.messageOrderingEnabled === true,
       request: (later) => session.request(normalisedStreamRequest(later)),
       resume: () => session.resume(),
-      close: () => session.close(),
+      close: () => {
+        untrack?.();
+        session.close();
+      },
     };
   }
 

@@ -47,7 +47,7 @@ export interface StreamingPullSink {
    * then delivers nothing more on this stream until `StreamingPullSession.resume()`.
    */
   deliver(messages: ReceivedMessage[]): boolean;
-  /** Ends the stream with this status (subscription deleted or detached: NOT_FOUND / FAILED_PRECONDITION; shutdown: UNAVAILABLE). */
+  /** Ends the stream with this status (subscription deleted or detached: NOT_FOUND / FAILED_PRECONDITION; shutdown: UNAVAILABLE; access revoked: UNAUTHENTICATED / PERMISSION_DENIED). */
   end(error: ApiError): void;
 }
 

@@ -5,7 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { ApiAuth } from '../../../src/services/api-auth.js';
+import { systemTimers } from '../../../src/adapters/timers/system-timers.js';
+import { ApiError } from '../../../src/domain/errors.js';
+import type { Permission } from '../../../src/domain/permissions.js';
+import { ApiAuth, type Principal } from '../../../src/services/api-auth.js';
+import { StreamRechecks } from '../../../src/services/pubsub/stream-rechecks.js';
 import { registerEventLogRoutes, type EventLogSource } from '../../../src/adapters/rest/event-log-routes.js';
 import { EmbeddedLogSink } from '../../../src/adapters/sinks/embedded-log/embedded-log-sink.js';
 import { EmbeddedMessageLog } from '../../../src/adapters/sinks/embedded-log/embedded-message-log.js';
@@ -200,3 +204,68 @@ describe('event log REST routes', () => {
     assert.equal(reader.watcherCount(), 0);
   });
 });
+
+describe('event log stream: held to its caller while open (docs/compat.md C-PS-STREAM-AUTH)', () => {
+  it('a removed role ends the stream with an error event carrying the API error; a revoked key too; other streams stay', async () => {
+    const robot = (keyId: string): Principal => ({ kind: 'service-account', email: 'robot-01@p1.iam.gserviceaccount.com', project: 'p1', keyId });
+    const denied = new Set<string>();
+    const revokedKeys = new Set<string>();
+    // Bearer <keyId> authenticates as the robot with that key; the admin token as the admin.
+    const checks = {
+      authenticate: async (authorization: string | undefined): Promise<Principal> => {
+        const token = authorization?.replace(/^Bearer /, '') ?? '';
+        return token === TOKEN ? { kind: 'admin' } : robot(token);
+      },
+      authorize: async (caller: Principal, permission: Permission, resource: string): Promise<void> => {
+        if (caller.kind === 'service-account' && denied.has(caller.keyId ?? '')) {
+          throw new ApiError('PERMISSION_DENIED', `Permission "${permission}" denied on resource "${resource}" (or it may not exist).`);
+        }
+      },
+      recheckCredential: async (caller: Principal): Promise<void> => {
+        if (caller.kind === 'service-account' && revokedKeys.has(caller.keyId ?? '')) throw new ApiError('UNAUTHENTICATED', 'Service-account key is disabled.');
+      },
+    };
+    const errors: unknown[] = [];
+    const rechecks = new StreamRechecks(systemTimers, 50, (err) => errors.push(err));
+    const own = Fastify();
+    registerEventLogRoutes(own, { log: reader, auth: checks, rechecks, heartbeatMs: 60_000 });
+    const url = `${await own.listen({ host: '127.0.0.1', port: 0 })}${streamPath}`;
+    try {
+      const byRole = await SseClient.open(url, { authorization: 'Bearer k-role' });
+      const byKey = await SseClient.open(url, { authorization: 'Bearer k-key' });
+      const admin = await SseClient.open(url, auth);
+      const [first] = await sink.append([msg(TOPIC, 'to all', attrs)]);
+      for (const sse of [byRole, byKey, admin]) assert.equal((await sse.nextEvent())?.id, first);
+      assert.equal(rechecks.size, 3);
+
+      denied.add('k-role');
+      const refused = await byRole.nextEvent();
+      assert.equal(refused?.event, 'error');
+      const doc = JSON.parse(refused!.data) as ErrorDoc;
+      assert.deepEqual([doc.error.code, doc.error.status], [403, 'PERMISSION_DENIED']);
+      assert.match(doc.error.message, /projects\/p1\/topics\/telemetry/);
+      await byRole.closed;
+      assert.equal(await byRole.next(), undefined, 'the stream ended after the error event');
+
+      revokedKeys.add('k-key');
+      const unauthenticated = await byKey.nextEvent();
+      assert.deepEqual([unauthenticated?.event, (JSON.parse(unauthenticated!.data) as ErrorDoc).error.status], ['error', 'UNAUTHENTICATED']);
+      await byKey.closed;
+
+      const [second] = await sink.append([msg(TOPIC, 'admin only', attrs)]);
+      assert.equal((await admin.nextEvent())?.id, second, 'the admin stream goes on');
+      await waitUntil(() => rechecks.size === 1);
+      admin.abort();
+      await admin.closed;
+      await waitUntil(() => rechecks.size === 0);
+      assert.deepEqual(errors, []);
+    } finally {
+      await own.close();
+    }
+  });
+});
+
+async function waitUntil(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.ok(done(), 'condition not reached within 2 s');
+}

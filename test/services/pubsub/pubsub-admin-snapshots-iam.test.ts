@@ -183,7 +183,7 @@ describe('PubSubAdmin authorization: the permission Google checks, on the resour
   it('with ApiAuth: no role carries actAs, so only the admin token names a push identity (docs/compat.md C-SA-ADMIN)', async () => {
     const h = await withSubscription();
     const sa = SA.kind === 'service-account' ? SA : undefined;
-    const credentials = { authenticateJwt: async () => sa!, authenticateAccessToken: () => undefined };
+    const credentials = { authenticateJwt: async () => sa!, authenticateAccessToken: () => undefined, requireUsableKey: async () => undefined };
     const policies = new MemoryStore();
     await policies.setProjectIamPolicy('proj', { version: 1, bindings: [{ role: 'roles/owner', members: [`serviceAccount:${sa!.email}`] }] }, undefined);
     const auth = new ApiAuth('admin-token-0123456789', { credentials, policies, resourcePolicies: h.store });
@@ -196,7 +196,7 @@ describe('PubSubAdmin authorization: the permission Google checks, on the resour
   it('with ApiAuth: a publisher role on the topic lets a service account publish there and nothing more', async () => {
     const h = await withSubscription();
     const sa = SA.kind === 'service-account' ? SA : undefined;
-    const credentials = { authenticateJwt: async () => sa!, authenticateAccessToken: () => undefined };
+    const credentials = { authenticateJwt: async () => sa!, authenticateAccessToken: () => undefined, requireUsableKey: async () => undefined };
     const auth = new ApiAuth('admin-token-0123456789', { credentials, policies: new MemoryStore(), resourcePolicies: h.store });
     const admin = new PubSubAdmin({ store: h.store, sink: h.log, log: h.log, engine: h.engine, auth, clock: { now: () => T0 } });
     await h.admin.setIamPolicy(ADMIN, { resource: topicName('t-1'), policy: { bindings: [{ role: 'roles/pubsub.publisher', members: [`serviceAccount:${sa!.email}`] }] } });

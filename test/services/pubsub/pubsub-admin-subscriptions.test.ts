@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { apiErrorOn, invalidOn } from '../../support/assertions.js';
+import type { ApiError } from '../../../src/domain/errors.js';
+import type { Principal } from '../../../src/services/api-auth.js';
+import { StreamRechecks } from '../../../src/services/pubsub/stream-rechecks.js';
+import { ManualTime } from '../../support/manual-time.js';
 import { ADMIN, bytes, harness, subName, T0, topicName } from './pubsub-admin-support.js';
 
 const DAY = 24 * 3600 * 1000;
@@ -254,5 +258,38 @@ describe('PubSubAdmin consuming: what reaches the engine', () => {
       [{ ackIds: ['a1'], modifyDeadlineAckIds: [], modifyDeadlineSeconds: [] }],
       [{ modifyDeadlineAckIds: ['a2', 'a3'], modifyDeadlineSeconds: [0, 10] }],
     ]);
+  });
+
+  it('StreamingPull is held to its caller\'s access while open: a removed role or a revoked key ends it; a closed one is not checked again', async () => {
+    const time = new ManualTime(T0);
+    const rechecks = new StreamRechecks(time, 30_000, () => undefined);
+    const h = harness({ streamRechecks: rechecks });
+    await h.admin.createTopic(ADMIN, { name: topicName('t-1') });
+    for (const id of ['s-1', 's-2']) await h.admin.createSubscription(ADMIN, { name: subName(id), topic: topicName('t-1') });
+    const robot = (keyId: string): Principal => ({ kind: 'service-account', email: 'robot-01@proj.iam.gserviceaccount.com', project: 'proj', keyId });
+    const ended: string[] = [];
+    const sinkOf = (tag: string) => ({ deliver: () => true, end: (e: ApiError) => void ended.push(`${tag} ${e.kind}: ${e.message}`) });
+    const open = (caller: Principal, id: string, tag: string) =>
+      h.admin.streamingPull(caller, { subscription: subName(id), streamAckDeadlineSeconds: 10 }, sinkOf(tag));
+    await open(robot('k-1'), 's-1', 'role');
+    await open(robot('k-2'), 's-2', 'key');
+    const admins = await open(ADMIN, 's-2', 'admin');
+    assert.equal(rechecks.size, 3);
+    await time.advance(30_000);
+    assert.deepEqual(ended, [], 'nothing changed: every stream stays');
+
+    h.auth.denied.add(`pubsub.subscriptions.consume ${subName('s-1')}`);
+    h.auth.revokedKeys.add('k-2');
+    await time.advance(29_999);
+    assert.deepEqual(ended, [], 'not before the next round');
+    await time.advance(1);
+    assert.deepEqual(ended, [
+      `role PERMISSION_DENIED: Permission "pubsub.subscriptions.consume" denied on resource "${subName('s-1')}" (or it may not exist).`,
+      'key UNAUTHENTICATED: Service-account key "k-2" is disabled.',
+    ]);
+    assert.equal(rechecks.size, 1, 'the admin\'s stream is still followed');
+    admins.close();
+    assert.equal(rechecks.size, 0, 'closing the session stops its checks');
+    assert.equal(time.pending, 0);
   });
 });

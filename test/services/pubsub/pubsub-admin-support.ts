@@ -13,6 +13,7 @@ import type {
 } from '../../../src/services/pubsub/pubsub-api.js';
 import { PubSubAdmin } from '../../../src/services/pubsub/pubsub-admin.js';
 import type { StreamingPullRequest } from '../../../src/services/pubsub/pubsub-requests.js';
+import type { StreamRechecks } from '../../../src/services/pubsub/stream-rechecks.js';
 
 /*
  * PubSubAdmin under test: the memory store and log, a clock the test moves, an authorizer that
@@ -95,6 +96,14 @@ export class RecordingAuth {
   async allowed(_caller: Principal, permission: Permission, resource: string): Promise<boolean> {
     return !this.denied.has(`${permission} ${resource}`);
   }
+  /** Credentials revoked: principals whose keyId is in here fail recheckCredential. */
+  readonly revokedKeys = new Set<string>();
+
+  async recheckCredential(caller: Principal): Promise<void> {
+    if (caller.kind === 'service-account' && caller.keyId !== undefined && this.revokedKeys.has(caller.keyId)) {
+      throw new ApiError('UNAUTHENTICATED', `Service-account key "${caller.keyId}" is disabled.`, { reason: 'JWT_KEY_DISABLED' });
+    }
+  }
   async authorize(caller: Principal, permission: Permission, resource: string): Promise<void> {
     this.checks.push(`${permission} ${resource}`);
     if (!(await this.allowed(caller, permission, resource))) {
@@ -103,14 +112,14 @@ export class RecordingAuth {
   }
 }
 
-export function harness() {
+export function harness(opts: { streamRechecks?: StreamRechecks } = {}) {
   const store = new MemoryPubSubStore();
   const log = new MemoryMessageLog();
   const engine = new RecordingEngine();
   const auth = new RecordingAuth();
   let now = T0;
   const clock = { now: () => now };
-  const admin = new PubSubAdmin({ store, sink: log, log, engine, auth, clock });
+  const admin = new PubSubAdmin({ store, sink: log, log, engine, auth, clock, streamRechecks: opts.streamRechecks });
   return {
     store,
     log,
