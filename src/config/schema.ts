@@ -341,6 +341,8 @@ export function validateConfig(raw: RawConfig): Config {
   if (typeof pushTokenIssuer !== 'string' || pushTokenIssuer === '') problems.push(`pushTokenIssuer: expected a non-empty string, got ${JSON.stringify(pushTokenIssuer)}`);
   const pubsubForwarding = parsePubsubForwarding(raw.pubsubForwarding, problems);
   const pubsubStreamRecheckSeconds = positiveInt(raw.pubsubStreamRecheckSeconds, 'pubsubStreamRecheckSeconds', problems);
+  // Past a day a revocation would wait too long to count; past 24.8 days Node's timers fire at once.
+  if (pubsubStreamRecheckSeconds > 86_400) problems.push(`pubsubStreamRecheckSeconds: expected at most 86400 (a day), got ${pubsubStreamRecheckSeconds}`);
   const store = optionalString(raw.store, 'store', problems);
   if (store !== undefined && store !== 'embedded' && !/^postgres(ql)?:\/\/./.test(store)) {
     problems.push('store: expected "embedded" or a postgres:// URL');

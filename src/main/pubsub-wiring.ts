@@ -64,8 +64,8 @@ export function openPubSub(deps: {
   const adminStore = onWrite ? observeSubscriptionWrites(store, onWrite) : store;
   const relay = new SubscriptionChangeRelay(deps.bus, deps.nodeId, (err) => log.warn({ err }, 'could not tell other nodes of a subscription change'));
   const relayedEngine = relay.wrap(engine);
-  const streamRechecks = new StreamRechecks(deps.timers, deps.streamRecheckMs, (err, resource) =>
-    log.warn({ err, resource }, 'could not check a stream\'s caller again; the stream stays open until the next check'),
+  const streamRechecks = new StreamRechecks(deps.timers, deps.streamRecheckMs, (err, resource, failed) =>
+    log.warn({ err, resource, failed }, 'could not check open streams\' callers again; those streams stay open until the next round'),
   );
   const admin = new PubSubAdmin({ store: adminStore, sink, log: messages, engine: relayedEngine, auth: deps.auth, clock: deps.clock, streamRechecks });
   return {

@@ -9,6 +9,9 @@ import type { ServiceAccountCredentials, ServiceAccountPrincipal } from './servi
 /** Who is calling the API: the holder of the admin token, or a service account. */
 export type Principal = { kind: 'admin' } | ServiceAccountPrincipal;
 
+/** Equal for principals every check answers alike: the admin, or one account's key. */
+export const principalKey = (p: Principal): string => (p.kind === 'admin' ? 'admin' : `${p.email}\n${p.keyId ?? ''}`);
+
 export interface ServiceAccountAuth {
   credentials: Pick<ServiceAccountCredentials, 'authenticateJwt' | 'authenticateAccessToken' | 'requireUsableKey'>;
   /** Where registry and project policies are read for every authorization of a service account. */

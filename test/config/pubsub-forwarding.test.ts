@@ -125,3 +125,17 @@ describe('push settings', () => {
     ]);
   });
 });
+
+describe('stream recheck interval (docs/compat.md C-PS-STREAM-AUTH)', () => {
+  test('30 s by default, set by the environment; 1 s to a day', () => {
+    assert.equal(loadConfig({}, {}).pubsubStreamRecheckSeconds, 30);
+    assert.equal(loadConfig({}, { BRIDGEHEAD_PUBSUB_STREAM_RECHECK_SECONDS: '5' }).pubsubStreamRecheckSeconds, 5);
+    assert.deepEqual(problemsOf(() => loadConfig({}, { BRIDGEHEAD_PUBSUB_STREAM_RECHECK_SECONDS: '0' })), [
+      'pubsubStreamRecheckSeconds: expected a positive integer, got "0"',
+    ]);
+    // Beyond Node's timer range the rounds would run back to back.
+    assert.deepEqual(problemsOf(() => loadConfig({}, { BRIDGEHEAD_PUBSUB_STREAM_RECHECK_SECONDS: '3000000' })), [
+      'pubsubStreamRecheckSeconds: expected at most 86400 (a day), got 3000000',
+    ]);
+  });
+});

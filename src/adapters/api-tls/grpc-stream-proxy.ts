@@ -89,7 +89,10 @@ export class GrpcStreamProxy {
     // its own side open (a StreamingPull the server ends). The HTTP/2 stream closes only once both
     // sides have, so waiting for 'close' would hold the status back until the client gave up.
     upstream.on('end', () => {
+      // What the client still sends (acks in flight) is read and dropped: left unread, it would
+      // keep its stream, and with it the connection's shutdown, waiting for ever.
       req.unpipe(upstream);
+      req.resume();
       relayStatus();
       if (!upstream.closed) upstream.close(constants.NGHTTP2_NO_ERROR);
     });

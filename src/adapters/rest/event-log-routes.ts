@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { echoJson } from '../../domain/echo.js';
 import { invalidArgument } from '../../domain/errors.js';
 import { EVENT_LOG_PERMISSION } from '../../domain/permissions.js';
-import type { ApiAuth, Principal } from '../../services/api-auth.js';
+import { principalKey, type ApiAuth, type Principal } from '../../services/api-auth.js';
 import type { PsMessage } from '../../domain/pubsub/pubsub-model.js';
 import type { MessageLog } from '../../services/pubsub/pubsub-ports.js';
 import type { StreamRechecks } from '../../services/pubsub/stream-rechecks.js';
@@ -125,6 +125,7 @@ export function registerEventLogRoutes(app: FastifyInstance, opts: EventLogRoute
     // carrying the error's JSON, and a reconnecting EventSource then gets the refusal itself.
     const untrack = opts.rechecks?.add({
       resource: topic,
+      key: `${principalKey(caller)}\n${topic}`,
       recheck: async () => {
         await auth.recheckCredential(caller);
         await auth.authorize(caller, EVENT_LOG_PERMISSION, topic);

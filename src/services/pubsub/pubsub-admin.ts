@@ -38,7 +38,7 @@ import {
 } from '../../domain/pubsub/pubsub-names.js';
 import { checkPublishMessages } from '../../domain/pubsub/publish-limits.js';
 import { seekToTimeState } from '../../domain/pubsub/seek.js';
-import type { ApiAuth, Principal } from '../api-auth.js';
+import { principalKey, type ApiAuth, type Principal } from '../api-auth.js';
 import { policyFrom } from '../device-manager-inputs.js';
 import type { Clock, Sink, Store } from '../ports.js';
 import type {
@@ -317,6 +317,7 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
     // Held to what opened it for as long as it is open: the credential, then the permission.
     const untrack = this.streamRechecks?.add({
       resource: name,
+      key: `${principalKey(caller)}\n${name}`,
       recheck: async () => {
         await this.auth.recheckCredential(caller);
         await this.consumable(caller, name);

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import { isApiError, type ApiError } from '../../domain/errors.js';
 import type { Timers } from '../ports.js';
 
@@ -5,6 +6,11 @@ import type { Timers } from '../ports.js';
 export interface CheckedStream {
   /** What it reads, a subscription or (the event log's stream) a topic: for logs. */
   resource: string;
+  /**
+   * Streams with the same key share one check per round (the same caller, credential and
+   * resource: a client library opens several streams per subscriber).
+   */
+  key: string;
   /**
    * Its caller's authentication and authorization again: throws UNAUTHENTICATED or
    * PERMISSION_DENIED when the stream may no longer be served; any other error means it cannot
@@ -15,24 +21,40 @@ export interface CheckedStream {
   end(error: ApiError): void;
 }
 
+/** The verdict of one check: the refusal, 'open' (allowed), or 'unknown' (the check failed). */
+type Verdict = ApiError | 'open' | 'unknown';
+
 /**
- * A StreamingPull (or an event log stream) is authenticated and authorized when it opens, and may stay open for hours. So
- * that revoking access reaches it (docs/compat.md C-PS-STREAM-AUTH), every `intervalMs` each open
- * stream is checked again, one after the other, and one that fails with UNAUTHENTICATED or
- * PERMISSION_DENIED is ended with that error. A check that cannot be made (the store is down)
- * leaves the stream open until the next round: an outage must not disconnect every subscriber.
- * No timer runs while no stream is open.
+ * A StreamingPull (or an event log stream) is authenticated and authorized when it opens, and
+ * may stay open for hours. So that revoking access reaches it (docs/compat.md C-PS-STREAM-AUTH),
+ * every `intervalMs` each open stream is checked again, one check at a time, and one that fails
+ * with UNAUTHENTICATED or PERMISSION_DENIED is ended with that error. A check that cannot be
+ * made (the store is down) leaves the stream open until the next round, and is reported once per
+ * round: an outage must not disconnect every subscriber, nor log a line per stream. No timer runs
+ * while no stream is open.
  */
 export class StreamRechecks {
   private readonly streams = new Set<CheckedStream>();
   private cancelTimer: (() => void) | undefined;
   private sweeping = false;
+  /**
+   * Rounds run in the context this object was made in (the composition root), not in that of the
+   * call whose stream happened to arm the timer: otherwise every round would carry that call's
+   * deadline and cancellation, and keep it in memory.
+   */
+  private readonly startRound: () => void;
 
   constructor(
     private readonly timers: Timers,
     private readonly intervalMs: number,
-    private readonly onError: (err: unknown, resource: string) => void,
-  ) {}
+    /** A check that could not be made (`failed` of this round's checks failed alike), or our bug while ending a stream. */
+    private readonly onError: (err: unknown, resource: string, failed: number) => void,
+  ) {
+    this.startRound = AsyncResource.bind(() => {
+      this.cancelTimer = undefined;
+      this.sweep().catch((err: unknown) => this.report(err, '(all)', 1));
+    });
+  }
 
   /** Follows `stream` until the returned function is called (when the stream ends for any reason). */
   add(stream: CheckedStream): () => void {
@@ -50,10 +72,7 @@ export class StreamRechecks {
 
   private arm(): void {
     if (this.cancelTimer !== undefined || this.sweeping) return;
-    this.cancelTimer = this.timers.schedule(this.intervalMs, () => {
-      this.cancelTimer = undefined;
-      void this.sweep();
-    });
+    this.cancelTimer = this.timers.schedule(this.intervalMs, this.startRound);
   }
 
   private disarm(): void {
@@ -64,28 +83,55 @@ export class StreamRechecks {
   /** One round over the streams open now; the next round is timed from its end, so rounds never overlap. */
   private async sweep(): Promise<void> {
     this.sweeping = true;
+    const verdicts = new Map<string, Verdict>();
+    let failed = 0;
+    let firstFailure: { err: unknown; resource: string } | undefined;
     try {
       for (const stream of [...this.streams]) {
         // Ended during the round (by the client, or by an earlier check): not checked again.
         if (!this.streams.has(stream)) continue;
-        const lost = await this.check(stream);
-        if (lost !== undefined && this.streams.delete(stream)) stream.end(lost);
+        let verdict = verdicts.get(stream.key);
+        if (verdict === undefined) {
+          verdict = await this.check(stream, (err) => {
+            failed++;
+            firstFailure ??= { err, resource: stream.resource };
+          });
+          verdicts.set(stream.key, verdict);
+        }
+        if (typeof verdict === 'object' && this.streams.delete(stream)) this.end(stream, verdict);
       }
     } finally {
       this.sweeping = false;
+      if (firstFailure !== undefined) this.report(firstFailure.err, firstFailure.resource, failed);
       if (this.streams.size > 0) this.arm();
     }
   }
 
-  /** Why `stream` may no longer be served, or undefined (also when that cannot be told now). */
-  private async check(stream: CheckedStream): Promise<ApiError | undefined> {
+  private async check(stream: CheckedStream, failed: (err: unknown) => void): Promise<Verdict> {
     try {
       await stream.recheck();
-      return undefined;
+      return 'open';
     } catch (err) {
       if (isApiError(err) && (err.kind === 'UNAUTHENTICATED' || err.kind === 'PERMISSION_DENIED')) return err;
-      this.onError(err, stream.resource);
-      return undefined;
+      failed(err);
+      return 'unknown';
+    }
+  }
+
+  /** A stream's own failure to end stays its own: the round goes on. */
+  private end(stream: CheckedStream, error: ApiError): void {
+    try {
+      stream.end(error);
+    } catch (err) {
+      this.report(err, stream.resource, 1);
+    }
+  }
+
+  private report(err: unknown, resource: string, failed: number): void {
+    try {
+      this.onError(err, resource, failed);
+    } catch {
+      // The logger failed: nothing else to tell it with.
     }
   }
 }

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { systemTimers } from '../../../src/adapters/timers/system-timers.js';
 import { ApiError } from '../../../src/domain/errors.js';
 import { StreamRechecks, type CheckedStream } from '../../../src/services/pubsub/stream-rechecks.js';
 import { ManualTime } from '../../support/manual-time.js';
@@ -7,12 +9,13 @@ import { ManualTime } from '../../support/manual-time.js';
 const INTERVAL = 30_000;
 
 /** A stream whose recheck answers with `verdict()` (undefined: passes), recording checks and its end. */
-function stream(name: string, verdict: () => Error | undefined | Promise<never>) {
+function stream(name: string, verdict: () => Error | undefined | Promise<never>, key = name) {
   const s = {
     checks: 0,
     ended: [] as ApiError[],
     checked: {
       resource: `projects/p/subscriptions/${name}`,
+      key,
       recheck: async (): Promise<void> => {
         s.checks++;
         const v = verdict();
@@ -28,7 +31,7 @@ function stream(name: string, verdict: () => Error | undefined | Promise<never>)
 function rechecks() {
   const time = new ManualTime();
   const errors: string[] = [];
-  const r = new StreamRechecks(time, INTERVAL, (err, subscription) => errors.push(`${subscription}: ${String(err)}`));
+  const r = new StreamRechecks(time, INTERVAL, (err, resource, failed) => errors.push(`${resource} (${failed}): ${String(err)}`));
   return { time, errors, r };
 }
 
@@ -68,7 +71,7 @@ describe('StreamRechecks (docs/compat.md C-PS-STREAM-AUTH)', () => {
     await time.advance(INTERVAL);
     assert.deepEqual(a.ended, []);
     assert.equal(errors.length, 1);
-    assert.match(errors[0]!, /subscriptions\/a: .*store down/);
+    assert.match(errors[0]!, /subscriptions\/a \(1\): .*store down/);
     verdict = new Error('a bug');
     await time.advance(INTERVAL);
     assert.deepEqual(a.ended, [], 'not an API refusal either');
@@ -113,5 +116,56 @@ describe('StreamRechecks (docs/compat.md C-PS-STREAM-AUTH)', () => {
     assert.equal(later.checks, 0, 'removed while the round ran: not checked');
     assert.equal(r.size, 0);
     assert.equal(time.pending, 0);
+  });
+
+  it('streams with the same key share one check per round; a store outage is reported once per round, with how many checks failed', async () => {
+    const { time, errors, r } = rechecks();
+    let verdict: Error | undefined;
+    const same = [stream('s', () => verdict, 'robot|k-1|s'), stream('s', () => verdict, 'robot|k-1|s'), stream('s', () => verdict, 'robot|k-1|s')];
+    const other = stream('t', () => verdict, 'robot|k-1|t');
+    for (const x of [...same, other]) r.add(x.checked);
+    await time.advance(INTERVAL);
+    assert.deepEqual([...same, other].map((x) => x.checks), [1, 0, 0, 1], 'one check per key and round');
+    verdict = new ApiError('UNAVAILABLE', 'store down');
+    await time.advance(INTERVAL);
+    assert.equal(errors.length, 1, errors.join('\n'));
+    assert.match(errors[0]!, /subscriptions\/s \(2\): .*store down/);
+    verdict = denied;
+    await time.advance(INTERVAL);
+    assert.deepEqual([...same, other].map((x) => x.ended.length), [1, 1, 1, 1], 'the shared refusal ends every stream of the key');
+    assert.equal(r.size, 0);
+  });
+
+  it('a stream whose end throws is reported; the round goes on and the timer keeps running', async () => {
+    const { time, errors, r } = rechecks();
+    const broken = stream('broken', () => denied);
+    broken.checked.end = () => {
+      throw new Error('bug in end');
+    };
+    const next = stream('next', () => denied);
+    const stays = stream('stays', () => undefined);
+    for (const x of [broken, next, stays]) r.add(x.checked);
+    await time.advance(INTERVAL);
+    assert.deepEqual(next.ended, [denied]);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /subscriptions\/broken \(1\): Error: bug in end/);
+    assert.equal(time.pending, 1, 'the next round is scheduled');
+    await time.advance(INTERVAL);
+    assert.equal(stays.checks, 2);
+  });
+
+  it('rounds run outside the context of the call that opened a stream (its deadline, its memory)', async () => {
+    const als = new AsyncLocalStorage<string>();
+    const seen: (string | undefined)[] = [];
+    const r = new StreamRechecks(systemTimers, 20, () => undefined);
+    const s = stream('a', () => {
+      seen.push(als.getStore());
+      return undefined;
+    });
+    const remove = als.run('the opening call', () => r.add(s.checked));
+    for (let i = 0; i < 100 && seen.length < 2; i++) await new Promise((res) => setTimeout(res, 10));
+    remove();
+    assert.ok(seen.length >= 2, `checked ${seen.length} times`);
+    assert.deepEqual(new Set(seen), new Set([undefined]));
   });
 });
