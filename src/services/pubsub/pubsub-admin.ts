@@ -314,13 +314,16 @@ export class PubSubAdmin implements PublisherApi, SubscriberApi, PubSubIamApi {
     if (first.ackIds?.length || first.modifyDeadlineAckIds?.length) {
       session.request({ ackIds: first.ackIds ?? [], modifyDeadlineAckIds: first.modifyDeadlineAckIds ?? [], modifyDeadlineSeconds: first.modifyDeadlineSeconds ?? [] });
     }
-    // Held to what opened it for as long as it is open: the credential, then the permission.
+    // Held to what opened it for as long as it is open: the credential, the permission, then the
+    // subscription itself (deleted or detached while this node's engine missed the notice, a gap
+    // in the bus: the stream ends as C-PS-STREAM-END says, if later).
     const untrack = this.streamRechecks?.add({
       resource: name,
       key: `${principalKey(caller)}\n${name}`,
       recheck: async () => {
         await this.auth.recheckCredential(caller);
         await this.consumable(caller, name);
+        requireAttached(await this.requireSubscription(name));
       },
       end: (error) => sink.end(error),
     });

@@ -12,14 +12,20 @@ export interface CheckedStream {
    */
   key: string;
   /**
-   * Its caller's authentication and authorization again: throws UNAUTHENTICATED or
-   * PERMISSION_DENIED when the stream may no longer be served; any other error means it cannot
-   * be told now.
+   * Its caller's authentication and authorization again, and what it reads: throws
+   * UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND or FAILED_PRECONDITION when the stream may no
+   * longer be served; any other error means it cannot be told now.
    */
   recheck(): Promise<void>;
   /** Ends the stream with `error` (and closes its session); called at most once. */
   end(error: ApiError): void;
 }
+
+/**
+ * Refusals that end a stream: its credential or permission is gone, or what it reads is (deleted,
+ * detached: normally the engine ends those streams itself; this catches a notice that never came).
+ */
+const ENDING: ReadonlySet<string> = new Set(['UNAUTHENTICATED', 'PERMISSION_DENIED', 'NOT_FOUND', 'FAILED_PRECONDITION']);
 
 /** The verdict of one check: the refusal, 'open' (allowed), or 'unknown' (the check failed). */
 type Verdict = ApiError | 'open' | 'unknown';
@@ -27,8 +33,8 @@ type Verdict = ApiError | 'open' | 'unknown';
 /**
  * A StreamingPull (or an event log stream) is authenticated and authorized when it opens, and
  * may stay open for hours. So that revoking access reaches it (docs/compat.md C-PS-STREAM-AUTH),
- * every `intervalMs` each open stream is checked again, one check at a time, and one that fails
- * with UNAUTHENTICATED or PERMISSION_DENIED is ended with that error. A check that cannot be
+ * every `intervalMs` each open stream is checked again, one check at a time, and one that is
+ * refused (see ENDING) is ended with that refusal. A check that cannot be
  * made (the store is down) leaves the stream open until the next round, and is reported once per
  * round: an outage must not disconnect every subscriber, nor log a line per stream. No timer runs
  * while no stream is open.
@@ -112,7 +118,7 @@ export class StreamRechecks {
       await stream.recheck();
       return 'open';
     } catch (err) {
-      if (isApiError(err) && (err.kind === 'UNAUTHENTICATED' || err.kind === 'PERMISSION_DENIED')) return err;
+      if (isApiError(err) && ENDING.has(err.kind)) return err;
       failed(err);
       return 'unknown';
     }

@@ -292,4 +292,21 @@ describe('PubSubAdmin consuming: what reaches the engine', () => {
     assert.equal(rechecks.size, 0, 'closing the session stops its checks');
     assert.equal(time.pending, 0);
   });
+
+  it('StreamingPull: a subscription deleted or detached without the engine being told (a gap in the bus) still ends its streams at the next check', async () => {
+    const time = new ManualTime(T0);
+    const h = harness({ streamRechecks: new StreamRechecks(time, 30_000, () => undefined) });
+    await h.admin.createTopic(ADMIN, { name: topicName('t-1') });
+    for (const id of ['s-1', 's-2', 's-3']) await h.admin.createSubscription(ADMIN, { name: subName(id), topic: topicName('t-1') });
+    const ended: string[] = [];
+    for (const id of ['s-1', 's-2', 's-3']) {
+      await h.admin.streamingPull(ADMIN, { subscription: subName(id), streamAckDeadlineSeconds: 10 }, { deliver: () => true, end: (e: ApiError) => void ended.push(`${id} ${e.kind}`) });
+    }
+    // Written to the store directly: the engine (and so the streams) hear nothing of it.
+    await h.store.deleteSubscription(subName('s-1'));
+    const s2 = (await h.store.getSubscription(subName('s-2')))!;
+    await h.store.updateSubscription({ ...s2, detached: true });
+    await time.advance(30_000);
+    assert.deepEqual(ended, ['s-1 NOT_FOUND', 's-2 FAILED_PRECONDITION']);
+  });
 });
