@@ -98,7 +98,11 @@ export class PushConsumer {
           // Leased just now, by the engine's pump that calls this.
           const leasedAt = performance.now();
           for (const m of messages) {
-            if (this.requests < this.maxOutstanding) this.send(m, leasedAt);
+            // Handed out again while it waited (another Seek dropped its lease): the new lease
+            // takes the old one's place, whose ack ID nothing could settle any more.
+            const stale = this.waiting.length === 0 ? -1 : this.waiting.findIndex((w) => w.message.messageId === m.message.messageId);
+            if (stale >= 0) this.waiting[stale] = m;
+            else if (this.requests < this.maxOutstanding) this.send(m, leasedAt);
             else this.waiting.push(m);
           }
           // The engine holds back the rest until they are sent (resume).

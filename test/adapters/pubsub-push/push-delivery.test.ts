@@ -335,6 +335,26 @@ describe('PushDelivery', () => {
     assert.equal(receiver.maxInFlight, 3);
   });
 
+  test('two Seeks while the bound is taken: each message waits once, with its newest lease, and is pushed once more', async () => {
+    source.subs.set(SUB, subscription(SUB, { pushEndpoint: endpoint, attributes: {}, oidcToken: undefined }));
+    await startDelivery({ maxOutstanding: 3 }).start();
+    receiver.answer = () => undefined;
+    const published = [0, 1, 2].map((k) => engine.publish(SUB, `m${k}`));
+    const held = await within(receiver.requestCount(3), 'the first three');
+    engine.seek(SUB);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    engine.seek(SUB);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    receiver.answer = () => 200;
+    for (const r of held) r.res.writeHead(200).end();
+    const acked = await within(engine.next('ack', 3), 'the redeliveries acked');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(acked.map((m) => m.seq).sort(), published.map((m) => m.seq));
+    const pushed = receiver.requests.slice(3).map((r) => r.envelope.message.messageId);
+    assert.deepEqual(pushed.sort(), published.map((m) => m.messageId).sort(), 'after the held three, each message once: no stale lease pushed');
+    assert.equal(engine.acked.length, 3, 'every push after the Seeks was acked (none carried a stale ack ID)');
+  });
+
   test('sockets to all endpoints together are bounded by maxSockets', async () => {
     const other = 'projects/p/subscriptions/also-pushed';
     source.subs.set(SUB, subscription(SUB, { pushEndpoint: endpoint, attributes: {}, oidcToken: undefined }));
