@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { credentials, makeGenericClientConstructor, Metadata, status, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
+import { credentials, Metadata, status } from '@grpc/grpc-js';
 import { PubSub } from '@google-cloud/pubsub';
-import { pubSubDefinitions } from '../../src/adapters/grpc/protos.js';
 import { startCluster, type TestCluster } from '../support/cluster.js';
 import { PROJECT } from '../support/fleet.js';
-import { rs256 } from '../support/sa-jwt.js';
+import { rawStreamingPull, type RawStream } from '../support/pubsub.js';
+import { serviceAccountWithKey } from '../support/service-account-keys.js';
 import { runCli, type StartedServer } from '../support/server.js';
 
 /**
@@ -19,8 +19,6 @@ import { runCli, type StartedServer } from '../support/server.js';
 
 // Read by every node this file starts (each test file runs in its own process).
 process.env.BRIDGEHEAD_PUBSUB_STREAM_RECHECK_SECONDS = '1';
-
-type Received = { ackId: string; message: { data: Buffer } };
 
 describe('open streams on a cluster lose access revoked through another node', () => {
   let cluster: TestCluster;
@@ -41,49 +39,15 @@ describe('open streams on a cluster lose access revoked through another node', (
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A service account made through node A (with `role` on the project, if given), and the JWT of its key file. */
-  async function serviceAccount(id: string, role: string | undefined): Promise<{ email: string; keyId: string; jwt: string }> {
-    const keyFile = join(dir, `${id}.json`);
-    for (const args of [
-      ['service-accounts', 'create', id, ...(role === undefined ? [] : ['--role', role])],
-      ['service-accounts', 'keys', 'create', id, '--output', keyFile],
-    ]) {
-      const r = await runCli([...args, '--project', PROJECT, '--token', A.token], { env: { BRIDGEHEAD_API: A.api } });
-      assert.equal(r.code, 0, r.stderr);
-    }
-    const key = JSON.parse(readFileSync(keyFile, 'utf8')) as { client_email: string; private_key: string; private_key_id: string };
-    const now = Math.floor(Date.now() / 1000);
-    const jwt = rs256(
-      { kid: key.private_key_id },
-      { iss: key.client_email, sub: key.client_email, scope: 'https://www.googleapis.com/auth/cloud-platform', iat: now, exp: now + 3600 },
-      key.private_key,
-    );
-    return { email: key.client_email, keyId: key.private_key_id, jwt };
-  }
+  /** A service account made through node A (with `role` on the project, if given), and its key file's JWT. */
+  const serviceAccount = (id: string, role: string | undefined): Promise<{ email: string; keyId: string; jwt: string }> =>
+    serviceAccountWithKey(A, { project: PROJECT, dir, id, role });
 
-  /** A raw StreamingPull on node B's plaintext gRPC port, presenting `jwt`; acks what it gets. */
-  function streamOnB(jwt: string, subscription: string) {
-    const Subscriber = makeGenericClientConstructor(pubSubDefinitions().subscriber, 'Subscriber');
-    const raw = new Subscriber(String(B.info.grpc).replace(/^grpc:\/\//, ''), credentials.createInsecure());
+  /** A raw StreamingPull on node B's plaintext gRPC port, presenting `jwt`. */
+  function streamOnB(jwt: string, subscription: string): RawStream {
     const metadata = new Metadata();
     metadata.set('authorization', `Bearer ${jwt}`);
-    const call = (raw as unknown as { StreamingPull(m: Metadata): ClientDuplexStream<unknown, { receivedMessages?: Received[] }> }).StreamingPull(metadata);
-    const data: string[] = [];
-    call.on('error', () => undefined);
-    call.on('data', (response: { receivedMessages?: Received[] }) => {
-      const got = response.receivedMessages ?? [];
-      for (const m of got) data.push(Buffer.from(m.message.data).toString());
-      if (got.length > 0) call.write({ ackIds: got.map((m) => m.ackId) });
-    });
-    let ended: StatusObject | undefined;
-    const end = new Promise<StatusObject>((resolve) =>
-      call.on('status', (s: StatusObject) => {
-        ended = s;
-        resolve(s);
-      }),
-    );
-    call.write({ subscription: `projects/${PROJECT}/subscriptions/${subscription}`, streamAckDeadlineSeconds: 10 });
-    return { data, end, ended: () => ended, close: () => raw.close() };
+    return rawStreamingPull(String(B.info.grpc).replace(/^grpc:\/\//, ''), credentials.createInsecure(), metadata, `projects/${PROJECT}/subscriptions/${subscription}`);
   }
 
   async function until(done: () => boolean, what: string, ms = 10_000): Promise<void> {
@@ -108,18 +72,18 @@ describe('open streams on a cluster lose access revoked through another node', (
     await topic.publishMessage({ data: Buffer.from('one') });
     await until(() => role.data.length === 1 && key.data.length === 1, 'the first message through B');
     await new Promise((r) => setTimeout(r, 2_000));
-    assert.deepEqual([role.ended(), key.ended()], [undefined, undefined], 'checks pass while nothing changes');
+    assert.deepEqual([role.status(), key.status()], [undefined, undefined], 'checks pass while nothing changes');
 
     const [granted] = await byRole.iam.getPolicy();
     await byRole.iam.setPolicy({ ...granted, bindings: [] });
-    await until(() => role.ended() !== undefined, 'the role stream ended');
-    assert.equal(role.ended()!.code, status.PERMISSION_DENIED, role.ended()!.details);
-    assert.equal(key.ended(), undefined);
+    await until(() => role.status() !== undefined, 'the role stream ended');
+    assert.equal(role.status()!.code, status.PERMISSION_DENIED, role.status()!.details);
+    assert.equal(key.status(), undefined);
 
     const r = await runCli(['service-accounts', 'keys', 'disable', 'cluster-reader-02', keyHolder.keyId, '--project', PROJECT, '--token', A.token], { env: { BRIDGEHEAD_API: A.api } });
     assert.equal(r.code, 0, r.stderr);
-    await until(() => key.ended() !== undefined, 'the key stream ended');
-    assert.equal(key.ended()!.code, status.UNAUTHENTICATED, key.ended()!.details);
+    await until(() => key.status() !== undefined, 'the key stream ended');
+    assert.equal(key.status()!.code, status.UNAUTHENTICATED, key.status()!.details);
 
     await topic.publishMessage({ data: Buffer.from('two') });
     await new Promise((r) => setTimeout(r, 1_500));

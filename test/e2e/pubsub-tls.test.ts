@@ -3,11 +3,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { credentials, makeGenericClientConstructor, Metadata, status, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { pubSubDefinitions } from '../../src/adapters/grpc/protos.js';
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { PubSub } from '@google-cloud/pubsub';
-import { Collector } from '../support/pubsub.js';
-import { rs256 } from '../support/sa-jwt.js';
+import { Collector, rawStreamingPull, type RawStream } from '../support/pubsub.js';
+import { serviceAccountWithKey } from '../support/service-account-keys.js';
 import { runCli, startServer, type StartedServer } from '../support/server.js';
 
 /**
@@ -50,53 +49,16 @@ describe('Pub/Sub over the TLS API port with service-account credentials', () =>
     return client(async () => jwt);
   }
 
-  /** A service account holding `role` on the project, its key's ID, and the JWT Google's libraries send for its key file. */
-  async function serviceAccountKey(id: string, role: string | undefined): Promise<{ jwt: string; keyId: string }> {
-    const keyFile = join(dir, `${id}.json`);
-    for (const args of [
-      ['service-accounts', 'create', id, ...(role === undefined ? [] : ['--role', role])],
-      ['service-accounts', 'keys', 'create', id, '--output', keyFile],
-    ]) {
-      const r = await runCli([...args, '--project', P, '--token', server.token], { env: { BRIDGEHEAD_API: server.api } });
-      assert.equal(r.code, 0, r.stderr);
-    }
-    const key = JSON.parse(readFileSync(keyFile, 'utf8')) as { client_email: string; private_key: string; private_key_id: string };
-    // The self-signed JWT Google's libraries send for a key file, in its scope form (C-SA-JWT).
-    const now = Math.floor(Date.now() / 1000);
-    const jwt = rs256(
-      { kid: key.private_key_id },
-      { iss: key.client_email, sub: key.client_email, scope: 'https://www.googleapis.com/auth/cloud-platform', iat: now, exp: now + 3600 },
-      key.private_key,
-    );
-    return { jwt, keyId: key.private_key_id };
-  }
+  /** A service account holding `role` on the project (none: no project role), its key's ID and its key file's JWT. */
+  const serviceAccountKey = (id: string, role: string | undefined): Promise<{ email: string; keyId: string; jwt: string }> =>
+    serviceAccountWithKey(server, { project: P, dir, id, role });
 
-  /**
-   * A raw StreamingPull on the TLS port presenting `jwt` (grpc-js, no client library: the status
-   * the server ends it with is seen as sent). Resolves each message's data, and the final status.
-   */
-  function rawStream(jwt: string, subscription: string) {
+  /** A raw StreamingPull on the TLS port presenting `bearer` (see rawStreamingPull). */
+  function rawStream(bearer: string, subscription: string): RawStream {
     const port = new URL(String(server.info.apiTls)).port;
-    const bearer = credentials.createFromMetadataGenerator((_params, callback) => {
-      const metadata = new Metadata();
-      metadata.set('authorization', `Bearer ${jwt}`);
-      callback(null, metadata);
-    });
-    const creds = credentials.combineChannelCredentials(credentials.createSsl(readFileSync(server.info.caFile)), bearer);
-    const Subscriber = makeGenericClientConstructor(pubSubDefinitions().subscriber, 'Subscriber');
-    const raw = new Subscriber(`localhost:${port}`, creds);
-    type Received = { ackId: string; message: { data: Buffer } };
-    const call = (raw as unknown as { StreamingPull(): ClientDuplexStream<unknown, { receivedMessages?: Received[] }> }).StreamingPull();
-    const data: string[] = [];
-    call.on('error', () => undefined);
-    call.on('data', (response: { receivedMessages?: Received[] }) => {
-      const got = response.receivedMessages ?? [];
-      for (const m of got) data.push(Buffer.from(m.message.data).toString());
-      if (got.length > 0) call.write({ ackIds: got.map((m) => m.ackId) });
-    });
-    const ended = new Promise<StatusObject>((resolve) => call.on('status', resolve));
-    call.write({ subscription: `projects/${P}/subscriptions/${subscription}`, streamAckDeadlineSeconds: 10 });
-    return { data, ended, close: () => raw.close() };
+    const metadata = new Metadata();
+    metadata.set('authorization', `Bearer ${bearer}`);
+    return rawStreamingPull(`localhost:${port}`, credentials.createSsl(readFileSync(server.info.caFile)), metadata, `projects/${P}/subscriptions/${subscription}`);
   }
 
   before(async () => {
@@ -176,10 +138,6 @@ describe('Pub/Sub over the TLS API port with service-account credentials', () =>
 
     const role = rawStream(roleHolder.jwt, 'revocable-role');
     const key = rawStream(keyHolder.jwt, 'revocable-key');
-    let roleStatus: StatusObject | undefined;
-    let keyStatus: StatusObject | undefined;
-    void role.ended.then((st) => (roleStatus = st));
-    void key.ended.then((st) => (keyStatus = st));
     await topic.publishMessage({ data: Buffer.from('one') });
     await library.next(1);
     const seen = async (stream: { data: string[] }, n: number): Promise<void> => {
@@ -190,7 +148,7 @@ describe('Pub/Sub over the TLS API port with service-account credentials', () =>
     await seen(key, 1);
     // Several rounds of checks pass while nothing changes.
     await new Promise((r) => setTimeout(r, 2_500));
-    assert.deepEqual([roleStatus, keyStatus], [undefined, undefined], 'both streams still open');
+    assert.deepEqual([role.status(), key.status()], [undefined, undefined], 'both streams still open');
 
     const [granted] = await byRole.iam.getPolicy();
     await byRole.iam.setPolicy({ ...granted, bindings: [] });
@@ -199,7 +157,7 @@ describe('Pub/Sub over the TLS API port with service-account credentials', () =>
     assert.match(denied.details, /pubsub\.subscriptions\.consume/);
     await topic.publishMessage({ data: Buffer.from('two') });
     await seen(key, 2);
-    assert.equal(keyStatus, undefined, 'the other stream is untouched');
+    assert.equal(key.status(), undefined, 'the other stream is untouched');
 
     const r = await runCli(['service-accounts', 'keys', 'disable', 'ps-revoked-02', keyHolder.keyId, '--project', P, '--token', server.token], { env: { BRIDGEHEAD_API: server.api } });
     assert.equal(r.code, 0, r.stderr);

@@ -1,5 +1,7 @@
 import { createServer } from 'node:net';
+import { makeGenericClientConstructor, type ChannelCredentials, type ClientDuplexStream, type Metadata, type StatusObject } from '@grpc/grpc-js';
 import { PubSub, v1, type Message, type Subscription } from '@google-cloud/pubsub';
+import { pubSubDefinitions } from '../../src/adapters/grpc/protos.js';
 import { startServer, type StartedServer } from './server.js';
 
 /**
@@ -110,4 +112,44 @@ export class Collector {
   close(): Promise<void> {
     return this.subscription.close();
   }
+}
+
+type Received = { ackId: string; message: { data: Buffer } };
+
+/** A raw StreamingPull (see rawStreamingPull): what it received, and how it ended. */
+export interface RawStream {
+  /** The data of every message received, as text, in order. */
+  data: string[];
+  /** The status the server ended the stream with. */
+  ended: Promise<StatusObject>;
+  /** That status once it came; undefined while the stream is open. */
+  status(): StatusObject | undefined;
+  close(): void;
+}
+
+/**
+ * A StreamingPull made with grpc-js alone, no client library: the status the server ends it with
+ * is seen as sent. `metadata` (a bearer) is sent with the call. Acks every message it receives,
+ * on the stream.
+ */
+export function rawStreamingPull(address: string, channel: ChannelCredentials, metadata: Metadata, subscription: string): RawStream {
+  const Subscriber = makeGenericClientConstructor(pubSubDefinitions().subscriber, 'Subscriber');
+  const raw = new Subscriber(address, channel);
+  const call = (raw as unknown as { StreamingPull(m: Metadata): ClientDuplexStream<unknown, { receivedMessages?: Received[] }> }).StreamingPull(metadata);
+  const data: string[] = [];
+  call.on('error', () => undefined);
+  call.on('data', (response: { receivedMessages?: Received[] }) => {
+    const got = response.receivedMessages ?? [];
+    for (const m of got) data.push(Buffer.from(m.message.data).toString());
+    if (got.length > 0) call.write({ ackIds: got.map((m) => m.ackId) });
+  });
+  let status: StatusObject | undefined;
+  const ended = new Promise<StatusObject>((resolve) =>
+    call.on('status', (s: StatusObject) => {
+      status = s;
+      resolve(s);
+    }),
+  );
+  call.write({ subscription, streamAckDeadlineSeconds: 10 });
+  return { data, ended, status: () => status, close: () => raw.close() };
 }

@@ -309,12 +309,18 @@ describe('PushDelivery', () => {
     assert.equal(opens, 1);
   });
 
-  test('a Seek while the bound is taken: what it redelivers waits for a request to end, then is sent with a whole lease', async () => {
+  /** A push subscription bounded to 3 in flight, and three messages whose requests the endpoint holds. */
+  async function threeHeld(): Promise<{ published: ReturnType<typeof engine.publish>[]; held: Awaited<ReturnType<typeof receiver.requestCount>> }> {
     source.subs.set(SUB, subscription(SUB, { pushEndpoint: endpoint, attributes: {}, oidcToken: undefined }));
     await startDelivery({ maxOutstanding: 3 }).start();
     receiver.answer = () => undefined;
     const published = [0, 1, 2].map((k) => engine.publish(SUB, `m${k}`));
     const held = await within(receiver.requestCount(3), 'the first three');
+    return { published, held };
+  }
+
+  test('a Seek while the bound is taken: what it redelivers waits for a request to end, then is sent with a whole lease', async () => {
+    const { published, held } = await threeHeld();
     engine.seek(SUB);
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(receiver.requests.length, 3, 'the requests from before the seek still take the bound');
@@ -336,11 +342,7 @@ describe('PushDelivery', () => {
   });
 
   test('two Seeks while the bound is taken: each message waits once, with its newest lease, and is pushed once more', async () => {
-    source.subs.set(SUB, subscription(SUB, { pushEndpoint: endpoint, attributes: {}, oidcToken: undefined }));
-    await startDelivery({ maxOutstanding: 3 }).start();
-    receiver.answer = () => undefined;
-    const published = [0, 1, 2].map((k) => engine.publish(SUB, `m${k}`));
-    const held = await within(receiver.requestCount(3), 'the first three');
+    const { published, held } = await threeHeld();
     engine.seek(SUB);
     await new Promise((resolve) => setTimeout(resolve, 20));
     engine.seek(SUB);
