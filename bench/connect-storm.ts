@@ -26,9 +26,7 @@ import { startBridgehead } from './loadgen/bridgehead.js';
 import { summariseProfile, type CpuProfile } from './loadgen/cpu-profile.js';
 import { censusDiff } from './loadgen/heap-snapshot.js';
 import { heapSnapshotArgs, heapSnapshotOf } from './loadgen/heap-snapshot-signal.js';
-import { mintDeviceJwt } from '../src/adapters/crypto/device-jwt.js';
-import type { DeviceLogin } from './loadgen/connection.js';
-import { BENCH_PROJECT, BenchFleet, clientIdOf, deviceId } from './loadgen/devices.js';
+import { BenchFleet } from './loadgen/devices.js';
 import { findMosquitto, startMosquitto } from './loadgen/mosquitto.js';
 import { LoadGenerator } from './loadgen/pool.js';
 import { CpuMeter, median, rssBytes, settledValue, waitForQuiet } from './loadgen/proc.js';
@@ -67,24 +65,9 @@ interface Storm {
   cpuUs: number | null;
 }
 
-/**
- * Fresh tokens for every storm (`round` moves iat back a minute per round): the server caches
- * verified tokens, and a storm that repeated the last one's would measure that cache.
- */
-async function freshLogins(fleet: BenchFleet, alg: Alg, count: number, round: number): Promise<DeviceLogin[]> {
-  const iat = Math.floor(Date.now() / 1000) - 60 * round;
-  const privateKeyPem = fleet.keys[alg].privateKeyPem;
-  const logins: DeviceLogin[] = [];
-  for (let i = 1; i <= count; i++) {
-    const id = deviceId(i);
-    const password = await mintDeviceJwt({ privateKeyPem, alg, audience: BENCH_PROJECT, issuedAt: iat, expiresInSeconds: 7_200 + i });
-    logins.push({ deviceId: id, clientId: clientIdOf(id), username: 'unused', password });
-  }
-  return logins;
-}
-
 async function storm(t: StormTarget, lg: LoadGenerator, fleet: BenchFleet, alg: Alg, group: string, count: number, round: number): Promise<Storm> {
-  const logins = await freshLogins(fleet, alg, count, round);
+  // Fresh tokens for every storm: a storm that repeated the last one's would measure the server's token cache.
+  const logins = await fleet.freshLogins(alg, count, round);
   const meter = new CpuMeter(t.pid);
   const r = await lg.connect({ group, dial: t.tls, logins, concurrency: 50, keepaliveSeconds: 300, connectTimeoutMs: 15_000, deadlineMs: 60_000, subscribeConfig: false });
   const cpu = meter.read();

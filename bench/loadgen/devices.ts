@@ -30,6 +30,22 @@ export class BenchFleet {
     return { deviceId: id, clientId: clientIdOf(id), username: 'unused', password };
   }
 
+  /**
+   * Logins for devices 1..count with tokens no other call returns (iat moved back `round` minutes):
+   * servers cache verified tokens, and a warm-up or a repeated storm must not fill that cache
+   * with the tokens a measured storm then presents.
+   */
+  async freshLogins(alg: KeyAlg, count: number, round: number): Promise<DeviceLogin[]> {
+    const iat = Math.floor(Date.now() / 1000) - 60 * round;
+    const logins: DeviceLogin[] = [];
+    for (let i = 1; i <= count; i++) {
+      const id = deviceId(i);
+      const password = await mintDeviceJwt({ privateKeyPem: this.keys[alg].privateKeyPem, alg, audience: BENCH_PROJECT, issuedAt: iat, expiresInSeconds: 7_200 + i });
+      logins.push({ deviceId: id, clientId: clientIdOf(id), username: 'unused', password });
+    }
+    return logins;
+  }
+
   /** Logins for devices 1..count, minting (and caching) the JWTs on first use. */
   async logins(alg: KeyAlg, count: number, first = 1): Promise<DeviceLogin[]> {
     const have = this.tokens.get(alg) ?? [];

@@ -60,9 +60,18 @@ export class TargetRun {
     this.say(`! ${text}`);
   }
 
-  private async connectGroup(group: string, dial: DialSpec, count: number, alg: 'ES256' | 'RS256', subscribeConfig = false, firstDevice = 1): Promise<ConnectResult> {
+  private async connectGroup(
+    group: string,
+    dial: DialSpec,
+    count: number,
+    alg: 'ES256' | 'RS256',
+    subscribeConfig = false,
+    firstDevice = 1,
+    /** Tokens the measured storms never present (a warm-up: see BenchFleet.freshLogins). */
+    freshTokens = false,
+  ): Promise<ConnectResult> {
     this.checkpoint();
-    const logins = await this.fleet.logins(alg, count, firstDevice);
+    const logins = freshTokens ? await this.fleet.freshLogins(alg, count, 1) : await this.fleet.logins(alg, count, firstDevice);
     const meter = new CpuMeter(this.target.pid);
     const result = await this.loadgen.connect({
       group,
@@ -132,7 +141,7 @@ export class TargetRun {
     const n = this.s.connects;
     // Warm-up (TLS contexts, JIT, first-use allocations), closed again before the baseline, so
     // that the delta is what the idle devices themselves hold.
-    await this.connectGroup('warmup', this.target.tls, 50, 'ES256');
+    await this.connectGroup('warmup', this.target.tls, 50, 'ES256', false, 1, true);
     await this.closeGroup('warmup');
     const before = await this.memoryPoint();
     await this.quiet();
