@@ -6,7 +6,11 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { ApiAuth } from '../../src/services/api-auth.js';
+import { systemTimers } from '../../src/adapters/timers/system-timers.js';
+import { ApiError } from '../../src/domain/errors.js';
+import type { Permission } from '../../src/domain/permissions.js';
+import { ApiAuth, type Principal } from '../../src/services/api-auth.js';
+import { StreamRechecks } from '../../src/services/pubsub/stream-rechecks.js';
 import { registerEventLogRoutes } from '../../src/adapters/rest/event-log-routes.js';
 import { EmbeddedLogSink } from '../../src/adapters/sinks/embedded-log/embedded-log-sink.js';
 import { EmbeddedMessageLog } from '../../src/adapters/sinks/embedded-log/embedded-message-log.js';
@@ -105,5 +109,38 @@ describe('bridgehead events tail', () => {
     assert.match(bare.stderr, /--project/);
     const badCursor = await cli(['events', 'tail', TOPIC, '--after', 'x', ...globals()]);
     assert.equal(badCursor.code, 2);
+  });
+
+  it('--follow ends with the API error when the server ends the stream for revoked access (C-PS-STREAM-AUTH)', async () => {
+    let revoked = false;
+    const robot: Principal = { kind: 'service-account', email: 'reader-01@p1.iam.gserviceaccount.com', project: 'p1', keyId: 'k-1' };
+    const auth = {
+      authenticate: async (): Promise<Principal> => robot,
+      authorize: async (_caller: Principal, permission: Permission, resource: string): Promise<void> => {
+        if (revoked) throw new ApiError('PERMISSION_DENIED', `Permission "${permission}" denied on resource "${resource}" (or it may not exist).`);
+      },
+      recheckCredential: async (): Promise<void> => undefined,
+    };
+    const own = Fastify();
+    registerEventLogRoutes(own, { log: reader, auth, rechecks: new StreamRechecks(systemTimers, 50, () => undefined) });
+    const ownApi = await own.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const child = spawn(process.execPath, [CLI, 'events', 'tail', TOPIC, '--follow', '--after', ids[1]!, '--format', 'json', '--api', ownApi, '--token', 'robot-token'], {
+        env: cliEnv(),
+        cwd: dir,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+      const first = await lines.next();
+      assert.equal((JSON.parse(first.value as string) as { messageId: string }).messageId, ids[2], stderr);
+      revoked = true;
+      assert.equal(await exited, 1, stderr);
+      assert.match(stderr, /ERROR: \(PERMISSION_DENIED\) Permission "pubsub\.subscriptions\.consume" denied on resource "projects\/p1\/topics\/telemetry"/);
+    } finally {
+      await own.close();
+    }
   });
 });
