@@ -60,6 +60,25 @@ after(async () => {
 describe('bridgehead events tail', () => {
   const globals = (): string[] => ['--api', api, '--token', TOKEN];
 
+  /** `events tail --follow` from after the second message, its JSON lines read one message id at a time. */
+  const followTail = (connection: string[]) => {
+    const child = spawn(process.execPath, [CLI, 'events', 'tail', TOPIC, '--follow', '--after', ids[1]!, '--format', 'json', ...connection], {
+      env: cliEnv(),
+      cwd: dir,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const nextId = async (): Promise<string> => {
+      const line = await lines.next();
+      assert.ok(!line.done, `tail ended early: ${stderr}`);
+      return (JSON.parse(line.value as string) as { messageId: string }).messageId;
+    };
+    return { child, exited, nextId, stderr: (): string => stderr };
+  };
+
   it('prints every message after the cursor as JSON lines and exits', async () => {
     const r = await cli(['events', 'tail', 'telemetry', '--project', 'p1', '--format', 'json', ...globals()]);
     assert.equal(r.code, 0, r.stderr);
@@ -76,25 +95,12 @@ describe('bridgehead events tail', () => {
   });
 
   it('--follow prints the backlog, then live messages, until interrupted', async () => {
-    const child = spawn(process.execPath, [CLI, 'events', 'tail', TOPIC, '--follow', '--after', ids[1]!, '--format', 'json', ...globals()], {
-      env: cliEnv(),
-      cwd: dir,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-    const nextId = async (): Promise<string> => {
-      const line = await lines.next();
-      assert.ok(!line.done, `tail ended early: ${stderr}`);
-      return (JSON.parse(line.value as string) as { messageId: string }).messageId;
-    };
-    assert.equal(await nextId(), ids[2]);
+    const tail = followTail(globals());
+    assert.equal(await tail.nextId(), ids[2]);
     const [live] = await sink.append([msg(TOPIC, 'live', attrs)]);
-    assert.equal(await nextId(), live);
-    child.kill('SIGINT');
-    assert.equal(await exited, 0, stderr);
+    assert.equal(await tail.nextId(), live);
+    tail.child.kill('SIGINT');
+    assert.equal(await tail.exited, 0, tail.stderr());
   });
 
   it('reports API errors and usage errors', async () => {
@@ -125,20 +131,11 @@ describe('bridgehead events tail', () => {
     registerEventLogRoutes(own, { log: reader, auth, rechecks: new StreamRechecks(systemTimers, 50, () => undefined) });
     const ownApi = await own.listen({ host: '127.0.0.1', port: 0 });
     try {
-      const child = spawn(process.execPath, [CLI, 'events', 'tail', TOPIC, '--follow', '--after', ids[1]!, '--format', 'json', '--api', ownApi, '--token', 'robot-token'], {
-        env: cliEnv(),
-        cwd: dir,
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-      const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-      const first = await lines.next();
-      assert.equal((JSON.parse(first.value as string) as { messageId: string }).messageId, ids[2], stderr);
+      const tail = followTail(['--api', ownApi, '--token', 'robot-token']);
+      assert.equal(await tail.nextId(), ids[2]);
       revoked = true;
-      assert.equal(await exited, 1, stderr);
-      assert.match(stderr, /ERROR: \(PERMISSION_DENIED\) Permission "pubsub\.subscriptions\.consume" denied on resource "projects\/p1\/topics\/telemetry"/);
+      assert.equal(await tail.exited, 1, tail.stderr());
+      assert.match(tail.stderr(), /ERROR: \(PERMISSION_DENIED\) Permission "pubsub\.subscriptions\.consume" denied on resource "projects\/p1\/topics\/telemetry"/);
     } finally {
       await own.close();
     }
